@@ -1,0 +1,23 @@
+"""Audio input: decode any format to float32 samples, mono, at any rate, whole or streamed."""
+
+from earmark.audio.chunks import frame_chunks
+from earmark.audio.decode import (
+    AUDIO_EXTENSIONS,
+    AudioCheck,
+    AudioInfo,
+    check_audio,
+    decode_audio,
+    probe_audio,
+    stream_audio,
+)
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioCheck",
+    "AudioInfo",
+    "check_audio",
+    "decode_audio",
+    "frame_chunks",
+    "probe_audio",
+    "stream_audio",
+]

@@ -1,0 +1,194 @@
+"""The SQLite catalog: the single source of truth for what earmark knows about a library.
+
+This module is the storage layer only (connection, schema, migrations, transactions); the
+domain operations live beside it (``tracks``, ``labels``, ``ratings``, ``embeddings``,
+``journal``) and take a :class:`Catalog`. One process writes at a time: writers take SQLite's
+write lock with ``BEGIN IMMEDIATE`` and wait up to ``timeout`` seconds for it; readers never
+block thanks to write-ahead logging.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+
+from earmark.errors import CatalogError
+
+# Each entry migrates the schema from version i to i + 1. Append, never edit a released one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE tracks (
+        id            INTEGER PRIMARY KEY,
+        path          TEXT NOT NULL UNIQUE,
+        size          INTEGER,
+        mtime_ns      INTEGER,
+        content_hash  TEXT,              -- blake2b of the whole file
+        audio_hash    TEXT,              -- blake2b of the audio packets: same audio, other tags
+        duration      REAL,              -- seconds
+        sample_rate   INTEGER,           -- Hz
+        channels      INTEGER,
+        codec         TEXT,
+        container     TEXT,
+        bit_rate      INTEGER,
+        title         TEXT,
+        artist        TEXT,
+        album         TEXT,
+        genre         TEXT,              -- as found in the file, values joined with '; '
+        rating        REAL,              -- as found in the file, scaled to 0..1
+        tags_json     TEXT,              -- every tag read from the file, as JSON
+        status        TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+        error         TEXT,              -- the reason when status = 'error'
+        added_at      REAL NOT NULL,
+        scanned_at    REAL NOT NULL
+    );
+    CREATE INDEX tracks_content_hash ON tracks(content_hash);
+    CREATE INDEX tracks_audio_hash ON tracks(audio_hash);
+    CREATE INDEX tracks_artist_title ON tracks(artist COLLATE NOCASE, title COLLATE NOCASE);
+
+    CREATE TABLE labels (
+        track_id  INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        dataset   TEXT NOT NULL,         -- a name for the labelled collection
+        task      TEXT NOT NULL DEFAULT 'genre',
+        label     TEXT NOT NULL,
+        split     TEXT,                  -- 'train', 'valid', 'test' when the source gives one
+        artist    TEXT,                  -- the grouping key for honest splits
+        PRIMARY KEY (track_id, dataset, task, label)
+    );
+
+    CREATE TABLE ratings (
+        id        INTEGER PRIMARY KEY,
+        track_id  INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        verdict   TEXT CHECK (verdict IN ('like', 'dislike', 'skip')),
+        stars     INTEGER CHECK (stars BETWEEN 1 AND 5),
+        source    TEXT NOT NULL DEFAULT 'user',
+        rated_at  REAL NOT NULL
+    );
+    CREATE INDEX ratings_track ON ratings(track_id);
+
+    CREATE TABLE embeddings (
+        track_id      INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        model         TEXT NOT NULL,
+        content_hash  TEXT,              -- of the file the vector was computed from
+        dim           INTEGER NOT NULL,
+        vector        BLOB NOT NULL,     -- float32 little-endian
+        created_at    REAL NOT NULL,
+        PRIMARY KEY (track_id, model)
+    );
+
+    CREATE TABLE predictions (
+        track_id    INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        model       TEXT NOT NULL,
+        kind        TEXT NOT NULL,       -- 'tags', 'genres', 'taste', ...
+        payload     TEXT NOT NULL,       -- JSON
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (track_id, model, kind)
+    );
+
+    CREATE TABLE tag_journal (
+        id          INTEGER PRIMARY KEY,
+        batch_id    TEXT NOT NULL,
+        track_id    INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+        path        TEXT NOT NULL,
+        field       TEXT NOT NULL,
+        old_value   TEXT,                -- JSON list of values, NULL when the tag was absent
+        new_value   TEXT,                -- JSON list of values
+        old_hash    TEXT,
+        new_hash    TEXT,
+        written_at  REAL NOT NULL,
+        undone_at   REAL
+    );
+    CREATE INDEX tag_journal_path ON tag_journal(path);
+
+    CREATE TABLE model_runs (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,       -- 'taste', 'train', ...
+        model_path  TEXT,
+        metrics     TEXT NOT NULL,       -- JSON
+        created_at  REAL NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_catalog_path() -> Path:
+    """``$EARMARK_DB`` or ``catalog.sqlite`` in the user's data directory."""
+    env = os.environ.get("EARMARK_DB")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("earmark", appauthor=False)) / "catalog.sqlite"
+
+
+class Catalog:
+    """An open catalog database.
+
+    Parameters
+    ----------
+    path : database file; ``None`` uses :func:`default_catalog_path`. Created with its schema if
+        missing; an older schema is migrated in place.
+    timeout : seconds to wait for another process's write lock before failing.
+    """
+
+    def __init__(self, path: str | Path | None = None, timeout: float = 30.0):
+        self.path = Path(path) if path is not None else default_catalog_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CatalogError(
+                f"catalog {self.path} has schema version {version}, newer than this earmark "
+                f"({SCHEMA_VERSION}); upgrade earmark"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[number]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a block as one write transaction (taking the write lock up front)."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (no semicolons inside our DDL strings)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,147 @@
+"""Tracks: one row per audio file earmark has seen, with its status and what it found in it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from earmark.catalog.db import Catalog
+
+TRACK_FIELDS = (
+    "path", "size", "mtime_ns", "content_hash", "audio_hash", "duration", "sample_rate",
+    "channels", "codec", "container", "bit_rate", "title", "artist", "album", "genre", "rating",
+    "tags_json", "status", "error",
+)
+
+
+def normalise_path(path: str | Path) -> str:
+    """The catalog's key for a file: absolute, with '..' resolved but symlinks kept as named."""
+    return os.path.normpath(os.path.abspath(os.fspath(path)))
+
+
+def _row(row) -> dict | None:
+    if row is None:
+        return None
+    track = dict(row)
+    track["tags"] = json.loads(track.pop("tags_json") or "{}")
+    return track
+
+
+def get_track(catalog: Catalog, path: str | Path) -> dict | None:
+    """The track recorded at ``path``, or ``None``."""
+    row = catalog.execute("SELECT * FROM tracks WHERE path = ?", (normalise_path(path),))
+    return _row(row.fetchone())
+
+
+def get_track_by_id(catalog: Catalog, track_id: int) -> dict | None:
+    return _row(catalog.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)).fetchone())
+
+
+def iter_tracks(
+    catalog: Catalog, status: str | None = "ok", under: str | Path | None = None
+) -> Iterator[dict]:
+    """Tracks ordered by path; ``status=None`` includes failed ones; ``under`` limits to a folder."""
+    sql = "SELECT * FROM tracks"
+    where, args = [], []
+    if status is not None:
+        where.append("status = ?")
+        args.append(status)
+    if under is not None:
+        prefix = normalise_path(under).rstrip(os.sep) + os.sep
+        where.append("substr(path, 1, ?) = ?")
+        args += [len(prefix), prefix]
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    for row in catalog.execute(sql + " ORDER BY path", tuple(args)).fetchall():
+        yield _row(row)
+
+
+def record_track(catalog: Catalog, record: dict) -> int:
+    """Insert or update the track at ``record['path']``; returns its id.
+
+    ``record`` has the keys of :data:`TRACK_FIELDS` (``tags`` may replace ``tags_json``).
+    Labels, ratings and embeddings of an existing row are kept.
+    """
+    values = dict(record)
+    values["path"] = normalise_path(values["path"])
+    if "tags" in values:
+        values["tags_json"] = json.dumps(values.pop("tags"), ensure_ascii=False)
+    values = {k: values.get(k) for k in TRACK_FIELDS}
+    now = time.time()
+    columns = ", ".join(TRACK_FIELDS)
+    marks = ", ".join("?" for _ in TRACK_FIELDS)
+    updates = ", ".join(f"{k} = excluded.{k}" for k in TRACK_FIELDS if k != "path")
+    with catalog.transaction() as conn:
+        conn.execute(
+            f"INSERT INTO tracks ({columns}, added_at, scanned_at) VALUES ({marks}, ?, ?) "
+            f"ON CONFLICT(path) DO UPDATE SET {updates}, scanned_at = excluded.scanned_at",
+            (*values.values(), now, now),
+        )
+        return conn.execute(
+            "SELECT id FROM tracks WHERE path = ?", (values["path"],)
+        ).fetchone()[0]
+
+
+def find_moved(catalog: Catalog, content_hash: str) -> dict | None:
+    """A track with this content whose recorded file no longer exists (it was moved/renamed)."""
+    rows = catalog.execute(
+        "SELECT * FROM tracks WHERE content_hash = ? ORDER BY id", (content_hash,)
+    ).fetchall()
+    for row in rows:
+        if not os.path.lexists(row["path"]):
+            return _row(row)
+    return None
+
+
+def move_track(catalog: Catalog, track_id: int, new_path: str | Path) -> None:
+    """Point a track at its new location, keeping everything earmark knows about it."""
+    with catalog.transaction() as conn:
+        conn.execute(
+            "UPDATE tracks SET path = ?, scanned_at = ? WHERE id = ?",
+            (normalise_path(new_path), time.time(), track_id),
+        )
+
+
+def forget_missing(catalog: Catalog, under: str | Path | None = None) -> list[str]:
+    """Remove tracks whose files are gone; returns their paths."""
+    gone = [t["path"] for t in iter_tracks(catalog, None, under) if not os.path.lexists(t["path"])]
+    with catalog.transaction() as conn:
+        conn.executemany("DELETE FROM tracks WHERE path = ?", [(p,) for p in gone])
+    return gone
+
+
+def duplicates(catalog: Catalog) -> list[dict]:
+    """Groups of tracks with the same audio, or with the same artist and title.
+
+    Returns a list of ``{"kind": "same audio" | "same artist and title", "key": str,
+    "paths": [str, ...]}``.
+    """
+    groups = []
+    for row in catalog.execute(
+        "SELECT audio_hash, group_concat(path, char(0)) AS paths FROM tracks "
+        "WHERE status = 'ok' AND audio_hash IS NOT NULL GROUP BY audio_hash "
+        "HAVING count(*) > 1 ORDER BY min(path)"
+    ):
+        groups.append({"kind": "same audio", "key": row["audio_hash"],
+                       "paths": sorted(row["paths"].split("\0"))})
+    for row in catalog.execute(
+        "SELECT min(artist) AS artist, min(title) AS title, "
+        "group_concat(path, char(0)) AS paths, count(DISTINCT audio_hash) AS n_audio "
+        "FROM tracks WHERE status = 'ok' AND artist IS NOT NULL AND title IS NOT NULL "
+        "AND trim(artist) != '' AND trim(title) != '' "
+        "GROUP BY lower(trim(artist)), lower(trim(title)) HAVING count(*) > 1 ORDER BY min(path)"
+    ):
+        if row["n_audio"] > 1:  # identical audio is already reported above
+            groups.append({"kind": "same artist and title",
+                           "key": f"{row['artist']} - {row['title']}",
+                           "paths": sorted(row["paths"].split("\0"))})
+    return groups
+
+
+def counts(catalog: Catalog) -> dict[str, int]:
+    """Number of tracks per status."""
+    return {r[0]: r[1] for r in catalog.execute(
+        "SELECT status, count(*) FROM tracks GROUP BY status")}

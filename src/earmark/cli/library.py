@@ -1,0 +1,158 @@
+"""``earmark scan`` and ``earmark info``: what is in the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from earmark.catalog import tracks
+from earmark.cli.app import (
+    EXIT_SOME_FAILED,
+    DbOption,
+    JsonOption,
+    app,
+    console,
+    emit_json,
+    err_console,
+    open_catalog,
+    progress_bar,
+)
+from earmark.scan import inspect_file, scan
+
+
+@app.command("scan")
+def scan_command(
+    folders: Annotated[list[Path], typer.Argument(help="Folders or files to scan.")],
+    db: DbOption = None,
+    min_seconds: Annotated[float | None, typer.Option(
+        help="Skip files shorter than this (seconds).")] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        help="Skip files longer than this (seconds), e.g. podcasts and DJ mixes.")] = None,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Do not decode files to find damaged audio (faster).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Re-inspect files even if unchanged since the last scan.")] = False,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Forget catalog entries whose files are gone.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record every audio file under FOLDERS in the catalog (incremental).
+
+    Exit code 1 when some files could not be read; they are recorded with the reason.
+    """
+    catalog = open_catalog(db)
+    with progress_bar("scanning") as advance:
+        report = scan(
+            catalog, folders, verify=not quick, min_seconds=min_seconds,
+            max_seconds=max_seconds, force=force, prune=prune, workers=workers,
+            progress=advance,
+        )
+    dup_of: dict[str, list[str]] = {}
+    for group in report.duplicates:
+        for path in group["paths"]:
+            dup_of.setdefault(path, []).extend(p for p in group["paths"] if p != path)
+    if as_json:
+        for item in report.items:
+            row = {"path": item.path, "action": item.action, "reason": item.reason}
+            if item.moved_from:
+                row["moved_from"] = item.moved_from
+            if item.path in dup_of:
+                row["duplicates"] = sorted(set(dup_of[item.path]))
+            emit_json(row)
+    else:
+        _print_scan_summary(report, catalog)
+    catalog.close()
+    if report.failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _print_scan_summary(report, catalog) -> None:
+    summary = Table(title="scan", show_header=True, header_style="bold")
+    summary.add_column("result")
+    summary.add_column("files", justify="right")
+    for action in ("added", "updated", "moved", "unchanged", "skipped", "failed"):
+        n = report.count(action)
+        if n:
+            summary.add_row(action, str(n))
+    if report.missing:
+        summary.add_row("missing (in catalog, file gone)", str(len(report.missing)))
+    ok = [t for t in tracks.iter_tracks(catalog, "ok")]
+    hours = sum(t["duration"] or 0 for t in ok) / 3600
+    summary.add_row("catalog: playable songs", f"{len(ok)} ({hours:.1f} h)")
+    console.print(summary)
+    if report.failed:
+        failed = Table(title="files that could not be read", header_style="bold red")
+        failed.add_column("file", overflow="fold")
+        failed.add_column("reason", overflow="fold")
+        for item in report.failed:
+            failed.add_row(item.path, item.reason or "")
+        console.print(failed)
+    if report.duplicates:
+        dups = Table(title="possible duplicates", header_style="bold yellow")
+        dups.add_column("kind")
+        dups.add_column("files", overflow="fold")
+        for group in report.duplicates:
+            dups.add_row(group["kind"], "\n".join(group["paths"]))
+        console.print(dups)
+
+
+@app.command("info")
+def info_command(
+    file: Annotated[Path, typer.Argument(help="An audio file.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Everything earmark knows about one file."""
+    catalog = open_catalog(db)
+    track = tracks.get_track(catalog, file)
+    if track is None:
+        record = inspect_file(tracks.normalise_path(file))
+        record.pop("tags_json", None)
+        data = {**record, "in_catalog": False}
+    else:
+        data = {**track, "in_catalog": True}
+        data.update(_knowledge(catalog, track["id"]))
+    catalog.close()
+    if as_json:
+        emit_json(data)
+        return
+    table = Table(show_header=False, title=str(data["path"]), title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in data.items():
+        if key in ("path",) or value in (None, [], {}):
+            continue
+        if isinstance(value, dict | list):
+            value = json.dumps(value, ensure_ascii=False, indent=1, default=str)
+        table.add_row(key, str(value))
+    console.print(table)
+    if not data["in_catalog"]:
+        err_console.print("not in the catalog yet: run [bold]earmark scan[/] on its folder")
+
+
+def _knowledge(catalog, track_id: int) -> dict:
+    """Labels, ratings, embeddings, predictions and tag writes recorded for a track."""
+    q = catalog.execute
+    return {
+        "labels": [dict(r) for r in q(
+            "SELECT dataset, task, label, split, artist FROM labels WHERE track_id = ?",
+            (track_id,))],
+        "ratings": [dict(r) for r in q(
+            "SELECT verdict, stars, source, rated_at FROM ratings WHERE track_id = ? "
+            "ORDER BY rated_at", (track_id,))],
+        "embeddings": [dict(r) for r in q(
+            "SELECT model, dim, created_at FROM embeddings WHERE track_id = ?", (track_id,))],
+        "predictions": [
+            {"model": r["model"], "kind": r["kind"], "value": json.loads(r["payload"])}
+            for r in q("SELECT model, kind, payload FROM predictions WHERE track_id = ?",
+                       (track_id,))
+        ],
+        "tag_writes": [dict(r) for r in q(
+            "SELECT batch_id, field, old_value, new_value, written_at, undone_at "
+            "FROM tag_journal WHERE track_id = ? ORDER BY id", (track_id,))],
+    }

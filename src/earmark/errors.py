@@ -1,0 +1,54 @@
+"""Every exception earmark raises on purpose.
+
+Batch operations catch :class:`EarmarkError` per file, record ``str(error)`` as the reason and go
+on with the next file, so each message must make sense on its own to a user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EarmarkError(Exception):
+    """Base class of earmark's own errors."""
+
+
+class AudioError(EarmarkError):
+    """A file could not be read as audio. ``reason`` is short and user-facing."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(reason)
+
+
+class EmptyFileError(AudioError):
+    """The file has zero bytes."""
+
+
+class NotAudioError(AudioError):
+    """The file is not a media container at all, or holds no audio stream."""
+
+
+class UnsupportedCodecError(AudioError):
+    """The container is readable but its audio codec is not."""
+
+
+class CorruptAudioError(AudioError):
+    """Decoding failed part-way or produced no samples (truncated or damaged file)."""
+
+
+class UnreadableFileError(AudioError):
+    """The operating system refused to open the file (permissions, loops, vanished)."""
+
+
+class CatalogError(EarmarkError):
+    """The catalog database is missing, locked or from an incompatible version."""
+
+
+class ModelError(EarmarkError):
+    """A model file is missing, damaged, or its front end does not match the input."""
+
+
+class TagWriteError(EarmarkError):
+    """Writing tags into a file failed; the original file was left untouched."""

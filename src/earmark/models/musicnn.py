@@ -1,0 +1,381 @@
+"""musicnn's published taggers (Pons & Serra, 2019) in PyTorch, with their original weights.
+
+The four models released in the ``musicnn`` 0.1.0 package (MagnaTagATune and Million Song
+Dataset, each as *musicnn* and as a *vgg* baseline) are rebuilt here layer for layer. Their
+TensorFlow 1 checkpoints are read from the installed ``musicnn`` package files (the package is
+located, never imported, so TensorFlow is not needed) and converted once to a safetensors file in
+earmark's cache, from which later loads take a fraction of a second.
+
+Input of every model: patches of musicnn's log-mel front end, :data:`MUSICNN_PARAMS`, shaped
+``(batch, n_mels=96, n_frames)``; ``n_frames`` is 187 (3 s at 16 kHz with hop 256) for the vgg
+models and any length >= 1 for musicnn (it was trained on 187).
+
+Layout notes for whoever checks this against the TensorFlow code: TF works in NHWC with
+H = time and W = mel band, so conv kernels ``(kh, kw, in, out)`` become torch's
+``(out, in, kh, kw)``; TF's 'same' padding puts the extra row of an even kernel *after* the input
+(``(k - 1) // 2`` before, ``k // 2`` after); batch norm runs with the moving statistics and TF's
+epsilon 1e-3; and the back end flattens ``concat([max, mean], axis=-1)`` of shape
+``(753, 2)``, so pooled features are interleaved max/mean per channel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from earmark.errors import ModelError
+from earmark.features import MUSICNN_MEL, MelParams
+from earmark.models.tf_checkpoint import read_checkpoint
+
+#: The front end all four models were trained on: librosa mel power (16 kHz, n_fft 512, hop 256,
+#: 96 Slaney bands), rounded to float16, then ``log10(1 + 10000 x)``.
+MUSICNN_PARAMS: MelParams = MUSICNN_MEL
+
+#: Frames per patch the models were trained on: 3 s at 16 kHz, hop 256.
+PATCH_FRAMES = 187
+
+MTT_TAGS: tuple[str, ...] = (
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
+    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
+    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
+    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
+    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
+    "weird", "country", "metal", "female voice", "choral",
+)
+
+MSD_TAGS: tuple[str, ...] = (
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
+    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
+    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill",
+    "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental",
+    "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
+    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop",
+    "sad", "House", "happy",
+)
+
+MODEL_NAMES = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
+
+_TF_BN_EPSILON = 1e-3
+# Bump when the module layout or the conversion changes, so stale cache files are rebuilt.
+_CACHE_FORMAT = "1"
+
+
+class _BatchNorm(nn.Module):
+    """Inference-only batch norm over dimension 1 with TF's parameter names and epsilon."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("gamma", torch.ones(channels))
+        self.register_buffer("beta", torch.zeros(channels))
+        self.register_buffer("moving_mean", torch.zeros(channels))
+        self.register_buffer("moving_variance", torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.moving_mean, self.moving_variance, self.gamma, self.beta,
+                            training=False, eps=_TF_BN_EPSILON)
+
+
+class _ConvBlock(nn.Module):
+    """conv -> ReLU -> batch norm, musicnn's basic unit (note: norm *after* the activation)."""
+
+    def __init__(self, conv: nn.Module, channels: int):
+        super().__init__()
+        self.conv = conv
+        self.bn = _BatchNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(F.relu(self.conv(x)))
+
+
+class MusicnnTagger(nn.Module):
+    """Common interface of the pretrained taggers.
+
+    Attributes
+    ----------
+    name : model name, e.g. ``"MSD_musicnn"``.
+    tags : the 50 tag names, in output order.
+    mel_params : the front end whose output :meth:`forward` expects.
+    patch_frames : frames per patch the model was trained on (187).
+    embedding_dim : size of the embedding returned next to the probabilities.
+    """
+
+    name: str
+    tags: tuple[str, ...]
+    mel_params: MelParams = MUSICNN_PARAMS
+    patch_frames: int = PATCH_FRAMES
+    embedding_dim: int
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tag probabilities and embedding of each patch.
+
+        Parameters
+        ----------
+        patches : ``(batch, 96, n_frames)`` log-mel patches from :data:`MUSICNN_PARAMS`.
+
+        Returns
+        -------
+        probabilities : ``(batch, 50)`` sigmoid outputs, one column per tag in :attr:`tags`.
+        embedding : ``(batch, embedding_dim)`` penultimate-layer activations.
+        """
+        logits, embedding = self.logits_and_embedding(patches)
+        return torch.sigmoid(logits), embedding
+
+    def logits_and_embedding(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def taggram(self, patches: torch.Tensor) -> torch.Tensor:
+        """``(batch, 50)`` tag probabilities of each patch."""
+        return self(patches)[0]
+
+    def embed(self, patches: torch.Tensor) -> torch.Tensor:
+        """``(batch, embedding_dim)`` penultimate-layer embedding of each patch."""
+        return self(patches)[1]
+
+
+class Musicnn(MusicnnTagger):
+    """musicnn: musically motivated front end, dense residual mid end, pooled dense back end.
+
+    Front end over the ``(time, mel)`` plane: two timbral convs spanning 7 frames x 38 or 67
+    bands and three temporal convs spanning 128, 64 or 32 frames x 1 band, each max-pooled over
+    the remaining mel axis (204 + 204 + 3 x 51 = 561 channels per frame). Mid end: three
+    7-frame 1-d convs of ``midend`` channels, the last two residual. Back end: the 753 channels
+    of front and mid end are pooled over time (max and mean), then a ``backend``-unit dense
+    layer (the embedding) and the 50 logits.
+    """
+
+    def __init__(self, name: str, tags: tuple[str, ...], n_mels: int = 96, midend: int = 64,
+                 backend: int = 200):
+        super().__init__()
+        self.name, self.tags, self.embedding_dim = name, tuple(tags), backend
+        timbral, temporal = 204, 51
+        self.input_bn = _BatchNorm(1)
+        self.timbral = nn.ModuleList(
+            _ConvBlock(nn.Conv2d(1, timbral, (7, int(fraction * n_mels))), timbral)
+            for fraction in (0.4, 0.7)
+        )
+        self.temporal_lengths = (128, 64, 32)
+        self.temporal = nn.ModuleList(
+            _ConvBlock(nn.Conv2d(1, temporal, (length, 1)), temporal)
+            for length in self.temporal_lengths
+        )
+        front = 2 * timbral + 3 * temporal
+        self.midend = nn.ModuleList(
+            _ConvBlock(nn.Conv1d(channels, midend, 7, padding=3), midend)
+            for channels in (front, midend, midend)
+        )
+        pooled = 2 * (front + 3 * midend)
+        self.pool_bn = _BatchNorm(pooled)
+        self.dense = _ConvBlock(nn.Linear(pooled, backend), backend)
+        self.output = nn.Linear(backend, len(self.tags))
+
+    def logits_and_embedding(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # (batch, mel, time) -> TF's (batch, 1, time, mel) image, normalised *before* padding.
+        x = self.input_bn(patches.transpose(1, 2).unsqueeze(1))
+        padded = F.pad(x, (0, 0, 3, 3))
+        features = [block(padded).amax(dim=3) for block in self.timbral]
+        for length, block in zip(self.temporal_lengths, self.temporal, strict=True):
+            same = F.pad(x, (0, 0, (length - 1) // 2, length // 2))
+            features.append(block(same).amax(dim=3))
+        front = torch.cat(features, dim=1)  # (batch, 561, time)
+        mid1 = self.midend[0](front)
+        mid2 = self.midend[1](mid1) + mid1
+        mid3 = self.midend[2](mid2) + mid2
+        stacked = torch.cat([front, mid1, mid2, mid3], dim=1)  # (batch, 753, time)
+        pooled = torch.stack([stacked.amax(dim=2), stacked.mean(dim=2)], dim=2).flatten(1)
+        embedding = self.dense(self.pool_bn(pooled))
+        return self.output(embedding), embedding
+
+
+class MusicnnVGG(MusicnnTagger):
+    """The vgg baseline: five 3x3 conv blocks of 128 channels with max pooling, then 50 logits.
+
+    Needs exactly 187-frame patches (its last layer sees a fixed 2 x 1 x 128 map); the
+    embedding is that flattened last pooling map (256 values).
+    """
+
+    def __init__(self, name: str, tags: tuple[str, ...], filters: int = 128):
+        super().__init__()
+        self.name, self.tags, self.embedding_dim = name, tuple(tags), 2 * filters
+        self.input_bn = _BatchNorm(1)
+        self.convs = nn.ModuleList(
+            _ConvBlock(nn.Conv2d(1 if i == 0 else filters, filters, 3, padding=1), filters)
+            for i in range(5)
+        )
+        # (kernel, stride) of the max pooling after each conv, in (time, mel).
+        self.pools = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)),
+                      ((4, 4), (4, 4)))
+        self.output = nn.Linear(self.embedding_dim, len(self.tags))
+
+    def logits_and_embedding(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if patches.shape[-1] != self.patch_frames:
+            raise ModelError(f"{self.name} needs patches of exactly {self.patch_frames} frames, "
+                             f"got {patches.shape[-1]}")
+        x = self.input_bn(patches.transpose(1, 2).unsqueeze(1))
+        for block, (kernel, stride) in zip(self.convs, self.pools, strict=True):
+            x = F.max_pool2d(block(x), kernel, stride)
+        embedding = x.permute(0, 2, 3, 1).flatten(1)  # TF flattens NHWC
+        return self.output(embedding), embedding
+
+
+def _build(name: str) -> MusicnnTagger:
+    if name not in MODEL_NAMES:
+        raise ModelError(f"unknown musicnn model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    tags = MTT_TAGS if name.startswith("MTT") else MSD_TAGS
+    return MusicnnVGG(name, tags) if name.endswith("vgg") else Musicnn(name, tags)
+
+
+def _tf_variable_order(model: MusicnnTagger) -> tuple[list[nn.Module], list[nn.Module], list]:
+    """Batch norms, convs and dense layers in the order TF created (and numbered) them."""
+    if isinstance(model, MusicnnVGG):
+        norms = [model.input_bn] + [block.bn for block in model.convs]
+        return norms, [block.conv for block in model.convs], [model.output]
+    blocks = [*model.timbral, *model.temporal, *model.midend]
+    norms = [model.input_bn] + [b.bn for b in blocks] + [model.pool_bn, model.dense.bn]
+    return norms, [b.conv for b in blocks], [model.dense.conv, model.output]
+
+
+def _numbered(prefix: str, index: int) -> str:
+    return prefix if index == 0 else f"{prefix}_{index}"
+
+
+def convert_checkpoint(name: str, tensors: dict[str, np.ndarray]) -> MusicnnTagger:
+    """Build model ``name`` and fill it from a musicnn TF checkpoint's variables.
+
+    ``tensors`` is what :func:`~earmark.models.tf_checkpoint.read_checkpoint` returns; optimizer
+    slots (``…/Adam``) are ignored. Raises :class:`ModelError` if a variable is missing or has
+    the wrong shape.
+    """
+    model = _build(name)
+    norms, convs, denses = _tf_variable_order(model)
+    is_vgg = isinstance(model, MusicnnVGG)
+    targets: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
+
+    def want(tf_name: str, param: torch.Tensor, transform) -> None:
+        if tf_name not in tensors:
+            raise ModelError(f"{name} checkpoint lacks variable {tf_name!r}")
+        targets[tf_name] = (param, transform(tensors[tf_name]))
+
+    for i, bn in enumerate(norms):
+        for field in ("gamma", "beta", "moving_mean", "moving_variance"):
+            want(f"{_numbered('batch_normalization', i)}/{field}", getattr(bn, field), np.asarray)
+    for i, conv in enumerate(convs):
+        prefix = f"{i + 1}CNN" if is_vgg else _numbered("conv2d", i)
+        # TF (kh, kw, in, out) -> torch Conv2d (out, in, kh, kw). The mid end's TF conv spans the
+        # whole channel axis as kw with in=1, i.e. a Conv1d of (out, kw, kh).
+        layout = (3, 2, 0, 1) if isinstance(conv, nn.Conv2d) else (3, 1, 0, 2)
+        want(f"{prefix}/kernel", conv.weight,
+             lambda k, layout=layout, conv=conv: k.transpose(layout).reshape(conv.weight.shape))
+        want(f"{prefix}/bias", conv.bias, np.asarray)
+    for i, dense in enumerate(denses):
+        want(f"{_numbered('dense', i)}/kernel", dense.weight, np.transpose)
+        want(f"{_numbered('dense', i)}/bias", dense.bias, np.asarray)
+    with torch.no_grad():
+        for tf_name, (param, value) in targets.items():
+            if tuple(value.shape) != tuple(param.shape):
+                raise ModelError(f"{name} checkpoint variable {tf_name!r} has shape "
+                                 f"{value.shape}, expected {tuple(param.shape)}")
+            param.copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+    return model.eval()
+
+
+def musicnn_package_dir() -> Path:
+    """Folder of the installed ``musicnn`` package (located, not imported: it needs TensorFlow)."""
+    spec = importlib.util.find_spec("musicnn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the pretrained musicnn weights come from the musicnn package: "
+                         "install them with `pip install --no-deps musicnn==0.1.0`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def cache_dir() -> Path:
+    """Where converted models are cached: ``$EARMARK_CACHE_DIR/models`` or the user cache."""
+    root = os.environ.get("EARMARK_CACHE_DIR") or platformdirs.user_cache_dir("earmark")
+    return Path(root) / "models"
+
+
+def _metadata(model: MusicnnTagger) -> dict[str, str]:
+    return {
+        "format": _CACHE_FORMAT,
+        "name": model.name,
+        "tags": json.dumps(list(model.tags)),
+        "mel_params": json.dumps(model.mel_params.to_dict()),
+        "patch_frames": str(model.patch_frames),
+        "source": "musicnn 0.1.0 (Pons & Serra), converted from its TensorFlow checkpoint",
+    }
+
+
+def _save_atomic(model: MusicnnTagger, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        state = {key: value.contiguous() for key, value in model.state_dict().items()}
+        save_file(state, tmp, metadata=_metadata(model))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load_cached(name: str, path: Path) -> MusicnnTagger | None:
+    """The cached model, or ``None`` when the file is absent, stale or damaged."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != _CACHE_FORMAT or meta.get("name") != name:
+            return None
+        model = _build(name)
+        if json.loads(meta["tags"]) != list(model.tags):
+            return None
+        params = MelParams.from_dict(json.loads(meta["mel_params"]))
+        model.load_state_dict(load_file(str(path)))
+    except (OSError, KeyError, ValueError, RuntimeError, json.JSONDecodeError):
+        return None
+    model.mel_params = params
+    return model.eval()
+
+
+def load_musicnn(name: str = "MSD_musicnn",
+                 device: torch.device | str | None = None) -> MusicnnTagger:
+    """Load a pretrained musicnn tagger, converting its TF checkpoint on first use.
+
+    Parameters
+    ----------
+    name : ``"MSD_musicnn"`` (Million Song Dataset tags: genres, eras, moods), ``"MTT_musicnn"``
+        (MagnaTagATune: instruments, voice, genres), ``"MTT_vgg"`` or ``"MSD_vgg"``.
+    device : where to put the model (default CPU).
+
+    Returns
+    -------
+    MusicnnTagger
+        In eval mode, with ``.tags``, ``.mel_params`` and ``.patch_frames``.
+
+    The first call reads the checkpoint shipped in the ``musicnn`` package and writes
+    ``<cache>/models/<name>.safetensors`` (see :func:`cache_dir`); later calls load that file.
+    """
+    if name not in MODEL_NAMES:
+        raise ModelError(f"unknown musicnn model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    path = cache_dir() / f"{name}.safetensors"
+    model = _load_cached(name, path) if path.exists() else None
+    if model is None:
+        checkpoint = musicnn_package_dir() / name
+        if not (checkpoint / ".index").is_file():
+            raise ModelError(f"musicnn package has no {name} checkpoint in {checkpoint}")
+        model = convert_checkpoint(name, read_checkpoint(f"{checkpoint}/"))
+        try:
+            _save_atomic(model, path)
+        except OSError:
+            pass  # a read-only cache only costs the conversion again next time
+    return model.to(device) if device is not None else model

@@ -1,0 +1,280 @@
+"""Scanning: folders of music in, catalog rows out, as a pipeline of small stages.
+
+discover (walk folders, find audio files, note loops) → skip what is unchanged since the last
+scan → inspect (probe, hash, decode once to verify, read tags; in worker processes, one per
+core) → record (the one process that writes the catalog). Every file that fails any stage gets a
+row with ``status = 'error'`` and a reason; the scan always goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from earmark.audio import AUDIO_EXTENSIONS, check_audio
+from earmark.catalog import Catalog, tracks
+from earmark.errors import AudioError
+from earmark.metadata import read_tags
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class ScanItem:
+    """What a scan did with one path.
+
+    ``action`` is one of ``added``, ``updated``, ``moved`` (recognised by content hash),
+    ``unchanged``, ``failed`` (recorded with ``reason``) or ``skipped`` (outside the duration
+    filter, or a folder loop; not recorded).
+    """
+
+    path: str
+    action: str
+    reason: str | None = None
+    track_id: int | None = None
+    moved_from: str | None = None
+
+
+@dataclass
+class ScanReport:
+    items: list[ScanItem] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for item in self.items if item.action == action)
+
+    @property
+    def failed(self) -> list[ScanItem]:
+        return [item for item in self.items if item.action == "failed"]
+
+
+def find_audio_files(
+    roots: Iterable[str | Path], extensions: frozenset[str] = AUDIO_EXTENSIONS
+) -> Iterator[tuple[str, str | None]]:
+    """Yield ``(path, problem)`` for every file with an audio extension under ``roots``.
+
+    Folders reached twice through symbolic links are yielded once with the problem
+    ``"symbolic link loop"`` and not descended into again. A root that is a file is yielded as
+    is, whatever its extension; a missing root is yielded with its problem.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    for root in roots:
+        root = os.fspath(root)
+        if not os.path.isdir(root):
+            yield root, None if os.path.lexists(root) else "file or folder not found"
+            continue
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                st = os.stat(folder)
+            except OSError as exc:
+                yield folder, f"cannot open folder: {exc.strerror}"
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                yield folder, "symbolic link loop (folder already scanned)"
+                continue
+            seen_dirs.add(key)
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError as exc:
+                yield folder, f"cannot list folder: {exc.strerror}"
+                continue
+            subdirs = []
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False  # a link loop: treat as a file so it is reported below
+                if is_dir:
+                    subdirs.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() in extensions:
+                    yield entry.path, None
+            stack.extend(reversed(subdirs))
+
+
+def _file_hash(path: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inspect_file(
+    path: str,
+    verify: bool = True,
+    min_seconds: float | None = None,
+    max_seconds: float | None = None,
+) -> dict:
+    """Everything the catalog records about one file; never raises for a bad file.
+
+    Returns a track record (see :data:`earmark.catalog.tracks.TRACK_FIELDS`) with
+    ``status`` ``"ok"`` or ``"error"``, or ``{"path": ..., "skipped": reason}`` when the
+    duration is outside ``[min_seconds, max_seconds]``.
+    """
+    record: dict = {"path": path, "status": "error"}
+    try:
+        st = os.stat(path)
+        record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        if not stat.S_ISREG(st.st_mode):
+            record["error"] = "not a regular file"
+            return record
+        check = check_audio(path, decode=verify)
+        info = check.info
+        declared = info.duration
+        duration = check.decoded_seconds
+        if min_seconds is not None and duration < min_seconds:
+            return {"path": path, "skipped": f"shorter than {min_seconds:g} s ({duration:.1f} s)"}
+        if max_seconds is not None and duration > max_seconds:
+            return {"path": path, "skipped": f"longer than {max_seconds:g} s ({duration:.1f} s)"}
+        record.update(
+            content_hash=_file_hash(path), audio_hash=check.audio_hash, duration=duration,
+            sample_rate=info.sample_rate, channels=info.channels, codec=info.codec,
+            container=info.container, bit_rate=info.bit_rate,
+        )
+        if declared and duration < declared - max(1.0, 0.05 * declared):
+            record["error"] = (
+                f"truncated: only {duration:.1f} s of the {declared:.1f} s its header declares "
+                "could be read"
+            )
+        elif check.bad_packets:
+            where = f" (first at {check.first_bad_at:.1f} s)" if check.first_bad_at else ""
+            record["error"] = (
+                f"damaged audio: {check.bad_packets} packet(s) could not be decoded{where}"
+            )
+        else:
+            record["status"] = "ok"
+        tags = read_tags(path)
+        record.update(
+            title=tags.title, artist=tags.artist, album=tags.album,
+            genre="; ".join(tags.genres) or None, rating=tags.rating, tags=tags.to_dict(),
+        )
+    except AudioError as exc:
+        record["error"] = exc.reason
+    except OSError as exc:
+        record["error"] = f"cannot read: {exc.strerror or exc}"
+    except Exception as exc:  # a bug or a library surprise must not end a whole scan
+        record["error"] = f"unexpected error: {type(exc).__name__}: {exc}"
+    return record
+
+
+def _unchanged(existing: dict | None, path: str) -> bool:
+    if existing is None:
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return existing["size"] == st.st_size and existing["mtime_ns"] == st.st_mtime_ns
+
+
+def scan(
+    catalog: Catalog,
+    roots: Iterable[str | Path],
+    *,
+    verify: bool = True,
+    min_seconds: float | None = None,
+    max_seconds: float | None = None,
+    force: bool = False,
+    prune: bool = False,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> ScanReport:
+    """Scan ``roots`` into ``catalog`` incrementally.
+
+    Parameters
+    ----------
+    verify : decode every new or changed file once, to find truncated and damaged audio.
+    min_seconds, max_seconds : only catalog files whose duration is in this range.
+    force : re-inspect files even when their size and modification time are unchanged.
+    prune : remove catalog rows under ``roots`` whose files are gone (and were not moved).
+    workers : processes for inspection; defaults to the number of cores.
+    progress : called as ``progress(done, total, path)`` after each file.
+    """
+    roots = [tracks.normalise_path(r) for r in roots]
+    report = ScanReport()
+    todo: list[str] = []
+    for path, problem in find_audio_files(roots):
+        path = tracks.normalise_path(path)
+        if problem and problem.startswith("symbolic link loop (folder"):
+            report.items.append(ScanItem(path, "skipped", problem))
+        elif problem:
+            report.items.append(ScanItem(path, "failed", problem))
+        elif not force and _unchanged(tracks.get_track(catalog, path), path):
+            report.items.append(ScanItem(path, "unchanged"))
+        else:
+            todo.append(path)
+
+    total = len(todo)
+    for done, record in enumerate(
+        _inspect_all(todo, verify, min_seconds, max_seconds, workers), start=1
+    ):
+        report.items.append(_record(catalog, record))
+        if progress is not None:
+            progress(done, total, record["path"])
+
+    for root in roots:
+        if os.path.isdir(root):
+            gone = [t["path"] for t in tracks.iter_tracks(catalog, None, root)
+                    if not os.path.lexists(t["path"])]
+            report.missing.extend(gone)
+            if prune:
+                tracks.forget_missing(catalog, root)
+    report.duplicates = tracks.duplicates(catalog)
+    return report
+
+
+def _inspect_all(
+    paths: list[str], verify: bool, min_s: float | None, max_s: float | None,
+    workers: int | None,
+) -> Iterator[dict]:
+    workers = min(workers or os.cpu_count() or 1, len(paths))
+    if workers <= 1:
+        for path in paths:
+            yield inspect_file(path, verify, min_s, max_s)
+        return
+    # spawn, not fork: the parent may hold torch or FFmpeg threads that fork would not copy.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(inspect_file, paths, [verify] * len(paths), [min_s] * len(paths),
+                            [max_s] * len(paths), chunksize=4)
+
+
+def _record(catalog: Catalog, record: dict) -> ScanItem:
+    path = record["path"]
+    if "skipped" in record:
+        return ScanItem(path, "skipped", record["skipped"])
+    existing = tracks.get_track(catalog, path)
+    moved_from = None
+    if existing is None and record.get("content_hash"):
+        moved = tracks.find_moved(catalog, record["content_hash"])
+        if moved is not None:
+            tracks.move_track(catalog, moved["id"], path)
+            moved_from = moved["path"]
+    track_id = tracks.record_track(catalog, record)
+    if record["status"] == "error":
+        return ScanItem(path, "failed", record.get("error"), track_id)
+    action = "moved" if moved_from else ("updated" if existing else "added")
+    return ScanItem(path, action, None, track_id, moved_from)
+
+
+def add_file(catalog: Catalog, path: str | Path, verify: bool = True) -> dict:
+    """Make sure one file is in the catalog (scanning it if new or changed); returns its row.
+
+    The row may have ``status = 'error'``; callers decide whether that is fatal for them.
+    """
+    path = tracks.normalise_path(path)
+    existing = tracks.get_track(catalog, path)
+    if existing is not None and _unchanged(existing, path):
+        return existing
+    _record(catalog, inspect_file(path, verify))
+    return tracks.get_track(catalog, path)
