@@ -1,0 +1,58 @@
+"""Per-song embedding vectors (float32), one per track and model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from earmark.catalog.db import Catalog
+
+
+def store_embedding(
+    catalog: Catalog, track_id: int, model: str, vector: np.ndarray, content_hash: str | None
+) -> None:
+    """Save ``vector`` ``(dim,)`` for a track, replacing an older one of the same model."""
+    vector = np.ascontiguousarray(vector, dtype="<f4").ravel()
+    with catalog.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO embeddings (track_id, model, content_hash, dim, vector, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (track_id, model, content_hash, vector.size, vector.tobytes(), time.time()),
+        )
+
+
+def load_embeddings(
+    catalog: Catalog, model: str, track_ids: Iterable[int] | None = None
+) -> tuple[list[int], np.ndarray]:
+    """Embeddings of ``model`` as ``(track_ids, matrix (n, dim))``, ordered by track id.
+
+    Only embeddings computed from the file's current content are returned; tracks without one
+    are left out (see :func:`earmark.embed.embed_tracks` to compute them).
+    """
+    sql = (
+        "SELECT e.track_id, e.vector FROM embeddings e JOIN tracks t ON t.id = e.track_id "
+        "WHERE e.model = ? AND t.status = 'ok' "
+        "AND (e.content_hash IS t.content_hash)"
+    )
+    rows = catalog.execute(sql + " ORDER BY e.track_id", (model,)).fetchall()
+    wanted = None if track_ids is None else set(track_ids)
+    ids, vectors = [], []
+    for track_id, blob in rows:
+        if wanted is None or track_id in wanted:
+            ids.append(track_id)
+            vectors.append(np.frombuffer(blob, dtype="<f4"))
+    matrix = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
+    return ids, matrix
+
+
+def missing_embeddings(catalog: Catalog, model: str) -> list[int]:
+    """Ids of playable tracks with no up-to-date embedding of ``model``."""
+    rows = catalog.execute(
+        "SELECT t.id FROM tracks t LEFT JOIN embeddings e ON e.track_id = t.id AND e.model = ? "
+        "WHERE t.status = 'ok' AND (e.track_id IS NULL OR e.content_hash IS NOT t.content_hash) "
+        "ORDER BY t.id",
+        (model,),
+    )
+    return [r[0] for r in rows]
