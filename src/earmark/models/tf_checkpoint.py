@@ -218,7 +218,9 @@ def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
             try:
                 shards[shard] = Path(shard_path).read_bytes()
             except OSError as exc:
-                raise ModelError(f"cannot read checkpoint data {shard_path}: {exc.strerror}") from exc
+                raise ModelError(
+                    f"cannot read checkpoint data {shard_path}: {exc.strerror}"
+                ) from exc
         start, size = entry["offset"], entry["size"]
         count = int(np.prod(entry["shape"], dtype=np.int64))
         if start + size > len(shards[shard]) or size != count * np.dtype(dtype).itemsize:

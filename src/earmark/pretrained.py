@@ -1,0 +1,262 @@
+"""Whole songs through the pretrained musicnn taggers: taggrams, song tags, embeddings, genres.
+
+Every function takes a file path (decoded with :func:`earmark.audio.decode_audio`) or samples
+already in memory, cuts the model's log-mel spectrogram into consecutive non-overlapping patches
+of ``model.patch_frames`` frames (3 s) exactly as the original musicnn ``extractor`` does (a
+trailing part shorter than a patch is dropped), and runs them through the model in batches under
+``torch.inference_mode()``. Thread count is the caller's business (``torch.set_num_threads``).
+
+A clip shorter than one patch is zero-padded (silence) to one patch and ``info.padded`` says so;
+outputs are finite for any input, silence included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soxr
+import torch
+
+from earmark.audio import decode_audio
+from earmark.errors import ModelError
+from earmark.features import log_mel
+from earmark.models.musicnn import MusicnnTagger
+
+
+@dataclass(frozen=True)
+class SongInfo:
+    """How a song was analysed.
+
+    Attributes
+    ----------
+    model : model name, e.g. ``"MSD_musicnn"``.
+    source : the file path, or ``None`` for samples passed in memory.
+    start, duration : the analysed span in seconds (``duration`` is the audio actually there,
+        before any padding).
+    patch_seconds : length of one patch (one taggram row) in seconds.
+    n_patches : number of patches (taggram rows).
+    padded : the audio was shorter than one patch and was zero-padded to one.
+    """
+
+    model: str
+    source: str | None
+    start: float
+    duration: float
+    patch_seconds: float
+    n_patches: int
+    padded: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SongAnalysis:
+    """Per-patch outputs of one song: ``taggram`` ``(n_patches, n_tags)`` probabilities and
+    ``embeddings`` ``(n_patches, d)`` penultimate-layer activations, both float32."""
+
+    taggram: np.ndarray
+    embeddings: np.ndarray
+    tags: tuple[str, ...]
+    info: SongInfo
+
+
+Source = str | Path | np.ndarray
+
+
+def _load_samples(
+    source: Source, sample_rate: int, start: float | None, duration: float | None,
+    sr: int | None,
+) -> np.ndarray:
+    """Mono float32 samples at ``sample_rate`` covering ``[start, start + duration)`` seconds."""
+    if isinstance(source, (str, Path)):
+        # Decode every channel and average them ourselves: musicnn (librosa) mixes down with a
+        # plain mean, while FFmpeg's stereo-to-mono matrix keeps power (x sqrt(2) louder).
+        audio = decode_audio(source, sample_rate, mono=False, offset=start or 0.0,
+                             duration=duration)
+        return audio.mean(axis=0, dtype=np.float32) if audio.ndim == 2 else audio
+    audio = np.asarray(source, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=0, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be (n,) or (channels, n), not {audio.shape}")
+    rate = sr or sample_rate
+    begin = int(round((start or 0.0) * rate))
+    end = None if duration is None else begin + int(round(duration * rate))
+    audio = audio[begin:end]
+    if rate != sample_rate:
+        audio = soxr.resample(audio, rate, sample_rate, quality="HQ").astype(np.float32)
+    return audio
+
+
+def analyze_song(
+    source: Source,
+    model: MusicnnTagger,
+    start: float | None = None,
+    duration: float | None = None,
+    *,
+    sr: int | None = None,
+    batch_size: int = 16,
+) -> SongAnalysis:
+    """Tag probabilities and embeddings of every 3-second patch of a song.
+
+    Parameters
+    ----------
+    source : audio file path, or samples ``(n,)`` / ``(channels, n)`` at ``sr`` Hz.
+    model : a tagger from :func:`earmark.models.musicnn.load_musicnn`.
+    start, duration : seconds; analyse only this span (default: the whole song).
+    sr : sample rate of in-memory ``source`` (default: the model's, 16 kHz); ignored for paths.
+    batch_size : patches per forward pass (memory is about 40 MB per patch).
+    """
+    params = model.mel_params
+    if params.center and params.pad_mode != "constant":
+        raise ModelError(f"{model.name}: patch-wise analysis needs a zero-padded front end")
+    audio = _load_samples(source, params.sample_rate, start, duration, sr)
+    hop, n_fft, frames = params.hop_length, params.n_fft, model.patch_frames
+    seconds = len(audio) / params.sample_rate
+    # Frame t of a centred STFT starts at sample t * hop of the audio padded by n_fft // 2 zeros,
+    # so patches can be computed block by block with an uncentred STFT on slices.
+    padded = np.pad(audio, n_fft // 2) if params.center else audio
+    n_frames = 1 + max(0, len(padded) - n_fft) // hop
+    short = n_frames < frames
+    if short:
+        padded = np.pad(padded, (0, (frames - 1) * hop + n_fft - len(padded)))
+        n_frames = frames
+    n_patches = n_frames // frames
+    uncentred = params.with_(center=False)
+    probs, embeds = [], []
+    device = next(model.parameters(), torch.empty(0)).device
+    with torch.inference_mode():
+        for first in range(0, n_patches, batch_size):
+            count = min(batch_size, n_patches - first)
+            lo = first * frames * hop
+            hi = lo + (count * frames - 1) * hop + n_fft
+            mel = log_mel(padded[lo:hi], uncentred, device=device)  # (n_mels, count * frames)
+            patches = mel.reshape(mel.shape[0], count, frames).transpose(0, 1)
+            p, e = model(patches)
+            probs.append(p.float().cpu().numpy())
+            embeds.append(e.float().cpu().numpy())
+    info = SongInfo(
+        model=model.name,
+        source=str(source) if isinstance(source, (str, Path)) else None,
+        start=float(start or 0.0),
+        duration=seconds,
+        patch_seconds=frames * hop / params.sample_rate,
+        n_patches=n_patches,
+        padded=short,
+    )
+    return SongAnalysis(np.concatenate(probs), np.concatenate(embeds), tuple(model.tags), info)
+
+
+def song_taggram(
+    source: Source,
+    model: MusicnnTagger,
+    start: float | None = None,
+    duration: float | None = None,
+    **kwargs,
+) -> tuple[np.ndarray, list[str], SongInfo]:
+    """Per-patch tag probabilities: ``(taggram (n_patches, n_tags), tag names, info)``.
+
+    Same arguments as :func:`analyze_song`; row ``i`` covers seconds
+    ``[start + i * info.patch_seconds, start + (i + 1) * info.patch_seconds)``.
+    """
+    result = analyze_song(source, model, start, duration, **kwargs)
+    return result.taggram, list(result.tags), result.info
+
+
+def song_tags(
+    source: Source,
+    model: MusicnnTagger,
+    start: float | None = None,
+    duration: float | None = None,
+    **kwargs,
+) -> tuple[np.ndarray, list[str], SongInfo]:
+    """Whole-song tag probabilities ``(n_tags,)``: the taggram averaged over patches.
+
+    This is what musicnn's own ``top_tags`` reports. Returns ``(probabilities, tag names, info)``.
+    """
+    taggram, tags, info = song_taggram(source, model, start, duration, **kwargs)
+    return taggram.mean(axis=0), tags, info
+
+
+def song_embedding(
+    source: Source,
+    model: MusicnnTagger,
+    start: float | None = None,
+    duration: float | None = None,
+    **kwargs,
+) -> tuple[np.ndarray, SongInfo]:
+    """Song embedding ``(2 * d,)``: mean then max over patches of the penultimate layer.
+
+    ``d`` is ``model.embedding_dim`` (200 for the musicnn models, so 400 values).
+    """
+    result = analyze_song(source, model, start, duration, **kwargs)
+    return embedding_from_patches(result.embeddings), result.info
+
+
+def embedding_from_patches(embeddings: np.ndarray) -> np.ndarray:
+    """``(n_patches, d)`` per-patch embeddings -> ``(2 * d,)`` [mean over time, max over time]."""
+    return np.concatenate([embeddings.mean(axis=0), embeddings.max(axis=0)]).astype(np.float32)
+
+
+#: Genre -> {tag: weight}. A genre's confidence is the largest ``weight * probability`` over its
+#: tags present in the model's vocabulary, so it reads like a probability and strongly correlated
+#: tags ("rock", "classic rock", "hard rock") do not add up. Weight 1 marks a tag that *is* the
+#: genre (or a sub-genre of it); lower weights mark indirect evidence (a sound or mood typical of
+#: the genre). The MSD vocabulary (Last.fm tags) covers most genres; MagnaTagATune's adds
+#: classical, opera/choral, new age and Indian music but has no jazz, blues, hip-hop or folk.
+GENRE_TAGS: dict[str, dict[str, float]] = {
+    "rock": {"rock": 1.0, "classic rock": 1.0, "hard rock": 1.0, "alternative rock": 1.0,
+             "indie rock": 1.0, "Progressive rock": 1.0},
+    "alternative/indie": {"alternative": 1.0, "indie": 1.0, "alternative rock": 1.0,
+                          "indie rock": 1.0, "indie pop": 1.0},
+    "pop": {"pop": 1.0, "indie pop": 1.0},
+    "electronic": {"electronic": 1.0, "electronica": 1.0, "electro": 1.0, "techno": 1.0,
+                   "House": 1.0, "synth": 0.5},
+    "dance": {"dance": 1.0, "House": 1.0, "electro": 0.7, "party": 0.6, "techno": 0.7},
+    "jazz": {"jazz": 1.0},
+    "metal": {"metal": 1.0, "heavy metal": 1.0, "hard rock": 0.5},
+    "hip-hop": {"Hip-Hop": 1.0},
+    "blues": {"blues": 1.0},
+    "country": {"country": 1.0},
+    "folk": {"folk": 1.0, "acoustic": 0.5},
+    "soul/r&b": {"soul": 1.0, "rnb": 1.0},
+    "funk": {"funk": 1.0},
+    "punk": {"punk": 1.0},
+    "ambient": {"ambient": 1.0, "chillout": 0.6, "new age": 0.6},
+    "experimental": {"experimental": 1.0, "weird": 0.5},
+    "easy listening": {"easy listening": 1.0},
+    "classical": {"classical": 1.0, "classic": 1.0, "opera": 1.0, "choral": 0.9,
+                  "harpsichord": 0.8, "strings": 0.5, "violin": 0.5, "cello": 0.5},
+    "new age": {"new age": 1.0},
+    "world/indian": {"indian": 1.0, "sitar": 1.0},
+}
+
+
+def genre_from_tags(
+    tag_probabilities: np.ndarray, tags: list[str] | tuple[str, ...]
+) -> list[tuple[str, float]]:
+    """Map tag probabilities to genre confidences through :data:`GENRE_TAGS`.
+
+    Parameters
+    ----------
+    tag_probabilities : ``(n_tags,)`` whole-song probabilities (e.g. from :func:`song_tags`).
+    tags : their names, in the same order (``model.tags``).
+
+    Returns
+    -------
+    list of (genre, confidence)
+        Every genre the vocabulary can express, most confident first; confidences in [0, 1].
+    """
+    probs = np.asarray(tag_probabilities, dtype=np.float64)
+    if probs.shape != (len(tags),):
+        raise ValueError(f"expected {len(tags)} tag probabilities, got shape {probs.shape}")
+    index = {tag: i for i, tag in enumerate(tags)}
+    genres = []
+    for genre, weights in GENRE_TAGS.items():
+        scores = [w * probs[index[tag]] for tag, w in weights.items() if tag in index]
+        if scores:
+            genres.append((genre, float(max(scores))))
+    return sorted(genres, key=lambda item: -item[1])
