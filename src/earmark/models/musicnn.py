@@ -30,6 +30,7 @@ import numpy as np
 import platformdirs
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -329,8 +330,6 @@ def _save_atomic(model: MusicnnTagger, path: Path) -> None:
 
 def _load_cached(name: str, path: Path) -> MusicnnTagger | None:
     """The cached model, or ``None`` when the file is absent, stale or damaged."""
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -341,7 +340,7 @@ def _load_cached(name: str, path: Path) -> MusicnnTagger | None:
             return None
         params = MelParams.from_dict(json.loads(meta["mel_params"]))
         model.load_state_dict(load_file(str(path)))
-    except (OSError, KeyError, ValueError, RuntimeError, json.JSONDecodeError):
+    except (OSError, KeyError, ValueError, RuntimeError, SafetensorError):
         return None
     model.mel_params = params
     return model.eval()

@@ -1,0 +1,147 @@
+"""Whole songs through earmark's own decoding and mel front end vs the original musicnn."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import asc_songs, gtzan_clip
+from earmark.models.musicnn import MSD_TAGS, MTT_TAGS, load_musicnn
+from earmark.pretrained import (
+    GENRE_TAGS,
+    analyze_song,
+    embedding_from_patches,
+    genre_from_tags,
+    song_embedding,
+    song_taggram,
+    song_tags,
+)
+
+REF = Path(__file__).resolve().parent / "data" / "musicnn_ref"
+SR = 16000
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    if importlib.util.find_spec("musicnn") is None:
+        pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EARMARK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield {name: load_musicnn(name) for name in ("MTT_musicnn", "MSD_musicnn")}
+
+
+def check_against_reference(model, path: Path, clip: str) -> None:
+    taggram, tags, info = song_taggram(path, model)
+    ref = np.load(REF / f"{clip}__{model.name}.npz")
+    assert tags == list(model.tags)
+    assert taggram.shape == ref["taggram"].shape
+    assert info.n_patches == len(taggram) and not info.padded
+    assert np.abs(taggram.mean(axis=0) - ref["tags"]).max() <= 0.02
+    assert np.corrcoef(taggram.ravel(), ref["taggram"].ravel())[0, 1] >= 0.99
+
+
+@pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
+@pytest.mark.parametrize("genre", ["rock", "jazz", "hiphop"])
+def test_gtzan_clip_tags_match_original_musicnn(models, name, genre):
+    check_against_reference(models[name], gtzan_clip(genre, 0), f"{genre}00000")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
+def test_full_stereo_mp3_song_tags_match_original_musicnn(models, name):
+    song = next((s for s in asc_songs() if s.name == "machine_wars.mp3"), None)
+    if song is None:
+        pytest.skip("asc-music's machine_wars.mp3 is missing")
+    check_against_reference(models[name], song, "machine_wars")
+
+
+def test_song_tags_is_mean_of_taggram_and_span_selects_patches(models):
+    rng = np.random.default_rng(1)
+    audio = (0.1 * rng.standard_normal(SR * 10)).astype(np.float32)
+    model = models["MSD_musicnn"]
+    taggram, _, info = song_taggram(audio, model)
+    assert info.n_patches == 3 and info.source is None
+    assert info.patch_seconds == pytest.approx(187 * 256 / SR)
+    probs, tags, _ = song_tags(audio, model)
+    np.testing.assert_allclose(probs, taggram.mean(axis=0), rtol=1e-6)
+    assert tags == list(MSD_TAGS)
+    # Patches are computed block by block: the batch size must not change any number.
+    single = analyze_song(audio, model, batch_size=1)
+    np.testing.assert_allclose(single.taggram, taggram, atol=1e-5)
+    head, _, head_info = song_taggram(audio, model, start=0.0, duration=6.5)
+    assert head_info.n_patches == 2
+    np.testing.assert_allclose(head, taggram[:2], atol=1e-5)
+
+
+def test_silence_gives_finite_outputs(models):
+    for model in models.values():
+        result = analyze_song(np.zeros(SR * 5, np.float32), model)
+        assert np.isfinite(result.taggram).all() and np.isfinite(result.embeddings).all()
+        assert not result.info.padded
+
+
+@pytest.mark.parametrize("seconds", [0.0, 1.0])
+def test_short_clip_is_padded_and_reported(models, seconds):
+    rng = np.random.default_rng(2)
+    audio = (0.1 * rng.standard_normal(int(SR * seconds))).astype(np.float32)
+    taggram, _, info = song_taggram(audio, models["MTT_musicnn"])
+    assert taggram.shape == (1, 50) and np.isfinite(taggram).all()
+    assert info.padded and info.n_patches == 1
+    assert info.duration == pytest.approx(seconds)
+
+
+def test_in_memory_stereo_and_other_rates(models):
+    model = models["MSD_musicnn"]
+    rng = np.random.default_rng(3)
+    mono = (0.1 * rng.standard_normal(SR * 4)).astype(np.float32)
+    expected, _, _ = song_taggram(mono, model)
+    stereo, _, _ = song_taggram(np.stack([mono, mono]), model)
+    np.testing.assert_allclose(stereo, expected, atol=1e-6)
+    t = np.arange(SR * 4) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    tone_44k = (0.3 * np.sin(2 * np.pi * 440 * np.arange(44100 * 4) / 44100)).astype(np.float32)
+    at_16k, _, _ = song_taggram(tone, model)
+    at_44k, _, info = song_taggram(tone_44k, model, sr=44100)
+    assert info.duration == pytest.approx(4.0, abs=1e-3)
+    np.testing.assert_allclose(at_44k, at_16k, atol=0.02)
+
+
+def test_song_embedding_is_mean_and_max_over_patches(models):
+    rng = np.random.default_rng(4)
+    audio = (0.1 * rng.standard_normal(SR * 7)).astype(np.float32)
+    model = models["MTT_musicnn"]
+    embedding, info = song_embedding(audio, model)
+    assert embedding.shape == (400,) and embedding.dtype == np.float32
+    patches = analyze_song(audio, model).embeddings
+    np.testing.assert_allclose(embedding[:200], patches.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(embedding[200:], patches.max(axis=0), rtol=1e-6)
+    assert embedding_from_patches(patches).shape == (400,)
+
+
+def test_genre_mapping_uses_only_known_tags():
+    for weights in GENRE_TAGS.values():
+        for tag, weight in weights.items():
+            assert tag in MSD_TAGS or tag in MTT_TAGS, tag
+            assert 0 < weight <= 1
+
+
+def test_genre_from_tags_ranks_and_bounds():
+    probs = np.full(50, 0.01)
+    probs[MSD_TAGS.index("heavy metal")] = 0.8
+    probs[MSD_TAGS.index("rock")] = 0.6
+    genres = genre_from_tags(probs, MSD_TAGS)
+    assert [g for g, _ in genres[:2]] == ["metal", "rock"]
+    assert genres[0][1] == pytest.approx(0.8)
+    assert all(0 <= c <= 1 for _, c in genres)
+    assert [c for _, c in genres] == sorted((c for _, c in genres), reverse=True)
+    mtt = dict(genre_from_tags(np.full(50, 0.5), MTT_TAGS))
+    assert "classical" in mtt and "jazz" not in mtt
+    with pytest.raises(ValueError):
+        genre_from_tags(np.zeros(3), MSD_TAGS)
+
+
+def test_real_genres_come_out_on_top(models):
+    probs, tags, _ = song_tags(gtzan_clip("jazz", 0), models["MSD_musicnn"])
+    assert genre_from_tags(probs, tags)[0][0] == "jazz"
