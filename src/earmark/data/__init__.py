@@ -1,0 +1,25 @@
+"""Labelled data: importers that put labelled music into the catalog, and honest splits."""
+
+from earmark.data.dataset import LabelledSet, load_labelled, set_labels
+from earmark.data.importers import (
+    ImportReport,
+    import_csv,
+    import_fma,
+    import_folders,
+    import_mtt,
+)
+from earmark.data.splits import cv_folds, group_keys, holdout_split
+
+__all__ = [
+    "ImportReport",
+    "LabelledSet",
+    "cv_folds",
+    "group_keys",
+    "holdout_split",
+    "import_csv",
+    "import_fma",
+    "import_folders",
+    "import_mtt",
+    "load_labelled",
+    "set_labels",
+]

@@ -1,0 +1,42 @@
+"""Fixtures for training tests: tiny labelled libraries cut from real GTZAN clips."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+# The suite's root conftest.py shares the module name "conftest" with this one, so it is loaded
+# under its own name to reuse its helpers.
+_spec = importlib.util.spec_from_file_location(
+    "earmark_tests_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shared)
+gtzan_clip, transcode, GTZAN = shared.gtzan_clip, shared.transcode, shared.GTZAN
+
+GENRES3 = ("classical", "metal", "reggae")
+
+
+def make_excerpt(genre: str, number: int, dst: Path, fmt: str = "wav",
+                 seconds: float = 3.0) -> Path:
+    """A short mono 16 kHz excerpt of a GTZAN clip, from its middle."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return transcode(gtzan_clip(genre, number), dst, fmt, seconds=seconds, start=10.0,
+                     rate=16000, channels=1)
+
+
+@pytest.fixture
+def excerpt():
+    """:func:`make_excerpt`, for tests that build their own tiny datasets."""
+    return make_excerpt
+
+
+@pytest.fixture(scope="session")
+def genre_tree(tmp_path_factory) -> Path:
+    """``root/<genre>/<genre>.0000N.wav``: 3 genres x 6 clips of 3 s (GTZAN numbering)."""
+    root = tmp_path_factory.mktemp("genres") / "mini"
+    for genre in GENRES3:
+        for n in range(6):
+            make_excerpt(genre, n, root / genre / f"{genre}.{n:05d}.wav")
+    return root
