@@ -72,11 +72,12 @@ def transcode(src: Path, dst: Path, fmt: str, *, seconds: float | None = None,
 
 @pytest.fixture(scope="session")
 def music_files(tmp_path_factory) -> dict[str, Path]:
-    """A 4 s excerpt of a real GTZAN rock clip, 44.1 kHz stereo, in every format, untagged."""
+    """A 4 s excerpt of a real GTZAN rock clip, 44.1 kHz stereo (Opus: 48 kHz, the only rate
+    it has), in every format, untagged."""
     folder = tmp_path_factory.mktemp("formats")
     src = gtzan_clip("rock", 0)
     return {fmt: transcode(src, folder / f"rock excerpt.{fmt}", fmt, seconds=4.0, start=5.0,
-                           rate=44100, channels=2)
+                           rate=48000 if fmt == "opus" else 44100, channels=2)
             for fmt in FORMATS}
 
 

@@ -6,6 +6,7 @@ on with the next file, so each message must make sense on its own to a user.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -40,6 +41,18 @@ class CorruptAudioError(AudioError):
 
 class UnreadableFileError(AudioError):
     """The operating system refused to open the file (permissions, loops, vanished)."""
+
+    @classmethod
+    def from_os_error(cls, path: str | Path, exc: OSError) -> UnreadableFileError:
+        """Name the cause in words a user recognises."""
+        reasons = {
+            errno.ELOOP: "symbolic link loop",
+            errno.EACCES: "permission denied",
+            errno.EPERM: "permission denied",
+            errno.ENOENT: "file not found (or a broken symbolic link)",
+            errno.EISDIR: "is a folder, not a file",
+        }
+        return cls(path, reasons.get(exc.errno, f"cannot read: {exc.strerror or exc}"))
 
 
 class CatalogError(EarmarkError):

@@ -18,7 +18,9 @@ from mutagen.mp4 import MP4, MP4FreeForm
 _ID3 = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "genre": "TCON"}
 _MP4 = {"title": "\xa9nam", "artist": "\xa9ART", "album": "\xa9alb", "genre": "\xa9gen"}
 _VORBIS = {"title": "title", "artist": "artist", "album": "album", "genre": "genre"}
-_BINARY_FRAMES = ("APIC", "GEOB", "PRIV", "MCDI", "UFID", "SYLT", "RVA2", "covr", "METADATA_BLOCK_PICTURE")
+_BINARY_FRAMES = (
+    "APIC", "GEOB", "PRIV", "MCDI", "UFID", "SYLT", "RVA2", "covr", "METADATA_BLOCK_PICTURE",
+)
 
 
 @dataclass

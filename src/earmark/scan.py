@@ -19,7 +19,7 @@ from pathlib import Path
 
 from earmark.audio import AUDIO_EXTENSIONS, check_audio
 from earmark.catalog import Catalog, tracks
-from earmark.errors import AudioError
+from earmark.errors import AudioError, UnreadableFileError
 from earmark.metadata import read_tags
 
 ProgressFn = Callable[[int, int, str], None]
@@ -141,10 +141,10 @@ def inspect_file(
             sample_rate=info.sample_rate, channels=info.channels, codec=info.codec,
             container=info.container, bit_rate=info.bit_rate,
         )
-        if declared and duration < declared - max(1.0, 0.05 * declared):
+        if declared and duration < declared - max(0.5, 0.01 * declared):
             record["error"] = (
-                f"truncated: only {duration:.1f} s of the {declared:.1f} s its header declares "
-                "could be read"
+                f"incomplete audio: only {duration:.1f} s of the {declared:.1f} s its header "
+                "declares could be read (truncated or damaged file)"
             )
         elif check.bad_packets:
             where = f" (first at {check.first_bad_at:.1f} s)" if check.first_bad_at else ""
@@ -161,7 +161,7 @@ def inspect_file(
     except AudioError as exc:
         record["error"] = exc.reason
     except OSError as exc:
-        record["error"] = f"cannot read: {exc.strerror or exc}"
+        record["error"] = UnreadableFileError.from_os_error(path, exc).reason
     except Exception as exc:  # a bug or a library surprise must not end a whole scan
         record["error"] = f"unexpected error: {type(exc).__name__}: {exc}"
     return record

@@ -7,7 +7,6 @@ high-quality filter, in streaming mode so that a two-hour mix never sits in memo
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 from collections.abc import Iterator
@@ -85,13 +84,7 @@ def _open(path: str | Path) -> av.container.InputContainer:
 
 
 def _os_error(path: Path, exc: OSError) -> AudioError:
-    if exc.errno == errno.ELOOP:
-        return UnreadableFileError(path, "symbolic link loop")
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return UnreadableFileError(path, "permission denied")
-    if exc.errno == errno.ENOENT:
-        return UnreadableFileError(path, "file not found (or a broken symbolic link)")
-    return UnreadableFileError(path, f"cannot read: {exc.strerror or exc}")
+    return UnreadableFileError.from_os_error(path, exc)
 
 
 def _audio_stream(container: av.container.InputContainer, path: str | Path) -> av.AudioStream:
@@ -99,8 +92,13 @@ def _audio_stream(container: av.container.InputContainer, path: str | Path) -> a
     if not streams:
         raise NotAudioError(path, "no audio stream in the file")
     stream = streams[0]
-    if stream.codec_context is None or stream.codec_context.name in (None, "", "none"):
+    ctx = stream.codec_context
+    if ctx is None or ctx.name in (None, "", "none"):
         raise UnsupportedCodecError(path, "unsupported audio codec")
+    if not (ctx.sample_rate or stream.rate) and not ctx.channels:
+        # FFmpeg trusts the extension when probing fails; nothing decodable was found.
+        raise NotAudioError(path, f"not an audio file (no valid {container.format.name} audio "
+                                  "stream found)")
     return stream
 
 
@@ -222,7 +220,7 @@ def _decode_native(
     duration: float | None,
     native_sr: int,
 ) -> Iterator[np.ndarray]:
-    """Yield float32 ``(channels, n)`` arrays at the native rate covering [offset, offset+duration)."""
+    """Yield float32 ``(channels, n)`` arrays at the native rate for [offset, offset + duration)."""
     if offset < 0 or (duration is not None and duration < 0):
         raise ValueError("offset and duration must be non-negative seconds")
     start_sample = int(round(offset * native_sr))
@@ -232,7 +230,9 @@ def _decode_native(
             container.seek(int(offset / stream.time_base), stream=stream, backward=True)
         except av.error.FFmpegError:
             container.seek(0)  # unseekable: decode from the start and skip samples instead
-    converter = av.AudioResampler(format="fltp", layout="mono" if mono else None, rate=native_sr)
+    # Format conversion only; the downmix is a plain mean of channels (as librosa does), not
+    # FFmpeg's -3 dB matrix, so levels match what models were trained on.
+    converter = av.AudioResampler(format="fltp", rate=native_sr)
     position: int | None = None  # sample index of the next decoded sample
     produced = 0
     errors = 0
@@ -242,6 +242,8 @@ def _decode_native(
         nonlocal position, produced
         for out in converted:
             data = out.to_ndarray()
+            if mono and data.shape[0] > 1:
+                data = data.mean(axis=0, keepdims=True)
             n = data.shape[-1]
             lo = max(0, start_sample - position)
             hi = n if stop_sample is None else min(n, stop_sample - position)
@@ -264,9 +266,12 @@ def _decode_native(
                 if position is None:
                     # Without a seek every decoded sample is content (the decoder already drops
                     # encoder priming); after a seek the first frame's timestamp says where we are.
+                    # Timestamps count from the stream's start time (MP3 encoder delay).
                     seeked = start_sample > 0 and frame.pts is not None and frame.time_base
+                    origin = stream.start_time or 0
                     position = (
-                        int(round(float(frame.pts * frame.time_base) * native_sr)) if seeked else 0
+                        int(round(float((frame.pts - origin) * frame.time_base) * native_sr))
+                        if seeked else 0
                     )
                 frame.pts = None  # the converter re-times frames itself
                 yield from window(converter.resample(frame))
@@ -336,37 +341,47 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
     packet_seconds = 0.0
     bad = 0
     first_bad = None
-    with _open(path) as container:
-        stream = _audio_stream(container, path)
-        time_base = float(stream.time_base) if stream.time_base else 0.0
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                digest.update(bytes(packet))
-                if packet.duration:
-                    packet_seconds += packet.duration * time_base
-                if not decode:
-                    continue
-                try:
-                    for frame in packet.decode():
-                        samples += frame.samples
-                except av.error.FFmpegError:
-                    bad += 1
-                    if first_bad is None and packet.pts is not None:
-                        first_bad = packet.pts * time_base
-            if decode:
-                try:
-                    for frame in stream.codec_context.decode(None):
-                        samples += frame.samples
-                except av.error.FFmpegError:
-                    pass
-        except av.error.EOFError:
-            pass
-        except av.error.FFmpegError as exc:
-            if samples == 0 and packet_seconds == 0:
-                raise CorruptAudioError(path, f"cannot read audio packets: {exc}") from exc
-            bad += 1
+    # FFmpeg's error messages are the only sign of frames a decoder dropped: capture them.
+    previous_level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs, _open(path) as container:
+            stream = _audio_stream(container, path)
+            time_base = float(stream.time_base) if stream.time_base else 0.0
+            try:
+                for packet in container.demux(stream):
+                    if packet.size == 0:
+                        continue
+                    digest.update(bytes(packet))
+                    if packet.duration:
+                        packet_seconds += packet.duration * time_base
+                    if not decode:
+                        continue
+                    logged = len(logs)
+                    try:
+                        for frame in packet.decode():
+                            samples += frame.samples
+                        failed = len(logs) > logged  # decoders log and drop bad frames
+                    except av.error.FFmpegError:
+                        failed = True
+                    if failed:
+                        bad += 1
+                        if first_bad is None and packet.pts is not None:
+                            first_bad = packet.pts * time_base
+                if decode:
+                    try:
+                        for frame in stream.codec_context.decode(None):
+                            samples += frame.samples
+                    except av.error.FFmpegError:
+                        pass
+            except av.error.EOFError:
+                pass
+            except av.error.FFmpegError as exc:
+                if samples == 0 and packet_seconds == 0:
+                    raise CorruptAudioError(path, f"cannot read audio packets: {exc}") from exc
+                bad += 1
+    finally:
+        av.logging.set_level(previous_level)
     seconds = samples / info.sample_rate if decode and info.sample_rate else packet_seconds
     if seconds <= 0:
         raise CorruptAudioError(path, "no audio could be decoded (truncated or damaged file)")

@@ -43,7 +43,7 @@ def get_track_by_id(catalog: Catalog, track_id: int) -> dict | None:
 def iter_tracks(
     catalog: Catalog, status: str | None = "ok", under: str | Path | None = None
 ) -> Iterator[dict]:
-    """Tracks ordered by path; ``status=None`` includes failed ones; ``under`` limits to a folder."""
+    """Tracks by path; ``status=None`` includes failed ones; ``under`` limits to a folder."""
     sql = "SELECT * FROM tracks"
     where, args = [], []
     if status is not None:

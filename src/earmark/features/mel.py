@@ -34,7 +34,8 @@ class MelParams:
     center, pad_mode : pad ``n_fft // 2`` on both sides so frame ``t`` is centred at
         ``t * hop_length`` (librosa >= 0.10 pads with zeros, ``"constant"``).
     compression : ``"none"``; ``"db"`` = ``10 log10(max(x, amin))`` (``20 log10`` for magnitude)
-        clipped to ``top_db`` below the maximum; ``"log1p"`` = ``log(1 + log_c * x) / ln(log_base)``.
+        clipped to ``top_db`` below the maximum;
+        ``"log1p"`` = ``log(1 + log_c * x) / ln(log_base)``.
     round_fp16 : round the mel spectrogram to float16 before compression; the original musicnn
         does this and its weights expect it.
     """

@@ -1,0 +1,289 @@
+"""Scanning real music into the catalog: every bad-input case, incremental re-scans, moves,
+duplicates, duration filters, and the ``scan``/``info`` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FORMATS, gtzan_clip, transcode
+from earmark.catalog import Catalog, tracks
+from earmark.cli import app
+from earmark.scan import find_audio_files, scan
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    with Catalog(tmp_path / "catalog.sqlite") as cat:
+        yield cat
+
+
+@pytest.fixture
+def messy_library(tmp_path, music_files) -> dict[str, Path]:
+    """Real music in every format under awkward names, plus every kind of bad file."""
+    lib = tmp_path / "library"
+    (lib / "Sub Folder ☃").mkdir(parents=True)
+    good = {}
+    names = {
+        "mp3": "Björk – Jóga (live).mp3",
+        "flac": 'quote "double" and \'single\'.flac',
+        "ogg": "new\nline.ogg",
+        "opus": "Sub Folder ☃/日本語の曲.opus",
+        "m4a": "spaces   everywhere .m4a",
+        "wav": "plain.wav",
+        "aiff": "Sub Folder ☃/$(not a command) & ; |.aiff",
+    }
+    for fmt, name in names.items():
+        good[fmt] = lib / name
+        shutil.copyfile(music_files[fmt], good[fmt])
+    bad = {
+        "empty": lib / "empty.mp3",
+        "text": lib / "readme.flac",
+        "truncated": lib / "truncated.flac",
+        "corrupt": lib / "corrupt.flac",
+        "header_only": lib / "header only.m4a",
+        "unsupported": lib / "unknown codec.wav",
+        "loop": lib / "loop.mp3",
+        "dangling": lib / "dangling.ogg",
+    }
+    bad["empty"].write_bytes(b"")
+    bad["text"].write_text("not music at all\n" * 100)
+    flac = music_files["flac"].read_bytes()
+    bad["truncated"].write_bytes(flac[: len(flac) // 3])
+    damaged = bytearray(flac)
+    damaged[len(flac) // 2 : len(flac) // 2 + 3000] = bytes(range(256)) * 11 + bytes(184)
+    bad["corrupt"].write_bytes(bytes(damaged))
+    bad["header_only"].write_bytes(music_files["m4a"].read_bytes()[:300])
+    wav = bytearray(music_files["wav"].read_bytes())
+    fmt_at = wav.index(b"fmt ")
+    wav[fmt_at + 8 : fmt_at + 10] = (0x7A7A).to_bytes(2, "little")
+    bad["unsupported"].write_bytes(bytes(wav))
+    bad["loop"].symlink_to(bad["loop"])
+    bad["dangling"].symlink_to(lib / "gone.ogg")
+    (lib / "Sub Folder ☃" / "back to top").symlink_to(lib, target_is_directory=True)
+    (lib / "cover.jpg").write_bytes(b"\xff\xd8\xff not scanned: not an audio extension")
+    return {**{f"good_{k}": v for k, v in good.items()}, **bad, "root": lib}
+
+
+REASONS = {
+    "empty": "empty file",
+    "text": "not an audio file",
+    "truncated": "incomplete audio",
+    "corrupt": "damaged audio",
+    "header_only": "",
+    "unsupported": "unsupported audio codec",
+    "loop": "symbolic link loop",
+    "dangling": "not found",
+}
+
+
+def test_scan_records_good_files_and_every_bad_file_with_a_reason(catalog, messy_library):
+    report = scan(catalog, [messy_library["root"]])
+    by_path = {item.path: item for item in report.items}
+    for fmt in FORMATS:
+        path = tracks.normalise_path(messy_library[f"good_{fmt}"])
+        assert by_path[path].action == "added", (fmt, by_path[path])
+        track = tracks.get_track(catalog, path)
+        assert track["status"] == "ok"
+        assert track["duration"] == pytest.approx(4.0, abs=0.1)
+        assert track["channels"] == 2 and track["content_hash"] and track["audio_hash"]
+    for name, reason in REASONS.items():
+        path = tracks.normalise_path(messy_library[name])
+        item = by_path[path]
+        assert item.action == "failed", (name, item)
+        assert reason in item.reason, (name, item.reason)
+        row = tracks.get_track(catalog, path)
+        assert row["status"] == "error" and row["error"] == item.reason
+    loops = [i for i in report.items if i.action == "skipped"]
+    assert len(loops) == 1 and "loop" in loops[0].reason
+    assert len(report.failed) == len(REASONS)
+
+
+def test_files_are_never_modified_by_a_scan(catalog, messy_library):
+    before = {p: p.read_bytes() for p in messy_library["root"].rglob("*")
+              if p.is_file() and not p.is_symlink()}
+    scan(catalog, [messy_library["root"]])
+    for path, data in before.items():
+        assert path.read_bytes() == data
+
+
+def test_rescan_is_incremental_and_recognises_moves(catalog, tmp_path, music_files):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    a = lib / "a.mp3"
+    shutil.copyfile(music_files["mp3"], a)
+    shutil.copyfile(music_files["flac"], lib / "b.flac")
+    first = scan(catalog, [lib])
+    assert first.count("added") == 2
+    track_id = tracks.get_track(catalog, a)["id"]
+    catalog.execute("INSERT INTO labels (track_id, dataset, label) VALUES (?, 'mine', 'rock')",
+                    (track_id,))
+
+    again = scan(catalog, [lib])
+    assert again.count("unchanged") == 2 and again.count("added") == 0
+
+    (lib / "renamed").mkdir()
+    moved = lib / "renamed" / "a renamed.mp3"
+    a.rename(moved)
+    third = scan(catalog, [lib])
+    assert third.count("moved") == 1
+    item = next(i for i in third.items if i.action == "moved")
+    assert item.moved_from == tracks.normalise_path(a)
+    row = tracks.get_track(catalog, moved)
+    assert row["id"] == track_id  # same row: labels, ratings, embeddings follow the file
+    assert tracks.get_track(catalog, a) is None
+    assert catalog.execute("SELECT label FROM labels WHERE track_id = ?",
+                           (track_id,)).fetchone()[0] == "rock"
+
+    os.utime(lib / "b.flac", ns=(1, 1))
+    assert scan(catalog, [lib]).count("updated") == 1
+
+    (lib / "b.flac").unlink()
+    fourth = scan(catalog, [lib])
+    assert fourth.missing == [tracks.normalise_path(lib / "b.flac")]
+    scan(catalog, [lib], prune=True)
+    assert tracks.get_track(catalog, lib / "b.flac") is None
+
+
+def test_duplicates_same_audio_and_same_artist_title(catalog, tmp_path, music_files):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    shutil.copyfile(music_files["mp3"], lib / "one.mp3")
+    shutil.copyfile(music_files["mp3"], lib / "copy of one.mp3")
+    from mutagen.easyid3 import EasyID3
+
+    tags = EasyID3(lib / "copy of one.mp3")  # other tags, same audio
+    tags["title"] = "Different Title"
+    tags.save()
+    for name, fmt in (("song.ogg", "ogg"), ("song again.m4a", "m4a")):
+        transcode(gtzan_clip("pop", 2), lib / name, fmt, seconds=3,
+                  extra=["-metadata", "artist=The Band", "-metadata", "title=The Song"])
+    report = scan(catalog, [lib])
+    kinds = {g["kind"]: g["paths"] for g in report.duplicates}
+    assert sorted(Path(p).name for p in kinds["same audio"]) == ["copy of one.mp3", "one.mp3"]
+    assert sorted(Path(p).name for p in kinds["same artist and title"]) == [
+        "song again.m4a", "song.ogg"]
+    track = tracks.get_track(catalog, lib / "song.ogg")
+    assert (track["artist"], track["title"]) == ("The Band", "The Song")
+
+
+def test_duration_filter(catalog, tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    transcode(gtzan_clip("blues", 1), lib / "short.flac", "flac", seconds=2)
+    transcode(gtzan_clip("blues", 1), lib / "long.flac", "flac", seconds=10)
+    report = scan(catalog, [lib], min_seconds=5, max_seconds=20)
+    assert report.count("added") == 1 and report.count("skipped") == 1
+    assert tracks.get_track(catalog, lib / "short.flac") is None
+    report = scan(catalog, [lib], max_seconds=5, force=True)
+    assert "longer than 5 s" in next(i.reason for i in report.items if i.action == "skipped")
+
+
+def test_existing_tags_and_ratings_are_read(catalog, tmp_path):
+    path = transcode(gtzan_clip("country", 3), tmp_path / "tagged.flac", "flac", seconds=2,
+                     extra=["-metadata", "genre=Country;Folk", "-metadata", "rating=80",
+                            "-metadata", "album=Album Name"])
+    scan(catalog, [path])
+    track = tracks.get_track(catalog, path)
+    assert track["genre"] == "Country; Folk"
+    assert track["rating"] == pytest.approx(0.8)
+    assert track["album"] == "Album Name"
+    assert track["tags"]["raw"]["genre"] == ["Country;Folk"]
+
+
+def without_root_file_access(argv: list[str]) -> list[str]:
+    """Run ``argv`` as root but without the capabilities that bypass file permissions, so a
+    mode-000 file is unreadable as it is for an ordinary user (tests run as root in CI)."""
+    if os.geteuid() != 0:
+        return argv
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's file-access capabilities")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *argv]
+
+
+def test_unreadable_file_is_reported_and_the_scan_goes_on(tmp_path, music_files):
+    shutil.copyfile(music_files["mp3"], tmp_path / "locked.mp3")
+    shutil.copyfile(music_files["mp3"], tmp_path / "open.mp3")
+    os.chmod(tmp_path / "locked.mp3", 0o000)
+    code = (
+        "import json, sys; from earmark.catalog import Catalog; from earmark.scan import scan;"
+        "r = scan(Catalog(sys.argv[1]), [sys.argv[2]], workers=1);"
+        "print(json.dumps({i.path: [i.action, i.reason] for i in r.items}))"
+    )
+    out = subprocess.run(
+        without_root_file_access([sys.executable, "-c", code, str(tmp_path / "c.sqlite"),
+                                  str(tmp_path)]),
+        capture_output=True, text=True, check=True,
+    )
+    result = json.loads(out.stdout)
+    assert result[str(tmp_path / "locked.mp3")] == ["failed", "permission denied"]
+    assert result[str(tmp_path / "open.mp3")][0] == "added"
+
+
+def test_find_audio_files_handles_folder_loops(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.mp3").write_bytes(b"")
+    (tmp_path / "a" / "up").symlink_to(tmp_path, target_is_directory=True)
+    found = list(find_audio_files([tmp_path]))
+    assert [p for p, problem in found if problem is None] == [str(tmp_path / "a" / "x.mp3")]
+    assert any(problem and "loop" in problem for _, problem in found)
+
+
+def test_scan_command_table_json_and_exit_codes(tmp_path, messy_library, music_files):
+    db = tmp_path / "cli.sqlite"
+    result = runner.invoke(app, ["scan", str(messy_library["root"]), "--db", str(db)])
+    assert result.exit_code == 1, result.output  # some files failed, the rest were recorded
+    assert "added" in result.output and "could not be read" in result.output
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    shutil.copyfile(music_files["ogg"], clean / "ok.ogg")
+    result = runner.invoke(app, ["scan", str(clean), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines == [{"path": str(clean / "ok.ogg"), "action": "added", "reason": None,
+                      "duplicates": [str(messy_library["good_ogg"])]}]
+
+
+def test_info_command(tmp_path, music_files):
+    db = tmp_path / "cli.sqlite"
+    runner.invoke(app, ["scan", str(music_files["flac"]), "--db", str(db)])
+    result = runner.invoke(app, ["info", str(music_files["flac"]), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["path"] == str(music_files["flac"]) and data["in_catalog"] is True
+    assert data["codec"] == "flac" and data["ratings"] == [] and data["labels"] == []
+    result = runner.invoke(app, ["info", str(music_files["mp3"]), "--db", str(db)])
+    assert result.exit_code == 0 and "not in the catalog" in result.output
+
+
+def test_catalog_rejects_a_newer_schema(tmp_path):
+    db = tmp_path / "future.sqlite"
+    with Catalog(db) as cat:
+        cat.execute("PRAGMA user_version = 999")
+    from earmark.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="newer"):
+        Catalog(db)
+
+
+@pytest.mark.slow
+def test_scan_gtzan_with_two_workers_and_python_m(tmp_path):
+    gtzan = gtzan_clip("rock", 0).parent.parent
+    db = tmp_path / "gtzan.sqlite"
+    out = subprocess.run(
+        [sys.executable, "-m", "earmark", "scan", str(gtzan), "--db", str(db), "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 60 and {r["action"] for r in rows} == {"added"}
