@@ -1,0 +1,324 @@
+"""Ratings in and out: import from folders, playlists, file tags or an export; export CSV/JSON;
+read and write M3U/M3U8 playlists.
+
+Importing adds unknown files to the catalog (:func:`earmark.scan.add_file`). It is idempotent:
+a song whose current rating already says the same thing is left alone, so importing the same
+folder twice does not double its weight in the taste model.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote, urlparse
+
+from earmark.catalog import Catalog, ratings, tracks
+from earmark.errors import EarmarkError
+from earmark.scan import add_file, find_audio_files
+
+ProgressFn = Callable[[int, int, str], None]
+
+#: Sub-folder names (case-insensitive) understood by a folder import, and what they mean.
+FOLDER_VERDICTS = {
+    "good": "like", "like": "like", "liked": "like", "likes": "like", "favourites": "like",
+    "favorites": "like", "bad": "dislike", "dislike": "dislike", "disliked": "dislike",
+    "dislikes": "dislike",
+}
+PLAYLIST_EXTENSIONS = (".m3u", ".m3u8")
+EXPORT_FIELDS = ("path", "verdict", "stars", "source", "rated_at", "artist", "title")
+
+
+@dataclass
+class ImportItem:
+    """What an import did with one file: ``action`` is ``rated``, ``unchanged`` (already rated
+    the same), ``unrated`` (nothing to import, e.g. no rating tag) or ``failed``."""
+
+    path: str
+    action: str
+    verdict: str | None = None
+    stars: int | None = None
+    reason: str | None = None
+    replaced: str | None = None  # the earlier, different opinion this rating overrides
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    items: list[ImportItem] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for item in self.items if item.action == action)
+
+    @property
+    def failed(self) -> list[ImportItem]:
+        return [item for item in self.items if item.action == "failed"]
+
+
+# --- playlists ---------------------------------------------------------------------------------
+
+
+def read_m3u(path: str | Path) -> list[str]:
+    """Paths listed in an M3U/M3U8 playlist, resolved against the playlist's folder.
+
+    ``#`` lines (``#EXTM3U``, ``#EXTINF``) are skipped; ``file://`` URLs are turned into paths;
+    other URLs (streams) are left out. ``.m3u8`` is UTF-8; a plain ``.m3u`` that is not valid
+    UTF-8 is read as Latin-1, the encoding old players wrote.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    base = path.parent
+    entries = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        url = urlparse(line)
+        if url.scheme == "file":
+            line = unquote(url.path)
+        elif len(url.scheme) > 1:  # one letter is a Windows drive, not a URL scheme
+            continue
+        entries.append(tracks.normalise_path(base / line))
+    return entries
+
+
+def write_m3u(path: str | Path, songs: Iterable[dict]) -> Path:
+    """Write an extended M3U8 playlist with paths relative to its own folder.
+
+    Parameters
+    ----------
+    songs : track dicts with ``path`` and optionally ``duration`` (seconds), ``artist`` and
+        ``title``; written as ``#EXTINF:<whole seconds>,<artist> - <title>`` (the file name
+        stands in for a missing title).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.path.abspath(path.parent)
+    lines = ["#EXTM3U"]
+    for song in songs:
+        duration = song.get("duration")
+        seconds = int(round(duration)) if duration else -1
+        title = song.get("title") or Path(song["path"]).stem
+        name = f"{song['artist']} - {title}" if song.get("artist") else title
+        lines.append(f"#EXTINF:{seconds},{name}")
+        lines.append(os.path.relpath(song["path"], folder))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+def stars_from_fraction(value: float | None) -> int | None:
+    """A tag rating scaled to 0..1 -> 1..5 stars; 0 or ``None`` means "not rated"."""
+    if value is None or value <= 0:
+        return None
+    return max(1, min(5, round(value * 5)))
+
+
+def rate_file(
+    catalog: Catalog,
+    path: str | Path,
+    verdict: str | None,
+    stars: int | None,
+    source: str,
+    rated_at: float | None = None,
+) -> ImportItem:
+    """Add ``path`` to the catalog if needed and rate it, unless its current rating agrees.
+
+    Never raises for a bad file: the problem is the item's ``reason``.
+    """
+    path = tracks.normalise_path(path)
+    if not os.path.exists(path):
+        return ImportItem(path, "failed", verdict, stars, "file not found")
+    try:
+        track = add_file(catalog, path)
+    except (OSError, EarmarkError) as exc:
+        return ImportItem(path, "failed", verdict, stars, str(exc))
+    if track["status"] != "ok":
+        return ImportItem(path, "failed", verdict, stars, f"not playable: {track['error']}")
+    history = ratings.rating_history(catalog, track["id"])
+    previous = ratings.current_rating(catalog, track["id"])
+    same_source = [r for r in history if r.source == source]
+    # Already said by this source before: a newer rating from elsewhere must not be overridden
+    # by importing the same folder or tags again.
+    if any((r.verdict, r.stars) == (verdict, stars) for r in (previous, *same_source[-1:])
+           if r is not None):
+        return ImportItem(path, "unchanged", verdict, stars)
+    if verdict == "skip" and previous is not None:
+        return ImportItem(path, "unchanged", previous.verdict, previous.stars,
+                          "a skip does not replace an earlier rating")
+    ratings.add_rating(catalog, track["id"], verdict, stars, source=source, rated_at=rated_at)
+    replaced = None
+    if previous is not None and previous.label != ratings.rating_label(verdict, stars):
+        replaced = previous.describe()
+    return ImportItem(path, "rated", verdict, stars, replaced=replaced)
+
+
+def _run(catalog: Catalog, kind: str, jobs: list[tuple], progress: ProgressFn | None
+         ) -> ImportReport:
+    """``jobs`` are ``(path, verdict, stars, rated_at)`` tuples, ``verdict`` may be ``None``."""
+    report = ImportReport(kind)
+    for done, (path, verdict, stars, rated_at) in enumerate(jobs, start=1):
+        report.items.append(
+            rate_file(catalog, path, verdict, stars, f"import:{kind}", rated_at)
+        )
+        if progress is not None:
+            progress(done, len(jobs), str(path))
+    return report
+
+
+def verdict_folders(folder: str | Path) -> dict[str, str]:
+    """``{subfolder path: verdict}`` for the ``good/``, ``bad/``, ``like/`` ... sub-folders."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {str(child): FOLDER_VERDICTS[child.name.lower()]
+            for child in sorted(folder.iterdir())
+            if child.is_dir() and child.name.lower() in FOLDER_VERDICTS}
+
+
+def import_folders(catalog: Catalog, folder: str | Path, progress: ProgressFn | None = None
+                   ) -> ImportReport:
+    """Like every song under ``good/`` or ``like/`` and dislike every one under ``bad/`` or
+    ``dislike/`` (see :data:`FOLDER_VERDICTS`)."""
+    subfolders = verdict_folders(folder)
+    if not subfolders:
+        names = ", ".join(sorted({f"{k}/" for k in FOLDER_VERDICTS}))
+        raise EarmarkError(f"{folder} has no rating sub-folders (one of {names})")
+    report = ImportReport("folder")
+    jobs = []
+    for sub, verdict in subfolders.items():
+        for path, problem in find_audio_files([sub]):
+            if problem:
+                report.items.append(ImportItem(tracks.normalise_path(path), "failed",
+                                               reason=problem))
+            else:
+                jobs.append((path, verdict, None, None))
+    report.items += _run(catalog, "folder", jobs, progress).items
+    return report
+
+
+def import_playlist(catalog: Catalog, playlist: str | Path, progress: ProgressFn | None = None
+                    ) -> ImportReport:
+    """Like every song of a playlist of favourites (M3U/M3U8)."""
+    jobs = [(path, "like", None, None) for path in read_m3u(playlist)]
+    return _run(catalog, "playlist", jobs, progress)
+
+
+def import_tags(catalog: Catalog, roots: Iterable[str | Path],
+                progress: ProgressFn | None = None) -> ImportReport:
+    """Import the ratings already written in files' tags (ID3 ``POPM``, ``FMPS_RATING``,
+    Vorbis ``RATING``) as 1-5 stars; files without a rating tag are reported ``unrated``."""
+    report = ImportReport("tags")
+    found = list(find_audio_files(roots))
+    for done, (path, problem) in enumerate(found, start=1):
+        if problem:
+            report.items.append(ImportItem(tracks.normalise_path(path), "failed", reason=problem))
+            continue
+        try:
+            track = add_file(catalog, path)
+        except (OSError, EarmarkError) as exc:
+            report.items.append(ImportItem(tracks.normalise_path(path), "failed", reason=str(exc)))
+            continue
+        stars = stars_from_fraction(track["rating"])
+        if track["status"] != "ok":
+            report.items.append(ImportItem(track["path"], "failed", reason=track["error"]))
+        elif stars is None:
+            report.items.append(ImportItem(track["path"], "unrated", reason="no rating tag"))
+        else:
+            report.items.append(rate_file(catalog, track["path"], None, stars, "import:tags"))
+        if progress is not None:
+            progress(done, len(found), str(path))
+    return report
+
+
+def import_export_file(catalog: Catalog, path: str | Path, progress: ProgressFn | None = None
+                       ) -> ImportReport:
+    """Re-import ratings written by :func:`export_ratings` (CSV or JSON lines), keeping their
+    times; relative paths are resolved against the file's folder."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+    else:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    jobs = []
+    for row in rows:
+        if "path" not in row:
+            raise EarmarkError(f"{path}: every rating needs a 'path' (columns {EXPORT_FIELDS})")
+        stars = row.get("stars")
+        stars = int(stars) if stars not in (None, "") else None
+        verdict = row.get("verdict") or None
+        rated_at = row.get("rated_at")
+        rated_at = float(rated_at) if rated_at not in (None, "") else None
+        jobs.append((path.parent / row["path"], verdict, stars, rated_at))
+    return _run(catalog, "file", jobs, progress)
+
+
+def import_ratings(catalog: Catalog, source: str | Path, progress: ProgressFn | None = None
+                   ) -> ImportReport:
+    """Import ratings from whatever ``source`` is.
+
+    A folder with ``good/``/``bad/`` (or ``like/``/``dislike/``) sub-folders is a folder import;
+    an ``.m3u``/``.m3u8`` file is a playlist of favourites; a ``.csv`` or ``.jsonl``/``.json``
+    file is an earlier export; any other folder or audio file has its rating tags imported.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise EarmarkError(f"{source}: file or folder not found")
+    if source.is_dir():
+        if verdict_folders(source):
+            return import_folders(catalog, source, progress)
+        return import_tags(catalog, [source], progress)
+    suffix = source.suffix.lower()
+    if suffix in PLAYLIST_EXTENSIONS:
+        return import_playlist(catalog, source, progress)
+    if suffix in (".csv", ".json", ".jsonl"):
+        return import_export_file(catalog, source, progress)
+    return import_tags(catalog, [source], progress)
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def export_rows(catalog: Catalog, history: bool = False) -> list[dict]:
+    """Ratings as dicts with :data:`EXPORT_FIELDS`: each song's current one, or all of them."""
+    if history:
+        rows = ratings.rating_history(catalog)
+    else:
+        current = ratings.current_ratings(catalog, include_skips=True)
+        rows = sorted(current.values(), key=lambda r: (r.rated_at, r.id))
+    out = []
+    for r in rows:
+        track = tracks.get_track_by_id(catalog, r.track_id) or {}
+        out.append({"path": r.path, "verdict": r.verdict, "stars": r.stars, "source": r.source,
+                    "rated_at": r.rated_at, "artist": track.get("artist"),
+                    "title": track.get("title")})
+    return out
+
+
+def export_ratings(catalog: Catalog, out: IO[str], fmt: str = "csv", history: bool = False
+                   ) -> int:
+    """Write ratings to ``out`` as CSV (with a header) or JSON lines; returns the row count."""
+    rows = export_rows(catalog, history)
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    elif fmt == "json":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        raise ValueError(f"unknown export format {fmt!r} (csv or json)")
+    return len(rows)

@@ -1,0 +1,210 @@
+"""Ratings in the catalog and their import/export: folders, playlists, tags, CSV, M3U."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+from mutagen.flac import FLAC
+from mutagen.id3 import ID3, POPM
+
+from earmark.catalog import ratings
+from earmark.catalog.tracks import get_track
+from earmark.errors import EarmarkError
+from earmark.ratings_io import (
+    export_ratings,
+    import_ratings,
+    rate_file,
+    read_m3u,
+    stars_from_fraction,
+    write_m3u,
+)
+from earmark.scan import add_file
+
+
+def test_parse_rating_accepts_words_keys_and_stars():
+    assert ratings.parse_rating("like") == ("like", None)
+    assert ratings.parse_rating(" D ") == ("dislike", None)
+    assert ratings.parse_rating("s") == ("skip", None)
+    assert ratings.parse_rating("4") == (None, 4)
+    for bad in ("6", "0", "meh", ""):
+        with pytest.raises(ValueError):
+            ratings.parse_rating(bad)
+
+
+def test_rating_label_verdict_wins_over_stars():
+    assert ratings.rating_label("like", 1) == 1
+    assert ratings.rating_label(None, 5) == 1
+    assert ratings.rating_label(None, 2) == 0
+    assert ratings.rating_label(None, 3) is None
+    assert ratings.rating_label("skip", None) is None
+
+
+def test_latest_opinion_wins_history_kept_and_skip_does_not_erase(catalog, song_files):
+    track = add_file(catalog, song_files[0], verify=False)
+    ratings.add_rating(catalog, track["id"], "like", rated_at=100.0)
+    ratings.add_rating(catalog, track["id"], "dislike", rated_at=200.0)
+    ratings.add_rating(catalog, track["id"], "skip", rated_at=300.0)
+    current = ratings.current_rating(catalog, track["id"])
+    assert (current.verdict, current.rated_at) == ("dislike", 200.0)
+    assert [r.verdict for r in ratings.rating_history(catalog, track["id"])] == [
+        "like", "dislike", "skip"]
+    assert ratings.current_ratings(catalog)[track["id"]].verdict == "dislike"
+
+
+def test_skip_only_songs_are_known_but_not_opinions(catalog, song_files):
+    track = add_file(catalog, song_files[0], verify=False)
+    ratings.add_rating(catalog, track["id"], "skip")
+    assert ratings.current_ratings(catalog) == {}
+    assert ratings.current_ratings(catalog, include_skips=True)[track["id"]].verdict == "skip"
+
+
+def test_add_rating_rejects_nonsense(catalog, song_files):
+    track = add_file(catalog, song_files[0], verify=False)
+    with pytest.raises(ValueError):
+        ratings.add_rating(catalog, track["id"])
+    with pytest.raises(ValueError):
+        ratings.add_rating(catalog, track["id"], stars=6)
+    with pytest.raises(ValueError):
+        ratings.add_rating(catalog, track["id"], "love")
+
+
+def test_rate_file_adds_unknown_file_and_reports_contradiction(catalog, song_files):
+    path = song_files[0]
+    assert get_track(catalog, path) is None
+    first = rate_file(catalog, path, "like", None, "user")
+    assert first.action == "rated" and first.replaced is None
+    assert get_track(catalog, path)["status"] == "ok"
+    again = rate_file(catalog, path, "like", None, "user")
+    assert again.action == "unchanged"
+    changed = rate_file(catalog, path, "dislike", None, "user")
+    assert changed.action == "rated" and changed.replaced == "like"
+
+
+def test_rate_file_missing_and_non_audio_fail_clearly(catalog, tmp_path):
+    missing = rate_file(catalog, tmp_path / "nope.mp3", "like", None, "user")
+    assert (missing.action, missing.reason) == ("failed", "file not found")
+    text = tmp_path / "notes.mp3"
+    text.write_text("not music at all\n" * 50)
+    bad = rate_file(catalog, text, "like", None, "user")
+    assert bad.action == "failed" and bad.reason.startswith("not playable")
+    assert ratings.rating_history(catalog) == []
+
+
+def test_import_good_bad_folders_is_idempotent(catalog, song_files, tmp_path):
+    root = tmp_path / "taste"
+    for sub, songs in (("Good", song_files[:2]), ("bad", song_files[2:5])):
+        (root / sub).mkdir(parents=True)
+        for song in songs:
+            shutil.copyfile(song, root / sub / song.name)
+    report = import_ratings(catalog, root)
+    assert report.kind == "folder" and report.count("rated") == 5
+    labels = sorted(r.label for r in ratings.current_ratings(catalog).values())
+    assert labels == [0, 0, 0, 1, 1]
+    assert {r.source for r in ratings.rating_history(catalog)} == {"import:folder"}
+    assert import_ratings(catalog, root).count("unchanged") == 5
+    assert len(ratings.rating_history(catalog)) == 5
+
+
+def test_import_folder_does_not_override_a_newer_rating(catalog, song_files, tmp_path):
+    root = tmp_path / "taste"
+    (root / "like").mkdir(parents=True)
+    song = shutil.copyfile(song_files[0], root / "like" / "a.flac")
+    import_ratings(catalog, root)
+    track = get_track(catalog, song)
+    ratings.add_rating(catalog, track["id"], "dislike")
+    assert import_ratings(catalog, root).count("unchanged") == 1
+    assert ratings.current_rating(catalog, track["id"]).verdict == "dislike"
+
+
+def test_import_playlist_resolves_relative_paths_and_file_urls(catalog, song_files, tmp_path):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    playlist = lists / "favourites.m3u8"
+    playlist.write_text(
+        "#EXTM3U\n#EXTINF:4,Someone - Song 0\n../music/song 0.flac\n"
+        f"file://{song_files[1].as_posix().replace(' ', '%20')}\n"
+        "http://radio.example/stream\n../music/gone.flac\n", encoding="utf-8")
+    assert read_m3u(playlist)[0] == str(song_files[0])
+    report = import_ratings(catalog, playlist)
+    assert report.kind == "playlist"
+    assert report.count("rated") == 2
+    assert [i.reason for i in report.failed] == ["file not found"]
+    assert all(r.verdict == "like" for r in ratings.current_ratings(catalog).values())
+
+
+def test_read_m3u_latin1_fallback(song_files, tmp_path):
+    odd = song_files[0].with_name("café.flac")
+    shutil.copyfile(song_files[0], odd)
+    playlist = tmp_path / "music" / "old.m3u"
+    playlist.write_bytes("café.flac\n".encode("latin-1"))
+    assert read_m3u(playlist) == [str(odd)]
+
+
+def test_write_m3u_relative_paths_and_extinf(song_files, tmp_path):
+    out = write_m3u(tmp_path / "lists" / "top.m3u8", [
+        {"path": str(song_files[0]), "duration": 4.02, "artist": "Ann", "title": "One"},
+        {"path": str(song_files[1]), "duration": None, "artist": None, "title": None},
+    ])
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines == ["#EXTM3U", "#EXTINF:4,Ann - One", "../music/song 0.flac",
+                     "#EXTINF:-1,song 1", "../music/song 1.flac"]
+    assert read_m3u(out) == [str(song_files[0]), str(song_files[1])]
+
+
+def test_stars_from_fraction():
+    assert [stars_from_fraction(v) for v in (None, 0, 0.1, 0.5, 0.8, 1.0)] == [
+        None, None, 1, 2, 4, 5]
+
+
+def test_import_tags_popm_and_vorbis_rating(catalog, music_files, tmp_path):
+    folder = tmp_path / "tagged"
+    folder.mkdir()
+    mp3 = shutil.copyfile(music_files["mp3"], folder / "loved.mp3")
+    tags = ID3()
+    tags.add(POPM(email="no@email", rating=255, count=0))
+    tags.save(mp3)
+    flac = shutil.copyfile(music_files["flac"], folder / "meh.flac")
+    audio = FLAC(flac)
+    audio["RATING"] = "40"
+    audio.save()
+    shutil.copyfile(music_files["ogg"], folder / "plain.ogg")
+    report = import_ratings(catalog, folder)
+    assert report.kind == "tags"
+    by_name = {i.path.rsplit("/", 1)[1]: i for i in report.items}
+    assert (by_name["loved.mp3"].action, by_name["loved.mp3"].stars) == ("rated", 5)
+    assert (by_name["meh.flac"].action, by_name["meh.flac"].stars) == ("rated", 2)
+    assert by_name["plain.ogg"].action == "unrated"
+    labels = {r.path.rsplit("/", 1)[1]: r.label for r in ratings.current_ratings(catalog).values()}
+    assert labels == {"loved.mp3": 1, "meh.flac": 0}
+
+
+def test_export_csv_and_json_round_trip(catalog, song_files, tmp_path):
+    rate_file(catalog, song_files[0], "like", None, "user", rated_at=1000.0)
+    rate_file(catalog, song_files[1], None, 2, "user", rated_at=2000.0)
+    rate_file(catalog, song_files[0], "dislike", None, "user", rated_at=3000.0)
+    out = io.StringIO()
+    assert export_ratings(catalog, out, "csv") == 2
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "path,verdict,stars,source,rated_at,artist,title"
+    assert lines[1].startswith(f"{song_files[1]},,2,user,2000.0")
+    assert lines[2].startswith(f"{song_files[0]},dislike,,user,3000.0")
+    history = io.StringIO()
+    assert export_ratings(catalog, history, "json", history=True) == 3
+    assert json.loads(history.getvalue().splitlines()[0])["verdict"] == "like"
+
+    exported = tmp_path / "ratings.csv"
+    exported.write_text(out.getvalue(), encoding="utf-8")
+    with type(catalog)(tmp_path / "other.sqlite") as other:
+        report = import_ratings(other, exported)
+        assert report.count("rated") == 2
+        current = {r.path: r for r in ratings.current_ratings(other).values()}
+        assert current[str(song_files[0])].verdict == "dislike"
+        assert current[str(song_files[0])].rated_at == 3000.0
+
+
+def test_import_unknown_source_is_a_clear_error(catalog, tmp_path):
+    with pytest.raises(EarmarkError, match="not found"):
+        import_ratings(catalog, tmp_path / "nothing-here")
