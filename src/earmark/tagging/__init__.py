@@ -1,0 +1,34 @@
+"""Writing genres, moods and instruments into music files, safely and reversibly.
+
+:mod:`.policy` decides what to write, :mod:`.sources` where predictions come from,
+:mod:`.plan` plans, journals and undoes batches, :mod:`.write` changes one file atomically.
+"""
+
+from earmark.tagging.plan import (
+    FieldChange,
+    TrackPlan,
+    TrackResult,
+    apply_plans,
+    plan_track,
+    undo,
+)
+from earmark.tagging.policy import TagPolicy, choose_genres, load_policy
+from earmark.tagging.sources import PretrainedTags, StoredPredictions
+from earmark.tagging.write import FIELDS, remove_leftovers, write_keys
+
+__all__ = [
+    "FIELDS",
+    "FieldChange",
+    "PretrainedTags",
+    "StoredPredictions",
+    "TagPolicy",
+    "TrackPlan",
+    "TrackResult",
+    "apply_plans",
+    "choose_genres",
+    "load_policy",
+    "plan_track",
+    "remove_leftovers",
+    "undo",
+    "write_keys",
+]

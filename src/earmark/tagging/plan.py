@@ -1,0 +1,263 @@
+"""Batches: plan tag changes for catalog tracks, carry them out with a journal, undo them.
+
+``plan_track`` decides per file what would change (nothing is written); ``apply_plans`` writes
+the planned files one by one through :mod:`earmark.tagging.write`, journalling each change in the
+catalog *before* the file is replaced and updating the track row after; ``undo`` restores what
+the journal says was there, refusing files that someone else changed since.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from earmark.catalog import Catalog, journal, tracks
+from earmark.errors import EarmarkError, TagWriteError
+from earmark.metadata import read_tags
+from earmark.tagging import policy as pol
+from earmark.tagging import write
+from earmark.tagging.sources import Source
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of one file: ``key`` in the file's format, values before/after (``None`` =
+    absent), and the confidence of each new value that came from a prediction."""
+
+    field: str
+    key: str
+    old: list[str] | None
+    new: list[str] | None
+    confidence: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrackPlan:
+    """What writing would do to one file; ``skipped`` is the reason when nothing will."""
+
+    path: str
+    track_id: int | None
+    changes: list[FieldChange] = field(default_factory=list)
+    skipped: str | None = None
+    expect_hash: str | None = None
+    id3_version: int = 4
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """Outcome per file: ``status`` is ``written``, ``unchanged``, ``skipped`` or ``failed``
+    (batch writes), or ``restored``, ``not written`` or ``refused`` (undo)."""
+
+    path: str
+    status: str
+    reason: str | None = None
+    changes: tuple[FieldChange, ...] = ()
+
+
+def _known_hash(catalog: Catalog, track: dict, current: str) -> bool:
+    """The file is as the catalog recorded it, or as earmark itself last wrote it."""
+    if current == track.get("content_hash"):
+        return True
+    last = journal.latest_write(catalog, track["path"])
+    return last is not None and last.new_hash == current
+
+
+def plan_track(
+    catalog: Catalog,
+    track: dict,
+    sources: Mapping[str, Source],
+    policy: pol.TagPolicy,
+    *,
+    id3v23: bool = False,
+) -> TrackPlan:
+    """Plan the changes ``sources`` (field -> source, fields from :data:`write.FIELDS`) imply.
+
+    Genres pass through :func:`policy.choose_genres` (vocabulary, overrides, limits); moods and
+    instruments through :func:`policy.choose_labels` with the policy's vocabularies; then
+    :func:`policy.new_values` applies the fill/overwrite/merge mode to what the file holds.
+    A file that is damaged, read-only, untaggable, or changed since it was scanned is skipped.
+    """
+    plan = TrackPlan(track["path"], track.get("id"))
+    if track.get("status") != "ok":
+        plan.skipped = f"not readable as audio: {track.get('error') or 'unknown error'}"
+        return plan
+    try:
+        problem = write.check_writable(os.path.realpath(plan.path))
+        if problem:
+            plan.skipped = problem
+            return plan
+        current = write.content_hash(plan.path)
+        if not _known_hash(catalog, track, current):
+            plan.skipped = "changed since it was scanned; run `earmark scan` first"
+            return plan
+        plan.expect_hash = current
+        tagged = write.describe_file(plan.path)
+        plan.id3_version = write.write_version(tagged, id3v23)
+        keys = {f: write.field_key(tagged.family, f, plan.id3_version) for f in sources}
+        audio = write.open_tags(plan.path)
+        olds = write.read_keys(audio, list(keys.values()))
+        for name, source in sources.items():
+            predictions = source(track)
+            if predictions is None:
+                plan.skipped = f"no {name} predictions for this track"
+                plan.changes = []
+                return plan
+            if name == "genre":
+                chosen = pol.choose_genres(predictions, policy, track.get("artist"),
+                                           track.get("album"))
+            else:
+                vocabulary = policy.moods if name == "mood" else policy.instruments
+                chosen = pol.choose_labels(predictions, vocabulary, policy)
+            old = olds[keys[name]]
+            new = pol.new_values(old, [label for label, _ in chosen], policy)
+            if new is not None:
+                plan.changes.append(FieldChange(name, keys[name], old, new, dict(chosen)))
+    except (EarmarkError, OSError) as exc:
+        plan.skipped = str(exc) if isinstance(exc, EarmarkError) else f"cannot read: {exc}"
+        plan.changes = []
+    return plan
+
+
+def _refresh_track(catalog: Catalog, path: str) -> None:
+    """Record the file's new size, time, hash and tags so it does not look changed later."""
+    track = tracks.get_track(catalog, path)
+    if track is None:
+        return
+    st = os.stat(path)
+    tags = read_tags(path)
+    tracks.record_track(catalog, {
+        **track, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+        "content_hash": write.content_hash(path), "title": tags.title, "artist": tags.artist,
+        "album": tags.album, "genre": "; ".join(tags.genres) or None, "rating": tags.rating,
+        "tags": tags.to_dict(),
+    })
+
+
+def _write_journalled(
+    catalog: Catalog, batch_id: str, track_id: int | None, path: str,
+    new: dict[str, list[str] | None], id3_version: int, expect_hash: str | None,
+) -> write.PreparedWrite:
+    prepared = write.prepare_write(path, new, id3_version=id3_version, expect_hash=expect_hash)
+    if prepared.unchanged:
+        write.discard_write(prepared)
+        return prepared
+    try:
+        ids = journal.record_write(
+            catalog, batch_id, track_id, path,
+            {key: (prepared.old[key], prepared.new[key]) for key in new},
+            prepared.old_hash, prepared.new_hash,
+        )
+    except BaseException:
+        write.discard_write(prepared)
+        raise
+    try:
+        write.commit_write(prepared)
+    except TagWriteError:
+        journal.forget_entries(catalog, ids)
+        raise
+    _refresh_track(catalog, path)
+    return prepared
+
+
+def apply_plans(
+    catalog: Catalog,
+    plans: Iterable[TrackPlan],
+    *,
+    batch_id: str | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[str, list[TrackResult]]:
+    """Write every planned change; returns ``(batch_id, results)`` in plan order.
+
+    Each file is written on its own (a failure skips that file only). Temporary copies left in a
+    file's folder by an interrupted earlier run are removed first.
+    """
+    plans = list(plans)
+    batch_id = batch_id or journal.new_batch_id()
+    results: list[TrackResult] = []
+    cleaned: set[str] = set()
+    for done, plan in enumerate(plans, start=1):
+        if plan.skipped:
+            results.append(TrackResult(plan.path, "skipped", plan.skipped))
+        elif not plan.changes:
+            results.append(TrackResult(plan.path, "unchanged"))
+        else:
+            folder = os.path.dirname(os.path.realpath(plan.path))
+            if folder not in cleaned:
+                write.remove_leftovers(folder)
+                cleaned.add(folder)
+            try:
+                _write_journalled(catalog, batch_id, plan.track_id, plan.path,
+                                  {c.key: c.new for c in plan.changes}, plan.id3_version,
+                                  plan.expect_hash)
+                results.append(TrackResult(plan.path, "written", None, tuple(plan.changes)))
+            except (EarmarkError, OSError) as exc:
+                results.append(TrackResult(plan.path, "failed", str(exc)))
+        if progress is not None:
+            progress(done, len(plans), plan.path)
+    return batch_id, results
+
+
+def undo(
+    catalog: Catalog, entries: Iterable[journal.JournalEntry], *,
+    progress: ProgressFn | None = None,
+) -> list[TrackResult]:
+    """Restore the values the given journal entries replaced, file by file.
+
+    A file is restored only when it is exactly as earmark last wrote it (same whole-file hash);
+    entries whose write never reached the file (an interrupted run) are just marked undone; a
+    file changed by anyone else since is refused with a reason and left alone.
+    """
+    by_path: dict[str, list[journal.JournalEntry]] = {}
+    for entry in sorted(entries, key=lambda e: e.id):
+        by_path.setdefault(entry.path, []).append(entry)
+    results = []
+    for done, (path, selected) in enumerate(by_path.items(), start=1):
+        results.append(_undo_file(catalog, path, selected))
+        if progress is not None:
+            progress(done, len(by_path), path)
+    return results
+
+
+def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]) -> TrackResult:
+    newest = journal.latest_write(catalog, path)
+    if newest is not None and newest.id not in {e.id for e in selected}:
+        return TrackResult(path, "refused", "a later earmark write changed this file; undo that "
+                                            "first")
+    try:
+        current = write.content_hash(path)
+    except OSError as exc:
+        return TrackResult(path, "refused", f"cannot read: {exc.strerror or exc}")
+    # Writes journalled but interrupted before the file was replaced never happened.
+    never = []
+    while selected and selected[-1].new_hash != current and selected[-1].old_hash == current:
+        batch = selected[-1].batch_id
+        while selected and selected[-1].batch_id == batch:
+            never.append(selected.pop())
+    if not selected:
+        journal.mark_undone(catalog, [e.id for e in never])
+        return TrackResult(path, "not written", "the write was interrupted before it replaced "
+                                                "the file; nothing to restore")
+    if selected[-1].new_hash != current:
+        return TrackResult(path, "refused", "changed by someone else since earmark wrote it")
+    restore: dict[str, list[str] | None] = {}
+    for entry in selected:
+        restore.setdefault(entry.field, entry.old)
+    try:
+        tagged = write.describe_file(path)
+        prepared = write.prepare_write(path, restore,
+                                       id3_version=write.write_version(tagged, False),
+                                       expect_hash=current)
+        if prepared.unchanged:
+            write.discard_write(prepared)
+        else:
+            write.commit_write(prepared)
+    except (EarmarkError, OSError) as exc:
+        return TrackResult(path, "refused", str(exc))
+    journal.mark_undone(catalog, [e.id for e in selected + never])
+    _refresh_track(catalog, path)
+    changes = tuple(FieldChange(key, key, prepared.old[key], values)
+                    for key, values in restore.items())
+    return TrackResult(path, "restored", None, changes)

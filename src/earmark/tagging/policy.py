@@ -1,0 +1,202 @@
+"""What to write: canonical genre names, confidence and count limits, fill/overwrite/merge,
+per-artist and per-album overrides. Pure functions over lists; no files are touched here.
+
+The vocabulary lives in a user-editable file (JSON, or TOML with the same keys); the default is
+``earmark/data/genres.json``, whose ``_comment`` documents the keys. A user file replaces the
+default's lists and maps key by key, so a file with only ``artists`` keeps the default
+vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+from earmark.errors import EarmarkError
+
+MODES = ("fill", "overwrite", "merge")
+
+Scored = list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class TagPolicy:
+    """How predictions become tag values.
+
+    Attributes
+    ----------
+    mode : ``"fill"`` writes only where the file has no value for the field, ``"overwrite"``
+        replaces what is there, ``"merge"`` appends new values after the existing ones.
+    min_confidence : predictions below this (0..1) are never written.
+    max_values : at most this many new values per field (most confident first).
+    separator : write several values joined into one string with this separator (for players
+        that show only the first of several values); ``None`` writes separate values.
+    canonical : the only genre names written (after aliasing); empty allows any.
+    aliases : lower-case name -> canonical name.
+    moods, instruments : model tag -> value written for the ``mood`` / ``instrument`` fields.
+    artists, albums : lower-case artist / album -> genres always written for its tracks
+        (confidence 1); an empty list means never write genres for it. Albums win over artists.
+    """
+
+    mode: str = "fill"
+    min_confidence: float = 0.3
+    max_values: int = 2
+    separator: str | None = None
+    canonical: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    moods: dict[str, str] = field(default_factory=dict)
+    instruments: dict[str, str] = field(default_factory=dict)
+    artists: dict[str, list[str]] = field(default_factory=dict)
+    albums: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise EarmarkError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise EarmarkError("minimum confidence must be between 0 and 1")
+        if self.max_values < 1:
+            raise EarmarkError("at most N values: N must be at least 1")
+
+    def with_(self, **changes) -> TagPolicy:
+        """A copy with some attributes changed (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_CONFIG_KEYS = {"mode", "min_confidence", "max_values", "separator", "canonical", "aliases",
+                "moods", "instruments", "artists", "albums"}
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EarmarkError(f"cannot read tag config {path}: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise EarmarkError(f"tag config {path} is not valid {path.suffix[1:] or 'JSON'}: "
+                           f"{exc}") from exc
+    if not isinstance(data, dict):
+        raise EarmarkError(f"tag config {path} must hold a table/object of settings")
+    unknown = set(data) - _CONFIG_KEYS - {"_comment"}
+    if unknown:
+        raise EarmarkError(f"tag config {path}: unknown keys {', '.join(sorted(unknown))}")
+    return data
+
+
+def default_config_text() -> str:
+    """The shipped default vocabulary file, to copy and edit."""
+    return resources.files("earmark.data").joinpath("genres.json").read_text(encoding="utf-8")
+
+
+def load_policy(path: str | Path | None = None) -> TagPolicy:
+    """The default policy, with the settings of a user config file (JSON/TOML) on top."""
+    data = json.loads(default_config_text())
+    if path is not None:
+        data.update(_read_config(Path(path)))
+    data.pop("_comment", None)
+    return TagPolicy(
+        mode=data.get("mode", "fill"),
+        min_confidence=float(data.get("min_confidence", 0.3)),
+        max_values=int(data.get("max_values", 2)),
+        separator=data.get("separator"),
+        canonical=tuple(data.get("canonical", ())),
+        aliases={k.lower(): v for k, v in data.get("aliases", {}).items()},
+        moods=dict(data.get("moods", {})),
+        instruments=dict(data.get("instruments", {})),
+        artists={k.strip().lower(): list(v) for k, v in data.get("artists", {}).items()},
+        albums={k.strip().lower(): list(v) for k, v in data.get("albums", {}).items()},
+    )
+
+
+def canonical_genre(name: str, policy: TagPolicy) -> str | None:
+    """The canonical spelling of a genre name, or ``None`` when the vocabulary excludes it."""
+    key = name.strip().lower()
+    name = policy.aliases.get(key, name.strip())
+    if not policy.canonical:
+        return name
+    for allowed in policy.canonical:
+        if allowed.lower() == name.lower():
+            return allowed
+    return None
+
+
+def override_for(policy: TagPolicy, artist: str | None, album: str | None) -> list[str] | None:
+    """Genres fixed by the user for this album (first) or artist, or ``None``."""
+    if album and album.strip().lower() in policy.albums:
+        return policy.albums[album.strip().lower()]
+    if artist and artist.strip().lower() in policy.artists:
+        return policy.artists[artist.strip().lower()]
+    return None
+
+
+def choose_genres(
+    predictions: Scored, policy: TagPolicy, artist: str | None = None, album: str | None = None,
+) -> Scored:
+    """Genres to write for one track: overrides, else confident canonical predictions.
+
+    Parameters
+    ----------
+    predictions : ``[(genre, confidence 0..1), ...]`` in any order and spelling.
+
+    Returns
+    -------
+    list of (genre, confidence)
+        At most ``policy.max_values``, most confident first, canonical names without duplicates;
+        overrides come with confidence 1.0 and are not limited.
+    """
+    fixed = override_for(policy, artist, album)
+    if fixed is not None:
+        return [(genre, 1.0) for genre in fixed]
+    best: dict[str, float] = {}
+    for name, confidence in predictions:
+        genre = canonical_genre(name, policy)
+        if genre is not None and confidence >= policy.min_confidence:
+            best[genre] = max(confidence, best.get(genre, 0.0))
+    ranked = sorted(best.items(), key=lambda item: -item[1])
+    return ranked[: policy.max_values]
+
+
+def choose_labels(predictions: Scored, vocabulary: dict[str, str], policy: TagPolicy) -> Scored:
+    """Mood or instrument values from model tags: mapped through ``vocabulary``, thresholded."""
+    best: dict[str, float] = {}
+    for tag, confidence in predictions:
+        label = vocabulary.get(tag)
+        if label is not None and confidence >= policy.min_confidence:
+            best[label] = max(confidence, best.get(label, 0.0))
+    return sorted(best.items(), key=lambda item: -item[1])[: policy.max_values]
+
+
+def split_values(values: list[str] | None) -> list[str]:
+    """Separate values of a tag, also when a tagger joined them with ';' into one string."""
+    out: list[str] = []
+    for value in values or []:
+        for part in value.replace("\x00", ";").split(";"):
+            part = part.strip()
+            if part and part.lower() not in (o.lower() for o in out):
+                out.append(part)
+    return out
+
+
+def new_values(old: list[str] | None, chosen: list[str], policy: TagPolicy) -> list[str] | None:
+    """The values a field should hold, or ``None`` when it should be left as it is.
+
+    ``old`` is what the file holds (``None`` or empty: nothing); with ``policy.separator`` the
+    result is one joined string.
+    """
+    existing = split_values(old)
+    if not chosen:
+        return None
+    if policy.mode == "fill" and existing:
+        return None
+    if policy.mode == "merge":
+        known = {v.lower() for v in existing}
+        values = existing + [v for v in chosen if v.lower() not in known]
+    else:
+        values = list(chosen)
+    if policy.separator is not None:
+        values = [policy.separator.join(values)]
+    return None if values == (old or []) else values
