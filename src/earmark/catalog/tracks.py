@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from earmark.catalog.db import Catalog
@@ -145,3 +145,19 @@ def counts(catalog: Catalog) -> dict[str, int]:
     """Number of tracks per status."""
     return {r[0]: r[1] for r in catalog.execute(
         "SELECT status, count(*) FROM tracks GROUP BY status")}
+
+
+def select_tracks(
+    catalog: Catalog, paths: Iterable[str | Path], status: str | None = "ok"
+) -> list[dict]:
+    """Tracks at the given files or under the given folders, each once, in the order given."""
+    selected: dict[int, dict] = {}
+    for path in paths:
+        if os.path.isdir(path):
+            found = list(iter_tracks(catalog, status, path))
+        else:
+            track = get_track(catalog, path)
+            found = [track] if track and (status is None or track["status"] == status) else []
+        for track in found:
+            selected.setdefault(track["id"], track)
+    return list(selected.values())

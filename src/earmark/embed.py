@@ -1,0 +1,174 @@
+"""Run the pretrained tagger over catalog tracks: embeddings and tag/genre predictions stored.
+
+One pass per song gives both the embedding (for taste models and trained heads) and the
+whole-song tag probabilities (and, for MSD models, genres), so nothing is decoded twice. Work is
+incremental: a track is analysed again only if its file content changed or ``force`` is set.
+Decoding of the next songs overlaps with the network on the current one (PyAV and soxr release
+the GIL), so both cores are busy; the network runs on the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from earmark.audio import decode_audio
+from earmark.catalog import Catalog, tracks
+from earmark.catalog.embeddings import missing_embeddings, store_embedding
+from earmark.device import pick_device
+from earmark.errors import AudioError
+from earmark.models.musicnn import MusicnnTagger, load_musicnn
+from earmark.pretrained import analyze_song, embedding_from_patches, genre_from_tags
+
+DEFAULT_MODEL = "MSD_musicnn"
+
+
+@dataclass(frozen=True)
+class SongResult:
+    """A song through a tagger: whole-song ``tag_probabilities`` ``(n_tags,)``, ``embedding``
+    ``(2 * d,)`` (mean and max over patches), the per-patch ``taggram`` and ``genres``."""
+
+    path: str
+    tags: tuple[str, ...]
+    tag_probabilities: np.ndarray
+    taggram: np.ndarray
+    embedding: np.ndarray
+    genres: list[tuple[str, float]]
+    padded: bool
+    duration: float
+    patch_seconds: float
+
+    def top_tags(self, n: int = 10) -> list[tuple[str, float]]:
+        order = np.argsort(-self.tag_probabilities)[:n]
+        return [(self.tags[i], float(self.tag_probabilities[i])) for i in order]
+
+
+@dataclass
+class EmbedReport:
+    done: list[int] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    up_to_date: int = 0
+
+
+def _decode_for(model: MusicnnTagger, path: str, start: float | None,
+                duration: float | None) -> np.ndarray:
+    return decode_audio(path, model.mel_params.sample_rate, offset=start or 0.0,
+                        duration=duration)
+
+
+def analyze_files(
+    paths: Iterable[str | Path],
+    model: MusicnnTagger,
+    *,
+    start: float | None = None,
+    duration: float | None = None,
+    prefetch: int = 2,
+) -> Iterator[tuple[str, SongResult | AudioError]]:
+    """Analyse songs in order, yielding ``(path, result)`` or ``(path, error)`` per file.
+
+    A file that cannot be decoded yields its :class:`~earmark.errors.AudioError`; the rest go
+    on. Up to ``prefetch`` songs are decoded ahead in threads while the model runs.
+    """
+    paths = [str(p) for p in paths]
+    sr = model.mel_params.sample_rate
+    with ThreadPoolExecutor(max(1, prefetch)) as pool:
+        pending = [pool.submit(_decode_for, model, p, start, duration) for p in paths[:prefetch]]
+        for index, path in enumerate(paths):
+            future = pending[index]
+            if index + prefetch < len(paths):
+                pending.append(pool.submit(_decode_for, model, paths[index + prefetch], start,
+                                           duration))
+            pending[index] = None  # let the decoded audio go once used
+            try:
+                audio = future.result()
+            except AudioError as exc:
+                yield path, exc
+                continue
+            analysis = analyze_song(audio, model, sr=sr)
+            probs = analysis.taggram.mean(axis=0)
+            genres = genre_from_tags(probs, analysis.tags) if model.name.startswith("MSD") else []
+            yield path, SongResult(
+                path=path, tags=analysis.tags, tag_probabilities=probs,
+                taggram=analysis.taggram, embedding=embedding_from_patches(analysis.embeddings),
+                genres=genres, padded=analysis.info.padded, duration=analysis.info.duration,
+                patch_seconds=analysis.info.patch_seconds,
+            )
+
+
+def store_predictions(catalog: Catalog, track_id: int, model: str, result: SongResult) -> None:
+    """Record a song's tag probabilities (and genres) in the catalog's predictions table."""
+    now = time.time()
+    rows = [(track_id, model, "tags", json.dumps(
+        {tag: round(float(p), 5) for tag, p in zip(result.tags, result.tag_probabilities)}), now)]
+    if result.genres:
+        rows.append((track_id, model, "genres",
+                     json.dumps([[g, round(c, 5)] for g, c in result.genres]), now))
+    with catalog.transaction() as conn:
+        conn.executemany(
+            "INSERT OR REPLACE INTO predictions (track_id, model, kind, payload, created_at) "
+            "VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def load_predictions(catalog: Catalog, track_id: int, kind: str,
+                     model: str = DEFAULT_MODEL) -> object | None:
+    """A stored prediction payload (decoded JSON) or ``None``."""
+    row = catalog.execute(
+        "SELECT payload FROM predictions WHERE track_id = ? AND model = ? AND kind = ?",
+        (track_id, model, kind)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def embed_tracks(
+    catalog: Catalog,
+    model: str = DEFAULT_MODEL,
+    track_ids: Iterable[int] | None = None,
+    *,
+    force: bool = False,
+    device: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> EmbedReport:
+    """Compute and store embeddings and predictions for catalog tracks that lack them.
+
+    Parameters
+    ----------
+    model : musicnn model name (see :func:`earmark.models.musicnn.load_musicnn`).
+    track_ids : restrict to these tracks (default: every playable track).
+    force : recompute even when an up-to-date embedding exists.
+    device : torch device; default the best available.
+    progress : called as ``progress(done, total, path)``.
+    """
+    report = EmbedReport()
+    stale = set(missing_embeddings(catalog, model))
+    wanted = ([t["id"] for t in tracks.iter_tracks(catalog)] if track_ids is None
+              else list(track_ids))
+    todo = []
+    for track_id in wanted:
+        track = tracks.get_track_by_id(catalog, track_id)
+        if track is None or track["status"] != "ok":
+            reason = "not in the catalog" if track is None else f"unreadable: {track['error']}"
+            report.failed.append((track["path"] if track else str(track_id), reason))
+        elif force or track_id in stale:
+            todo.append(track)
+        else:
+            report.up_to_date += 1
+    if not todo:
+        return report
+    tagger = load_musicnn(model, device=pick_device(device))
+    by_path = {t["path"]: t for t in todo}
+    for done, (path, result) in enumerate(analyze_files(list(by_path), tagger), start=1):
+        track = by_path[path]
+        if isinstance(result, AudioError):
+            report.failed.append((path, result.reason))
+        else:
+            store_embedding(catalog, track["id"], model, result.embedding, track["content_hash"])
+            store_predictions(catalog, track["id"], model, result)
+            report.done.append(track["id"])
+        if progress is not None:
+            progress(done, len(todo), path)
+    return report

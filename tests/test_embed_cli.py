@@ -1,0 +1,120 @@
+"""The pretrained commands on real music: ``tags``, ``genre``, ``embed`` (catalog, incremental)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import gtzan_clip, transcode
+from earmark.catalog import Catalog, tracks
+from earmark.catalog.embeddings import load_embeddings
+from earmark.cli import app
+from earmark.embed import embed_tracks, load_predictions
+from earmark.scan import scan
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def excerpts(tmp_path_factory):
+    """6 s excerpts (two 3 s patches) of real jazz and metal, and a damaged file beside them."""
+    folder = tmp_path_factory.mktemp("excerpts")
+    jazz = transcode(gtzan_clip("jazz", 1), folder / "a jazz song.mp3", "mp3", seconds=6,
+                     start=9)
+    metal = transcode(gtzan_clip("metal", 4), folder / "métal.ogg", "ogg", seconds=6, start=3)
+    (folder / "broken.flac").write_bytes(b"fLaC" + bytes(300))
+    return {"jazz": jazz, "metal": metal, "broken": folder / "broken.flac", "folder": folder}
+
+
+def _json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_tags_json_csv_and_failures_in_a_batch(excerpts):
+    result = runner.invoke(app, ["tags", str(excerpts["folder"]), "--json", "--top", "3"])
+    assert result.exit_code == 1  # the broken file failed, the others were tagged
+    rows = {row["path"]: row for row in _json_lines(result.stdout)}
+    assert rows[str(excerpts["broken"])]["error"]
+    jazz = rows[str(excerpts["jazz"])]
+    assert jazz["model"] == "MSD_musicnn" and len(jazz["tags"]) == 3
+    assert jazz["tags"][0]["tag"] == "jazz"
+    probs = [t["probability"] for t in jazz["tags"]]
+    assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
+
+    result = runner.invoke(app, ["tags", str(excerpts["metal"]), "--csv", "--model", "mtt"])
+    assert result.exit_code == 0, result.output
+    table = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["rank"] for r in table] == ["1", "2", "3", "4", "5"]
+    assert {r["path"] for r in table} == {str(excerpts["metal"])}
+
+
+def test_tags_plot_and_span(excerpts, tmp_path):
+    png = tmp_path / "taggram.png"
+    result = runner.invoke(app, ["tags", str(excerpts["jazz"]), "--plot", str(png),
+                                 "--start", "0", "--duration", "3"])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = runner.invoke(app, ["tags", str(excerpts["folder"]), "--plot", str(png)])
+    assert result.exit_code == 2 and "exactly one file" in result.output
+
+
+def test_short_clip_is_padded_and_said(tmp_path):
+    clip = transcode(gtzan_clip("pop", 1), tmp_path / "one second.wav", "wav", seconds=1)
+    result = runner.invoke(app, ["tags", str(clip), "--json"])
+    assert result.exit_code == 0, result.output
+    row = _json_lines(result.stdout)[0]
+    assert row["padded"] is True
+    assert all(np.isfinite(t["probability"]) for t in row["tags"])
+    assert "padded with silence" in result.stderr
+
+
+def test_genre_command_finds_the_genre_of_real_music(excerpts):
+    result = runner.invoke(app, ["genre", str(excerpts["jazz"]), str(excerpts["metal"]),
+                                 "--json", "--min-confidence", "0"])
+    assert result.exit_code == 0, result.output
+    rows = {row["path"]: row["genres"] for row in _json_lines(result.stdout)}
+    assert rows[str(excerpts["jazz"])][0]["genre"] == "jazz"
+    assert rows[str(excerpts["metal"])][0]["genre"] in ("metal", "rock")
+
+
+def test_embed_tracks_is_incremental_and_stores_predictions(excerpts, tmp_path):
+    lib = tmp_path / "lib"
+    shutil.copytree(excerpts["folder"], lib)
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        scan(catalog, [lib])
+        report = embed_tracks(catalog)
+        assert len(report.done) == 2
+        assert [reason for _, reason in report.failed] == []  # broken files are not 'ok' tracks
+        ids, matrix = load_embeddings(catalog, "MSD_musicnn")
+        assert matrix.shape == (2, 400) and np.isfinite(matrix).all()
+        jazz_id = tracks.get_track(catalog, lib / "a jazz song.mp3")["id"]
+        tags = load_predictions(catalog, jazz_id, "tags")
+        assert max(tags, key=tags.get) == "jazz"
+        assert load_predictions(catalog, jazz_id, "genres")[0][0] == "jazz"
+
+        assert embed_tracks(catalog).up_to_date == 2  # nothing to do the second time
+
+        transcode(gtzan_clip("metal", 4), lib / "a jazz song.mp3", "mp3", seconds=6, start=3)
+        scan(catalog, [lib])
+        again = embed_tracks(catalog)
+        assert again.done == [jazz_id] and again.up_to_date == 1
+        tags = load_predictions(catalog, jazz_id, "tags")
+        assert max(tags, key=tags.get) != "jazz"
+
+
+def test_embed_command(excerpts, tmp_path):
+    db = tmp_path / "c.sqlite"
+    result = runner.invoke(app, ["embed", str(excerpts["folder"]), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = _json_lines(result.stdout)
+    assert sorted(r["path"] for r in rows) == sorted(
+        [str(excerpts["jazz"]), str(excerpts["metal"])])
+    assert all(r["embedded"] for r in rows)
+    result = runner.invoke(app, ["embed", "--db", str(db)])
+    assert result.exit_code == 0 and "2 already up to date" in result.stdout
