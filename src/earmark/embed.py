@@ -104,8 +104,9 @@ def analyze_files(
 def store_predictions(catalog: Catalog, track_id: int, model: str, result: SongResult) -> None:
     """Record a song's tag probabilities (and genres) in the catalog's predictions table."""
     now = time.time()
-    rows = [(track_id, model, "tags", json.dumps(
-        {tag: round(float(p), 5) for tag, p in zip(result.tags, result.tag_probabilities)}), now)]
+    probabilities = dict(zip(result.tags, result.tag_probabilities.tolist(), strict=True))
+    rows = [(track_id, model, "tags",
+             json.dumps({tag: round(p, 5) for tag, p in probabilities.items()}), now)]
     if result.genres:
         rows.append((track_id, model, "genres",
                      json.dumps([[g, round(c, 5)] for g, c in result.genres]), now))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +27,7 @@ from earmark.errors import AudioError, ModelError
 from earmark.scan import find_audio_files
 
 
-class TaggerChoice(str, Enum):
+class TaggerChoice(StrEnum):
     msd = "msd"
     mtt = "mtt"
     msd_vgg = "msd-vgg"
