@@ -16,7 +16,7 @@ from earmark.scan import add_file
 
 #: (genre, clip number) of the excerpts with embeddings; the listener of the end-to-end tests
 #: likes jazz and classical.
-EXCERPTS = [(g, n) for g in ("jazz", "classical", "metal", "disco", "hiphop") for n in (0, 3)]
+EXCERPTS = [(g, n) for g in ("jazz", "classical", "metal", "disco", "hiphop") for n in (0, 4)]
 LIKED_GENRES = ("jazz", "classical")
 EXCERPT_SECONDS = 6.0
 
@@ -56,7 +56,7 @@ def song_files(music_files, tmp_path) -> list[Path]:
 def excerpt_embeddings(tmp_path_factory) -> dict[str, object]:
     """Short excerpts of real GTZAN clips and their real MSD_musicnn embeddings.
 
-    Returns ``{"files": [Path], "genres": [str], "X": (n, 400)}``.
+    Returns ``{"files": [Path], "genres": [str], "X": (n, 400), "liked": LIKED_GENRES}``.
     """
     if importlib.util.find_spec("musicnn") is None:
         pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
@@ -81,7 +81,7 @@ def excerpt_embeddings(tmp_path_factory) -> dict[str, object]:
         X = np.stack([song_embedding(f, model)[0] for f in files])
     finally:
         torch.set_num_threads(threads)
-    return {"files": files, "genres": genres, "X": X}
+    return {"files": files, "genres": genres, "X": X, "liked": LIKED_GENRES}
 
 
 @pytest.fixture

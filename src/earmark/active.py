@@ -1,0 +1,134 @@
+"""Active learning: which songs should the listener rate next to teach the taste model most.
+
+Pure functions over embeddings ``(n, dim)`` and like-probabilities ``(n,)``; they return
+indices into the candidates. Distances are cosine distances (``1 - cosine similarity``), the
+geometry the taste model itself works in.
+
+Strategies
+----------
+random : uniform sample, the baseline.
+uncertain : the songs whose P(like) is closest to 0.5.
+diverse : k-means++ seeding over the embeddings, away from songs already rated, so a batch
+    covers the collection instead of one corner of it (also the cold start of the others).
+mixed : greedy k-center weighted by uncertainty: each pick maximises
+    ``uncertainty * distance to the nearest rated or already picked song``, so the batch is
+    informative and yet not ten near-identical songs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STRATEGIES = ("random", "uncertain", "diverse", "mixed")
+
+
+def uncertainty(proba: np.ndarray) -> np.ndarray:
+    """``(n,)`` in [0, 1]: 1 at P(like) = 0.5, 0 at 0 or 1."""
+    return 1.0 - np.abs(2.0 * np.asarray(proba, np.float64) - 1.0)
+
+
+def cosine_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``(len(A), len(B))`` cosine distances in [0, 2] between rows of ``A`` and ``B``."""
+    def unit(M: np.ndarray) -> np.ndarray:
+        M = np.asarray(M, np.float64)
+        norms = np.linalg.norm(M, axis=1, keepdims=True)
+        return M / np.where(norms > 0, norms, 1.0)
+
+    return np.clip(1.0 - unit(A) @ unit(B).T, 0.0, 2.0)
+
+
+def _nearest_distance(X: np.ndarray, rated: np.ndarray | None) -> np.ndarray:
+    """Distance of each candidate to its nearest rated song (``inf`` when none is rated)."""
+    if rated is None or len(rated) == 0:
+        return np.full(len(X), np.inf)
+    return cosine_distances(X, rated).min(axis=1)
+
+
+def select_random(n_candidates: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` distinct indices drawn uniformly from ``range(n_candidates)``."""
+    return rng.choice(n_candidates, size=min(k, n_candidates), replace=False)
+
+
+def select_uncertain(proba: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` most uncertain candidates, most uncertain first (ties by index)."""
+    return np.argsort(-uncertainty(proba), kind="stable")[:k]
+
+
+def select_diverse(X: np.ndarray, k: int, rated: np.ndarray | None = None,
+                   rng: np.random.Generator | None = None) -> np.ndarray:
+    """k-means++ seeding: each pick drawn with probability proportional to its squared
+    distance to the nearest rated or picked song.
+
+    Parameters
+    ----------
+    X : ``(n, dim)`` candidate embeddings.
+    rated : ``(m, dim)`` embeddings of songs already rated, or ``None``.
+    rng : randomness of the draws (default: seeded 0, reproducible).
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    k = min(k, len(X))
+    nearest = _nearest_distance(X, rated)
+    picked: list[int] = []
+    for _ in range(k):
+        if np.isinf(nearest).all():
+            choice = int(rng.integers(len(X)))
+        else:
+            d2 = np.where(np.isinf(nearest), 0.0, nearest) ** 2
+            d2[picked] = 0.0
+            total = d2.sum()
+            choice = int(rng.choice(len(X), p=d2 / total)) if total > 0 else int(
+                rng.choice(np.setdiff1d(np.arange(len(X)), picked)))
+        picked.append(choice)
+        nearest = np.minimum(nearest, cosine_distances(X, X[choice:choice + 1])[:, 0])
+    return np.array(picked, dtype=int)
+
+
+def select_mixed(X: np.ndarray, proba: np.ndarray, k: int,
+                 rated: np.ndarray | None = None) -> np.ndarray:
+    """Uncertainty-weighted greedy k-center: pick ``argmax(uncertainty * distance)`` repeatedly.
+
+    Parameters
+    ----------
+    X : ``(n, dim)`` candidate embeddings; ``proba`` : ``(n,)`` their P(like).
+    rated : ``(m, dim)`` embeddings of songs already rated, or ``None``.
+    """
+    k = min(k, len(X))
+    weight = uncertainty(proba) + 1e-3  # a sure song can still be picked when all others are
+    nearest = _nearest_distance(X, rated)
+    if np.isinf(nearest).all():
+        nearest = np.ones(len(X))
+    picked: list[int] = []
+    for _ in range(k):
+        score = weight * nearest
+        score[picked] = -np.inf
+        choice = int(np.argmax(score))
+        picked.append(choice)
+        nearest = np.minimum(nearest, cosine_distances(X, X[choice:choice + 1])[:, 0])
+    return np.array(picked, dtype=int)
+
+
+def select_batch(strategy: str, X: np.ndarray, k: int, proba: np.ndarray | None = None,
+                 rated: np.ndarray | None = None, seed: int | None = 0) -> np.ndarray:
+    """Indices of the next ``k`` candidates to rate.
+
+    Parameters
+    ----------
+    strategy : one of :data:`STRATEGIES`.
+    X : ``(n, dim)`` embeddings of the unrated candidates.
+    proba : ``(n,)`` P(like) from the current taste model, or ``None`` when there is none yet
+        (cold start: ``uncertain`` and ``mixed`` then fall back to ``diverse``).
+    rated : ``(m, dim)`` embeddings of the songs already rated.
+    seed : for the random draws of ``random`` and ``diverse``.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    rng = np.random.default_rng(seed)
+    if len(X) == 0 or k <= 0:
+        return np.zeros(0, dtype=int)
+    if strategy == "random":
+        return select_random(len(X), k, rng)
+    if proba is None or strategy == "diverse":
+        return select_diverse(X, k, rated, rng)
+    if strategy == "uncertain":
+        return select_uncertain(proba, k)
+    return select_mixed(X, proba, k, rated)

@@ -1,0 +1,496 @@
+"""One listener's taste: estimators on pretrained song embeddings, recency weights, validation.
+
+The classifier predicts P(like) from a song embedding (e.g. ``MSD_musicnn``, 400 values). With
+a handful of ratings a linear model on length-normalised embeddings is what the data can carry;
+its raw probabilities are then calibrated with Platt scaling fitted on cross-validated scores,
+so a 0.8 means about "liked 8 times out of 10" rather than whatever the regularisation gave.
+
+The fitted model is a few hundred floats, saved next to the catalog as safetensors arrays plus
+JSON metadata (no pickle) together with a fingerprint of the ratings it was trained on.
+``recommend`` and ``review`` reuse it while the ratings are unchanged and retrain otherwise: a
+fit takes milliseconds, but cross-validating and recording the run in ``model_runs`` is what
+makes a model's quality known, so each distinct set of ratings is trained and measured once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from earmark.catalog import Catalog
+from earmark.catalog.embeddings import load_embeddings
+from earmark.catalog.ratings import current_ratings, ratings_fingerprint
+from earmark.errors import EarmarkError, ModelError
+
+DEFAULT_EMBEDDING = "MSD_musicnn"
+DEFAULT_HALF_LIFE_DAYS = 365.0
+MIN_RATINGS = 5
+_FORMAT = "earmark-taste-1"
+
+
+class NotEnoughRatings(EarmarkError):
+    """The ratings cannot support a taste model yet (too few, or only one class)."""
+
+
+# --- pure functions ----------------------------------------------------------------------------
+
+
+def recency_weights(ages_days: np.ndarray, half_life_days: float | None) -> np.ndarray:
+    """Sample weights that halve every ``half_life_days``: ``0.5 ** (age / half_life)``.
+
+    Parameters
+    ----------
+    ages_days : ``(n,)`` age of each rating in days (negative ages count as 0).
+    half_life_days : days after which a rating counts half; ``None`` or ``<= 0`` gives equal
+        weights (no drift).
+
+    Returns
+    -------
+    ``(n,)`` float64 weights in (0, 1], 1 for a rating made now.
+    """
+    ages = np.maximum(np.asarray(ages_days, dtype=np.float64), 0.0)
+    if half_life_days is None or half_life_days <= 0:
+        return np.ones_like(ages)
+    return np.power(0.5, ages / half_life_days)
+
+
+def l2_normalise(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length ``(n, dim)``; all-zero rows stay zero."""
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
+def platt_fit(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
+              iterations: int = 100) -> tuple[float, float]:
+    """Platt scaling: ``(a, b)`` so that ``sigmoid(a * score + b)`` is calibrated.
+
+    Uses Platt's smoothed targets ``(n_pos + 1) / (n_pos + 2)`` and ``1 / (n_neg + 2)`` instead
+    of 1 and 0, which keeps a handful of ratings from producing probabilities of exactly 0 or 1.
+    Fitted by Newton's method on the weighted log-loss.
+
+    Parameters
+    ----------
+    scores : ``(n,)`` decision values (out-of-fold, so they are honest).
+    y : ``(n,)`` labels in {0, 1}.
+    sample_weight : ``(n,)`` or ``None``.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(y)
+    w = np.ones_like(s) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    n_pos, n_neg = w[y == 1].sum(), w[y == 0].sum()
+    t = np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(a: float, b: float) -> float:
+        z = a * s + b
+        return float(np.sum(w * (np.logaddexp(0, z) - t * z)))
+
+    a, b = 0.0, float(np.log((n_pos + 1) / (n_neg + 1)))
+    for _ in range(iterations):
+        p = _sigmoid(a * s + b)
+        g = np.array([np.sum(w * (p - t) * s), np.sum(w * (p - t))])
+        r = w * p * (1 - p)
+        h = np.array([[np.sum(r * s * s), np.sum(r * s)], [np.sum(r * s), np.sum(r)]])
+        step = np.linalg.solve(h + 1e-9 * np.eye(2), g)
+        before, scale = loss(a, b), 1.0
+        while scale > 1e-6 and loss(a - scale * step[0], b - scale * step[1]) > before:
+            scale /= 2  # Newton can overshoot far from the optimum: backtrack
+        a, b = a - scale * step[0], b - scale * step[1]
+        if np.abs(scale * step).max() < 1e-10:
+            break
+    return float(a), float(b)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(z, -500, 500)))
+
+
+# --- estimators --------------------------------------------------------------------------------
+
+
+class TasteClassifier(ClassifierMixin, BaseEstimator):
+    """P(like) from song embeddings: logistic regression on unit-length embeddings, calibrated.
+
+    Parameters
+    ----------
+    C : inverse L2 regularisation strength of the logistic regression.
+    class_weight : ``"balanced"`` (default: liked and disliked songs count equally however
+        lopsided the ratings are) or ``None``.
+    calibration_folds : folds of the internal cross-validation whose out-of-fold scores fit the
+        Platt calibration; with fewer than 2 ratings of each class the logistic probabilities
+        are used uncalibrated.
+
+    Attributes
+    ----------
+    classes_ : ``[0, 1]`` (disliked, liked).
+    coef_ : ``(dim,)`` weights on the unit-length embedding; ``intercept_`` : float.
+    calibration_ : ``(2,)`` Platt ``(a, b)``; ``(1, 0)`` when not calibrated.
+    """
+
+    def __init__(self, C: float = 10.0, class_weight: str | None = "balanced",
+                 calibration_folds: int = 5):
+        self.C = C
+        self.class_weight = class_weight
+        self.calibration_folds = calibration_folds
+
+    def _logistic(self) -> LogisticRegression:
+        return LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=1000)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+            ) -> TasteClassifier:
+        """Fit on ``X`` ``(n, dim)`` embeddings and ``y`` ``(n,)`` labels (1 liked, 0 not)."""
+        Xn = l2_normalise(X)
+        y = np.asarray(y).astype(int)
+        if set(np.unique(y)) != {0, 1}:
+            raise ValueError("a taste classifier needs both liked (1) and disliked (0) songs")
+        logistic = self._logistic().fit(Xn, y, sample_weight=sample_weight)
+        self.classes_ = np.array([0, 1])
+        self.coef_ = logistic.coef_[0].copy()
+        self.intercept_ = float(logistic.intercept_[0])
+        self.n_features_in_ = Xn.shape[1]
+        self.calibration_ = np.array([1.0, 0.0])
+        folds = min(self.calibration_folds, int(np.bincount(y).min()))
+        if folds >= 2:
+            scores = np.empty(len(y))
+            split = StratifiedKFold(folds, shuffle=True, random_state=0)
+            for train, test in split.split(Xn, y):
+                w = None if sample_weight is None else np.asarray(sample_weight)[train]
+                part = self._logistic().fit(Xn[train], y[train], sample_weight=w)
+                scores[test] = part.decision_function(Xn[test])
+            a, b = platt_fit(scores, y, sample_weight)
+            # Fold models that rank worse than chance (likely with few ratings) would make the
+            # slope negative and invert the full model's ranking; a tiny positive slope instead
+            # says "about the base rate" while keeping the full model's order.
+            self.calibration_ = np.array([max(a, 1e-3), b])
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated logit ``(n,)`` of liking (ranking order of the songs)."""
+        return l2_normalise(X) @ self.coef_ + self.intercept_
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` calibrated probabilities of ``[disliked, liked]``."""
+        a, b = self.calibration_
+        p = _sigmoid(a * self.decision_function(X) + b)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"coef": self.coef_, "intercept": np.array([self.intercept_]),
+                "calibration": self.calibration_}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], params: dict) -> TasteClassifier:
+        model = cls(**params)
+        model.classes_ = np.array([0, 1])
+        model.coef_ = arrays["coef"].astype(np.float64)
+        model.intercept_ = float(arrays["intercept"][0])
+        model.calibration_ = arrays["calibration"].astype(np.float64)
+        model.n_features_in_ = model.coef_.shape[0]
+        return model
+
+
+class StarRegressor(RegressorMixin, BaseEstimator):
+    """Stars (1-5) from song embeddings: ridge regression on unit-length embeddings.
+
+    Parameters
+    ----------
+    alpha : L2 regularisation strength of the ridge regression.
+
+    Attributes
+    ----------
+    coef_ : ``(dim,)``; ``intercept_`` : float.
+    """
+
+    def __init__(self, alpha: float = 0.1):
+        self.alpha = alpha
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+            ) -> StarRegressor:
+        """Fit on ``X`` ``(n, dim)`` and ``y`` ``(n,)`` stars."""
+        ridge = Ridge(alpha=self.alpha).fit(l2_normalise(X), np.asarray(y, np.float64),
+                                            sample_weight=sample_weight)
+        self.coef_ = ridge.coef_.copy()
+        self.intercept_ = float(ridge.intercept_)
+        self.n_features_in_ = self.coef_.shape[0]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted stars ``(n,)``, clipped to [1, 5]."""
+        return np.clip(l2_normalise(X) @ self.coef_ + self.intercept_, 1.0, 5.0)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"coef": self.coef_, "intercept": np.array([self.intercept_])}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], params: dict) -> StarRegressor:
+        model = cls(**params)
+        model.coef_ = arrays["coef"].astype(np.float64)
+        model.intercept_ = float(arrays["intercept"][0])
+        model.n_features_in_ = model.coef_.shape[0]
+        return model
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def cross_validate_taste(
+    estimator: BaseEstimator,
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+) -> dict:
+    """Stratified k-fold cross-validation of a taste classifier on the ratings themselves.
+
+    Folds are ``min(n_splits, smallest class count)``; training folds use ``sample_weight``
+    (recency), test folds are scored unweighted.
+
+    Returns
+    -------
+    dict
+        ``n_ratings``, ``n_liked``, ``n_disliked``, ``folds`` and ``roc_auc_mean``,
+        ``roc_auc_std``, ``accuracy_mean``, ``accuracy_std`` (``None`` with a ``note`` when
+        each class has fewer than 2 ratings).
+    """
+    y = np.asarray(y).astype(int)
+    counts = np.bincount(y, minlength=2)
+    folds = int(min(n_splits, counts.min()))
+    result = {"n_ratings": int(len(y)), "n_liked": int(counts[1]), "n_disliked": int(counts[0]),
+              "folds": folds, "roc_auc_mean": None, "roc_auc_std": None,
+              "accuracy_mean": None, "accuracy_std": None}
+    if folds < 2:
+        result["note"] = "cross-validation needs at least 2 liked and 2 disliked songs"
+        return result
+    aucs, accs = [], []
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        w = None if sample_weight is None else np.asarray(sample_weight)[train]
+        model = clone(estimator).fit(X[train], y[train], sample_weight=w)
+        proba = model.predict_proba(X[test])[:, 1]
+        aucs.append(roc_auc_score(y[test], proba))
+        accs.append(accuracy_score(y[test], proba >= 0.5))
+    result.update(roc_auc_mean=float(np.mean(aucs)), roc_auc_std=float(np.std(aucs)),
+                  accuracy_mean=float(np.mean(accs)), accuracy_std=float(np.std(accs)))
+    return result
+
+
+def cross_validate_stars(
+    estimator: BaseEstimator, X: np.ndarray, stars: np.ndarray,
+    sample_weight: np.ndarray | None = None, n_splits: int = 5, seed: int = 0,
+) -> dict:
+    """K-fold cross-validation of a star regressor: ``n_ratings``, ``folds``, ``mae_mean``,
+    ``mae_std`` (stars) and ``baseline_mae`` (always predicting the training mean)."""
+    stars = np.asarray(stars, np.float64)
+    folds = int(min(n_splits, len(stars)))
+    maes, base = [], []
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
+        w = None if sample_weight is None else np.asarray(sample_weight)[train]
+        model = clone(estimator).fit(X[train], stars[train], sample_weight=w)
+        maes.append(mean_absolute_error(stars[test], model.predict(X[test])))
+        base.append(mean_absolute_error(stars[test], np.full(len(test), stars[train].mean())))
+    return {"n_ratings": int(len(stars)), "folds": folds, "mae_mean": float(np.mean(maes)),
+            "mae_std": float(np.std(maes)), "baseline_mae": float(np.mean(base))}
+
+
+# --- ratings in the catalog -> a trained, saved model -------------------------------------------
+
+
+@dataclass
+class TasteData:
+    """Rated songs that have an embedding.
+
+    Attributes
+    ----------
+    track_ids : ``n`` track ids; ``X`` : ``(n, dim)`` embeddings.
+    labels : ``(n,)`` 1 liked, 0 disliked, -1 neither (3 stars).
+    stars : ``(n,)`` stars, NaN where only a verdict was given.
+    weights : ``(n,)`` recency weights.
+    without_embedding : rated track ids with no up-to-date embedding (left out).
+    """
+
+    track_ids: list[int]
+    X: np.ndarray
+    labels: np.ndarray
+    stars: np.ndarray
+    weights: np.ndarray
+    without_embedding: list[int] = field(default_factory=list)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        return self.labels >= 0
+
+
+def taste_data(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
+               half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
+               now: float | None = None) -> TasteData:
+    """Current ratings joined with the embeddings of ``embedding_model``."""
+    current = current_ratings(catalog)
+    ids, matrix = load_embeddings(catalog, embedding_model, current)
+    now = time.time() if now is None else now
+    rows = [current[i] for i in ids]
+    labels = np.array([-1 if r.label is None else r.label for r in rows], dtype=int)
+    stars = np.array([np.nan if r.stars is None else r.stars for r in rows], dtype=np.float64)
+    ages = np.array([(now - r.rated_at) / 86400 for r in rows], dtype=np.float64)
+    return TasteData(ids, matrix.astype(np.float64) if ids else np.zeros((0, 0)), labels, stars,
+                     recency_weights(ages, half_life_days),
+                     sorted(set(current) - set(ids)))
+
+
+def check_ratings(labels: np.ndarray, minimum: int = MIN_RATINGS) -> None:
+    """Raise :class:`NotEnoughRatings` with what to do when ``labels`` (1/0) cannot train."""
+    n_like, n_dislike = int(np.sum(labels == 1)), int(np.sum(labels == 0))
+    if n_like + n_dislike > 0 and (n_dislike == 0 or n_like == 0):
+        have, need = ("liked", "dislike") if n_dislike == 0 else ("disliked", "like")
+        raise NotEnoughRatings(
+            f"all {n_like + n_dislike} rated songs are {have}, so nothing tells earmark what "
+            f"you {need}: rate a few songs you {need} (earmark review proposes varied ones); "
+            f"a taste model needs at least {minimum} ratings with both kinds")
+    if n_like + n_dislike < minimum:
+        raise NotEnoughRatings(
+            f"a taste model needs at least {minimum} liked/disliked songs with embeddings; "
+            f"there are {n_like + n_dislike} ({n_like} liked, {n_dislike} disliked): "
+            "rate a few more (earmark review)")
+
+
+@dataclass
+class TasteModel:
+    """A trained taste: classifier, optional star regressor, and what it was trained on."""
+
+    classifier: TasteClassifier
+    regressor: StarRegressor | None
+    info: dict
+
+    def like_probability(self, X: np.ndarray) -> np.ndarray:
+        """``(n,)`` calibrated P(like) of embeddings ``X`` ``(n, dim)``."""
+        return self.classifier.predict_proba(X)[:, 1]
+
+
+def taste_model_path(catalog: Catalog) -> Path:
+    """Where the catalog's current taste model lives: beside the catalog file."""
+    return catalog.path.with_name(catalog.path.stem + ".taste.safetensors")
+
+
+def save_taste_model(model: TasteModel, path: str | Path) -> Path:
+    """Write ``model`` as safetensors arrays + JSON metadata (atomically)."""
+    path = Path(path)
+    arrays = {f"classifier.{k}": np.ascontiguousarray(v, np.float64)
+              for k, v in model.classifier.to_arrays().items()}
+    if model.regressor is not None:
+        arrays |= {f"regressor.{k}": np.ascontiguousarray(v, np.float64)
+                   for k, v in model.regressor.to_arrays().items()}
+    meta = {"format": _FORMAT, "info": json.dumps(model.info),
+            "classifier_params": json.dumps(model.classifier.get_params()),
+            "regressor_params": json.dumps(
+                model.regressor.get_params() if model.regressor is not None else None)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(arrays, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def load_taste_model(path: str | Path) -> TasteModel:
+    """Read a model written by :func:`save_taste_model`; :class:`ModelError` if unusable."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            meta = handle.metadata() or {}
+        if meta.get("format") != _FORMAT:
+            raise ModelError(f"{path} is not an earmark taste model")
+        arrays = load_file(str(path))
+        part = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("classifier.")}
+        classifier = TasteClassifier.from_arrays(part, json.loads(meta["classifier_params"]))
+        regressor = None
+        reg_params = json.loads(meta["regressor_params"])
+        if reg_params is not None:
+            part = {k.split(".", 1)[1]: v for k, v in arrays.items()
+                    if k.startswith("regressor.")}
+            regressor = StarRegressor.from_arrays(part, reg_params)
+        return TasteModel(classifier, regressor, json.loads(meta["info"]))
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read taste model {path}: {exc}") from exc
+
+
+def train_taste(
+    catalog: Catalog,
+    embedding_model: str = DEFAULT_EMBEDDING,
+    half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
+    classifier: TasteClassifier | None = None,
+    regressor: StarRegressor | None = None,
+    save: bool = True,
+) -> TasteModel:
+    """Train the taste model on the catalog's current ratings, measure it, record the run.
+
+    Cross-validation on the ratings (see :func:`cross_validate_taste`, and
+    :func:`cross_validate_stars` when at least ``MIN_RATINGS`` songs have stars) goes into
+    ``info["cv"]`` / ``info["stars_cv"]`` and into a ``model_runs`` row of kind ``"taste"``.
+    The model is saved to :func:`taste_model_path` when ``save`` is true.
+
+    Raises
+    ------
+    NotEnoughRatings : fewer than ``MIN_RATINGS`` labelled songs, or only one class.
+    """
+    data = taste_data(catalog, embedding_model, half_life_days)
+    labelled = data.labelled
+    note = (f"; {len(data.without_embedding)} rated songs have no {embedding_model} embedding "
+            "yet (earmark embed)") if data.without_embedding else ""
+    try:
+        check_ratings(data.labels[labelled])
+    except NotEnoughRatings as exc:
+        raise NotEnoughRatings(str(exc) + note) from None
+    X, y, w = data.X[labelled], data.labels[labelled], data.weights[labelled]
+    classifier = clone(classifier) if classifier is not None else TasteClassifier()
+    classifier.fit(X, y, sample_weight=w)
+    info = {"embedding_model": embedding_model, "half_life_days": half_life_days,
+            "ratings_fingerprint": ratings_fingerprint(catalog), "trained_at": time.time(),
+            "dim": int(X.shape[1]), "without_embedding": len(data.without_embedding),
+            "cv": cross_validate_taste(classifier, X, y, w)}
+    has_stars = ~np.isnan(data.stars)
+    fitted_regressor = None
+    if has_stars.sum() >= MIN_RATINGS and len(np.unique(data.stars[has_stars])) > 1:
+        regressor = clone(regressor) if regressor is not None else StarRegressor()
+        Xs, s, ws = data.X[has_stars], data.stars[has_stars], data.weights[has_stars]
+        fitted_regressor = regressor.fit(Xs, s, sample_weight=ws)
+        info["stars_cv"] = cross_validate_stars(regressor, Xs, s, ws)
+    model = TasteModel(classifier, fitted_regressor, info)
+    path = save_taste_model(model, taste_model_path(catalog)) if save else None
+    with catalog.transaction() as conn:
+        conn.execute(
+            "INSERT INTO model_runs (kind, model_path, metrics, created_at) VALUES (?, ?, ?, ?)",
+            ("taste", str(path) if path else None, json.dumps(info), info["trained_at"]),
+        )
+    return model
+
+
+def current_taste(
+    catalog: Catalog,
+    embedding_model: str = DEFAULT_EMBEDDING,
+    half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
+) -> TasteModel:
+    """The saved taste model if it was trained on exactly the current ratings with the same
+    settings, otherwise a freshly trained (and saved) one."""
+    path = taste_model_path(catalog)
+    if path.exists():
+        try:
+            model = load_taste_model(path)
+        except ModelError:
+            model = None
+        if model is not None and model.info.get("ratings_fingerprint") == ratings_fingerprint(
+                catalog) and model.info.get("embedding_model") == embedding_model and \
+                model.info.get("half_life_days") == half_life_days:
+            return model
+    return train_taste(catalog, embedding_model, half_life_days)
