@@ -25,9 +25,10 @@ $(TEST_STAMP): $(STAMP)
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
-## make run [MUSIC=DIR]: catalog a music folder and show what earmark found.
+## make run [MUSIC=DIR]: catalog a music folder and show each song's genres (files untouched).
 run: $(STAMP)
 	$(BIN)/earmark scan "$(MUSIC)"; test $$? -le 1
+	$(BIN)/earmark genre "$(MUSIC)"; test $$? -le 1
 
 ## make test: the whole suite, real-music tests included.
 test: $(TEST_STAMP)
