@@ -13,19 +13,19 @@ from earmark.tagging.plan import (
     undo,
 )
 from earmark.tagging.policy import TagPolicy, choose_genres, load_policy
-from earmark.tagging.sources import PretrainedTags, StoredPredictions
+from earmark.tagging.sources import StoredPredictions, ensure_predictions
 from earmark.tagging.write import FIELDS, remove_leftovers, write_keys
 
 __all__ = [
     "FIELDS",
     "FieldChange",
-    "PretrainedTags",
     "StoredPredictions",
     "TagPolicy",
     "TrackPlan",
     "TrackResult",
     "apply_plans",
     "choose_genres",
+    "ensure_predictions",
     "load_policy",
     "plan_track",
     "remove_leftovers",

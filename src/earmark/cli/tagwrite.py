@@ -1,0 +1,287 @@
+"""``earmark tag`` and ``earmark undo``: write genres (and moods, instruments) into files."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from earmark.catalog import journal, tracks
+from earmark.cli.app import (
+    EXIT_FAILED,
+    EXIT_SOME_FAILED,
+    DbOption,
+    JsonOption,
+    app,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    open_catalog,
+    progress_bar,
+)
+from earmark.errors import EarmarkError
+from earmark.scan import add_file, find_audio_files
+from earmark.tagging import plan as tagplan
+from earmark.tagging.policy import default_config_text, load_policy
+from earmark.tagging.sources import PRETRAINED_MODELS, StoredPredictions, ensure_predictions
+
+
+class Mode(StrEnum):
+    fill = "fill"
+    overwrite = "overwrite"
+    merge = "merge"
+
+
+def _values(values: list[str] | None) -> str:
+    return "; ".join(values) if values else "—"
+
+
+def _collect_tracks(catalog, paths: list[Path], whole_catalog: bool) -> tuple[list[dict], list]:
+    """Catalog rows to tag (new or changed files are scanned first) and unreadable paths."""
+    if whole_catalog:
+        return list(tracks.iter_tracks(catalog, status=None)), []
+    rows, problems = [], []
+    with progress_bar("reading files") as advance:
+        found = list(find_audio_files(paths))
+        for done, (path, problem) in enumerate(found, start=1):
+            if problem:
+                if "folder already scanned" not in problem:
+                    problems.append((path, problem))
+            else:
+                rows.append(add_file(catalog, path, verify=False))
+            advance(done, len(found), path)
+    return rows, problems
+
+
+def _needs_listening(track: dict, fields: list[str], mode: str) -> bool:
+    # In fill mode a file that already has a genre gets nothing new: do not analyse it.
+    return track["status"] == "ok" and (fields != ["genre"] or mode != "fill"
+                                        or not track.get("genre"))
+
+
+def _preview(plans: list[tagplan.TrackPlan]) -> None:
+    table = Table(title="tags to write", header_style="bold")
+    for column in ("file", "field", "old value", "new value", "confidence"):
+        table.add_column(column, overflow="fold")
+    for plan in plans:
+        for change in plan.changes:
+            confidence = ", ".join(f"{change.confidence[v]:.2f}" for v in change.new
+                                   if v in change.confidence)
+            table.add_row(plan.path, change.field, _values(change.old), _values(change.new),
+                          confidence or "—")
+    if table.row_count:
+        console.print(table)
+    for plan in plans:
+        if plan.skipped:
+            err_console.print(f"[yellow]skipped[/] {plan.path}: {plan.skipped}", highlight=False)
+
+
+def _plan_json(plan: tagplan.TrackPlan, status: str, reason: str | None = None) -> dict:
+    return {
+        "path": plan.path, "status": status, "reason": reason,
+        "changes": [{"field": c.field, "key": c.key, "old": c.old, "new": c.new,
+                     "confidence": c.confidence} for c in plan.changes],
+    }
+
+
+@app.command("tag")
+def tag_command(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Music files or folders (new or changed files are scanned first).")] = None,
+    whole_catalog: Annotated[bool, typer.Option(
+        "--catalog", help="Tag every track in the catalog instead of PATHS.")] = False,
+    model: Annotated[str, typer.Option(
+        help="Where genres come from: predictions stored in the catalog under this model name "
+             "(e.g. a trained classifier), or a pretrained tagger earmark runs itself "
+             f"({', '.join(PRETRAINED_MODELS)}).")] = "MSD_musicnn",
+    mood: Annotated[bool, typer.Option("--mood", help="Also write moods.")] = False,
+    instrument: Annotated[bool, typer.Option(
+        "--instrument", help="Also write instruments.")] = False,
+    mode: Annotated[Mode | None, typer.Option(
+        help="fill: only files without a genre (default); overwrite; merge: add to "
+             "existing.")] = None,
+    min_confidence: Annotated[float | None, typer.Option(
+        help="Write only values at least this confident (0..1; default 0.3).")] = None,
+    max_genres: Annotated[int | None, typer.Option(
+        help="Write at most this many values per field (default 2).")] = None,
+    separator: Annotated[str | None, typer.Option(
+        help="Join several values into one string with this separator (for players that "
+             "read only the first of several values).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="Genre vocabulary, aliases and per-artist/album overrides (JSON or TOML); see "
+             "--default-config.", dir_okay=False)] = None,
+    default_config: Annotated[bool, typer.Option(
+        "--default-config", help="Print the default vocabulary file to copy and edit, "
+                                 "then stop.")] = False,
+    id3v23: Annotated[bool, typer.Option(
+        "--id3v23", help="Save ID3 tags as v2.3 (MP3, WAV, AIFF) for old players.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only show what would change.")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write predicted genres into music files, after showing what will change.
+
+    Every change is journalled in the catalog; `earmark undo --last` restores what was there.
+    Files changed since they were scanned, read-only files and damaged files are skipped with a
+    reason; a failed write leaves the file exactly as it was. Exit code 1 when some files were
+    skipped or failed.
+    """
+    if default_config:
+        sys.stdout.write(default_config_text())
+        return
+    if not paths and not whole_catalog:
+        fail("give music files or folders, or --catalog", code=2)
+    try:
+        policy = load_policy(config).with_(
+            mode=mode.value if mode else None, min_confidence=min_confidence,
+            max_values=max_genres, separator=separator)
+    except EarmarkError as exc:
+        fail(str(exc), code=2)
+    catalog = open_catalog(db)
+    rows, problems = _collect_tracks(catalog, paths or [], whole_catalog)
+    fields = ["genre"] + (["mood"] if mood else []) + (["instrument"] if instrument else [])
+    tags_model = model if model in PRETRAINED_MODELS else "MSD_musicnn"
+    sources = {"genre": StoredPredictions(catalog, model, "genres")}
+    for name in fields[1:]:
+        sources[name] = StoredPredictions(catalog, tags_model, "tags")
+
+    listen = [t for t in rows if _needs_listening(t, fields, policy.mode)]
+    to_run = {model} if model in PRETRAINED_MODELS else set()
+    if fields != ["genre"]:
+        to_run.add(tags_model)
+    for name in sorted(to_run):
+        try:
+            with progress_bar(f"listening ({name})") as advance:
+                ensure_predictions(catalog, name, [t["id"] for t in listen], advance)
+        except EarmarkError as exc:
+            fail(str(exc))
+
+    plans = []
+    with progress_bar("planning") as advance:
+        for done, track in enumerate(rows, start=1):
+            plans.append(tagplan.plan_track(catalog, track, sources, policy, id3v23=id3v23))
+            advance(done, len(rows), track["path"])
+    failed = len(problems) + sum(1 for p in plans if p.skipped)
+    for path, problem in problems:
+        if as_json:
+            emit_json({"path": path, "status": "failed", "reason": problem})
+        else:
+            err_console.print(f"[red]failed[/] {path}: {problem}", highlight=False)
+    todo = [p for p in plans if p.changes and not p.skipped]
+    if not as_json:
+        _preview(plans)
+    if dry_run or not todo:
+        if as_json:
+            for plan in plans:
+                status = "skipped" if plan.skipped else ("planned" if plan.changes
+                                                         else "unchanged")
+                emit_json(_plan_json(plan, status, plan.skipped))
+        if not todo and not as_json:
+            err_console.print("nothing to write")
+        catalog.close()
+        raise typer.Exit(EXIT_SOME_FAILED if failed else 0)
+    if not yes:
+        if not sys.stdin.isatty():
+            err_console.print(
+                f"not writing: {len(todo)} file(s) would change, but there is no terminal to "
+                "confirm on; pass --yes to write, or --dry-run to only show", highlight=False)
+            catalog.close()
+            raise typer.Exit(EXIT_FAILED)
+        if not typer.confirm(f"Write tags into {len(todo)} file(s)?", default=False):
+            err_console.print("nothing written")
+            catalog.close()
+            raise typer.Exit(0)
+
+    with progress_bar("writing tags") as advance:
+        batch, results = tagplan.apply_plans(catalog, plans, progress=advance)
+    catalog.close()
+    counts: dict[str, int] = {}
+    for plan, result in zip(plans, results, strict=True):
+        counts[result.status] = counts.get(result.status, 0) + 1
+        if as_json:
+            emit_json({**_plan_json(plan, result.status, result.reason), "batch": batch})
+        elif result.status == "failed":
+            err_console.print(f"[red]failed[/] {result.path}: {result.reason}", highlight=False)
+    failed += counts.get("failed", 0)
+    if not as_json:
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        console.print(f"{summary}; batch {batch} (undo with `earmark undo --last`)",
+                      highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """``"2h"``, ``"30m"``, ``"1d"`` (ago) or an ISO date/time (local) -> Unix time."""
+    match = _RELATIVE.match(text)
+    if match:
+        return (now or time.time()) - float(match[1]) * _UNIT_SECONDS[match[2]]
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither a time ago (30m, 2h, 1d) nor a date/time (2026-05-01 14:30)"
+        ) from None
+
+
+@app.command("undo")
+def undo_command(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Undo every earmark tag write to these files.")] = None,
+    last: Annotated[bool, typer.Option("--last", help="Undo the last `earmark tag` run.")] = False,
+    since: Annotated[str | None, typer.Option(
+        help="Undo every tag write since this time: 2h, 1d, or 2026-05-01T14:30.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Restore the tags earmark replaced (an absent tag becomes absent again).
+
+    A file that someone else changed since earmark wrote it is refused with a reason and left
+    alone. Exit code 1 when some files were refused.
+    """
+    if sum([bool(files), last, since is not None]) != 1:
+        fail("say what to undo: --last, --since TIME, or FILES", code=2)
+    catalog = open_catalog(db)
+    if last:
+        batch = journal.last_batch(catalog)
+        selected = journal.entries(catalog, batch_id=batch) if batch else []
+    elif since is not None:
+        selected = journal.entries(catalog, since=parse_since(since))
+    else:
+        selected = journal.entries(catalog, paths=[str(f) for f in files])
+    if not selected:
+        catalog.close()
+        err_console.print("nothing to undo")
+        return
+    with progress_bar("restoring tags") as advance:
+        results = tagplan.undo(catalog, selected, progress=advance)
+    catalog.close()
+    table = Table(title="undo", header_style="bold")
+    for column in ("file", "result", "restored / reason"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        if as_json:
+            emit_json({"path": result.path, "status": result.status, "reason": result.reason,
+                       "restored": {c.key: c.new for c in result.changes}})
+        else:
+            detail = result.reason or ", ".join(f"{c.key} = {_values(c.new)}"
+                                                for c in result.changes)
+            table.add_row(result.path, result.status, detail)
+    if not as_json:
+        console.print(table)
+    if any(r.status == "refused" for r in results):
+        raise typer.Exit(EXIT_SOME_FAILED)
