@@ -322,3 +322,33 @@ def export_ratings(catalog: Catalog, out: IO[str], fmt: str = "csv", history: bo
     else:
         raise ValueError(f"unknown export format {fmt!r} (csv or json)")
     return len(rows)
+
+
+def read_answers(path: str | Path) -> tuple[dict[str, str], list[str]]:
+    """Answers for a non-interactive review: ``(by_path, in_order)``.
+
+    Each line is either ``path,answer`` (CSV; a ``path,answer`` header is allowed; relative
+    paths are resolved against the file's folder) or a bare answer, given to the proposed songs
+    in order. Answers are checked with :func:`earmark.catalog.ratings.parse_rating`; a bad one
+    raises :class:`EarmarkError` naming its line.
+    """
+    path = Path(path)
+    by_path: dict[str, str] = {}
+    in_order: list[str] = []
+    rows = csv.reader(path.read_text(encoding="utf-8").splitlines())
+    for number, row in enumerate(rows, start=1):
+        row = [cell.strip() for cell in row]
+        if not row or not any(row) or row[0].startswith("#"):
+            continue
+        if number == 1 and [c.lower() for c in row[:2]] == ["path", "answer"]:
+            continue
+        answer = row[-1]
+        try:
+            ratings.parse_rating(answer)
+        except ValueError as exc:
+            raise EarmarkError(f"{path}, line {number}: {exc}") from None
+        if len(row) >= 2:
+            by_path[tracks.normalise_path(path.parent / ",".join(row[:-1]))] = answer
+        else:
+            in_order.append(answer)
+    return by_path, in_order

@@ -352,7 +352,11 @@ def taste_data(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
 def check_ratings(labels: np.ndarray, minimum: int = MIN_RATINGS) -> None:
     """Raise :class:`NotEnoughRatings` with what to do when ``labels`` (1/0) cannot train."""
     n_like, n_dislike = int(np.sum(labels == 1)), int(np.sum(labels == 0))
-    if n_like + n_dislike > 0 and (n_dislike == 0 or n_like == 0):
+    if n_like + n_dislike == 0:
+        raise NotEnoughRatings(
+            "no song is rated yet: rate some with earmark review, earmark rate or earmark "
+            f"ratings import (a taste model needs at least {minimum}, liked and disliked)")
+    if n_dislike == 0 or n_like == 0:
         have, need = ("liked", "dislike") if n_dislike == 0 else ("disliked", "like")
         raise NotEnoughRatings(
             f"all {n_like + n_dislike} rated songs are {have}, so nothing tells earmark what "
@@ -494,3 +498,28 @@ def current_taste(
                 model.info.get("half_life_days") == half_life_days:
             return model
     return train_taste(catalog, embedding_model, half_life_days)
+
+
+def review_taste(
+    catalog: Catalog,
+    embedding_model: str = DEFAULT_EMBEDDING,
+    half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
+) -> TasteModel | None:
+    """The model that guides the choice of songs to rate next.
+
+    The current taste model when the ratings support one; with both classes rated but fewer
+    than ``MIN_RATINGS`` songs, a provisional classifier (not saved, not recorded: too few
+    ratings to measure it) whose uncertainty is still worth following; ``None`` at cold start
+    (nothing rated, or one class only).
+    """
+    try:
+        return current_taste(catalog, embedding_model, half_life_days)
+    except NotEnoughRatings:
+        data = taste_data(catalog, embedding_model, half_life_days)
+        y = data.labels[data.labelled]
+        if len(np.unique(y)) < 2:
+            return None
+        classifier = TasteClassifier().fit(data.X[data.labelled], y,
+                                           sample_weight=data.weights[data.labelled])
+        return TasteModel(classifier, None, {"embedding_model": embedding_model,
+                                             "provisional": True, "n_ratings": int(len(y))})

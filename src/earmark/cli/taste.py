@@ -1,0 +1,539 @@
+"""Your taste: ``rate``, ``ratings import/export``, ``taste``, ``review``, ``recommend``,
+``similar`` and ``playlist``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from enum import StrEnum
+from itertools import count
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from earmark.catalog import Catalog, ratings
+from earmark.cli.app import (
+    EXIT_SOME_FAILED,
+    DbOption,
+    JsonOption,
+    app,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    open_catalog,
+    progress_bar,
+)
+from earmark.errors import EarmarkError
+from earmark.ratings_io import (
+    ImportReport,
+    export_ratings,
+    import_ratings,
+    rate_file,
+    read_answers,
+    write_m3u,
+)
+from earmark.recommend import (
+    embed_missing,
+    ensure_song,
+    recommend,
+    similar,
+    song_name,
+    songs_to_review,
+    top_tags,
+)
+from earmark.scan import scan
+from earmark.taste import (
+    DEFAULT_EMBEDDING,
+    DEFAULT_HALF_LIFE_DAYS,
+    NotEnoughRatings,
+    TasteModel,
+    current_taste,
+    review_taste,
+    train_taste,
+)
+
+ratings_app = typer.Typer(help="Import and export ratings.", no_args_is_help=True)
+app.add_typer(ratings_app, name="ratings")
+
+
+class Strategy(StrEnum):
+    random = "random"
+    uncertain = "uncertain"
+    diverse = "diverse"
+    mixed = "mixed"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+HalfLifeOption = Annotated[float, typer.Option(
+    "--half-life", help="Days after which a rating counts half (tastes drift); 0: no decay.")]
+FromOption = Annotated[Path | None, typer.Option(
+    "--from", help="Only songs in this folder (scanned and embedded first when new).",
+    file_okay=False)]
+TopOption = Annotated[int, typer.Option("--top", min=1, help="How many songs.")]
+
+
+def _half_life(days: float) -> float | None:
+    return days if days > 0 else None
+
+
+def _describe(verdict: str | None, stars: int | None) -> str:
+    return ratings.Rating(0, 0, verdict, stars, "", 0.0).describe()
+
+
+# --- rate and import/export --------------------------------------------------------------------
+
+
+@app.command("rate")
+def rate_command(
+    file: Annotated[Path, typer.Argument(help="The song (added to the catalog if new).")],
+    answer: Annotated[str, typer.Argument(help="like, dislike, skip, or 1-5 stars.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rate one song. The latest rating counts; earlier ones stay in the history."""
+    try:
+        verdict, stars = ratings.parse_rating(answer)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    catalog = open_catalog(db)
+    item = rate_file(catalog, file, verdict, stars, "user")
+    catalog.close()
+    if as_json:
+        emit_json({"path": item.path, "action": item.action, "verdict": item.verdict,
+                   "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
+    if item.action == "failed":
+        fail(f"{item.path}: {item.reason}")
+    if as_json:
+        return
+    if item.action == "unchanged":
+        console.print(f"already rated {_describe(item.verdict, item.stars)}: {item.path}",
+                      highlight=False)
+        return
+    console.print(f"rated {_describe(verdict, stars)}: {item.path}", highlight=False)
+    if item.replaced:
+        console.print(f"[yellow]this replaces your earlier rating ({item.replaced}); the "
+                      "latest rating counts, the earlier one stays in the history[/]")
+
+
+def _print_import(report: ImportReport, as_json: bool) -> None:
+    if as_json:
+        for item in report.items:
+            emit_json({"path": item.path, "action": item.action, "verdict": item.verdict,
+                       "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
+        return
+    table = Table(title=f"ratings import ({report.kind})", header_style="bold")
+    table.add_column("result")
+    table.add_column("songs", justify="right")
+    for action in ("rated", "unchanged", "unrated", "failed"):
+        if report.count(action):
+            table.add_row(action, str(report.count(action)))
+    console.print(table)
+    changed = [i for i in report.items if i.replaced]
+    if changed:
+        console.print(f"[yellow]{len(changed)} song(s) had a different earlier rating; the "
+                      "imported one now counts, the earlier one stays in the history[/]")
+    for item in report.failed:
+        err_console.print(f"[red]failed[/] {item.path}: {item.reason}", highlight=False)
+
+
+@ratings_app.command("import")
+def import_command(
+    source: Annotated[Path, typer.Argument(
+        help="A folder with good/ and bad/ (or like/ and dislike/) sub-folders, an M3U/M3U8 "
+             "playlist of favourites, a ratings export (CSV/JSON lines), or music whose tags "
+             "hold ratings (POPM, FMPS_RATING, RATING).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import ratings; unknown songs are added to the catalog. Exit 1 if some files failed."""
+    catalog = open_catalog(db)
+    try:
+        with progress_bar("importing") as advance:
+            report = import_ratings(catalog, source, progress=advance)
+    except EarmarkError as exc:
+        fail(str(exc))
+    finally:
+        catalog.close()
+    _print_import(report, as_json)
+    if report.failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+@ratings_app.command("export")
+def export_command(
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File to write (default: standard output).", dir_okay=False)
+    ] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or json (lines).")
+                   ] = ExportFormat.csv,
+    history: Annotated[bool, typer.Option(
+        "--history", help="Every rating ever made, not only each song's current one.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Export ratings as CSV or JSON lines (``ratings import`` reads them back)."""
+    catalog = open_catalog(db)
+    if output is None:
+        n = export_ratings(catalog, sys.stdout, fmt.value, history)
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            n = export_ratings(catalog, handle, fmt.value, history)
+        err_console.print(f"{n} rating(s) written to {output}", highlight=False)
+    catalog.close()
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+def _quality(info: dict) -> str:
+    cv = info.get("cv") or {}
+    n = f"{cv.get('n_ratings', '?')} ratings ({cv.get('n_liked')} liked, " \
+        f"{cv.get('n_disliked')} disliked)"
+    if cv.get("roc_auc_mean") is None:
+        return f"{n}; not measurable yet: {cv.get('note', '')}"
+    return (f"{n}; cross-validated ROC-AUC {cv['roc_auc_mean']:.2f} ± {cv['roc_auc_std']:.2f}, "
+            f"accuracy {cv['accuracy_mean']:.2f} ± {cv['accuracy_std']:.2f} "
+            f"({cv['folds']} folds)")
+
+
+def _prepare(catalog: Catalog, folder: Path | None) -> None:
+    """Scan ``--from``, embed what is missing (with progress bars) and report failures."""
+    if folder is not None:
+        with progress_bar("scanning") as advance:
+            report = scan(catalog, [folder], progress=advance)
+        for item in report.failed:
+            err_console.print(f"[red]unreadable[/] {item.path}: {item.reason}", highlight=False)
+    with progress_bar("embedding") as advance:
+        embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance)
+    for path, reason in embedded.failed:
+        err_console.print(f"[red]not embedded[/] {path}: {reason}", highlight=False)
+
+
+def _taste_or_fail(catalog: Catalog, half_life: float | None) -> TasteModel:
+    try:
+        return current_taste(catalog, DEFAULT_EMBEDDING, half_life)
+    except NotEnoughRatings as exc:
+        fail(str(exc))
+
+
+@app.command("taste")
+def taste_command(
+    db: DbOption = None,
+    half_life: HalfLifeOption = DEFAULT_HALF_LIFE_DAYS,
+    as_json: JsonOption = False,
+) -> None:
+    """Retrain the taste model on the current ratings and show how well it predicts them."""
+    catalog = open_catalog(db)
+    _prepare(catalog, None)
+    try:
+        model = train_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
+    except NotEnoughRatings as exc:
+        fail(str(exc))
+    finally:
+        catalog.close()
+    if as_json:
+        emit_json(model.info)
+        return
+    console.print(f"taste model: {_quality(model.info)}", highlight=False)
+    stars = model.info.get("stars_cv")
+    if stars:
+        console.print(f"stars: mean absolute error {stars['mae_mean']:.2f} ± "
+                      f"{stars['mae_std']:.2f} (always guessing the average: "
+                      f"{stars['baseline_mae']:.2f})", highlight=False)
+
+
+# --- review ------------------------------------------------------------------------------------
+
+
+def player_command(path: str, start: float, seconds: float) -> list[str] | None:
+    """Command line playing ``seconds`` of ``path`` from ``start`` with the first player found
+    (ffplay, mpv, paplay), or ``None`` when there is none."""
+    if shutil.which("ffplay"):
+        return ["ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet", "-ss", f"{start:.1f}",
+                "-t", f"{seconds:g}", path]
+    if shutil.which("mpv"):
+        return ["mpv", "--no-video", "--really-quiet", f"--start={start:.1f}",
+                f"--length={seconds:g}", path]
+    if shutil.which("paplay"):
+        return ["paplay", path]  # cannot seek: plays from the start until the answer stops it
+    return None
+
+
+def _play(track: dict, seconds: float) -> subprocess.Popen | None:
+    duration = track.get("duration") or 0.0
+    # A third of the way in is usually past the intro and into the song proper.
+    start = max(0.0, min(duration / 3, duration - seconds))
+    command = player_command(track["path"], start, seconds)
+    if command is None:
+        return None
+    try:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _stop(player: subprocess.Popen | None) -> None:
+    if player is not None and player.poll() is None:
+        player.terminate()
+        try:
+            player.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            player.kill()
+
+
+def _show(catalog: Catalog, track: dict, p_like: float | None, position: str) -> None:
+    lines = [f"[bold]{song_name(track)}[/]  [dim]{position}[/]"]
+    if track.get("album"):
+        lines.append(f"album: {track['album']}")
+    tags = top_tags(catalog, track["id"], DEFAULT_EMBEDDING, n=5)
+    if tags:
+        lines.append("tags: " + ", ".join(tags))
+    if p_like is not None:
+        lines.append(f"earmark's guess: {p_like:.0%} likely you like it")
+    lines.append(f"[dim]{track['path']}[/]")
+    console.print("\n".join(lines), highlight=False)
+
+
+_KEYS = "(l)ike (d)islike (s)kip 1-5 stars (r)eplay (q)uit"
+
+
+def _ask(track: dict, play: bool, seconds: float) -> str | None:
+    """An answer from the terminal (re-asked until valid); ``None`` to stop the review."""
+    player = _play(track, seconds) if play else None
+    try:
+        while True:
+            try:
+                answer = console.input(f"{_KEYS}: ").strip().lower()
+            except (EOFError, KeyboardInterrupt):
+                console.print()
+                return None
+            if answer in ("q", "quit"):
+                return None
+            if answer in ("r", "replay"):
+                _stop(player)
+                player = _play(track, seconds) if play else None
+                continue
+            try:
+                ratings.parse_rating(answer)
+                return answer
+            except ValueError:
+                console.print(f"[yellow]?[/] type one of {_KEYS}")
+    finally:
+        _stop(player)
+
+
+@app.command("review")
+def review_command(
+    db: DbOption = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Songs per round.")] = 10,
+    strategy: Annotated[Strategy, typer.Option(
+        help="How songs are chosen: mixed (uncertain and varied), uncertain, diverse, random."
+    )] = Strategy.mixed,
+    answers: Annotated[Path | None, typer.Option(
+        "--answers", help="Answer from this file instead of the keyboard: CSV lines "
+                          "'path,answer' or one answer per line, in proposal order.",
+        exists=True, dir_okay=False)] = None,
+    folder: FromOption = None,
+    rounds: Annotated[int | None, typer.Option(
+        help="Stop after this many rounds (default: until you quit or nothing is left).")
+    ] = None,
+    play: Annotated[bool, typer.Option(
+        "--play/--no-play", help="Play an excerpt of each song (ffplay, mpv or paplay).")
+    ] = True,
+    excerpt: Annotated[float, typer.Option(help="Seconds of each excerpt.")] = 20.0,
+    half_life: HalfLifeOption = DEFAULT_HALF_LIFE_DAYS,
+    seed: Annotated[int | None, typer.Option(help="Seed of random choices.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rate the songs that teach the taste model most; it retrains after each batch.
+
+    Without --answers, asks on the terminal and plays an excerpt when a player is installed.
+    """
+    by_path, in_order = {}, []
+    if answers is not None:
+        try:
+            by_path, in_order = read_answers(answers)
+        except EarmarkError as exc:
+            fail(str(exc), code=2)
+    catalog = open_catalog(db)
+    _prepare(catalog, folder)
+    half = _half_life(half_life)
+    if play and answers is None and player_command("", 0, 1) is None:
+        err_console.print("no audio player found (ffplay, mpv, paplay): showing songs only")
+        play = False
+    unanswered: set[int] = set()
+    rated_total = 0
+    for round_number in count(1):
+        if rounds is not None and round_number > rounds:
+            break
+        taste = review_taste(catalog, DEFAULT_EMBEDDING, half)
+        proposals = songs_to_review(catalog, taste, batch, strategy.value, folder,
+                                    DEFAULT_EMBEDDING, seed, unanswered)
+        if not proposals:
+            err_console.print("no unrated songs with embeddings left to propose")
+            break
+        if not as_json:
+            how = "cold start: varied songs" if taste is None else strategy.value
+            console.rule(f"round {round_number}: {len(proposals)} songs ({how})")
+        stop, rated_now = False, 0
+        for position, (track, p_like) in enumerate(proposals, start=1):
+            if answers is not None:
+                answer = by_path.get(track["path"]) or (in_order.pop(0) if in_order else None)
+                if answer is None:
+                    unanswered.add(track["id"])
+                    continue
+            else:
+                _show(catalog, track, p_like, f"{position}/{len(proposals)}")
+                answer = _ask(track, play, excerpt)
+                if answer is None:
+                    stop = True
+                    break
+            verdict, stars = ratings.parse_rating(answer)
+            ratings.add_rating(catalog, track["id"], verdict, stars, source="review")
+            rated_now += 1
+            if as_json:
+                emit_json({"path": track["path"], "round": round_number, "answer": answer,
+                           "verdict": verdict, "stars": stars, "p_like_before": p_like})
+            elif answers is not None:
+                console.print(f"{_describe(verdict, stars)}: {song_name(track)}",
+                              highlight=False)
+        rated_total += rated_now
+        if rated_now:
+            _retrain(catalog, half)
+        if stop:
+            break
+        if answers is None:
+            if not _again():
+                break
+        elif not in_order and set(by_path) <= _rated_paths(catalog):
+            break  # every answer given
+    catalog.close()
+    err_console.print(f"{rated_total} song(s) rated in this review")
+
+
+def _rated_paths(catalog: Catalog) -> set[str]:
+    return {r.path for r in ratings.current_ratings(catalog, include_skips=True).values()}
+
+
+def _retrain(catalog: Catalog, half_life: float | None) -> None:
+    try:
+        model = train_taste(catalog, DEFAULT_EMBEDDING, half_life)
+    except NotEnoughRatings as exc:
+        err_console.print(f"[yellow]no taste model yet:[/] {exc}", highlight=False)
+        return
+    err_console.print(f"retrained: {_quality(model.info)}", highlight=False)
+
+
+def _again() -> bool:
+    try:
+        return console.input("another round? [Y/n] ").strip().lower() in ("", "y", "yes")
+    except (EOFError, KeyboardInterrupt):
+        return False
+
+
+# --- recommend, similar, playlist --------------------------------------------------------------
+
+
+@app.command("recommend")
+def recommend_command(
+    db: DbOption = None,
+    folder: FromOption = None,
+    top: TopOption = 20,
+    half_life: HalfLifeOption = DEFAULT_HALF_LIFE_DAYS,
+    as_json: JsonOption = False,
+) -> None:
+    """Unrated songs you will probably like, best first, each with a reason."""
+    catalog = open_catalog(db)
+    _prepare(catalog, folder)
+    model = _taste_or_fail(catalog, _half_life(half_life))
+    found = recommend(catalog, model, top, folder)
+    catalog.close()
+    if not found:
+        fail("no unrated songs with embeddings to recommend"
+             + (f" in {folder}" if folder else ""))
+    err_console.print(f"taste model: {_quality(model.info)}", highlight=False)
+    if as_json:
+        for item in found:
+            emit_json(item.to_dict())
+        return
+    table = Table(header_style="bold")
+    table.add_column("like", justify="right")
+    table.add_column("song", overflow="fold")
+    table.add_column("why", overflow="fold")
+    for item in found:
+        table.add_row(f"{item.score:.0%}", f"{song_name(item.track)}\n[dim]{item.path}[/]",
+                      item.reason)
+    console.print(table)
+
+
+def _seed_track(catalog: Catalog, song: Path) -> dict:
+    try:
+        return ensure_song(catalog, song, DEFAULT_EMBEDDING)
+    except EarmarkError as exc:
+        fail(str(exc))
+
+
+@app.command("similar")
+def similar_command(
+    song: Annotated[Path, typer.Argument(help="A song (added and embedded if new).")],
+    db: DbOption = None,
+    folder: FromOption = None,
+    top: TopOption = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """The songs that sound nearest to SONG (cosine similarity of embeddings)."""
+    catalog = open_catalog(db)
+    if folder is not None:
+        _prepare(catalog, folder)
+    seed = _seed_track(catalog, song)
+    found = similar(catalog, seed["id"], top, DEFAULT_EMBEDDING, folder)
+    catalog.close()
+    if not found:
+        fail("no other songs with embeddings to compare with")
+    if as_json:
+        for track, sim in found:
+            emit_json({"path": track["path"], "similarity": round(sim, 4),
+                       "artist": track.get("artist"), "title": track.get("title")})
+        return
+    table = Table(title=f"like {song_name(seed)}", header_style="bold")
+    table.add_column("similarity", justify="right")
+    table.add_column("song", overflow="fold")
+    for track, sim in found:
+        table.add_row(f"{sim:.2f}", f"{song_name(track)}\n[dim]{track['path']}[/]")
+    console.print(table)
+
+
+@app.command("playlist")
+def playlist_command(
+    output: Annotated[Path, typer.Argument(help="The M3U8 file to write.", dir_okay=False)],
+    seed: Annotated[Path | None, typer.Option(
+        "--seed", help="Songs like this one instead of your top recommendations.")] = None,
+    db: DbOption = None,
+    folder: FromOption = None,
+    top: TopOption = 20,
+    half_life: HalfLifeOption = DEFAULT_HALF_LIFE_DAYS,
+) -> None:
+    """Write an M3U8 playlist of your top recommendations, or of songs like --seed."""
+    catalog = open_catalog(db)
+    _prepare(catalog, folder)
+    if seed is not None:
+        seed_track = _seed_track(catalog, seed)
+        songs = [seed_track] + [t for t, _ in similar(catalog, seed_track["id"], top - 1,
+                                                       DEFAULT_EMBEDDING, folder)]
+    else:
+        model = _taste_or_fail(catalog, _half_life(half_life))
+        songs = [item.track for item in recommend(catalog, model, top, folder)]
+    catalog.close()
+    if not songs:
+        fail("no songs to put in the playlist")
+    write_m3u(output, songs)
+    console.print(f"{len(songs)} songs written to {output}", highlight=False)
+
