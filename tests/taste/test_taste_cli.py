@@ -241,3 +241,23 @@ def test_player_command_uses_an_installed_player_or_none():
         assert command[-5:] == ["-ss", "12.0", "-t", "20", "/music/a.flac"]
     elif not (shutil.which("mpv") or shutil.which("paplay")):
         assert command is None
+
+
+@pytest.mark.slow
+def test_taste_command_measures_classifier_and_star_regressor(embedded_catalog,
+                                                              excerpt_embeddings):
+    for i, (path, genre) in enumerate(zip(excerpt_embeddings["files"],
+                                          excerpt_embeddings["genres"], strict=True)):
+        stars = (5 - i % 2) if genre in excerpt_embeddings["liked"] else (1 + i % 2)
+        ratings.add_rating(embedded_catalog, get_track(embedded_catalog, path)["id"],
+                           stars=stars)
+    result = run("taste", "--db", embedded_catalog.path, "--json")
+    assert result.exit_code == 0, result.output
+    info = _json_lines(result.output)[0]
+    assert (info["cv"]["n_liked"], info["cv"]["n_disliked"], info["cv"]["folds"]) == (4, 6, 4)
+    assert info["cv"]["roc_auc_mean"] > 0.7
+    assert info["stars_cv"]["n_ratings"] == 10
+    shown = run("taste", "--db", embedded_catalog.path)
+    assert "cross-validated ROC-AUC" in text(shown) and "mean absolute error" in text(shown)
+    n_runs = embedded_catalog.execute("SELECT count(*) FROM model_runs").fetchone()[0]
+    assert n_runs == 2  # every retrain is recorded

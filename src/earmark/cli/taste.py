@@ -53,6 +53,7 @@ from earmark.taste import (
     TasteModel,
     current_taste,
     review_taste,
+    taste_model_path,
     train_taste,
 )
 
@@ -76,7 +77,7 @@ HalfLifeOption = Annotated[float, typer.Option(
     "--half-life", help="Days after which a rating counts half (tastes drift); 0: no decay.")]
 FromOption = Annotated[Path | None, typer.Option(
     "--from", help="Only songs in this folder (scanned and embedded first when new).",
-    file_okay=False)]
+    exists=True, file_okay=False)]
 TopOption = Annotated[int, typer.Option("--top", min=1, help="How many songs.")]
 
 
@@ -210,8 +211,11 @@ def _prepare(catalog: Catalog, folder: Path | None) -> None:
             report = scan(catalog, [folder], progress=advance)
         for item in report.failed:
             err_console.print(f"[red]unreadable[/] {item.path}: {item.reason}", highlight=False)
-    with progress_bar("embedding") as advance:
-        embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance)
+    try:
+        with progress_bar("embedding") as advance:
+            embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance)
+    except EarmarkError as exc:  # e.g. the pretrained model is not installed
+        fail(str(exc))
     for path, reason in embedded.failed:
         err_console.print(f"[red]not embedded[/] {path}: {reason}", highlight=False)
 
@@ -242,6 +246,7 @@ def taste_command(
         emit_json(model.info)
         return
     console.print(f"taste model: {_quality(model.info)}", highlight=False)
+    console.print(f"saved to {taste_model_path(catalog)}", highlight=False)
     stars = model.info.get("stars_cv")
     if stars:
         console.print(f"stars: mean absolute error {stars['mae_mean']:.2f} ± "
@@ -378,7 +383,8 @@ def review_command(
         proposals = songs_to_review(catalog, taste, batch, strategy.value, folder,
                                     DEFAULT_EMBEDDING, seed, unanswered)
         if not proposals:
-            err_console.print("no unrated songs with embeddings left to propose")
+            err_console.print("no unrated songs with embeddings left to propose (earmark "
+                              "embed computes the embeddings of scanned songs)")
             break
         if not as_json:
             how = "cold start: varied songs" if taste is None else strategy.value
@@ -458,7 +464,7 @@ def recommend_command(
     catalog.close()
     if not found:
         fail("no unrated songs with embeddings to recommend"
-             + (f" in {folder}" if folder else ""))
+             + (f" in {folder}" if folder else " (earmark embed computes them)"))
     err_console.print(f"taste model: {_quality(model.info)}", highlight=False)
     if as_json:
         for item in found:
