@@ -1,0 +1,82 @@
+"""Timing, memory and table helpers shared by the bench scripts."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, NamedTuple
+
+
+class Timing(NamedTuple):
+    """One timed call: ``wall`` seconds, and ``cpu`` seconds (user + system) of this process and
+    of the child processes it waited for. On a shared machine ``cpu`` moves much less than
+    ``wall`` when others load the cores."""
+
+    wall: float
+    cpu: float
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> list[Timing]:
+    """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times; the timing of each."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        cpu, wall = _cpu_seconds(), time.perf_counter()
+        fn()
+        times.append(Timing(time.perf_counter() - wall, _cpu_seconds() - cpu))
+    return times
+
+
+def markdown_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A GitHub markdown table; floats print with 3 significant digits, ``None`` as a dash."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _peak_rss() -> int:
+    """This process's RSS high-water mark in bytes.
+
+    VmHWM belongs to the process's own address space; ru_maxrss would not do, because Linux
+    carries it over from the parent through fork and exec, so a child would report at least
+    the parent's size.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+def _call_and_measure(fn: Callable[..., Any], args: tuple) -> tuple[Any, int]:
+    result = fn(*args)
+    return result, _peak_rss()
+
+
+def peak_rss_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, int]:
+    """Run ``fn(*args)`` in a fresh child process; return its result and the child's peak RSS.
+
+    The child is spawned, not forked, so its high-water mark holds only the interpreter, what
+    ``fn`` imports and what it allocates, not the parent's memory. ``fn`` must be importable
+    (module level) and its result picklable. Peak RSS is in bytes (Linux only: read from /proc).
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_call_and_measure, fn, args).result()
