@@ -1,0 +1,173 @@
+"""Saving and loading trained models: safetensors weights + a JSON model card.
+
+A trained model is an estimator (any of :data:`MODEL_TYPES`) plus its :class:`ModelCard`: the
+labels, the task, how songs become inputs (embedding model, mel front end ``MelParams.to_dict()``
+or descriptor settings, chunk length), hyper-parameters, training data, metrics and seed.
+``save_model(model, "genres.safetensors")`` writes ``genres.safetensors`` (the fitted arrays,
+with the card also in its metadata, so the file alone is enough) and ``genres.json`` (the card,
+for people). :func:`load_model` takes either path, or the stem.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from earmark.errors import ModelError
+
+#: model type -> "module:Class" of its estimator (imported on demand, so loading a head does
+#: not import the CNNs).
+MODEL_TYPES: dict[str, str] = {
+    "head": "earmark.models.heads:EmbeddingHead",
+    "classic": "earmark.models.classic:DescriptorSVM",
+    "shortchunk": "earmark.models.shortchunk:ShortChunkClassifier",
+    "finetune": "earmark.models.finetune:MusicnnFineTuned",
+}
+CARD_FORMAT = 1
+
+
+def estimator_class(model_type: str) -> type:
+    """The estimator class of a model type."""
+    if model_type not in MODEL_TYPES:
+        raise ModelError(f"unknown model type {model_type!r}; one of {', '.join(MODEL_TYPES)}")
+    module, name = MODEL_TYPES[model_type].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass
+class ModelCard:
+    """What a trained model is and how it was made.
+
+    Attributes
+    ----------
+    model_type : a key of :data:`MODEL_TYPES`.
+    task : the label task (``"genre"``, ``"tags"``, ``"like"``, ``"stars"``, ...).
+    kind : ``"single"``, ``"multi"``, ``"binary"`` or ``"regression"``.
+    labels : output names in column order.
+    inputs : how a song becomes model input: ``embedding_model`` (heads), ``mel`` (a
+        ``MelParams.to_dict()``, networks), ``descriptors`` (classic), and ``chunk_seconds``.
+    hyperparameters : the estimator's ``get_params()``.
+    fitted : choices made while fitting (e.g. the selected ``C``).
+    thresholds : per-label decision thresholds (multi-label: tuned on validation).
+    training : the training data summary, split and seed.
+    metrics : validation or cross-validation scores.
+    seed : the seed of the run.
+    """
+
+    model_type: str
+    task: str
+    kind: str
+    labels: list[str]
+    inputs: dict
+    hyperparameters: dict
+    fitted: dict = field(default_factory=dict)
+    thresholds: list[float] | None = None
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    seed: int = 0
+    created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    earmark_version: str = field(default_factory=lambda: _version())
+    format: int = CARD_FORMAT
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelCard:
+        if data.get("format", CARD_FORMAT) > CARD_FORMAT:
+            raise ModelError("model card is newer than this earmark; upgrade earmark")
+        return cls(**data)
+
+
+def _version() -> str:
+    try:
+        return version("earmark")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class TrainedModel:
+    """A fitted estimator and its card."""
+
+    estimator: object
+    card: ModelCard
+
+    @property
+    def labels(self) -> list[str]:
+        return self.card.labels
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+
+
+def save_model(model: TrainedModel, path: str | Path) -> Path:
+    """Write ``<stem>.safetensors`` and ``<stem>.json``; returns the safetensors path.
+
+    Both are written to temporary files first and renamed, so a crash never leaves a
+    half-written model where a good one was.
+    """
+    weights, card_path = _paths(path)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    card = json.dumps(model.card.to_dict(), indent=2, ensure_ascii=False, default=_jsonable)
+    state = {k: np.ascontiguousarray(v) for k, v in model.estimator.state().items()}
+    for target, write in ((weights, lambda p: save_file(state, p, metadata={"card": card})),
+                          (card_path, lambda p: Path(p).write_text(card + "\n"))):
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    return weights
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+def load_model(path: str | Path) -> TrainedModel:
+    """Load a model saved by :func:`save_model` (give the .safetensors, the .json or the stem)."""
+    weights, card_path = _paths(path)
+    if not weights.is_file():
+        raise ModelError(f"no model weights at {weights}")
+    try:
+        state = load_file(weights)
+        with open(weights, "rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_len))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"cannot read model {weights}: {exc}") from exc
+    embedded = header.get("__metadata__", {}).get("card")
+    text = card_path.read_text() if card_path.is_file() else embedded
+    if text is None:
+        raise ModelError(f"{weights} has no model card")
+    try:
+        card = ModelCard.from_dict(json.loads(text))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"damaged model card for {weights}: {exc}") from exc
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in card.hyperparameters.items()}
+    estimator = estimator_class(card.model_type)(**params)
+    estimator.load_state(state, card.fitted)
+    return TrainedModel(estimator, card)

@@ -1,0 +1,208 @@
+"""Whole-song predictions of a trained model, from fixed-length chunks.
+
+A song is cut into chunks of the model card's ``chunk_seconds``; the model scores every chunk
+and the song's answer is the mean of the chunk probabilities (``aggregate="mean"``) or the
+share of chunks voting for each label (``aggregate="vote"``). How a chunk becomes model input
+is the card's business (:func:`chunk_inputs`): an embedding of the chunk's musicnn patches for
+heads, descriptor statistics for the classic baseline, audio samples for networks. The same
+functions give the per-song inputs used in training (:func:`song_input`), so training and
+prediction cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from earmark.audio import decode_audio
+from earmark.errors import EarmarkError, ModelError
+from earmark.features.classic import ClassicParams, classic_descriptors
+from earmark.models.io import TrainedModel
+
+ProgressFn = Callable[[int, int, str], None]
+AGGREGATES = ("mean", "vote")
+
+
+@lru_cache(maxsize=4)
+def pretrained(name: str):
+    """A pretrained musicnn tagger, loaded once per process."""
+    from earmark.models.musicnn import load_musicnn
+
+    return load_musicnn(name)
+
+
+def song_input(inputs: dict, path: str) -> np.ndarray:
+    """The whole-song descriptor vector ``(d,)`` the classic model is trained on.
+
+    (Song embeddings for heads come from :func:`earmark.embed.embed_tracks`, cached in the
+    catalog.)
+    """
+    if "descriptors" not in inputs:
+        raise ModelError("only descriptor models are trained on song_input vectors")
+    params = ClassicParams(**inputs["descriptors"])
+    return classic_descriptors(decode_audio(path, params.sample_rate), params)
+
+
+def chunk_inputs(inputs: dict, path: str) -> tuple[np.ndarray, float]:
+    """Model inputs of every chunk of a song and the chunk length in seconds.
+
+    Returns ``(X, seconds)``: ``X`` is ``(n_chunks, dim)`` for heads and the classic model, or
+    ``(n_chunks, n_samples)`` audio at the front end's rate for networks. A song shorter than
+    a chunk gives one (shorter) chunk; a trailing part shorter than half a chunk joins the
+    previous one instead of standing alone.
+    """
+    seconds = float(inputs["chunk_seconds"])
+    if "embedding_model" in inputs:
+        from earmark.pretrained import analyze_song, embedding_from_patches
+
+        tagger = pretrained(inputs["embedding_model"])
+        rate = tagger.mel_params.sample_rate
+        # Decoded exactly as earmark.embed does for the training embeddings.
+        analysis = analyze_song(decode_audio(path, rate), tagger, sr=rate)
+        per = max(1, round(seconds / analysis.info.patch_seconds))
+        bounds = _chunk_bounds(len(analysis.embeddings), per)
+        X = np.stack([embedding_from_patches(analysis.embeddings[a:b]) for a, b in bounds])
+        return X, per * analysis.info.patch_seconds
+    if "descriptors" in inputs:
+        params = ClassicParams(**inputs["descriptors"])
+        audio = decode_audio(path, params.sample_rate)
+        per = int(seconds * params.sample_rate)
+        bounds = _chunk_bounds(len(audio), per)
+        return np.stack([classic_descriptors(audio[a:b], params) for a, b in bounds]), seconds
+    rate = int(inputs["mel"]["sample_rate"])
+    audio = decode_audio(path, rate)
+    per = int(round(seconds * rate))
+    if len(audio) < per:
+        audio = np.pad(audio, (0, per - len(audio)))
+    n = len(audio) // per
+    return audio[: n * per].reshape(n, per), seconds
+
+
+def _chunk_bounds(n: int, per: int) -> list[tuple[int, int]]:
+    """``[start, end)`` index ranges of chunks of ``per`` items over ``n`` items."""
+    if n <= per:
+        return [(0, n)]
+    starts = list(range(0, n, per))
+    if n - starts[-1] < per / 2:
+        starts.pop()
+    return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
+
+
+def model_output(model: TrainedModel, X: np.ndarray) -> np.ndarray:
+    """Probabilities ``(n, n_labels)`` (binary: ``(n, 2)``) or values ``(n, 1)``."""
+    if model.card.kind == "regression":
+        return np.asarray(model.estimator.predict(X), dtype=np.float64)[:, None]
+    return np.asarray(model.estimator.predict_proba(X), dtype=np.float64)
+
+
+def aggregate(chunk_output: np.ndarray, kind: str, method: str = "mean",
+              thresholds: np.ndarray | None = None) -> np.ndarray:
+    """One song's output from its chunks' ``(n_chunks, k)`` outputs.
+
+    ``"mean"`` averages probabilities (or values); ``"vote"`` gives each label the share of
+    chunks that chose it: the top class (single, binary) or the label above its threshold
+    (multi). Regression always averages.
+    """
+    if method not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, not {method!r}")
+    if method == "mean" or kind == "regression":
+        return chunk_output.mean(axis=0)
+    if kind == "multi":
+        cut = 0.5 if thresholds is None else thresholds
+        return (chunk_output >= cut).mean(axis=0)
+    votes = np.bincount(chunk_output.argmax(axis=1), minlength=chunk_output.shape[1])
+    return votes / votes.sum()
+
+
+def decide(output: np.ndarray, kind: str, labels: list[str],
+           thresholds: np.ndarray | float | None = None) -> list[str] | float:
+    """The labels a song gets from its output ``(k,)``: the top class (single, binary; binary
+    uses ``thresholds`` on the positive class when given), every label at or above its
+    threshold (multi, default 0.5), or the value (regression)."""
+    if kind == "regression":
+        return float(output[0])
+    if kind == "multi":
+        cut = 0.5 if thresholds is None else thresholds
+        return [label for label, p, c in zip(labels, output, np.broadcast_to(cut, output.shape),
+                                              strict=True) if p >= c]
+    if kind == "binary" and thresholds is not None:
+        return [labels[int(output[1] >= float(np.asarray(thresholds).ravel()[0]))]]
+    return [labels[int(np.argmax(output))]]
+
+
+@dataclass
+class SongPrediction:
+    """A model's answer for one song; ``error`` is set (and the rest empty) when it failed."""
+
+    path: str
+    labels: list[str] | float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    chunks: list[dict] | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        out: dict = {"path": self.path}
+        if self.error:
+            out["error"] = self.error
+            return out
+        key = "value" if isinstance(self.labels, float) else "labels"
+        out[key] = self.labels
+        out["scores"] = self.scores
+        if self.chunks is not None:
+            out["chunks"] = self.chunks
+        return out
+
+
+def predict_song(model: TrainedModel, path: str, *, method: str = "mean",
+                 per_chunk: bool = False, threshold: float | None = None) -> SongPrediction:
+    """Predict one song; see :func:`predict_songs`."""
+    card = model.card
+    X, seconds = chunk_inputs(card.inputs, path)
+    out = model_output(model, X)
+    thresholds = _thresholds(card, threshold)
+    song = aggregate(out, card.kind, method, thresholds)
+    names = card.labels if card.kind != "regression" else ["value"]
+    result = SongPrediction(path, decide(song, card.kind, card.labels, thresholds),
+                            {n: round(float(v), 6) for n, v in zip(names, song, strict=True)})
+    if per_chunk:
+        result.chunks = [
+            {"start": round(i * seconds, 3), "end": round((i + 1) * seconds, 3),
+             "labels": decide(row, card.kind, card.labels, thresholds),
+             "scores": {n: round(float(v), 6) for n, v in zip(names, row, strict=True)}}
+            for i, row in enumerate(out)
+        ]
+    return result
+
+
+def _thresholds(card, threshold: float | None) -> np.ndarray | None:
+    if threshold is not None:
+        return np.full(max(1, len(card.labels)), float(threshold))
+    if card.thresholds is not None:
+        return np.asarray(card.thresholds, dtype=np.float64)
+    return None
+
+
+def predict_songs(model: TrainedModel, paths: Iterable[str], *, method: str = "mean",
+                  per_chunk: bool = False, threshold: float | None = None,
+                  progress: ProgressFn | None = None) -> Iterator[SongPrediction]:
+    """Predict every song; a file that cannot be read gives a prediction with ``error`` set.
+
+    Parameters
+    ----------
+    method : chunk aggregation, ``"mean"`` probability or majority ``"vote"``.
+    per_chunk : also report every chunk's start/end (seconds), labels and scores.
+    threshold : one cut-off for every label (multi-label tags; the positive class of a binary
+        model), instead of the thresholds tuned in training.
+    """
+    paths = list(paths)
+    for done, path in enumerate(paths, start=1):
+        try:
+            yield predict_song(model, path, method=method, per_chunk=per_chunk,
+                               threshold=threshold)
+        except EarmarkError as exc:
+            yield SongPrediction(path, error=str(exc))
+        if progress is not None:
+            progress(done, len(paths), path)

@@ -1,0 +1,248 @@
+"""Training on labelled songs in the catalog, and honest cross-validation.
+
+The pipeline: :func:`earmark.data.load_labelled` gives the songs and targets;
+:func:`song_matrix` turns songs into model inputs (cached per song in the catalog, so repeated
+runs and cross-validation folds never recompute an embedding); :func:`make_estimator` builds
+the chosen model type; :func:`train_model` fits it on a grouped training split, scores it on a
+grouped validation split (tuning multi-label thresholds there) and returns a
+:class:`~earmark.models.io.TrainedModel` ready for :func:`~earmark.models.io.save_model`;
+:func:`cross_validate` repeats the fit over stratified group k-fold splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from earmark.catalog import Catalog
+from earmark.catalog.embeddings import load_embeddings, missing_embeddings, store_embedding
+from earmark.catalog.tracks import get_track_by_id
+from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
+from earmark.embed import embed_tracks
+from earmark.errors import EarmarkError, ModelError
+from earmark.evaluate import evaluate, tune_thresholds
+from earmark.features import SHORTCHUNK_MEL
+from earmark.features.classic import ClassicParams
+from earmark.models.io import ModelCard, TrainedModel, estimator_class
+from earmark.predict import model_output, song_input
+
+ProgressFn = Callable[[int, int, str], None]
+
+DEFAULT_EMBEDDING = "MSD_musicnn"
+#: Model types trained on whole-song vectors (the others read audio).
+VECTOR_MODELS = ("head", "classic")
+
+
+def default_inputs(model_type: str, embedding_model: str = DEFAULT_EMBEDDING) -> dict:
+    """How songs become inputs for a model type (stored in its card)."""
+    if model_type == "head":
+        return {"embedding_model": embedding_model, "chunk_seconds": 30.0}
+    if model_type == "classic":
+        return {"descriptors": ClassicParams().to_dict(), "chunk_seconds": 30.0}
+    if model_type == "shortchunk":
+        # 59,049 samples (3^10) at 16 kHz, the input length of Won et al.'s short-chunk CNN.
+        return {"mel": SHORTCHUNK_MEL.to_dict(), "chunk_seconds": 59049 / 16000}
+    if model_type == "finetune":
+        from earmark.models.musicnn import MUSICNN_PARAMS, PATCH_FRAMES
+
+        hop, rate = MUSICNN_PARAMS.hop_length, MUSICNN_PARAMS.sample_rate
+        return {"mel": MUSICNN_PARAMS.to_dict(), "embedding_model": None,
+                "base_model": embedding_model, "chunk_seconds": PATCH_FRAMES * hop / rate}
+    raise ModelError(f"unknown model type {model_type!r}")
+
+
+def cache_key(inputs: dict) -> str:
+    """The catalog ``embeddings.model`` name under which a model's song vectors are cached:
+    the embedding model's own name, or a hash of the descriptor settings."""
+    if inputs.get("embedding_model"):
+        return inputs["embedding_model"]
+    digest = hashlib.blake2b(json.dumps(inputs["descriptors"], sort_keys=True).encode(),
+                             digest_size=4).hexdigest()
+    return f"descriptors-{digest}"
+
+
+def ensure_embeddings(
+    catalog: Catalog, inputs: dict, track_ids: list[int] | None = None,
+    progress: ProgressFn | None = None,
+) -> list[tuple[str, str]]:
+    """Compute and store missing song vectors for ``track_ids`` (default: every track).
+
+    Pretrained embeddings come from :func:`earmark.embed.embed_tracks` (which also stores the
+    tagger's predictions); descriptor vectors are computed here and cached the same way.
+    Returns ``(path, reason)`` for songs that failed.
+    """
+    if inputs.get("embedding_model"):
+        return embed_tracks(catalog, inputs["embedding_model"], track_ids,
+                            progress=progress).failed
+    key = cache_key(inputs)
+    todo = missing_embeddings(catalog, key)
+    if track_ids is not None:
+        wanted = set(track_ids)
+        todo = [t for t in todo if t in wanted]
+    failed = []
+    for done, track_id in enumerate(todo, start=1):
+        track = get_track_by_id(catalog, track_id)
+        try:
+            vector = song_input(inputs, track["path"])
+            store_embedding(catalog, track_id, key, vector, track["content_hash"])
+        except EarmarkError as exc:
+            failed.append((track["path"], str(exc)))
+        if progress is not None:
+            progress(done, len(todo), track["path"])
+    return failed
+
+
+def song_matrix(catalog: Catalog, data: LabelledSet, inputs: dict,
+                progress: ProgressFn | None = None) -> tuple[np.ndarray, LabelledSet]:
+    """Model inputs for the songs of ``data``: ``(X, data)`` where ``X`` is ``(n, dim)`` song
+    vectors (cached in the catalog), or the ``(n,)`` file paths for models that read audio.
+
+    Songs whose vector could not be computed are dropped from the returned ``data``.
+    """
+    if "descriptors" not in inputs and not inputs.get("embedding_model"):
+        return np.array(data.paths, dtype=object), data
+    ensure_embeddings(catalog, inputs, data.track_ids, progress)
+    ids, matrix = load_embeddings(catalog, cache_key(inputs), data.track_ids)
+    row = {t: i for i, t in enumerate(ids)}
+    keep = [i for i, t in enumerate(data.track_ids) if t in row]
+    data = data.subset(keep)
+    return matrix[[row[t] for t in data.track_ids]], data
+
+
+def make_estimator(model_type: str, kind: str, seed: int = 0, **hyper):
+    """A fresh estimator of ``model_type`` for targets of ``kind``."""
+    return estimator_class(model_type)(kind=kind, seed=seed, **hyper)
+
+
+def _fit(estimator, X, y, groups, n_classes: int):
+    estimator.fit(X, y, groups=groups, n_classes=n_classes)
+    return estimator
+
+
+@dataclass
+class CVResult:
+    """Cross-validation: per-fold scores, their mean and std, and out-of-fold outputs."""
+
+    folds: list[dict]
+    mean: dict[str, float]
+    std: dict[str, float]
+    output: np.ndarray
+    test_folds: list[np.ndarray]
+
+
+def cross_validate(
+    X: np.ndarray, data: LabelledSet, model_type: str = "head", *, n_splits: int = 5,
+    seed: int = 0, hyper: dict | None = None, progress: ProgressFn | None = None,
+) -> CVResult:
+    """Stratified group k-fold cross-validation of a model type on ``X`` (from
+    :func:`song_matrix`). Hyper-parameters set to ``"auto"`` are chosen inside each training
+    fold only, so test folds never influence them."""
+    y = data.y()
+    groups = group_keys(data.paths, data.artists)
+    folds = cv_folds(y, groups, n_splits, seed, data.kind)
+    width = 1 if data.kind == "regression" else max(2, len(data.classes))
+    output = np.zeros((len(y), width))
+    scores = []
+    for number, (train, test) in enumerate(folds, start=1):
+        estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
+        _fit(estimator, X[train], y[train], groups[train], len(data.classes))
+        model = TrainedModel(estimator, _card(model_type, data, {}, estimator, seed))
+        output[test] = model_output(model, X[test])
+        scores.append(evaluate(y[test], output[test], data.kind, data.classes))
+        if progress is not None:
+            progress(number, len(folds), f"fold {number}")
+    numeric = [k for k, v in scores[0].items() if isinstance(v, float)]
+    return CVResult(
+        folds=scores,
+        mean={k: float(np.mean([s[k] for s in scores])) for k in numeric},
+        std={k: float(np.std([s[k] for s in scores])) for k in numeric},
+        output=output, test_folds=[te for _, te in folds],
+    )
+
+
+def _card(model_type: str, data: LabelledSet, inputs: dict, estimator, seed: int,
+          **extra) -> ModelCard:
+    return ModelCard(
+        model_type=model_type, task=data.task, kind=data.kind,
+        labels=list(data.classes) if data.kind != "regression" else ["value"],
+        inputs=inputs, hyperparameters=estimator.get_params(),
+        fitted=estimator.fitted_info() if hasattr(estimator, "fitted_info") else {},
+        seed=seed, **extra,
+    )
+
+
+def split_for_training(data: LabelledSet, valid_fraction: float = 0.2, seed: int = 0):
+    """``(train, valid, test)`` index arrays.
+
+    The source's own splits win: songs marked ``test`` are kept out entirely, songs marked
+    ``valid`` validate. Otherwise validation is a stratified grouped hold-out of
+    ``valid_fraction`` of the rest, reproducible from ``seed``.
+    """
+    splits = np.array([s or "" for s in data.splits], dtype=object) if data.splits \
+        else np.full(len(data), "", dtype=object)
+    test = np.flatnonzero(splits == "test")
+    pool = np.flatnonzero(splits != "test")
+    given_valid = np.flatnonzero(splits == "valid")
+    if len(given_valid):
+        return np.setdiff1d(pool, given_valid), given_valid, test
+    y = data.y()[pool]
+    groups = group_keys([data.paths[i] for i in pool], [data.artists[i] for i in pool]
+                        if data.artists else None)
+    train, valid = holdout_split(y, groups, valid_fraction, seed, data.kind)
+    return pool[train], pool[valid], test
+
+
+def train_model(
+    X: np.ndarray, data: LabelledSet, model_type: str = "head", inputs: dict | None = None, *,
+    seed: int = 0, valid_fraction: float = 0.2, hyper: dict | None = None,
+    refit: bool = True,
+) -> TrainedModel:
+    """Train a model on ``X`` (from :func:`song_matrix`) and the targets of ``data``.
+
+    The model is fitted on the training split and scored on the validation split (the
+    card's ``metrics``; multi-label thresholds are tuned there). With ``refit`` the final
+    vector model is then refitted on training + validation songs with the chosen
+    hyper-parameters, which costs seconds and uses every labelled song; networks keep the
+    weights chosen by early stopping on validation.
+    """
+    inputs = inputs or default_inputs(model_type)
+    if len(data) < 4:
+        raise ModelError(f"only {len(data)} labelled songs: too few to train")
+    y = data.y()
+    groups = group_keys(data.paths, data.artists)
+    train, valid, test = split_for_training(data, valid_fraction, seed)
+    n_classes = len(data.classes)
+    estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
+    if model_type in VECTOR_MODELS:
+        _fit(estimator, X[train], y[train], groups[train], n_classes)
+    else:
+        estimator.fit(X[train], y[train], groups=groups[train], n_classes=n_classes,
+                      X_valid=X[valid], y_valid=y[valid])
+    card = _card(model_type, data, inputs, estimator, seed)
+    model = TrainedModel(estimator, card)
+    valid_out = model_output(model, X[valid])
+    if data.kind == "multi":
+        card.thresholds = tune_thresholds(y[valid], valid_out).tolist()
+    card.metrics = {"validation": evaluate(y[valid], valid_out, data.kind, data.classes,
+                                           np.asarray(card.thresholds) if card.thresholds
+                                           else None)}
+    if refit and model_type in VECTOR_MODELS:
+        fixed = dict(hyper or {}, C=estimator.C_)
+        both = np.concatenate([train, valid])
+        estimator = make_estimator(model_type, data.kind, seed, **fixed)
+        _fit(estimator, X[both], y[both], groups[both], n_classes)
+        model.estimator = estimator
+        card.fitted = estimator.fitted_info()
+        card.hyperparameters = estimator.get_params()
+    card.training = {
+        **data.summary(), "seed": seed, "train_songs": int(len(train)),
+        "valid_songs": int(len(valid)), "test_songs_held_out": int(len(test)),
+        "refit_on_validation": bool(refit and model_type in VECTOR_MODELS),
+        "split": "source splits" if any(data.splits) else
+        f"stratified group hold-out, {valid_fraction:.0%} validation",
+    }
+    return model
