@@ -175,13 +175,17 @@ def test_symlink_replaces_target_and_keeps_link(decorated, tmp_path):
     assert read_tags(target).genres == ["Jazz"]
 
 
-def test_remove_leftovers_only_removes_our_copies(tmp_path):
-    (tmp_path / ".earmark-song.mp3.abc123.partial").write_bytes(b"x")
+def test_remove_leftovers_only_removes_copies_of_dead_writers(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / f".earmark-song.v2.mp3.{dead}.abc123.partial").write_bytes(b"x")
+    (tmp_path / f".earmark-song.mp3.{os.getppid()}.def456.partial").write_bytes(b"live")
     (tmp_path / "song.mp3").write_bytes(b"y")
     (tmp_path / ".earmark-notes.txt").write_bytes(b"z")
     removed = write.remove_leftovers(tmp_path)
-    assert [Path(p).name for p in removed] == [".earmark-song.mp3.abc123.partial"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".earmark-notes.txt", "song.mp3"]
+    assert [Path(p).name for p in removed] == [f".earmark-song.v2.mp3.{dead}.abc123.partial"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".earmark-notes.txt", f".earmark-song.mp3.{os.getppid()}.def456.partial", "song.mp3"]
 
 
 # The child imports everything as root, then becomes nobody: the interpreter and the venv

@@ -277,8 +277,8 @@ def _fsync_folder(folder: str) -> None:
 
 def _copy_to_temp(path: str, st: os.stat_result) -> str:
     fd, temp = tempfile.mkstemp(
-        dir=os.path.dirname(path), prefix=TEMP_PREFIX + os.path.basename(path) + ".",
-        suffix=TEMP_SUFFIX,
+        dir=os.path.dirname(path),
+        prefix=f"{TEMP_PREFIX}{os.path.basename(path)}.{os.getpid()}.", suffix=TEMP_SUFFIX,
     )
     try:
         with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
@@ -423,15 +423,34 @@ def write_keys(
 
 
 def is_leftover(name: str) -> bool:
-    """Whether a file name is one of our temporary copies."""
+    """Whether a file name is one of our temporary copies
+    (``.earmark-<name>.<pid>.<random>.partial``)."""
     return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
 
 
+def _writer_alive(name: str) -> bool:
+    """Whether the process that made a temporary copy still runs (it may be writing it)."""
+    try:
+        pid = int(name.rsplit(".", 3)[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
 def remove_leftovers(folder: str | Path) -> list[str]:
-    """Delete temporary copies left in ``folder`` by an interrupted run; returns their paths.
+    """Delete temporary copies that interrupted runs left in ``folder``; returns their paths.
 
     Safe because the original is only ever replaced *by* such a copy, never the other way: a
-    leftover is at best a duplicate of a file that already exists.
+    leftover is at best a duplicate of a file that already exists. Copies of a process that is
+    still running (a concurrent ``earmark tag``) are left to it.
     """
     removed = []
     try:
@@ -439,7 +458,8 @@ def remove_leftovers(folder: str | Path) -> list[str]:
     except OSError:
         return removed
     for entry in entries:
-        if is_leftover(entry.name) and entry.is_file(follow_symlinks=False):
+        if (is_leftover(entry.name) and not _writer_alive(entry.name)
+                and entry.is_file(follow_symlinks=False)):
             try:
                 os.unlink(entry.path)
                 removed.append(entry.path)
