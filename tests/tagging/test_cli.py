@@ -81,6 +81,15 @@ def test_yes_writes_json_lines_and_undo_last_restores(library):
     assert "nothing to undo" in again.output
 
 
+def test_undo_since_and_what_to_undo_is_required(library):
+    folder, songs, db = library
+    assert tag(db, str(folder), "--yes").exit_code == 0
+    assert runner.invoke(app, ["undo", "--db", str(db)]).exit_code == 2
+    assert runner.invoke(app, ["undo", "--last", "--since", "1h", "--db", str(db)]).exit_code == 2
+    assert runner.invoke(app, ["undo", "--since", "1h", "--db", str(db)]).exit_code == 0
+    assert read_tags(songs[0]).genres == [] and read_tags(songs[1]).genres == []
+
+
 def test_undo_file_refuses_foreign_change_with_exit_1(library):
     folder, songs, db = library
     assert tag(db, str(songs[0]), "--yes").exit_code == 0
