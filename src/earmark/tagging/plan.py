@@ -121,7 +121,7 @@ def plan_track(
     return plan
 
 
-def _refresh_track(catalog: Catalog, path: str) -> None:
+def _refresh_track(catalog: Catalog, path: str, digest: str) -> None:
     """Record the file's new size, time, hash and tags so it does not look changed later."""
     track = tracks.get_track(catalog, path)
     if track is None:
@@ -130,7 +130,7 @@ def _refresh_track(catalog: Catalog, path: str) -> None:
     tags = read_tags(path)
     tracks.record_track(catalog, {
         **track, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-        "content_hash": write.content_hash(path), "title": tags.title, "artist": tags.artist,
+        "content_hash": digest, "title": tags.title, "artist": tags.artist,
         "album": tags.album, "genre": "; ".join(tags.genres) or None, "rating": tags.rating,
         "tags": tags.to_dict(),
     })
@@ -158,7 +158,7 @@ def _write_journalled(
     except TagWriteError:
         journal.forget_entries(catalog, ids)
         raise
-    _refresh_track(catalog, path)
+    _refresh_track(catalog, path, prepared.new_hash)
     return prepared
 
 
@@ -257,7 +257,7 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
     except (EarmarkError, OSError) as exc:
         return TrackResult(path, "refused", str(exc))
     journal.mark_undone(catalog, [e.id for e in selected + never])
-    _refresh_track(catalog, path)
+    _refresh_track(catalog, path, current if prepared.unchanged else prepared.new_hash)
     changes = tuple(FieldChange(key, key, prepared.old[key], values)
                     for key, values in restore.items())
     return TrackResult(path, "restored", None, changes)
