@@ -7,7 +7,6 @@ import wave
 import numpy as np
 import pytest
 
-from conftest import FORMATS, gtzan_clip, transcode
 from earmark.audio import check_audio, decode_audio, frame_chunks, probe_audio, stream_audio
 from earmark.errors import (
     AudioError,
@@ -17,6 +16,7 @@ from earmark.errors import (
     UnreadableFileError,
     UnsupportedCodecError,
 )
+from music import FORMATS, gtzan_clip, transcode
 
 LOSSLESS = ("flac", "wav", "aiff")
 

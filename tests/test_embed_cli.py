@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import gtzan_clip, transcode
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings
 from earmark.cli import app
 from earmark.embed import embed_tracks, load_predictions
 from earmark.scan import scan
+from music import gtzan_clip, transcode
 
 runner = CliRunner()
 

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import gtzan_clip
 from earmark.audio import decode_audio
 from earmark.features import (
     MUSICNN_MEL,
@@ -19,6 +18,7 @@ from earmark.features import (
     mel_filterbank,
     mel_spectrogram,
 )
+from music import gtzan_clip
 
 
 @pytest.fixture(scope="module")

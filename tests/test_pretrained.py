@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import asc_songs, gtzan_clip
 from earmark.models.musicnn import MSD_TAGS, MTT_TAGS, load_musicnn
 from earmark.pretrained import (
     GENRE_TAGS,
@@ -19,6 +18,7 @@ from earmark.pretrained import (
     song_taggram,
     song_tags,
 )
+from music import asc_songs, gtzan_clip
 
 REF = Path(__file__).resolve().parent / "data" / "musicnn_ref"
 SR = 16000

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FORMATS, gtzan_clip, transcode
 from earmark.catalog import Catalog, tracks
 from earmark.cli import app
 from earmark.scan import find_audio_files, scan
+from music import FORMATS, gtzan_clip, transcode
 
 runner = CliRunner()
 
