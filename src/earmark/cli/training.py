@@ -1,0 +1,421 @@
+"""Your own models: ``dataset import``, ``train``, ``evaluate``, ``predict`` and ``tune``."""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from earmark.catalog import Catalog
+from earmark.catalog.tracks import get_track
+from earmark.cli.app import (
+    EXIT_SOME_FAILED,
+    DbOption,
+    JsonOption,
+    app,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    open_catalog,
+    progress_bar,
+)
+from earmark.data import LabelledSet, import_csv, import_fma, import_folders, import_mtt
+from earmark.data.dataset import datasets, load_labelled
+from earmark.errors import EarmarkError
+from earmark.evaluate import append_results, evaluate, headline, write_report
+from earmark.models.io import TrainedModel, load_model, save_model
+from earmark.predict import SongPrediction, model_output, predict_songs
+from earmark.scan import find_audio_files
+from earmark.train import (
+    DEFAULT_EMBEDDING,
+    cross_validate,
+    default_inputs,
+    song_matrix,
+    train_model,
+)
+
+dataset_app = typer.Typer(help="Labelled datasets in the catalog.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+
+
+class SourceFormat(StrEnum):
+    folders = "folders"
+    csv = "csv"
+    mtt = "mtt"
+    fma = "fma"
+
+
+class ModelType(StrEnum):
+    head = "head"
+    classic = "classic"
+    shortchunk = "shortchunk"
+    finetune = "finetune"
+
+
+class Aggregate(StrEnum):
+    mean = "mean"
+    vote = "vote"
+
+
+@dataset_app.command("import")
+def dataset_import(
+    source: Annotated[Path, typer.Argument(
+        help="A folder per label (optionally under train/ and test/), a CSV manifest "
+             "(path,label[,split][,artist]), MagnaTagATune's annotations_final.csv or FMA's "
+             "tracks.csv.")],
+    fmt: Annotated[SourceFormat | None, typer.Option(
+        "--format", help="Source format (default: folders for a folder, csv for a file).")] = None,
+    audio: Annotated[Path | None, typer.Option(
+        help="Audio folder of an MTT or FMA table.")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Dataset name in the catalog (default: from the source).")] = None,
+    task: Annotated[str | None, typer.Option(
+        help="What the labels are: genre (default), tags (MTT), mood, ...")] = None,
+    subset: Annotated[str, typer.Option(help="FMA subset: small, medium, large, full.")] = "small",
+    top: Annotated[int, typer.Option(help="MTT: keep the N most frequent tags (0 = all).")] = 50,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add labelled music to the catalog; missing or unreadable files are reported, not fatal."""
+    fmt = fmt or (SourceFormat.folders if source.is_dir() else SourceFormat.csv)
+    if fmt in (SourceFormat.mtt, SourceFormat.fma) and audio is None:
+        fail(f"--audio FOLDER is needed for {fmt.value} tables")
+    catalog = open_catalog(db)
+    try:
+        with progress_bar("importing") as advance:
+            common = {"workers": workers, "progress": advance}
+            if fmt is SourceFormat.folders:
+                report = import_folders(catalog, source, name, task or "genre", **common)
+            elif fmt is SourceFormat.csv:
+                report = import_csv(catalog, source, name, task or "genre", **common)
+            elif fmt is SourceFormat.mtt:
+                report = import_mtt(catalog, source, audio, name or "magnatagatune",
+                                    task or "tags", top=top or None, **common)
+            else:
+                report = import_fma(catalog, source, audio, name, task or "genre",
+                                    subset=None if subset == "full" else subset, **common)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {source}: {exc}")
+    if as_json:
+        for path, labels in report.labelled.items():
+            emit_json({"path": path, "labels": labels, "dataset": report.dataset})
+        for path, reason in report.failed:
+            emit_json({"path": path, "error": reason})
+    else:
+        console.print(f"[bold]{report.dataset}[/] ({report.task}): {len(report.labelled)} songs "
+                      f"labelled, {len(report.failed)} failed")
+        for path, reason in report.failed[:20]:
+            err_console.print(f"  [red]failed[/] {path}: {reason}", highlight=False)
+        if len(report.failed) > 20:
+            err_console.print(f"  ... and {len(report.failed) - 20} more (see --json)")
+    catalog.close()
+    if report.failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+@dataset_app.command("list")
+def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Labelled datasets in the catalog, with their tasks and sizes."""
+    catalog = open_catalog(db)
+    rows = datasets(catalog)
+    catalog.close()
+    if as_json:
+        for row in rows:
+            emit_json(row)
+        return
+    table = Table("dataset", "task", "songs", "labels", header_style="bold")
+    for row in rows:
+        table.add_row(row["dataset"], row["task"], str(row["songs"]), str(row["labels"]))
+    console.print(table)
+
+
+def _load(catalog: Catalog, task: str, dataset: str | None) -> LabelledSet:
+    data = load_labelled(catalog, task, dataset)
+    if len(data) == 0:
+        where = f" in dataset {dataset!r}" if dataset else ""
+        fail(f"no labelled songs for task {task!r}{where}; run `earmark dataset import` "
+             "(or rate songs for the like/stars tasks)")
+    return data
+
+
+def _hyper(model_type: ModelType, c: float | None, pca: int | None, classifier: str | None,
+           epochs: int | None, batch_size: int | None, lr: float | None,
+           device: str | None, checkpoint: Path | None, resume: bool) -> dict:
+    hyper: dict = {}
+    if c is not None:
+        hyper["C"] = c
+    if model_type is ModelType.head:
+        if pca:
+            hyper["pca"] = pca
+        if classifier:
+            hyper["classifier"] = classifier
+    if model_type in (ModelType.shortchunk, ModelType.finetune):
+        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
+                           ("device", device)):
+            if value is not None:
+                hyper[key] = value
+        if checkpoint is not None:
+            hyper["checkpoint"] = str(checkpoint)
+            hyper["resume"] = resume
+    return hyper
+
+
+def _print_scores(title: str, rows: list[tuple[str, float, float | None, float | None]]) -> None:
+    table = Table(title=title, header_style="bold")
+    table.add_column("score")
+    table.add_column("value", justify="right")
+    table.add_column("chance", justify="right", style="dim")
+    for name, value, spread, chance in rows:
+        shown = f"{value:.3f}" + (f" ± {spread:.3f}" if spread is not None else "")
+        table.add_row(name, shown, "" if chance is None else f"{chance:.3f}")
+    console.print(table)
+
+
+@app.command("train")
+def train_command(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the model here (<stem>.safetensors + <stem>.json).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Train on this dataset's labels (default: every dataset with the task).")] = None,
+    task: Annotated[str, typer.Option(
+        help="genre, tags, mood, ...; 'like' and 'stars' train on your ratings.")] = "genre",
+    model: Annotated[ModelType, typer.Option(
+        help="head (on pretrained embeddings; default, seconds), classic (MFCC+SVM), "
+             "shortchunk (CNN from scratch), finetune (musicnn).")] = ModelType.head,
+    embedding: Annotated[str, typer.Option(
+        help="Pretrained model whose embeddings a head uses / finetune starts from.")
+    ] = DEFAULT_EMBEDDING,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
+    runs: Annotated[int, typer.Option(
+        help="Repeat with seeds seed, seed+1, ... and report mean ± std.")] = 1,
+    cv: Annotated[int, typer.Option(
+        help="Grouped k-fold cross-validation instead of one validation split (0 = off).")] = 0,
+    valid: Annotated[float, typer.Option(help="Validation share when the data has none.")] = 0.2,
+    c: Annotated[float | None, typer.Option(
+        "--C", help="Regularisation (head, classic); default: chosen by inner CV.")] = None,
+    pca: Annotated[int | None, typer.Option(help="Head: PCA components.")] = None,
+    classifier: Annotated[str | None, typer.Option(help="Head: logreg or mlp.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Networks: maximum epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Networks: batch size.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Networks: learning rate.")] = None,
+    device: Annotated[str | None, typer.Option(
+        help="Networks: cpu, cuda, mps (default: best available).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="Networks: checkpoint file written every epoch.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Networks: continue from --checkpoint.")] = False,
+    results: Annotated[Path | None, typer.Option(
+        help="Append a row per run to this CSV (default: next to --out).")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a model on labelled songs in the catalog (embeddings computed first if missing)."""
+    if out is None and not cv:
+        fail("give --out PATH for the model (or --cv K to only cross-validate)", 2)
+    if resume and checkpoint is None:
+        fail("--resume needs --checkpoint", 2)
+    catalog = open_catalog(db)
+    data = _load(catalog, task, dataset)
+    inputs = default_inputs(model.value, embedding)
+    hyper = _hyper(model, c, pca, classifier, epochs, batch_size, lr, device, checkpoint, resume)
+    with progress_bar("preparing songs") as advance:
+        X, data = song_matrix(catalog, data, inputs, advance)
+    err_console.print(f"{len(data)} songs, {len(data.classes)} labels ({data.kind})")
+    results = results or (out.parent / "results.csv" if out else Path("results.csv"))
+    runs_scores, first = [], None
+    try:
+        for run in range(runs):
+            run_seed = seed + run
+            if cv:
+                with progress_bar(f"cross-validating (seed {run_seed})") as advance:
+                    result = cross_validate(X, data, model.value, n_splits=cv, seed=run_seed,
+                                            hyper=hyper, progress=advance)
+                scores, split = result.mean, f"{cv}-fold grouped CV"
+            else:
+                fitted = train_model(X, data, model.value, inputs, seed=run_seed,
+                                     valid_fraction=valid, hyper=hyper)
+                scores, split = fitted.card.metrics["validation"], "validation"
+                first = first or fitted
+            runs_scores.append(scores)
+            append_results(results, {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "model": str(out or "-"),
+                "model_type": model.value, "data": dataset or "*", "split": split,
+                "seed": run_seed, "songs": len(data), "metrics": scores})
+    except EarmarkError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(f"cannot train: {exc}")
+    names = [n for n, v in runs_scores[0].items() if isinstance(v, float) and n != "songs"]
+    mean = {n: float(np.mean([s[n] for s in runs_scores])) for n in names}
+    std = {n: float(np.std([s[n] for s in runs_scores])) for n in names}
+    if first is not None and out is not None:
+        if runs > 1:
+            first.card.metrics["runs"] = {"seeds": list(range(seed, seed + runs)), "mean": mean,
+                                          "std": std}
+        saved = save_model(first, out)
+        err_console.print(f"model written to {saved}")
+    catalog.close()
+    if as_json:
+        emit_json({"model": str(out) if out else None, "runs": runs, "split": split,
+                   "mean": mean, "std": std if runs > 1 else None})
+        return
+    rows = [(n, mean[n], std[n] if runs > 1 else None, mean.get(f"{n}_chance"))
+            for n in names if not n.endswith("_chance")]
+    _print_scores(f"{model.value} on {dataset or task}: {split}, "
+                  f"{runs} run{'s' if runs > 1 else ''}", rows)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A trained model.")],
+    dataset: Annotated[str, typer.Argument(help="A labelled dataset in the catalog.")],
+    split: Annotated[str, typer.Option(
+        help="Songs to score: test (default when the dataset has one), valid, train or all.")
+    ] = "auto",
+    report: Annotated[Path | None, typer.Option(
+        help="Report folder (default: <model stem>-eval-<dataset>).")] = None,
+    results: Annotated[Path | None, typer.Option(
+        help="Results CSV to append to (default: results.csv next to the model).")] = None,
+    top_k: Annotated[int, typer.Option(help="k of top-k accuracy.")] = 3,
+    spectrograms: Annotated[int, typer.Option(
+        help="Spectrogram images of at most this many misclassified songs.")] = 20,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a model on a labelled dataset: a JSON report, confusion matrix, mistakes."""
+    try:
+        model = load_model(model_path)
+    except EarmarkError as exc:
+        fail(str(exc))
+    card = model.card
+    catalog = open_catalog(db)
+    data = _load(catalog, card.task, dataset)
+    data = _align_labels(data, model)
+    if split == "auto":
+        split = "test" if "test" in data.splits else "all"
+        if split == "all" and card.training.get("dataset") in (dataset, None):
+            err_console.print("[yellow]warning:[/] the dataset has no test split; scores "
+                              "include songs the model may have been trained on")
+    if split != "all":
+        data = data.subset(i for i, s in enumerate(data.splits) if s == split)
+        if not len(data):
+            fail(f"dataset {dataset!r} has no songs in split {split!r}")
+    with progress_bar("preparing songs") as advance:
+        X, data = song_matrix(catalog, data, card.inputs, advance)
+    catalog.close()
+    output = model_output(model, X)
+    y = data.y()
+    thresholds = np.asarray(card.thresholds) if card.thresholds else None
+    scores = evaluate(y, output, card.kind, card.labels, thresholds, k=top_k)
+    folder = report or model_path.with_suffix("").with_name(
+        f"{model_path.with_suffix('').name}-eval-{dataset}")
+    meta = {"model": str(model_path), "model_type": card.model_type, "dataset": dataset,
+            "split": split, "seed": card.seed, "task": card.task}
+    report_path = write_report(folder, scores, card.labels, meta=meta, paths=data.paths, y=y,
+                               output=output, kind=card.kind, spectrograms=spectrograms)
+    append_results(results or model_path.parent / "results.csv", {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "model": str(model_path),
+        "model_type": card.model_type, "data": dataset, "split": split, "seed": card.seed,
+        "songs": len(data), "metrics": scores})
+    if as_json:
+        emit_json({"report": str(report_path), **meta,
+                   **{k: v for k, v in scores.items() if not isinstance(v, dict | list)}})
+        return
+    _print_scores(f"{model_path.name} on {dataset} ({split}, {len(data)} songs)",
+                  [(n, v, None, c) for n, v, c in headline(scores)])
+    console.print(f"report: {report_path}")
+
+
+def _align_labels(data: LabelledSet, model: TrainedModel) -> LabelledSet:
+    """Use the model's label order; songs whose labels the model does not know are left out."""
+    if model.card.kind not in ("single", "multi"):
+        return data
+    known = set(model.card.labels)
+    keep = [i for i, t in enumerate(data.targets) if set(t) <= known] \
+        if model.card.kind == "single" else \
+        [i for i, t in enumerate(data.targets) if set(t) & known]
+    dropped = len(data) - len(keep)
+    if dropped:
+        err_console.print(f"[yellow]note:[/] {dropped} songs have labels the model does not "
+                          "know and are left out")
+    data = data.subset(keep)
+    data.targets = [[t for t in labels if t in known] for labels in data.targets]
+    data.classes = list(model.card.labels)
+    return data
+
+
+@app.command("predict")
+def predict_command(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A trained model.")],
+    paths: Annotated[list[Path], typer.Argument(help="Audio files or folders.")],
+    method: Annotated[Aggregate, typer.Option(
+        "--aggregate", help="Combine chunks by mean probability or majority vote.")
+    ] = Aggregate.mean,
+    chunks: Annotated[bool, typer.Option("--chunks", help="Also show every chunk.")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        help="Cut-off for tags (and a binary model's positive class) instead of the tuned "
+             "ones.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Predict whole songs with a trained model (chunk by chunk, then aggregated).
+
+    Predictions of songs that are in the catalog are stored there. Exit code 1 when some
+    files could not be read.
+    """
+    try:
+        model = load_model(model_path)
+    except EarmarkError as exc:
+        fail(str(exc))
+    files = []
+    for path, problem in find_audio_files(paths):
+        if problem is None:
+            files.append(path)
+        else:
+            err_console.print(f"[red]skipped[/] {path}: {problem}", highlight=False)
+    if not files:
+        fail("no audio files found")
+    catalog = open_catalog(db)
+    failed = 0
+    with progress_bar("predicting") as advance:
+        predictions = list(predict_songs(model, files, method=method.value, per_chunk=chunks,
+                                         threshold=threshold, progress=advance))
+    table = Table("song", "prediction", "score", header_style="bold")
+    for prediction in predictions:
+        failed += prediction.error is not None
+        _store_prediction(catalog, model_path, model, prediction)
+        if as_json:
+            emit_json(prediction.to_dict())
+        elif prediction.error:
+            table.add_row(prediction.path, f"[red]{prediction.error}[/]", "")
+        else:
+            top = max(prediction.scores.items(), key=lambda kv: kv[1])
+            shown = prediction.labels if isinstance(prediction.labels, float) else \
+                ", ".join(prediction.labels) or "-"
+            table.add_row(Path(prediction.path).name, str(shown), f"{top[0]} {top[1]:.2f}")
+    catalog.close()
+    if not as_json:
+        console.print(table)
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _store_prediction(catalog: Catalog, model_path: Path, model: TrainedModel,
+                      prediction: SongPrediction) -> None:
+    track = get_track(catalog, prediction.path)
+    if track is None or prediction.error:
+        return
+    with catalog.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO predictions (track_id, model, kind, payload, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (track["id"], str(model_path.with_suffix("")), model.card.task,
+             json.dumps(prediction.to_dict()), time.time()))

@@ -1,0 +1,131 @@
+"""Training, evaluation and prediction end to end on 18 three-second real-music excerpts,
+through the library and the ``earmark`` command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from earmark.catalog import Catalog
+from earmark.cli import app
+from earmark.data import group_keys, import_folders, load_labelled
+from earmark.models.io import load_model, save_model
+from earmark.predict import aggregate, decide, predict_songs
+from earmark.train import (
+    cross_validate,
+    default_inputs,
+    song_matrix,
+    split_for_training,
+    train_model,
+)
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def library(genre_tree, tmp_path_factory):
+    """The 3-genre tree imported into a catalog."""
+    db = tmp_path_factory.mktemp("catalog") / "catalog.sqlite"
+    with Catalog(db) as catalog:
+        import_folders(catalog, genre_tree, workers=1)
+    return db
+
+
+def test_split_for_training_keeps_groups_apart_and_honours_source_splits(library):
+    with Catalog(library) as catalog:
+        data = load_labelled(catalog, "genre", "mini")
+    train, valid, test = split_for_training(data, 0.3, seed=2)
+    groups = group_keys(data.paths)
+    assert len(test) == 0 and not set(groups[train]) & set(groups[valid])
+    data.splits = ["test" if "00005" in p else "valid" if "00004" in p else "train"
+                   for p in data.paths]
+    train, valid, test = split_for_training(data)
+    assert len(test) == 3 and len(valid) == 3 and len(train) == 12
+
+
+@pytest.mark.slow
+def test_head_learns_genres_from_embeddings_and_round_trips(library, tmp_path):
+    with Catalog(library) as catalog:
+        X, data = song_matrix(catalog, load_labelled(catalog, "genre", "mini"),
+                              default_inputs("head"))
+    assert X.shape == (18, 400)
+    result = cross_validate(X, data, "head", n_splits=2, seed=0)
+    assert result.mean["accuracy"] >= 0.8  # classical, metal, reggae are far apart
+    assert sorted(np.concatenate(result.test_folds).tolist()) == list(range(18))
+    model = train_model(X, data, "head", default_inputs("head"), seed=1)
+    assert model.card.training["train_songs"] + model.card.training["valid_songs"] == 18
+    assert model.card.inputs["embedding_model"] == "MSD_musicnn"
+    save_model(model, tmp_path / "genres")
+    loaded = load_model(tmp_path / "genres.safetensors")
+    np.testing.assert_allclose(loaded.estimator.predict_proba(X), model.estimator.predict_proba(X))
+    song = next(p for p in data.paths if "metal.00002" in p)
+    (prediction,) = predict_songs(loaded, [song], per_chunk=True)
+    assert prediction.labels == ["metal"]
+    assert prediction.chunks[0]["start"] == 0.0 and len(prediction.chunks) == 1
+    # one 3-second excerpt is one chunk: the chunk embedding is the training embedding
+    assert prediction.scores["metal"] == pytest.approx(
+        loaded.estimator.predict_proba(X[data.paths.index(song)][None])[0][1], abs=1e-4)
+
+
+def test_aggregation_mean_vote_and_thresholds():
+    chunks = np.array([[0.6, 0.4], [0.6, 0.4], [0.0, 1.0]])
+    assert aggregate(chunks, "single", "mean").tolist() == pytest.approx([0.4, 0.6])
+    assert aggregate(chunks, "single", "vote").tolist() == pytest.approx([2 / 3, 1 / 3])
+    tags = np.array([[0.9, 0.2], [0.7, 0.6], [0.1, 0.6]])
+    assert aggregate(tags, "multi", "vote", np.array([0.5, 0.5])).tolist() == pytest.approx(
+        [2 / 3, 2 / 3])
+    assert decide(np.array([0.7, 0.3]), "multi", ["rock", "jazz"]) == ["rock"]
+    assert decide(np.array([0.7, 0.3]), "multi", ["rock", "jazz"], 0.25) == ["rock", "jazz"]
+    assert decide(np.array([0.7, 0.3]), "binary", ["dislike", "like"], 0.2) == ["like"]
+
+
+@pytest.mark.slow
+def test_cli_import_train_evaluate_predict(library, genre_tree, tmp_path):
+    db = str(library)
+    listed = runner.invoke(app, ["dataset", "list", "--db", db, "--json"])
+    assert json.loads(listed.stdout.splitlines()[0])["songs"] == 18
+    out = tmp_path / "models" / "classic"
+    trained = runner.invoke(app, ["train", "--db", db, "--dataset", "mini", "--model", "classic",
+                                  "--out", str(out), "--runs", "2", "--json"])
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout.splitlines()[-1])
+    assert summary["runs"] == 2 and "accuracy" in summary["std"]
+    card = json.loads((tmp_path / "models" / "classic.json").read_text())
+    assert card["model_type"] == "classic" and card["labels"] == ["classical", "metal", "reggae"]
+    assert card["metrics"]["runs"]["seeds"] == [0, 1]
+    results = list(csv.DictReader(open(tmp_path / "models" / "results.csv")))
+    assert [r["seed"] for r in results] == ["0", "1"]
+
+    report = tmp_path / "report"
+    evaluated = runner.invoke(app, ["evaluate", str(out) + ".safetensors", "mini", "--db", db,
+                                    "--report", str(report), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    scores = json.loads(evaluated.stdout.splitlines()[-1])
+    assert scores["split"] == "all" and scores["accuracy_chance"] == pytest.approx(1 / 3)
+    assert (report / "confusion.csv").exists() and (report / "report.json").exists()
+    assert len(list(csv.DictReader(open(tmp_path / "models" / "results.csv")))) == 3
+
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"\0" * 100)
+    predicted = runner.invoke(app, ["predict", str(out), str(genre_tree / "metal"),
+                                    str(broken), "--db", db, "--json", "--chunks"])
+    assert predicted.exit_code == 1, predicted.output  # one file failed, the rest was done
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
+    assert "error" in by_name["broken.mp3"]
+    assert len(by_name) == 7 and by_name["metal.00000.wav"]["chunks"][0]["start"] == 0.0
+    assert sum(r.get("labels") == ["metal"] for r in rows) >= 4
+    with Catalog(library) as catalog:
+        stored = catalog.execute("SELECT count(*) FROM predictions WHERE kind = 'genre'")
+        assert stored.fetchone()[0] == 6
+
+
+def test_cli_train_needs_labels_and_out(tmp_path):
+    empty = str(tmp_path / "empty.sqlite")
+    result = runner.invoke(app, ["train", "--db", empty, "--out", str(tmp_path / "m")])
+    assert result.exit_code == 3 and "no labelled songs" in result.output
+    assert runner.invoke(app, ["train", "--db", empty]).exit_code == 2
