@@ -8,9 +8,12 @@ import csv
 import io
 import json
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -261,3 +264,39 @@ def test_taste_command_measures_classifier_and_star_regressor(embedded_catalog,
     assert "cross-validated ROC-AUC" in text(shown) and "mean absolute error" in text(shown)
     n_runs = embedded_catalog.execute("SELECT count(*) FROM model_runs").fetchone()[0]
     assert n_runs == 2  # every retrain is recorded
+
+
+def _read_until(fd: int, marker: bytes, seen: bytearray, timeout: float = 120.0) -> None:
+    """Read the pseudo-terminal until ``marker`` appears after what was ``seen`` so far."""
+    start = len(seen)
+    deadline = time.monotonic() + timeout
+    while marker not in seen[start:]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {marker!r} in {bytes(seen).decode(errors='replace')}")
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            seen += os.read(fd, 4096)
+
+
+@pytest.mark.slow
+def test_review_on_a_real_terminal_takes_single_key_presses(embedded_catalog):
+    """A person at a terminal (pseudo-terminal): one key per song, no Enter, q to stop."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "earmark", "review", "--db", str(embedded_catalog.path),
+         "--no-play", "--batch", "4"], stdin=child, stdout=child, stderr=child,
+        close_fds=True)
+    os.close(child)
+    seen = bytearray()
+    try:
+        for key in (b"l", b"x", b"d", b"5", b"q"):
+            _read_until(main, b"uit:", seen)
+            os.write(main, key)
+        assert proc.wait(timeout=60) == 0, bytes(seen).decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    history = ratings.rating_history(embedded_catalog)
+    assert [(r.verdict, r.stars) for r in history] == [("like", None), ("dislike", None),
+                                                      (None, 5)]

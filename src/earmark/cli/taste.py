@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -310,16 +311,44 @@ def _show(catalog: Catalog, track: dict, p_like: float | None, position: str) ->
 _KEYS = "(l)ike (d)islike (s)kip 1-5 stars (r)eplay (q)uit"
 
 
+def _read_answer(prompt: str) -> str:
+    """One key press on a terminal (no Enter needed), else one line of standard input.
+
+    Raises ``EOFError`` at the end of input (or Ctrl-D on a terminal).
+    """
+    if not sys.stdin.isatty() or sys.platform == "win32":
+        return console.input(prompt)
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        # Keys arrive one by one (Ctrl-C still interrupts). Set before the prompt shows and
+        # without flushing, so a key pressed as soon as the prompt appears is not lost.
+        tty.setcbreak(fd, termios.TCSANOW)
+        console.print(prompt, end="")
+        key = os.read(fd, 1).decode("utf-8", errors="replace")
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    if key in ("", "\x04"):
+        raise EOFError
+    console.print(key if key.isprintable() else "")
+    return key
+
+
 def _ask(track: dict, play: bool, seconds: float) -> str | None:
     """An answer from the terminal (re-asked until valid); ``None`` to stop the review."""
     player = _play(track, seconds) if play else None
     try:
         while True:
             try:
-                answer = console.input(f"{_KEYS}: ").strip().lower()
+                answer = _read_answer(f"{_KEYS}: ").strip().lower()
             except (EOFError, KeyboardInterrupt):
                 console.print()
                 return None
+            if not answer:
+                continue
             if answer in ("q", "quit"):
                 return None
             if answer in ("r", "replay"):
