@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,12 @@ def test_sigkill_leaves_every_file_old_or_new(music_files, tmp_path):
         (reference / name).write_bytes(data)
     ref_paths = sorted(reference.iterdir())
     done = _start(tmp_path / "reference.sqlite", ref_paths)
+    assert done.stdout.readline().strip() == "ready"
+    started = time.monotonic()
     out, err = done.communicate(timeout=300)
+    batch_seconds = time.monotonic() - started
     assert done.returncode == 0, err
-    assert out.split()[1:] == ["written"] * len(FORMATS)
+    assert out.split() == ["written"] * len(FORMATS)
     tagged = {p.name: p.read_bytes() for p in ref_paths}
     assert all(tagged[n] != originals[n] for n in originals)
 
@@ -75,10 +79,10 @@ def test_sigkill_leaves_every_file_old_or_new(music_files, tmp_path):
         db = tmp_path / f"run{attempt}.sqlite"
         proc = _start(db, paths)
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-        # Writing ten small files takes about a second here; kill anywhere inside that.
+        # Kill anywhere in the time an uninterrupted batch took (a little past its end too).
         proc.stdout.close()
         try:
-            proc.wait(timeout=rng.uniform(0.0, 1.2))
+            proc.wait(timeout=rng.uniform(0.0, 1.1 * batch_seconds))
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
