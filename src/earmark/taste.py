@@ -144,7 +144,10 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_folds = calibration_folds
 
     def _logistic(self) -> LogisticRegression:
-        return LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=1000)
+        # newton-cg: on a few dozen 400-dim rows it is ~10x faster than lbfgs (which spends its
+        # time in scipy's line-search overhead), with the same optimum.
+        return LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=1000,
+                                  solver="newton-cg")
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
             ) -> TasteClassifier:
