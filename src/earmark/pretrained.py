@@ -98,7 +98,7 @@ def analyze_song(
     duration: float | None = None,
     *,
     sr: int | None = None,
-    batch_size: int = 16,
+    batch_size: int = 2,
 ) -> SongAnalysis:
     """Tag probabilities and embeddings of every 3-second patch of a song.
 
@@ -108,7 +108,8 @@ def analyze_song(
     model : a tagger from :func:`earmark.models.musicnn.load_musicnn`.
     start, duration : seconds; analyse only this span (default: the whole song).
     sr : sample rate of in-memory ``source`` (default: the model's, 16 kHz); ignored for paths.
-    batch_size : patches per forward pass (memory is about 40 MB per patch).
+    batch_size : patches per forward pass. Small batches keep the largest feature maps (about
+        12 MB per patch) in the CPU's caches; raise it on a GPU.
     """
     params = model.mel_params
     if params.center and params.pad_mode != "constant":
