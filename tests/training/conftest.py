@@ -40,3 +40,11 @@ def genre_tree(tmp_path_factory) -> Path:
         for n in range(6):
             make_excerpt(genre, n, root / genre / f"{genre}.{n:05d}.wav")
     return root
+
+
+@pytest.fixture(scope="session")
+def gtzan_root() -> Path:
+    """The shared GTZAN mini set (60 clips); skips when it is missing."""
+    if not (GTZAN / "blues").is_dir():
+        pytest.skip(f"shared GTZAN clips missing: {GTZAN}")
+    return GTZAN

@@ -1,0 +1,125 @@
+"""Augmentation functions and the networks trained on audio (tiny widths, few epochs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from earmark import augment
+from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
+from earmark.models.shortchunk import CHUNK_SAMPLES, ShortChunkClassifier, ShortChunkResNet
+
+RATE = 16000
+
+
+def tones(*frequencies: float, seconds: float = 1.0) -> torch.Tensor:
+    t = torch.arange(int(seconds * RATE)) / RATE
+    return torch.stack([torch.sin(2 * torch.pi * f * t) for f in frequencies])
+
+
+def peak_hz(row: torch.Tensor) -> float:
+    spectrum = np.abs(np.fft.rfft(row.numpy() * np.hanning(len(row))))
+    return float(np.argmax(spectrum) * RATE / len(row))
+
+
+def test_augmentations_are_reproducible_from_the_generator():
+    x = tones(440.0, 330.0)
+    spec = torch.rand(2, 32, 50, generator=torch.Generator().manual_seed(0))
+    for fn in (lambda g: augment.random_gain(x, -6, 6, g),
+               lambda g: augment.time_shift(x, 400, g),
+               lambda g: augment.random_crop(x, 8000, g),
+               lambda g: augment.spec_augment(spec, g)):
+        a = fn(torch.Generator().manual_seed(5))
+        b = fn(torch.Generator().manual_seed(5))
+        c = fn(torch.Generator().manual_seed(6))
+        assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_gain_crop_and_shift_do_what_they_say():
+    x = tones(440.0, 330.0)
+    g = torch.Generator().manual_seed(0)
+    gained = augment.random_gain(x, 6.0, 6.0, g)
+    assert torch.allclose(gained, x * 10 ** (6 / 20))
+    crop = augment.random_crop(x, 4000, torch.Generator().manual_seed(9))
+    starts = torch.randint(0, 12001, (2,), generator=torch.Generator().manual_seed(9))
+    for row, original, start in zip(crop, x, starts.tolist(), strict=True):
+        assert torch.equal(row, original[start:start + 4000])
+    assert augment.random_crop(x[:, :100], 4000, g)[:, 100:].abs().max() == 0  # padded
+    shifted = augment.time_shift(x, 100, g)
+    assert any(torch.allclose(shifted[0], torch.roll(x[0], s)) for s in range(-100, 101))
+
+
+def test_pitch_shift_moves_pitch_and_time_stretch_keeps_it():
+    x = tones(440.0, 440.0, seconds=2.0)
+    g = torch.Generator().manual_seed(3)
+    expected = augment._uniform(2, -3.0, 3.0, torch.Generator().manual_seed(3))
+    shifted = augment.pitch_shift(x, 3.0, g)
+    assert shifted.shape == x.shape
+    for row, semitones in zip(shifted, expected.tolist(), strict=True):
+        assert peak_hz(row) == pytest.approx(440 * 2 ** (semitones / 12), rel=0.02)
+    stretched = augment.time_stretch(x, 0.7, 0.7, torch.Generator().manual_seed(0))
+    assert stretched.shape == x.shape and peak_hz(stretched[0, :RATE]) == pytest.approx(440,
+                                                                                         rel=0.01)
+
+
+def test_mixup_mixes_inputs_and_targets_alike():
+    x = torch.arange(4.0)[:, None].repeat(1, 3)
+    y = torch.eye(4)
+    mixed_x, mixed_y = augment.mixup(x, y, 0.4, torch.Generator().manual_seed(1))
+    # each mixed target's weights say how the input was mixed: x row = sum_j y_ij * j
+    assert torch.allclose(mixed_x[:, 0], mixed_y @ torch.arange(4.0), atol=1e-5)
+    assert torch.allclose(mixed_y.sum(dim=1), torch.ones(4))
+
+
+def test_spec_augment_masks_bands_and_frames_with_the_mean():
+    spec = torch.rand(3, 40, 60) + 1.0
+    out = augment.spec_augment(spec, torch.Generator().manual_seed(2), freq_masks=1,
+                               max_freq=10, time_masks=1, max_time=10)
+    changed = out != spec
+    assert changed.any() and changed.float().mean() < 0.5
+
+
+def test_short_chunk_resnet_shapes():
+    net = ShortChunkResNet(n_outputs=5, width=4).eval()
+    mel = torch.randn(2, 128, 231)  # one 59,049-sample chunk at hop 256
+    assert net(mel).shape == (2, 5)
+
+
+@pytest.fixture(scope="module")
+def songs(genre_tree):
+    paths = [str(genre_tree / g / f"{g}.{n:05d}.wav") for g in ("classical", "metal")
+             for n in range(3)]
+    return np.array(paths, dtype=object), np.array([0, 0, 0, 1, 1, 1])
+
+
+def _tiny(**kw) -> ShortChunkClassifier:
+    params = dict(width=4, epochs=2, batch_size=6, chunks_per_song=1, device="cpu", seed=0)
+    params.update(kw)
+    return ShortChunkClassifier(**params)
+
+
+@pytest.mark.slow
+def test_short_chunk_trains_saves_and_resumes(songs, tmp_path):
+    X, y = songs
+    model = _tiny(pitch=1.0, stretch=0.1, mixup_alpha=0.3).fit(X, y, n_classes=2,
+                                                               X_valid=X, y_valid=y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (6, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert [h["epoch"] for h in model.history_] == [1, 2] and "valid" in model.history_[0]
+    chunks = np.zeros((2, CHUNK_SAMPLES), np.float32)
+    assert model.predict_proba(chunks).shape == (2, 2)
+    card = ModelCard(model_type="shortchunk", task="genre", kind="single",
+                     labels=["classical", "metal"], inputs={}, seed=0,
+                     hyperparameters=model.get_params(), fitted=model.fitted_info())
+    save_model(TrainedModel(model, card), tmp_path / "cnn")
+    np.testing.assert_allclose(load_model(tmp_path / "cnn").estimator.predict_proba(X), proba,
+                               atol=1e-5)
+
+    straight = _tiny().fit(X, y, n_classes=2)
+    checkpoint = str(tmp_path / "ckpt.pt")
+    _tiny(epochs=1, checkpoint=checkpoint).fit(X, y, n_classes=2)
+    resumed = _tiny(checkpoint=checkpoint, resume=True).fit(X, y, n_classes=2)
+    assert len(resumed.history_) == 2
+    for name, value in straight.net_.state_dict().items():
+        torch.testing.assert_close(resumed.net_.state_dict()[name], value, msg=name)
