@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -127,7 +128,11 @@ def info_command(
     for key, value in data.items():
         if key in ("path",) or value in (None, [], {}):
             continue
-        if isinstance(value, dict | list):
+        if key.endswith("_at") and isinstance(value, float):
+            value = datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
+        elif key == "duration" and isinstance(value, float):
+            value = f"{value:.2f} s"
+        elif isinstance(value, dict | list):
             value = json.dumps(value, ensure_ascii=False, indent=1, default=str)
         table.add_row(key, str(value))
     console.print(table)
