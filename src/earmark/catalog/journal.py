@@ -38,7 +38,7 @@ class JournalEntry:
 
 
 def new_batch_id() -> str:
-    """A batch id that sorts by time: ``YYYYmmddTHHMMSS-<8 hex>`` (UTC)."""
+    """A unique batch id that tells when it ran: ``YYYYmmddTHHMMSS-<8 random hex>`` (UTC)."""
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
 
 
