@@ -17,13 +17,7 @@ from mutagen.mp4 import MP4Cover
 from earmark.catalog import Catalog
 from earmark.scan import add_file
 from earmark.tagging.write import open_tags
-
-
-def require_ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        pytest.skip("ffmpeg (Debian package) is needed to make test files")
-    return exe
+from music import require_ffmpeg
 
 
 @pytest.fixture(scope="session")
