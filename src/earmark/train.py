@@ -47,11 +47,11 @@ def default_inputs(model_type: str, embedding_model: str = DEFAULT_EMBEDDING) ->
         # 59,049 samples (3^10) at 16 kHz, the input length of Won et al.'s short-chunk CNN.
         return {"mel": SHORTCHUNK_MEL.to_dict(), "chunk_seconds": 59049 / 16000}
     if model_type == "finetune":
-        from earmark.models.musicnn import MUSICNN_PARAMS, PATCH_FRAMES
+        from earmark.models.finetune import MusicnnFineTuned
 
-        hop, rate = MUSICNN_PARAMS.hop_length, MUSICNN_PARAMS.sample_rate
-        return {"mel": MUSICNN_PARAMS.to_dict(), "embedding_model": None,
-                "base_model": embedding_model, "chunk_seconds": PATCH_FRAMES * hop / rate}
+        rate = MusicnnFineTuned.mel_params.sample_rate
+        return {"mel": MusicnnFineTuned.mel_params.to_dict(), "base_model": embedding_model,
+                "chunk_seconds": MusicnnFineTuned.chunk_samples / rate}
     raise ModelError(f"unknown model type {model_type!r}")
 
 

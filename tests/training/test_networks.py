@@ -123,3 +123,27 @@ def test_short_chunk_trains_saves_and_resumes(songs, tmp_path):
     assert len(resumed.history_) == 2
     for name, value in straight.net_.state_dict().items():
         torch.testing.assert_close(resumed.net_.state_dict()[name], value, msg=name)
+
+
+@pytest.mark.slow
+def test_musicnn_fine_tune_trains_only_the_last_layers(songs, tmp_path):
+    from earmark.models.finetune import MusicnnFineTuned
+    from earmark.models.musicnn import load_musicnn
+
+    X, y = songs
+    model = MusicnnFineTuned(epochs=2, batch_size=6, chunks_per_song=1, lr=1e-3,
+                             device="cpu").fit(X, y, n_classes=2, X_valid=X, y_valid=y)
+    pretrained = load_musicnn("MSD_musicnn").state_dict()
+    tuned = model.net_.base.state_dict()
+    frozen = [k for k in pretrained if not k.startswith("dense.")]
+    assert all(torch.equal(tuned[k], pretrained[k]) for k in frozen)
+    assert not torch.equal(tuned["dense.conv.weight"], pretrained["dense.conv.weight"])
+    proba = model.predict_proba(X)
+    assert proba.shape == (6, 2)
+    card = ModelCard(model_type="finetune", task="genre", kind="single",
+                     labels=["classical", "metal"], inputs={}, seed=0,
+                     hyperparameters=model.get_params(), fitted=model.fitted_info())
+    save_model(TrainedModel(model, card), tmp_path / "tuned")
+    np.testing.assert_allclose(load_model(tmp_path / "tuned").estimator.predict_proba(X), proba,
+                               atol=1e-5)
+    assert np.mean(proba.argmax(axis=1) == y) >= 5 / 6  # MSD embeddings separate these at once

@@ -148,7 +148,8 @@ def _load(catalog: Catalog, task: str, dataset: str | None) -> LabelledSet:
 
 def _hyper(model_type: ModelType, c: float | None, pca: int | None, classifier: str | None,
            epochs: int | None, batch_size: int | None, lr: float | None,
-           device: str | None, checkpoint: Path | None, resume: bool) -> dict:
+           device: str | None, checkpoint: Path | None, resume: bool, embedding: str,
+           train_layers: str | None, width: int | None) -> dict:
     hyper: dict = {}
     if c is not None:
         hyper["C"] = c
@@ -165,6 +166,12 @@ def _hyper(model_type: ModelType, c: float | None, pca: int | None, classifier: 
         if checkpoint is not None:
             hyper["checkpoint"] = str(checkpoint)
             hyper["resume"] = resume
+    if model_type is ModelType.finetune:
+        hyper["base"] = embedding
+        if train_layers:
+            hyper["train_layers"] = train_layers
+    if model_type is ModelType.shortchunk and width:
+        hyper["width"] = width
     return hyper
 
 
@@ -208,6 +215,10 @@ def train_command(
     lr: Annotated[float | None, typer.Option(help="Networks: learning rate.")] = None,
     device: Annotated[str | None, typer.Option(
         help="Networks: cpu, cuda, mps (default: best available).")] = None,
+    train_layers: Annotated[str | None, typer.Option(
+        help="finetune: 'last' (embedding layer + output; default) or 'all'.")] = None,
+    width: Annotated[int | None, typer.Option(
+        help="shortchunk: channels of the first blocks (128 in the paper).")] = None,
     checkpoint: Annotated[Path | None, typer.Option(
         help="Networks: checkpoint file written every epoch.")] = None,
     resume: Annotated[bool, typer.Option(
@@ -225,7 +236,8 @@ def train_command(
     catalog = open_catalog(db)
     data = _load(catalog, task, dataset)
     inputs = default_inputs(model.value, embedding)
-    hyper = _hyper(model, c, pca, classifier, epochs, batch_size, lr, device, checkpoint, resume)
+    hyper = _hyper(model, c, pca, classifier, epochs, batch_size, lr, device, checkpoint, resume,
+                   embedding, train_layers, width)
     with progress_bar("preparing songs") as advance:
         X, data = song_matrix(catalog, data, inputs, advance)
     err_console.print(f"{len(data)} songs, {len(data.classes)} labels ({data.kind})")
