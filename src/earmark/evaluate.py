@@ -303,12 +303,13 @@ def plot_spectrogram(audio_path: str, path: str | Path, title: str,
     plt.close(fig)
 
 
-RESULT_FIELDS = ("time", "model", "model_type", "data", "split", "seed", "songs", "metrics")
+RESULT_FIELDS = ("time", "model", "model_type", "data", "split", "seed", "songs", "params",
+                 "metrics")
 
 
 def append_results(csv_path: str | Path, row: dict) -> None:
     """Append one run to a results CSV (header written when the file is new); ``metrics`` is
-    stored as JSON of the scalar scores."""
+    stored as JSON of the scalar scores and ``params`` (hyper-parameters) as JSON."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     new = not csv_path.exists() or csv_path.stat().st_size == 0
@@ -316,6 +317,7 @@ def append_results(csv_path: str | Path, row: dict) -> None:
     metrics = values.get("metrics", {})
     values["metrics"] = json.dumps({k: round(v, 6) for k, v in metrics.items()
                                     if isinstance(v, float)}, sort_keys=True)
+    values["params"] = json.dumps(values.get("params") or {}, sort_keys=True, default=str)
     with open(csv_path, "a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=RESULT_FIELDS, extrasaction="ignore")
         if new:

@@ -150,7 +150,7 @@ def cross_validate(
     for number, (train, test) in enumerate(folds, start=1):
         estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
         _fit(estimator, X[train], y[train], groups[train], len(data.classes))
-        model = TrainedModel(estimator, _card(model_type, data, {}, estimator, seed))
+        model = TrainedModel(estimator, make_card(model_type, data, {}, estimator, seed))
         output[test] = model_output(model, X[test])
         scores.append(evaluate(y[test], output[test], data.kind, data.classes))
         if progress is not None:
@@ -164,8 +164,9 @@ def cross_validate(
     )
 
 
-def _card(model_type: str, data: LabelledSet, inputs: dict, estimator, seed: int,
-          **extra) -> ModelCard:
+def make_card(model_type: str, data: LabelledSet, inputs: dict, estimator, seed: int,
+              **extra) -> ModelCard:
+    """The model card of a fitted estimator trained on ``data``."""
     return ModelCard(
         model_type=model_type, task=data.task, kind=data.kind,
         labels=list(data.classes) if data.kind != "regression" else ["value"],
@@ -222,7 +223,7 @@ def train_model(
     else:
         estimator.fit(X[train], y[train], groups=groups[train], n_classes=n_classes,
                       X_valid=X[valid], y_valid=y[valid])
-    card = _card(model_type, data, inputs, estimator, seed)
+    card = make_card(model_type, data, inputs, estimator, seed)
     model = TrainedModel(estimator, card)
     valid_out = model_output(model, X[valid])
     if data.kind == "multi":

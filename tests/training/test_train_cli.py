@@ -129,3 +129,20 @@ def test_cli_train_needs_labels_and_out(tmp_path):
     result = runner.invoke(app, ["train", "--db", empty, "--out", str(tmp_path / "m")])
     assert result.exit_code == 3 and "no labelled songs" in result.output
     assert runner.invoke(app, ["train", "--db", empty]).exit_code == 2
+
+
+@pytest.mark.slow
+def test_cli_tune_appends_trials_and_writes_the_best_model(library, tmp_path):
+    results = tmp_path / "tune.csv"
+    out = tmp_path / "tuned"
+    tuned = runner.invoke(app, ["tune", "--db", str(library), "--dataset", "mini", "--model",
+                                "classic", "--trials", "3", "--folds", "2", "--out", str(out),
+                                "--results", str(results), "--json"])
+    assert tuned.exit_code == 0, tuned.output
+    summary = json.loads(tuned.stdout.splitlines()[-1])
+    assert summary["metric"] == "accuracy" and set(summary["best_params"]) >= {"C", "gamma"}
+    rows = list(csv.DictReader(open(results)))
+    assert len(rows) == 3 and all(json.loads(r["params"]) for r in rows)
+    card = load_model(out).card
+    assert card.metrics["tuning"]["trials"] == 3
+    assert card.hyperparameters["gamma"] == pytest.approx(summary["best_params"]["gamma"])

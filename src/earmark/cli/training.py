@@ -431,3 +431,78 @@ def _store_prediction(catalog: Catalog, model_path: Path, model: TrainedModel,
             "VALUES (?, ?, ?, ?, ?)",
             (track["id"], str(model_path.with_suffix("")), model.card.task,
              json.dumps(prediction.to_dict()), time.time()))
+
+
+@app.command("tune")
+def tune_command(
+    dataset: Annotated[str | None, typer.Option(
+        help="Tune on this dataset's labels (default: every dataset with the task).")] = None,
+    task: Annotated[str, typer.Option(help="genre, tags, ...; like / stars for ratings.")
+    ] = "genre",
+    model: Annotated[ModelType, typer.Option(help="Model type to tune.")] = ModelType.head,
+    embedding: Annotated[str, typer.Option(
+        help="Pretrained model for head embeddings / the finetune base.")] = DEFAULT_EMBEDDING,
+    trials: Annotated[int, typer.Option(help="Number of trials.")] = 20,
+    folds: Annotated[int, typer.Option(help="Grouped cross-validation folds per trial.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seeds the sampler, folds and models.")] = 0,
+    timeout: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Networks: epochs per fold.")] = None,
+    storage: Annotated[str | None, typer.Option(
+        help="Optuna storage to keep/resume the study, e.g. sqlite:///tune.db.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Train a model with the best parameters and write it here.")] = None,
+    results: Annotated[Path, typer.Option(help="Append one row per trial to this CSV.")
+    ] = Path("results.csv"),
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search hyper-parameters with Optuna (local, seeded TPE, median pruning)."""
+    from earmark.tune import tune  # imports Optuna, which only this command needs
+
+    catalog = open_catalog(db)
+    data = _load(catalog, task, dataset)
+    inputs = default_inputs(model.value, embedding)
+    with progress_bar("preparing songs") as advance:
+        X, data = song_matrix(catalog, data, inputs, advance)
+    catalog.close()
+    fixed: dict = {}
+    if model is ModelType.finetune:
+        fixed["base"] = embedding
+    if epochs and model in (ModelType.shortchunk, ModelType.finetune):
+        fixed["epochs"] = epochs
+    try:
+        with progress_bar("tuning") as advance:
+            result = tune(X, data, model.value, n_trials=trials, n_splits=folds, seed=seed,
+                          fixed=fixed, timeout=timeout, storage=storage,
+                          study_name=f"{model.value}-{dataset or task}" if storage else None,
+                          progress=advance)
+    except (ValueError, EarmarkError) as exc:
+        fail(f"cannot tune: {exc}")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    for trial in result.trials:
+        if trial["value"] is not None:
+            append_results(results, {
+                "time": stamp, "model": f"tune trial {trial['number']}",
+                "model_type": model.value, "data": dataset or "*",
+                "split": f"{folds}-fold grouped CV ({trial['state']})", "seed": seed,
+                "songs": len(data), "params": trial["params"],
+                "metrics": {result.metric: float(trial["value"])}})
+    if out is not None:
+        fitted = train_model(X, data, model.value, inputs, seed=seed, hyper=result.best_params)
+        fitted.card.metrics["tuning"] = {"metric": result.metric, "best": result.best_score,
+                                         "trials": len(result.trials)}
+        err_console.print(f"model written to {save_model(fitted, out)}")
+    if as_json:
+        emit_json({"metric": result.metric, "best_score": result.best_score,
+                   "best_params": result.best_params, "trials": len(result.trials),
+                   "model": str(out) if out else None})
+        return
+    table = Table("trial", "state", result.metric, "parameters", header_style="bold",
+                  title=f"{model.value}: best {result.metric} {result.best_score:.3f} "
+                        "(selection score, optimistic)")
+    for trial in sorted(result.trials, key=lambda t: -(t["value"] or -np.inf))[:10]:
+        table.add_row(str(trial["number"]), trial["state"],
+                      "" if trial["value"] is None else f"{trial['value']:.3f}",
+                      ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                for k, v in trial["params"].items()))
+    console.print(table)
