@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from earmark.catalog import Catalog, ratings
@@ -104,7 +105,7 @@ def rate_command(
     try:
         verdict, stars = ratings.parse_rating(answer)
     except ValueError as exc:
-        fail(str(exc), code=2)
+        fail(escape(str(exc)), code=2)
     catalog = open_catalog(db)
     item = rate_file(catalog, file, verdict, stars, "user")
     catalog.close()
@@ -112,14 +113,14 @@ def rate_command(
         emit_json({"path": item.path, "action": item.action, "verdict": item.verdict,
                    "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
     if item.action == "failed":
-        fail(f"{item.path}: {item.reason}")
+        fail(escape(f"{item.path}: {item.reason}"))
     if as_json:
         return
     if item.action == "unchanged":
-        console.print(f"already rated {_describe(item.verdict, item.stars)}: {item.path}",
+        console.print(f"already rated {_describe(item.verdict, item.stars)}: {escape(item.path)}",
                       highlight=False)
         return
-    console.print(f"rated {_describe(verdict, stars)}: {item.path}", highlight=False)
+    console.print(f"rated {_describe(verdict, stars)}: {escape(item.path)}", highlight=False)
     if item.replaced:
         console.print(f"[yellow]this replaces your earlier rating ({item.replaced}); the "
                       "latest rating counts, the earlier one stays in the history[/]")
@@ -143,7 +144,8 @@ def _print_import(report: ImportReport, as_json: bool) -> None:
         console.print(f"[yellow]{len(changed)} song(s) had a different earlier rating; the "
                       "imported one now counts, the earlier one stays in the history[/]")
     for item in report.failed:
-        err_console.print(f"[red]failed[/] {item.path}: {item.reason}", highlight=False)
+        err_console.print(f"[red]failed[/] {escape(item.path)}: {escape(str(item.reason))}",
+                          highlight=False)
 
 
 @ratings_app.command("import")
@@ -161,7 +163,7 @@ def import_command(
         with progress_bar("importing") as advance:
             report = import_ratings(catalog, source, progress=advance)
     except EarmarkError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     finally:
         catalog.close()
     _print_import(report, as_json)
@@ -187,7 +189,7 @@ def export_command(
     else:
         with open(output, "w", encoding="utf-8", newline="") as handle:
             n = export_ratings(catalog, handle, fmt.value, history)
-        err_console.print(f"{n} rating(s) written to {output}", highlight=False)
+        err_console.print(f"{n} rating(s) written to {escape(str(output))}", highlight=False)
     catalog.close()
 
 
@@ -200,9 +202,13 @@ def _quality(info: dict) -> str:
         f"{cv.get('n_disliked')} disliked)"
     if cv.get("roc_auc_mean") is None:
         return f"{n}; not measurable yet: {cv.get('note', '')}"
-    return (f"{n}; cross-validated ROC-AUC {cv['roc_auc_mean']:.2f} ± {cv['roc_auc_std']:.2f}, "
-            f"accuracy {cv['accuracy_mean']:.2f} ± {cv['accuracy_std']:.2f} "
-            f"({cv['folds']} folds)")
+    text = (f"{n}; cross-validated ROC-AUC {cv['roc_auc_mean']:.2f} ± "
+            f"{cv['roc_auc_std']:.2f}, accuracy {cv['accuracy_mean']:.2f} ± "
+            f"{cv['accuracy_std']:.2f} ({cv['folds']} folds)")
+    if cv["roc_auc_mean"] < 0.6:
+        text += (" [yellow]- hardly better than chance so far: rate more songs (earmark review "
+                 "picks the informative ones)[/]")
+    return text
 
 
 def _prepare(catalog: Catalog, folder: Path | None) -> None:
@@ -211,21 +217,22 @@ def _prepare(catalog: Catalog, folder: Path | None) -> None:
         with progress_bar("scanning") as advance:
             report = scan(catalog, [folder], progress=advance)
         for item in report.failed:
-            err_console.print(f"[red]unreadable[/] {item.path}: {item.reason}", highlight=False)
+            err_console.print(f"[red]unreadable[/] {escape(item.path)}: "
+                              f"{escape(str(item.reason))}", highlight=False)
     try:
         with progress_bar("embedding") as advance:
             embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance)
     except EarmarkError as exc:  # e.g. the pretrained model is not installed
-        fail(str(exc))
+        fail(escape(str(exc)))
     for path, reason in embedded.failed:
-        err_console.print(f"[red]not embedded[/] {path}: {reason}", highlight=False)
+        err_console.print(f"[red]not embedded[/] {escape(path)}: {escape(reason)}", highlight=False)
 
 
 def _taste_or_fail(catalog: Catalog, half_life: float | None) -> TasteModel:
     try:
         return current_taste(catalog, DEFAULT_EMBEDDING, half_life)
     except NotEnoughRatings as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
 
 
 @app.command("taste")
@@ -240,14 +247,14 @@ def taste_command(
     try:
         model = train_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
     except NotEnoughRatings as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     finally:
         catalog.close()
     if as_json:
         emit_json(model.info)
         return
     console.print(f"taste model: {_quality(model.info)}", highlight=False)
-    console.print(f"saved to {taste_model_path(catalog)}", highlight=False)
+    console.print(f"saved to {escape(str(taste_model_path(catalog)))}", highlight=False)
     stars = model.info.get("stars_cv")
     if stars:
         console.print(f"stars: mean absolute error {stars['mae_mean']:.2f} ± "
@@ -296,15 +303,15 @@ def _stop(player: subprocess.Popen | None) -> None:
 
 
 def _show(catalog: Catalog, track: dict, p_like: float | None, position: str) -> None:
-    lines = [f"[bold]{song_name(track)}[/]  [dim]{position}[/]"]
+    lines = [f"[bold]{escape(song_name(track))}[/]  [dim]{position}[/]"]
     if track.get("album"):
-        lines.append(f"album: {track['album']}")
+        lines.append(f"album: {escape(track['album'])}")
     tags = top_tags(catalog, track["id"], DEFAULT_EMBEDDING, n=5)
     if tags:
-        lines.append("tags: " + ", ".join(tags))
+        lines.append("tags: " + escape(", ".join(tags)))
     if p_like is not None:
         lines.append(f"earmark's guess: {p_like:.0%} likely you like it")
-    lines.append(f"[dim]{track['path']}[/]")
+    lines.append(f"[dim]{escape(track['path'])}[/]")
     console.print("\n".join(lines), highlight=False)
 
 
@@ -396,7 +403,7 @@ def review_command(
         try:
             by_path, in_order = read_answers(answers)
         except EarmarkError as exc:
-            fail(str(exc), code=2)
+            fail(escape(str(exc)), code=2)
     catalog = open_catalog(db)
     _prepare(catalog, folder)
     half = _half_life(half_life)
@@ -438,7 +445,7 @@ def review_command(
                 emit_json({"path": track["path"], "round": round_number, "answer": answer,
                            "verdict": verdict, "stars": stars, "p_like_before": p_like})
             elif answers is not None:
-                console.print(f"{_describe(verdict, stars)}: {song_name(track)}",
+                console.print(f"{_describe(verdict, stars)}: {escape(song_name(track))}",
                               highlight=False)
         rated_total += rated_now
         if rated_now:
@@ -462,7 +469,7 @@ def _retrain(catalog: Catalog, half_life: float | None) -> None:
     try:
         model = train_taste(catalog, DEFAULT_EMBEDDING, half_life)
     except NotEnoughRatings as exc:
-        err_console.print(f"[yellow]no taste model yet:[/] {exc}", highlight=False)
+        err_console.print(f"[yellow]no taste model yet:[/] {escape(str(exc))}", highlight=False)
         return
     err_console.print(f"retrained: {_quality(model.info)}", highlight=False)
 
@@ -504,8 +511,8 @@ def recommend_command(
     table.add_column("song", overflow="fold")
     table.add_column("why", overflow="fold")
     for item in found:
-        table.add_row(f"{item.score:.0%}", f"{song_name(item.track)}\n[dim]{item.path}[/]",
-                      item.reason)
+        song = f"{escape(song_name(item.track))}\n[dim]{escape(item.path)}[/]"
+        table.add_row(f"{item.score:.0%}", song, escape(item.reason))
     console.print(table)
 
 
@@ -513,7 +520,7 @@ def _seed_track(catalog: Catalog, song: Path) -> dict:
     try:
         return ensure_song(catalog, song, DEFAULT_EMBEDDING)
     except EarmarkError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
 
 
 @app.command("similar")
@@ -538,11 +545,11 @@ def similar_command(
             emit_json({"path": track["path"], "similarity": round(sim, 4),
                        "artist": track.get("artist"), "title": track.get("title")})
         return
-    table = Table(title=f"like {song_name(seed)}", header_style="bold")
+    table = Table(title=f"like {escape(song_name(seed))}", header_style="bold")
     table.add_column("similarity", justify="right")
     table.add_column("song", overflow="fold")
     for track, sim in found:
-        table.add_row(f"{sim:.2f}", f"{song_name(track)}\n[dim]{track['path']}[/]")
+        table.add_row(f"{sim:.2f}", f"{escape(song_name(track))}\n[dim]{escape(track['path'])}[/]")
     console.print(table)
 
 
@@ -570,5 +577,5 @@ def playlist_command(
     if not songs:
         fail("no songs to put in the playlist")
     write_m3u(output, songs)
-    console.print(f"{len(songs)} songs written to {output}", highlight=False)
+    console.print(f"{len(songs)} songs written to {escape(str(output))}", highlight=False)
 
