@@ -9,8 +9,6 @@ the GIL), so both cores are busy; the network runs on the GPU when there is one.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +18,9 @@ import numpy as np
 
 from earmark.audio import decode_audio
 from earmark.catalog import Catalog, tracks
+from earmark.catalog import predictions as catalog_predictions
 from earmark.catalog.embeddings import missing_embeddings, store_embedding
+from earmark.catalog.predictions import store_predictions
 from earmark.device import pick_device
 from earmark.errors import AudioError
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
@@ -101,28 +101,20 @@ def analyze_files(
             )
 
 
-def store_predictions(catalog: Catalog, track_id: int, model: str, result: SongResult) -> None:
+def store_song_predictions(catalog: Catalog, track_id: int, model: str,
+                          result: SongResult) -> None:
     """Record a song's tag probabilities (and genres) in the catalog's predictions table."""
-    now = time.time()
     probabilities = dict(zip(result.tags, result.tag_probabilities.tolist(), strict=True))
-    rows = [(track_id, model, "tags",
-             json.dumps({tag: round(p, 5) for tag, p in probabilities.items()}), now)]
+    payloads: dict[str, object] = {"tags": {t: round(p, 5) for t, p in probabilities.items()}}
     if result.genres:
-        rows.append((track_id, model, "genres",
-                     json.dumps([[g, round(c, 5)] for g, c in result.genres]), now))
-    with catalog.transaction() as conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO predictions (track_id, model, kind, payload, created_at) "
-            "VALUES (?, ?, ?, ?, ?)", rows)
+        payloads["genres"] = [[g, round(c, 5)] for g, c in result.genres]
+    store_predictions(catalog, track_id, model, payloads)
 
 
 def load_predictions(catalog: Catalog, track_id: int, kind: str,
                      model: str = DEFAULT_MODEL) -> object | None:
-    """A stored prediction payload (decoded JSON) or ``None``."""
-    row = catalog.execute(
-        "SELECT payload FROM predictions WHERE track_id = ? AND model = ? AND kind = ?",
-        (track_id, model, kind)).fetchone()
-    return None if row is None else json.loads(row[0])
+    """A stored prediction payload of a pretrained model (decoded JSON) or ``None``."""
+    return catalog_predictions.load_predictions(catalog, track_id, kind, model)
 
 
 def embed_tracks(
@@ -168,7 +160,7 @@ def embed_tracks(
             report.failed.append((path, result.reason))
         else:
             store_embedding(catalog, track["id"], model, result.embedding, track["content_hash"])
-            store_predictions(catalog, track["id"], model, result)
+            store_song_predictions(catalog, track["id"], model, result)
             report.done.append(track["id"])
         if progress is not None:
             progress(done, len(todo), path)

@@ -8,7 +8,6 @@ row with ``status = 'error'`` and a reason; the scan always goes on.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import stat
@@ -101,14 +100,6 @@ def find_audio_files(
             stack.extend(reversed(subdirs))
 
 
-def _file_hash(path: str) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def inspect_file(
     path: str,
     verify: bool = True,
@@ -137,7 +128,7 @@ def inspect_file(
         if max_seconds is not None and duration > max_seconds:
             return {"path": path, "skipped": f"longer than {max_seconds:g} s ({duration:.1f} s)"}
         record.update(
-            content_hash=_file_hash(path), audio_hash=check.audio_hash, duration=duration,
+            content_hash=tracks.content_hash(path), audio_hash=check.audio_hash, duration=duration,
             sample_rate=info.sample_rate, channels=info.channels, codec=info.codec,
             container=info.container, bit_rate=info.bit_rate,
         )

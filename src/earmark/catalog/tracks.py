@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -20,6 +21,15 @@ TRACK_FIELDS = (
 def normalise_path(path: str | Path) -> str:
     """The catalog's key for a file: absolute, with '..' resolved but symlinks kept as named."""
     return os.path.normpath(os.path.abspath(os.fspath(path)))
+
+
+def content_hash(path: str | Path) -> str:
+    """blake2b-128 of the whole file, hex: how the catalog recognises a file's content."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _row(row) -> dict | None:

@@ -15,10 +15,10 @@ any model; earmark ships two:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from earmark.catalog import Catalog
+from earmark.catalog.predictions import load_predictions
 from earmark.errors import EarmarkError
 
 Scored = list[tuple[str, float]]
@@ -40,13 +40,8 @@ def _scored(payload: object) -> Scored:
 
 def load_prediction(catalog: Catalog, track_id: int, model: str, kind: str) -> Scored | None:
     """Stored ``(label, confidence)`` pairs of one track, most confident first, or ``None``."""
-    # Not earmark.embed.load_predictions: that module imports torch, which the beets plugin and
-    # a tag run over stored predictions do not need.
-    row = catalog.execute(
-        "SELECT payload FROM predictions WHERE track_id = ? AND model = ? AND kind = ?",
-        (track_id, model, kind),
-    ).fetchone()
-    return None if row is None else _scored(json.loads(row[0]))
+    payload = load_predictions(catalog, track_id, kind, model)
+    return None if payload is None else _scored(payload)
 
 
 class StoredPredictions:

@@ -43,6 +43,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from earmark.audio import check_audio
+from earmark.catalog.tracks import content_hash
 from earmark.errors import AudioError, TagWriteError
 
 TEMP_PREFIX = ".earmark-"
@@ -101,15 +102,6 @@ class PreparedWrite:
     @property
     def unchanged(self) -> bool:
         return self.old == self.new
-
-
-def content_hash(path: str | Path) -> str:
-    """blake2b-128 of the whole file, hex: the same digest the scanner records."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def open_tags(path: str | Path, cls: type | None = None) -> mutagen.FileType:
