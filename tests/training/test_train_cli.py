@@ -146,3 +146,32 @@ def test_cli_tune_appends_trials_and_writes_the_best_model(library, tmp_path):
     card = load_model(out).card
     assert card.metrics["tuning"]["trials"] == 3
     assert card.hyperparameters["gamma"] == pytest.approx(summary["best_params"]["gamma"])
+
+
+@pytest.mark.slow
+def test_like_and_stars_from_ratings_train_binary_and_regression_models(library):
+    with Catalog(library) as catalog:
+        songs = load_labelled(catalog, "genre", "mini")
+        with catalog.transaction() as conn:
+            for i, (track_id, labels) in enumerate(zip(songs.track_ids, songs.targets,
+                                                       strict=True)):
+                liked = labels == ["metal"]
+                # an older opposite verdict must be overruled by the latest one
+                conn.execute("INSERT INTO ratings (track_id, verdict, stars, rated_at) "
+                             "VALUES (?, ?, NULL, ?)", (track_id, "dislike" if liked else
+                                                        "like", 1.0))
+                conn.execute("INSERT INTO ratings (track_id, verdict, stars, rated_at) "
+                             "VALUES (?, ?, ?, ?)", (track_id, "like" if liked else "dislike",
+                                                     5 if liked else 1 + i % 3, 2.0))
+        likes = load_labelled(catalog, "like")
+        stars = load_labelled(catalog, "stars")
+        assert likes.kind == "binary" and likes.classes == ["dislike", "like"]
+        assert int(likes.y().sum()) == 6 and stars.kind == "regression"
+        for data in (likes, stars):
+            X, data = song_matrix(catalog, data, default_inputs("classic"))
+            model = train_model(X, data, "classic", default_inputs("classic"), seed=0)
+            scores = model.card.metrics["validation"]
+            key = "accuracy" if data.kind == "binary" else "mae"
+            assert key in scores and f"{key}_chance" in scores
+        metal = [i for i, t in enumerate(likes.targets) if t == 1]
+        assert np.mean(model.estimator.predict(X[metal])) > 3.0  # metal was rated 5 stars
