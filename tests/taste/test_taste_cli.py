@@ -254,10 +254,15 @@ def test_taste_command_measures_classifier_and_star_regressor(embedded_catalog,
         stars = (5 - i % 2) if genre in excerpt_embeddings["liked"] else (1 + i % 2)
         ratings.add_rating(embedded_catalog, get_track(embedded_catalog, path)["id"],
                            stars=stars)
+    # A rated song the catalog has no embedding for yet is embedded before training.
+    extra = embedded_catalog.path.parent / "extra.flac"
+    shutil.copyfile(excerpt_embeddings["files"][1], extra)  # jazz
+    assert run("rate", extra, "like", "--db", embedded_catalog.path).exit_code == 0
     result = run("taste", "--db", embedded_catalog.path, "--json")
     assert result.exit_code == 0, result.output
     info = _json_lines(result.output)[0]
-    assert (info["cv"]["n_liked"], info["cv"]["n_disliked"], info["cv"]["folds"]) == (4, 6, 4)
+    assert (info["cv"]["n_liked"], info["cv"]["n_disliked"], info["cv"]["folds"]) == (5, 6, 5)
+    assert info["without_embedding"] == 0
     assert info["cv"]["roc_auc_mean"] > 0.7
     assert info["stars_cv"]["n_ratings"] == 10
     shown = run("taste", "--db", embedded_catalog.path)
@@ -300,3 +305,19 @@ def test_review_on_a_real_terminal_takes_single_key_presses(embedded_catalog):
     history = ratings.rating_history(embedded_catalog)
     assert [(r.verdict, r.stars) for r in history] == [("like", None), ("dislike", None),
                                                       (None, 5)]
+
+
+@pytest.mark.slow
+def test_similar_to_a_new_song_adds_and_embeds_it_and_leaves_out_its_duplicate(
+        embedded_catalog, excerpt_embeddings, tmp_path):
+    original = excerpt_embeddings["files"][2]  # classical 0
+    copy = tmp_path / "elsewhere" / "same music.flac"
+    copy.parent.mkdir()
+    shutil.copyfile(original, copy)
+    result = run("similar", copy, "--db", embedded_catalog.path, "--top", "9", "--json")
+    assert result.exit_code == 0, result.output
+    paths = [r["path"] for r in _json_lines(result.output)]
+    assert len(paths) == 9 and str(original) not in paths and str(copy) not in paths
+    assert get_track(embedded_catalog, copy)["status"] == "ok"
+    missing = run("similar", tmp_path / "nothing.flac", "--db", embedded_catalog.path)
+    assert missing.exit_code == 3 and "file not found" in text(missing)
