@@ -4,22 +4,22 @@ The same files go through
 
 * ours: ``earmark.pretrained.song_tags(path, model)`` with the model from
   ``earmark.models.musicnn.load_musicnn`` loaded once (decode with PyAV + soxr, torch mel front
-  end, batched network under ``torch.inference_mode``), with 2 and with 1 torch thread and
+  end, batched network under ``torch.inference_mode``), ``--threads`` torch threads (2) and
   ``OMP_WAIT_POLICY=PASSIVE``;
 * the original: ``musicnn.extractor.extractor(path, model)`` (librosa decode and mel, TF1 graph
   built and checkpoint restored on every call, as ``musicnn``'s own ``top_tags`` does), run by
   the side environment's interpreter (``--side-python``, TensorFlow 2.15 CPU) in a subprocess.
 
 The two alternate call by call (the machine's 2 cores are shared with whatever else runs, so
-both see the same load), and each file reports the best of ``--repeats`` wall times after one
-untimed warm-up round, the speed-up, and whether the whole-song top-5 tags agree (same order,
-same set, or the overlap). Model load is timed apart: ours from the safetensors cache (and the
-one-time checkpoint conversion), the original's graph build + checkpoint restore that every
-``extractor`` call pays. The load average is printed with the tables.
+both see the same load), and each file reports the best of ``--repeats`` wall and CPU times
+(all threads of the process) after one untimed warm-up round, their ratios, and whether the
+whole-song top-5 tags agree (same order, same set, or the overlap). Model load is timed apart:
+ours from the safetensors cache (and the one-time checkpoint conversion), the original's graph
+build + checkpoint restore that every ``extractor`` call pays.
 
 Run from the repository root::
 
-    python bench/bench_musicnn.py                       # about 3 minutes
+    python bench/bench_musicnn.py                       # about 5 minutes on a busy machine
     python bench/bench_musicnn.py --models MSD_musicnn --repeats 1
 """
 
@@ -62,7 +62,7 @@ folder = os.path.dirname(models.__file__)
 for line in sys.stdin:
     request = json.loads(line)
     model = request["model"]
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     if request["what"] == "load":  # what every extractor call does before computing
         tf.compat.v1.reset_default_graph()
         x = tf.compat.v1.placeholder(tf.float32, [None, 187, 96])
@@ -72,7 +72,8 @@ for line in sys.stdin:
         reply = {"seconds": time.perf_counter() - t}
     else:
         taggram, _ = extractor.extractor(request["path"], model=model, extract_features=False)
-        reply = {"seconds": time.perf_counter() - t, "tags": taggram.mean(axis=0).tolist()}
+        reply = {"seconds": time.perf_counter() - t, "cpu": time.process_time() - cpu,
+                 "tags": taggram.mean(axis=0).tolist()}
     answer.write(json.dumps(reply) + "\n"); answer.flush()
 """
 
@@ -122,8 +123,8 @@ def main() -> None:
                         help="interpreter of an environment with tensorflow and musicnn")
     parser.add_argument("--models", nargs="+", default=["MSD_musicnn", "MTT_musicnn"])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1],
-                        help="torch thread counts to time ours with")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads for ours (TensorFlow gets 2 intra-op threads)")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
 
@@ -143,7 +144,7 @@ def main() -> None:
     loads = []
     with tempfile.TemporaryDirectory() as cache:
         os.environ["EARMARK_CACHE_DIR"] = cache
-        torch.set_num_threads(args.threads[0])
+        torch.set_num_threads(args.threads)
         for name in args.models:
             start = time.perf_counter()
             model = load_musicnn(name)
@@ -157,40 +158,43 @@ def main() -> None:
             loads.append([name, min(theirs_load[1:]), min(ours_load[1:]),
                           min(theirs_load[1:]) / min(ours_load[1:]), convert])
             for path in files:
-                ours_s = {threads: [] for threads in args.threads}
-                theirs_s = []
+                ours_wall, ours_cpu, theirs_wall, theirs_cpu = [], [], [], []
                 for _ in range(args.repeats + 1):  # the first round is a warm-up
                     theirs = original.ask(what="tag", model=name, path=str(path))
-                    theirs_s.append(theirs["seconds"])
-                    for threads in args.threads:
-                        torch.set_num_threads(threads)
-                        start = time.perf_counter()
-                        probs, tags, _ = song_tags(path, model)
-                        ours_s[threads].append(time.perf_counter() - start)
-                results[name, path] = ({t: min(v[1:]) for t, v in ours_s.items()},
-                                       min(theirs_s[1:]), probs.tolist(), theirs["tags"], tags)
+                    theirs_wall.append(theirs["seconds"])
+                    theirs_cpu.append(theirs["cpu"])
+                    start, cpu = time.perf_counter(), time.process_time()
+                    probs, tags, _ = song_tags(path, model)
+                    ours_wall.append(time.perf_counter() - start)
+                    ours_cpu.append(time.process_time() - cpu)
+                results[name, path] = (
+                    [min(v[1:]) for v in (theirs_wall, ours_wall, theirs_cpu, ours_cpu)],
+                    probs.tolist(), theirs["tags"], tags,
+                )
     original.close()
     load_after = os.getloadavg()
 
     rows = []
-    for (name, path), (mine_s, theirs_s, mine, theirs, tags) in results.items():
-        timings = [v for t in args.threads for v in (mine_s[t], theirs_s / mine_s[t])]
+    for (name, path), (seconds, mine, theirs, tags) in results.items():
+        theirs_wall, ours_wall, theirs_cpu, ours_cpu = seconds
         rows.append([
-            name, path.name, round(probe_audio(path).duration or 0.0, 1), theirs_s, *timings,
+            name, path.name, round(probe_audio(path).duration or 0.0, 1),
+            theirs_wall, ours_wall, theirs_wall / ours_wall,
+            theirs_cpu, ours_cpu, theirs_cpu / ours_cpu,
             agreement(top5(mine, tags), top5(theirs, tags)),
             max(abs(a - b) for a, b in zip(mine, theirs, strict=True)),
         ])
-    ours_headers = [h for t in args.threads
-                    for h in (f"earmark s ({t} thread{'s' * (t > 1)})", "speed-up")]
     report = [
-        markdown_table(rows, ["model", "file", "audio s", "original s (2 threads)",
-                              *ours_headers, "top-5 agree", "max |Δp|"]),
+        markdown_table(rows, ["model", "file", "audio s", "original s", "earmark s", "speed-up",
+                              "original CPU s", "earmark CPU s", "CPU ratio", "top-5 agree",
+                              "max |Δp|"]),
         markdown_table(loads, ["model", "original build+restore s", "earmark load s",
                                "speed-up", "earmark first conversion s"]),
         f"Original `import tensorflow, musicnn`: {original.import_s:.2f} s. "
-        f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"TensorFlow with 2 intra-op threads. Load average {load_before[0]:.1f} before, "
-        f"{load_after[0]:.1f} after (the cores are shared with other work).",
+        f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} with "
+        f"{args.threads} threads, TensorFlow with 2 intra-op threads. Load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (the cores are shared with "
+        "other work, so CPU seconds compare the work done better than wall seconds).",
     ]
     print("\n\n".join(report))
     if args.markdown:

@@ -42,6 +42,7 @@ def check_against_reference(model, path: Path, clip: str) -> None:
     assert np.corrcoef(taggram.ravel(), ref["taggram"].ravel())[0, 1] >= 0.99
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
 @pytest.mark.parametrize("genre", ["rock", "jazz", "hiphop"])
 def test_gtzan_clip_tags_match_original_musicnn(models, name, genre):
@@ -142,6 +143,7 @@ def test_genre_from_tags_ranks_and_bounds():
         genre_from_tags(np.zeros(3), MSD_TAGS)
 
 
+@pytest.mark.slow
 def test_real_genres_come_out_on_top(models):
     probs, tags, _ = song_tags(gtzan_clip("jazz", 0), models["MSD_musicnn"])
     assert genre_from_tags(probs, tags)[0][0] == "jazz"
