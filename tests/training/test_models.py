@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from earmark.errors import ModelError
+from earmark.evaluate import expected_calibration_error
 from earmark.features.classic import ClassicParams, descriptor_names, song_descriptors
 from earmark.models.classic import DescriptorSVM, pairwise_decisions, rbf_kernel
 from earmark.models.heads import EmbeddingHead
@@ -28,10 +29,23 @@ def wine():
 
 def test_logreg_head_equals_scikit_learn_pipeline(wine):
     X, y = wine
-    head = EmbeddingHead(C=0.5, class_weight=None).fit(X, y)
+    head = EmbeddingHead(C=0.5, class_weight=None, calibrate=False).fit(X, y)
     z = StandardScaler().fit_transform(X)
     reference = LogisticRegression(C=0.5, max_iter=5000).fit(z, y).predict_proba(z)
     np.testing.assert_allclose(head.predict_proba(X), reference, atol=1e-6)
+
+
+def test_temperature_calibration_fixes_flat_probabilities_of_strong_regularisation(wine):
+    X, y = wine
+    train, test = np.arange(0, len(y), 2), np.arange(1, len(y), 2)
+    errors = {}
+    for calibrate in (False, True):
+        head = EmbeddingHead(C=1e-3, calibrate=calibrate).fit(X[train], y[train])
+        proba = head.predict_proba(X[test])
+        errors[calibrate] = expected_calibration_error(proba.argmax(axis=1) == y[test],
+                                                       proba.max(axis=1))
+    assert head.temperature_ < 1.0  # sharpened
+    assert errors[True] < errors[False] / 2
 
 
 def test_head_is_a_scikit_learn_estimator(wine):
@@ -141,6 +155,7 @@ def test_load_model_reports_damage(tmp_path):
         load_model(tmp_path / "bad.safetensors")
 
 
+@pytest.mark.slow  # librosa compiles its numba kernels on first use
 def test_classic_descriptors_of_real_music(genre_tree):
     params = ClassicParams()
     metal = song_descriptors(str(genre_tree / "metal" / "metal.00000.wav"), params)

@@ -77,6 +77,27 @@ def selection_score(kind: str, y: np.ndarray, output: np.ndarray) -> float:
     return -float(mean_squared_error(y, output))
 
 
+def fit_temperature(output: np.ndarray, y: np.ndarray, kind: str) -> float:
+    """The temperature ``T`` minimising the log loss of held-out probabilities tempered as
+    ``softmax(log p / T)`` (single) or ``sigmoid(logit(p) / T)`` (binary, multi); 1 for
+    regression. Searched on a log grid from 0.05 to 20."""
+    if kind == "regression":
+        return 1.0
+    p = np.clip(output, 1e-9, 1 - 1e-9)
+    grid = np.logspace(np.log10(0.05), np.log10(20.0), 121)
+    if kind == "single":
+        logits = np.log(p)
+        losses = [-np.mean(np.log(softmax(logits / t)[np.arange(len(y)), y] + 1e-12))
+                  for t in grid]
+    else:
+        logits = np.log(p / (1 - p))
+        target = np.eye(2)[y] if kind == "binary" else y
+        losses = [-np.mean(target * np.log(sigmoid(logits / t) + 1e-12)
+                           + (1 - target) * np.log(1 - sigmoid(logits / t) + 1e-12))
+                  for t in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
 class EmbeddingHead(ClassifierMixin, BaseEstimator):
     """A linear (or small MLP) head on song embeddings.
 
@@ -90,13 +111,17 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
     pca : keep this many principal components after standardising (``None``: no PCA).
     hidden : hidden units of the MLP.
     class_weight : ``"balanced"`` weighs classes inversely to their frequency (logreg only).
+    calibrate : divide the logits by a temperature fitted (minimum log loss) on the inner
+        cross-validation's held-out outputs, so probabilities match accuracy: strong
+        regularisation, good for accuracy on few songs, otherwise leaves them far too flat.
     seed : seeds every random choice (inner folds, MLP initialisation).
     """
 
     def __init__(self, kind: str = "single", classifier: str = "logreg",
                  C: float | str = "auto", Cs: tuple[float, ...] = DEFAULT_CS,
                  pca: int | None = None, hidden: int = 256,
-                 class_weight: str | None = "balanced", seed: int = 0):
+                 class_weight: str | None = "balanced", calibrate: bool = True,
+                 seed: int = 0):
         self.kind = kind
         self.classifier = classifier
         self.C = C
@@ -104,6 +129,7 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         self.pca = pca
         self.hidden = hidden
         self.class_weight = class_weight
+        self.calibrate = calibrate
         self.seed = seed
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
@@ -119,22 +145,32 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
              n_classes: int | None) -> EmbeddingHead:
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y)
-        if self.C == "auto":
+        width = self._width(y, n_classes)
+        candidates = self.Cs if self.C == "auto" else (float(self.C),)
+        held_out = None
+        if len(candidates) > 1 or self.calibrate:
             folds = inner_folds(y, groups, self.kind, 3, self.seed)
-            scores = []
-            for c in self.Cs:
-                candidate = clone(self).set_params(C=c)
-                out = np.zeros((len(y), self._width(y, n_classes)))
+            scores, outputs = [], []
+            for c in candidates:
+                candidate = clone(self).set_params(C=c, calibrate=False)
+                out = np.zeros((len(y), width))
                 for train, test in folds:
-                    candidate.fit(X[train], y[train], n_classes=self._width(y, n_classes))
+                    candidate.fit(X[train], y[train], n_classes=width)
                     out[test] = candidate._output(X[test])
+                outputs.append(out)
                 scores.append(selection_score(self.kind, y, out[:, 0] if self.kind ==
                                               "regression" else out))
-            self.C_ = float(self.Cs[int(np.argmax(scores))])
-            self.selection_ = {"Cs": list(self.Cs), "scores": scores}
+            best = int(np.argmax(scores))
+            held_out = outputs[best]
+            if len(candidates) > 1:
+                self.selection_ = {"Cs": list(self.Cs), "scores": scores}
+            self.C_ = float(candidates[best])
         else:
-            self.C_ = float(self.C)
-        self.state_ = self._fit_arrays(X, y, self._width(y, n_classes))
+            self.C_ = float(candidates[0])
+        self.state_ = self._fit_arrays(X, y, width)
+        self.temperature_ = fit_temperature(held_out, y, self.kind) \
+            if self.calibrate and held_out is not None else 1.0
+        self.state_["temperature"] = np.array([self.temperature_])
         self.classes_ = np.arange(self.state_["out_b"].shape[0]) if self.kind != "binary" \
             else np.arange(2)
         return self
@@ -214,6 +250,7 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         logits = z @ s["out_W"].T + s["out_b"]
         if self.kind == "regression":
             return logits
+        logits = logits / float(s["temperature"][0]) if "temperature" in s else logits
         if self.kind == "single":
             return softmax(logits)
         p = sigmoid(logits)
@@ -242,12 +279,13 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         """Restore a fitted head from :meth:`state` and :meth:`fitted_info`."""
         self.state_ = dict(state)
         self.C_ = fitted["C"]
+        self.temperature_ = fitted.get("temperature", 1.0)
         self.classes_ = np.arange(2 if self.kind == "binary" else state["out_b"].shape[0])
         return self
 
     def fitted_info(self) -> dict:
         """Choices made while fitting (for the model card)."""
-        info = {"C": self.C_}
+        info = {"C": self.C_, "temperature": self.temperature_}
         if hasattr(self, "selection_"):
             info["selection"] = self.selection_
         return info
