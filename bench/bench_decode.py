@@ -158,13 +158,15 @@ def ours_streamed(path: Path) -> tuple[int, float]:
 
     Frames are those of a non-centred STFT over the whole signal (each block carries the
     samples the next frame needs); they are reduced to a per-band sum, as a song summary would,
-    because keeping an hour of log-mel frames would itself cost ~90 MB.
+    because keeping an hour of log-mel frames would itself cost ~90 MB. One torch thread: a
+    10 s block is too small to share, and two threads on a busy machine wait on each other.
     """
     import torch
 
     from earmark.audio import stream_audio
     from earmark.features import MUSICNN_MEL, log_mel
 
+    torch.set_num_threads(1)
     start = time.perf_counter()
     params = MUSICNN_MEL.with_(center=False)
     carry = np.zeros(0, np.float32)
@@ -325,8 +327,8 @@ def bench_memory(hour: Path) -> str:
     (lib_frames, lib_s), lib_peak = peak_rss_of(librosa_whole, hour)
     mb = 1 << 20
     rows = [
-        ["ours: stream_audio + log_mel per 10 s block", ours_peak / mb, ours_base / mb,
-         (ours_peak - ours_base) / mb, ours_s / minutes, ours_frames],
+        ["ours: stream_audio + log_mel per 10 s block (1 torch thread)", ours_peak / mb,
+         ours_base / mb, (ours_peak - ours_base) / mb, ours_s / minutes, ours_frames],
         ["librosa.load + melspectrogram (whole file)", lib_peak / mb, lib_base / mb,
          (lib_peak - lib_base) / mb, lib_s / minutes, lib_frames],
     ]
@@ -343,7 +345,8 @@ def bench_memory(hour: Path) -> str:
 def bench_soxr(songs: list[Song], repeats: int) -> str:
     """Resampling alone: soxr qualities, one call per song against decoder-sized chunks.
 
-    At least 5 repeats: each call is short, so one stray scheduling hiccup would dominate.
+    CPU seconds (soxr runs in this one thread, so they are its cost whatever else the machine
+    does), median of at least 5 repeats: each call is short.
     """
     import soxr
 
@@ -370,14 +373,14 @@ def bench_soxr(songs: list[Song], repeats: int) -> str:
             for call in (partial(soxr.resample, y, rate, SR, quality=quality),
                          partial(streamed, y, rate, quality, frame),
                          partial(streamed, y, rate, quality, 1 << 16)):
-                row.append(median(t.wall for t in timed(call, max(repeats, 5))) / minutes)
+                row.append(median(t.cpu for t in timed(call, max(repeats, 5))) / minutes)
         rows.append(row)
     headers = ["quality"]
     for _, _, rate in signals:
         k = f"{rate / 1000:g}k"
         headers += [f"{k} one call", f"{k} per MP3 frame", f"{k} 64 Ki chunks"]
     return (
-        "### soxr, resampling alone to 16 kHz (s per min of mono audio; "
+        "### soxr, resampling alone to 16 kHz (CPU s per min of mono audio; "
         f"{', '.join(f'{s.label} {s.fmt}' for s, _, _ in signals)})\n\n"
         + markdown_table(rows, headers) + "\n"
     )
