@@ -200,7 +200,7 @@ def split_for_training(data: LabelledSet, valid_fraction: float = 0.2, seed: int
 def train_model(
     X: np.ndarray, data: LabelledSet, model_type: str = "head", inputs: dict | None = None, *,
     seed: int = 0, valid_fraction: float = 0.2, hyper: dict | None = None,
-    refit: bool = True,
+    refit: bool = True, progress: ProgressFn | None = None,
 ) -> TrainedModel:
     """Train a model on ``X`` (from :func:`song_matrix`) and the targets of ``data``.
 
@@ -208,7 +208,7 @@ def train_model(
     card's ``metrics``; multi-label thresholds are tuned there). With ``refit`` the final
     vector model is then refitted on training + validation songs with the chosen
     hyper-parameters, which costs seconds and uses every labelled song; networks keep the
-    weights chosen by early stopping on validation.
+    weights chosen by early stopping on validation. ``progress`` follows a network's batches.
     """
     inputs = inputs or default_inputs(model_type)
     if len(data) < 4:
@@ -222,7 +222,7 @@ def train_model(
         _fit(estimator, X[train], y[train], groups[train], n_classes)
     else:
         estimator.fit(X[train], y[train], groups=groups[train], n_classes=n_classes,
-                      X_valid=X[valid], y_valid=y[valid])
+                      X_valid=X[valid], y_valid=y[valid], progress=progress)
     card = make_card(model_type, data, inputs, estimator, seed)
     model = TrainedModel(estimator, card)
     valid_out = model_output(model, X[valid])

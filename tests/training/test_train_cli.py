@@ -175,3 +175,22 @@ def test_like_and_stars_from_ratings_train_binary_and_regression_models(library)
             assert key in scores and f"{key}_chance" in scores
         metal = [i for i, t in enumerate(likes.targets) if t == 1]
         assert np.mean(model.estimator.predict(X[metal])) > 3.0  # metal was rated 5 stars
+
+
+@pytest.mark.slow
+def test_cli_trains_a_short_chunk_cnn_with_checkpoint_and_resume(library, genre_tree, tmp_path):
+    common = ["train", "--db", str(library), "--dataset", "mini", "--model", "shortchunk",
+              "--width", "4", "--device", "cpu", "--checkpoint", str(tmp_path / "ckpt.pt"),
+              "--out", str(tmp_path / "cnn")]
+    first = runner.invoke(app, [*common, "--epochs", "1"])
+    assert first.exit_code == 0, first.output
+    resumed = runner.invoke(app, [*common, "--epochs", "2", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    card = load_model(tmp_path / "cnn").card
+    assert [h["epoch"] for h in card.fitted["history"]] == [1, 2]
+    assert card.inputs["mel"]["n_mels"] == 128 and card.hyperparameters["width"] == 4
+    predicted = runner.invoke(app, ["predict", str(tmp_path / "cnn"),
+                                    str(genre_tree / "metal" / "metal.00000.wav"), "--json",
+                                    "--db", str(library)])
+    assert predicted.exit_code == 0, predicted.output
+    assert set(json.loads(predicted.stdout)["scores"]) == {"classical", "metal", "reggae"}

@@ -252,8 +252,9 @@ def train_command(
                                             hyper=hyper, progress=advance)
                 scores, split = result.mean, f"{cv}-fold grouped CV"
             else:
-                fitted = train_model(X, data, model.value, inputs, seed=run_seed,
-                                     valid_fraction=valid, hyper=hyper)
+                with progress_bar(f"training (seed {run_seed})") as advance:
+                    fitted = train_model(X, data, model.value, inputs, seed=run_seed,
+                                         valid_fraction=valid, hyper=hyper, progress=advance)
                 scores, split = fitted.card.metrics["validation"], "validation"
                 first = first or fitted
             runs_scores.append(scores)

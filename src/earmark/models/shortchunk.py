@@ -171,9 +171,10 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X, y, groups=None, n_classes: int | None = None, X_valid=None,
-            y_valid=None) -> AudioNetEstimator:
+            y_valid=None, progress=None) -> AudioNetEstimator:
         """Train on songs ``X`` (paths ``(n,)``) with targets ``y``; ``X_valid``/``y_valid``
-        drive early stopping (without them the last epoch is kept)."""
+        drive early stopping (without them the last epoch is kept); ``progress(done, total,
+        label)`` is called after every batch."""
         paths = [str(p) for p in X]
         y = np.asarray(y)
         width = self._width(y, n_classes)
@@ -196,12 +197,16 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
             torch.set_rng_state(saved["torch_rng"])  # dropout draws from torch's global RNG
             rng.bit_generator.state = saved["rng"]
             state = saved["state"]
+        per_epoch = -(-len(paths) * self.chunks_per_song // self.batch_size)
         while state["epoch"] < self.epochs and state["stale"] < self.patience:
             net.train()
             order = np.concatenate([rng.permutation(len(paths))
                                     for _ in range(self.chunks_per_song)])
             losses = []
-            for first in range(0, len(order), self.batch_size):
+            for step, first in enumerate(range(0, len(order), self.batch_size), start=1):
+                if progress is not None:
+                    progress(state["epoch"] * per_epoch + step - 1, self.epochs * per_epoch,
+                             f"epoch {state['epoch'] + 1}")
                 batch = order[first:first + self.batch_size]
                 if len(batch) < 2:  # batch norm needs two examples
                     continue
