@@ -26,6 +26,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
@@ -35,7 +37,7 @@ from earmark.errors import EarmarkError, ModelError
 DEFAULT_EMBEDDING = "MSD_musicnn"
 DEFAULT_HALF_LIFE_DAYS = 365.0
 MIN_RATINGS = 5
-_FORMAT = "earmark-taste-1"
+_FORMAT = "earmark-taste-2"
 
 
 class NotEnoughRatings(EarmarkError):
@@ -103,8 +105,10 @@ def platt_fit(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | Non
         h = np.array([[np.sum(r * s * s), np.sum(r * s)], [np.sum(r * s), np.sum(r)]])
         step = np.linalg.solve(h + 1e-9 * np.eye(2), g)
         before, scale = loss(a, b), 1.0
-        while scale > 1e-6 and loss(a - scale * step[0], b - scale * step[1]) > before:
-            scale /= 2  # Newton can overshoot far from the optimum: backtrack
+        # Newton can overshoot far from the optimum (or overflow on a nearly flat Hessian when
+        # the scores separate the classes): backtrack until the loss is finite and no worse.
+        while scale > 1e-6 and not loss(a - scale * step[0], b - scale * step[1]) <= before:
+            scale /= 2
         a, b = a - scale * step[0], b - scale * step[1]
         if np.abs(scale * step).max() < 1e-10:
             break
@@ -118,8 +122,22 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 # --- estimators --------------------------------------------------------------------------------
 
 
+def _check_features(estimator: BaseEstimator, X: np.ndarray) -> np.ndarray:
+    """``X`` validated as a finite 2-D float array with the fitted number of columns."""
+    check_is_fitted(estimator)
+    X = check_array(X, dtype=np.float64)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+                         f"expecting {estimator.n_features_in_} features as input (embeddings "
+                         "of another model?)")
+    return X
+
+
 class TasteClassifier(ClassifierMixin, BaseEstimator):
     """P(like) from song embeddings: logistic regression on unit-length embeddings, calibrated.
+
+    Binary: ``y`` has two classes, the second of ``classes_`` in sorted order being "liked"
+    (1 with 0/1 labels, ``"like"`` with ``"dislike"``/``"like"``).
 
     Parameters
     ----------
@@ -132,7 +150,7 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    classes_ : ``[0, 1]`` (disliked, liked).
+    classes_ : ``(2,)`` the labels, ``[disliked, liked]``.
     coef_ : ``(dim,)`` weights on the unit-length embedding; ``intercept_`` : float.
     calibration_ : ``(2,)`` Platt ``(a, b)``; ``(1, 0)`` when not calibrated.
     """
@@ -143,6 +161,11 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.calibration_folds = calibration_folds
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
     def _logistic(self) -> LogisticRegression:
         # newton-cg: on a few dozen 400-dim rows it is ~10x faster than lbfgs (which spends its
         # time in scipy's line-search overhead), with the same optimum.
@@ -151,13 +174,29 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
             ) -> TasteClassifier:
-        """Fit on ``X`` ``(n, dim)`` embeddings and ``y`` ``(n,)`` labels (1 liked, 0 not)."""
+        """Fit on ``X`` ``(n, dim)`` embeddings and ``y`` ``(n,)`` labels (e.g. 1 liked, 0 not).
+
+        ``sample_weight`` ``(n,)``: e.g. :func:`recency_weights`.
+        """
+        X, y = check_X_y(X, y, dtype=np.float64)
+        check_classification_targets(y)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if w is not None:
+            if w.shape != y.shape:
+                raise ValueError(f"sample_weight has shape {w.shape}, expected {y.shape}")
+            if (w < 0).any() or not (w > 0).any():
+                raise ValueError("sample weights must be >= 0 and not all zero")
+            # Weightless rows teach nothing, and in a calibration fold they could leave a class
+            # with zero total weight (an undefined logistic fit): drop them up front.
+            X, y, w = X[w > 0], y[w > 0], w[w > 0]
+        classes, y = np.unique(y, return_inverse=True)
+        if len(classes) != 2:
+            raise ValueError(f"a taste classifier needs both liked and disliked songs. Only "
+                             f"binary classification is supported; got {len(classes)} "
+                             "class(es)")
         Xn = l2_normalise(X)
-        y = np.asarray(y).astype(int)
-        if set(np.unique(y)) != {0, 1}:
-            raise ValueError("a taste classifier needs both liked (1) and disliked (0) songs")
-        logistic = self._logistic().fit(Xn, y, sample_weight=sample_weight)
-        self.classes_ = np.array([0, 1])
+        logistic = self._logistic().fit(Xn, y, sample_weight=w)
+        self.classes_ = classes
         self.coef_ = logistic.coef_[0].copy()
         self.intercept_ = float(logistic.intercept_[0])
         self.n_features_in_ = Xn.shape[1]
@@ -167,10 +206,10 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
             scores = np.empty(len(y))
             split = StratifiedKFold(folds, shuffle=True, random_state=0)
             for train, test in split.split(Xn, y):
-                w = None if sample_weight is None else np.asarray(sample_weight)[train]
-                part = self._logistic().fit(Xn[train], y[train], sample_weight=w)
+                part = self._logistic().fit(Xn[train], y[train],
+                                            sample_weight=None if w is None else w[train])
                 scores[test] = part.decision_function(Xn[test])
-            a, b = platt_fit(scores, y, sample_weight)
+            a, b = platt_fit(scores, y, w)
             # Fold models that rank worse than chance (likely with few ratings) would make the
             # slope negative and invert the full model's ranking; a tiny positive slope instead
             # says "about the base rate" while keeping the full model's order.
@@ -178,26 +217,31 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Uncalibrated logit ``(n,)`` of liking (ranking order of the songs)."""
-        return l2_normalise(X) @ self.coef_ + self.intercept_
+        """Calibrated logit ``(n,)`` of liking: positive means more likely liked than not."""
+        X = _check_features(self, X)
+        a, b = self.calibration_
+        return a * (l2_normalise(X) @ self.coef_ + self.intercept_) + b
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """``(n, 2)`` calibrated probabilities of ``[disliked, liked]``."""
-        a, b = self.calibration_
-        p = _sigmoid(a * self.decision_function(X) + b)
+        """``(n, 2)`` calibrated probabilities of ``classes_`` (``[disliked, liked]``)."""
+        p = _sigmoid(self.decision_function(X))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+        """``(n,)`` the more probable class of each row."""
+        liked = self.decision_function(X) > 0
+        return self.classes_[liked.astype(int)]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
+        if not np.issubdtype(self.classes_.dtype, np.number):
+            raise ValueError("only a classifier fitted on numeric labels can be saved")
         return {"coef": self.coef_, "intercept": np.array([self.intercept_]),
-                "calibration": self.calibration_}
+                "calibration": self.calibration_, "classes": self.classes_.astype(np.float64)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], params: dict) -> TasteClassifier:
         model = cls(**params)
-        model.classes_ = np.array([0, 1])
+        model.classes_ = arrays["classes"].astype(int)
         model.coef_ = arrays["coef"].astype(np.float64)
         model.intercept_ = float(arrays["intercept"][0])
         model.calibration_ = arrays["calibration"].astype(np.float64)
@@ -206,7 +250,7 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
 
 
 class StarRegressor(RegressorMixin, BaseEstimator):
-    """Stars (1-5) from song embeddings: ridge regression on unit-length embeddings.
+    """Stars from song embeddings: ridge regression on unit-length embeddings.
 
     Parameters
     ----------
@@ -215,6 +259,8 @@ class StarRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     coef_ : ``(dim,)``; ``intercept_`` : float.
+    range_ : ``(2,)`` lowest and highest training target; predictions stay inside (1-5 for
+        real star ratings).
     """
 
     def __init__(self, alpha: float = 0.1):
@@ -223,25 +269,29 @@ class StarRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
             ) -> StarRegressor:
         """Fit on ``X`` ``(n, dim)`` and ``y`` ``(n,)`` stars."""
-        ridge = Ridge(alpha=self.alpha).fit(l2_normalise(X), np.asarray(y, np.float64),
-                                            sample_weight=sample_weight)
+        X, y = check_X_y(X, y, dtype=np.float64, y_numeric=True)
+        ridge = Ridge(alpha=self.alpha).fit(l2_normalise(X), y, sample_weight=sample_weight)
         self.coef_ = ridge.coef_.copy()
         self.intercept_ = float(ridge.intercept_)
+        self.range_ = np.array([y.min(), y.max()])
         self.n_features_in_ = self.coef_.shape[0]
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted stars ``(n,)``, clipped to [1, 5]."""
-        return np.clip(l2_normalise(X) @ self.coef_ + self.intercept_, 1.0, 5.0)
+        """Predicted stars ``(n,)``, clipped to the range seen in training."""
+        X = _check_features(self, X)
+        return np.clip(l2_normalise(X) @ self.coef_ + self.intercept_, *self.range_)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"coef": self.coef_, "intercept": np.array([self.intercept_])}
+        return {"coef": self.coef_, "intercept": np.array([self.intercept_]),
+                "range": self.range_}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], params: dict) -> StarRegressor:
         model = cls(**params)
         model.coef_ = arrays["coef"].astype(np.float64)
         model.intercept_ = float(arrays["intercept"][0])
+        model.range_ = arrays["range"].astype(np.float64)
         model.n_features_in_ = model.coef_.shape[0]
         return model
 

@@ -7,9 +7,12 @@ import json
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import check_estimator
 
 from earmark.catalog import ratings
 from earmark.catalog.tracks import get_track
@@ -65,6 +68,30 @@ def test_classifier_follows_the_estimator_contract():
     assert not hasattr(clone(model), "coef_")
     search = GridSearchCV(TasteClassifier(), {"C": [0.1, 10.0]}, cv=3, scoring="roc_auc")
     assert search.fit(X, y).best_score_ > 0.9
+
+
+def test_estimators_pass_scikit_learns_own_checks():
+    if not hasattr(sklearn.utils, "Tags"):  # expected_failed_checks needs scikit-learn 1.6
+        pytest.skip("scikit-learn >= 1.6 needed")
+    check_estimator(StarRegressor())
+    check_estimator(TasteClassifier(), expected_failed_checks={
+        "check_sample_weight_equivalence_on_dense_data":
+            "repeated rows fall in different internal calibration folds; weights do not",
+        "check_class_weight_classifiers":
+            "Platt calibration maps scores back to the observed class frequencies",
+    })
+
+
+def test_classifier_with_word_labels_and_unfitted_errors():
+    X, y = _two_blobs(10)
+    words = np.where(y == 1, "like", "dislike")
+    model = TasteClassifier().fit(X, words)
+    assert list(model.classes_) == ["dislike", "like"]
+    assert list(model.predict(X)) == list(words)
+    with pytest.raises(NotFittedError):
+        TasteClassifier().predict_proba(X)
+    with pytest.raises(ValueError, match="expecting 16 features"):
+        model.predict_proba(X[:, :8])
 
 
 def test_classifier_from_five_ratings_is_calibrated_not_overconfident():
