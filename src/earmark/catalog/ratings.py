@@ -12,7 +12,7 @@ nothing (``None``) but 3 stars still count for the star regressor.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from earmark.catalog.db import Catalog
 
@@ -42,14 +42,15 @@ class Rating:
         return rating_label(self.verdict, self.stars)
 
     def describe(self) -> str:
-        """``like``, ``dislike``, ``skip``, ``4 stars`` or ``like, 5 stars``."""
-        parts = [self.verdict] if self.verdict else []
-        if self.stars is not None:
-            parts.append(f"{self.stars} star{'s' if self.stars != 1 else ''}")
-        return ", ".join(parts)
+        return describe_rating(self.verdict, self.stars)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+def describe_rating(verdict: str | None, stars: int | None) -> str:
+    """``like``, ``dislike``, ``skip``, ``4 stars`` or ``like, 5 stars``."""
+    parts = [verdict] if verdict else []
+    if stars is not None:
+        parts.append(f"{stars} star{'s' if stars != 1 else ''}")
+    return ", ".join(parts)
 
 
 def parse_rating(text: str) -> tuple[str | None, int | None]:

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from earmark.catalog import Catalog, ratings
+from earmark.catalog.ratings import describe_rating
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
     DbOption,
@@ -87,10 +88,6 @@ def _half_life(days: float) -> float | None:
     return days if days > 0 else None
 
 
-def _describe(verdict: str | None, stars: int | None) -> str:
-    return ratings.Rating(0, 0, verdict, stars, "", 0.0).describe()
-
-
 # --- rate and import/export --------------------------------------------------------------------
 
 
@@ -117,10 +114,10 @@ def rate_command(
     if as_json:
         return
     if item.action == "unchanged":
-        console.print(f"already rated {_describe(item.verdict, item.stars)}: {escape(item.path)}",
-                      highlight=False)
+        said = describe_rating(item.verdict, item.stars)
+        console.print(f"already rated {said}: {escape(item.path)}", highlight=False)
         return
-    console.print(f"rated {_describe(verdict, stars)}: {escape(item.path)}", highlight=False)
+    console.print(f"rated {describe_rating(verdict, stars)}: {escape(item.path)}", highlight=False)
     if item.replaced:
         console.print(f"[yellow]this replaces your earlier rating ({item.replaced}); the "
                       "latest rating counts, the earlier one stays in the history[/]")
@@ -445,7 +442,7 @@ def review_command(
                 emit_json({"path": track["path"], "round": round_number, "answer": answer,
                            "verdict": verdict, "stars": stars, "p_like_before": p_like})
             elif answers is not None:
-                console.print(f"{_describe(verdict, stars)}: {escape(song_name(track))}",
+                console.print(f"{describe_rating(verdict, stars)}: {escape(song_name(track))}",
                               highlight=False)
         rated_total += rated_now
         if rated_now:
