@@ -3,12 +3,23 @@ Helper functions live in ``tests/music.py`` (``from music import ...``)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from music import FORMATS, GTZAN, asc_songs, gtzan_clip, transcode  # noqa: F401  (sub-conftests load this file for them)
+from music import (  # noqa: F401  (re-exported: sub-conftests load this file by path)
+    FORMATS,
+    GTZAN,
+    asc_songs,
+    gtzan_clip,
+    transcode,
+)
+
+# Two xdist workers share two cores: spinning OpenMP threads would starve each other. Set before
+# any test module imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")

@@ -72,11 +72,8 @@ def _load_samples(
 ) -> np.ndarray:
     """Mono float32 samples at ``sample_rate`` covering ``[start, start + duration)`` seconds."""
     if isinstance(source, (str, Path)):
-        # Decode every channel and average them ourselves: musicnn (librosa) mixes down with a
-        # plain mean, while FFmpeg's stereo-to-mono matrix keeps power (x sqrt(2) louder).
-        audio = decode_audio(source, sample_rate, mono=False, offset=start or 0.0,
-                             duration=duration)
-        return audio.mean(axis=0, dtype=np.float32) if audio.ndim == 2 else audio
+        # decode_audio mixes down with a plain channel mean, as librosa (and so musicnn) does.
+        return decode_audio(source, sample_rate, offset=start or 0.0, duration=duration)
     audio = np.asarray(source, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.mean(axis=0, dtype=np.float32)

@@ -1,7 +1,20 @@
 """The ``earmark`` command line: each module registers its commands on the one Typer app."""
 
-from earmark.cli import library, pretrained, tagwrite, taste, training  # noqa: F401  (registers commands)
-from earmark.cli.app import app
+import os
+
+# OpenMP threads that spin while waiting steal the other core from decoding (and from every
+# other process on a busy machine): measured 3-10x slower musicnn with the default policy
+# under load. Must be set before torch is first imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from earmark.cli import (  # noqa: E402, F401  (registers commands)
+    library,
+    pretrained,
+    tagwrite,
+    taste,
+    training,
+)
+from earmark.cli.app import app  # noqa: E402
 
 
 def main() -> None:
