@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from earmark.catalog import Catalog, ratings
 from earmark.catalog.tracks import get_track
 from earmark.cli import app
-from earmark.cli.taste import player_command
+from earmark.cli.taste import play_excerpt, player_command, stop_player
 from earmark.ratings_io import read_m3u
 
 runner = CliRunner()
@@ -321,3 +321,13 @@ def test_similar_to_a_new_song_adds_and_embeds_it_and_leaves_out_its_duplicate(
     assert get_track(embedded_catalog, copy)["status"] == "ok"
     missing = run("similar", tmp_path / "nothing.flac", "--db", embedded_catalog.path)
     assert missing.exit_code == 3 and "file not found" in text(missing)
+
+
+def test_excerpt_player_starts_and_stops_without_leaving_a_process(song_files):
+    track = {"path": str(song_files[0]), "duration": 4.0}
+    player = play_excerpt(track, 3)
+    if player_command(track["path"], 0, 3) is None:
+        assert player is None  # no player installed: the review just shows the song
+        return
+    stop_player(player)
+    assert player.returncode is not None

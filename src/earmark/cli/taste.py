@@ -276,7 +276,8 @@ def player_command(path: str, start: float, seconds: float) -> list[str] | None:
     return None
 
 
-def _play(track: dict, seconds: float) -> subprocess.Popen | None:
+def play_excerpt(track: dict, seconds: float) -> subprocess.Popen | None:
+    """Start playing ``seconds`` of a track in the background; ``None`` without a player."""
     duration = track.get("duration") or 0.0
     # A third of the way in is usually past the intro and into the song proper.
     start = max(0.0, min(duration / 3, duration - seconds))
@@ -290,7 +291,8 @@ def _play(track: dict, seconds: float) -> subprocess.Popen | None:
         return None
 
 
-def _stop(player: subprocess.Popen | None) -> None:
+def stop_player(player: subprocess.Popen | None) -> None:
+    """Stop an excerpt still playing (and reap the process)."""
     if player is not None and player.poll() is None:
         player.terminate()
         try:
@@ -343,7 +345,7 @@ def _read_answer(prompt: str) -> str:
 
 def _ask(track: dict, play: bool, seconds: float) -> str | None:
     """An answer from the terminal (re-asked until valid); ``None`` to stop the review."""
-    player = _play(track, seconds) if play else None
+    player = play_excerpt(track, seconds) if play else None
     try:
         while True:
             try:
@@ -356,8 +358,8 @@ def _ask(track: dict, play: bool, seconds: float) -> str | None:
             if answer in ("q", "quit"):
                 return None
             if answer in ("r", "replay"):
-                _stop(player)
-                player = _play(track, seconds) if play else None
+                stop_player(player)
+                player = play_excerpt(track, seconds) if play else None
                 continue
             try:
                 ratings.parse_rating(answer)
@@ -365,7 +367,7 @@ def _ask(track: dict, play: bool, seconds: float) -> str | None:
             except ValueError:
                 console.print(f"[yellow]?[/] type one of {_KEYS}")
     finally:
-        _stop(player)
+        stop_player(player)
 
 
 @app.command("review")
