@@ -299,6 +299,7 @@ def stop_player(player: subprocess.Popen | None) -> None:
             player.wait(timeout=2)
         except subprocess.TimeoutExpired:
             player.kill()
+            player.wait()
 
 
 def _show(catalog: Catalog, track: dict, p_like: float | None, position: str) -> None:
