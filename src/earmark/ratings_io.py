@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 
 from earmark.catalog import Catalog, ratings, tracks
 from earmark.errors import EarmarkError
-from earmark.scan import add_file, find_audio_files
+from earmark.scan import add_file, find_audio_files, scan
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -167,14 +167,17 @@ def rate_file(
 
 def _run(catalog: Catalog, kind: str, jobs: list[tuple], progress: ProgressFn | None
          ) -> ImportReport:
-    """``jobs`` are ``(path, verdict, stars, rated_at)`` tuples, ``verdict`` may be ``None``."""
+    """``jobs`` are ``(path, verdict, stars, rated_at)`` tuples.
+
+    New or changed files are scanned first, in parallel (:func:`earmark.scan.scan`), so rating
+    them afterwards finds them already in the catalog.
+    """
+    present = [path for path, *_ in jobs if os.path.isfile(path)]
+    if present:
+        scan(catalog, present, progress=progress)
     report = ImportReport(kind)
-    for done, (path, verdict, stars, rated_at) in enumerate(jobs, start=1):
-        report.items.append(
-            rate_file(catalog, path, verdict, stars, f"import:{kind}", rated_at)
-        )
-        if progress is not None:
-            progress(done, len(jobs), str(path))
+    for path, verdict, stars, rated_at in jobs:
+        report.items.append(rate_file(catalog, path, verdict, stars, f"import:{kind}", rated_at))
     return report
 
 
@@ -221,25 +224,17 @@ def import_tags(catalog: Catalog, roots: Iterable[str | Path],
     """Import the ratings already written in files' tags (ID3 ``POPM``, ``FMPS_RATING``,
     Vorbis ``RATING``) as 1-5 stars; files without a rating tag are reported ``unrated``."""
     report = ImportReport("tags")
-    found = list(find_audio_files(roots))
-    for done, (path, problem) in enumerate(found, start=1):
-        if problem:
-            report.items.append(ImportItem(tracks.normalise_path(path), "failed", reason=problem))
+    for item in scan(catalog, roots, progress=progress).items:
+        if item.action == "failed":
+            report.items.append(ImportItem(item.path, "failed", reason=item.reason))
             continue
-        try:
-            track = add_file(catalog, path)
-        except (OSError, EarmarkError) as exc:
-            report.items.append(ImportItem(tracks.normalise_path(path), "failed", reason=str(exc)))
+        if item.action == "skipped":  # a folder reached twice through symbolic links
             continue
-        stars = stars_from_fraction(track["rating"])
-        if track["status"] != "ok":
-            report.items.append(ImportItem(track["path"], "failed", reason=track["error"]))
-        elif stars is None:
-            report.items.append(ImportItem(track["path"], "unrated", reason="no rating tag"))
+        stars = stars_from_fraction(tracks.get_track(catalog, item.path)["rating"])
+        if stars is None:
+            report.items.append(ImportItem(item.path, "unrated", reason="no rating tag"))
         else:
-            report.items.append(rate_file(catalog, track["path"], None, stars, "import:tags"))
-        if progress is not None:
-            progress(done, len(found), str(path))
+            report.items.append(rate_file(catalog, item.path, None, stars, "import:tags"))
     return report
 
 
