@@ -133,10 +133,14 @@ def rate_file(
     stars: int | None,
     source: str,
     rated_at: float | None = None,
+    once_per_source: bool = False,
 ) -> ImportItem:
     """Add ``path`` to the catalog if needed and rate it, unless its current rating agrees.
 
-    Never raises for a bad file: the problem is the item's ``reason``.
+    With ``once_per_source`` (imports), a rating ``source`` already gave is not given again
+    even if a newer rating from elsewhere replaced it: importing the same folder twice must
+    not undo what the listener said since. Never raises for a bad file: the problem is the
+    item's ``reason``.
     """
     path = tracks.normalise_path(path)
     if not os.path.exists(path):
@@ -147,13 +151,11 @@ def rate_file(
         return ImportItem(path, "failed", verdict, stars, str(exc))
     if track["status"] != "ok":
         return ImportItem(path, "failed", verdict, stars, f"not playable: {track['error']}")
-    history = ratings.rating_history(catalog, track["id"])
     previous = ratings.current_rating(catalog, track["id"])
-    same_source = [r for r in history if r.source == source]
-    # Already said by this source before: a newer rating from elsewhere must not be overridden
-    # by importing the same folder or tags again.
-    if any((r.verdict, r.stars) == (verdict, stars) for r in (previous, *same_source[-1:])
-           if r is not None):
+    said = [previous]
+    if once_per_source:
+        said += [r for r in ratings.rating_history(catalog, track["id"]) if r.source == source][-1:]
+    if any(r is not None and (r.verdict, r.stars) == (verdict, stars) for r in said):
         return ImportItem(path, "unchanged", verdict, stars)
     if verdict == "skip" and previous is not None:
         return ImportItem(path, "unchanged", previous.verdict, previous.stars,
@@ -177,7 +179,8 @@ def _run(catalog: Catalog, kind: str, jobs: list[tuple], progress: ProgressFn | 
         scan(catalog, present, progress=progress)
     report = ImportReport(kind)
     for path, verdict, stars, rated_at in jobs:
-        report.items.append(rate_file(catalog, path, verdict, stars, f"import:{kind}", rated_at))
+        report.items.append(rate_file(catalog, path, verdict, stars, f"import:{kind}", rated_at,
+                                      once_per_source=True))
     return report
 
 
@@ -234,7 +237,8 @@ def import_tags(catalog: Catalog, roots: Iterable[str | Path],
         if stars is None:
             report.items.append(ImportItem(item.path, "unrated", reason="no rating tag"))
         else:
-            report.items.append(rate_file(catalog, item.path, None, stars, "import:tags"))
+            report.items.append(rate_file(catalog, item.path, None, stars, "import:tags",
+                                          once_per_source=True))
     return report
 
 

@@ -83,6 +83,17 @@ def test_rate_file_adds_unknown_file_and_reports_contradiction(catalog, song_fil
     assert changed.action == "rated" and changed.replaced == "like"
 
 
+def test_a_user_rating_overrides_an_import_that_overrode_it(catalog, song_files, tmp_path):
+    root = tmp_path / "taste"
+    (root / "bad").mkdir(parents=True)
+    song = shutil.copyfile(song_files[0], root / "bad" / "a.flac")
+    assert rate_file(catalog, song, "like", None, "user").action == "rated"
+    import_ratings(catalog, root)
+    assert rate_file(catalog, song, "like", None, "user").action == "rated"
+    track = get_track(catalog, song)
+    assert ratings.current_rating(catalog, track["id"]).verdict == "like"
+
+
 def test_rate_file_missing_and_non_audio_fail_clearly(catalog, tmp_path):
     missing = rate_file(catalog, tmp_path / "nope.mp3", "like", None, "user")
     assert (missing.action, missing.reason) == ("failed", "file not found")
