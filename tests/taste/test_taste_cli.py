@@ -331,3 +331,19 @@ def test_excerpt_player_starts_and_stops_without_leaving_a_process(song_files):
         return
     stop_player(player)
     assert player.returncode is not None
+
+
+@pytest.mark.slow
+def test_review_from_a_folder_proposes_only_its_songs(embedded_catalog, excerpt_embeddings,
+                                                      tmp_path):
+    new = tmp_path / "incoming"
+    new.mkdir()
+    for i in (1, 5):
+        shutil.copyfile(excerpt_embeddings["files"][i], new / f"new {i}.flac")
+    answers = tmp_path / "answers.txt"
+    answers.write_text("like\nlike\nlike\n", encoding="utf-8")
+    result = run("review", "--db", embedded_catalog.path, "--from", new, "--answers", answers,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    assert sorted(r["path"] for r in _json_lines(result.output)) == [
+        str(new / "new 1.flac"), str(new / "new 5.flac")]
