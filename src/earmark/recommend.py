@@ -1,5 +1,9 @@
-"""What to hear next: unrated songs ranked by the taste model, songs like a given one, and M3U8
-playlists of either. Every ranking works on the catalog's stored embeddings (cosine geometry).
+"""What to hear next and what to rate next, from the catalog's stored embeddings.
+
+:func:`recommend` ranks unrated songs by the taste model, :func:`similar` finds the songs nearest
+to one (cosine similarity), :func:`songs_to_review` picks the next songs to rate with a strategy
+of :mod:`earmark.active`. Playlists of their results are written by
+:func:`earmark.ratings_io.write_m3u`.
 """
 
 from __future__ import annotations
