@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import wave
 
 import numpy as np
@@ -212,3 +214,24 @@ def test_decode_errors_are_audio_errors_with_reasons(tmp_path):
         decode_audio(path)
     assert info.value.reason and info.value.path == str(path)
     assert isinstance(info.value, NotAudioError | CorruptAudioError)
+
+
+@pytest.mark.parametrize(
+    "codec,channels",
+    [("pcm_u8", 2), ("pcm_s16le", 2), ("pcm_s24le", 2), ("pcm_s32le", 1), ("pcm_f32le", 2),
+     ("pcm_f64le", 2), ("pcm_s16le", 6)],
+)
+def test_sample_formats_match_ffmpeg_decoding(tmp_path, codec, channels):
+    """Every PCM sample format and a 5.1 layout give exactly what the ffmpeg CLI decodes."""
+    src = gtzan_clip("disco", 2)
+    path = tmp_path / f"{codec}.wav"
+    ffmpeg = shutil.which("ffmpeg")
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-t", "2", "-i", str(src), "-ac",
+                    str(channels), "-c:a", codec, str(path)], check=True)
+    raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-f", "f32le", "-c:a",
+                          "pcm_f32le", "-"], check=True, capture_output=True).stdout
+    reference = np.frombuffer(raw, "<f4").reshape(-1, channels).T
+    ours = decode_audio(path, mono=False)
+    assert ours.shape == reference.shape
+    np.testing.assert_allclose(ours, reference, atol=1e-7)
+    np.testing.assert_allclose(decode_audio(path), reference.mean(axis=0), atol=1e-6)
