@@ -9,14 +9,14 @@ transcoded to 44.1 kHz stereo MP3, FLAC and M4A go through
   STFT and mel settings and the same ``log10(1 + 10000 x)`` compression;
 * the floor: ``ffmpeg -i FILE -ac 1 -ar 16000 -f f32le -`` in a subprocess, output discarded.
 
-It prints markdown tables (seconds per minute of audio, median of the repeats after a warm-up),
-then a folder run using both cores, the peak memory of streaming a file of over an hour, and the
-cost of soxr's quality settings on resampling alone. Transcoded files live in a cache folder
-outside the repository (``EARMARK_BENCH_CACHE`` or the user cache dir) and are built once.
+It prints markdown tables (wall and CPU seconds per minute of audio, median of the repeats after
+a warm-up), then a folder run using both cores, the peak memory of streaming a file of over an
+hour, and the cost of soxr's quality settings on resampling alone. Transcoded files live in a
+cache folder outside the repository (``EARMARK_BENCH_CACHE`` or the user cache dir), built once.
 
 Run from the repository root::
 
-    python bench/bench_decode.py            # about 4 minutes on 2 cores, after the first build
+    python bench/bench_decode.py            # 6 minutes on 2 busy cores, after the first build
     python bench/bench_decode.py --profile  # cProfile of our pipeline on one song
 """
 
@@ -157,9 +157,10 @@ def ours_streamed(path: Path) -> tuple[int, float]:
     """Log-mel of a whole file block by block with ``stream_audio``: (mel frames, wall seconds).
 
     Frames are those of a non-centred STFT over the whole signal (each block carries the
-    samples the next frame needs); they are reduced to a per-band sum, as a song summary would,
-    because keeping an hour of log-mel frames would itself cost ~90 MB. One torch thread: a
-    10 s block is too small to share, and two threads on a busy machine wait on each other.
+    samples the next frame needs). Each block's log-mel is dropped once counted, as a consumer
+    that summarises it would do: keeping an hour of log-mel frames would itself cost ~90 MB.
+    One torch thread: a 10 s block is too small to share, and two threads on a busy machine
+    wait on each other.
     """
     import torch
 
@@ -170,15 +171,12 @@ def ours_streamed(path: Path) -> tuple[int, float]:
     start = time.perf_counter()
     params = MUSICNN_MEL.with_(center=False)
     carry = np.zeros(0, np.float32)
-    band_sum = torch.zeros(params.n_mels, dtype=torch.float64)
     frames = 0
     for block in stream_audio(path, SR, block_seconds=10.0):
         x = np.concatenate([carry, block])
         n = 0 if len(x) < params.n_fft else 1 + (len(x) - params.n_fft) // params.hop_length
         if n:
-            mel = log_mel(x[: (n - 1) * params.hop_length + params.n_fft], params)
-            band_sum += mel.sum(dim=-1, dtype=torch.float64)
-            frames += n
+            frames += log_mel(x[: (n - 1) * params.hop_length + params.n_fft], params).shape[-1]
         carry = x[n * params.hop_length :]
     return frames, time.perf_counter() - start
 
@@ -413,6 +411,7 @@ def parity(song: Song) -> str:
 
 
 def environment() -> str:
+    """One line on the machine and the versions measured."""
     import av
     import librosa
     import soundfile
@@ -432,6 +431,7 @@ def environment() -> str:
 
 
 def profile(song: Song) -> str:
+    """cProfile of :func:`ours` on ``song`` after a warm-up, top 15 by own time."""
     import cProfile
     import io
     import pstats
