@@ -4,7 +4,8 @@
 (:func:`earmark.models.musicnn.load_musicnn`), replaces its 50-tag output by one for your labels
 and trains with a low learning rate: only the penultimate dense layer and the new output
 (``train_layers="last"``, the default: fast, safe with little data) or every layer
-(``"all"``). Batch-norm statistics stay the pretrained ones. Input is musicnn's own front end
+(``"all"``); the new output layer learns ten times faster than the pretrained layers.
+Batch-norm statistics stay the pretrained ones. Input is musicnn's own front end
 (:data:`earmark.models.musicnn.MUSICNN_PARAMS`), in 3 s patches, without per-example
 standardisation, since the pretrained weights expect its raw log-compressed values.
 Training, augmentation, early stopping and checkpoints are those of
@@ -64,13 +65,19 @@ class MusicnnFineTuned(AudioNetEstimator):
             raise ValueError(f"train_layers must be 'last' or 'all', not {self.train_layers!r}")
         return FineTunedNet(load_musicnn(self.base), n_outputs)
 
-    def _trainable(self, net: FineTunedNet) -> list[nn.Parameter]:
+    def _trainable(self, net: FineTunedNet) -> list[dict]:
+        # The new output layer starts from random weights and must move far; the pretrained
+        # layers only need nudging. So the output learns ten times faster than ``lr``.
         if self.train_layers == "all":
-            return list(net.parameters())
-        keep = {id(p) for module in (net.base.dense, net.out) for p in module.parameters()}
-        for p in net.parameters():
-            p.requires_grad_(id(p) in keep)
-        return [p for p in net.parameters() if p.requires_grad]
+            body = list(net.base.parameters())
+        else:
+            body = list(net.base.dense.parameters())
+            for p in net.base.parameters():
+                p.requires_grad_(False)
+            for p in body:
+                p.requires_grad_(True)
+        return [{"params": body, "lr": self.lr},
+                {"params": list(net.out.parameters()), "lr": 10 * self.lr}]
 
     def _features(self, audio: torch.Tensor, device: torch.device) -> torch.Tensor:
         return log_mel(audio.to(device), self.mel_params, device=device)

@@ -140,7 +140,8 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
     def _build(self, n_outputs: int) -> nn.Module:
         raise NotImplementedError
 
-    def _trainable(self, net: nn.Module) -> list[nn.Parameter]:
+    def _trainable(self, net: nn.Module) -> list[nn.Parameter] | list[dict]:
+        """What the optimiser updates: parameters, or Adam parameter groups."""
         return list(net.parameters())
 
     # -- data ---------------------------------------------------------------------------------
@@ -182,8 +183,8 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
         device = pick_device(self.device)
         torch.manual_seed(self.seed)
         net = self._build(width).to(device)
-        params = self._trainable(net)
-        optimiser = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        optimiser = torch.optim.Adam(self._trainable(net), lr=self.lr,
+                                     weight_decay=self.weight_decay)
         g = torch.Generator().manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         loss_fn = self._loss(y, width, device)
