@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from earmark.audio import decode_audio
 from earmark.models.musicnn import MSD_TAGS, MTT_TAGS, load_musicnn
 from earmark.pretrained import (
     GENRE_TAGS,
@@ -18,7 +19,7 @@ from earmark.pretrained import (
     song_taggram,
     song_tags,
 )
-from music import asc_songs, gtzan_clip
+from music import asc_songs, gtzan_clip, transcode
 
 REF = Path(__file__).resolve().parent / "data" / "musicnn_ref"
 SR = 16000
@@ -147,3 +148,27 @@ def test_genre_from_tags_ranks_and_bounds():
 def test_real_genres_come_out_on_top(models):
     probs, tags, _ = song_tags(gtzan_clip("jazz", 0), models["MSD_musicnn"])
     assert genre_from_tags(probs, tags)[0][0] == "jazz"
+
+
+@pytest.mark.parametrize("block_seconds", [0.7, 3.0, 30.0])
+def test_streamed_file_equals_in_memory_analysis(models, tmp_path, block_seconds):
+    """Blocks of any length (shorter than a patch, unaligned, longer than the song) give
+    exactly the patches of the whole decoded song: the stream keeps only the STFT overlap."""
+    model = models["MSD_musicnn"]
+    path = gtzan_clip("disco", 1)
+    audio = decode_audio(path, SR, offset=4.0, duration=10.0)
+    whole = analyze_song(audio, model)
+    streamed = analyze_song(path, model, start=4.0, duration=10.0, block_seconds=block_seconds)
+    assert streamed.info.n_patches == whole.info.n_patches == 3
+    assert streamed.info.duration == pytest.approx(10.0)
+    np.testing.assert_array_equal(streamed.taggram, whole.taggram)
+    np.testing.assert_array_equal(streamed.embeddings, whole.embeddings)
+
+
+def test_stream_of_a_short_file_is_padded(models, tmp_path):
+    clip = tmp_path / "short.wav"
+    transcode(gtzan_clip("blues", 2), clip, "wav", seconds=1.2)
+    result = analyze_song(clip, models["MTT_musicnn"], block_seconds=0.5)
+    assert result.info.padded and result.info.n_patches == 1
+    assert result.info.duration == pytest.approx(1.2, abs=0.01)
+    assert np.isfinite(result.taggram).all()

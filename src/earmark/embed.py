@@ -3,20 +3,19 @@
 One pass per song gives both the embedding (for taste models and trained heads) and the
 whole-song tag probabilities (and, for MSD models, genres), so nothing is decoded twice. Work is
 incremental: a track is analysed again only if its file content changed or ``force`` is set.
-Decoding of the next songs overlaps with the network on the current one (PyAV and soxr release
-the GIL), so both cores are busy; the network runs on the GPU when there is one.
+Songs are streamed block by block and decoded in a thread ahead of the network (PyAV and soxr
+release the GIL), so both cores are busy and memory stays flat on long mixes; the network runs on
+the GPU when there is one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from earmark.audio import decode_audio
 from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
 from earmark.catalog.embeddings import missing_embeddings, store_embedding
@@ -56,49 +55,32 @@ class EmbedReport:
     up_to_date: int = 0
 
 
-def _decode_for(model: MusicnnTagger, path: str, start: float | None,
-                duration: float | None) -> np.ndarray:
-    return decode_audio(path, model.mel_params.sample_rate, offset=start or 0.0,
-                        duration=duration)
-
-
 def analyze_files(
     paths: Iterable[str | Path],
     model: MusicnnTagger,
     *,
     start: float | None = None,
     duration: float | None = None,
-    prefetch: int = 2,
 ) -> Iterator[tuple[str, SongResult | AudioError]]:
     """Analyse songs in order, yielding ``(path, result)`` or ``(path, error)`` per file.
 
     A file that cannot be decoded yields its :class:`~earmark.errors.AudioError`; the rest go
-    on. Up to ``prefetch`` songs are decoded ahead in threads while the model runs.
+    on. Each song is streamed, decoding ahead in a thread while the model runs.
     """
-    paths = [str(p) for p in paths]
-    sr = model.mel_params.sample_rate
-    with ThreadPoolExecutor(max(1, prefetch)) as pool:
-        pending = [pool.submit(_decode_for, model, p, start, duration) for p in paths[:prefetch]]
-        for index, path in enumerate(paths):
-            future = pending[index]
-            if index + prefetch < len(paths):
-                pending.append(pool.submit(_decode_for, model, paths[index + prefetch], start,
-                                           duration))
-            pending[index] = None  # let the decoded audio go once used
-            try:
-                audio = future.result()
-            except AudioError as exc:
-                yield path, exc
-                continue
-            analysis = analyze_song(audio, model, sr=sr)
-            probs = analysis.taggram.mean(axis=0)
-            genres = genre_from_tags(probs, analysis.tags) if model.name.startswith("MSD") else []
-            yield path, SongResult(
-                path=path, tags=analysis.tags, tag_probabilities=probs,
-                taggram=analysis.taggram, embedding=embedding_from_patches(analysis.embeddings),
-                genres=genres, padded=analysis.info.padded, duration=analysis.info.duration,
-                patch_seconds=analysis.info.patch_seconds,
-            )
+    for path in map(str, paths):
+        try:
+            analysis = analyze_song(path, model, start, duration)
+        except AudioError as exc:
+            yield path, exc
+            continue
+        probs = analysis.taggram.mean(axis=0)
+        genres = genre_from_tags(probs, analysis.tags) if model.name.startswith("MSD") else []
+        yield path, SongResult(
+            path=path, tags=analysis.tags, tag_probabilities=probs,
+            taggram=analysis.taggram, embedding=embedding_from_patches(analysis.embeddings),
+            genres=genres, padded=analysis.info.padded, duration=analysis.info.duration,
+            patch_seconds=analysis.info.patch_seconds,
+        )
 
 
 def store_song_predictions(catalog: Catalog, track_id: int, model: str,

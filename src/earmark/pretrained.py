@@ -1,10 +1,11 @@
 """Whole songs through the pretrained musicnn taggers: taggrams, song tags, embeddings, genres.
 
-Every function takes a file path (decoded with :func:`earmark.audio.decode_audio`) or samples
-already in memory, cuts the model's log-mel spectrogram into consecutive non-overlapping patches
-of ``model.patch_frames`` frames (3 s) exactly as the original musicnn ``extractor`` does (a
-trailing part shorter than a patch is dropped), and runs them through the model in batches under
-``torch.inference_mode()``. Thread count is the caller's business (``torch.set_num_threads``).
+Every function takes a file path (streamed with :func:`earmark.audio.stream_audio`, so memory
+stays flat on long mixes) or samples already in memory, cuts the model's log-mel spectrogram
+into consecutive non-overlapping patches of ``model.patch_frames`` frames (3 s) exactly as the
+original musicnn ``extractor`` does (a trailing part shorter than a patch is dropped), and runs
+them through the model in batches under ``torch.inference_mode()``. Thread count is the caller's
+business (``torch.set_num_threads``).
 
 A clip shorter than one patch is zero-padded (silence) to one patch and ``info.padded`` says so;
 outputs are finite for any input, silence included.
@@ -12,14 +13,17 @@ outputs are finite for any input, silence included.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from queue import Queue
 
 import numpy as np
 import soxr
 import torch
 
-from earmark.audio import decode_audio
+from earmark.audio import stream_audio
 from earmark.errors import ModelError
 from earmark.features import log_mel
 from earmark.models.musicnn import MusicnnTagger
@@ -66,14 +70,11 @@ class SongAnalysis:
 Source = str | Path | np.ndarray
 
 
-def _load_samples(
-    source: Source, sample_rate: int, start: float | None, duration: float | None,
+def _in_memory_samples(
+    source: np.ndarray, sample_rate: int, start: float | None, duration: float | None,
     sr: int | None,
 ) -> np.ndarray:
     """Mono float32 samples at ``sample_rate`` covering ``[start, start + duration)`` seconds."""
-    if isinstance(source, (str, Path)):
-        # decode_audio mixes down with a plain channel mean, as librosa (and so musicnn) does.
-        return decode_audio(source, sample_rate, offset=start or 0.0, duration=duration)
     audio = np.asarray(source, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.mean(axis=0, dtype=np.float32)
@@ -88,6 +89,77 @@ def _load_samples(
     return audio
 
 
+def _prefetched(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Run a block iterator in a thread, ``depth`` blocks ahead: decoding (PyAV and soxr release
+    the GIL) overlaps the network working on the previous block."""
+    queue: Queue = Queue(maxsize=depth)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                queue.put(block)
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    while True:
+        item = queue.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+class _PatchCutter:
+    """Cuts a stream of samples into spans of whole patches.
+
+    Frame ``t`` of a centred STFT starts at sample ``t * hop`` of the audio padded by
+    ``n_fft // 2`` zeros on both sides, so patch ``i`` needs padded samples
+    ``[i * frames * hop, (i + 1) * frames * hop - hop + n_fft)``: an uncentred STFT of such a span
+    gives exactly the patch's frames. Spans of up to ``batch`` patches are yielded as soon as the
+    stream has their samples, keeping only ``n_fft - hop`` samples of overlap, so memory does not
+    grow with the song. As in the original musicnn, a trailing part shorter than a patch is
+    dropped; a song shorter than one patch is zero-padded to one (``padded`` then says so).
+    ``seen`` counts the samples of the stream, once it is exhausted.
+    """
+
+    def __init__(self, n_fft: int, hop: int, frames: int, batch: int, center: bool):
+        self.n_fft, self.hop, self.frames, self.batch = n_fft, hop, frames, batch
+        self.edge = n_fft // 2 if center else 0
+        self.seen = 0
+        self.padded = False
+
+    def _need(self, count: int) -> int:
+        return (count * self.frames - 1) * self.hop + self.n_fft
+
+    def spans(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, int]]:
+        """Yield ``(samples, n_patches)`` spans in order."""
+        step = self.frames * self.hop
+        buffer = np.zeros(self.edge, np.float32)
+        emitted = 0
+        for block in blocks:
+            self.seen += len(block)
+            buffer = np.concatenate([buffer, block])
+            while len(buffer) >= self._need(self.batch):
+                yield buffer[: self._need(self.batch)], self.batch
+                emitted += self.batch
+                buffer = buffer[self.batch * step :]
+        buffer = np.concatenate([buffer, np.zeros(self.edge, np.float32)])
+        n_frames = 1 + (len(buffer) - self.n_fft) // self.hop if len(buffer) >= self.n_fft else 0
+        count = n_frames // self.frames
+        if emitted == 0 and count == 0:
+            self.padded = True
+            buffer = np.pad(buffer, (0, self._need(1) - len(buffer)))
+            count = 1
+        for first in range(0, count, self.batch):
+            part = min(self.batch, count - first)
+            yield buffer[first * step : first * step + self._need(part)], part
+
+
 def analyze_song(
     source: Source,
     model: MusicnnTagger,
@@ -96,6 +168,7 @@ def analyze_song(
     *,
     sr: int | None = None,
     batch_size: int = 2,
+    block_seconds: float = 30.0,
 ) -> SongAnalysis:
     """Tag probabilities and embeddings of every 3-second patch of a song.
 
@@ -107,31 +180,27 @@ def analyze_song(
     sr : sample rate of in-memory ``source`` (default: the model's, 16 kHz); ignored for paths.
     batch_size : patches per forward pass. Small batches keep the largest feature maps (about
         12 MB per patch) in the CPU's caches; raise it on a GPU.
+    block_seconds : a file is decoded this many seconds at a time (in a thread, ahead of the
+        network), so a two-hour mix needs no more memory than a song.
     """
     params = model.mel_params
     if params.center and params.pad_mode != "constant":
         raise ModelError(f"{model.name}: patch-wise analysis needs a zero-padded front end")
-    audio = _load_samples(source, params.sample_rate, start, duration, sr)
+    if isinstance(source, (str, Path)):
+        # decode_audio/stream_audio mix down with a plain channel mean, as librosa (and so
+        # musicnn) does.
+        blocks = _prefetched(stream_audio(source, params.sample_rate, offset=start or 0.0,
+                                          duration=duration, block_seconds=block_seconds))
+    else:
+        blocks = iter([_in_memory_samples(source, params.sample_rate, start, duration, sr)])
     hop, n_fft, frames = params.hop_length, params.n_fft, model.patch_frames
-    seconds = len(audio) / params.sample_rate
-    # Frame t of a centred STFT starts at sample t * hop of the audio padded by n_fft // 2 zeros,
-    # so patches can be computed block by block with an uncentred STFT on slices.
-    padded = np.pad(audio, n_fft // 2) if params.center else audio
-    n_frames = 1 + max(0, len(padded) - n_fft) // hop
-    short = n_frames < frames
-    if short:
-        padded = np.pad(padded, (0, (frames - 1) * hop + n_fft - len(padded)))
-        n_frames = frames
-    n_patches = n_frames // frames
     uncentred = params.with_(center=False)
     probs, embeds = [], []
+    cutter = _PatchCutter(n_fft, hop, frames, batch_size, params.center)
     device = next(model.parameters(), torch.empty(0)).device
     with torch.inference_mode():
-        for first in range(0, n_patches, batch_size):
-            count = min(batch_size, n_patches - first)
-            lo = first * frames * hop
-            hi = lo + (count * frames - 1) * hop + n_fft
-            mel = log_mel(padded[lo:hi], uncentred, device=device)  # (n_mels, count * frames)
+        for span, count in cutter.spans(blocks):
+            mel = log_mel(span, uncentred, device=device)  # (n_mels, count * frames)
             patches = mel.reshape(mel.shape[0], count, frames).transpose(0, 1)
             p, e = model(patches)
             probs.append(p.float().cpu().numpy())
@@ -140,10 +209,10 @@ def analyze_song(
         model=model.name,
         source=str(source) if isinstance(source, (str, Path)) else None,
         start=float(start or 0.0),
-        duration=seconds,
+        duration=cutter.seen / params.sample_rate,
         patch_seconds=frames * hop / params.sample_rate,
-        n_patches=n_patches,
-        padded=short,
+        n_patches=sum(len(x) for x in probs),
+        padded=cutter.padded,
     )
     return SongAnalysis(np.concatenate(probs), np.concatenate(embeds), tuple(model.tags), info)
 
