@@ -101,12 +101,14 @@ def holdout(labels: np.ndarray, groups: np.ndarray, rng: np.random.Generator,
             fraction: float = 1 / 3) -> tuple[np.ndarray, np.ndarray]:
     """Pool and test indices: whole groups held out, both classes on both sides."""
     unique = np.unique(groups)
-    while True:
+    for _ in range(1000):
         test_groups = rng.choice(unique, size=max(1, round(fraction * len(unique))),
                                  replace=False)
         test = np.isin(groups, test_groups)
         if len(set(labels[test])) == 2 and len(set(labels[~test])) == 2:
             return np.flatnonzero(~test), np.flatnonzero(test)
+    raise SystemExit(f"cannot hold out {fraction:.0%} of {len(unique)} groups with liked and "
+                     "disliked songs on both sides: use a smaller --group-size")
 
 
 def learning_curve(X: np.ndarray, y: np.ndarray, pool: np.ndarray, test: np.ndarray,
