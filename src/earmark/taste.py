@@ -524,7 +524,12 @@ def train_taste(
         fitted_regressor = regressor.fit(Xs, s, sample_weight=ws)
         info["stars_cv"] = cross_validate_stars(regressor, Xs, s, ws)
     model = TasteModel(classifier, fitted_regressor, info)
-    path = save_taste_model(model, taste_model_path(catalog)) if save else None
+    path = None
+    if save:
+        try:
+            path = save_taste_model(model, taste_model_path(catalog))
+        except OSError:
+            pass  # a read-only folder only costs a refit (milliseconds) next time
     with catalog.transaction() as conn:
         conn.execute(
             "INSERT INTO model_runs (kind, model_path, metrics, created_at) VALUES (?, ?, ?, ?)",
