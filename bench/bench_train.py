@@ -35,7 +35,7 @@ GTZAN = Path(os.environ.get("EARMARK_SHARED", ROOT.parent / "shared")) / "data" 
 CACHE = Path.home() / ".cache" / "earmark" / "bench" / "train.sqlite"
 DESCRIPTIONS = {
     "head": "logistic regression on MSD_musicnn embeddings (mean+max over 3 s patches, "
-            "standardised, C by inner CV)",
+            "standardised, C by inner CV, temperature-calibrated)",
     "classic": "RBF SVM on MFCC / spectral-contrast / chroma statistics (C by inner CV)",
     "shortchunk": "short-chunk residual CNN from scratch (SHORTCHUNK_MEL front end, 3.69 s "
                   "chunks; `--width` channels)",
