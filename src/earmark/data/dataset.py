@@ -68,12 +68,6 @@ class LabelledSet:
             return np.asarray(self.targets, dtype=np.int64)
         return np.asarray(self.targets, dtype=np.float64)
 
-    def primary_labels(self) -> list[str]:
-        """One label per song, for grouping and display (the first, or the target as text)."""
-        if self.kind in ("single", "multi"):
-            return [t[0] if t else "" for t in self.targets]
-        return [str(t) for t in self.targets]
-
     def subset(self, indices: Iterable[int]) -> LabelledSet:
         idx = list(indices)
 

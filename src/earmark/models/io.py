@@ -103,10 +103,6 @@ class TrainedModel:
     estimator: object
     card: ModelCard
 
-    @property
-    def labels(self) -> list[str]:
-        return self.card.labels
-
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
