@@ -194,3 +194,36 @@ def test_cli_trains_a_short_chunk_cnn_with_checkpoint_and_resume(library, genre_
                                     "--db", str(library)])
     assert predicted.exit_code == 0, predicted.output
     assert set(json.loads(predicted.stdout)["scores"]) == {"classical", "metal", "reggae"}
+
+
+@pytest.mark.slow
+def test_multi_label_tags_from_a_manifest_train_tune_thresholds_and_evaluate(genre_tree,
+                                                                             tmp_path):
+    manifest = tmp_path / "tags.csv"
+    tags = {"classical": ["acoustic", "calm"], "metal": ["loud", "guitar"],
+            "reggae": ["guitar", "groove"]}
+    rows = ["path,label"] + [f"{genre_tree / g / f'{g}.{n:05d}.wav'},{tag}"
+                             for g in tags for n in range(6) for tag in tags[g]]
+    manifest.write_text("\n".join(rows) + "\n")
+    db = str(tmp_path / "catalog.sqlite")
+    imported = runner.invoke(app, ["dataset", "import", str(manifest), "--task", "tags",
+                                   "--db", db])
+    assert imported.exit_code == 0, imported.output
+    out = tmp_path / "tagger"
+    trained = runner.invoke(app, ["train", "--db", db, "--task", "tags", "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    card = load_model(out).card
+    assert card.kind == "multi" and card.labels == ["acoustic", "calm", "groove", "guitar",
+                                                    "loud"]
+    assert len(card.thresholds) == 5
+    evaluated = runner.invoke(app, ["evaluate", str(out), "tags", "--db", db, "--json",
+                                    "--report", str(tmp_path / "report")])
+    assert evaluated.exit_code == 0, evaluated.output
+    scores = json.loads(evaluated.stdout.splitlines()[-1])
+    assert scores["roc_auc_macro"] > 0.9 and scores["roc_auc_macro_chance"] == 0.5
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert set(report["scores"]["per_tag"]) == set(card.labels)
+    predicted = runner.invoke(app, ["predict", str(out), str(genre_tree / "metal"), "--json",
+                                    "--threshold", "0.5", "--db", db])
+    labels = [json.loads(line)["labels"] for line in predicted.stdout.splitlines()]
+    assert sum("loud" in found for found in labels) >= 4
