@@ -120,8 +120,20 @@ def test_cli_import_train_evaluate_predict(library, genre_tree, tmp_path):
     assert len(by_name) == 7 and by_name["metal.00000.wav"]["chunks"][0]["start"] == 0.0
     assert sum(r.get("labels") == ["metal"] for r in rows) >= 4
     with Catalog(library) as catalog:
-        stored = catalog.execute("SELECT count(*) FROM predictions WHERE kind = 'genre'")
+        stored = catalog.execute(
+            "SELECT count(*) FROM predictions WHERE model = 'classic' AND kind = 'genres'")
         assert stored.fetchone()[0] == 6
+
+    # The trained model's stored predictions feed the tag writer: `earmark tag --model classic`.
+    tagged = runner.invoke(app, ["tag", str(genre_tree / "metal"), "--db", db, "--model",
+                                 "classic", "--min-confidence", "0", "--max-genres", "1",
+                                 "--dry-run", "--json"])
+    assert tagged.exit_code == 0, tagged.output
+    plans = [json.loads(line) for line in tagged.stdout.splitlines()]
+    proposed = [p for p in plans if p.get("changes")]
+    assert len(proposed) == 6
+    genres = [p["changes"][0]["new"] for p in proposed]
+    assert sum(g == ["Metal"] for g in genres) >= 4, genres
 
 
 def test_cli_train_needs_labels_and_out(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -13,6 +12,7 @@ import typer
 from rich.table import Table
 
 from earmark.catalog import Catalog
+from earmark.catalog.predictions import store_predictions
 from earmark.catalog.tracks import get_track
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
@@ -426,15 +426,18 @@ def predict_command(
 
 def _store_prediction(catalog: Catalog, model_path: Path, model: TrainedModel,
                       prediction: SongPrediction) -> None:
+    """Keep a song's scores in the catalog under the model file's stem, so ``earmark tag
+    --model STEM`` (and ``info``) can use them; genre models store kind ``genres``."""
     track = get_track(catalog, prediction.path)
     if track is None or prediction.error:
         return
-    with catalog.transaction() as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO predictions (track_id, model, kind, payload, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (track["id"], str(model_path.with_suffix("")), model.card.task,
-             json.dumps(prediction.to_dict()), time.time()))
+    kind = "genres" if model.card.task == "genre" else model.card.task
+    store_predictions(catalog, track["id"], model_name(model_path), {kind: prediction.scores})
+
+
+def model_name(model_path: Path) -> str:
+    """``models/genres.safetensors`` -> ``genres``: the name predictions are stored under."""
+    return Path(model_path).name.removesuffix(".safetensors").removesuffix(".json")
 
 
 @app.command("tune")
