@@ -9,13 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from music import (  # noqa: F401  (re-exported: sub-conftests load this file by path)
-    FORMATS,
-    GTZAN,
-    asc_songs,
-    gtzan_clip,
-    transcode,
-)
+from music import FORMATS, gtzan_clip, transcode
 
 # Two xdist workers share two cores: spinning OpenMP threads would starve each other. Set before
 # any test module imports torch.

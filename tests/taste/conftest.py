@@ -13,6 +13,7 @@ import pytest
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import store_embedding
 from earmark.scan import add_file
+from music import gtzan_clip, transcode
 
 #: (genre, clip number) of the excerpts with embeddings; the listener of the end-to-end tests
 #: likes jazz and classical.
@@ -21,17 +22,6 @@ LIKED_GENRES = ("jazz", "classical")
 EXCERPT_SECONDS = 6.0
 
 
-def _shared_helpers():
-    """tests/conftest.py as a module: pytest registers every conftest under the same name
-    ``conftest``, so ``from conftest import ...`` here would find this very file."""
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("earmark_shared_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-shared = _shared_helpers()
 
 
 @pytest.fixture
@@ -70,7 +60,7 @@ def excerpt_embeddings(tmp_path_factory) -> dict[str, object]:
     for genre, number in EXCERPTS:
         dst = folder / genre / f"{genre} {number}.flac"
         dst.parent.mkdir(exist_ok=True)
-        shared.transcode(shared.gtzan_clip(genre, number), dst, "flac",
+        transcode(gtzan_clip(genre, number), dst, "flac",
                          seconds=EXCERPT_SECONDS, start=10.0)
         files.append(dst)
         genres.append(genre)

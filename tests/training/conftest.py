@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-# The suite's root conftest.py shares the module name "conftest" with this one, so it is loaded
-# under its own name to reuse its helpers.
-_spec = importlib.util.spec_from_file_location(
-    "earmark_tests_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
-shared = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(shared)
-gtzan_clip, transcode, GTZAN = shared.gtzan_clip, shared.transcode, shared.GTZAN
+from music import GTZAN, gtzan_clip, transcode
 
 GENRES3 = ("classical", "metal", "reggae")
 

@@ -20,6 +20,7 @@ from sklearn.svm import SVC, SVR
 from threadpoolctl import threadpool_limits
 
 from earmark.models.heads import inner_folds, selection_score, softmax
+from earmark.models.outputs import hard_predictions
 
 
 def rbf_kernel(X: np.ndarray, Y: np.ndarray, gamma: float) -> np.ndarray:
@@ -170,8 +171,7 @@ class DescriptorSVM(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class indices ``(n,)`` or values ``(n,)`` (regression)."""
-        out = self._output(X)
-        return out[:, 0] if self.kind == "regression" else out.argmax(axis=1)
+        return hard_predictions(self._output(X), self.kind)
 
     def state(self) -> dict[str, np.ndarray]:
         return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.state_.items()}

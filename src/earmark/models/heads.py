@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from earmark.data.splits import stratify_labels
+from earmark.models.outputs import hard_predictions
 
 #: Inverse regularisation strengths tried when ``C="auto"``.
 DEFAULT_CS = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -264,12 +265,7 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class indices ``(n,)``, 0/1 tags ``(n, k)`` at 0.5, or values ``(n,)``."""
-        out = self._output(X)
-        if self.kind == "regression":
-            return out[:, 0]
-        if self.kind == "multi":
-            return (out >= 0.5).astype(int)
-        return out.argmax(axis=1)
+        return hard_predictions(self._output(X), self.kind)
 
     def state(self) -> dict[str, np.ndarray]:
         """The fitted arrays (for safetensors)."""

@@ -31,6 +31,7 @@ from earmark.device import pick_device
 from earmark.errors import ModelError
 from earmark.features import SHORTCHUNK_MEL, MelFrontEnd, MelParams
 from earmark.models.heads import selection_score
+from earmark.models.outputs import hard_predictions
 
 #: Samples per chunk of the short-chunk CNN (3^10, 3.69 s at 16 kHz).
 CHUNK_SAMPLES = 59049
@@ -341,12 +342,7 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
         return self._output(X)
 
     def predict(self, X) -> np.ndarray:
-        out = self._output(X)
-        if self.kind == "regression":
-            return out[:, 0]
-        if self.kind == "multi":
-            return (out >= 0.5).astype(int)
-        return out.argmax(axis=1)
+        return hard_predictions(self._output(X), self.kind)
 
     # -- persistence ------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
