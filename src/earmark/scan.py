@@ -8,18 +8,18 @@ row with ``status = 'error'`` and a reason; the scan always goes on.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from earmark.audio import AUDIO_EXTENSIONS, check_audio
 from earmark.catalog import Catalog, tracks
 from earmark.errors import AudioError, UnreadableFileError
 from earmark.metadata import read_tags
+from earmark.parallel import map_files
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -228,16 +228,8 @@ def _inspect_all(
     paths: list[str], verify: bool, min_s: float | None, max_s: float | None,
     workers: int | None,
 ) -> Iterator[dict]:
-    workers = min(workers or os.cpu_count() or 1, len(paths))
-    if workers <= 1:
-        for path in paths:
-            yield inspect_file(path, verify, min_s, max_s)
-        return
-    # spawn, not fork: the parent may hold torch or FFmpeg threads that fork would not copy.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(inspect_file, paths, [verify] * len(paths), [min_s] * len(paths),
-                            [max_s] * len(paths), chunksize=4)
+    inspect = partial(inspect_file, verify=verify, min_seconds=min_s, max_seconds=max_s)
+    yield from map_files(inspect, paths, workers, chunksize=4, preload=("earmark.scan",))
 
 
 def _record(catalog: Catalog, record: dict) -> ScanItem:
