@@ -239,3 +239,24 @@ def test_multi_label_tags_from_a_manifest_train_tune_thresholds_and_evaluate(gen
                                     "--threshold", "0.5", "--db", db])
     labels = [json.loads(line)["labels"] for line in predicted.stdout.splitlines()]
     assert sum("loud" in found for found in labels) >= 4
+
+
+def test_rating_labels_follow_the_ratings_rules(library):
+    """Training reads ratings as the taste model does: the latest opinion wins (stars too),
+    a later skip changes nothing, 3 stars alone is no like/dislike but is a star rating."""
+    with Catalog(library) as catalog:
+        a, b, c = load_labelled(catalog, "genre", "mini").track_ids[:3]
+        with catalog.transaction() as conn:
+            # Later than any rating another test of this module may have left.
+            rows = [(a, "dislike", None, 10.0), (a, None, 5, 11.0),   # changed mind: liked
+                    (b, "like", None, 10.0), (b, "skip", None, 11.0),  # skip keeps the like
+                    (c, None, 3, 10.0)]                               # neutral
+            conn.executemany("INSERT INTO ratings (track_id, verdict, stars, rated_at) "
+                             "VALUES (?, ?, ?, ?)", rows)
+        likes = load_labelled(catalog, "like")
+        stars = load_labelled(catalog, "stars")
+    mine = {a, b, c}
+    like_of = dict(zip(likes.track_ids, likes.targets, strict=True))
+    stars_of = dict(zip(stars.track_ids, stars.targets, strict=True))
+    assert {k: v for k, v in like_of.items() if k in mine} == {a: 1, b: 1}
+    assert {k: v for k, v in stars_of.items() if k in mine} == {a: 5.0, c: 3.0}

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from earmark.catalog import Catalog
+from earmark.catalog.ratings import current_ratings
+from earmark.catalog.tracks import iter_tracks
 
 KINDS = ("single", "multi", "binary", "regression")
 #: Tasks read from the ``ratings`` table instead of ``labels``.
@@ -163,19 +165,17 @@ def load_labelled(
 
 
 def _load_ratings(catalog: Catalog, task: str) -> LabelledSet:
-    column, wanted = ("verdict", "('like', 'dislike')") if task == "like" else ("stars",
-                                                                              "(1, 2, 3, 4, 5)")
-    # The latest rating wins: a listener who changed their mind meant the new verdict.
-    rows = catalog.execute(
-        f"SELECT r.track_id, t.path, r.{column}, t.artist FROM ratings r "
-        "JOIN tracks t ON t.id = r.track_id "
-        f"WHERE t.status = 'ok' AND r.{column} IN {wanted} AND r.id = ("
-        f"  SELECT r2.id FROM ratings r2 WHERE r2.track_id = r.track_id "
-        f"  AND r2.{column} IS NOT NULL ORDER BY r2.rated_at DESC, r2.id DESC LIMIT 1) "
-        "ORDER BY r.track_id"
-    ).fetchall()
+    """Each rated song's *current* rating, by the rules of :mod:`earmark.catalog.ratings` (the
+    latest opinion wins, skips change nothing), so training and the taste model agree."""
+    playable = {t["id"]: t for t in iter_tracks(catalog)}
+    rows = []
+    for track_id, rating in sorted(current_ratings(catalog).items()):
+        track = playable.get(track_id)
+        target = rating.label if task == "like" else rating.stars
+        if track is not None and target is not None:
+            rows.append((track_id, track["path"], target, track["artist"]))
     if task == "like":
-        targets = [1 if r[2] == "like" else 0 for r in rows]
+        targets = [int(r[2]) for r in rows]
         classes = ["dislike", "like"]
     else:
         targets = [float(r[2]) for r in rows]
