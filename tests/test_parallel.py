@@ -28,6 +28,10 @@ def test_results_in_order_and_equal_to_a_plain_map(music_files, tmp_path):
 
 
 def test_workers_are_other_processes_with_one_torch_thread():
+    # The first pool of a process fixes what its fork server preloads: here, no torch; the
+    # workers must still use one torch thread when they import it themselves.
+    list(map_files(partial(inspect_file, verify=False), ["/nowhere/a.mp3", "/nowhere/b.mp3"],
+                   workers=2, preload=("earmark.scan",)))
     facts = list(map_files(_worker_facts, range(8), workers=2))
     assert os.getpid() not in {pid for pid, _ in facts}
     assert {threads for _, threads in facts} == {1}

@@ -27,6 +27,8 @@ PRELOAD = ("earmark.audio", "earmark.features", "torch")
 
 
 def _worker_init() -> None:
+    # One thread per worker, whether torch was preloaded or gets imported by ``fn`` later.
+    os.environ["OMP_NUM_THREADS"] = "1"
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
