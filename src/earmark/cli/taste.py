@@ -179,7 +179,7 @@ def export_command(
         "--history", help="Every rating ever made, not only each song's current one.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Export ratings as CSV or JSON lines (``ratings import`` reads them back)."""
+    """Export ratings as CSV or JSON lines ('ratings import' reads them back)."""
     catalog = open_catalog(db)
     if output is None:
         n = export_ratings(catalog, sys.stdout, fmt.value, history)
