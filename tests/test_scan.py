@@ -287,3 +287,12 @@ def test_scan_gtzan_with_two_workers_and_python_m(tmp_path):
     )
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == 60 and {r["action"] for r in rows} == {"added"}
+
+
+def test_command_line_starts_without_torch_or_scikit_learn():
+    """Heavy libraries load only in the commands that need them: start-up stays fast."""
+    code = ("import sys, earmark.cli; "
+            "print(sorted({'torch', 'sklearn', 'librosa', 'optuna'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

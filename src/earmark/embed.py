@@ -20,12 +20,13 @@ from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
 from earmark.catalog.embeddings import missing_embeddings, store_embedding
 from earmark.catalog.predictions import store_predictions
+from earmark.defaults import EMBEDDING_MODEL
 from earmark.device import pick_device
 from earmark.errors import AudioError
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
 from earmark.pretrained import analyze_song, embedding_from_patches, genre_from_tags
 
-DEFAULT_MODEL = "MSD_musicnn"
+DEFAULT_MODEL = EMBEDDING_MODEL
 
 
 @dataclass(frozen=True)

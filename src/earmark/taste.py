@@ -32,10 +32,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings, ratings_fingerprint
+from earmark.defaults import EMBEDDING_MODEL, TASTE_HALF_LIFE_DAYS
 from earmark.errors import EarmarkError, ModelError
 
-DEFAULT_EMBEDDING = "MSD_musicnn"
-DEFAULT_HALF_LIFE_DAYS = 365.0
+DEFAULT_EMBEDDING = EMBEDDING_MODEL
+DEFAULT_HALF_LIFE_DAYS = TASTE_HALF_LIFE_DAYS
 MIN_RATINGS = 5
 _FORMAT = "earmark-taste-2"
 

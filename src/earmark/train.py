@@ -22,6 +22,7 @@ from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings, store_embedding
 from earmark.catalog.tracks import get_track_by_id
 from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
+from earmark.defaults import EMBEDDING_MODEL
 from earmark.embed import embed_tracks
 from earmark.errors import EarmarkError, ModelError
 from earmark.evaluate import evaluate, tune_thresholds
@@ -32,7 +33,7 @@ from earmark.predict import model_output, song_input
 
 ProgressFn = Callable[[int, int, str], None]
 
-DEFAULT_EMBEDDING = "MSD_musicnn"
+DEFAULT_EMBEDDING = EMBEDDING_MODEL
 #: Model types trained on whole-song vectors (the others read audio).
 VECTOR_MODELS = ("head", "classic")
 

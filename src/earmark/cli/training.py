@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -26,20 +26,16 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
-from earmark.data import LabelledSet, import_csv, import_fma, import_folders, import_mtt
-from earmark.data.dataset import datasets, load_labelled
+from earmark.defaults import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.errors import EarmarkError
-from earmark.evaluate import append_results, evaluate, headline, write_report
-from earmark.models.io import TrainedModel, load_model, save_model
-from earmark.predict import SongPrediction, model_output, predict_songs
 from earmark.scan import find_audio_files
-from earmark.train import (
-    DEFAULT_EMBEDDING,
-    cross_validate,
-    default_inputs,
-    song_matrix,
-    train_model,
-)
+
+# torch and scikit-learn are imported inside the commands that use them, so that every
+# command (and --help) starts in half a second rather than three.
+if TYPE_CHECKING:
+    from earmark.data import LabelledSet
+    from earmark.models.io import TrainedModel
+    from earmark.predict import SongPrediction
 
 dataset_app = typer.Typer(help="Labelled datasets in the catalog.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
@@ -85,6 +81,7 @@ def dataset_import(
     as_json: JsonOption = False,
 ) -> None:
     """Add labelled music to the catalog; missing or unreadable files are reported, not fatal."""
+    from earmark.data import import_csv, import_fma, import_folders, import_mtt
     fmt = fmt or (SourceFormat.folders if source.is_dir() else SourceFormat.csv)
     if fmt in (SourceFormat.mtt, SourceFormat.fma) and audio is None:
         fail(f"--audio FOLDER is needed for {fmt.value} tables")
@@ -124,6 +121,7 @@ def dataset_import(
 @dataset_app.command("list")
 def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Labelled datasets in the catalog, with their tasks and sizes."""
+    from earmark.data.dataset import datasets
     catalog = open_catalog(db)
     rows = datasets(catalog)
     catalog.close()
@@ -138,6 +136,7 @@ def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 
 def _load(catalog: Catalog, task: str, dataset: str | None) -> LabelledSet:
+    from earmark.data.dataset import load_labelled
     data = load_labelled(catalog, task, dataset)
     if len(data) == 0:
         where = f" in dataset {dataset!r}" if dataset else ""
@@ -229,6 +228,9 @@ def train_command(
     as_json: JsonOption = False,
 ) -> None:
     """Train a model on labelled songs in the catalog (embeddings computed first if missing)."""
+    from earmark.evaluate import append_results
+    from earmark.models.io import save_model
+    from earmark.train import cross_validate, default_inputs, song_matrix, train_model
     if out is None and not cv:
         fail("give --out PATH for the model (or --cv K to only cross-validate)", 2)
     if resume and checkpoint is None:
@@ -307,6 +309,10 @@ def evaluate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Score a model on a labelled dataset: a JSON report, confusion matrix, mistakes."""
+    from earmark.evaluate import append_results, evaluate, headline, write_report
+    from earmark.models.io import load_model
+    from earmark.predict import model_output
+    from earmark.train import song_matrix
     try:
         model = load_model(model_path)
     except EarmarkError as exc:
@@ -387,6 +393,8 @@ def predict_command(
     Predictions of songs that are in the catalog are stored there. Exit code 1 when some
     files could not be read.
     """
+    from earmark.models.io import load_model
+    from earmark.predict import predict_songs
     try:
         model = load_model(model_path)
     except EarmarkError as exc:
@@ -464,6 +472,9 @@ def tune_command(
     as_json: JsonOption = False,
 ) -> None:
     """Search hyper-parameters with Optuna (local, seeded TPE, median pruning)."""
+    from earmark.evaluate import append_results
+    from earmark.models.io import save_model
+    from earmark.train import default_inputs, song_matrix, train_model
     from earmark.tune import tune  # imports Optuna, which only this command needs
 
     catalog = open_catalog(db)
