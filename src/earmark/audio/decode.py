@@ -21,7 +21,6 @@ import numpy as np
 import soxr
 
 from earmark.errors import (
-    AudioError,
     CorruptAudioError,
     EmptyFileError,
     NotAudioError,
@@ -77,7 +76,7 @@ def _open(path: str | Path) -> av.container.InputContainer:
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise _os_error(path, exc) from exc
+        raise UnreadableFileError.from_os_error(path, exc) from exc
     if not path.is_file():
         raise NotAudioError(path, "not a regular file")
     if st.st_size == 0:
@@ -86,7 +85,7 @@ def _open(path: str | Path) -> av.container.InputContainer:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise _os_error(path, exc) from exc
+        raise UnreadableFileError.from_os_error(path, exc) from exc
     try:
         return av.open(str(path), mode="r", metadata_errors="replace")
     except av.error.InvalidDataError as exc:
@@ -94,11 +93,7 @@ def _open(path: str | Path) -> av.container.InputContainer:
     except av.error.FFmpegError as exc:
         raise CorruptAudioError(path, f"cannot open: {exc.strerror or exc}") from exc
     except OSError as exc:
-        raise _os_error(path, exc) from exc
-
-
-def _os_error(path: Path, exc: OSError) -> AudioError:
-    return UnreadableFileError.from_os_error(path, exc)
+        raise UnreadableFileError.from_os_error(path, exc) from exc
 
 
 def _audio_stream(container: av.container.InputContainer, path: str | Path) -> av.AudioStream:
@@ -125,22 +120,27 @@ def probe_audio(path: str | Path) -> AudioInfo:
         With a user-facing reason when the file is empty, unreadable, not audio or unsupported.
     """
     with _open(path) as container:
-        stream = _audio_stream(container, path)
-        ctx = stream.codec_context
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        return AudioInfo(
-            path=str(path),
-            container=container.format.name,
-            codec=ctx.name,
-            duration=duration,
-            sample_rate=int(ctx.sample_rate or stream.rate or 0),
-            channels=int(ctx.channels or 0),
-            bit_rate=int(ctx.bit_rate or container.bit_rate or 0) or None,
-        )
+        return _describe(container, _audio_stream(container, path), path)
+
+
+def _describe(
+    container: av.container.InputContainer, stream: av.AudioStream, path: str | Path
+) -> AudioInfo:
+    ctx = stream.codec_context
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    return AudioInfo(
+        path=str(path),
+        container=container.format.name,
+        codec=ctx.name,
+        duration=duration,
+        sample_rate=int(ctx.sample_rate or stream.rate or 0),
+        channels=int(ctx.channels or 0),
+        bit_rate=int(ctx.bit_rate or container.bit_rate or 0) or None,
+    )
 
 
 def stream_audio(
@@ -392,12 +392,12 @@ class AudioCheck:
 
 
 def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
-    """Demux every packet of ``path`` (hashing them) and, with ``decode``, decode them all.
+    """Open ``path`` once: describe it, demux every packet (hashing them) and, with ``decode``,
+    decode them all.
 
     Without ``decode`` only the container is read, which is fast but cannot see damaged packets;
     ``decoded_seconds`` is then the sum of packet durations.
     """
-    info = probe_audio(path)
     digest = hashlib.blake2b(digest_size=16)
     samples = 0
     packet_seconds = 0.0
@@ -409,6 +409,7 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
     try:
         with av.logging.Capture() as logs, _open(path) as container:
             stream = _audio_stream(container, path)
+            info = _describe(container, stream, path)
             time_base = float(stream.time_base) if stream.time_base else 0.0
             try:
                 for packet in container.demux(stream):
