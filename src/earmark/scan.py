@@ -23,6 +23,9 @@ from earmark.parallel import map_files
 
 ProgressFn = Callable[[int, int, str], None]
 
+#: The problem :func:`find_audio_files` reports for a folder reached again through a link.
+FOLDER_LOOP = "symbolic link loop (folder already scanned)"
+
 
 @dataclass
 class ScanItem:
@@ -60,7 +63,7 @@ def find_audio_files(
     """Yield ``(path, problem)`` for every file with an audio extension under ``roots``.
 
     Folders reached twice through symbolic links are yielded once with the problem
-    ``"symbolic link loop"`` and not descended into again. A root that is a file is yielded as
+    :data:`FOLDER_LOOP` and not descended into again. A root that is a file is yielded as
     is, whatever its extension; a missing root is yielded with its problem.
     """
     seen_dirs: set[tuple[int, int]] = set()
@@ -79,7 +82,7 @@ def find_audio_files(
                 continue
             key = (st.st_dev, st.st_ino)
             if key in seen_dirs:
-                yield folder, "symbolic link loop (folder already scanned)"
+                yield folder, FOLDER_LOOP
                 continue
             seen_dirs.add(key)
             try:
@@ -196,7 +199,7 @@ def scan(
     todo: list[str] = []
     for path, problem in find_audio_files(roots):
         path = tracks.normalise_path(path)
-        if problem and problem.startswith("symbolic link loop (folder"):
+        if problem == FOLDER_LOOP:
             report.items.append(ScanItem(path, "skipped", problem))
         elif problem:
             report.items.append(ScanItem(path, "failed", problem))
@@ -205,31 +208,22 @@ def scan(
         else:
             todo.append(path)
 
-    total = len(todo)
-    for done, record in enumerate(
-        _inspect_all(todo, verify, min_seconds, max_seconds, workers), start=1
-    ):
+    inspect = partial(inspect_file, verify=verify, min_seconds=min_seconds,
+                      max_seconds=max_seconds)
+    records = map_files(inspect, todo, workers, chunksize=4, preload=("earmark.scan",))
+    for done, record in enumerate(records, start=1):
         report.items.append(_record(catalog, record))
         if progress is not None:
-            progress(done, total, record["path"])
+            progress(done, len(todo), record["path"])
 
     for root in roots:
         if os.path.isdir(root):
-            gone = [t["path"] for t in tracks.iter_tracks(catalog, None, root)
-                    if not os.path.lexists(t["path"])]
+            gone = tracks.missing_tracks(catalog, root)
             report.missing.extend(gone)
             if prune:
-                tracks.forget_missing(catalog, root)
+                tracks.forget_tracks(catalog, gone)
     report.duplicates = tracks.duplicates(catalog)
     return report
-
-
-def _inspect_all(
-    paths: list[str], verify: bool, min_s: float | None, max_s: float | None,
-    workers: int | None,
-) -> Iterator[dict]:
-    inspect = partial(inspect_file, verify=verify, min_seconds=min_s, max_seconds=max_s)
-    yield from map_files(inspect, paths, workers, chunksize=4, preload=("earmark.scan",))
 
 
 def _record(catalog: Catalog, record: dict) -> ScanItem:

@@ -115,12 +115,15 @@ def move_track(catalog: Catalog, track_id: int, new_path: str | Path) -> None:
         )
 
 
-def forget_missing(catalog: Catalog, under: str | Path | None = None) -> list[str]:
-    """Remove tracks whose files are gone; returns their paths."""
-    gone = [t["path"] for t in iter_tracks(catalog, None, under) if not os.path.lexists(t["path"])]
+def missing_tracks(catalog: Catalog, under: str | Path | None = None) -> list[str]:
+    """Paths of catalog tracks (under a folder) whose files are gone."""
+    return [t["path"] for t in iter_tracks(catalog, None, under) if not os.path.lexists(t["path"])]
+
+
+def forget_tracks(catalog: Catalog, paths: Iterable[str]) -> None:
+    """Remove the tracks at ``paths`` (and, by cascade, what earmark knew about them)."""
     with catalog.transaction() as conn:
-        conn.executemany("DELETE FROM tracks WHERE path = ?", [(p,) for p in gone])
-    return gone
+        conn.executemany("DELETE FROM tracks WHERE path = ?", [(p,) for p in paths])
 
 
 def duplicates(catalog: Catalog) -> list[dict]:

@@ -24,7 +24,7 @@ from earmark.cli.app import (
     progress_bar,
 )
 from earmark.errors import AudioError, ModelError
-from earmark.scan import find_audio_files
+from earmark.scan import FOLDER_LOOP, find_audio_files
 
 
 class TaggerChoice(StrEnum):
@@ -43,7 +43,7 @@ PathsArgument = Annotated[list[Path], typer.Argument(help="Audio files or folder
 def _audio_paths(paths: list[Path]) -> tuple[list[str], list[tuple[str, str]]]:
     files, problems = [], []
     for path, problem in find_audio_files(paths):
-        if problem and "folder already scanned" in problem:
+        if problem == FOLDER_LOOP:
             continue
         (problems.append((path, problem)) if problem else files.append(path))
     return files, problems

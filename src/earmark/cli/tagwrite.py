@@ -28,7 +28,7 @@ from earmark.cli.app import (
     progress_bar,
 )
 from earmark.errors import EarmarkError
-from earmark.scan import add_file, find_audio_files
+from earmark.scan import FOLDER_LOOP, add_file, find_audio_files
 from earmark.tagging import plan as tagplan
 from earmark.tagging.policy import default_config_text, load_policy
 from earmark.tagging.sources import PRETRAINED_MODELS, StoredPredictions, ensure_predictions
@@ -53,7 +53,7 @@ def _collect_tracks(catalog, paths: list[Path], whole_catalog: bool) -> tuple[li
         found = list(find_audio_files(paths))
         for done, (path, problem) in enumerate(found, start=1):
             if problem:
-                if "folder already scanned" not in problem:
+                if problem != FOLDER_LOOP:
                     problems.append((path, problem))
             else:
                 rows.append(add_file(catalog, path, verify=False))
