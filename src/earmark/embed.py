@@ -121,11 +121,10 @@ def embed_tracks(
     """
     report = EmbedReport()
     stale = set(missing_embeddings(catalog, model))
-    wanted = ([t["id"] for t in tracks.iter_tracks(catalog)] if track_ids is None
-              else list(track_ids))
+    wanted = ([(t["id"], t) for t in tracks.iter_tracks(catalog)] if track_ids is None
+              else [(i, tracks.get_track_by_id(catalog, i)) for i in track_ids])
     todo = []
-    for track_id in wanted:
-        track = tracks.get_track_by_id(catalog, track_id)
+    for track_id, track in wanted:
         if track is None or track["status"] != "ok":
             reason = "not in the catalog" if track is None else f"unreadable: {track['error']}"
             report.failed.append((track["path"] if track else str(track_id), reason))
