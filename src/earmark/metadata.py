@@ -38,6 +38,12 @@ class FileTags:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def track_columns(self) -> dict:
+        """The catalog track fields these tags fill (genres joined with '; ')."""
+        return {"title": self.title, "artist": self.artist, "album": self.album,
+                "genre": "; ".join(self.genres) or None, "rating": self.rating,
+                "tags": self.to_dict()}
+
 
 def read_tags(path: str | Path) -> FileTags:
     """Read and normalise the tags of ``path``; unknown or unreadable tags give empty fields."""

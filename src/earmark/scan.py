@@ -147,11 +147,7 @@ def inspect_file(
             )
         else:
             record["status"] = "ok"
-        tags = read_tags(path)
-        record.update(
-            title=tags.title, artist=tags.artist, album=tags.album,
-            genre="; ".join(tags.genres) or None, rating=tags.rating, tags=tags.to_dict(),
-        )
+        record.update(read_tags(path).track_columns())
     except AudioError as exc:
         record["error"] = exc.reason
     except OSError as exc:

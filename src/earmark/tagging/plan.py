@@ -94,10 +94,10 @@ def plan_track(
             plan.skipped = "changed since it was scanned; run `earmark scan` first"
             return plan
         plan.expect_hash = current
-        tagged = write.describe_file(plan.path)
+        audio = write.open_tags(plan.path)
+        tagged = write.describe(audio, plan.path)
         plan.id3_version = write.write_version(tagged, id3v23)
         keys = {f: write.field_key(tagged.family, f, plan.id3_version) for f in sources}
-        audio = write.open_tags(plan.path)
         olds = write.read_keys(audio, list(keys.values()))
         for name, source in sources.items():
             predictions = source(track)
@@ -127,12 +127,9 @@ def _refresh_track(catalog: Catalog, path: str, digest: str) -> None:
     if track is None:
         return
     st = os.stat(path)
-    tags = read_tags(path)
     tracks.record_track(catalog, {
-        **track, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-        "content_hash": digest, "title": tags.title, "artist": tags.artist,
-        "album": tags.album, "genre": "; ".join(tags.genres) or None, "rating": tags.rating,
-        "tags": tags.to_dict(),
+        **track, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "content_hash": digest,
+        **read_tags(path).track_columns(),
     })
 
 
@@ -246,14 +243,9 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
     for entry in selected:
         restore.setdefault(entry.field, entry.old)
     try:
-        tagged = write.describe_file(path)
-        prepared = write.prepare_write(path, restore,
-                                       id3_version=write.write_version(tagged, False),
-                                       expect_hash=current)
-        if prepared.unchanged:
-            write.discard_write(prepared)
-        else:
-            write.commit_write(prepared)
+        prepared = write.write_keys(
+            path, restore, id3_version=write.write_version(write.describe_file(path), False),
+            expect_hash=current)
     except (EarmarkError, OSError) as exc:
         return TrackResult(path, "refused", str(exc))
     journal.mark_undone(catalog, [e.id for e in selected + never])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -151,20 +152,19 @@ def choose_genres(
     fixed = override_for(policy, artist, album)
     if fixed is not None:
         return [(genre, 1.0) for genre in fixed]
-    best: dict[str, float] = {}
-    for name, confidence in predictions:
-        genre = canonical_genre(name, policy)
-        if genre is not None and confidence >= policy.min_confidence:
-            best[genre] = max(confidence, best.get(genre, 0.0))
-    ranked = sorted(best.items(), key=lambda item: -item[1])
-    return ranked[: policy.max_values]
+    return _rank(((canonical_genre(name, policy), c) for name, c in predictions), policy)
 
 
 def choose_labels(predictions: Scored, vocabulary: dict[str, str], policy: TagPolicy) -> Scored:
     """Mood or instrument values from model tags: mapped through ``vocabulary``, thresholded."""
+    return _rank(((vocabulary.get(tag), c) for tag, c in predictions), policy)
+
+
+def _rank(labelled: Iterable[tuple[str | None, float]], policy: TagPolicy) -> Scored:
+    """Confident labels (``None``: not in the vocabulary), each at its best confidence, most
+    confident first, at most ``policy.max_values``."""
     best: dict[str, float] = {}
-    for tag, confidence in predictions:
-        label = vocabulary.get(tag)
+    for label, confidence in labelled:
         if label is not None and confidence >= policy.min_confidence:
             best[label] = max(confidence, best.get(label, 0.0))
     return sorted(best.items(), key=lambda item: -item[1])[: policy.max_values]

@@ -124,7 +124,11 @@ def _family(audio: mutagen.FileType) -> str:
 
 def describe_file(path: str | Path) -> TaggedFile:
     """The tag family and ID3 version of ``path``; :class:`TagWriteError` if untaggable."""
-    audio = open_tags(path)
+    return describe(open_tags(path), path)
+
+
+def describe(audio: mutagen.FileType, path: str | Path) -> TaggedFile:
+    """:func:`describe_file` of a file already loaded with :func:`open_tags`."""
     family = _family(audio)
     version = None
     if family == "id3" and isinstance(audio.tags, ID3):
