@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 
@@ -36,13 +37,16 @@ def load_embeddings(
         "WHERE e.model = ? AND t.status = 'ok' "
         "AND (e.content_hash IS t.content_hash)"
     )
-    rows = catalog.execute(sql + " ORDER BY e.track_id", (model,)).fetchall()
-    wanted = None if track_ids is None else set(track_ids)
+    args: tuple = (model,)
+    if track_ids is not None:
+        # Filtered in SQL: callers often want a few songs out of a whole library.
+        sql += " AND e.track_id IN (SELECT value FROM json_each(?))"
+        args += (json.dumps(sorted({int(i) for i in track_ids})),)
+    rows = catalog.execute(sql + " ORDER BY e.track_id", args).fetchall()
     ids, vectors = [], []
     for track_id, blob in rows:
-        if wanted is None or track_id in wanted:
-            ids.append(track_id)
-            vectors.append(np.frombuffer(blob, dtype="<f4"))
+        ids.append(track_id)
+        vectors.append(np.frombuffer(blob, dtype="<f4"))
     matrix = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
     return ids, matrix
 
