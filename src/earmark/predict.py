@@ -17,9 +17,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from earmark.audio import decode_audio
+from earmark.audio import decode_audio, frame_chunks
 from earmark.errors import EarmarkError, ModelError
-from earmark.features.classic import ClassicParams, classic_descriptors
+from earmark.features.classic import ClassicParams, classic_descriptors, song_descriptors
 from earmark.models.io import TrainedModel
 
 ProgressFn = Callable[[int, int, str], None]
@@ -42,8 +42,7 @@ def song_input(inputs: dict, path: str) -> np.ndarray:
     """
     if "descriptors" not in inputs:
         raise ModelError("only descriptor models are trained on song_input vectors")
-    params = ClassicParams(**inputs["descriptors"])
-    return classic_descriptors(decode_audio(path, params.sample_rate), params)
+    return song_descriptors(path, ClassicParams(**inputs["descriptors"]))
 
 
 def chunk_inputs(inputs: dict, path: str) -> tuple[np.ndarray, float]:
@@ -75,10 +74,8 @@ def chunk_inputs(inputs: dict, path: str) -> tuple[np.ndarray, float]:
     rate = int(inputs["mel"]["sample_rate"])
     audio = decode_audio(path, rate)
     per = int(round(seconds * rate))
-    if len(audio) < per:
-        audio = np.pad(audio, (0, per - len(audio)))
-    n = len(audio) // per
-    return audio[: n * per].reshape(n, per), seconds
+    # Whole chunks only, as musicnn does; a song shorter than one chunk is padded to one.
+    return frame_chunks(audio, per, pad=len(audio) < per), seconds
 
 
 def _chunk_bounds(n: int, per: int) -> list[tuple[int, int]]:

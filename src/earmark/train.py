@@ -119,11 +119,6 @@ def make_estimator(model_type: str, kind: str, seed: int = 0, **hyper):
     return estimator_class(model_type)(kind=kind, seed=seed, **hyper)
 
 
-def _fit(estimator, X, y, groups, n_classes: int):
-    estimator.fit(X, y, groups=groups, n_classes=n_classes)
-    return estimator
-
-
 @dataclass
 class CVResult:
     """Cross-validation: per-fold scores, their mean and std, and out-of-fold outputs."""
@@ -150,7 +145,7 @@ def cross_validate(
     scores = []
     for number, (train, test) in enumerate(folds, start=1):
         estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
-        _fit(estimator, X[train], y[train], groups[train], len(data.classes))
+        estimator.fit(X[train], y[train], groups=groups[train], n_classes=len(data.classes))
         model = TrainedModel(estimator, make_card(model_type, data, {}, estimator, seed))
         output[test] = model_output(model, X[test])
         scores.append(evaluate(y[test], output[test], data.kind, data.classes))
@@ -220,7 +215,7 @@ def train_model(
     n_classes = len(data.classes)
     estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
     if model_type in VECTOR_MODELS:
-        _fit(estimator, X[train], y[train], groups[train], n_classes)
+        estimator.fit(X[train], y[train], groups=groups[train], n_classes=n_classes)
     else:
         estimator.fit(X[train], y[train], groups=groups[train], n_classes=n_classes,
                       X_valid=X[valid], y_valid=y[valid], progress=progress)
@@ -236,7 +231,7 @@ def train_model(
         fixed = dict(hyper or {}, C=estimator.C_)
         both = np.concatenate([train, valid])
         estimator = make_estimator(model_type, data.kind, seed, **fixed)
-        _fit(estimator, X[both], y[both], groups[both], n_classes)
+        estimator.fit(X[both], y[both], groups=groups[both], n_classes=n_classes)
         model.estimator = estimator
         card.fitted = estimator.fitted_info()
         card.hyperparameters = estimator.get_params()

@@ -218,16 +218,17 @@ def import_entries(
         else:
             report.failed.append((entry.path, "file not found"))
     scan(catalog, [e.path for e in present], workers=workers, progress=progress)
-    for entry in present:
-        track = tracks.get_track(catalog, entry.path)
-        if track is None:
-            report.failed.append((entry.path, "could not be added to the catalog"))
-        elif track["status"] != "ok":
-            report.failed.append((entry.path, track["error"] or "unreadable audio"))
-        else:
-            set_labels(catalog, track["id"], dataset, task, entry.labels, entry.split,
-                       entry.artist)
-            report.labelled[entry.path] = list(entry.labels)
+    with catalog.transaction():  # one commit for the whole table, not one per song
+        for entry in present:
+            track = tracks.get_track(catalog, entry.path)
+            if track is None:
+                report.failed.append((entry.path, "could not be added to the catalog"))
+            elif track["status"] != "ok":
+                report.failed.append((entry.path, track["error"] or "unreadable audio"))
+            else:
+                set_labels(catalog, track["id"], dataset, task, entry.labels, entry.split,
+                           entry.artist)
+                report.labelled[entry.path] = list(entry.labels)
     return report
 
 
