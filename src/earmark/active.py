@@ -27,14 +27,16 @@ def uncertainty(proba: np.ndarray) -> np.ndarray:
     return 1.0 - np.abs(2.0 * np.asarray(proba, np.float64) - 1.0)
 
 
+def l2_normalise(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length ``(n, dim)``; all-zero rows stay zero."""
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
 def cosine_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """``(len(A), len(B))`` cosine distances in [0, 2] between rows of ``A`` and ``B``."""
-    def unit(M: np.ndarray) -> np.ndarray:
-        M = np.asarray(M, np.float64)
-        norms = np.linalg.norm(M, axis=1, keepdims=True)
-        return M / np.where(norms > 0, norms, 1.0)
-
-    return np.clip(1.0 - unit(A) @ unit(B).T, 0.0, 2.0)
+    return np.clip(1.0 - l2_normalise(A) @ l2_normalise(B).T, 0.0, 2.0)
 
 
 def _nearest_distance(X: np.ndarray, rated: np.ndarray | None) -> np.ndarray:

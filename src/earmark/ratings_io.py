@@ -106,9 +106,7 @@ def write_m3u(path: str | Path, songs: Iterable[dict]) -> Path:
     for song in songs:
         duration = song.get("duration")
         seconds = int(round(duration)) if duration else -1
-        title = song.get("title") or Path(song["path"]).stem
-        name = f"{song['artist']} - {title}" if song.get("artist") else title
-        lines.append(f"#EXTINF:{seconds},{name}")
+        lines.append(f"#EXTINF:{seconds},{tracks.song_name(song)}")
         lines.append(os.path.relpath(song["path"], folder))
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -298,9 +296,10 @@ def export_rows(catalog: Catalog, history: bool = False) -> list[dict]:
     else:
         current = ratings.current_ratings(catalog, include_skips=True)
         rows = sorted(current.values(), key=lambda r: (r.rated_at, r.id))
+    by_id = {t["id"]: t for t in tracks.iter_tracks(catalog, None)}
     out = []
     for r in rows:
-        track = tracks.get_track_by_id(catalog, r.track_id) or {}
+        track = by_id[r.track_id]
         out.append({"path": r.path, "verdict": r.verdict, "stars": r.stars, "source": r.source,
                     "rated_at": r.rated_at, "artist": track.get("artist"),
                     "title": track.get("title")})

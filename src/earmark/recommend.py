@@ -19,6 +19,7 @@ from earmark.active import cosine_distances, select_batch
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings
 from earmark.catalog.ratings import current_ratings
+from earmark.catalog.tracks import song_name
 from earmark.embed import EmbedReport, embed_tracks, load_predictions
 from earmark.errors import EarmarkError
 from earmark.scan import add_file
@@ -68,12 +69,6 @@ class Recommendation:
                 "closest_liked": [{"path": t["path"], "similarity": round(s, 4)}
                                   for t, s in self.closest_liked],
                 "tags": self.tags}
-
-
-def song_name(track: dict) -> str:
-    """``Artist - Title``, or the file name when the tags lack them."""
-    title = track.get("title") or Path(track["path"]).stem
-    return f"{track['artist']} - {title}" if track.get("artist") else title
 
 
 def top_tags(catalog: Catalog, track_id: int, model: str = DEFAULT_EMBEDDING, n: int = 3,

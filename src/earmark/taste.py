@@ -29,6 +29,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
+from earmark.active import l2_normalise
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings, ratings_fingerprint
@@ -65,13 +66,6 @@ def recency_weights(ages_days: np.ndarray, half_life_days: float | None) -> np.n
     if half_life_days is None or half_life_days <= 0:
         return np.ones_like(ages)
     return np.power(0.5, ages / half_life_days)
-
-
-def l2_normalise(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length ``(n, dim)``; all-zero rows stay zero."""
-    X = np.asarray(X, dtype=np.float64)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms > 0, norms, 1.0)
 
 
 def platt_fit(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,

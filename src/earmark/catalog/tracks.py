@@ -32,6 +32,12 @@ def content_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def song_name(track: dict) -> str:
+    """``Artist - Title``, or the file name when the tags lack them."""
+    title = track.get("title") or Path(track["path"]).stem
+    return f"{track['artist']} - {title}" if track.get("artist") else title
+
+
 def _row(row) -> dict | None:
     if row is None:
         return None
