@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
@@ -461,9 +461,9 @@ def load_taste_model(path: str | Path) -> TasteModel:
     try:
         with safe_open(str(path), framework="numpy") as handle:
             meta = handle.metadata() or {}
-        if meta.get("format") != _FORMAT:
-            raise ModelError(f"{path} is not an earmark taste model")
-        arrays = load_file(str(path))
+            if meta.get("format") != _FORMAT:
+                raise ModelError(f"{path} is not an earmark taste model")
+            arrays = {key: handle.get_tensor(key) for key in handle.keys()}
         part = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("classifier.")}
         classifier = TasteClassifier.from_arrays(part, json.loads(meta["classifier_params"]))
         regressor = None

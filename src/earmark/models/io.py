@@ -20,8 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
 
 from earmark.errors import ModelError
 
@@ -149,13 +149,11 @@ def load_model(path: str | Path) -> TrainedModel:
     if not weights.is_file():
         raise ModelError(f"no model weights at {weights}")
     try:
-        state = load_file(weights)
-        with open(weights, "rb") as handle:
-            header_len = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(header_len))
+        with safe_open(str(weights), framework="numpy") as handle:
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+            embedded = (handle.metadata() or {}).get("card")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"cannot read model {weights}: {exc}") from exc
-    embedded = header.get("__metadata__", {}).get("card")
     text = card_path.read_text() if card_path.is_file() else embedded
     if text is None:
         raise ModelError(f"{weights} has no model card")
