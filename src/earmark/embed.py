@@ -4,17 +4,21 @@ One pass per song gives both the embedding (for taste models and trained heads) 
 whole-song tag probabilities (and, for MSD models, genres), so nothing is decoded twice. Work is
 incremental: a track is analysed again only if its file content changed or ``force`` is set.
 Songs are streamed block by block and decoded in a thread ahead of the network (PyAV and soxr
-release the GIL), so both cores are busy and memory stays flat on long mixes; the network runs on
-the GPU when there is one.
+release the GIL), so memory stays flat on long mixes. On the CPU several songs are analysed at
+once, one per core, on threads sharing the model (:func:`earmark.parallel.map_threads`); the
+network runs on the GPU when there is one.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
@@ -24,6 +28,7 @@ from earmark.defaults import EMBEDDING_MODEL
 from earmark.device import pick_device
 from earmark.errors import AudioError
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
+from earmark.parallel import map_threads
 from earmark.pretrained import analyze_song, embedding_from_patches, genre_from_tags
 
 DEFAULT_MODEL = EMBEDDING_MODEL
@@ -56,32 +61,50 @@ class EmbedReport:
     up_to_date: int = 0
 
 
+def analyze_file(
+    path: str | Path,
+    model: MusicnnTagger,
+    start: float | None = None,
+    duration: float | None = None,
+) -> SongResult | AudioError:
+    """One song through ``model``: its :class:`SongResult`, or the :class:`AudioError` that
+    says why it could not be decoded (returned, not raised, so a batch goes on)."""
+    path = str(path)
+    try:
+        analysis = analyze_song(path, model, start, duration)
+    except AudioError as exc:
+        return exc
+    probs = analysis.taggram.mean(axis=0)
+    genres = genre_from_tags(probs, analysis.tags) if model.name.startswith("MSD") else []
+    return SongResult(
+        path=path, tags=analysis.tags, tag_probabilities=probs,
+        taggram=analysis.taggram, embedding=embedding_from_patches(analysis.embeddings),
+        genres=genres, padded=analysis.info.padded, duration=analysis.info.duration,
+        patch_seconds=analysis.info.patch_seconds,
+    )
+
+
 def analyze_files(
     paths: Iterable[str | Path],
     model: MusicnnTagger,
     *,
     start: float | None = None,
     duration: float | None = None,
+    workers: int | None = None,
 ) -> Iterator[tuple[str, SongResult | AudioError]]:
-    """Analyse songs in order, yielding ``(path, result)`` or ``(path, error)`` per file.
+    """Analyse songs, yielding ``(path, result)`` or ``(path, error)`` per file, in order.
 
     A file that cannot be decoded yields its :class:`~earmark.errors.AudioError`; the rest go
-    on. Each song is streamed, decoding ahead in a thread while the model runs.
+    on. On the CPU, ``workers`` songs (default: one per core) are analysed at once on threads
+    sharing the model, each with one torch thread: a folder goes about twice as fast on two
+    cores as one song at a time on two torch threads. A single song, or a model on a GPU, runs
+    in this thread with torch's own threads.
     """
-    for path in map(str, paths):
-        try:
-            analysis = analyze_song(path, model, start, duration)
-        except AudioError as exc:
-            yield path, exc
-            continue
-        probs = analysis.taggram.mean(axis=0)
-        genres = genre_from_tags(probs, analysis.tags) if model.name.startswith("MSD") else []
-        yield path, SongResult(
-            path=path, tags=analysis.tags, tag_probabilities=probs,
-            taggram=analysis.taggram, embedding=embedding_from_patches(analysis.embeddings),
-            genres=genres, padded=analysis.info.padded, duration=analysis.info.duration,
-            patch_seconds=analysis.info.patch_seconds,
-        )
+    paths = [str(p) for p in paths]
+    device = next(model.parameters(), torch.empty(0)).device
+    workers = min(workers or os.cpu_count() or 1, len(paths)) if device.type == "cpu" else 1
+    analyse = partial(analyze_file, model=model, start=start, duration=duration)
+    yield from zip(paths, map_threads(analyse, paths, workers=workers), strict=True)
 
 
 def store_song_predictions(catalog: Catalog, track_id: int, model: str,

@@ -7,6 +7,10 @@ costs one import, not one per worker; the server imports but runs nothing, so th
 threads for a fork to break. A worker that has torch keeps one torch thread: the processes fill
 the cores.
 
+Work that spends its time in torch kernels (which release the GIL) needs no processes:
+:func:`map_threads` runs it on threads that share one copy of the model, each with one torch
+thread, and starts in no time.
+
 This is the single-machine engine; a Ray engine can take the same ``(function, items)`` later.
 """
 
@@ -15,8 +19,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -57,3 +63,48 @@ def map_files(
     context.set_forkserver_preload(list(preload))
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
         yield from pool.map(fn, items, chunksize=chunksize)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with torch's intra-op pool at ``count`` threads, restored afterwards.
+
+    The setting is process-wide: use it around work that owns the process's cores.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def map_threads(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None,
+                ) -> Iterator[R]:
+    """``map(fn, items)`` on ``workers`` threads (default: one per core), results in order.
+
+    For functions that spend their time in code that releases the GIL (torch kernels, PyAV,
+    soxr): one model in memory is shared, nothing is pickled and nothing has to start. Each
+    thread runs torch on one intra-op thread meanwhile, so the threads fill the cores without
+    oversubscribing them. At most ``2 * workers`` items are in flight, so a consumer that stops
+    early leaves little work behind. ``fn`` should return errors rather than raise them.
+    """
+    items = iter(items)
+    workers = max(1, workers or os.cpu_count() or 1)
+    if workers == 1:
+        yield from map(fn, items)
+        return
+    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

@@ -14,11 +14,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors import safe_open
 
 from earmark.errors import ModelError
 from earmark.features import MUSICNN_MEL, MelParams
-from earmark.models.musicnn import MODEL_NAMES, MSD_TAGS, MTT_TAGS, load_musicnn
+from earmark.models import musicnn
+from earmark.models.musicnn import (
+    MODEL_NAMES,
+    MSD_TAGS,
+    MTT_TAGS,
+    Musicnn,
+    load_musicnn,
+    native_bfloat16,
+    resolve_precision,
+)
 
 REF = Path(__file__).resolve().parents[1] / "data" / "musicnn_ref"
 MEL_CLIPS = ("rock00000", "jazz00000")
@@ -38,7 +48,8 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(cache):
-    return {name: load_musicnn(name) for name in MODEL_NAMES}
+    """Exact (float32) models, whatever this machine's default precision."""
+    return {name: load_musicnn(name, precision="float32") for name in MODEL_NAMES}
 
 
 def reference_patches(clip: str) -> torch.Tensor:
@@ -60,6 +71,65 @@ def test_taggram_matches_tensorflow_on_the_same_patches(models, name, clip):
     assert np.abs(probs - expected).max() <= 1e-3
     if "penultimate" in ref:
         np.testing.assert_allclose(embedding[:1].numpy(), ref["penultimate"], atol=1e-3)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_bfloat16_stays_close_to_tensorflow_on_the_same_patches(cache, name):
+    model = load_musicnn(name, precision="bfloat16")
+    assert model.precision == "bfloat16"
+    for clip in MEL_CLIPS:
+        patches = reference_patches(clip)
+        with torch.inference_mode():
+            probs, embedding = model(patches)
+        assert probs.dtype == embedding.dtype == torch.float32
+        expected = np.load(REF / f"{clip}__{name}.npz")["taggram"][: len(patches)]
+        assert np.corrcoef(probs.numpy().ravel(), expected.ravel())[0, 1] >= 0.9995
+        assert np.abs(probs.numpy() - expected).max() <= 0.01
+
+
+def plain_musicnn_front_end(model: Musicnn, patches: torch.Tensor) -> torch.Tensor:
+    """The front end written the obvious way (one-channel convs over the whole batch, then
+    ReLU, batch norm and the max over bands), as an oracle for the fast one."""
+    x = model.input_bn(patches.transpose(1, 2).unsqueeze(1))
+    features = [block(F.pad(x, (0, 0, 3, 3))).amax(dim=-1) for block in model.timbral]
+    for length, block in zip(model.temporal_lengths, model.temporal, strict=True):
+        features.append(block(F.pad(x, (0, 0, (length - 1) // 2, length // 2))).amax(dim=-1))
+    return torch.cat(features, dim=1)
+
+
+@pytest.mark.parametrize("frames", [1, 7, 63, 64, 65, 187, 300])
+def test_fast_front_end_equals_plain_convolutions_for_any_length(models, frames):
+    model = models["MSD_musicnn"]
+    patches = torch.rand(3, 96, frames, generator=torch.Generator().manual_seed(frames)) * 4
+    with torch.inference_mode():
+        expected = plain_musicnn_front_end(model, patches)
+        front = model.front_end(patches)
+    assert front.shape == (3, 561, frames)
+    np.testing.assert_allclose(front.numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_band_max_in_one_call_equals_chunked():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 150, 96, generator=generator).contiguous(
+        memory_format=torch.channels_last)
+    weight = torch.randn(51, 8, 4, 1, generator=generator).contiguous(
+        memory_format=torch.channels_last)
+    whole = musicnn._band_max(x, weight, 150 - 24, 8, None)
+    chunked = musicnn._band_max(x, weight, 150 - 24, 8, 64)
+    assert whole.shape == (2, 51, 126)
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-4)
+    maps = torch.randn(2, 5, 59, 7, generator=generator)
+    assert torch.equal(musicnn._max_over_bands(maps), maps.amax(2))
+
+
+def test_precision_choice():
+    assert resolve_precision("float32") == "float32"
+    assert resolve_precision("bfloat16", "cpu") == "bfloat16"
+    assert resolve_precision("auto", "cpu") == ("bfloat16" if native_bfloat16("cpu")
+                                                else "float32")
+    assert resolve_precision("auto", "mps") == "float32"
+    with pytest.raises(ModelError, match="float32"):
+        resolve_precision("float8")
 
 
 def test_models_carry_tags_front_end_and_shapes(models):
