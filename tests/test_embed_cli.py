@@ -15,6 +15,7 @@ from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings
 from earmark.cli import app
 from earmark.embed import embed_tracks, load_predictions
+from earmark.errors import AudioError
 from earmark.scan import scan
 from music import gtzan_clip, transcode
 
@@ -62,6 +63,43 @@ def test_tags_plot_and_span(excerpts, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = runner.invoke(app, ["tags", str(excerpts["folder"]), "--plot", str(png)])
     assert result.exit_code == 2 and "exactly one file" in result.output
+
+
+def test_precision_option(excerpts):
+    from earmark.cli.pretrained import PrecisionChoice
+    from earmark.models.musicnn import PRECISIONS
+
+    assert tuple(c.value for c in PrecisionChoice) == PRECISIONS
+    songs = {}
+    for precision in ("float32", "bfloat16"):
+        result = runner.invoke(app, ["tags", str(excerpts["jazz"]), "--json", "--top", "50",
+                                     "--precision", precision])
+        assert result.exit_code == 0, result.output
+        (row,) = _json_lines(result.stdout)
+        songs[precision] = {t["tag"]: t["probability"] for t in row["tags"]}
+    assert max(songs["float32"]["jazz"], songs["bfloat16"]["jazz"]) == max(
+        max(s.values()) for s in songs.values())
+    assert max(abs(songs["float32"][t] - songs["bfloat16"][t]) for t in songs["float32"]) < 0.02
+    result = runner.invoke(app, ["tags", str(excerpts["jazz"]), "--precision", "float8"])
+    assert result.exit_code == 2
+
+
+def test_analyze_files_in_parallel_equals_one_at_a_time(excerpts):
+    from earmark.embed import analyze_files
+    from earmark.models.musicnn import load_musicnn
+
+    model = load_musicnn("MTT_musicnn", precision="float32")
+    paths = [excerpts["jazz"], excerpts["broken"], excerpts["metal"], excerpts["jazz"]]
+    serial = list(analyze_files(paths, model, workers=1))
+    parallel = list(analyze_files(paths, model, workers=2))
+    assert [p for p, _ in parallel] == [str(p) for p in paths]
+    assert isinstance(parallel[1][1], AudioError) and "broken" in parallel[1][0]
+    for (_, one), (_, two) in zip(serial, parallel, strict=True):
+        if isinstance(one, AudioError):
+            assert type(two) is type(one) and two.reason == one.reason
+        else:
+            np.testing.assert_array_equal(two.taggram, one.taggram)
+            np.testing.assert_array_equal(two.embedding, one.embedding)
 
 
 def test_short_clip_is_padded_and_said(tmp_path):

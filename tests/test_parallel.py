@@ -1,11 +1,15 @@
-"""map_files: the same results as a plain map, in order, from worker processes."""
+"""map_files and map_threads: the same results as a plain map, in order, in parallel."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from functools import partial
 
-from earmark.parallel import map_files
+import pytest
+
+from earmark.parallel import map_files, map_threads
 from earmark.scan import inspect_file
 
 
@@ -36,3 +40,48 @@ def test_workers_are_other_processes_with_one_torch_thread():
     assert os.getpid() not in {pid for pid, _ in facts}
     assert {threads for _, threads in facts} == {1}
     assert list(map_files(_worker_facts, [0], workers=2)) == [_worker_facts(0)]
+
+
+def _thread_facts(item: int) -> tuple[int, int, int]:
+    import torch
+
+    time.sleep(0.01 * (item % 3))  # finish out of order
+    return item, threading.get_ident(), torch.get_num_threads()
+
+
+def test_map_threads_keeps_order_uses_one_torch_thread_each_and_restores():
+    import torch
+
+    before = torch.get_num_threads()
+    results = list(map_threads(_thread_facts, range(12), workers=2))
+    assert [item for item, _, _ in results] == list(range(12))
+    assert len({ident for _, ident, _ in results}) == 2
+    assert threading.get_ident() not in {ident for _, ident, _ in results}
+    assert {threads for _, _, threads in results} == {1}
+    assert torch.get_num_threads() == before
+    # One worker: a plain map in this thread, torch left alone.
+    assert list(map_threads(_thread_facts, [5], workers=1)) == [
+        (5, threading.get_ident(), before)]
+
+
+def test_map_threads_stops_early_and_passes_errors_on():
+    import torch
+
+    before = torch.get_num_threads()
+    started = []
+
+    def slow(item: int) -> int:
+        started.append(item)
+        time.sleep(0.01)
+        if item == 3:
+            raise ValueError("three")
+        return item
+
+    results = map_threads(slow, range(1000), workers=2)
+    assert [next(results) for _ in range(2)] == [0, 1]
+    results.close()
+    time.sleep(0.05)
+    assert len(started) <= 8  # at most 2 x workers in flight, the rest never started
+    with pytest.raises(ValueError, match="three"):
+        list(map_threads(slow, range(6), workers=2))
+    assert torch.get_num_threads() == before

@@ -22,15 +22,25 @@ from earmark.pretrained import (
 from music import asc_songs, gtzan_clip, transcode
 
 REF = Path(__file__).resolve().parent / "data" / "musicnn_ref"
+PRECISIONS = ("float32", "bfloat16")
 SR = 16000
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def taggers(tmp_path_factory):
+    """``{(name, precision): model}`` for both musicnn models in both precisions."""
     if importlib.util.find_spec("musicnn") is None:
         pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EARMARK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        yield {name: load_musicnn(name) for name in ("MTT_musicnn", "MSD_musicnn")}
+        yield {(name, precision): load_musicnn(name, precision=precision)
+               for name in ("MTT_musicnn", "MSD_musicnn") for precision in PRECISIONS}
+
+
+@pytest.fixture(scope="module")
+def models(taggers):
+    """The exact (float32) models, for tests that compare numbers closely."""
+    return {name: model for (name, precision), model in taggers.items()
+            if precision == "float32"}
 
 
 def check_against_reference(model, path: Path, clip: str) -> None:
@@ -39,24 +49,28 @@ def check_against_reference(model, path: Path, clip: str) -> None:
     assert tags == list(model.tags)
     assert taggram.shape == ref["taggram"].shape
     assert info.n_patches == len(taggram) and not info.padded
-    assert np.abs(taggram.mean(axis=0) - ref["tags"]).max() <= 0.02
+    song = taggram.mean(axis=0)
+    assert np.abs(song - ref["tags"]).max() <= 0.02
     assert np.corrcoef(taggram.ravel(), ref["taggram"].ravel())[0, 1] >= 0.99
+    assert set(np.argsort(-song)[:5]) == set(np.argsort(-ref["tags"])[:5])
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
 @pytest.mark.parametrize("genre", ["rock", "jazz", "hiphop"])
-def test_gtzan_clip_tags_match_original_musicnn(models, name, genre):
-    check_against_reference(models[name], gtzan_clip(genre, 0), f"{genre}00000")
+def test_gtzan_clip_tags_match_original_musicnn(taggers, name, precision, genre):
+    check_against_reference(taggers[name, precision], gtzan_clip(genre, 0), f"{genre}00000")
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
-def test_full_stereo_mp3_song_tags_match_original_musicnn(models, name):
+def test_full_stereo_mp3_song_tags_match_original_musicnn(taggers, name, precision):
     song = next((s for s in asc_songs() if s.name == "machine_wars.mp3"), None)
     if song is None:
         pytest.skip("asc-music's machine_wars.mp3 is missing")
-    check_against_reference(models[name], song, "machine_wars")
+    check_against_reference(taggers[name, precision], song, "machine_wars")
 
 
 def test_song_tags_is_mean_of_taggram_and_span_selects_patches(models):
@@ -77,8 +91,8 @@ def test_song_tags_is_mean_of_taggram_and_span_selects_patches(models):
     np.testing.assert_allclose(head, taggram[:2], atol=1e-5)
 
 
-def test_silence_gives_finite_outputs(models):
-    for model in models.values():
+def test_silence_gives_finite_outputs(taggers):
+    for model in taggers.values():
         result = analyze_song(np.zeros(SR * 5, np.float32), model)
         assert np.isfinite(result.taggram).all() and np.isfinite(result.embeddings).all()
         assert not result.info.padded

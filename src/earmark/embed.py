@@ -130,6 +130,7 @@ def embed_tracks(
     *,
     force: bool = False,
     device: str | None = None,
+    precision: str = "auto",
     progress: Callable[[int, int, str], None] | None = None,
 ) -> EmbedReport:
     """Compute and store embeddings and predictions for catalog tracks that lack them.
@@ -140,6 +141,7 @@ def embed_tracks(
     track_ids : restrict to these tracks (default: every playable track).
     force : recompute even when an up-to-date embedding exists.
     device : torch device; default the best available.
+    precision : see :func:`earmark.models.musicnn.load_musicnn`.
     progress : called as ``progress(done, total, path)``.
     """
     report = EmbedReport()
@@ -157,7 +159,7 @@ def embed_tracks(
             report.up_to_date += 1
     if not todo:
         return report
-    tagger = load_musicnn(model, device=pick_device(device))
+    tagger = load_musicnn(model, device=pick_device(device), precision=precision)
     by_path = {t["path"]: t for t in todo}
     for done, (path, result) in enumerate(analyze_files(list(by_path), tagger), start=1):
         track = by_path[path]

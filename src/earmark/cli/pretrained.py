@@ -37,6 +37,17 @@ class TaggerChoice(StrEnum):
 MODEL_NAMES = {"msd": "MSD_musicnn", "mtt": "MTT_musicnn", "msd-vgg": "MSD_vgg",
                "mtt-vgg": "MTT_vgg"}
 
+
+class PrecisionChoice(StrEnum):  # earmark.models.musicnn.PRECISIONS, without importing torch
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+
+
+PrecisionOption = Annotated[PrecisionChoice, typer.Option(
+    help="auto: bfloat16 where the CPU/GPU has it natively (about 2x faster, probabilities "
+         "within ~0.01), else float32; float32: the original musicnn's numbers to 1e-6.")]
+
 PathsArgument = Annotated[list[Path], typer.Argument(help="Audio files or folders.")]
 
 
@@ -49,12 +60,12 @@ def _audio_paths(paths: list[Path]) -> tuple[list[str], list[tuple[str, str]]]:
     return files, problems
 
 
-def _load(model: str):
+def _load(model: str, precision: str):
     from earmark.device import pick_device
     from earmark.models.musicnn import load_musicnn
 
     try:
-        return load_musicnn(model, device=pick_device())
+        return load_musicnn(model, device=pick_device(), precision=precision)
     except ModelError as exc:
         fail(str(exc))
 
@@ -66,8 +77,8 @@ def _report_failure(path: str, reason: str, as_json: bool) -> None:
         err_console.print(f"[red]skipped[/] {path}: {reason}", highlight=False)
 
 
-def _run(paths: list[Path], model_name: str, start: float | None, duration: float | None,
-         as_json: bool):
+def _run(paths: list[Path], model_name: str, precision: str, start: float | None,
+         duration: float | None, as_json: bool):
     """Yield each song's result; report unreadable files on the way; remember failures."""
     from earmark.embed import analyze_files
 
@@ -76,7 +87,7 @@ def _run(paths: list[Path], model_name: str, start: float | None, duration: floa
         _report_failure(path, problem, as_json)
     if not files:
         fail("no audio files found", code=EXIT_SOME_FAILED if problems else 3)
-    tagger = _load(model_name)
+    tagger = _load(model_name, precision)
     failed = len(problems)
     with progress_bar("listening") as advance:
         for done, (path, result) in enumerate(
@@ -111,6 +122,7 @@ def tags_command(
     plot: Annotated[Path | None, typer.Option(
         help="Write the taggram (tags x time) of the song to this PNG (one song only).")
     ] = None,
+    precision: PrecisionOption = PrecisionChoice.auto,
 ) -> None:
     """Top tags of each song, from a pretrained musicnn model (no training needed)."""
     name = MODEL_NAMES[model.value]
@@ -120,7 +132,7 @@ def tags_command(
     if writer:
         writer.writerow(["path", "rank", "tag", "probability"])
     results = []
-    for result in _run(paths, name, start, duration, as_json or as_csv):
+    for result in _run(paths, name, precision.value, start, duration, as_json or as_csv):
         results.append(result)
         top_tags = result.top_tags(top)
         if as_json:
@@ -151,10 +163,11 @@ def genre_command(
     start: Annotated[float | None, typer.Option(help="Start at this second.")] = None,
     duration: Annotated[float | None, typer.Option(help="Analyse this many seconds.")] = None,
     as_json: JsonOption = False,
+    precision: PrecisionOption = PrecisionChoice.auto,
 ) -> None:
     """Genres of each song without training: MSD musicnn tags mapped to a genre vocabulary."""
     table = None if as_json else Table("song", "genres", header_style="bold")
-    for result in _run(paths, "MSD_musicnn", start, duration, as_json):
+    for result in _run(paths, "MSD_musicnn", precision.value, start, duration, as_json):
         genres = [(g, c) for g, c in result.genres[:top] if c >= min_confidence]
         if as_json:
             emit_json({"path": result.path,
@@ -177,6 +190,7 @@ def embed_command(
     force: Annotated[bool, typer.Option("--force", help="Recompute existing embeddings.")
                      ] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, mps (default: best).")] = None,
+    precision: PrecisionOption = PrecisionChoice.auto,
     as_json: JsonOption = False,
 ) -> None:
     """Compute per-song embeddings (and tag/genre predictions) for catalog tracks."""
@@ -194,7 +208,7 @@ def embed_command(
     try:
         with progress_bar(f"embedding ({name})") as advance:
             report = embed_tracks(catalog, name, track_ids, force=force, device=device,
-                                  progress=advance)
+                                  precision=precision.value, progress=advance)
     except ValueError as exc:
         fail(str(exc))
     if as_json:
