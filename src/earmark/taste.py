@@ -456,7 +456,7 @@ def save_taste_model(model: TasteModel, path: str | Path) -> Path:
 
 def load_taste_model(path: str | Path) -> TasteModel:
     """Read a model written by :func:`save_taste_model`; :class:`ModelError` if unusable."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="numpy") as handle:
@@ -473,7 +473,7 @@ def load_taste_model(path: str | Path) -> TasteModel:
                     if k.startswith("regressor.")}
             regressor = StarRegressor.from_arrays(part, reg_params)
         return TasteModel(classifier, regressor, json.loads(meta["info"]))
-    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+    except (OSError, KeyError, ValueError, json.JSONDecodeError, SafetensorError) as exc:
         raise ModelError(f"cannot read taste model {path}: {exc}") from exc
 
 

@@ -16,6 +16,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from earmark.catalog import ratings
 from earmark.catalog.tracks import get_track
+from earmark.errors import ModelError
 from earmark.taste import (
     NotEnoughRatings,
     StarRegressor,
@@ -176,6 +177,28 @@ def test_current_taste_reuses_the_saved_model_until_ratings_change(
     _rate(embedded_catalog, files, genres, [6])
     assert current_taste(embedded_catalog).info["cv"]["n_ratings"] == 7
     assert taste_model_path(embedded_catalog).exists()
+
+
+@pytest.mark.slow
+def test_a_damaged_saved_model_is_retrained_not_a_crash(embedded_catalog, excerpt_embeddings):
+    files, genres = excerpt_embeddings["files"], excerpt_embeddings["genres"]
+    _rate(embedded_catalog, files, genres, range(6))
+    first = current_taste(embedded_catalog)
+    path = taste_model_path(embedded_catalog)
+    good = path.read_bytes()
+    damages = {
+        "truncated": good[: len(good) // 2],
+        "header lies about its size": (8).to_bytes(8, "little") + b'{"a": 1}' + good[16:],
+        "not safetensors": b"just some text",
+        "empty": b"",
+    }
+    for damage, content in damages.items():
+        path.write_bytes(content)
+        with pytest.raises(ModelError, match="cannot read taste model"):
+            load_taste_model(path)
+        again = current_taste(embedded_catalog)
+        assert again.info["trained_at"] >= first.info["trained_at"], damage
+        assert load_taste_model(path).info["cv"]["n_ratings"] == 6, damage
 
 
 @pytest.mark.slow
