@@ -9,7 +9,14 @@ import wave
 import numpy as np
 import pytest
 
-from earmark.audio import check_audio, decode_audio, frame_chunks, probe_audio, stream_audio
+from earmark.audio import (
+    check_audio,
+    decode_audio,
+    frame_chunks,
+    probe_audio,
+    song_chunks,
+    stream_audio,
+)
 from earmark.errors import (
     AudioError,
     CorruptAudioError,
@@ -127,6 +134,13 @@ def test_frame_chunks_pads_and_keeps_every_sample():
     assert frame_chunks(x[:0], 4).shape == (0, 4)
     mel = np.ones((96, 10))
     assert frame_chunks(mel, 4).shape == (3, 96, 4)
+
+
+def test_song_chunks_keep_whole_chunks_and_pad_only_a_short_song():
+    x = np.arange(1, 11, dtype=np.float32)
+    np.testing.assert_array_equal(song_chunks(x, 4), [[1, 2, 3, 4], [5, 6, 7, 8]])
+    np.testing.assert_array_equal(song_chunks(x[:3], 4), [[1, 2, 3, 0]])
+    assert song_chunks(x[:8], 4).shape == (2, 4)
 
 
 # --- bad input: each case gets its own clear error -------------------------------------------

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from earmark.audio import decode_audio, frame_chunks
+from earmark.audio import decode_audio, song_chunks
 from earmark.errors import EarmarkError, ModelError
 from earmark.features.classic import ClassicParams, classic_descriptors, song_descriptors
 from earmark.models.io import TrainedModel
@@ -74,8 +74,7 @@ def chunk_inputs(inputs: dict, path: str) -> tuple[np.ndarray, float]:
     rate = int(inputs["mel"]["sample_rate"])
     audio = decode_audio(path, rate)
     per = int(round(seconds * rate))
-    # Whole chunks only, as musicnn does; a song shorter than one chunk is padded to one.
-    return frame_chunks(audio, per, pad=len(audio) < per), seconds
+    return song_chunks(audio, per), seconds
 
 
 def _chunk_bounds(n: int, per: int) -> list[tuple[int, int]]:

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from earmark import augment
+from earmark.audio import decode_audio, song_chunks
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
 from earmark.models.shortchunk import CHUNK_SAMPLES, ShortChunkClassifier, ShortChunkResNet
+from music import gtzan_clip, transcode
 
 RATE = 16000
 
@@ -109,6 +111,13 @@ def test_short_chunk_trains_saves_and_resumes(songs, tmp_path):
     assert [h["epoch"] for h in model.history_] == [1, 2] and "valid" in model.history_[0]
     chunks = np.zeros((2, CHUNK_SAMPLES), np.float32)
     assert model.predict_proba(chunks).shape == (2, 2)
+    # A song is judged by its whole chunks, as `earmark predict` cuts them: the tail is dropped.
+    song = transcode(gtzan_clip("metal", 0), tmp_path / "9 s.wav", "wav", seconds=9)
+    audio = decode_audio(song, model.mel_params.sample_rate)
+    assert len(song_chunks(audio, CHUNK_SAMPLES)) == 2 < len(audio) / CHUNK_SAMPLES
+    np.testing.assert_allclose(
+        model.predict_proba(np.array([str(song)], dtype=object))[0],
+        model.predict_proba(song_chunks(audio, CHUNK_SAMPLES)).mean(axis=0), atol=1e-5)
     card = ModelCard(model_type="shortchunk", task="genre", kind="single",
                      labels=["classical", "metal"], inputs={}, seed=0,
                      hyperparameters=model.get_params(), fitted=model.fitted_info())

@@ -1,6 +1,6 @@
 """Audio input: decode any format to float32 samples, mono, at any rate, whole or streamed."""
 
-from earmark.audio.chunks import frame_chunks
+from earmark.audio.chunks import frame_chunks, song_chunks
 from earmark.audio.decode import (
     AUDIO_EXTENSIONS,
     AudioCheck,
@@ -18,6 +18,7 @@ __all__ = [
     "check_audio",
     "decode_audio",
     "frame_chunks",
+    "song_chunks",
     "probe_audio",
     "stream_audio",
 ]

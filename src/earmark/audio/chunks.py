@@ -41,3 +41,13 @@ def frame_chunks(
         n_chunks = 1 + (n - chunk_length) // hop
     starts = np.arange(n_chunks) * hop
     return np.stack([samples[..., s : s + chunk_length] for s in starts])
+
+
+def song_chunks(samples: np.ndarray, chunk_length: int) -> np.ndarray:
+    """The chunks a whole song is judged by, the same in evaluation and prediction.
+
+    Whole, non-overlapping chunks only: a trailing part shorter than a chunk is dropped (as
+    musicnn does with its patches), except that a song shorter than one chunk is zero-padded
+    to one, so every song gives at least one chunk.
+    """
+    return frame_chunks(samples, chunk_length, pad=samples.shape[-1] < chunk_length)

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
 from earmark import augment
-from earmark.audio import decode_audio, frame_chunks, probe_audio
+from earmark.audio import decode_audio, probe_audio, song_chunks
 from earmark.device import pick_device
 from earmark.errors import ModelError
 from earmark.features import SHORTCHUNK_MEL, MelFrontEnd, MelParams
@@ -324,7 +324,7 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
         rate = self.mel_params.sample_rate
         rows = []
         for path in paths:
-            chunks = frame_chunks(decode_audio(path, rate), self.chunk_samples)
+            chunks = song_chunks(decode_audio(path, rate), self.chunk_samples)
             rows.append(self._chunk_outputs(chunks).mean(axis=0))
         return np.stack(rows)
 
