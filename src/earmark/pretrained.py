@@ -170,7 +170,7 @@ def analyze_song(
     *,
     sr: int | None = None,
     batch_size: int | None = None,
-    block_seconds: float = 30.0,
+    block_seconds: float = 6.0,
 ) -> SongAnalysis:
     """Tag probabilities and embeddings of every 3-second patch of a song.
 
@@ -183,7 +183,8 @@ def analyze_song(
     batch_size : patches per forward pass; default 2 on the CPU (whose front end works through
         patches one at a time anyway, in cache-sized slices), 32 on a GPU.
     block_seconds : a file is decoded this many seconds at a time (in a thread, ahead of the
-        network), so a two-hour mix needs no more memory than a song.
+        network), so a two-hour mix needs no more memory than a song, and the network starts
+        on a song's first seconds while the rest is still being decoded.
 
     On the CPU, batches are spread over ``torch.get_num_threads()`` threads that each run torch
     on one thread, which uses several cores far better than torch's own threads do on these
