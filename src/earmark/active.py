@@ -36,14 +36,20 @@ def l2_normalise(X: np.ndarray) -> np.ndarray:
 
 def cosine_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """``(len(A), len(B))`` cosine distances in [0, 2] between rows of ``A`` and ``B``."""
-    return np.clip(1.0 - l2_normalise(A) @ l2_normalise(B).T, 0.0, 2.0)
+    return _unit_distances(l2_normalise(A), l2_normalise(B))
 
 
-def _nearest_distance(X: np.ndarray, rated: np.ndarray | None) -> np.ndarray:
-    """Distance of each candidate to its nearest rated song (``inf`` when none is rated)."""
+def _unit_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """:func:`cosine_distances` of rows already scaled to unit length."""
+    return np.clip(1.0 - A @ B.T, 0.0, 2.0)
+
+
+def _nearest_distance(Xn: np.ndarray, rated: np.ndarray | None) -> np.ndarray:
+    """Distance of each unit-length candidate to its nearest rated song (``inf`` when none is
+    rated)."""
     if rated is None or len(rated) == 0:
-        return np.full(len(X), np.inf)
-    return cosine_distances(X, rated).min(axis=1)
+        return np.full(len(Xn), np.inf)
+    return _unit_distances(Xn, l2_normalise(rated)).min(axis=1)
 
 
 def select_random(n_candidates: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -69,7 +75,8 @@ def select_diverse(X: np.ndarray, k: int, rated: np.ndarray | None = None,
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     k = min(k, len(X))
-    nearest = _nearest_distance(X, rated)
+    Xn = l2_normalise(X)  # once: each pick only adds the distances to one more song
+    nearest = _nearest_distance(Xn, rated)
     picked: list[int] = []
     for _ in range(k):
         if np.isinf(nearest).all():
@@ -81,7 +88,7 @@ def select_diverse(X: np.ndarray, k: int, rated: np.ndarray | None = None,
             choice = int(rng.choice(len(X), p=d2 / total)) if total > 0 else int(
                 rng.choice(np.setdiff1d(np.arange(len(X)), picked)))
         picked.append(choice)
-        nearest = np.minimum(nearest, cosine_distances(X, X[choice:choice + 1])[:, 0])
+        nearest = np.minimum(nearest, _unit_distances(Xn, Xn[choice:choice + 1])[:, 0])
     return np.array(picked, dtype=int)
 
 
@@ -96,7 +103,8 @@ def select_mixed(X: np.ndarray, proba: np.ndarray, k: int,
     """
     k = min(k, len(X))
     weight = uncertainty(proba) + 1e-3  # a sure song can still be picked when all others are
-    nearest = _nearest_distance(X, rated)
+    Xn = l2_normalise(X)  # once: each pick only adds the distances to one more song
+    nearest = _nearest_distance(Xn, rated)
     if np.isinf(nearest).all():
         nearest = np.ones(len(X))
     picked: list[int] = []
@@ -105,7 +113,7 @@ def select_mixed(X: np.ndarray, proba: np.ndarray, k: int,
         score[picked] = -np.inf
         choice = int(np.argmax(score))
         picked.append(choice)
-        nearest = np.minimum(nearest, cosine_distances(X, X[choice:choice + 1])[:, 0])
+        nearest = np.minimum(nearest, _unit_distances(Xn, Xn[choice:choice + 1])[:, 0])
     return np.array(picked, dtype=int)
 
 

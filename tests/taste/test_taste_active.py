@@ -69,6 +69,24 @@ def test_mixed_is_uncertain_yet_not_redundant():
     assert len(set(ids[picks])) >= 3
 
 
+def test_diverse_and_mixed_selections_are_pinned_on_a_fixed_random_input():
+    # Pinned picks: a faster implementation must choose exactly the same songs (a zero row
+    # included, which is equally far from everything).
+    rng = np.random.default_rng(2024)
+    X = rng.normal(size=(50, 12))
+    X[7] = 0.0
+    proba, rated = rng.uniform(size=50), rng.normal(size=(4, 12))
+    assert select_diverse(X, 8, rng=np.random.default_rng(1)).tolist() == [
+        23, 47, 5, 45, 11, 18, 40, 20]
+    assert select_diverse(X, 8, rated, rng=np.random.default_rng(1)).tolist() == [
+        22, 47, 6, 46, 14, 20, 40, 17]
+    assert select_mixed(X, proba, 8).tolist() == [12, 13, 31, 44, 29, 49, 39, 8]
+    assert select_mixed(X, proba, 8, rated).tolist() == [13, 35, 31, 12, 17, 8, 9, 28]
+    everything = select_diverse(X, 50, rng=np.random.default_rng(1))
+    assert sorted(everything.tolist()) == list(range(50))
+    assert everything[:12].tolist() == [23, 47, 5, 45, 11, 18, 40, 20, 27, 1, 37, 25]
+
+
 def test_select_batch_cold_start_and_validation():
     X, ids = _clusters()
     for strategy in ("uncertain", "mixed", "diverse"):
