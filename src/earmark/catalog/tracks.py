@@ -23,9 +23,14 @@ def normalise_path(path: str | Path) -> str:
     return os.path.normpath(os.path.abspath(os.fspath(path)))
 
 
+def content_digest() -> hashlib.blake2b:
+    """The hash object behind :func:`content_hash`, for code that reads a file anyway."""
+    return hashlib.blake2b(digest_size=16)
+
+
 def content_hash(path: str | Path) -> str:
     """blake2b-128 of the whole file, hex: how the catalog recognises a file's content."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = content_digest()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -43,7 +42,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from earmark.audio import check_audio
-from earmark.catalog.tracks import content_hash
+from earmark.catalog.tracks import content_digest, content_hash
 from earmark.errors import AudioError, TagWriteError
 
 TEMP_PREFIX = ".earmark-"
@@ -271,14 +270,19 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def _copy_to_temp(path: str, st: os.stat_result) -> str:
+def _copy_to_temp(path: str, st: os.stat_result) -> tuple[str, str]:
+    """Copy ``path`` to a temporary file beside it: ``(temporary path, content hash of the
+    bytes copied)``, so the file is read once and the hash describes exactly the copy."""
     fd, temp = tempfile.mkstemp(
         dir=os.path.dirname(path),
         prefix=f"{TEMP_PREFIX}{os.path.basename(path)}.{os.getpid()}.", suffix=TEMP_SUFFIX,
     )
+    digest = content_digest()
     try:
         with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
+            for block in iter(lambda: src.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
         os.chmod(temp, stat.S_IMODE(st.st_mode))
         try:
             os.chown(temp, st.st_uid, st.st_gid)
@@ -287,7 +291,7 @@ def _copy_to_temp(path: str, st: os.stat_result) -> str:
     except BaseException:
         os.unlink(temp)
         raise
-    return temp
+    return temp, digest.hexdigest()
 
 
 def prepare_write(
@@ -323,19 +327,18 @@ def prepare_write(
         raise TagWriteError(problem)
     try:
         st = os.stat(path)
-        old_hash = content_hash(path)
     except OSError as exc:
         raise TagWriteError(f"cannot read: {exc.strerror or exc}") from exc
-    if expect_hash is not None and old_hash != expect_hash:
-        raise TagWriteError("the file changed since it was scanned; run `earmark scan` first")
     original = open_tags(path)
-    keys = list(new)
-    old = read_keys(original, keys)
+    old = read_keys(original, list(new))
     try:
-        temp = _copy_to_temp(path, st)
+        temp, old_hash = _copy_to_temp(path, st)
     except OSError as exc:
         raise TagWriteError(f"cannot make a temporary copy: {exc.strerror or exc}") from exc
     try:
+        if expect_hash is not None and old_hash != expect_hash:
+            raise TagWriteError(
+                "the file changed since it was scanned; run `earmark scan` first")
         _edit_and_verify(path, temp, original, new, id3_version)
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
