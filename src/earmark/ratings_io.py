@@ -149,10 +149,11 @@ def rate_file(
         return ImportItem(path, "failed", verdict, stars, str(exc))
     if track["status"] != "ok":
         return ImportItem(path, "failed", verdict, stars, f"not playable: {track['error']}")
-    previous = ratings.current_rating(catalog, track["id"])
+    history = ratings.rating_history(catalog, track["id"])
+    previous = ratings.latest_opinion(history)
     said = [previous]
     if once_per_source:
-        said += [r for r in ratings.rating_history(catalog, track["id"]) if r.source == source][-1:]
+        said += [r for r in history if r.source == source][-1:]
     if any(r is not None and (r.verdict, r.stars) == (verdict, stars) for r in said):
         return ImportItem(path, "unchanged", verdict, stars)
     if verdict == "skip" and previous is not None:

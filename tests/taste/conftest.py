@@ -31,6 +31,15 @@ def catalog(tmp_path) -> Catalog:
 
 
 @pytest.fixture
+def sql_statements(catalog) -> list[str]:
+    """Every SQL statement run on ``catalog`` from now on, in order (clear it to start a count)."""
+    statements: list[str] = []
+    catalog.conn.set_trace_callback(statements.append)
+    yield statements
+    catalog.conn.set_trace_callback(None)
+
+
+@pytest.fixture
 def song_files(music_files, tmp_path) -> list[Path]:
     """Six private copies of a 4 s real-music excerpt (flac), each a distinct catalog entry."""
     songs = []

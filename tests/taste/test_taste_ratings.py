@@ -94,6 +94,17 @@ def test_a_user_rating_overrides_an_import_that_overrode_it(catalog, song_files,
     assert ratings.current_rating(catalog, track["id"]).verdict == "like"
 
 
+def test_rate_file_reads_the_song_rating_history_once(catalog, song_files, sql_statements):
+    rate_file(catalog, song_files[0], "like", None, "import:folder", once_per_source=True)
+    track = get_track(catalog, song_files[0])
+    ratings.add_rating(catalog, track["id"], "dislike")
+    sql_statements.clear()
+    again = rate_file(catalog, song_files[0], "like", None, "import:folder",
+                      once_per_source=True)
+    assert again.action == "unchanged"  # that import already said so; the newer dislike stays
+    assert len([s for s in sql_statements if "FROM ratings" in s]) == 1
+
+
 def test_rate_file_missing_and_non_audio_fail_clearly(catalog, tmp_path):
     missing = rate_file(catalog, tmp_path / "nope.mp3", "like", None, "user")
     assert (missing.action, missing.reason) == ("failed", "file not found")

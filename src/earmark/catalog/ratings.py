@@ -12,6 +12,7 @@ nothing (``None``) but 3 stars still count for the star regressor.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from earmark.catalog.db import Catalog
@@ -150,8 +151,13 @@ def current_ratings(catalog: Catalog, include_skips: bool = False) -> dict[int, 
 
 def current_rating(catalog: Catalog, track_id: int) -> Rating | None:
     """The track's current opinion (like/dislike/stars), or ``None`` if it has none."""
+    return latest_opinion(rating_history(catalog, track_id))
+
+
+def latest_opinion(history: Iterable[Rating]) -> Rating | None:
+    """The last like/dislike/stars of one track's ``history`` (oldest first), or ``None``."""
     latest = None
-    for rating in rating_history(catalog, track_id):
+    for rating in history:
         if rating.verdict != "skip":
             latest = rating
     return latest
