@@ -110,11 +110,18 @@ def test_separator_and_catalog_mode(library):
 def test_missing_predictions_are_skipped_with_exit_1(library, decorated):
     folder, songs, db = library
     extra = decorated("flac", "music/unknown.flac")
-    result = tag(db, str(folder), "--yes")
+    other = decorated("ogg", "music/another unknown.ogg")
+    result = tag(db, str(folder), "--yes", "--json")
     assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    # New files are scanned (in parallel) first; the report keeps the folder's order.
+    assert [line["path"] for line in lines] == sorted(map(str, [*songs, extra, other]))
+    assert {line["path"]: line["status"] for line in lines}[str(extra)] == "skipped"
     assert "no genre predictions" in result.output
     assert read_tags(extra).genres == []
     assert read_tags(songs[0]).genres == ["Jazz", "Blues"]
+    with Catalog(db) as catalog:
+        assert tracks.get_track(catalog, other)["status"] == "ok"
 
 
 def test_confirm_on_a_terminal(library):

@@ -28,7 +28,7 @@ from earmark.cli.app import (
     progress_bar,
 )
 from earmark.errors import EarmarkError
-from earmark.scan import FOLDER_LOOP, add_file, find_audio_files
+from earmark.scan import FOLDER_LOOP, find_audio_files, scan
 from earmark.tagging import plan as tagplan
 from earmark.tagging.policy import default_config_text, load_policy
 from earmark.tagging.sources import PRETRAINED_MODELS, StoredPredictions, ensure_predictions
@@ -48,17 +48,13 @@ def _collect_tracks(catalog, paths: list[Path], whole_catalog: bool) -> tuple[li
     """Catalog rows to tag (new or changed files are scanned first) and unreadable paths."""
     if whole_catalog:
         return list(tracks.iter_tracks(catalog, status=None)), []
-    rows, problems = [], []
-    with progress_bar("reading files") as advance:
-        found = list(find_audio_files(paths))
-        for done, (path, problem) in enumerate(found, start=1):
-            if problem:
-                if problem != FOLDER_LOOP:
-                    problems.append((path, problem))
-            else:
-                rows.append(add_file(catalog, path, verify=False))
-            advance(done, len(found), path)
-    return rows, problems
+    found = list(find_audio_files(paths))
+    problems = [(path, problem) for path, problem in found
+                if problem and problem != FOLDER_LOOP]
+    files = [tracks.normalise_path(path) for path, problem in found if not problem]
+    with progress_bar("reading files") as advance:  # new or changed files, on every core
+        scan(catalog, files, verify=False, progress=advance)
+    return [tracks.get_track(catalog, path) for path in files], problems
 
 
 def _needs_listening(track: dict, fields: list[str], mode: str) -> bool:
