@@ -101,6 +101,8 @@ def test_id3v23_joins_values_and_keeps_frames(decorated):
     assert snapshot(path, {key}) == before
     # The next write keeps v2.3 without being asked: no silent upgrade of the user's tags.
     assert write.write_version(write.describe_file(path), False) == 3
+    write.write_keys(path, {key: ["Jazz"]}, id3_version=None)  # as undo writes
+    assert write.describe_file(path).id3_version == 3 and read_tags(path).genres == ["Jazz"]
 
 
 def test_v24_only_frames_block_a_v23_write(decorated):

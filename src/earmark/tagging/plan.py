@@ -243,9 +243,7 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
     for entry in selected:
         restore.setdefault(entry.field, entry.old)
     try:
-        prepared = write.write_keys(
-            path, restore, id3_version=write.write_version(write.describe_file(path), False),
-            expect_hash=current)
+        prepared = write.write_keys(path, restore, id3_version=None, expect_hash=current)
     except (EarmarkError, OSError) as exc:
         return TrackResult(path, "refused", str(exc))
     journal.mark_undone(catalog, [e.id for e in selected + never])

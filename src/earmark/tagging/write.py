@@ -298,7 +298,7 @@ def prepare_write(
     path: str | Path,
     new: Mapping[str, Values],
     *,
-    id3_version: int = 4,
+    id3_version: int | None = 4,
     expect_hash: str | None = None,
 ) -> PreparedWrite:
     """Make and verify a copy of ``path`` whose keys ``new`` hold the given values.
@@ -307,7 +307,8 @@ def prepare_write(
     ----------
     path : the music file (a symbolic link is followed: its target is what gets replaced).
     new : key -> values to write, ``None`` to delete the key. Keys come from :func:`field_key`.
-    id3_version : 3 or 4, for MP3/WAV/AIFF.
+    id3_version : 3 or 4, for MP3/WAV/AIFF; ``None`` keeps the file's own version (see
+        :func:`write_version`).
     expect_hash : refuse unless the file's :func:`content_hash` is this (it changed since the
         caller looked at it).
 
@@ -330,6 +331,8 @@ def prepare_write(
     except OSError as exc:
         raise TagWriteError(f"cannot read: {exc.strerror or exc}") from exc
     original = open_tags(path)
+    if id3_version is None:
+        id3_version = write_version(describe(original, path), id3v23=False)
     old = read_keys(original, list(new))
     try:
         temp, old_hash = _copy_to_temp(path, st)
@@ -409,7 +412,7 @@ def discard_write(prepared: PreparedWrite) -> None:
 
 
 def write_keys(
-    path: str | Path, new: Mapping[str, Values], *, id3_version: int = 4,
+    path: str | Path, new: Mapping[str, Values], *, id3_version: int | None = 4,
     expect_hash: str | None = None,
 ) -> PreparedWrite:
     """Prepare, verify and commit in one go (no journal); returns what was done."""
