@@ -152,14 +152,17 @@ def recommend(
     order = np.argsort(-scores, kind="stable")[:top]
     liked_ids, liked_X = load_embeddings(
         catalog, model, [i for i, r in rated.items() if r.label == 1])
-    similarity = cosine_similarities(X[order], liked_X) if liked_ids else None
+    if liked_ids:
+        similarity = cosine_similarities(X[order], liked_X)
+        nearest = [np.argsort(-sims)[:n_closest] for sims in similarity]
+    else:
+        similarity, nearest = None, [[] for _ in order]
+    # The same few favourites are close to many songs: look each one up once.
+    needed = {liked_ids[j] for js in nearest for j in js}
+    liked = {i: tracks.get_track_by_id(catalog, i) for i in sorted(needed)}
     result = []
     for row, index in enumerate(order):
-        closest = []
-        if similarity is not None:
-            for j in np.argsort(-similarity[row])[:n_closest]:
-                closest.append((tracks.get_track_by_id(catalog, liked_ids[j]),
-                                float(similarity[row, j])))
+        closest = [(liked[liked_ids[j]], float(similarity[row, j])) for j in nearest[row]]
         track = songs[index]
         result.append(Recommendation(
             track, float(scores[index]), None if stars is None else float(stars[index]),
