@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from earmark.models.outputs import hard_predictions
+
 
 def accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     """Share of songs whose predicted class is right."""
@@ -146,8 +148,7 @@ def evaluate(y: np.ndarray, output: np.ndarray, kind: str, labels: list[str],
         return scores
     if kind == "multi":
         roc, pr = per_tag_auc(y, output)
-        cut = 0.5 if thresholds is None else thresholds
-        predicted = output >= cut
+        predicted = hard_predictions(output, kind, thresholds).astype(bool)
         tp = (predicted & (y == 1)).sum(axis=0)
         f1 = np.divide(2 * tp, predicted.sum(axis=0) + y.sum(axis=0),
                        out=np.zeros(len(labels)), where=(predicted.sum(axis=0) + y.sum(axis=0)) > 0)
@@ -166,9 +167,7 @@ def evaluate(y: np.ndarray, output: np.ndarray, kind: str, labels: list[str],
         )
         return scores
     n_classes = output.shape[1]
-    pred = output.argmax(axis=1)
-    if kind == "binary" and thresholds is not None:
-        pred = (output[:, 1] >= float(np.ravel(thresholds)[0])).astype(int)
+    pred = hard_predictions(output, kind, thresholds)
     matrix = confusion(y, pred, n_classes)
     priors = np.bincount(y, minlength=n_classes) / max(len(y), 1)
     per_class = per_class_scores(matrix)
@@ -247,7 +246,7 @@ def misclassified(paths: list[str], y: np.ndarray, output: np.ndarray, kind: str
     """Songs whose top prediction is wrong (single, binary), most confident mistakes first."""
     if kind not in ("single", "binary"):
         return []
-    pred = output.argmax(axis=1)
+    pred = hard_predictions(output, kind)
     rows = [{"path": p, "true": labels[t], "predicted": labels[q],
              "confidence": round(float(output[i, q]), 4)}
             for i, (p, t, q) in enumerate(zip(paths, y, pred, strict=True)) if t != q]

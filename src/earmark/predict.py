@@ -21,6 +21,7 @@ from earmark.audio import decode_audio, song_chunks
 from earmark.errors import EarmarkError, ModelError
 from earmark.features.classic import ClassicParams, classic_descriptors, song_descriptors
 from earmark.models.io import TrainedModel
+from earmark.models.outputs import card_thresholds, hard_predictions
 
 ProgressFn = Callable[[int, int, str], None]
 AGGREGATES = ("mean", "vote")
@@ -107,9 +108,8 @@ def aggregate(chunk_output: np.ndarray, kind: str, method: str = "mean",
     if method == "mean" or kind == "regression":
         return chunk_output.mean(axis=0)
     if kind == "multi":
-        cut = 0.5 if thresholds is None else thresholds
-        return (chunk_output >= cut).mean(axis=0)
-    votes = np.bincount(chunk_output.argmax(axis=1), minlength=chunk_output.shape[1])
+        return hard_predictions(chunk_output, kind, thresholds).mean(axis=0)
+    votes = np.bincount(hard_predictions(chunk_output, kind), minlength=chunk_output.shape[1])
     return votes / votes.sum()
 
 
@@ -117,16 +117,14 @@ def decide(output: np.ndarray, kind: str, labels: list[str],
            thresholds: np.ndarray | float | None = None) -> list[str] | float:
     """The labels a song gets from its output ``(k,)``: the top class (single, binary; binary
     uses ``thresholds`` on the positive class when given), every label at or above its
-    threshold (multi, default 0.5), or the value (regression)."""
+    threshold (multi, default 0.5), or the value (regression); see
+    :func:`~earmark.models.outputs.hard_predictions`."""
+    decision = hard_predictions(np.asarray(output)[None], kind, thresholds)[0]
     if kind == "regression":
-        return float(output[0])
+        return float(decision)
     if kind == "multi":
-        cut = 0.5 if thresholds is None else thresholds
-        return [label for label, p, c in zip(labels, output, np.broadcast_to(cut, output.shape),
-                                              strict=True) if p >= c]
-    if kind == "binary" and thresholds is not None:
-        return [labels[int(output[1] >= float(np.asarray(thresholds).ravel()[0]))]]
-    return [labels[int(np.argmax(output))]]
+        return [label for label, chosen in zip(labels, decision, strict=True) if chosen]
+    return [labels[int(decision)]]
 
 
 @dataclass
@@ -158,7 +156,7 @@ def predict_song(model: TrainedModel, path: str, *, method: str = "mean",
     card = model.card
     X, seconds = chunk_inputs(card.inputs, path)
     out = model_output(model, X)
-    thresholds = _thresholds(card, threshold)
+    thresholds = card_thresholds(card, threshold)
     song = aggregate(out, card.kind, method, thresholds)
     names = card.labels if card.kind != "regression" else ["value"]
     result = SongPrediction(path, decide(song, card.kind, card.labels, thresholds),
@@ -171,14 +169,6 @@ def predict_song(model: TrainedModel, path: str, *, method: str = "mean",
             for i, row in enumerate(out)
         ]
     return result
-
-
-def _thresholds(card, threshold: float | None) -> np.ndarray | None:
-    if threshold is not None:
-        return np.full(max(1, len(card.labels)), float(threshold))
-    if card.thresholds is not None:
-        return np.asarray(card.thresholds, dtype=np.float64)
-    return None
 
 
 def predict_songs(model: TrainedModel, paths: Iterable[str], *, method: str = "mean",

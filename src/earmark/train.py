@@ -29,6 +29,7 @@ from earmark.evaluate import evaluate, tune_thresholds
 from earmark.features import SHORTCHUNK_MEL
 from earmark.features.classic import ClassicParams
 from earmark.models.io import ModelCard, TrainedModel, estimator_class
+from earmark.models.outputs import card_thresholds
 from earmark.predict import model_output, song_input
 
 ProgressFn = Callable[[int, int, str], None]
@@ -225,8 +226,7 @@ def train_model(
     if data.kind == "multi":
         card.thresholds = tune_thresholds(y[valid], valid_out).tolist()
     card.metrics = {"validation": evaluate(y[valid], valid_out, data.kind, data.classes,
-                                           np.asarray(card.thresholds) if card.thresholds
-                                           else None)}
+                                           card_thresholds(card))}
     if refit and model_type in VECTOR_MODELS:
         fixed = dict(hyper or {}, C=estimator.C_)
         both = np.concatenate([train, valid])

@@ -311,6 +311,7 @@ def evaluate_command(
     """Score a model on a labelled dataset: a JSON report, confusion matrix, mistakes."""
     from earmark.evaluate import append_results, evaluate, headline, write_report
     from earmark.models.io import load_model
+    from earmark.models.outputs import card_thresholds
     from earmark.predict import model_output
     from earmark.train import song_matrix
     try:
@@ -335,8 +336,7 @@ def evaluate_command(
     catalog.close()
     output = model_output(model, X)
     y = data.y()
-    thresholds = np.asarray(card.thresholds) if card.thresholds else None
-    scores = evaluate(y, output, card.kind, card.labels, thresholds, k=top_k)
+    scores = evaluate(y, output, card.kind, card.labels, card_thresholds(card), k=top_k)
     folder = report or model_path.with_suffix("").with_name(
         f"{model_path.with_suffix('').name}-eval-{dataset}")
     meta = {"model": str(model_path), "model_type": card.model_type, "dataset": dataset,

@@ -66,11 +66,10 @@ def inner_folds(y: np.ndarray, groups: np.ndarray | None, kind: str, n_splits: i
 
 
 def selection_score(kind: str, y: np.ndarray, output: np.ndarray) -> float:
-    """Higher is better: accuracy (single/binary), macro ROC-AUC (multi), -MSE (regression)."""
-    if kind == "single":
-        return float(np.mean(output.argmax(axis=1) == y))
-    if kind == "binary":
-        return float(np.mean((output[:, 1] >= 0.5) == y))
+    """Higher is better: accuracy (single; binary at 0.5), macro ROC-AUC (multi), -MSE
+    (regression)."""
+    if kind in ("single", "binary"):
+        return float(np.mean(hard_predictions(output, kind, 0.5) == y))
     if kind == "multi":
         usable = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
         return float(np.mean([roc_auc_score(y[:, j], output[:, j]) for j in usable])) \
