@@ -180,17 +180,14 @@ def split_for_training(data: LabelledSet, valid_fraction: float = 0.2, seed: int
     ``valid`` validate. Otherwise validation is a stratified grouped hold-out of
     ``valid_fraction`` of the rest, reproducible from ``seed``.
     """
-    splits = np.array([s or "" for s in data.splits], dtype=object) if data.splits \
-        else np.full(len(data), "", dtype=object)
-    test = np.flatnonzero(splits == "test")
-    pool = np.flatnonzero(splits != "test")
-    given_valid = np.flatnonzero(splits == "valid")
+    in_test = data.in_split("test")
+    test, pool = np.flatnonzero(in_test), np.flatnonzero(~in_test)
+    given_valid = np.flatnonzero(data.in_split("valid"))
     if len(given_valid):
         return np.setdiff1d(pool, given_valid), given_valid, test
-    y = data.y()[pool]
-    groups = group_keys([data.paths[i] for i in pool], [data.artists[i] for i in pool]
-                        if data.artists else None)
-    train, valid = holdout_split(y, groups, valid_fraction, seed, data.kind)
+    rest = data.without_split("test")  # the songs of ``pool``, in its order
+    groups = group_keys(rest.paths, rest.artists)
+    train, valid = holdout_split(rest.y(), groups, valid_fraction, seed, data.kind)
     return pool[train], pool[valid], test
 
 

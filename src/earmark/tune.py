@@ -81,8 +81,7 @@ def tune(
     import optuna  # here, not at the top: with SQLAlchemy it takes a second to import
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    keep = [i for i, split in enumerate(data.splits or [None] * len(data)) if split != "test"]
-    X, data = X[keep], data.subset(keep)
+    X, data = X[~data.in_split("test")], data.without_split("test")
     metric, higher = OBJECTIVES[data.kind]
     y = data.y()
     groups = group_keys(data.paths, data.artists)

@@ -9,6 +9,7 @@ import pytest
 
 from earmark.catalog import Catalog
 from earmark.data import (
+    LabelledSet,
     cv_folds,
     group_keys,
     holdout_split,
@@ -164,3 +165,20 @@ def test_stratify_labels_multi_uses_rarest_tag_and_regression_quintiles():
     stars = np.array([1, 2, 3, 4, 5, 5, 4, 3, 2, 1], dtype=float)
     bins = stratify_labels(stars, "regression")
     assert bins.min() == 0 and bins.max() >= 3 and bins[0] == bins[9]
+
+
+def test_without_split_leaves_out_one_split_in_order():
+    data = LabelledSet(track_ids=[1, 2, 3, 4], paths=["a", "b", "c", "d"],
+                       targets=[["x"], ["y"], ["x"], ["y"]], kind="single", classes=["x", "y"],
+                       artists=["A", None, "C", None], splits=["train", "test", None, "valid"])
+    assert data.in_split("test").tolist() == [False, True, False, False]
+    rest = data.without_split("test")
+    assert rest.track_ids == [1, 3, 4] and rest.paths == ["a", "c", "d"]
+    assert rest.artists == ["A", "C", None] and rest.splits == ["train", None, "valid"]
+    assert rest.classes == data.classes and rest.y().tolist() == [0, 0, 1]
+    assert data.without_split("holdout").track_ids == data.track_ids
+    assert len(data) == 4  # the original is untouched
+    unsplit = LabelledSet(track_ids=[1, 2], paths=["a", "b"], targets=[1, 0], kind="binary",
+                          classes=["dislike", "like"])
+    assert unsplit.in_split("test").tolist() == [False, False]
+    assert unsplit.without_split("test").track_ids == [1, 2]

@@ -240,9 +240,9 @@ def train_command(
     inputs = default_inputs(model.value, embedding)
     hyper = _hyper(model, c, pca, classifier, epochs, batch_size, lr, device, checkpoint, resume,
                    embedding, train_layers, width)
-    if cv and "test" in data.splits:
+    if cv:
         # the source's test songs stay unseen, as in train_model and tune
-        data = data.subset(i for i, s in enumerate(data.splits) if s != "test")
+        data = data.without_split("test")
     with progress_bar("preparing songs") as advance:
         X, data = song_matrix(catalog, data, inputs, advance)
     err_console.print(f"{len(data)} songs, {len(data.classes)} labels ({data.kind})")

@@ -81,6 +81,17 @@ class LabelledSet:
             targets=pick(self.targets), artists=pick(self.artists), splits=pick(self.splits),
         )
 
+    def in_split(self, name: str) -> np.ndarray:
+        """``(n,)`` booleans: which songs the source puts in split ``name`` (none when it
+        defines no splits)."""
+        return np.array([split == name for split in self.splits], dtype=bool) if self.splits \
+            else np.zeros(len(self), dtype=bool)
+
+    def without_split(self, name: str) -> LabelledSet:
+        """The songs outside split ``name`` (e.g. ``"test"``, which training never sees), in
+        the same order; every song when the source has no such split."""
+        return self.subset(np.flatnonzero(~self.in_split(name)))
+
     def summary(self) -> dict:
         """Counts for a model card: songs, classes and songs per class."""
         out: dict = {"dataset": self.dataset, "task": self.task, "kind": self.kind,
