@@ -17,7 +17,14 @@ from earmark.errors import ModelError
 from earmark.evaluate import expected_calibration_error
 from earmark.features.classic import ClassicParams, descriptor_names, song_descriptors
 from earmark.models.classic import DescriptorSVM, pairwise_decisions, rbf_kernel
-from earmark.models.heads import EmbeddingHead
+from earmark.models.heads import (
+    EmbeddingHead,
+    inner_folds,
+    search_C,
+    selection_score,
+    softmax,
+    softmax_weights,
+)
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
 
 
@@ -91,6 +98,34 @@ def test_mlp_head_learns(wine):
     X, y = wine
     mlp = EmbeddingHead(classifier="mlp", C=1.0, hidden=16).fit(X, y)
     assert np.mean(mlp.predict(X) == y) > 0.95
+
+
+def test_search_c_scores_each_candidate_on_held_out_folds(wine):
+    X, y = wine
+    folds = inner_folds(y, None, "single", 3, seed=0)
+    best, scores, outputs = search_C(EmbeddingHead(calibrate=False), X, y, folds,
+                                     (1e-4, 1.0), 3)
+    assert best == 1 and len(scores) == len(outputs) == 2
+    assert outputs[1].shape == (len(y), 3) and np.allclose(outputs[1].sum(axis=1), 1)
+    assert scores[1] == selection_score("single", y, outputs[1])
+    train, test = folds[0]
+    alone = EmbeddingHead(C=1.0, calibrate=False).fit(X[train], y[train], n_classes=3)
+    np.testing.assert_array_equal(outputs[1][test], alone.predict_proba(X[test]))
+    _, _, values = search_C(DescriptorSVM(kind="regression"), X, X[:, 0], folds, (1.0,), 1)
+    assert values[0].shape == (len(y), 1)
+
+
+def test_softmax_weights_from_a_two_class_logistic_and_absent_classes():
+    X, y = load_iris(return_X_y=True)
+    keep = y > 0
+    logistic = LogisticRegression(max_iter=5000).fit(X[keep], y[keep])
+    W, b = softmax_weights(logistic.coef_, logistic.intercept_, logistic.classes_, 3)
+    proba = softmax(X @ W.T + b)
+    assert W.shape == (3, 4) and proba[:, 0].max() < 1e-300
+    np.testing.assert_allclose(proba[:, 1:], logistic.predict_proba(X), atol=1e-12)
+    three = LogisticRegression(max_iter=5000).fit(X, y)
+    W, b = softmax_weights(three.coef_, three.intercept_, three.classes_, 3)
+    np.testing.assert_allclose(softmax(X @ W.T + b), three.predict_proba(X), atol=1e-12)
 
 
 @pytest.mark.parametrize("classes", [2, 3])

@@ -13,13 +13,13 @@ multi-label tagging is left to :class:`earmark.models.heads.EmbeddingHead`.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from threadpoolctl import threadpool_limits
 
-from earmark.models.heads import inner_folds, selection_score, softmax
+from earmark.models.heads import inner_folds, search_C, softmax, softmax_weights
 from earmark.models.outputs import hard_predictions
 
 
@@ -88,16 +88,9 @@ class DescriptorSVM(ClassifierMixin, BaseEstimator):
         width = (n_classes or int(y.max()) + 1) if self.kind == "single" else 2
         folds = inner_folds(y, groups, self.kind, 3, self.seed)
         if self.C == "auto":
-            scores = []
-            for c in self.Cs:
-                candidate = clone(self).set_params(C=c)
-                out = np.zeros((len(y), 1 if self.kind == "regression" else width))
-                for train, test in folds:
-                    candidate.fit(X[train], y[train], n_classes=width)
-                    out[test] = candidate._output(X[test])
-                scores.append(selection_score(self.kind, y, out[:, 0] if self.kind ==
-                                              "regression" else out))
-            self.C_ = float(self.Cs[int(np.argmax(scores))])
+            best, scores, _ = search_C(self, X, y, folds, self.Cs,
+                                       1 if self.kind == "regression" else width)
+            self.C_ = float(self.Cs[best])
             self.selection_ = {"Cs": list(self.Cs), "scores": scores}
         else:
             self.C_ = float(self.C)
@@ -122,15 +115,8 @@ class DescriptorSVM(ClassifierMixin, BaseEstimator):
                 else self.state_
             held_out[test] = self._decisions(arrays, z[test], gamma)
         calibrator = LogisticRegression(C=1.0, max_iter=5000).fit(held_out, y)
-        W = np.zeros((width, held_out.shape[1]))
-        b = np.full(width, -1e3)
-        if len(calibrator.classes_) == 2:
-            coef = calibrator.coef_[0] / 2
-            W[calibrator.classes_] = np.vstack([-coef, coef])
-            b[calibrator.classes_] = [-calibrator.intercept_[0] / 2, calibrator.intercept_[0] / 2]
-        else:
-            W[calibrator.classes_], b[calibrator.classes_] = calibrator.coef_, \
-                calibrator.intercept_
+        W, b = softmax_weights(calibrator.coef_, calibrator.intercept_, calibrator.classes_,
+                               width)
         self.state_.update(calib_W=W, calib_b=b)
         self.classes_ = np.arange(width)
         return self

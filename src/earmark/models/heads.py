@@ -77,6 +77,49 @@ def selection_score(kind: str, y: np.ndarray, output: np.ndarray) -> float:
     return -float(mean_squared_error(y, output))
 
 
+def search_C(estimator, X: np.ndarray, y: np.ndarray, folds: list, Cs, width: int,
+             **params) -> tuple[int, list[float], list[np.ndarray]]:
+    """Compare values of ``C`` for ``estimator`` by cross-validation inside its training data.
+
+    For each ``C`` in ``Cs``, a clone of ``estimator`` with that ``C`` (and ``params``) is
+    fitted on the training part of each of ``folds`` (from :func:`inner_folds`) and gives
+    outputs for the held-out part, ``(n, width)`` in all (``width`` is also the clone's
+    ``n_classes``); :func:`selection_score` compares them.
+
+    Returns ``(best, scores, outputs)``: the index of the best ``C`` (the first on ties), the
+    score of each ``C`` and its out-of-fold outputs.
+    """
+    kind = estimator.kind
+    scores, outputs = [], []
+    for c in Cs:
+        candidate = clone(estimator).set_params(C=c, **params)
+        out = np.zeros((len(y), width))
+        for train, test in folds:
+            candidate.fit(X[train], y[train], n_classes=width)
+            out[test] = candidate.predict(X[test])[:, None] if kind == "regression" \
+                else candidate.predict_proba(X[test])
+        outputs.append(out)
+        scores.append(selection_score(kind, y, out[:, 0] if kind == "regression" else out))
+    return int(np.argmax(scores)), scores, outputs
+
+
+def softmax_weights(W: np.ndarray, b: np.ndarray, present: np.ndarray,
+                    width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax weights ``(width, d)`` and biases ``(width,)`` for all ``width`` classes from a
+    scikit-learn linear classifier's ``coef_``, ``intercept_`` and ``classes_`` (``present``).
+
+    scikit-learn keeps a single logistic row for two classes; it becomes two opposite halves,
+    whose softmax is that logistic. Classes absent from training get a logit far below the
+    others.
+    """
+    if W.shape[0] == 1 and len(present) == 2:
+        W, b = np.vstack([-W / 2, W / 2]), np.array([-b[0] / 2, b[0] / 2])
+    full_W = np.zeros((width, W.shape[1]))
+    full_b = np.full(width, -1e3)
+    full_W[present], full_b[present] = W, b
+    return full_W, full_b
+
+
 def fit_temperature(output: np.ndarray, y: np.ndarray, kind: str) -> float:
     """The temperature ``T`` minimising the log loss of held-out probabilities tempered as
     ``softmax(log p / T)`` (single) or ``sigmoid(logit(p) / T)`` (binary, multi); 1 for
@@ -150,17 +193,8 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         held_out = None
         if len(candidates) > 1 or self.calibrate:
             folds = inner_folds(y, groups, self.kind, 3, self.seed)
-            scores, outputs = [], []
-            for c in candidates:
-                candidate = clone(self).set_params(C=c, calibrate=False)
-                out = np.zeros((len(y), width))
-                for train, test in folds:
-                    candidate.fit(X[train], y[train], n_classes=width)
-                    out[test] = candidate._output(X[test])
-                outputs.append(out)
-                scores.append(selection_score(self.kind, y, out[:, 0] if self.kind ==
-                                              "regression" else out))
-            best = int(np.argmax(scores))
+            best, scores, outputs = search_C(self, X, y, folds, candidates, width,
+                                             calibrate=False)
             held_out = outputs[best]
             if len(candidates) > 1:
                 self.selection_ = {"Cs": list(self.Cs), "scores": scores}
@@ -206,7 +240,7 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         else:
             W, b = self._fit_binary_columns(z, y if self.kind == "multi" else y[:, None])
         if self.kind == "single":
-            W, b = self._as_softmax(W, b, present, width)
+            W, b = softmax_weights(W, b, present, width)
         state["out_W"], state["out_b"] = W, b
         return state
 
@@ -223,20 +257,6 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
             Ws.append(model.coef_[0])
             bs.append(model.intercept_[0])
         return np.vstack(Ws), np.array(bs)
-
-    @staticmethod
-    def _as_softmax(W: np.ndarray, b: np.ndarray, present: np.ndarray, width: int):
-        """Softmax weights for all ``width`` classes from a fit that saw only ``present``.
-
-        scikit-learn keeps a single logistic row for two classes; it becomes two opposite
-        halves. Classes absent from training get a logit far below the others.
-        """
-        if W.shape[0] == 1 and len(present) == 2:
-            W, b = np.vstack([-W / 2, W / 2]), np.array([-b[0] / 2, b[0] / 2])
-        full_W = np.zeros((width, W.shape[1]))
-        full_b = np.full(width, -1e3)
-        full_W[present], full_b[present] = W, b
-        return full_W, full_b
 
     def _output(self, X: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, k)`` (binary: ``(n, 2)``), or predictions ``(n, 1)`` for
