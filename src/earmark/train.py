@@ -131,6 +131,25 @@ class CVResult:
     test_folds: list[np.ndarray]
 
 
+def score_fold(
+    X: np.ndarray, data: LabelledSet, train: np.ndarray, test: np.ndarray,
+    model_type: str = "head", *, y: np.ndarray, groups: np.ndarray, seed: int = 0,
+    hyper: dict | None = None,
+) -> tuple[np.ndarray, dict]:
+    """One cross-validation fold: a fresh ``model_type`` fitted on rows ``train`` of ``X``
+    and scored on rows ``test``.
+
+    ``y`` and ``groups`` are ``data.y()`` and its group keys, computed once by the caller.
+    Returns ``(output, scores)``: the model's outputs for the test rows (as
+    :func:`~earmark.predict.model_output`) and :func:`~earmark.evaluate.evaluate` of them.
+    """
+    estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
+    estimator.fit(X[train], y[train], groups=groups[train], n_classes=len(data.classes))
+    model = TrainedModel(estimator, make_card(model_type, data, {}, estimator, seed))
+    output = model_output(model, X[test])
+    return output, evaluate(y[test], output, data.kind, data.classes)
+
+
 def cross_validate(
     X: np.ndarray, data: LabelledSet, model_type: str = "head", *, n_splits: int = 5,
     seed: int = 0, hyper: dict | None = None, progress: ProgressFn | None = None,
@@ -145,11 +164,9 @@ def cross_validate(
     output = np.zeros((len(y), width))
     scores = []
     for number, (train, test) in enumerate(folds, start=1):
-        estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
-        estimator.fit(X[train], y[train], groups=groups[train], n_classes=len(data.classes))
-        model = TrainedModel(estimator, make_card(model_type, data, {}, estimator, seed))
-        output[test] = model_output(model, X[test])
-        scores.append(evaluate(y[test], output[test], data.kind, data.classes))
+        output[test], fold_scores = score_fold(X, data, train, test, model_type, y=y,
+                                               groups=groups, seed=seed, hyper=hyper)
+        scores.append(fold_scores)
         if progress is not None:
             progress(number, len(folds), f"fold {number}")
     numeric = [k for k, v in scores[0].items() if isinstance(v, float)]

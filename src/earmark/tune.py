@@ -19,10 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from earmark.data import LabelledSet, cv_folds, group_keys
-from earmark.evaluate import evaluate
-from earmark.models.io import TrainedModel
-from earmark.predict import model_output
-from earmark.train import make_card, make_estimator
+from earmark.train import score_fold
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -86,17 +83,14 @@ def tune(
     y = data.y()
     groups = group_keys(data.paths, data.artists)
     folds = cv_folds(y, groups, n_splits, seed, data.kind)
-    width = 1 if data.kind == "regression" else max(2, len(data.classes))
 
     def objective(trial) -> float:
         hyper = {**search_space(model_type, trial), **(fixed or {})}
         scores = []
         for step, (train, test) in enumerate(folds):
-            estimator = make_estimator(model_type, data.kind, seed, **hyper)
-            estimator.fit(X[train], y[train], groups=groups[train], n_classes=len(data.classes))
-            model = TrainedModel(estimator, make_card(model_type, data, {}, estimator, seed))
-            out = model_output(model, X[test]).reshape(len(test), -1)[:, :width]
-            scores.append(evaluate(y[test], out, data.kind, data.classes)[metric])
+            _, fold_scores = score_fold(X, data, train, test, model_type, y=y, groups=groups,
+                                        seed=seed, hyper=hyper)
+            scores.append(fold_scores[metric])
             trial.report(float(np.mean(scores)), step)
             if trial.should_prune():
                 raise optuna.TrialPruned()

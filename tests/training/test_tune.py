@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_wine
 
-from earmark.data import LabelledSet
+from earmark.data import LabelledSet, cv_folds, group_keys
+from earmark.train import cross_validate, score_fold
 from earmark.tune import tune
 
 
@@ -39,3 +40,15 @@ def test_tune_is_seeded_reports_trials_and_never_sees_test_songs():
     without_test = tune(X[keep], data.subset(keep), "head", n_trials=6, n_splits=3, seed=4,
                         fixed={"classifier": "logreg"})
     assert [t["value"] for t in without_test.trials] == [t["value"] for t in first.trials]
+
+
+def test_score_fold_is_one_fold_of_cross_validate():
+    X, data = wine_set()
+    hyper = {"C": 1.0, "calibrate": False}
+    result = cross_validate(X, data, "head", n_splits=3, seed=2, hyper=hyper)
+    y, groups = data.y(), group_keys(data.paths, data.artists)
+    train, test = cv_folds(y, groups, 3, 2, data.kind)[1]
+    output, scores = score_fold(X, data, train, test, "head", y=y, groups=groups, seed=2,
+                                hyper=hyper)
+    np.testing.assert_array_equal(output, result.output[test])
+    assert scores == result.folds[1] and scores["songs"] == len(test)
