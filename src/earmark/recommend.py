@@ -209,19 +209,23 @@ def songs_to_review(
     model: str = DEFAULT_EMBEDDING,
     seed: int | None = None,
     exclude: Iterable[int] = (),
+    rated_X: np.ndarray | None = None,
 ) -> list[tuple[dict, float | None]]:
     """The next ``k`` songs to rate, chosen by ``strategy`` (see :mod:`earmark.active`).
 
     Candidates are songs never rated (a skipped song is not proposed again) with an embedding,
     under ``under`` when given, minus ``exclude``. Returns ``[(track, P(like) or None)]``;
-    without a ``taste`` model (cold start) the choice is by diversity alone.
+    without a ``taste`` model (cold start) the choice is by diversity alone. ``rated_X``
+    ``(m, dim)``: the embeddings of the songs with a current opinion, e.g. ``TasteData.X``
+    (read here when ``None``).
     """
     rated = current_ratings(catalog, include_skips=True)
     songs, X = _candidates(catalog, model, under, [*rated, *exclude])
     if not songs:
         return []
-    opinions = [i for i, r in rated.items() if r.verdict != "skip"]
-    _, rated_X = load_embeddings(catalog, model, opinions)
+    if rated_X is None:
+        opinions = [i for i, r in rated.items() if r.verdict != "skip"]
+        _, rated_X = load_embeddings(catalog, model, opinions)
     proba = taste.like_probability(X) if taste is not None else None
     picks = select_batch(strategy, X, k, proba, rated_X if len(rated_X) else None, seed)
     return [(songs[i], None if proba is None else float(proba[i])) for i in picks]

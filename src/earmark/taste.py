@@ -367,6 +367,8 @@ class TasteData:
     stars : ``(n,)`` stars, NaN where only a verdict was given.
     weights : ``(n,)`` recency weights.
     without_embedding : rated track ids with no up-to-date embedding (left out).
+    fingerprint : :func:`~earmark.catalog.ratings.ratings_fingerprint` of the ratings read
+        (compare it with the catalog's to tell whether they are still current).
     """
 
     track_ids: list[int]
@@ -375,6 +377,7 @@ class TasteData:
     stars: np.ndarray
     weights: np.ndarray
     without_embedding: list[int] = field(default_factory=list)
+    fingerprint: str = ""
 
     @property
     def labelled(self) -> np.ndarray:
@@ -385,6 +388,9 @@ def taste_data(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
                half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
                now: float | None = None) -> TasteData:
     """Current ratings joined with the embeddings of ``embedding_model``."""
+    # Taken before the ratings are read: a rating added meanwhile makes the data look stale,
+    # never a stale read look current.
+    fingerprint = ratings_fingerprint(catalog)
     current = current_ratings(catalog)
     ids, matrix = load_embeddings(catalog, embedding_model, current)
     now = time.time() if now is None else now
@@ -394,7 +400,7 @@ def taste_data(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
     ages = np.array([(now - r.rated_at) / 86400 for r in rows], dtype=np.float64)
     return TasteData(ids, matrix.astype(np.float64) if ids else np.zeros((0, 0)), labels, stars,
                      recency_weights(ages, half_life_days),
-                     sorted(set(current) - set(ids)))
+                     sorted(set(current) - set(ids)), fingerprint)
 
 
 def check_ratings(labels: np.ndarray, minimum: int = MIN_RATINGS) -> None:
@@ -484,19 +490,23 @@ def train_taste(
     classifier: TasteClassifier | None = None,
     regressor: StarRegressor | None = None,
     save: bool = True,
+    data: TasteData | None = None,
 ) -> TasteModel:
     """Train the taste model on the catalog's current ratings, measure it, record the run.
 
     Cross-validation on the ratings (see :func:`cross_validate_taste`, and
     :func:`cross_validate_stars` when at least ``MIN_RATINGS`` songs have stars) goes into
     ``info["cv"]`` / ``info["stars_cv"]`` and into a ``model_runs`` row of kind ``"taste"``.
-    The model is saved to :func:`taste_model_path` when ``save`` is true.
+    The model is saved to :func:`taste_model_path` when ``save`` is true. ``data``: the
+    ratings as :func:`taste_data` just read them with the same ``embedding_model`` and
+    ``half_life_days`` (read now when ``None``).
 
     Raises
     ------
     NotEnoughRatings : fewer than ``MIN_RATINGS`` labelled songs, or only one class.
     """
-    data = taste_data(catalog, embedding_model, half_life_days)
+    if data is None:
+        data = taste_data(catalog, embedding_model, half_life_days)
     labelled = data.labelled
     note = (f"; {len(data.without_embedding)} rated songs have no {embedding_model} embedding "
             "yet (earmark embed)") if data.without_embedding else ""
@@ -508,7 +518,7 @@ def train_taste(
     classifier = clone(classifier) if classifier is not None else TasteClassifier()
     classifier.fit(X, y, sample_weight=w)
     info = {"embedding_model": embedding_model, "half_life_days": half_life_days,
-            "ratings_fingerprint": ratings_fingerprint(catalog), "trained_at": time.time(),
+            "ratings_fingerprint": data.fingerprint, "trained_at": time.time(),
             "dim": int(X.shape[1]), "without_embedding": len(data.without_embedding),
             "cv": cross_validate_taste(classifier, X, y, w)}
     has_stars = ~np.isnan(data.stars)
@@ -533,6 +543,24 @@ def train_taste(
     return model
 
 
+def _saved_taste(catalog: Catalog, embedding_model: str, half_life_days: float | None
+                 ) -> TasteModel | None:
+    """The saved taste model if it was trained on exactly the current ratings with the same
+    settings, else ``None``."""
+    path = taste_model_path(catalog)
+    if not path.exists():
+        return None
+    try:
+        model = load_taste_model(path)
+    except ModelError:
+        return None
+    if model.info.get("ratings_fingerprint") == ratings_fingerprint(catalog) and \
+            model.info.get("embedding_model") == embedding_model and \
+            model.info.get("half_life_days") == half_life_days:
+        return model
+    return None
+
+
 def current_taste(
     catalog: Catalog,
     embedding_model: str = DEFAULT_EMBEDDING,
@@ -540,35 +568,32 @@ def current_taste(
 ) -> TasteModel:
     """The saved taste model if it was trained on exactly the current ratings with the same
     settings, otherwise a freshly trained (and saved) one."""
-    path = taste_model_path(catalog)
-    if path.exists():
-        try:
-            model = load_taste_model(path)
-        except ModelError:
-            model = None
-        if model is not None and model.info.get("ratings_fingerprint") == ratings_fingerprint(
-                catalog) and model.info.get("embedding_model") == embedding_model and \
-                model.info.get("half_life_days") == half_life_days:
-            return model
-    return train_taste(catalog, embedding_model, half_life_days)
+    model = _saved_taste(catalog, embedding_model, half_life_days)
+    return model if model is not None else train_taste(catalog, embedding_model, half_life_days)
 
 
 def review_taste(
     catalog: Catalog,
     embedding_model: str = DEFAULT_EMBEDDING,
     half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
+    data: TasteData | None = None,
 ) -> TasteModel | None:
     """The model that guides the choice of songs to rate next.
 
     The current taste model when the ratings support one; with both classes rated but fewer
     than ``MIN_RATINGS`` songs, a provisional classifier (not saved, not recorded: too few
     ratings to measure it) whose uncertainty is still worth following; ``None`` at cold start
-    (nothing rated, or one class only).
+    (nothing rated, or one class only). ``data``: the current ratings as :func:`taste_data`
+    read them with the same settings (read here when needed and ``None``).
     """
-    try:
-        return current_taste(catalog, embedding_model, half_life_days)
-    except NotEnoughRatings:
+    model = _saved_taste(catalog, embedding_model, half_life_days)
+    if model is not None:
+        return model
+    if data is None:
         data = taste_data(catalog, embedding_model, half_life_days)
+    try:
+        return train_taste(catalog, embedding_model, half_life_days, data=data)
+    except NotEnoughRatings:
         y = data.labels[data.labelled]
         if len(np.unique(y)) < 2:
             return None

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import shutil
 
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import earmark.taste
 from earmark.catalog import ratings
 from earmark.catalog.embeddings import store_embedding
+from earmark.cli import app
 from earmark.recommend import recommend
 from earmark.scan import add_file
 from earmark.taste import DEFAULT_EMBEDDING, TasteClassifier, TasteModel
@@ -20,6 +27,16 @@ def _embedded_songs(catalog, song_files, seed: int = 0) -> tuple[list[int], np.n
         store_embedding(catalog, track["id"], DEFAULT_EMBEDDING, vector, track["content_hash"])
         ids.append(track["id"])
     return ids, X
+
+
+@pytest.fixture
+def builds(monkeypatch) -> list[int]:
+    """One entry per call of taste_data (the ratings joined with their embeddings)."""
+    calls: list[int] = []
+    real = earmark.taste.taste_data
+    monkeypatch.setattr(earmark.taste, "taste_data",
+                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    return calls
 
 
 def test_recommend_looks_up_each_close_liked_song_once(catalog, song_files, sql_statements):
@@ -37,3 +54,40 @@ def test_recommend_looks_up_each_close_liked_song_once(catalog, song_files, sql_
             (s for _, s in item.closest_liked), reverse=True)
     lookups = [s for s in sql_statements if s.startswith("SELECT * FROM tracks WHERE id")]
     assert len(lookups) == 2  # not one per recommendation and liked song (6)
+
+
+def test_review_taste_reads_the_ratings_once_before_a_model_can_be_trained(
+        catalog, song_files, builds):
+    ids, _ = _embedded_songs(catalog, song_files)
+    ratings.add_rating(catalog, ids[0], "like")
+    ratings.add_rating(catalog, ids[1], "dislike")
+    provisional = earmark.taste.review_taste(catalog)
+    assert provisional.info == {"embedding_model": DEFAULT_EMBEDDING, "provisional": True,
+                                "n_ratings": 2}
+    assert len(builds) == 1  # not once for the failed training and again for the fallback
+    data = earmark.taste.taste_data(catalog)
+    builds.clear()
+    assert earmark.taste.review_taste(catalog, data=data).info["provisional"]
+    assert builds == []
+
+
+def test_review_reads_the_ratings_once_per_round(catalog, music_files, tmp_path, builds):
+    songs = []
+    for i in range(14):
+        songs.append(shutil.copyfile(music_files["flac"], tmp_path / f"song {i:02d}.flac"))
+    _embedded_songs(catalog, songs, seed=3)
+    answers = tmp_path / "answers.txt"
+    answers.write_text("like\ndislike\nskip\n3\nlike\ndislike\n2\n5\nlike\ndislike\nlike\n4\n",
+                       encoding="utf-8")
+    result = CliRunner().invoke(app, ["review", "--db", str(catalog.path), "--answers",
+                                      str(answers), "--batch", "3", "--seed", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [r["round"] for r in rows] == [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3
+    assert all(r["p_like_before"] is None for r in rows[:3])  # cold start
+    assert all(0 < r["p_like_before"] < 1 for r in rows[3:])  # provisional, then trained
+    # Once before round 1, then once after each batch: that read serves the next round (it
+    # used to be read twice more per round while there were too few ratings).
+    assert len(builds) == 1 + 4
+    runs = catalog.execute("SELECT count(*) FROM model_runs WHERE kind = 'taste'").fetchone()
+    assert runs[0] == 2  # trained after rounds 3 and 4, never again for the same ratings

@@ -46,7 +46,7 @@ from earmark.scan import scan
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.
 if TYPE_CHECKING:
-    from earmark.taste import TasteModel
+    from earmark.taste import TasteData, TasteModel
 
 ratings_app = typer.Typer(help="Import and export ratings.", no_args_is_help=True)
 app.add_typer(ratings_app, name="ratings")
@@ -391,7 +391,7 @@ def review_command(
     Without --answers, asks on the terminal and plays an excerpt when a player is installed.
     """
     from earmark.recommend import song_name, songs_to_review
-    from earmark.taste import review_taste
+    from earmark.taste import review_taste, taste_data
     by_path, in_order = {}, []
     if answers is not None:
         try:
@@ -406,12 +406,18 @@ def review_command(
         play = False
     unanswered: set[int] = set()
     rated_total = 0
+    # The ratings read for a round, and the model fitted on them, serve the next round too
+    # unless the ratings changed meanwhile (in another process: this one retrains right away).
+    data, taste = None, None
     for round_number in count(1):
         if rounds is not None and round_number > rounds:
             break
-        taste = review_taste(catalog, DEFAULT_EMBEDDING, half)
+        if data is None or data.fingerprint != ratings.ratings_fingerprint(catalog):
+            data, taste = taste_data(catalog, DEFAULT_EMBEDDING, half), None
+        if taste is None:
+            taste = review_taste(catalog, DEFAULT_EMBEDDING, half, data)
         proposals = songs_to_review(catalog, taste, batch, strategy.value, folder,
-                                    DEFAULT_EMBEDDING, seed, unanswered)
+                                    DEFAULT_EMBEDDING, seed, unanswered, data.X)
         if not proposals:
             err_console.print("no unrated songs with embeddings left to propose (earmark "
                               "embed computes the embeddings of scanned songs)")
@@ -443,7 +449,8 @@ def review_command(
                               highlight=False)
         rated_total += rated_now
         if rated_now:
-            _retrain(catalog, half)
+            data = taste_data(catalog, DEFAULT_EMBEDDING, half)
+            taste = _retrain(catalog, half, data)
         if stop:
             break
         if answers is None:
@@ -459,14 +466,16 @@ def _rated_paths(catalog: Catalog) -> set[str]:
     return {r.path for r in ratings.current_ratings(catalog, include_skips=True).values()}
 
 
-def _retrain(catalog: Catalog, half_life: float | None) -> None:
+def _retrain(catalog: Catalog, half_life: float | None, data: TasteData) -> TasteModel | None:
+    """Train on ``data`` (the ratings just read) and say how well; ``None`` if too few."""
     from earmark.taste import NotEnoughRatings, train_taste
     try:
-        model = train_taste(catalog, DEFAULT_EMBEDDING, half_life)
+        model = train_taste(catalog, DEFAULT_EMBEDDING, half_life, data=data)
     except NotEnoughRatings as exc:
         err_console.print(f"[yellow]no taste model yet:[/] {escape(str(exc))}", highlight=False)
-        return
+        return None
     err_console.print(f"retrained: {_quality(model.info)}", highlight=False)
+    return model
 
 
 def _again() -> bool:
