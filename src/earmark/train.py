@@ -15,12 +15,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings, store_embedding
-from earmark.catalog.tracks import get_track_by_id
 from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
 from earmark.defaults import EMBEDDING_MODEL
 from earmark.embed import embed_tracks
@@ -30,6 +30,7 @@ from earmark.features import SHORTCHUNK_MEL
 from earmark.features.classic import ClassicParams
 from earmark.models.io import ModelCard, TrainedModel, estimator_class
 from earmark.models.outputs import card_thresholds
+from earmark.parallel import map_files
 from earmark.predict import model_output, song_input
 
 ProgressFn = Callable[[int, int, str], None]
@@ -69,12 +70,13 @@ def cache_key(inputs: dict) -> str:
 
 def ensure_embeddings(
     catalog: Catalog, inputs: dict, track_ids: list[int] | None = None,
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None, workers: int | None = None,
 ) -> list[tuple[str, str]]:
     """Compute and store missing song vectors for ``track_ids`` (default: every track).
 
     Pretrained embeddings come from :func:`earmark.embed.embed_tracks` (which also stores the
-    tagger's predictions); descriptor vectors are computed here and cached the same way.
+    tagger's predictions); descriptor vectors are computed here, on ``workers`` processes
+    (default: one per core), and cached the same way by this process.
     Returns ``(path, reason)`` for songs that failed.
     """
     if inputs.get("embedding_model"):
@@ -85,17 +87,31 @@ def ensure_embeddings(
     if track_ids is not None:
         wanted = set(track_ids)
         todo = [t for t in todo if t in wanted]
+    # One query for all of them: catalog.tracks only reads tracks one id at a time.
+    tracks = catalog.execute(
+        "SELECT id, path, content_hash FROM tracks WHERE id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY id", (json.dumps(todo),)).fetchall()
+    vectors = map_files(partial(_song_vector, inputs), [path for _, path, _ in tracks], workers,
+                        preload=("earmark.train",))
     failed = []
-    for done, track_id in enumerate(todo, start=1):
-        track = get_track_by_id(catalog, track_id)
-        try:
-            vector = song_input(inputs, track["path"])
-            store_embedding(catalog, track_id, key, vector, track["content_hash"])
-        except EarmarkError as exc:
-            failed.append((track["path"], str(exc)))
+    for done, ((track_id, path, content), (vector, error)) in enumerate(
+            zip(tracks, vectors, strict=True), start=1):
+        if error is None:
+            store_embedding(catalog, track_id, key, vector, content)
+        else:
+            failed.append((path, error))
         if progress is not None:
-            progress(done, len(todo), track["path"])
+            progress(done, len(tracks), path)
     return failed
+
+
+def _song_vector(inputs: dict, path: str) -> tuple[np.ndarray | None, str | None]:
+    """``(song_input(inputs, path), None)``, or ``(None, reason)`` for a song that cannot be
+    read: worker processes return errors, so one bad file never ends a batch."""
+    try:
+        return song_input(inputs, path), None
+    except EarmarkError as exc:
+        return None, str(exc)
 
 
 def song_matrix(catalog: Catalog, data: LabelledSet, inputs: dict,
