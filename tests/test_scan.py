@@ -130,6 +130,9 @@ def test_rescan_is_incremental_and_recognises_moves(catalog, tmp_path, music_fil
 
     again = scan(catalog, [lib])
     assert again.count("unchanged") == 2 and again.count("added") == 0
+    by_id = tracks.tracks_by_id(catalog, [track_id, 10_000])
+    assert list(by_id) == [track_id] and by_id[track_id] == tracks.get_track(catalog, a)
+    assert tracks.tracks_by_id(catalog, []) == {}
 
     (lib / "renamed").mkdir()
     moved = lib / "renamed" / "a renamed.mp3"

@@ -146,8 +146,12 @@ def embed_tracks(
     """
     report = EmbedReport()
     stale = set(missing_embeddings(catalog, model))
-    wanted = ([(t["id"], t) for t in tracks.iter_tracks(catalog)] if track_ids is None
-              else [(i, tracks.get_track_by_id(catalog, i)) for i in track_ids])
+    if track_ids is None:
+        wanted = [(t["id"], t) for t in tracks.iter_tracks(catalog)]
+    else:
+        track_ids = list(track_ids)
+        found = tracks.tracks_by_id(catalog, track_ids)
+        wanted = [(i, found.get(i)) for i in track_ids]
     todo = []
     for track_id, track in wanted:
         if track is None or track["status"] != "ok":

@@ -159,7 +159,7 @@ def recommend(
         similarity, nearest = None, [[] for _ in order]
     # The same few favourites are close to many songs: look each one up once.
     needed = {liked_ids[j] for js in nearest for j in js}
-    liked = {i: tracks.get_track_by_id(catalog, i) for i in sorted(needed)}
+    liked = tracks.tracks_by_id(catalog, needed)
     result = []
     for row, index in enumerate(order):
         closest = [(liked[liked_ids[j]], float(similarity[row, j])) for j in nearest[row]]

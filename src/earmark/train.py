@@ -21,6 +21,7 @@ import numpy as np
 
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings, store_embedding
+from earmark.catalog.tracks import tracks_by_id
 from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
 from earmark.defaults import EMBEDDING_MODEL
 from earmark.embed import embed_tracks
@@ -87,10 +88,8 @@ def ensure_embeddings(
     if track_ids is not None:
         wanted = set(track_ids)
         todo = [t for t in todo if t in wanted]
-    # One query for all of them: catalog.tracks only reads tracks one id at a time.
-    tracks = catalog.execute(
-        "SELECT id, path, content_hash FROM tracks WHERE id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY id", (json.dumps(todo),)).fetchall()
+    found = tracks_by_id(catalog, todo)
+    tracks = [(i, found[i]["path"], found[i]["content_hash"]) for i in sorted(found)]
     vectors = map_files(partial(_song_vector, inputs), [path for _, path, _ in tracks], workers,
                         preload=("earmark.train",))
     failed = []

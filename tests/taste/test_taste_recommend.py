@@ -39,7 +39,7 @@ def builds(monkeypatch) -> list[int]:
     return calls
 
 
-def test_recommend_looks_up_each_close_liked_song_once(catalog, song_files, sql_statements):
+def test_recommend_looks_up_the_close_liked_songs_in_one_query(catalog, song_files, sql_statements):
     ids, X = _embedded_songs(catalog, song_files)
     for track_id, verdict in zip(ids[:3], ("like", "like", "dislike"), strict=True):
         ratings.add_rating(catalog, track_id, verdict)
@@ -53,7 +53,7 @@ def test_recommend_looks_up_each_close_liked_song_once(catalog, song_files, sql_
         assert [s for _, s in item.closest_liked] == sorted(
             (s for _, s in item.closest_liked), reverse=True)
     lookups = [s for s in sql_statements if s.startswith("SELECT * FROM tracks WHERE id")]
-    assert len(lookups) == 2  # not one per recommendation and liked song (6)
+    assert len(lookups) == 1  # not one per recommendation and liked song (6)
 
 
 def test_review_taste_reads_the_ratings_once_before_a_model_can_be_trained(

@@ -61,6 +61,13 @@ def get_track_by_id(catalog: Catalog, track_id: int) -> dict | None:
     return _row(catalog.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)).fetchone())
 
 
+def tracks_by_id(catalog: Catalog, track_ids: Iterable[int]) -> dict[int, dict]:
+    """``{id: track}`` for the given ids, in one query; ids not in the catalog are absent."""
+    rows = catalog.execute("SELECT * FROM tracks WHERE id IN (SELECT value FROM json_each(?))",
+                           (json.dumps([int(i) for i in track_ids]),))
+    return {track["id"]: track for track in map(_row, rows)}
+
+
 def iter_tracks(
     catalog: Catalog, status: str | None = "ok", under: str | Path | None = None
 ) -> Iterator[dict]:
