@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import markdown_table  # noqa: E402
 from earmark.active import STRATEGIES, select_batch  # noqa: E402
 from earmark.audio import AUDIO_EXTENSIONS  # noqa: E402
+from earmark.models.musicnn import resolve_precision  # noqa: E402
 from earmark.taste import TasteClassifier  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,23 +75,22 @@ def neighbour_groups(files: list[Path], size: int) -> np.ndarray:
 
 
 def embeddings(files: list[Path], model_name: str = "MSD_musicnn") -> np.ndarray:
-    """``(n, 400)`` song embeddings, cached by file path, size and modification time."""
+    """``(n, 400)`` song embeddings as ``earmark embed`` makes them (default precision),
+    cached by precision, file path, size and modification time."""
+    precision = resolve_precision("auto")
     key = hashlib.blake2b(digest_size=8)
     for path in files:
         st = path.stat()
         key.update(f"{path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    cache = CACHE / f"{model_name}-{key.hexdigest()}.npz"
+    cache = CACHE / f"{model_name}-{precision}-{key.hexdigest()}.npz"
     if cache.exists():
         return np.load(cache)["X"]
-    import torch
-
+    from earmark.embed import analyze_files
     from earmark.models import load_musicnn
-    from earmark.pretrained import song_embedding
 
-    torch.set_num_threads(1)  # the machine is shared; one core is plenty for 60 clips
-    model = load_musicnn(model_name)
+    model = load_musicnn(model_name, precision=precision)
     start = time.perf_counter()
-    X = np.stack([song_embedding(path, model)[0] for path in files])
+    X = np.stack([result.embedding for _, result in analyze_files(files, model)])
     print(f"embedded {len(files)} songs in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, X=X, paths=np.array([str(p) for p in files]))
@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Simulated listener: {who} ({int(y.sum())} liked, {int(len(y) - y.sum())} disliked "
         f"of {len(y)} songs). MSD_musicnn song embeddings (mean+max of the penultimate layer, "
-        "400 values), TasteClassifier defaults (logistic regression on unit-length embeddings, "
+        f"400 values, {resolve_precision('auto')} as `earmark embed` makes them on this "
+        "machine), TasteClassifier defaults (logistic regression on unit-length embeddings, "
         f"Platt-calibrated). {args.seeds} seeds; each seed holds out a third of the songs in "
         f"groups of {args.group_size} neighbouring clip numbers and the simulated listener "
         f"rates the rest: first {sizes[0]} songs, then {args.batch} at a time, retraining after "
