@@ -85,3 +85,38 @@ def test_map_threads_stops_early_and_passes_errors_on():
     with pytest.raises(ValueError, match="three"):
         list(map_threads(slow, range(6), workers=2))
     assert torch.get_num_threads() == before
+
+
+def test_overlapping_map_threads_keep_each_callers_torch_threads():
+    """Two callers at once (say, two requests of a web server): each one's workers run torch on
+    one thread, and each caller gets its own setting back, whichever finishes first."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        inside, release = threading.Event(), threading.Event()
+        seen: list[int] = []
+        after_first: list[int] = []
+
+        def held(item: int) -> int:
+            inside.set()
+            release.wait(5)
+            return torch.get_num_threads()
+
+        def first_caller() -> None:
+            torch.set_num_threads(2)
+            seen.extend(map_threads(held, [0, 1], workers=2))
+            after_first.append(torch.get_num_threads())
+
+        first = threading.Thread(target=first_caller)
+        first.start()
+        assert inside.wait(5)
+        assert list(map_threads(lambda i: torch.get_num_threads(), [0, 1, 2], 2)) == [1, 1, 1]
+        assert torch.get_num_threads() == 2  # while the first caller still works
+        release.set()
+        first.join(5)
+        assert seen == [1, 1] and after_first == [2]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

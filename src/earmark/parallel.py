@@ -67,9 +67,12 @@ def map_files(
 
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with torch's intra-op pool at ``count`` threads, restored afterwards.
+    """Run the block with torch's intra-op pool at ``count`` threads in this thread, restored
+    afterwards.
 
-    The setting is process-wide: use it around work that owns the process's cores.
+    torch's setting lives with each thread (OpenMP keeps it per thread; a thread's first torch
+    call takes the value last set anywhere), so callers on other threads, such as concurrent
+    requests of a web server, keep their own.
     """
     import torch
 
@@ -79,6 +82,15 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _one_torch_thread() -> None:
+    import torch
+
+    # A thread's first torch call (re)sets its count from the value last set in any thread;
+    # make that call now, so the 1 below sticks whatever other threads set later.
+    torch.get_num_threads()
+    torch.set_num_threads(1)
 
 
 def map_threads(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None,
@@ -96,7 +108,7 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], workers: int | None = 
     if workers == 1:
         yield from map(fn, items)
         return
-    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
+    with torch_threads(1), ThreadPoolExecutor(workers, initializer=_one_torch_thread) as pool:
         pending: deque = deque()
         try:
             for item in items:
