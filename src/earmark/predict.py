@@ -90,9 +90,14 @@ def _chunk_bounds(n: int, per: int) -> list[tuple[int, int]]:
 
 def model_output(model: TrainedModel, X: np.ndarray) -> np.ndarray:
     """Probabilities ``(n, n_labels)`` (binary: ``(n, 2)``) or values ``(n, 1)``."""
-    if model.card.kind == "regression":
-        return np.asarray(model.estimator.predict(X), dtype=np.float64)[:, None]
-    return np.asarray(model.estimator.predict_proba(X), dtype=np.float64)
+    return estimator_output(model.estimator, model.card.kind, X)
+
+
+def estimator_output(estimator, kind: str, X: np.ndarray) -> np.ndarray:
+    """:func:`model_output` of a fitted estimator for a task of ``kind``, without a card."""
+    if kind == "regression":
+        return np.asarray(estimator.predict(X), dtype=np.float64)[:, None]
+    return np.asarray(estimator.predict_proba(X), dtype=np.float64)
 
 
 def aggregate(chunk_output: np.ndarray, kind: str, method: str = "mean",

@@ -32,7 +32,7 @@ from earmark.features.classic import ClassicParams
 from earmark.models.io import ModelCard, TrainedModel, estimator_class
 from earmark.models.outputs import card_thresholds
 from earmark.parallel import map_files
-from earmark.predict import model_output, song_input
+from earmark.predict import estimator_output, model_output, song_input
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -160,8 +160,7 @@ def score_fold(
     """
     estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
     estimator.fit(X[train], y[train], groups=groups[train], n_classes=len(data.classes))
-    model = TrainedModel(estimator, make_card(model_type, data, {}, estimator, seed))
-    output = model_output(model, X[test])
+    output = estimator_output(estimator, data.kind, X[test])
     return output, evaluate(y[test], output, data.kind, data.classes)
 
 
@@ -251,7 +250,9 @@ def train_model(
                       X_valid=X[valid], y_valid=y[valid], progress=progress)
     card = make_card(model_type, data, inputs, estimator, seed)
     model = TrainedModel(estimator, card)
-    valid_out = model_output(model, X[valid])
+    valid_out = getattr(estimator, "valid_output_", None)  # networks scored it while training
+    if valid_out is None:
+        valid_out = model_output(model, X[valid])
     if data.kind == "multi":
         card.thresholds = tune_thresholds(y[valid], valid_out).tolist()
     card.metrics = {"validation": evaluate(y[valid], valid_out, data.kind, data.classes,

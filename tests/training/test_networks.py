@@ -108,6 +108,7 @@ def test_short_chunk_trains_saves_and_resumes(songs, tmp_path):
                                                                X_valid=X, y_valid=y)
     proba = model.predict_proba(X)
     assert proba.shape == (6, 2) and np.allclose(proba.sum(axis=1), 1)
+    np.testing.assert_allclose(model.valid_output_, proba, atol=1e-6)  # no second pass needed
     assert [h["epoch"] for h in model.history_] == [1, 2] and "valid" in model.history_[0]
     chunks = np.zeros((2, CHUNK_SAMPLES), np.float32)
     assert model.predict_proba(chunks).shape == (2, 2)

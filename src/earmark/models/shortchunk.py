@@ -176,7 +176,9 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
             y_valid=None, progress=None) -> AudioNetEstimator:
         """Train on songs ``X`` (paths ``(n,)``) with targets ``y``; ``X_valid``/``y_valid``
         drive early stopping (without them the last epoch is kept); ``progress(done, total,
-        label)`` is called after every batch."""
+        label)`` is called after every batch. ``valid_output_`` then holds the kept weights'
+        outputs for ``X_valid`` (as :meth:`predict_proba` gives them), so callers need not
+        decode the validation songs again."""
         paths = [str(p) for p in X]
         y = np.asarray(y)
         width = self._width(y, n_classes)
@@ -200,6 +202,7 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
             rng.bit_generator.state = saved["rng"]
             state = saved["state"]
         per_epoch = -(-len(paths) * self.chunks_per_song // self.batch_size)
+        best_output = None  # validation outputs of the weights in state["best_state"]
         while state["epoch"] < self.epochs and state["stale"] < self.patience:
             net.train()
             order = np.concatenate([rng.permutation(len(paths))
@@ -239,6 +242,7 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
                 if score > state["best"]:
                     state.update(best=score, stale=0,
                                  best_state=copy.deepcopy(net.state_dict()))
+                    best_output = out
                 else:
                     state["stale"] += 1
             state["history"].append(record)
@@ -247,6 +251,9 @@ class AudioNetEstimator(ClassifierMixin, BaseEstimator):
         if state["best_state"] is not None:
             net.load_state_dict(state["best_state"])
         self.net_ = net.eval()
+        # What predict_proba(X_valid) would give the kept weights, for the caller's validation
+        # scores; None when those weights come from an earlier run (a resumed checkpoint).
+        self.valid_output_ = best_output if state["best_state"] is not None else None
         self.history_ = state["history"]
         self.classes_ = np.arange(2 if self.kind == "binary" else width)
         return self
