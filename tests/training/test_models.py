@@ -17,15 +17,10 @@ from earmark.errors import ModelError
 from earmark.evaluate import expected_calibration_error
 from earmark.features.classic import ClassicParams, descriptor_names, song_descriptors
 from earmark.models.classic import DescriptorSVM, pairwise_decisions, rbf_kernel
-from earmark.models.heads import (
-    EmbeddingHead,
-    inner_folds,
-    search_C,
-    selection_score,
-    softmax,
-    softmax_weights,
-)
+from earmark.models.heads import EmbeddingHead
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
+from earmark.models.outputs import softmax, softmax_weights
+from earmark.models.selection import inner_folds, search_C, selection_score
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from threadpoolctl import threadpool_limits
 
-from earmark.models.heads import inner_folds, search_C, softmax, softmax_weights
-from earmark.models.outputs import hard_predictions
+from earmark.models.outputs import hard_predictions, softmax, softmax_weights
+from earmark.models.selection import inner_folds, search_C
 
 
 def rbf_kernel(X: np.ndarray, Y: np.ndarray, gamma: float) -> np.ndarray:

@@ -13,132 +13,24 @@ Targets by ``kind``: ``"single"`` class indices ``(n,)``; ``"multi"`` 0/1 ``(n, 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import mean_squared_error, roc_auc_score
-from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from earmark.data.splits import stratify_labels
-from earmark.models.outputs import hard_predictions
+from earmark.models.outputs import (
+    fit_temperature,
+    hard_predictions,
+    sigmoid,
+    softmax,
+    softmax_weights,
+)
+from earmark.models.selection import inner_folds, search_C
 
 #: Inverse regularisation strengths tried when ``C="auto"``.
 DEFAULT_CS = (0.001, 0.01, 0.1, 1.0, 10.0)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``(n, k)`` logits."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # stable for large |x|
-
-
-def inner_folds(y: np.ndarray, groups: np.ndarray | None, kind: str, n_splits: int, seed: int):
-    """Folds for choosing hyper-parameters inside one training set.
-
-    Grouped when every class spans at least ``n_splits`` groups; otherwise (a small training
-    fold, e.g. one GTZAN block per genre) a grouped split would hide whole classes from
-    training, so the folds are only stratified. This can only make the choice of a
-    hyper-parameter less sharp: the outer test fold is never touched either way.
-    """
-    strata = stratify_labels(y, kind)
-    smallest = len(y)
-    if kind != "regression":
-        smallest = min(int((strata == s).sum()) for s in np.unique(strata))
-    n_splits = max(2, min(n_splits, smallest))
-    if groups is not None and kind != "regression":
-        spans = min(len(set(groups[strata == s])) for s in np.unique(strata))
-        if spans >= n_splits:
-            cv = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-            return list(cv.split(np.zeros(len(y)), strata, groups))
-    if groups is not None and kind == "regression" and len(set(groups)) >= n_splits:
-        return list(GroupKFold(n_splits).split(y, y, groups))
-    if kind == "regression":
-        return list(KFold(n_splits, shuffle=True, random_state=seed).split(y))
-    return list(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(y, strata))
-
-
-def selection_score(kind: str, y: np.ndarray, output: np.ndarray) -> float:
-    """Higher is better: accuracy (single; binary at 0.5), macro ROC-AUC (multi), -MSE
-    (regression)."""
-    if kind in ("single", "binary"):
-        return float(np.mean(hard_predictions(output, kind, 0.5) == y))
-    if kind == "multi":
-        usable = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
-        return float(np.mean([roc_auc_score(y[:, j], output[:, j]) for j in usable])) \
-            if usable else 0.0
-    return -float(mean_squared_error(y, output))
-
-
-def search_C(estimator, X: np.ndarray, y: np.ndarray, folds: list, Cs, width: int,
-             **params) -> tuple[int, list[float], list[np.ndarray]]:
-    """Compare values of ``C`` for ``estimator`` by cross-validation inside its training data.
-
-    For each ``C`` in ``Cs``, a clone of ``estimator`` with that ``C`` (and ``params``) is
-    fitted on the training part of each of ``folds`` (from :func:`inner_folds`) and gives
-    outputs for the held-out part, ``(n, width)`` in all (``width`` is also the clone's
-    ``n_classes``); :func:`selection_score` compares them.
-
-    Returns ``(best, scores, outputs)``: the index of the best ``C`` (the first on ties), the
-    score of each ``C`` and its out-of-fold outputs.
-    """
-    kind = estimator.kind
-    scores, outputs = [], []
-    for c in Cs:
-        candidate = clone(estimator).set_params(C=c, **params)
-        out = np.zeros((len(y), width))
-        for train, test in folds:
-            candidate.fit(X[train], y[train], n_classes=width)
-            out[test] = candidate.predict(X[test])[:, None] if kind == "regression" \
-                else candidate.predict_proba(X[test])
-        outputs.append(out)
-        scores.append(selection_score(kind, y, out[:, 0] if kind == "regression" else out))
-    return int(np.argmax(scores)), scores, outputs
-
-
-def softmax_weights(W: np.ndarray, b: np.ndarray, present: np.ndarray,
-                    width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax weights ``(width, d)`` and biases ``(width,)`` for all ``width`` classes from a
-    scikit-learn linear classifier's ``coef_``, ``intercept_`` and ``classes_`` (``present``).
-
-    scikit-learn keeps a single logistic row for two classes; it becomes two opposite halves,
-    whose softmax is that logistic. Classes absent from training get a logit far below the
-    others.
-    """
-    if W.shape[0] == 1 and len(present) == 2:
-        W, b = np.vstack([-W / 2, W / 2]), np.array([-b[0] / 2, b[0] / 2])
-    full_W = np.zeros((width, W.shape[1]))
-    full_b = np.full(width, -1e3)
-    full_W[present], full_b[present] = W, b
-    return full_W, full_b
-
-
-def fit_temperature(output: np.ndarray, y: np.ndarray, kind: str) -> float:
-    """The temperature ``T`` minimising the log loss of held-out probabilities tempered as
-    ``softmax(log p / T)`` (single) or ``sigmoid(logit(p) / T)`` (binary, multi); 1 for
-    regression. Searched on a log grid from 0.05 to 20."""
-    if kind == "regression":
-        return 1.0
-    p = np.clip(output, 1e-9, 1 - 1e-9)
-    grid = np.logspace(np.log10(0.05), np.log10(20.0), 121)
-    if kind == "single":
-        logits = np.log(p)
-        losses = [-np.mean(np.log(softmax(logits / t)[np.arange(len(y)), y] + 1e-12))
-                  for t in grid]
-    else:
-        logits = np.log(p / (1 - p))
-        target = np.eye(2)[y] if kind == "binary" else y
-        losses = [-np.mean(target * np.log(sigmoid(logits / t) + 1e-12)
-                           + (1 - target) * np.log(1 - sigmoid(logits / t) + 1e-12))
-                  for t in grid]
-    return float(grid[int(np.argmin(losses))])
 
 
 class EmbeddingHead(ClassifierMixin, BaseEstimator):

@@ -30,8 +30,8 @@ from earmark.audio import decode_audio, probe_audio, song_chunks
 from earmark.device import pick_device
 from earmark.errors import ModelError
 from earmark.features import SHORTCHUNK_MEL, MelFrontEnd, MelParams
-from earmark.models.heads import selection_score
 from earmark.models.outputs import hard_predictions
+from earmark.models.selection import selection_score
 
 #: Samples per chunk of the short-chunk CNN (3^10, 3.69 s at 16 kHz).
 CHUNK_SAMPLES = 59049
