@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from functools import partial
 
 import pytest
 
-from earmark.parallel import map_files, map_threads
+from earmark.parallel import map_files, map_threads, usable_cores
 from earmark.scan import inspect_file
 
 
@@ -120,3 +122,12 @@ def test_overlapping_map_threads_keep_each_callers_torch_threads():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_usable_cores_follow_the_cpu_affinity():
+    assert usable_cores() == len(os.sched_getaffinity(0))
+    script = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+              "from earmark.parallel import usable_cores; print(usable_cores())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "1"

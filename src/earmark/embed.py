@@ -11,7 +11,6 @@ network runs on the GPU when there is one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,7 +27,7 @@ from earmark.defaults import EMBEDDING_MODEL
 from earmark.device import pick_device
 from earmark.errors import AudioError
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
-from earmark.parallel import map_threads
+from earmark.parallel import map_threads, usable_cores
 from earmark.pretrained import analyze_song, embedding_from_patches, genre_from_tags
 
 DEFAULT_MODEL = EMBEDDING_MODEL
@@ -102,7 +101,7 @@ def analyze_files(
     """
     paths = [str(p) for p in paths]
     device = next(model.parameters(), torch.empty(0)).device
-    workers = min(workers or os.cpu_count() or 1, len(paths)) if device.type == "cpu" else 1
+    workers = min(workers or usable_cores(), len(paths)) if device.type == "cpu" else 1
     analyse = partial(analyze_file, model=model, start=start, duration=duration)
     yield from zip(paths, map_threads(analyse, paths, workers=workers), strict=True)
 

@@ -32,6 +32,14 @@ R = TypeVar("R")
 PRELOAD = ("earmark.audio", "earmark.features", "torch")
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _worker_init() -> None:
     # One thread per worker, whether torch was preloaded or gets imported by ``fn`` later.
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -55,7 +63,7 @@ def map_files(
     one worker (or one item) everything runs in this process.
     """
     items = list(items)
-    workers = min(workers or os.cpu_count() or 1, len(items))
+    workers = min(workers or usable_cores(), len(items))
     if workers <= 1:
         yield from map(fn, items)
         return
@@ -104,7 +112,7 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], workers: int | None = 
     early leaves little work behind. ``fn`` should return errors rather than raise them.
     """
     items = iter(items)
-    workers = max(1, workers or os.cpu_count() or 1)
+    workers = max(1, workers or usable_cores())
     if workers == 1:
         yield from map(fn, items)
         return
