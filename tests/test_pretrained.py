@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from earmark.audio import decode_audio
-from earmark.models.musicnn import MSD_TAGS, MTT_TAGS, load_musicnn
+from earmark.models.musicnn import MSD_TAGS, MTT_TAGS, load_musicnn, native_bfloat16
 from earmark.pretrained import (
     GENRE_TAGS,
     analyze_song,
@@ -67,6 +67,9 @@ def test_gtzan_clip_tags_match_original_musicnn(taggers, name, precision, genre)
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
 def test_full_stereo_mp3_song_tags_match_original_musicnn(taggers, name, precision):
+    if precision == "bfloat16" and not native_bfloat16():
+        pytest.skip("bfloat16 is emulated on this CPU, 10-20x slower (earmark's default here is "
+                    "float32); the GTZAN clips still check it")
     song = next((s for s in asc_songs() if s.name == "machine_wars.mp3"), None)
     if song is None:
         pytest.skip("asc-music's machine_wars.mp3 is missing")
