@@ -23,6 +23,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
+from earmark.defaults import PRECISIONS
 from earmark.errors import AudioError, ModelError
 from earmark.scan import FOLDER_LOOP, find_audio_files
 
@@ -38,15 +39,13 @@ MODEL_NAMES = {"msd": "MSD_musicnn", "mtt": "MTT_musicnn", "msd-vgg": "MSD_vgg",
                "mtt-vgg": "MTT_vgg"}
 
 
-class PrecisionChoice(StrEnum):  # earmark.models.musicnn.PRECISIONS, without importing torch
-    auto = "auto"
-    float32 = "float32"
-    bfloat16 = "bfloat16"
+PrecisionChoice = StrEnum("PrecisionChoice", {p: p for p in PRECISIONS})
 
 
 PrecisionOption = Annotated[PrecisionChoice, typer.Option(
-    help="auto: bfloat16 where the CPU/GPU has it natively (about 2x faster, probabilities "
-         "within ~0.01), else float32; float32: the original musicnn's numbers to 1e-6.")]
+    help="auto: bfloat16 where the CPU/GPU has it natively (about 1.4x faster a song, "
+         "probabilities within ~0.01), else float32; float32: the original musicnn's numbers "
+         "to 1e-6.")]
 
 PathsArgument = Annotated[list[Path], typer.Argument(help="Audio files or folders.")]
 

@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from earmark.active import STRATEGIES
 from earmark.catalog import Catalog, ratings
 from earmark.catalog.ratings import describe_rating
 from earmark.cli.app import (
@@ -52,11 +53,7 @@ ratings_app = typer.Typer(help="Import and export ratings.", no_args_is_help=Tru
 app.add_typer(ratings_app, name="ratings")
 
 
-class Strategy(StrEnum):
-    random = "random"
-    uncertain = "uncertain"
-    diverse = "diverse"
-    mixed = "mixed"
+Strategy = StrEnum("Strategy", {s: s for s in STRATEGIES})
 
 
 class ExportFormat(StrEnum):

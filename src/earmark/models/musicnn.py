@@ -23,7 +23,7 @@ copies of the spectrogram as input channels (band shifts for the timbral kernels
 for the temporal ones), which gives the same sums from convs oneDNN runs near peak; it pools
 over the bands before ReLU and batch norm (which commute with the max), convolves each patch
 on its own and 64 frames at a time so that feature maps are pooled while they are in cache, and
-can run in bfloat16 (see :data:`PRECISIONS`).
+can run in bfloat16 (see :data:`earmark.defaults.PRECISIONS`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from earmark.defaults import PRECISIONS
 from earmark.errors import ModelError
 from earmark.features import MUSICNN_MEL, MelParams
 from earmark.models.tf_checkpoint import read_checkpoint
@@ -74,13 +75,6 @@ MSD_TAGS: tuple[str, ...] = (
 
 MODEL_NAMES = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 
-#: Arithmetic of the convolutions and dense layers. ``"float32"`` reproduces the original to
-#: 1e-6. ``"bfloat16"`` (under ``torch.autocast``, accumulating in float32) takes about half the
-#: time on hardware with native bfloat16 dot products (x86 AVX512-BF16 or AMX, CUDA compute
-#: capability 8+) and moves probabilities by at most ~0.01, keeping the top tags (the parity
-#: tests bound both). ``"auto"`` picks bfloat16 where it is native and float32 elsewhere (where
-#: bfloat16 would be emulated, hence slower).
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def native_bfloat16(device: torch.device | str = "cpu") -> bool:
@@ -224,7 +218,7 @@ class MusicnnTagger(nn.Module):
     mel_params : the front end whose output :meth:`forward` expects.
     patch_frames : frames per patch the model was trained on (187).
     embedding_dim : size of the embedding returned next to the probabilities.
-    precision : ``"float32"`` or ``"bfloat16"`` (see :data:`PRECISIONS`).
+    precision : ``"float32"`` or ``"bfloat16"`` (see :data:`earmark.defaults.PRECISIONS`).
     """
 
     name: str
@@ -502,8 +496,8 @@ def load_musicnn(name: str = "MSD_musicnn", device: torch.device | str | None = 
     device : where to put the model (default CPU).
     precision : ``"auto"`` (default: bfloat16 where the device has it natively, else float32),
         ``"float32"`` (the original's outputs to within 1e-6, reproducible everywhere) or
-        ``"bfloat16"`` (about twice as fast, probabilities within ~0.01); see
-        :data:`PRECISIONS`.
+        ``"bfloat16"`` (the network about twice as fast, probabilities within ~0.01); see
+        :data:`earmark.defaults.PRECISIONS`.
 
     Returns
     -------
