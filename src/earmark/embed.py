@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
@@ -95,13 +94,12 @@ def analyze_files(
 
     A file that cannot be decoded yields its :class:`~earmark.errors.AudioError`; the rest go
     on. On the CPU, ``workers`` songs (default: one per core) are analysed at once on threads
-    sharing the model, each with one torch thread: a folder goes about twice as fast on two
-    cores as one song at a time on two torch threads. A single song, or a model on a GPU, runs
-    in this thread with torch's own threads.
+    sharing the model, each with one torch thread. A single song, or a model on a GPU, runs in
+    this thread (:func:`~earmark.pretrained.analyze_song` then spreads a song's patches over
+    torch's threads itself).
     """
     paths = [str(p) for p in paths]
-    device = next(model.parameters(), torch.empty(0)).device
-    workers = min(workers or usable_cores(), len(paths)) if device.type == "cpu" else 1
+    workers = min(workers or usable_cores(), len(paths)) if model.device.type == "cpu" else 1
     analyse = partial(analyze_file, model=model, start=start, duration=duration)
     yield from zip(paths, map_threads(analyse, paths, workers=workers), strict=True)
 

@@ -202,7 +202,7 @@ def analyze_song(
         blocks = iter([_in_memory_samples(source, params.sample_rate, start, duration, sr)])
     hop, n_fft, frames = params.hop_length, params.n_fft, model.patch_frames
     uncentred = params.with_(center=False)
-    device = next(model.parameters(), torch.empty(0)).device
+    device = model.device
     on_cpu = device.type == "cpu"
     cutter = _PatchCutter(n_fft, hop, frames, batch_size or (2 if on_cpu else 32), params.center)
 

@@ -248,6 +248,11 @@ class MusicnnTagger(nn.Module):
     def logits_and_embedding(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return next(self.parameters()).device
+
     def taggram(self, patches: torch.Tensor) -> torch.Tensor:
         """``(batch, 50)`` tag probabilities of each patch."""
         return self(patches)[0]
