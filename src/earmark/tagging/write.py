@@ -32,13 +32,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mutagen
+from mutagen._riff import RiffFile, RiffListChunk
 from mutagen.aiff import AIFF
+from mutagen.apev2 import APENoHeaderError, APETextValue, APEv2, APEv2File
+from mutagen.asf import ASF
 from mutagen.flac import FLAC
 from mutagen.id3 import ID3, TXXX, Frames
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, MP4FreeForm
+from mutagen.oggflac import OggFLAC
 from mutagen.oggopus import OggOpus
+from mutagen.oggspeex import OggSpeex
 from mutagen.oggvorbis import OggVorbis
+from mutagen.trueaudio import TrueAudio
 from mutagen.wave import WAVE
 
 from earmark.audio import check_audio
@@ -48,22 +54,40 @@ from earmark.errors import AudioError, TagWriteError
 TEMP_PREFIX = ".earmark-"
 TEMP_SUFFIX = ".partial"
 
-#: Tag family per mutagen file class: where each family keeps its text tags.
+#: Tag family per mutagen file class (subclasses included): where each family keeps its text
+#: tags. ``apev2`` covers every class built on :class:`APEv2File`: WavPack, Musepack, Monkey's
+#: Audio, OptimFROG, TAK, and True Audio files that carry APEv2 (see :func:`open_tags`).
 FAMILIES: dict[type, str] = {
-    MP3: "id3", WAVE: "id3", AIFF: "id3",
-    FLAC: "vorbis", OggVorbis: "vorbis", OggOpus: "vorbis",
+    MP3: "id3", WAVE: "id3", AIFF: "id3", TrueAudio: "id3",
+    FLAC: "vorbis", OggVorbis: "vorbis", OggOpus: "vorbis", OggSpeex: "vorbis", OggFLAC: "vorbis",
     MP4: "mp4",
+    ASF: "asf",
+    APEv2File: "apev2",
 }
+
+#: Files that are one bare audio stream with tag blocks at its ends (ID3v2 in front; APEv2 and
+#: ID3v1 behind). Their demuxers read a cut-short last frame together with the tag bytes after
+#: it, so the packet hash would call a tag change an audio change: these are verified by
+#: comparing the bytes between the tag blocks instead (:func:`_stream_digest`).
+BARE_STREAMS: tuple[type, ...] = (MP3, TrueAudio, APEv2File)
 
 #: earmark field -> key per family. ``TMOO`` exists only in ID3v2.4, so v2.3 uses a TXXX frame
 #: (mutagen drops v2.4-only frames when saving v2.3).
 _KEYS: dict[str, dict[str, str]] = {
-    "genre": {"id3": "TCON", "id3v23": "TCON", "vorbis": "GENRE", "mp4": "\xa9gen"},
+    "genre": {"id3": "TCON", "id3v23": "TCON", "vorbis": "GENRE", "mp4": "\xa9gen",
+              "asf": "WM/Genre", "apev2": "Genre"},
     "mood": {"id3": "TMOO", "id3v23": "TXXX:MOOD", "vorbis": "MOOD",
-             "mp4": "----:com.apple.iTunes:MOOD"},
+             "mp4": "----:com.apple.iTunes:MOOD", "asf": "WM/Mood", "apev2": "Mood"},
     "instrument": {"id3": "TXXX:INSTRUMENT", "id3v23": "TXXX:INSTRUMENT",
-                   "vorbis": "INSTRUMENT", "mp4": "----:com.apple.iTunes:INSTRUMENT"},
+                   "vorbis": "INSTRUMENT", "mp4": "----:com.apple.iTunes:INSTRUMENT",
+                   "asf": "INSTRUMENT", "apev2": "Instrument"},
 }
+
+#: Keys of RIFF INFO items in a WAV (``"INFO:IGNR"``): written beside the id3 chunk, because
+#: FFmpeg-based players show only the INFO chunk when a WAV has one.
+INFO_PREFIX = "INFO:"
+#: earmark field -> RIFF INFO item; INFO has no mood or instrument item.
+_INFO_ITEMS = {"genre": "IGNR"}
 FIELDS = tuple(_KEYS)
 
 Values = list[str] | None
@@ -73,7 +97,8 @@ Values = list[str] | None
 class TaggedFile:
     """A music file as the tag writer sees it.
 
-    ``family`` is ``"id3"``, ``"vorbis"`` or ``"mp4"``; ``id3_version`` is the minor version of
+    ``family`` is a value of :data:`FAMILIES` (``"id3"``, ``"vorbis"``, ``"mp4"``, ``"asf"``,
+    ``"apev2"``); ``id3_version`` is the minor version of
     an existing ID3v2 tag (3 or 4), ``None`` when there is none (or for other families).
     """
 
@@ -104,9 +129,18 @@ class PreparedWrite:
 
 
 def open_tags(path: str | Path, cls: type | None = None) -> mutagen.FileType:
-    """Load a file with mutagen (as class ``cls`` when given); :class:`TagWriteError` if not."""
+    """Load a file with mutagen (as class ``cls`` when given); :class:`TagWriteError` if not.
+
+    A True Audio file is opened for its APEv2 tag (as :class:`APEv2File`) unless it carries an
+    ID3v2 tag and no APEv2 one: FFmpeg's muxer, foobar2000 and EAC write APEv2 into TTA, and
+    FFmpeg shows APEv2 (or ID3v1) instead of ID3v2 whenever both exist, so a new tag goes where
+    players look, and a file tagged by mutagen's ``TrueAudio`` (ID3v2 only) keeps its tag.
+    """
     try:
         audio = cls(path) if cls is not None else mutagen.File(path)
+        if (cls is None and isinstance(audio, TrueAudio)
+                and (not isinstance(audio.tags, ID3) or not audio.tags.size or _has_apev2(path))):
+            audio = APEv2File(path)
     except mutagen.MutagenError as exc:
         raise TagWriteError(f"cannot read the tags: {exc}") from exc
     if audio is None:
@@ -114,11 +148,19 @@ def open_tags(path: str | Path, cls: type | None = None) -> mutagen.FileType:
     return audio
 
 
+def _has_apev2(path: str | Path) -> bool:
+    try:
+        APEv2(path)
+    except APENoHeaderError:
+        return False
+    return True
+
+
 def _family(audio: mutagen.FileType) -> str:
-    family = FAMILIES.get(type(audio))
-    if family is None:
-        raise TagWriteError(f"writing tags into {type(audio).__name__} files is not supported")
-    return family
+    for cls in type(audio).__mro__:
+        if cls in FAMILIES:
+            return FAMILIES[cls]
+    raise TagWriteError(f"writing tags into {type(audio).__name__} files is not supported")
 
 
 def describe_file(path: str | Path) -> TaggedFile:
@@ -143,6 +185,25 @@ def field_key(family: str, field: str, id3_version: int = 4) -> str:
     return _KEYS[field][name]
 
 
+def field_keys(audio: mutagen.FileType, field: str, id3_version: int = 4) -> list[str]:
+    """Every key of a loaded file that holds earmark's ``field``, the family's own first.
+
+    A WAV that carries a RIFF INFO chunk also gets its genre in the INFO item (``INFO:IGNR``),
+    which is what FFmpeg-based players show; the INFO chunk is never created, because a new one
+    would hide the id3 chunk (title, artist...) from those players.
+    """
+    keys = [field_key(_family(audio), field, id3_version)]
+    if field in _INFO_ITEMS and isinstance(audio, WAVE) and _info_items(audio.filename) is not None:
+        keys.append(INFO_PREFIX + _INFO_ITEMS[field])
+    return keys
+
+
+def single_valued(key: str) -> bool:
+    """Whether ``key`` holds one string only (a RIFF INFO item): several values must be joined
+    into one before writing."""
+    return key.startswith(INFO_PREFIX)
+
+
 def write_version(tagged: TaggedFile, id3v23: bool) -> int:
     """ID3 minor version to save: 3 when asked or when the file already uses 2.3, else 4.
 
@@ -156,16 +217,28 @@ def read_keys(audio: mutagen.FileType, keys: list[str]) -> dict[str, Values]:
     """Current values of ``keys`` in a loaded file (``None`` for absent keys)."""
     family = _family(audio)
     tags = audio.tags
+    info = _info_items(audio.filename) if any(map(single_valued, keys)) else None
     out: dict[str, Values] = {}
     for key in keys:
         values: Values = None
-        if tags is not None:
+        if single_valued(key):
+            text = (info or {}).get(key.removeprefix(INFO_PREFIX))
+            values = [text] if text is not None else None
+        elif tags is not None:
             if family == "id3":
                 frame = tags.get(key)
                 values = [str(t) for t in frame.text] if frame is not None else None
             elif family == "vorbis":
                 values = list(tags[key]) if key in tags else None
-            elif key in tags:
+            elif key not in tags:
+                pass
+            elif family == "asf":
+                values = [str(v) for v in tags[key]]
+            elif family == "apev2":
+                # An APEv2 text item holds several values separated by NUL.
+                value = tags[key]
+                values = list(value) if isinstance(value, APETextValue) else [str(value)]
+            else:
                 values = [_mp4_str(v) for v in tags[key]]
         out[key] = values
     return out
@@ -178,11 +251,15 @@ def _mp4_str(value: object) -> str:
 
 
 def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
+    """Set ``new`` in the loaded tags (RIFF INFO keys excepted: :func:`_write_info` writes them
+    into the saved file)."""
     family = _family(audio)
     if audio.tags is None:
         audio.add_tags()
     tags = audio.tags
     for key, values in new.items():
+        if single_valued(key):
+            continue
         if family == "id3":
             tags.delall(key)
             if values is not None:
@@ -191,7 +268,9 @@ def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
                     tags.add(TXXX(encoding=3, desc=desc, text=list(values)))
                 else:
                     tags.add(Frames[frame_id](encoding=3, text=list(values)))
-        elif family == "vorbis":
+        elif family in ("vorbis", "asf", "apev2"):
+            # mutagen stores a list as repeated Vorbis comments, repeated ASF attributes of one
+            # name, or one APEv2 text item with NUL-separated values.
             if key in tags:
                 del tags[key]
             if values is not None:
@@ -233,16 +312,95 @@ def tag_snapshot(audio: mutagen.FileType, exclude: set[str] = frozenset()) -> di
             for key, value in tags:
                 if key.lower() not in lowered:
                     snap.setdefault(key.lower(), []).append(value)
+        elif family == "asf":
+            for key, attr in tags:
+                if key not in exclude:
+                    snap.setdefault(key, []).append(f"{type(attr).__name__} {_text(attr.value)}")
+        elif family == "apev2":
+            lowered = {k.lower() for k in exclude}  # APEv2 keys ignore case
+            for key, value in tags.items():
+                if key.lower() not in lowered:
+                    snap[key.lower()] = [f"{value.kind} {_text(value.value)}"]
         else:
             for key, values in tags.items():
                 if key in exclude:
                     continue
                 values = values if isinstance(values, list) else [values]
-                snap[key] = [_digest(v) if isinstance(v, bytes) else str(v) for v in values]
+                snap[key] = [_text(v) for v in values]
     pictures = getattr(audio, "pictures", None)
     if pictures:
         snap["<pictures>"] = [f"{p.type} {p.mime} {p.desc} {_digest(p.data)}" for p in pictures]
+    if isinstance(audio, WAVE):
+        for item, text in (_info_items(audio.filename) or {}).items():
+            if INFO_PREFIX + item not in exclude:
+                snap[INFO_PREFIX + item] = [text]
     return {key: sorted(values) for key, values in snap.items()}
+
+
+def _text(value: object) -> str:
+    """A tag value as comparable text: binary payloads by digest."""
+    return _digest(value) if isinstance(value, bytes) else str(value)
+
+
+# RIFF INFO. mutagen (1.48) reads and writes only the id3 chunk of a WAV, so the INFO items are
+# edited here, with mutagen's own RIFF chunk classes doing the reading, resizing and moving of
+# the chunks that follow. Only the item layout is ours: a four-letter id whose data is one
+# NUL-terminated string (UTF-8 as FFmpeg writes it; other tools' Latin-1 still reads).
+
+def _info_list(riff: RiffFile) -> RiffListChunk | None:
+    """The ``LIST`` chunk of type ``INFO`` in a RIFF/WAVE file, if any."""
+    if riff.file_type != "WAVE":
+        return None
+    for chunk in riff.root.subchunks():
+        if isinstance(chunk, RiffListChunk) and chunk.name == "INFO":
+            return chunk
+    return None
+
+
+def _info_items(path: str | Path) -> dict[str, str] | None:
+    """Item id -> text of a WAV's RIFF INFO chunk; ``None`` when it has none."""
+    try:
+        with open(path, "rb") as fileobj:
+            info = _info_list(RiffFile(fileobj))
+            if info is None:
+                return None
+            items = {}
+            for item in info.subchunks():
+                data = item.read().split(b"\0", 1)[0]
+                try:
+                    items[item.id] = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    items[item.id] = data.decode("latin-1")
+            return items
+    except mutagen.MutagenError:
+        return None
+
+
+def _write_info(path: str, new: Mapping[str, Values]) -> None:
+    """Write the RIFF INFO keys of ``new`` into the WAV at ``path`` (one value each, or
+    ``None`` to remove the item); other keys are left to mutagen."""
+    new = {key.removeprefix(INFO_PREFIX): values for key, values in new.items()
+           if single_valued(key)}
+    if not new:
+        return
+    with open(path, "rb+") as fileobj:
+        info = _info_list(RiffFile(fileobj))
+        if info is None:
+            raise TagWriteError("the RIFF INFO chunk is gone")
+        for item, values in new.items():
+            if values is not None and len(values) != 1:
+                raise TagWriteError(f"RIFF INFO {item} holds one value, not {len(values)}")
+            chunk = next((c for c in info.subchunks() if c.id == item), None)
+            if values is None:
+                if chunk is not None:
+                    chunk.delete()
+                continue
+            data = values[0].encode("utf-8") + b"\0"
+            if chunk is None:
+                info.insert_chunk(item, data)
+            else:
+                chunk.resize(len(data))
+                chunk.write(data)
 
 
 def check_writable(path: str | Path) -> str | None:
@@ -272,10 +430,13 @@ def _fsync_folder(folder: str) -> None:
 
 def _copy_to_temp(path: str, st: os.stat_result) -> tuple[str, str]:
     """Copy ``path`` to a temporary file beside it: ``(temporary path, content hash of the
-    bytes copied)``, so the file is read once and the hash describes exactly the copy."""
+    bytes copied)``, so the file is read once and the hash describes exactly the copy.
+
+    The copy's name, ``.earmark-<pid>.<random>.partial``, leaves the song's name out: any name
+    the file system accepts (up to 255 bytes) must stay taggable, so the copy's name cannot be
+    longer than a short fixed length."""
     fd, temp = tempfile.mkstemp(
-        dir=os.path.dirname(path),
-        prefix=f"{TEMP_PREFIX}{os.path.basename(path)}.{os.getpid()}.", suffix=TEMP_SUFFIX,
+        dir=os.path.dirname(path), prefix=f"{TEMP_PREFIX}{os.getpid()}.", suffix=TEMP_SUFFIX,
     )
     digest = content_digest()
     try:
@@ -372,6 +533,10 @@ def _edit_and_verify(
             edited.save()
     except (mutagen.MutagenError, OSError, ValueError) as exc:
         raise TagWriteError(f"mutagen could not write the tags: {exc}") from exc
+    try:
+        _write_info(temp, new)
+    except (mutagen.MutagenError, OSError) as exc:
+        raise TagWriteError(f"could not write the RIFF INFO chunk: {exc}") from exc
 
     reread = open_tags(temp, cls)
     got = read_keys(reread, list(new))
@@ -386,11 +551,48 @@ def _edit_and_verify(
         changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
         raise TagWriteError(f"verification failed: writing would change other tags "
                             f"({', '.join(changed)}); file left unchanged")
-    try:
-        if check_audio(path, decode=False).audio_hash != check_audio(temp, decode=False).audio_hash:
-            raise TagWriteError("verification failed: the audio would change; file left unchanged")
-    except AudioError as exc:
-        raise TagWriteError(f"verification failed: {exc.reason}; file left unchanged") from exc
+    if isinstance(original, BARE_STREAMS):
+        same_audio = _stream_digest(path, original) == _stream_digest(temp, reread)
+    else:
+        try:
+            same_audio = (check_audio(path, decode=False).audio_hash
+                          == check_audio(temp, decode=False).audio_hash)
+        except AudioError as exc:
+            raise TagWriteError(f"verification failed: {exc.reason}; file left unchanged") from exc
+    if not same_audio:
+        raise TagWriteError("verification failed: the audio would change; file left unchanged")
+
+
+def _stream_digest(path: str, audio: mutagen.FileType) -> str:
+    """Digest of a bare stream's bytes between its leading ID3v2 tag and its trailing APEv2 and
+    ID3v1 tags (see :data:`BARE_STREAMS`): everything in the file that is not a tag.
+
+    The leading tag's size is mutagen's (``ID3.size``, 0 without one); the trailing tags are
+    found by their fixed footers (mutagen keeps their offsets private): ID3v1 is the last 128
+    bytes when they start with ``TAG``; an APEv2 footer is the 32 bytes before that, starting
+    with ``APETAGEX``, with the tag's size (items + footer) at byte 12 and, in the flags at byte
+    20, bit 31 set when a 32-byte header precedes the items.
+    """
+    start = audio.tags.size if isinstance(audio.tags, ID3) else 0
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fileobj:
+        end = fileobj.seek(0, os.SEEK_END)
+        fileobj.seek(max(start, end - 160))
+        tail = fileobj.read()
+        trailing = 128 if tail[-128:-125] == b"TAG" else 0
+        footer = tail[len(tail) - trailing - 32:len(tail) - trailing]
+        if len(footer) == 32 and footer.startswith(b"APETAGEX"):
+            size, flags = int.from_bytes(footer[12:16], "little"), footer[23] >> 7
+            trailing += size + 32 * flags
+        fileobj.seek(start)
+        remaining = max(end - trailing - start, 0)
+        while remaining:
+            block = fileobj.read(min(remaining, 1 << 20))
+            if not block:
+                break
+            digest.update(block)
+            remaining -= len(block)
+    return digest.hexdigest()
 
 
 def commit_write(prepared: PreparedWrite) -> None:
@@ -425,15 +627,16 @@ def write_keys(
 
 
 def is_leftover(name: str) -> bool:
-    """Whether a file name is one of our temporary copies
-    (``.earmark-<name>.<pid>.<random>.partial``)."""
+    """Whether a file name is one of our temporary copies (``.earmark-<pid>.<random>.partial``,
+    or ``.earmark-<song name>.<pid>.<random>.partial`` as earlier versions named them)."""
     return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
 
 
 def _writer_alive(name: str) -> bool:
     """Whether the process that made a temporary copy still runs (it may be writing it)."""
+    core = name[len(TEMP_PREFIX):-len(TEMP_SUFFIX)]
     try:
-        pid = int(name.rsplit(".", 3)[1])
+        pid = int(core.rsplit(".", 2)[-2])  # the pid comes before the random part in both layouts
     except (IndexError, ValueError):
         return False
     if pid == os.getpid():
