@@ -32,6 +32,7 @@ AUDIO_EXTENSIONS = frozenset(
     {
         ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac", ".wav",
         ".aif", ".aiff", ".aifc", ".wma", ".ape", ".wv", ".mka", ".webm", ".alac", ".mpc",
+        ".mp2", ".spx", ".tta", ".ofr", ".tak", ".ac3",
     }
 )
 
