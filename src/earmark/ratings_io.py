@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +50,12 @@ class ImportItem:
 
 @dataclass
 class ImportReport:
+    """What an import did: one item per file or entry, and ``notes`` for the reader (e.g. that
+    the files' rating tags use several scales)."""
+
     kind: str
     items: list[ImportItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for item in self.items if item.action == action)
@@ -62,12 +68,64 @@ class ImportReport:
 # --- playlists ---------------------------------------------------------------------------------
 
 
-def read_m3u(path: str | Path) -> list[str]:
-    """Paths listed in an M3U/M3U8 playlist, resolved against the playlist's folder.
+@dataclass
+class PlaylistEntry:
+    """One song line of a playlist: ``path`` is the file it names (resolved when found; as
+    written, made absolute, when not; ``None`` for a URL), ``problem`` why it cannot be used."""
 
-    ``#`` lines (``#EXTM3U``, ``#EXTINF``) are skipped; ``file://`` URLs are turned into paths;
-    other URLs (streams) are left out. ``.m3u8`` is UTF-8; a plain ``.m3u`` that is not valid
-    UTF-8 is read as Latin-1, the encoding old players wrote.
+    line: int
+    text: str
+    path: str | None
+    problem: str | None = None
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:)?[\\/]")
+
+
+def _candidates(text: str) -> list[str]:
+    """The ways other tools may have written a path: as is, without stray spaces, with
+    Windows ``\\`` separators, percent-encoded."""
+    out: list[str] = []
+    for form in (text, text.strip()):
+        for variant in (form, form.replace("\\", "/"), unquote(form),
+                        unquote(form).replace("\\", "/")):
+            if variant and variant not in out:
+                out.append(variant)
+    return out
+
+
+def _resolve(base: Path, text: str) -> str | None:
+    """The existing file ``text`` names, relative to the playlist's folder ``base``.
+
+    A Windows path with a drive or from a drive's root (``C:\\Music\\a.flac``,
+    ``\\Music\\a.flac``) cannot be found as written on this system; its trailing parts are
+    tried against ``base`` instead (``Music/a.flac``, then ``a.flac``), which finds the songs
+    of a library copied over with its playlists.
+    """
+    candidates = _candidates(text)
+    for candidate in candidates:
+        if os.path.isfile(base / candidate):
+            return tracks.normalise_path(base / candidate)
+    for candidate in candidates:
+        if _WINDOWS_ABSOLUTE.match(candidate) and not os.path.isabs(text):
+            parts = [p for p in re.split(r"[\\/]", candidate[2:] if candidate[1:2] == ":"
+                                         else candidate) if p]
+            for start in range(len(parts)):
+                tail = base.joinpath(*parts[start:])
+                if tail.is_file():
+                    return tracks.normalise_path(tail)
+    return None
+
+
+def read_playlist(path: str | Path) -> list[PlaylistEntry]:
+    """Every song entry of an M3U/M3U8 playlist, resolved against the playlist's folder.
+
+    ``#`` lines (``#EXTM3U``, ``#EXTINF``) are not entries, except a comment that names an
+    existing file (``#1 hit.flac``, written by a tool that does not escape it). ``file://``
+    URLs are turned into paths; other URLs (streams) are entries with a problem; Windows
+    paths and percent-encoded names are matched as :func:`_resolve` says. ``.m3u8`` is UTF-8;
+    a plain ``.m3u`` that is not valid UTF-8 is read as Latin-1, the encoding old players wrote.
     """
     path = Path(path)
     data = path.read_bytes()
@@ -77,51 +135,87 @@ def read_m3u(path: str | Path) -> list[str]:
         text = data.decode("latin-1")
     base = path.parent
     entries = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
+        if not line.strip():
             continue
-        url = urlparse(line)
+        if line.startswith("#"):
+            if line.startswith("#EXT") or _resolve(base, line) is None:
+                continue
+        url = urlparse(line.strip())
         if url.scheme == "file":
-            line = unquote(url.path)
+            name = unquote(url.path)
+            if re.match(r"^/[A-Za-z]:/", name):  # file:///C:/Music/a.flac
+                name = name[1:]
         elif len(url.scheme) > 1:  # one letter is a Windows drive, not a URL scheme
+            entries.append(PlaylistEntry(number, line, None, "a URL, not a file"))
             continue
-        entries.append(tracks.normalise_path(base / line))
+        else:
+            name = line
+        found = _resolve(base, name)
+        if found is None:
+            entries.append(PlaylistEntry(number, line, tracks.normalise_path(base / name.strip()),
+                                         "file not found"))
+        else:
+            entries.append(PlaylistEntry(number, line, found))
     return entries
 
 
-def write_m3u(path: str | Path, songs: Iterable[dict]) -> Path:
+def read_m3u(path: str | Path) -> list[str]:
+    """The file paths an M3U/M3U8 playlist lists (see :func:`read_playlist`), URLs left out;
+    entries whose file is missing are included as written, made absolute."""
+    return [entry.path for entry in read_playlist(path) if entry.path is not None]
+
+
+def write_m3u(path: str | Path, songs: Iterable[dict]) -> list[tuple[str, str]]:
     """Write an extended M3U8 playlist with paths relative to its own folder.
+
+    A name starting with ``#`` (or a space) is written as ``./#...`` so that players do not
+    take it for a comment; a name holding a line break cannot be written in M3U at all and is
+    left out.
 
     Parameters
     ----------
     songs : track dicts with ``path`` and optionally ``duration`` (seconds), ``artist`` and
         ``title``; written as ``#EXTINF:<whole seconds>,<artist> - <title>`` (the file name
         stands in for a missing title).
+
+    Returns
+    -------
+    ``(path, reason)`` of each song left out.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = os.path.abspath(path.parent)
     lines = ["#EXTM3U"]
+    left_out = []
     for song in songs:
+        if "\n" in song["path"] or "\r" in song["path"]:
+            left_out.append((song["path"], "its name holds a line break, which M3U cannot hold"))
+            continue
         duration = song.get("duration")
         seconds = int(round(duration)) if duration else -1
-        lines.append(f"#EXTINF:{seconds},{tracks.song_name(song)}")
-        lines.append(os.path.relpath(song["path"], folder))
+        title = " ".join(_LINE_BREAK.split(tracks.song_name(song)))
+        lines.append(f"#EXTINF:{seconds},{title}")
+        relative = os.path.relpath(song["path"], folder)
+        if relative[:1] in ("#", " ", "\t"):
+            relative = os.path.join(".", relative)
+        lines.append(relative)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-    return path
+    return left_out
 
 
 # --- import ------------------------------------------------------------------------------------
 
 
 def stars_from_fraction(value: float | None) -> int | None:
-    """A tag rating scaled to 0..1 -> 1..5 stars; 0 or ``None`` means "not rated"."""
+    """A tag rating scaled to 0..1 (n stars = n / 5, see
+    :func:`earmark.metadata.rating_fraction`) -> 1..5 stars, halves rounded up (50 % and 2.5
+    stars are 3 stars, the middle of the scale); 0 or ``None`` means "not rated"."""
     if value is None or value <= 0:
         return None
-    return max(1, min(5, round(value * 5)))
+    return max(1, min(5, math.floor(value * 5 + 0.5)))
 
 
 def rate_file(
@@ -216,29 +310,54 @@ def import_folders(catalog: Catalog, folder: str | Path, progress: ProgressFn | 
 
 def import_playlist(catalog: Catalog, playlist: str | Path, progress: ProgressFn | None = None
                     ) -> ImportReport:
-    """Like every song of a playlist of favourites (M3U/M3U8)."""
-    jobs = [(path, "like", None, None) for path in read_m3u(playlist)]
-    return _run(catalog, "playlist", jobs, progress)
+    """Like every song of a playlist of favourites (M3U/M3U8); every entry that names no
+    file here (missing, a stream URL) is reported ``failed`` with its line."""
+    entries = read_playlist(playlist)
+    jobs = [(e.path, "like", None, None) for e in entries if e.problem is None]
+    report = _run(catalog, "playlist", jobs, progress)
+    report.items += [
+        ImportItem(e.path or e.text, "failed", "like",
+                   reason=f"{e.problem} (playlist line {e.line}: {e.text.strip()})")
+        for e in entries if e.problem is not None]
+    return report
 
 
 def import_tags(catalog: Catalog, roots: Iterable[str | Path],
                 progress: ProgressFn | None = None) -> ImportReport:
     """Import the ratings already written in files' tags (ID3 ``POPM``, ``FMPS_RATING``,
-    Vorbis ``RATING``) as 1-5 stars; files without a rating tag are reported ``unrated``."""
+    Vorbis/APEv2 ``RATING``, WMA ``WM/SharedUserRating``) as 1-5 stars; files without a rating
+    tag are reported ``unrated``. Each tag's scale is read as
+    :func:`earmark.metadata.rating_fraction` says; when the files use several scales, a note
+    says which and how many files each."""
     report = ImportReport("tags")
+    scales: dict[str, int] = {}
     for item in scan(catalog, roots, progress=progress).items:
         if item.action == "failed":
             report.items.append(ImportItem(item.path, "failed", reason=item.reason))
             continue
         if item.action == "skipped":  # a folder reached twice through symbolic links
             continue
-        stars = stars_from_fraction(tracks.get_track(catalog, item.path)["rating"])
+        track = tracks.get_track(catalog, item.path)
+        stars = stars_from_fraction(track["rating"])
         if stars is None:
-            report.items.append(ImportItem(item.path, "unrated", reason="no rating tag"))
-        else:
-            report.items.append(rate_file(catalog, item.path, None, stars, "import:tags",
-                                          once_per_source=True))
+            reason = "no rating tag" if track["rating"] is None else "rating tag says 0 (unrated)"
+            report.items.append(ImportItem(item.path, "unrated", reason=reason))
+            continue
+        scale = track["tags"].get("rating_scale") or "unknown"
+        scales[scale] = scales.get(scale, 0) + 1
+        report.items.append(rate_file(catalog, item.path, None, stars, "import:tags",
+                                      once_per_source=True))
+    if len(scales) > 1:
+        report.notes.append(describe_scales(scales))
     return report
+
+
+def describe_scales(scales: dict[str, int]) -> str:
+    """``"ratings in 2 scales: stars (3 files), percent (2 files)"`` from ``{scale: files}``;
+    a mix is worth a look, as one player's 5 can be another's 5 %."""
+    parts = [f"{scale} ({n} file{'s' if n != 1 else ''})"
+             for scale, n in sorted(scales.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return f"ratings in {len(scales)} scales: " + ", ".join(parts)
 
 
 def import_export_file(catalog: Catalog, path: str | Path, progress: ProgressFn | None = None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from earmark.audio import AUDIO_EXTENSIONS, check_audio
 from earmark.catalog import Catalog, tracks
-from earmark.errors import AudioError, UnreadableFileError
+from earmark.errors import AudioError, EarmarkError, UnreadableFileError
 from earmark.metadata import read_tags
 from earmark.parallel import map_files
 
@@ -25,6 +25,9 @@ ProgressFn = Callable[[int, int, str], None]
 
 #: The problem :func:`find_audio_files` reports for a folder reached again through a link.
 FOLDER_LOOP = "symbolic link loop (folder already scanned)"
+#: The problem :func:`find_audio_files` reports for a name the catalog cannot store.
+NOT_UTF8 = ("file name is not valid UTF-8 (written in an older encoding); rename the file to "
+            "catalog it")
 
 
 @dataclass
@@ -64,13 +67,14 @@ def find_audio_files(
 
     Folders reached twice through symbolic links are yielded once with the problem
     :data:`FOLDER_LOOP` and not descended into again. A root that is a file is yielded as
-    is, whatever its extension; a missing root is yielded with its problem.
+    is, whatever its extension; a missing root is yielded with its problem; a name that is
+    not valid UTF-8 with :data:`NOT_UTF8`.
     """
     seen_dirs: set[tuple[int, int]] = set()
     for root in roots:
         root = os.fspath(root)
         if not os.path.isdir(root):
-            yield root, None if os.path.lexists(root) else "file or folder not found"
+            yield root, _name_problem(root) if os.path.lexists(root) else "file or folder not found"
             continue
         stack = [root]
         while stack:
@@ -99,8 +103,18 @@ def find_audio_files(
                 if is_dir:
                     subdirs.append(entry.path)
                 elif os.path.splitext(entry.name)[1].lower() in extensions:
-                    yield entry.path, None
+                    yield entry.path, _name_problem(entry.path)
             stack.extend(reversed(subdirs))
+
+
+def _name_problem(path: str) -> str | None:
+    """Why the catalog cannot hold ``path``, if it cannot: its keys are UTF-8 text, and a name
+    written in another encoding (old Latin-1 libraries) comes from the OS as undecodable."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return NOT_UTF8
+    return None
 
 
 def inspect_file(
@@ -153,8 +167,13 @@ def inspect_file(
     except OSError as exc:
         record["error"] = UnreadableFileError.from_os_error(path, exc).reason
     except Exception as exc:  # a bug or a library surprise must not end a whole scan
-        record["error"] = f"unexpected error: {type(exc).__name__}: {exc}"
+        record["error"] = unexpected_error(exc)
     return record
+
+
+def unexpected_error(exc: BaseException) -> str:
+    """The reason recorded for an exception nobody expected (a bug, a library surprise)."""
+    return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
 def _unchanged(existing: dict | None, path: str) -> bool:
@@ -208,7 +227,7 @@ def scan(
                       max_seconds=max_seconds)
     records = map_files(inspect, todo, workers, chunksize=4, preload=("earmark.scan",))
     for done, record in enumerate(records, start=1):
-        report.items.append(_record(catalog, record))
+        report.items.append(record_inspected(catalog, record))
         if progress is not None:
             progress(done, len(todo), record["path"])
 
@@ -220,6 +239,25 @@ def scan(
                 tracks.forget_tracks(catalog, gone)
     report.duplicates = tracks.duplicates(catalog)
     return report
+
+
+def record_inspected(catalog: Catalog, record: dict) -> ScanItem:
+    """Record one result of :func:`inspect_file` in the catalog; never raises for the file.
+
+    An unexpected exception while recording makes the file ``failed`` with the reason
+    ``unexpected error: ...``; a row with that reason is kept when the catalog takes one, and
+    without the file's size and time, so the next scan tries the file again.
+    """
+    try:
+        return _record(catalog, record)
+    except Exception as exc:  # one file's surprise must not end the batch
+        reason = unexpected_error(exc)
+        try:
+            track_id = tracks.record_track(
+                catalog, {"path": record["path"], "status": "error", "error": reason})
+        except Exception:  # e.g. a path SQLite cannot store: the report still says why
+            track_id = None
+        return ScanItem(record["path"], "failed", reason, track_id)
 
 
 def _record(catalog: Catalog, record: dict) -> ScanItem:
@@ -244,10 +282,22 @@ def add_file(catalog: Catalog, path: str | Path, verify: bool = True) -> dict:
     """Make sure one file is in the catalog (scanning it if new or changed); returns its row.
 
     The row may have ``status = 'error'``; callers decide whether that is fatal for them.
+
+    Raises
+    ------
+    EarmarkError
+        Only when no row could be recorded at all (e.g. a name the catalog cannot store),
+        with the reason.
     """
     path = tracks.normalise_path(path)
-    existing = tracks.get_track(catalog, path)
+    try:
+        existing = tracks.get_track(catalog, path)
+    except Exception as exc:  # e.g. a file name that is not valid UTF-8
+        raise EarmarkError(f"{path}: {unexpected_error(exc)}") from exc
     if existing is not None and _unchanged(existing, path):
         return existing
-    _record(catalog, inspect_file(path, verify))
-    return tracks.get_track(catalog, path)
+    item = record_inspected(catalog, inspect_file(path, verify))
+    track = tracks.get_track(catalog, path) if item.track_id is not None else None
+    if track is None:
+        raise EarmarkError(f"{path}: {item.reason}")
+    return track

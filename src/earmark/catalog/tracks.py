@@ -87,17 +87,48 @@ def iter_tracks(
         yield _row(row)
 
 
+def _json_fallback(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"[binary data ({len(value)} bytes)]"
+    return str(value)
+
+
+def _utf8(text: str) -> str:
+    """``text`` as SQLite can store it: lone surrogates (from odd decoders) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _tags_json(tags: object) -> str:
+    # earmark.metadata gives JSON-safe values; anything else a caller passes is stored as its
+    # text rather than losing the whole row.
+    return _utf8(json.dumps(tags, ensure_ascii=False, default=_json_fallback))
+
+
+def _storable(value: object) -> object:
+    """A column value SQLite can bind: numbers and text as they are, anything else as text."""
+    if value is None or isinstance(value, int | float):
+        return value
+    return _utf8(value if isinstance(value, str) else _json_fallback(value))
+
+
 def record_track(catalog: Catalog, record: dict) -> int:
     """Insert or update the track at ``record['path']``; returns its id.
 
     ``record`` has the keys of :data:`TRACK_FIELDS` (``tags`` may replace ``tags_json``).
-    Labels, ratings and embeddings of an existing row are kept.
+    Labels, ratings and embeddings of an existing row are kept. Values that are not numbers
+    or text (a tag library's own types, bytes) are stored as text, so a surprising tag never
+    loses the row.
     """
     values = dict(record)
     values["path"] = normalise_path(values["path"])
     if "tags" in values:
-        values["tags_json"] = json.dumps(values.pop("tags"), ensure_ascii=False)
-    values = {k: values.get(k) for k in TRACK_FIELDS}
+        values["tags_json"] = _tags_json(values.pop("tags"))
+    values = {k: values.get(k) if k == "path" else _storable(values.get(k))
+              for k in TRACK_FIELDS}
     now = time.time()
     columns = ", ".join(TRACK_FIELDS)
     marks = ", ".join("?" for _ in TRACK_FIELDS)

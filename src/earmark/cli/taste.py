@@ -113,6 +113,8 @@ def _print_import(report: ImportReport, as_json: bool) -> None:
         for item in report.items:
             emit_json({"path": item.path, "action": item.action, "verdict": item.verdict,
                        "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
+        for note in report.notes:
+            err_console.print(escape(note), highlight=False)
         return
     table = Table(title=f"ratings import ({report.kind})", header_style="bold")
     table.add_column("result")
@@ -128,6 +130,8 @@ def _print_import(report: ImportReport, as_json: bool) -> None:
     for item in report.failed:
         err_console.print(f"[red]failed[/] {escape(item.path)}: {escape(str(item.reason))}",
                           highlight=False)
+    for note in report.notes:
+        err_console.print(f"[yellow]{escape(note)}[/]", highlight=False)
 
 
 @ratings_app.command("import")
@@ -581,6 +585,10 @@ def playlist_command(
     catalog.close()
     if not songs:
         fail("no songs to put in the playlist")
-    write_m3u(output, songs)
-    console.print(f"{len(songs)} songs written to {escape(str(output))}", highlight=False)
+    left_out = write_m3u(output, songs)
+    for path, reason in left_out:
+        err_console.print(f"[yellow]left out[/] {escape(repr(path))}: {escape(reason)}",
+                          highlight=False)
+    console.print(f"{len(songs) - len(left_out)} songs written to {escape(str(output))}",
+                  highlight=False)
 
