@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from earmark.catalog import Catalog, journal, tracks
 from earmark.errors import EarmarkError, TagWriteError
-from earmark.metadata import read_tags
+from earmark.metadata import existing_genres, read_tags
 from earmark.tagging import policy as pol
 from earmark.tagging import write
 from earmark.tagging.sources import Source
@@ -77,8 +77,11 @@ def plan_track(
 
     Genres pass through :func:`policy.choose_genres` (vocabulary, overrides, limits); moods and
     instruments through :func:`policy.choose_labels` with the policy's vocabularies; then
-    :func:`policy.new_values` applies the fill/overwrite/merge mode to what the file holds.
-    A file that is damaged, read-only, untaggable, or changed since it was scanned is skipped.
+    :func:`policy.new_values` applies the fill/overwrite/merge mode to what the file holds (in
+    fill mode, a genre in any of the file's tag blocks counts: :func:`existing_genres`). Each
+    key of :func:`write.field_keys` gets its own change (a WAV's genre goes into ID3 ``TCON``
+    and RIFF INFO ``IGNR``). A file that is damaged, read-only, untaggable, or changed since it
+    was scanned is skipped.
     """
     plan = TrackPlan(track["path"], track.get("id"))
     if track.get("status") != "ok":
@@ -97,8 +100,8 @@ def plan_track(
         audio = write.open_tags(plan.path)
         tagged = write.describe(audio, plan.path)
         plan.id3_version = write.write_version(tagged, id3v23)
-        keys = {f: write.field_key(tagged.family, f, plan.id3_version) for f in sources}
-        olds = write.read_keys(audio, list(keys.values()))
+        keys = {f: write.field_keys(audio, f, plan.id3_version) for f in sources}
+        olds = write.read_keys(audio, [key for field in keys.values() for key in field])
         for name, source in sources.items():
             predictions = source(track)
             if predictions is None:
@@ -111,10 +114,17 @@ def plan_track(
             else:
                 vocabulary = policy.moods if name == "mood" else policy.instruments
                 chosen = pol.choose_labels(predictions, vocabulary, policy)
-            old = olds[keys[name]]
-            new = pol.new_values(old, [label for label, _ in chosen], policy)
-            if new is not None:
-                plan.changes.append(FieldChange(name, keys[name], old, new, dict(chosen)))
+            # A genre in any tag block (an APEv2 Genre on an MP3, a WAV's INFO IGNR, a second
+            # ID3v2 tag) is one the file has: fill mode must not add a conflicting one.
+            if name == "genre" and policy.mode == "fill" and existing_genres(plan.path):
+                continue
+            for key in keys[name]:
+                # A key that holds one string (RIFF INFO) gets the values joined.
+                joined = policy.with_(separator=policy.separator or "; ")
+                new = pol.new_values(olds[key], [label for label, _ in chosen],
+                                     joined if write.single_valued(key) else policy)
+                if new is not None:
+                    plan.changes.append(FieldChange(name, key, olds[key], new, dict(chosen)))
     except (EarmarkError, OSError) as exc:
         plan.skipped = str(exc) if isinstance(exc, EarmarkError) else f"cannot read: {exc}"
         plan.changes = []
