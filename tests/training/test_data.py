@@ -90,16 +90,18 @@ def test_import_mtt_annotations(excerpt, tmp_path, catalog):
         ["2", "0", "1", "1", "0", "0/clip-0.mp3"],
         ["6", "1", "0", "0", "1", "c/clip-1.mp3"],
         ["9", "1", "0", "0", "0", "f/clip-2.mp3"],
-        ["12", "0", "0", "0", "0", "f/clip-3.mp3"],  # untagged: left out
+        ["12", "0", "0", "0", "0", "f/clip-3.mp3"],  # untagged: skipped, with a reason
         ["15", "1", "0", "0", "0", "e/gone.mp3"],  # missing audio: reported
     ]
     table.write_text("\n".join("\t".join(f'"{c}"' for c in r) for r in rows) + "\n")
-    top2 = {e.path.rsplit("/", 1)[-1]: e.labels for e in read_mtt(table, audio, top=2)}
+    top2 = {e.path.rsplit("/", 1)[-1]: e.labels
+            for e in read_mtt(table, audio, top=2).entries}
     # guitar is the most frequent tag; ties among the rest go alphabetically
     assert top2 == {"clip-0.mp3": ["classical"], "clip-1.mp3": ["guitar"],
                     "clip-2.mp3": ["guitar"], "gone.mp3": ["guitar"]}
     report = import_mtt(catalog, table, audio, top=None, workers=1)
     assert report.failed == [(str(audio / "e" / "gone.mp3"), "file not found")]
+    assert report.skipped == [(str(audio / "f" / "clip-3.mp3"), "none of the 4 kept tags")]
     data = load_labelled(catalog, "tags", "magnatagatune")
     assert data.kind == "multi"
     by_name = {p.rsplit("/", 1)[-1]: (t, s) for p, t, s in
@@ -124,7 +126,7 @@ def test_import_fma_tracks_csv(excerpt, tmp_path, catalog):
         "7,18,validation,small,,No top genre\n"
         "9,20,validation,small,Pop,Missing file\n"
     )
-    assert len(read_fma(table, audio, subset="medium")) == 4
+    assert len(read_fma(table, audio, subset="medium").entries) == 4
     report = import_fma(catalog, table, audio, workers=1)
     assert [p.rsplit("/", 1)[-1] for p, _ in report.failed] == ["000009.mp3"]
     data = load_labelled(catalog, "genre", "fma_small")

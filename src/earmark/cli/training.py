@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from earmark.catalog import Catalog
@@ -33,7 +34,7 @@ from earmark.scan import find_audio_files
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.
 if TYPE_CHECKING:
-    from earmark.data import LabelledSet
+    from earmark.data import ImportReport, LabelledSet
     from earmark.models.io import TrainedModel
     from earmark.predict import SongPrediction
 
@@ -44,8 +45,23 @@ app.add_typer(dataset_app, name="dataset")
 class SourceFormat(StrEnum):
     folders = "folders"
     csv = "csv"
+    gtzan = "gtzan"
     mtt = "mtt"
     fma = "fma"
+    jamendo = "jamendo"
+
+
+#: The formats each format-specific option of ``dataset import`` applies to: an option given
+#: for another format is refused, never silently ignored.
+IMPORT_OPTION_FORMATS = {
+    "--audio": ("csv", "mtt", "fma", "jamendo"),
+    "--splits": ("gtzan", "jamendo"),
+    "--split-list": ("gtzan", "jamendo"),
+    "--category": ("jamendo",),
+    "--clip-info": ("mtt",),
+    "--subset": ("fma",),
+    "--top": ("mtt",),
+}
 
 
 class ModelType(StrEnum):
@@ -64,58 +80,124 @@ class Aggregate(StrEnum):
 def dataset_import(
     source: Annotated[Path, typer.Argument(
         help="A folder per label (optionally under train/ and test/), a CSV manifest "
-             "(path,label[,split][,artist]), MagnaTagATune's annotations_final.csv or FMA's "
-             "tracks.csv.")],
+             "(path,label[,split][,artist]), GTZAN's genre folders, MagnaTagATune's "
+             "annotations_final.csv, FMA's tracks.csv or an MTG-Jamendo TSV.")],
     fmt: Annotated[SourceFormat | None, typer.Option(
         "--format", help="Source format (default: folders for a folder, csv for a file).")] = None,
     audio: Annotated[Path | None, typer.Option(
-        help="Audio folder of an MTT or FMA table.")] = None,
+        help="Audio folder of an MTT, FMA or Jamendo table; for a CSV manifest, the folder "
+             "its relative paths start from (default: the manifest's).")] = None,
     name: Annotated[str | None, typer.Option(
         help="Dataset name in the catalog (default: from the source).")] = None,
     task: Annotated[str | None, typer.Option(
         help="What the labels are: genre (default), tags (MTT), mood, ...")] = None,
-    subset: Annotated[str, typer.Option(help="FMA subset: small, medium, large, full.")] = "small",
-    top: Annotated[int, typer.Option(help="MTT: keep the N most frequent tags (0 = all).")] = 50,
+    splits: Annotated[Path | None, typer.Option(
+        help="GTZAN, Jamendo: folder of split lists (train_filtered.txt, valid_filtered.txt, "
+             "test_filtered.txt; or Jamendo's split-N/<name>-train.tsv ...).")] = None,
+    split_list: Annotated[list[str] | None, typer.Option(
+        "--split-list", metavar="SPLIT=FILE",
+        help="GTZAN, Jamendo: one split list, e.g. train=train_filtered.txt (repeat for "
+             "valid and test; wins over --splits).")] = None,
+    category: Annotated[str | None, typer.Option(
+        help="Jamendo: genre, instrument or mood/theme (default: the file's one category, "
+             "or every tag as task 'tags').")] = None,
+    clip_info: Annotated[Path | None, typer.Option(
+        help="MTT: clip_info_final.csv, for artists (default: the one beside the "
+             "annotations, else the file names).")] = None,
+    subset: Annotated[str | None, typer.Option(
+        help="FMA subset: small (default), medium, large, full.")] = None,
+    top: Annotated[int | None, typer.Option(
+        help="MTT: keep the N most frequent tags (default 50; 0 = all).")] = None,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add labelled music to the catalog; missing or unreadable files are reported, not fatal."""
-    from earmark.data import import_csv, import_fma, import_folders, import_mtt
+    """Add labelled music to the catalog; malformed rows, missing or unreadable files are
+    reported, not fatal. Exit code 1 when some failed, 3 when nothing could be imported."""
+    import csv
+
+    from earmark.data import importers
     fmt = fmt or (SourceFormat.folders if source.is_dir() else SourceFormat.csv)
-    if fmt in (SourceFormat.mtt, SourceFormat.fma) and audio is None:
-        fail(f"--audio FOLDER is needed for {fmt.value} tables")
+    given = {"--audio": audio, "--splits": splits, "--split-list": split_list or None,
+             "--category": category, "--clip-info": clip_info, "--subset": subset, "--top": top}
+    for option, value in given.items():
+        if value is not None and fmt.value not in IMPORT_OPTION_FORMATS[option]:
+            fail(f"{option} does not apply to --format {fmt.value} (only to "
+                 f"{', '.join(IMPORT_OPTION_FORMATS[option])})", 2)
+    if fmt in (SourceFormat.mtt, SourceFormat.fma, SourceFormat.jamendo) and audio is None:
+        fail(f"--audio FOLDER is needed for {fmt.value} tables", 2)
+    if category is not None and category not in importers.JAMENDO_CATEGORIES:
+        fail(f"--category must be one of {', '.join(importers.JAMENDO_CATEGORIES)}", 2)
+    if subset is not None and subset not in importers.FMA_SUBSETS:
+        fail(f"--subset must be one of {', '.join(importers.FMA_SUBSETS)}", 2)
+    lists: dict[str, Path] = {}
+    for item in split_list or []:
+        split, sep, file = item.partition("=")
+        if not sep or split.strip().lower() not in importers.SPLIT_FOLDERS:
+            fail(f"--split-list takes SPLIT=FILE with SPLIT train, valid or test, not {item!r}",
+                 2)
+        lists[importers.normalise_split(split)] = Path(file)
     catalog = open_catalog(db)
     try:
+        if splits is not None:
+            lists = {**importers.find_split_lists(splits, source), **lists}
         with progress_bar("importing") as advance:
             common = {"workers": workers, "progress": advance}
             if fmt is SourceFormat.folders:
-                report = import_folders(catalog, source, name, task or "genre", **common)
+                report = importers.import_folders(catalog, source, name, task or "genre",
+                                                  **common)
             elif fmt is SourceFormat.csv:
-                report = import_csv(catalog, source, name, task or "genre", **common)
+                report = importers.import_csv(catalog, source, name, task or "genre",
+                                              audio_root=audio, **common)
+            elif fmt is SourceFormat.gtzan:
+                report = importers.import_gtzan(catalog, source, name, task or "genre",
+                                                split_lists=lists or None, **common)
             elif fmt is SourceFormat.mtt:
-                report = import_mtt(catalog, source, audio, name or "magnatagatune",
-                                    task or "tags", top=top or None, **common)
+                report = importers.import_mtt(
+                    catalog, source, audio, name or "magnatagatune", task or "tags",
+                    top=50 if top is None else top or None, clip_info=clip_info, **common)
+            elif fmt is SourceFormat.fma:
+                report = importers.import_fma(
+                    catalog, source, audio, name, task or "genre",
+                    subset=None if subset == "full" else subset or "small", **common)
             else:
-                report = import_fma(catalog, source, audio, name, task or "genre",
-                                    subset=None if subset == "full" else subset, **common)
-    except (OSError, ValueError) as exc:
-        fail(f"cannot read {source}: {exc}")
-    if as_json:
-        for path, labels in report.labelled.items():
-            emit_json({"path": path, "labels": labels, "dataset": report.dataset})
-        for path, reason in report.failed:
-            emit_json({"path": path, "error": reason})
-    else:
-        console.print(f"[bold]{report.dataset}[/] ({report.task}): {len(report.labelled)} songs "
-                      f"labelled, {len(report.failed)} failed")
-        for path, reason in report.failed[:20]:
-            err_console.print(f"  [red]failed[/] {path}: {reason}", highlight=False)
-        if len(report.failed) > 20:
-            err_console.print(f"  ... and {len(report.failed) - 20} more (see --json)")
+                report = importers.import_jamendo(
+                    catalog, source, audio, name or "mtg-jamendo", task, category=category,
+                    split_lists=lists or None, **common)
+    except (OSError, ValueError, csv.Error) as exc:
+        catalog.close()
+        fail(escape(f"cannot import: {exc}"))  # every reason names the file at fault
     catalog.close()
+    _print_import(report, as_json)
+    if not report.labelled:
+        fail("nothing was imported")
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _print_import(report: ImportReport, as_json: bool) -> None:
+    """Warnings on stderr; then one JSON object per file, or a summary with the failed and
+    the left-out files (20 of each)."""
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if as_json:
+        for path, labels in report.labelled.items():
+            emit_json({"path": path, "action": "labelled", "labels": labels,
+                       "dataset": report.dataset})
+        for action, items in (("failed", report.failed), ("skipped", report.skipped)):
+            for path, reason in items:
+                emit_json({"path": path, "action": action, "reason": reason})
+        return
+    console.print(f"[bold]{escape(report.dataset)}[/] ({escape(report.task)}): "
+                  f"{len(report.labelled)} songs labelled, {len(report.failed)} failed, "
+                  f"{len(report.skipped)} left out", highlight=False)
+    for action, style, items in (("failed", "red", report.failed),
+                                 ("left out", "dim", report.skipped)):
+        for path, reason in items[:20]:
+            err_console.print(f"  [{style}]{action}[/] {escape(path)}: {escape(reason)}",
+                              highlight=False)
+        if len(items) > 20:
+            err_console.print(f"  ... and {len(items) - 20} more {action} (see --json)")
 
 
 @dataset_app.command("list")
