@@ -9,13 +9,17 @@ Nothing here is copied from another project's test files.
 
 from __future__ import annotations
 
+import json
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
+import mutagen
 import pytest
-from mutagen.apev2 import APEv2
-from mutagen.id3 import COMM, ID3, TCON, TDRC, TENC, TIT2, TPE1
+from mutagen.apev2 import BINARY, APENoHeaderError, APEv2, APEValue
+from mutagen.flac import FLAC
+from mutagen.id3 import COMM, ID3, TCON, TDRC, TENC, TIT2, TPE1, Frames
 
 from music import gtzan_clip, require_ffmpeg
 
@@ -36,6 +40,46 @@ def encode(dst: Path, codec_args: list[str], *, genre: str = "jazz", number: int
 
 
 # --- tag reading (scan) ---------------------------------------------------------------------
+
+
+def metadata_args(metadata: dict[str, str] | None) -> list[str]:
+    """ffmpeg ``-metadata key=value`` arguments: ffmpeg writes them in each container's own
+    tag block (ASF attributes, RIFF LIST/INFO, APEv2, ID3v2...)."""
+    return [arg for key, value in (metadata or {}).items()
+            for arg in ("-metadata", f"{key}={value}")]
+
+
+def add_apev2(path: Path, items: dict[str, str | list[str] | bytes]) -> Path:
+    """Add (or extend) an APEv2 tag at the end of ``path`` with mutagen: text items (a list is
+    several values, NUL-separated as APEv2 keeps them) and binary items (``bytes``, e.g.
+    ``Cover Art (Front)``). On an MP3 it sits beside any ID3 tag, as foobar2000 and Mp3tag
+    write it."""
+    try:
+        tag = APEv2(path)
+    except APENoHeaderError:
+        tag = APEv2()
+    for key, value in items.items():
+        tag[key] = APEValue(value, BINARY) if isinstance(value, bytes) else value
+    tag.save(path)
+    return path
+
+
+def cover_png(dst: Path) -> bytes:
+    """A small real PNG image (made by ffmpeg) for cover-art tags; returns its bytes."""
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=16x16", "-frames:v", "1", dst)
+    return dst.read_bytes()
+
+
+def ffprobe_tags(path: Path) -> dict[str, str]:
+    """The container tags FFmpeg reads from ``path``, keys lower-cased: an independent check
+    of what earmark reads."""
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        pytest.skip("ffprobe (Debian package ffmpeg) is needed to check tags")
+    out = subprocess.run([exe, "-v", "error", "-show_entries", "format_tags", "-of", "json",
+                          str(path)], capture_output=True, text=True, check=True).stdout
+    tags = json.loads(out).get("format", {}).get("tags", {})
+    return {key.lower(): value for key, value in tags.items()}
 
 
 # --- audio verdicts (decode, truncation, silence) --------------------------------------------
@@ -89,16 +133,16 @@ def mp3_id3v1_ffmpeg(dst: Path, **kwargs) -> Path:
                         "-metadata", "title=Late Set", "-metadata", "artist=Trio"], **kwargs)
 
 
-def mp3_id3v1_itunes(dst: Path, *, seconds: float = 0.5, cut: int = 100,
+def mp3_id3v1_itunes(dst: Path, *, seconds: float = 0.5, cut: int = 0, junk: int = 0,
                      **kwargs) -> Path:
-    """A small MP3 shaped like the iTunes ones that could not be tagged: an ID3v2.4 tag with
-    iTunes' frames (``COMM:iTunNORM``, ``COMM:iTunSMPB``, ``TENC``, ``TDRC``) and no padding,
-    an ID3v1 tag, and a last MPEG frame cut short by ``cut`` bytes, so that the ID3v1 tag
-    follows a partial frame (0: whole frames)."""
+    """A small MP3 shaped like iTunes' ones: an ID3v2.4 tag with iTunes' frames
+    (``COMM:iTunNORM``, ``COMM:iTunSMPB``, ``TENC``, ``TDRC``) and no padding, and an ID3v1 tag.
+    ``cut`` bytes cut off the last MPEG frame, or ``junk`` zero bytes after it, put the ID3v1
+    tag right after something that is not a whole frame."""
     encode(dst, ["-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "0",
                  "-write_id3v1", "0"], seconds=seconds, **kwargs)
-    if cut:
-        dst.write_bytes(dst.read_bytes()[:-cut])
+    data = dst.read_bytes()
+    dst.write_bytes(data[:len(data) - cut] + bytes(junk))
     tags = ID3()
     tags.add(TIT2(encoding=3, text=["Late Set"]))
     tags.add(TPE1(encoding=3, text=["Trio"]))
@@ -142,3 +186,77 @@ def mp3_with_second_id3v2(dst: Path, genre: str = "Blues", **kwargs) -> Path:
 
 
 # --- tag writing: journal and undo -------------------------------------------------------------
+
+#: ffmpeg arguments that write no tags at all: no metadata, no encoder tag, no ID3v2 in MP3.
+NO_TAGS = ["-map_metadata", "-1", "-fflags", "+bitexact", "-id3v2_version", "0"]
+_CODECS = {"mp3": ["-c:a", "libmp3lame", "-b:a", "128k"], "flac": ["-c:a", "flac"],
+           "ogg": ["-c:a", "libvorbis", "-q:a", "4"], "opus": ["-c:a", "libopus", "-b:a", "96k"],
+           "m4a": ["-c:a", "aac", "-b:a", "128k"], "wav": ["-c:a", "pcm_s16le"],
+           "aiff": ["-c:a", "pcm_s16be", "-f", "aiff"]}
+
+
+def untagged(dst: Path, **kwargs) -> Path:
+    """A file with no tags at all, as rippers and recorders leave them, in the format of
+    ``dst``'s extension: ffmpeg writes no ID3v2 (MP3), INFO (WAV) or ID3 chunk (AIFF); an Ogg
+    or MP4 keeps the comment header / item list its container needs, empty; a FLAC loses its
+    Vorbis comment block the way ``metaflac --remove --block-type=VORBIS_COMMENT`` does it,
+    the block's bytes becoming padding. ``kwargs`` go to :func:`encode`."""
+    fmt = dst.suffix.lstrip(".")
+    encode(dst, _CODECS[fmt], extra=NO_TAGS if fmt == "mp3" else NO_TAGS[:4], **kwargs)
+    if fmt == "flac":
+        audio = FLAC(dst)
+        audio.metadata_blocks[:] = [b for b in audio.metadata_blocks if b is not audio.tags]
+        audio.tags = None
+        audio.save()
+    return dst
+
+
+def id3_tagged(dst: Path, version: int, frames: dict[str, list[str]], **kwargs) -> Path:
+    """An MP3, WAV or AIFF (``dst``'s extension) whose ID3v2.``version`` tag holds the text
+    ``frames`` (frame id -> values) as foobar2000 and Picard write them: several values
+    NUL-separated, in v2.3 too (mutagen's ``v23_sep=None``)."""
+    untagged(dst, **kwargs)
+    audio = mutagen.File(dst)
+    audio.add_tags()
+    for frame_id, values in frames.items():
+        audio.tags.add(Frames[frame_id](encoding=3, text=list(values)))
+    if version == 3:
+        audio.tags.update_to_v23()
+    audio.save(v2_version=version, v23_sep=None)
+    return dst
+
+
+def mp3_itunes_v23(dst: Path, **kwargs) -> Path:
+    """An MP3 whose ID3v2.3 tag also holds frames only ID3v2.4 defines (a TDRC date, TSOP and
+    TSO2 sort names), as iTunes writes them: saved as v2.3 without mutagen's v2.3 conversion,
+    which would drop them."""
+    untagged(dst, **kwargs)
+    audio = mutagen.File(dst)
+    audio.add_tags()
+    frames = {"TIT2": ["Late Set"], "TPE1": ["The Trio"], "TPE2": ["The Trio"],
+              "TSOP": ["Trio, The"], "TSO2": ["Trio, The"], "TDRC": ["2004"],
+              "TCON": ["Jazz"]}
+    for frame_id, values in frames.items():
+        audio.tags.add(Frames[frame_id](encoding=1, text=values))
+    audio.save(v2_version=3, v23_sep=None)
+    return dst
+
+
+def m4a_gnre(dst: Path, number: int = 18, **kwargs) -> Path:
+    """An M4A whose genre is iTunes' numeric ``gnre`` atom (an ID3v1 genre number counted from
+    1; 18 is Rock) instead of a ``\xa9gen`` text atom.
+
+    Made without mutagen's writer (which turns ``gnre`` into text): ffmpeg writes a two-letter
+    ``\xa9gen`` atom, which is exactly as long as a ``gnre`` atom (26 bytes), and its bytes are
+    rewritten in place into one: name ``gnre``, data type 0 (implicit), the number as a 16-bit
+    big-endian integer. No size anywhere else in the file changes."""
+    encode(dst, _CODECS["m4a"], extra=["-metadata", "genre=XX", "-fflags", "+bitexact"],
+           **kwargs)
+    data = bytearray(dst.read_bytes())
+    atom = struct.pack(">I", 26) + b"\xa9gen" + struct.pack(">I", 18) + b"data"
+    start = data.index(atom)
+    assert data[start + 16:start + 26] == struct.pack(">II", 1, 0) + b"XX"
+    data[start + 4:start + 8] = b"gnre"
+    data[start + 16:start + 26] = struct.pack(">IIH", 0, 0, number)
+    dst.write_bytes(bytes(data))
+    return dst

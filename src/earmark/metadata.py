@@ -69,6 +69,8 @@ _MAX_LEADING_ID3 = 8
 
 #: Text with control characters other than tab and line breaks is binary data, not text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: Lone surrogates (left by some decoders) cannot be stored as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Rating scales :func:`rating_fraction` knows, and the value of each that means 5 stars.
 RATING_SCALES = {"stars": 5.0, "percent": 100.0, "fraction": 1.0, "POPM": 255.0,
@@ -114,12 +116,7 @@ class FileTags:
 def _clean(text: str) -> str:
     """``text`` without the NULs that pad C strings, and storable as UTF-8 (lone surrogates,
     which some decoders leave in, become U+FFFD)."""
-    text = text.rstrip("\x00")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
+    return _SURROGATE.sub("\ufffd", text.rstrip("\x00"))
 
 
 def _bytes_text(data: bytes) -> str:

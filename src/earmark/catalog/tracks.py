@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from earmark.catalog.db import Catalog
 TRACK_FIELDS = (
     "path", "size", "mtime_ns", "content_hash", "audio_hash", "duration", "sample_rate",
     "channels", "codec", "container", "bit_rate", "title", "artist", "album", "genre", "rating",
-    "tags_json", "status", "error",
+    "tags_json", "status", "error", "warning",
 )
 
 
@@ -95,11 +96,7 @@ def _json_fallback(value: object) -> str:
 
 def _utf8(text: str) -> str:
     """``text`` as SQLite can store it: lone surrogates (from odd decoders) become U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
+    return re.sub("[\ud800-\udfff]", "\ufffd", text)
 
 
 def _tags_json(tags: object) -> str:
