@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,12 +52,49 @@ _SAMPLE_FORMATS = {
 }
 
 
+# FFmpeg's words for a duration it guessed from the file size and the first frames' bit rate
+# (AVFMT_DURATION_FROM_BITRATE): PyAV does not expose AVFormatContext.duration_estimation_method,
+# and FFmpeg logs exactly this warning whenever it fills in a stream's duration that way.
+_BITRATE_ESTIMATE = "Estimating duration from bitrate"
+
+# Containers that are bare elementary streams (MP3, ADTS AAC): each frame's header states its
+# length in bytes, and FFmpeg's parser hands a frame on only once it has all of it.
+_FRAMED_STREAMS = frozenset({"mp3", "aac"})
+
+# Plain words for FFmpeg's error classes; the rest fall back to their errno text.
+_FFMPEG_WORDS = {
+    av.error.InvalidDataError: "the data is invalid or damaged",
+    av.error.EOFError: "the file ends too early",
+    av.error.PatchWelcomeError: "it uses a feature FFmpeg does not support",
+    av.error.DecoderNotFoundError: "there is no decoder for its codec",
+    av.error.DemuxerNotFoundError: "its container format is unknown",
+    av.error.BugError: "FFmpeg failed internally",
+    av.error.ExternalError: "an external decoder library failed",
+}
+
+
+def ffmpeg_reason(exc: av.error.FFmpegError) -> str:
+    """Plain words for an FFmpeg error, without FFmpeg's errno number or the file's path.
+
+    ``str(exc)`` reads like ``[Errno 1094995529] Invalid data found when processing input:
+    '/music/song.dsf'``; a reason is stored beside the path already, so only the words remain.
+    """
+    for kind, words in _FFMPEG_WORDS.items():
+        if isinstance(exc, kind):
+            return words
+    text = (exc.strerror or type(exc).__name__).strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
 @dataclass(frozen=True)
 class AudioInfo:
     """What the container says about a file, without decoding it.
 
     ``duration`` is in seconds (``None`` when the container does not know it), ``sample_rate``
-    in Hz, ``bit_rate`` in bits per second.
+    in Hz, ``bit_rate`` in bits per second. ``duration_exact`` says the container states the
+    duration (Xing/VBRI frame counts, FLAC STREAMINFO, the MP4 moov, WAV/AIFF chunk sizes, the
+    Ogg last granule...); it is false when FFmpeg estimated it from the bit rate (an MP3
+    without a Xing header, ADTS AAC, a WAV whose data chunk runs past the end of the file).
     """
 
     path: str
@@ -66,9 +104,28 @@ class AudioInfo:
     sample_rate: int
     channels: int
     bit_rate: int | None
+    duration_exact: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@contextmanager
+def _ffmpeg_logs() -> Iterator[list[tuple[int, str, str]]]:
+    """Capture FFmpeg's warnings and errors in this thread as ``(level, name, message)``.
+
+    PyAV drops a message identical to the previous one by default; here every one is kept, so
+    each packet's complaints are seen and a file opened after a similar one still shows its own.
+    """
+    level, repeated = av.logging.get_level(), av.logging.get_skip_repeated()
+    av.logging.set_level(av.logging.WARNING)
+    av.logging.set_skip_repeated(False)
+    try:
+        with av.logging.Capture() as logs:
+            yield logs
+    finally:
+        av.logging.set_level(level)
+        av.logging.set_skip_repeated(repeated)
 
 
 def _open(path: str | Path) -> av.container.InputContainer:
@@ -92,7 +149,7 @@ def _open(path: str | Path) -> av.container.InputContainer:
     except av.error.InvalidDataError as exc:
         raise NotAudioError(path, "not an audio file (no known container format found)") from exc
     except av.error.FFmpegError as exc:
-        raise CorruptAudioError(path, f"cannot open: {exc.strerror or exc}") from exc
+        raise CorruptAudioError(path, f"cannot open: {ffmpeg_reason(exc)}") from exc
     except OSError as exc:
         raise UnreadableFileError.from_os_error(path, exc) from exc
 
@@ -120,13 +177,15 @@ def probe_audio(path: str | Path) -> AudioInfo:
     AudioError
         With a user-facing reason when the file is empty, unreadable, not audio or unsupported.
     """
-    with _open(path) as container:
-        return _describe(container, _audio_stream(container, path), path)
+    with _ffmpeg_logs() as logs, _open(path) as container:
+        return _describe(container, _audio_stream(container, path), path, logs)
 
 
 def _describe(
-    container: av.container.InputContainer, stream: av.AudioStream, path: str | Path
+    container: av.container.InputContainer, stream: av.AudioStream, path: str | Path,
+    open_logs: list[tuple[int, str, str]],
 ) -> AudioInfo:
+    """The container's description; ``open_logs`` are FFmpeg's messages from opening it."""
     ctx = stream.codec_context
     duration = None
     if stream.duration is not None and stream.time_base is not None:
@@ -141,6 +200,7 @@ def _describe(
         sample_rate=int(ctx.sample_rate or stream.rate or 0),
         channels=int(ctx.channels or 0),
         bit_rate=int(ctx.bit_rate or container.bit_rate or 0) or None,
+        duration_exact=not any(_BITRATE_ESTIMATE in message for _, _, message in open_logs),
     )
 
 
@@ -324,7 +384,8 @@ def _decode_native(
                 # A damaged packet mid-file: skip it like players do, but give up on garbage.
                 errors += 1
                 if errors > 50 and produced == 0:
-                    raise CorruptAudioError(path, f"cannot decode audio: {exc}") from exc
+                    raise CorruptAudioError(
+                        path, f"cannot decode audio: {ffmpeg_reason(exc)}") from exc
                 continue
             for frame in frames:
                 if position is None:
@@ -345,7 +406,7 @@ def _decode_native(
         pass
     except av.error.FFmpegError as exc:
         if produced == 0:
-            raise CorruptAudioError(path, f"cannot decode audio: {exc}") from exc
+            raise CorruptAudioError(path, f"cannot decode audio: {ffmpeg_reason(exc)}") from exc
     except UnicodeDecodeError as exc:
         raise CorruptAudioError(path, "damaged container metadata") from exc
     yield from flush()
@@ -376,13 +437,23 @@ def decode_audio(
     return np.zeros(0 if mono else (1, 0), dtype=np.float32)
 
 
+# Decoded audio may fall this far short of an exactly declared length before the file counts as
+# truncated: encoder priming and container rounding differ by up to ~50 ms between formats.
+_TRUNCATED_SECONDS = 0.5
+# When the decoder complained, audio missing beyond this (about two MP3 frames) was lost to the
+# damage; less is the priming and rounding above.
+_LOST_SECONDS = 0.05
+
+
 @dataclass(frozen=True)
 class AudioCheck:
     """Result of decoding a whole file once: what a scan needs to trust it.
 
     ``decoded_seconds`` is the audio actually decodable; ``bad_packets`` counts packets the
-    decoder rejected (``first_bad_at`` seconds in); ``audio_hash`` identifies the compressed
-    audio regardless of tags.
+    decoder complained about (``first_bad_at`` seconds in, ``complaint`` its first message),
+    ``lost_packets`` those whose audio it could not give at all; ``cut_off`` says the file stops
+    part-way through its last frame or page; ``audio_hash`` identifies the compressed audio
+    regardless of tags. :attr:`problem` and :attr:`warning` turn these into words.
     """
 
     info: AudioInfo
@@ -390,6 +461,39 @@ class AudioCheck:
     bad_packets: int
     first_bad_at: float | None
     audio_hash: str
+    lost_packets: int = 0
+    cut_off: bool = False
+    complaint: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the audio cannot be trusted (truncated, or audio lost to damage), or ``None``.
+
+        A declared length is compared only where the container states it exactly: a duration
+        FFmpeg estimated from the bit rate says nothing about the file. A decoder that
+        complains but still gives all the audio is not damage (see :attr:`warning`).
+        """
+        seconds = self.decoded_seconds
+        declared = self.info.duration if self.info.duration_exact else None
+        if declared and seconds < declared - _TRUNCATED_SECONDS:
+            return (f"incomplete audio: only {seconds:.1f} s of the {declared:.1f} s its header "
+                    "declares could be read (truncated or damaged file)")
+        if self.cut_off:
+            return f"incomplete audio: the file is cut off after {seconds:.1f} s (truncated file)"
+        short = declared is not None and seconds < declared - _LOST_SECONDS
+        if self.lost_packets or (self.bad_packets and short):
+            where = f" (first at {self.first_bad_at:.1f} s)" if self.first_bad_at else ""
+            return f"damaged audio: {self.bad_packets} packet(s) could not be decoded{where}"
+        return None
+
+    @property
+    def warning(self) -> str | None:
+        """What the decoder complained about in a file whose audio decoded in full, or ``None``."""
+        if not self.bad_packets or self.problem is not None:
+            return None
+        where = f", first at {self.first_bad_at:.1f} s" if self.first_bad_at else ""
+        return (f"FFmpeg reported a problem in {self.bad_packets} packet(s) ({self.complaint}"
+                f"{where}), but all {self.decoded_seconds:.1f} s of audio decoded")
 
 
 def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
@@ -398,55 +502,132 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
 
     Without ``decode`` only the container is read, which is fast but cannot see damaged packets;
     ``decoded_seconds`` is then the sum of packet durations.
+
+    Raises
+    ------
+    AudioError
+        When the file cannot be opened as audio or not one sample can be read from it.
     """
     digest = hashlib.blake2b(digest_size=16)
     samples = 0
     packet_seconds = 0.0
-    bad = 0
-    first_bad = None
-    # FFmpeg's error messages are the only sign of frames a decoder dropped: capture them.
-    previous_level = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
-    try:
-        with av.logging.Capture() as logs, _open(path) as container:
-            stream = _audio_stream(container, path)
-            info = _describe(container, stream, path)
-            time_base = float(stream.time_base) if stream.time_base else 0.0
-            try:
-                for packet in container.demux(stream):
-                    if packet.size == 0:
-                        continue
-                    digest.update(bytes(packet))
-                    if packet.duration:
-                        packet_seconds += packet.duration * time_base
-                    if not decode:
-                        continue
-                    logged = len(logs)
-                    try:
-                        for frame in packet.decode():
-                            samples += frame.samples
-                        failed = len(logs) > logged  # decoders log and drop bad frames
-                    except av.error.FFmpegError:
-                        failed = True
-                    if failed:
-                        bad += 1
-                        if first_bad is None and packet.pts is not None:
-                            first_bad = packet.pts * time_base
-                if decode:
-                    try:
-                        for frame in stream.codec_context.decode(None):
-                            samples += frame.samples
-                    except av.error.FFmpegError:
-                        pass
-            except av.error.EOFError:
-                pass
-            except av.error.FFmpegError as exc:
-                if samples == 0 and packet_seconds == 0:
-                    raise CorruptAudioError(path, f"cannot read audio packets: {exc}") from exc
-                bad += 1
-    finally:
-        av.logging.set_level(previous_level)
+    bad = lost = 0
+    first_bad = complaint = None
+    with _ffmpeg_logs() as logs, _open(path) as container:
+        stream = _audio_stream(container, path)
+        info = _describe(container, stream, path, logs)
+        time_base = float(stream.time_base) if stream.time_base else 0.0
+        last = None
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                last = packet
+                digest.update(bytes(packet))
+                if packet.duration:
+                    packet_seconds += packet.duration * time_base
+                if not decode:
+                    continue
+                logged = len(logs)
+                failed = None
+                try:
+                    for frame in packet.decode():
+                        samples += frame.samples
+                except av.error.FFmpegError as exc:
+                    failed = ffmpeg_reason(exc)
+                # Decoders log and carry on when they can: complaints without an exception
+                # may have cost nothing (see AudioCheck.problem).
+                errors = [m for level, _, m in logs[logged:] if level <= av.logging.ERROR]
+                if failed or errors:
+                    bad += 1
+                    lost += failed is not None
+                    complaint = complaint or (errors[0].strip() if errors else failed)
+                    if first_bad is None and packet.pts is not None:
+                        first_bad = max(0.0, packet.pts * time_base)  # priming is before 0
+            if decode:
+                try:
+                    for frame in stream.codec_context.decode(None):
+                        samples += frame.samples
+                except av.error.FFmpegError:
+                    pass
+        except av.error.EOFError:
+            pass
+        except av.error.FFmpegError as exc:
+            if samples == 0 and packet_seconds == 0:
+                raise CorruptAudioError(
+                    path, f"cannot read audio packets: {ffmpeg_reason(exc)}") from exc
+            bad += 1  # the rest of the file could not be read
+            lost += 1
+            complaint = complaint or ffmpeg_reason(exc)
+        cut_off = _ends_mid_frame(container, stream, last, path)
+        if cut_off and container.format.name in _FRAMED_STREAMS and _tagged_after_audio(path):
+            # A tagger wrote after the short frame, so the file was whole when it was tagged
+            # (iTunes and old rippers leave such frames): a blemish, not a truncated file.
+            cut_off = False
+            bad += 1
+            complaint = complaint or "the last frame is shorter than its header says"
     seconds = samples / info.sample_rate if decode and info.sample_rate else packet_seconds
     if seconds <= 0:
         raise CorruptAudioError(path, "no audio could be decoded (truncated or damaged file)")
-    return AudioCheck(info, seconds, bad, first_bad, digest.hexdigest())
+    return AudioCheck(info, seconds, bad, first_bad, digest.hexdigest(), lost, cut_off,
+                      complaint)
+
+
+def _ends_mid_frame(
+    container: av.container.InputContainer, stream: av.AudioStream, last: av.Packet | None,
+    path: str | Path,
+) -> bool:
+    """Whether the file stops part-way through its last packet (cut short, as by ``head -c``).
+
+    Where the container states the length exactly, a short decode shows truncation; these are
+    the files where it does not, or where FFmpeg quietly drops the cut remainder.
+    """
+    if last is None:
+        return False
+    if last.is_corrupt:  # the demuxer got fewer bytes than the packet has (WAV, MP4, AIFF)
+        return True
+    if container.format.name in _FRAMED_STREAMS:
+        # A fresh parser gives nothing back for a frame shorter than its header says; the
+        # demuxer itself passes such a tail on, and the MP3 decoder decodes it without a word.
+        parser = av.CodecContext.create(stream.codec_context.name, "r")
+        return not parser.parse(bytes(last))
+    if container.format.name == "ogg" and last.pos is not None and last.pos >= 0:
+        return _ogg_page_cut(path, last.pos)
+    return False
+
+
+def _tagged_after_audio(path: str | Path) -> bool:
+    """Whether the file ends with a tag block that taggers append after the audio: ID3v1
+    (``TAG`` and 125 bytes) or an APEv2 footer (``APETAGEX`` and 24 bytes)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - 128))
+        tail = handle.read()
+    return tail[:3] == b"TAG" or tail[-32:-24] == b"APETAGEX"
+
+
+def _ogg_page_cut(path: str | Path, page_at: int) -> bool:
+    """Whether the Ogg pages from byte ``page_at`` (where one starts) run past the file's end.
+
+    Hand-read because FFmpeg silently drops a final page that is cut short, and an Ogg
+    stream's declared length comes from the last *complete* page's granule position, so a cut
+    file otherwise looks whole. A page is ``OggS``, 22 header bytes, a segment count and that
+    many segment sizes, then the segments; bytes after the last page that are not a page
+    (another tool's trailing tag) are not a cut.
+    """
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(page_at)
+        while True:
+            header = handle.read(27)
+            if not header or not b"OggS".startswith(header[:4]):
+                return False
+            if len(header) < 27:
+                return True
+            lacing = handle.read(header[26])
+            if len(lacing) < header[26]:
+                return True
+            end = handle.tell() + sum(lacing)
+            if end > size:
+                return True
+            handle.seek(end)

@@ -112,6 +112,9 @@ MIGRATIONS: list[str] = [
         created_at  REAL NOT NULL
     );
     """,
+    """
+    ALTER TABLE tracks ADD COLUMN warning TEXT;  -- status 'ok', but the decoder complained
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
