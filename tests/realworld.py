@@ -159,11 +159,7 @@ def mp3_id3v1_itunes(dst: Path, *, seconds: float = 0.5, cut: int = 0, junk: int
 def mp3_with_apev2_genre(dst: Path, genre: str = "Blues", **kwargs) -> Path:
     """An MP3 whose ID3v2 tag has a title but no genre, and whose genre sits in an APEv2 tag at
     the end (as foobar2000 and Mp3tag can write it)."""
-    mp3_id3v1_ffmpeg(dst, **kwargs)
-    ape = APEv2()
-    ape["Genre"] = genre
-    ape.save(dst)
-    return dst
+    return add_apev2(mp3_id3v1_ffmpeg(dst, **kwargs), {"Genre": genre})
 
 
 def mp3_with_second_id3v2(dst: Path, genre: str = "Blues", **kwargs) -> Path:
