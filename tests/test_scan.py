@@ -299,3 +299,97 @@ def test_command_line_starts_without_torch_or_scikit_learn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- one file's surprise never ends a batch (issue 17, case 1) --------------------------------
+
+
+@pytest.fixture
+def three_songs(tmp_path, music_files) -> dict[str, Path]:
+    lib = tmp_path / "three"
+    lib.mkdir()
+    return {name: shutil.copyfile(music_files[fmt], lib / f"{name}.{fmt}")
+            for name, fmt in (("first", "mp3"), ("odd", "flac"), ("last", "ogg"))}
+
+
+def fail_for(path: Path, real):
+    """``real``, except that it raises an exception nobody expects for ``path``: a fault
+    injected into one file's step, to see the batch survive it."""
+
+    def step(target, *args, **kwargs):
+        if os.fspath(target) == os.fspath(path):
+            raise RuntimeError("injected fault")
+        return real(target, *args, **kwargs)
+
+    return step
+
+
+@pytest.mark.parametrize("step", ["check_audio", "read_tags"])
+def test_an_unexpected_exception_in_inspection_fails_only_that_file(
+        catalog, three_songs, monkeypatch, step):
+    import earmark.scan
+
+    monkeypatch.setattr(earmark.scan, step,
+                        fail_for(three_songs["odd"], getattr(earmark.scan, step)))
+    report = scan(catalog, [three_songs["first"].parent], workers=1)  # in this process
+    by_name = {Path(i.path).stem: i for i in report.items}
+    assert by_name["odd"].action == "failed"
+    assert by_name["odd"].reason == "unexpected error: RuntimeError: injected fault"
+    assert by_name["first"].action == by_name["last"].action == "added"
+    assert tracks.get_track(catalog, three_songs["odd"])["status"] == "error"
+    assert tracks.get_track(catalog, three_songs["last"])["status"] == "ok"
+
+
+def test_an_unexpected_exception_while_recording_fails_only_that_file(
+        catalog, three_songs, monkeypatch):
+    real = tracks.record_track
+
+    def record(cat, record):  # the fault strikes the file's row, not the error row after it
+        if record["path"] == str(three_songs["odd"]) and record["status"] == "ok":
+            raise RuntimeError("injected fault")
+        return real(cat, record)
+
+    monkeypatch.setattr(tracks, "record_track", record)
+    report = scan(catalog, [three_songs["first"].parent], workers=1)
+    by_name = {Path(i.path).stem: i for i in report.items}
+    assert by_name["odd"].action == "failed"
+    assert by_name["odd"].reason == "unexpected error: RuntimeError: injected fault"
+    assert by_name["first"].action == by_name["last"].action == "added"
+    row = tracks.get_track(catalog, three_songs["odd"])
+    assert (row["status"], row["error"]) == ("error", by_name["odd"].reason)
+    assert row["size"] is None  # so the next scan tries the file again
+    monkeypatch.setattr(tracks, "record_track", real)
+    assert scan(catalog, [three_songs["odd"]]).items[0].action == "updated"
+
+
+def test_add_file_reports_a_file_it_could_not_record_at_all(catalog, three_songs,
+                                                             monkeypatch):
+    from earmark.ratings_io import rate_file
+
+    real = tracks.record_track
+
+    def record(cat, record):  # not even the error row can be written
+        if record["path"] == str(three_songs["odd"]):
+            raise RuntimeError("injected fault")
+        return real(cat, record)
+
+    monkeypatch.setattr(tracks, "record_track", record)
+    item = rate_file(catalog, three_songs["odd"], "like", None, "user")
+    assert item.action == "failed"
+    assert item.reason.endswith("unexpected error: RuntimeError: injected fault")
+    assert rate_file(catalog, three_songs["last"], "like", None, "user").action == "rated"
+
+
+def test_a_name_that_is_not_utf8_is_reported_and_the_scan_goes_on(catalog, tmp_path,
+                                                                  music_files):
+    lib = tmp_path / "latin1"
+    lib.mkdir()
+    latin1 = os.path.join(os.fsencode(lib), "café.mp3".encode("latin-1"))
+    shutil.copyfile(music_files["mp3"], latin1)
+    shutil.copyfile(music_files["mp3"], lib / "ascii.mp3")
+    report = scan(catalog, [lib])
+    by_action = {i.action: i for i in report.items}
+    assert set(by_action) == {"added", "failed"}
+    assert by_action["failed"].path == os.fsdecode(latin1)
+    assert by_action["failed"].reason.startswith("file name is not valid UTF-8")
+    assert tracks.get_track(catalog, lib / "ascii.mp3")["status"] == "ok"

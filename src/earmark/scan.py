@@ -155,11 +155,12 @@ def inspect_file(
             record.update(status="ok", warning=check.warning)
         record.update(read_tags(path).track_columns())
     except AudioError as exc:
-        record["error"] = exc.reason
+        record.update(status="error", error=exc.reason)
     except OSError as exc:
-        record["error"] = UnreadableFileError.from_os_error(path, exc).reason
+        record.update(status="error", error=UnreadableFileError.from_os_error(path, exc).reason)
     except Exception as exc:  # a bug or a library surprise must not end a whole scan
-        record["error"] = unexpected_error(exc)
+        # The file may already have looked fine ("ok") when the surprise came.
+        record.update(status="error", error=unexpected_error(exc))
     return record
 
 
