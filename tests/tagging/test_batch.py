@@ -79,7 +79,8 @@ def test_undo_refuses_a_file_someone_else_changed(decorated, catalog, scanned):
     path = decorated("ogg")
     scanned(path)
     _, batch, _ = run_batch(catalog, [path], {"genre": ROCK_HIPHOP})
-    write.write_keys(path, {"TITLE": ["Renamed By Another Tagger"]})
+    # Another tagger changed earmark's genre too (title alone: tests/tagging/test_undo_kinds.py).
+    write.write_keys(path, {"TITLE": ["Renamed By Another Tagger"], "GENRE": ["Polka"]})
     before = path.read_bytes()
     results = undo(catalog, journal.entries(catalog, batch_id=batch))
     assert results[0].status == "refused"

@@ -93,7 +93,7 @@ def test_undo_since_and_what_to_undo_is_required(library):
 def test_undo_file_refuses_foreign_change_with_exit_1(library):
     folder, songs, db = library
     assert tag(db, str(songs[0]), "--yes").exit_code == 0
-    write_keys(songs[0], {"TIT2": ["Changed Elsewhere"]})
+    write_keys(songs[0], {"TIT2": ["Changed Elsewhere"], "TCON": ["Polka"]})
     result = runner.invoke(app, ["undo", str(songs[0]), "--db", str(db)])
     assert result.exit_code == 1
     assert "changed by someone else" in result.output

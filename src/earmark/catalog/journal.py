@@ -6,6 +6,21 @@ share a ``batch_id``. Values are JSON lists of strings, ``NULL`` when the key wa
 ``old_hash`` / ``new_hash`` are whole-file hashes before and after, which lets undo tell
 earmark's own change from someone else's. Rows are written *before* the file is replaced, so a
 run killed in between leaves a row whose file still has ``old_hash``: undo recognises that case.
+
+Two kinds of row record *how* a file held its tags, so undo can put back the same form:
+
+- ``field = CONTAINER`` (the reserved key ``=container``): the write changed the tag container
+  itself. ``old_value`` is ``NULL`` when the file had none and earmark created it (undo removes
+  it again, leaving e.g. an MP3, WAV or FLAC byte-identical), or the container with its ID3
+  version, ``["ID3v2.3"]`` -> ``["ID3v2.4"]`` for ``earmark tag --upgrade-id3`` (undo saves
+  ID3v2.3 again). A reserved key rather than a new column, because a container change is one
+  more thing a write replaced, with an old and a new value: undo's rule (the oldest value of
+  each field wins across stacked writes), batches and ``undone_at`` apply to it unchanged, and
+  catalogs need no migration. No tag key can collide with it: Vorbis field names exclude ``=``,
+  ID3 keys start with a frame id, MP4 keys with an atom name.
+- ``field = "gnre"`` in an MP4: iTunes' numeric genre atom (values are ID3v1 genre numbers as
+  strings), journalled apart from ``\xa9gen`` when a written genre replaces it, so undo puts
+  back the same atom rather than a text genre.
 """
 
 from __future__ import annotations
@@ -18,6 +33,9 @@ from dataclasses import dataclass
 
 from earmark.catalog.db import Catalog
 from earmark.catalog.tracks import normalise_path
+
+#: ``field`` of a row recording a change of the tag container itself (see the module docstring).
+CONTAINER = "=container"
 
 
 @dataclass(frozen=True)

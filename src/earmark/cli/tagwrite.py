@@ -76,13 +76,15 @@ def _preview(plans: list[tagplan.TrackPlan]) -> None:
     if table.row_count:
         console.print(table)
     for plan in plans:
+        if plan.note and not plan.skipped:
+            err_console.print(f"[cyan]note[/] {plan.path}: {plan.note}", highlight=False)
         if plan.skipped:
             err_console.print(f"[yellow]skipped[/] {plan.path}: {plan.skipped}", highlight=False)
 
 
 def _plan_json(plan: tagplan.TrackPlan, status: str, reason: str | None = None) -> dict:
     return {
-        "path": plan.path, "status": status, "reason": reason,
+        "path": plan.path, "status": status, "reason": reason, "note": plan.note,
         "changes": [{"field": c.field, "key": c.key, "old": c.old, "new": c.new,
                      "confidence": c.confidence} for c in plan.changes],
     }
@@ -119,6 +121,10 @@ def tag_command(
                                  "then stop.")] = False,
     id3v23: Annotated[bool, typer.Option(
         "--id3v23", help="Save ID3 tags as v2.3 (MP3, WAV, AIFF) for old players.")] = False,
+    upgrade_id3: Annotated[bool, typer.Option(
+        "--upgrade-id3", help="Save an ID3v2.3 tag that holds frames only ID3v2.4 defines (as "
+                              "iTunes writes) as ID3v2.4 instead of skipping the file; undo "
+                              "puts back v2.3.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only show what would change.")] = False,
@@ -165,7 +171,8 @@ def tag_command(
     plans = []
     with progress_bar("planning") as advance:
         for done, track in enumerate(rows, start=1):
-            plans.append(tagplan.plan_track(catalog, track, sources, policy, id3v23=id3v23))
+            plans.append(tagplan.plan_track(catalog, track, sources, policy, id3v23=id3v23,
+                                            upgrade_id3=upgrade_id3))
             advance(done, len(rows), track["path"])
     failed = len(problems) + sum(1 for p in plans if p.skipped)
     for path, problem in problems:
@@ -244,10 +251,12 @@ def undo_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Restore the tags earmark replaced (an absent tag becomes absent again).
+    """Restore the tags earmark replaced, in the form the file had them (an absent tag becomes
+    absent again, a tag block earmark created is removed).
 
-    A file that someone else changed since earmark wrote it is refused with a reason and left
-    alone. Exit code 1 when some files were refused.
+    A file that someone else changed since earmark wrote it gets back just the fields earmark
+    wrote, if they still hold earmark's values (the other changes stay); if they do not, it is
+    refused with a reason and left alone. Exit code 1 when some files were refused.
     """
     if sum([bool(files), last, since is not None]) != 1:
         fail("say what to undo: --last, --since TIME, or FILES", code=2)
@@ -274,8 +283,9 @@ def undo_command(
             emit_json({"path": result.path, "status": result.status, "reason": result.reason,
                        "restored": {c.key: c.new for c in result.changes}})
         else:
-            detail = result.reason or ", ".join(f"{c.key} = {_values(c.new)}"
-                                                for c in result.changes)
+            detail = "; ".join(filter(None, [
+                ", ".join(f"{c.field} = {_values(c.new)}" for c in result.changes),
+                result.reason]))
             table.add_row(result.path, result.status, detail)
     if not as_json:
         console.print(table)

@@ -3,7 +3,9 @@
 ``plan_track`` decides per file what would change (nothing is written); ``apply_plans`` writes
 the planned files one by one through :mod:`earmark.tagging.write`, journalling each change in the
 catalog *before* the file is replaced and updating the track row after; ``undo`` restores what
-the journal says was there, refusing files that someone else changed since.
+the journal says was there, in the form it was there (the same ID3 version, no tag container
+where the file had none, an MP4's numeric ``gnre`` atom), and keeps what someone else changed
+since (see :func:`undo`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class FieldChange:
 
 @dataclass
 class TrackPlan:
-    """What writing would do to one file; ``skipped`` is the reason when nothing will."""
+    """What writing would do to one file; ``skipped`` is the reason when nothing will, ``note``
+    what else the write changes (an ID3v2.3 tag saved as ID3v2.4)."""
 
     path: str
     track_id: int | None
@@ -44,12 +47,14 @@ class TrackPlan:
     skipped: str | None = None
     expect_hash: str | None = None
     id3_version: int = 4
+    note: str | None = None
 
 
 @dataclass(frozen=True)
 class TrackResult:
     """Outcome per file: ``status`` is ``written``, ``unchanged``, ``skipped`` or ``failed``
-    (batch writes), or ``restored``, ``not written`` or ``refused`` (undo)."""
+    (batch writes), or ``restored``, ``not written`` or ``refused`` (undo). ``reason`` says why
+    for the failures, and for ``restored`` when only part of the file was put back."""
 
     path: str
     status: str
@@ -72,6 +77,7 @@ def plan_track(
     policy: pol.TagPolicy,
     *,
     id3v23: bool = False,
+    upgrade_id3: bool = False,
 ) -> TrackPlan:
     """Plan the changes ``sources`` (field -> source, fields from :data:`write.FIELDS`) imply.
 
@@ -82,6 +88,11 @@ def plan_track(
     key of :func:`write.field_keys` gets its own change (a WAV's genre goes into ID3 ``TCON``
     and RIFF INFO ``IGNR``). A file that is damaged, read-only, untaggable, or changed since it
     was scanned is skipped.
+
+    ID3 tags keep their version (v2.3 stays v2.3; ``id3v23`` saves v2.4 tags as v2.3). A tag
+    holding frames ID3v2.3 cannot (:func:`write.v24_only_frames`, as iTunes writes) is skipped
+    when it would be saved as v2.3, unless ``upgrade_id3``: then it is saved as ID3v2.4 and
+    ``note`` says so.
     """
     plan = TrackPlan(track["path"], track.get("id"))
     if track.get("status") != "ok":
@@ -100,6 +111,22 @@ def plan_track(
         audio = write.open_tags(plan.path)
         tagged = write.describe(audio, plan.path)
         plan.id3_version = write.write_version(tagged, id3v23)
+        lost = (write.v24_only_frames(audio.tags)
+                if plan.id3_version == 3 and tagged.id3_version is not None else [])
+        if lost and not upgrade_id3:
+            plan.skipped = (
+                f"its ID3v2.{tagged.id3_version} tag holds frames only ID3v2.4 defines "
+                f"({', '.join(lost)}), which saving it as ID3v2.3 would drop; pass "
+                "--upgrade-id3 to save this tag as ID3v2.4 (undo puts back what was there)")
+            return plan
+        if lost:
+            plan.id3_version = 4
+            plan.note = (
+                f"ID3v2.3 tag saved as ID3v2.4, to keep {', '.join(lost)}; every frame keeps "
+                "its value (v2.3 dates and people lists take their v2.4 frames: "
+                "TYER/TDAT/TIME -> TDRC, TORY -> TDOR, IPLS -> TIPL)"
+                if tagged.id3_version == 3 else
+                f"ID3 tag kept as ID3v2.4, not v2.3, to keep {', '.join(lost)}")
         keys = {f: write.field_keys(audio, f, plan.id3_version) for f in sources}
         olds = write.read_keys(audio, [key for field in keys.values() for key in field])
         for name, source in sources.items():
@@ -143,6 +170,10 @@ def _refresh_track(catalog: Catalog, path: str, digest: str) -> None:
     })
 
 
+def _listed(value: str | None) -> list[str] | None:
+    return None if value is None else [value]
+
+
 def _write_journalled(
     catalog: Catalog, batch_id: str, track_id: int | None, path: str,
     new: dict[str, list[str] | None], id3_version: int, expect_hash: str | None,
@@ -151,11 +182,13 @@ def _write_journalled(
     if prepared.unchanged:
         write.discard_write(prepared)
         return prepared
+    changes = {key: (prepared.old[key], prepared.new[key]) for key in prepared.new}
+    if prepared.old_container != prepared.new_container:
+        changes[journal.CONTAINER] = (_listed(prepared.old_container),
+                                      _listed(prepared.new_container))
     try:
         ids = journal.record_write(
-            catalog, batch_id, track_id, path,
-            {key: (prepared.old[key], prepared.new[key]) for key in new},
-            prepared.old_hash, prepared.new_hash,
+            catalog, batch_id, track_id, path, changes, prepared.old_hash, prepared.new_hash,
         )
     except BaseException:
         write.discard_write(prepared)
@@ -213,9 +246,12 @@ def undo(
 ) -> list[TrackResult]:
     """Restore the values the given journal entries replaced, file by file.
 
-    A file is restored only when it is exactly as earmark last wrote it (same whole-file hash);
-    entries whose write never reached the file (an interrupted run) are just marked undone; a
-    file changed by anyone else since is refused with a reason and left alone.
+    A file as earmark last wrote it gets back what it held, in the same form: the same ID3
+    version, no tag container if earmark created it, an MP4's numeric ``gnre`` atom. Entries
+    whose write never reached the file (an interrupted run) are just marked undone. A file
+    someone else changed since is restored only if the keys earmark wrote still hold earmark's
+    values: then just those keys are put back, the other changes stay, and ``reason`` says so;
+    otherwise it is refused with a reason naming the key that differs, and left alone.
     """
     by_path: dict[str, list[journal.JournalEntry]] = {}
     for entry in sorted(entries, key=lambda e: e.id):
@@ -226,6 +262,10 @@ def undo(
         if progress is not None:
             progress(done, len(by_path), path)
     return results
+
+
+def _shown(values: list[str] | None) -> str:
+    return "nothing" if values is None else repr("; ".join(values))
 
 
 def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]) -> TrackResult:
@@ -247,17 +287,45 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
         journal.mark_undone(catalog, [e.id for e in never])
         return TrackResult(path, "not written", "the write was interrupted before it replaced "
                                                 "the file; nothing to restore")
-    if selected[-1].new_hash != current:
-        return TrackResult(path, "refused", "changed by someone else since earmark wrote it")
-    restore: dict[str, list[str] | None] = {}
+    restore: dict[str, list[str] | None] = {}  # the oldest value of each key: what was there
+    left: dict[str, list[str] | None] = {}  # the newest: what earmark left in the file
     for entry in selected:
         restore.setdefault(entry.field, entry.old)
+        left[entry.field] = entry.new
+    container = restore.pop(journal.CONTAINER, ())  # () = earmark never changed the container
+    reason = None
+    if selected[-1].new_hash != current:
+        keys = list(restore)
+        try:
+            now, form = write.current_tags(path, keys)
+        except EarmarkError as exc:
+            return TrackResult(path, "refused", str(exc))
+        differs = [key for key in keys if now[key] != left[key]]
+        if differs:
+            key = differs[0]
+            return TrackResult(path, "refused", (
+                f"changed by someone else since earmark wrote it, {key} included (it holds "
+                f"{_shown(now[key])}, earmark wrote {_shown(left[key])}); undo would overwrite "
+                f"that change, so nothing was restored. Before earmark, {key} held "
+                f"{_shown(restore[key])}: set it in your tag editor, or write genres again with "
+                "`earmark tag FILE --mode overwrite`"))
+        if container != () and form != (left[journal.CONTAINER] or [None])[0]:
+            container = ()  # the other program changed the container too: leave it to them
+        reason = "restored earmark's fields; the other changes to this file were kept"
+    target = container[0] if container else None
     try:
-        prepared = write.write_keys(path, restore, id3_version=None, expect_hash=current)
+        prepared = write.write_keys(
+            path, restore, expect_hash=current, keep_v24_frames=True,
+            id3_version=int(target[-1]) if target in ("ID3v2.3", "ID3v2.4") else None,
+            drop_empty_container=container is None)
     except (EarmarkError, OSError) as exc:
         return TrackResult(path, "refused", str(exc))
     journal.mark_undone(catalog, [e.id for e in selected + never])
     _refresh_track(catalog, path, current if prepared.unchanged else prepared.new_hash)
-    changes = tuple(FieldChange(key, key, prepared.old[key], values)
-                    for key, values in restore.items())
-    return TrackResult(path, "restored", None, changes)
+    changes = [FieldChange(key, key, prepared.old[key], values)
+               for key, values in restore.items()]
+    if container != ():
+        changes.append(FieldChange("tag container", journal.CONTAINER,
+                                   _listed(prepared.old_container),
+                                   _listed(prepared.new_container)))
+    return TrackResult(path, "restored", reason, tuple(changes))

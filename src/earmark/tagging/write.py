@@ -23,9 +23,12 @@ lists of strings; ``None`` means the key is absent.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import io
 import os
 import stat
+import struct
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,9 +40,9 @@ from mutagen.aiff import AIFF
 from mutagen.apev2 import APENoHeaderError, APETextValue, APEv2, APEv2File
 from mutagen.asf import ASF
 from mutagen.flac import FLAC
-from mutagen.id3 import ID3, TXXX, Frames
+from mutagen.id3 import ID3, TCON, TXXX, Frames
 from mutagen.mp3 import MP3
-from mutagen.mp4 import MP4, MP4FreeForm
+from mutagen.mp4 import MP4, Atom, AtomError, Atoms, MP4FreeForm
 from mutagen.oggflac import OggFLAC
 from mutagen.oggopus import OggOpus
 from mutagen.oggspeex import OggSpeex
@@ -113,7 +116,11 @@ class PreparedWrite:
 
     ``old`` and ``new`` map every requested key to its values before and after (``None`` =
     absent); ``old_hash`` / ``new_hash`` are :func:`content_hash` of the file before and of the
-    copy. ``unchanged`` is true when the copy would be identical in tags (nothing to do).
+    copy. ``old_container`` / ``new_container`` describe the tag container before and after
+    (:func:`container_form`: ``None`` when the file has none, ``"ID3v2.3"``, ``"vorbis"``...),
+    so a journal can tell undo to remove a container the write created or to give an ID3 tag
+    back its old version. ``unchanged`` is true when the copy would be identical in tags
+    (nothing to do).
     """
 
     path: str
@@ -122,10 +129,12 @@ class PreparedWrite:
     new: dict[str, Values]
     old_hash: str
     new_hash: str
+    old_container: str | None = None
+    new_container: str | None = None
 
     @property
     def unchanged(self) -> bool:
-        return self.old == self.new
+        return self.old == self.new and self.old_container == self.new_container
 
 
 def open_tags(path: str | Path, cls: type | None = None) -> mutagen.FileType:
@@ -455,23 +464,242 @@ def _copy_to_temp(path: str, st: os.stat_result) -> tuple[str, str]:
     return temp, digest.hexdigest()
 
 
+#: Key of an MP4's ``gnre`` atom (iTunes' genre as an ID3v1 genre number); values are the
+#: numbers as decimal strings, counted from 1 (``["18"]`` is Rock). mutagen reads the atom as
+#: ``\xa9gen`` text and would save it back as text, so :func:`_open_split` keeps it apart.
+GNRE = "gnre"
+
+
+def container_form(audio: mutagen.FileType) -> str | None:
+    """What holds a loaded file's tags: ``None`` when nothing does (no ID3 tag, no Vorbis
+    comment block, no MP4 item list...), ``"ID3v2.3"`` / ``"ID3v2.4"`` for an ID3 tag (with
+    its version), else the tag family (``"vorbis"``, ``"mp4"``...)."""
+    if audio.tags is None:
+        return None
+    if isinstance(audio.tags, ID3):
+        return "ID3v{}.{}".format(*audio.tags.version[:2])
+    return _family(audio)
+
+
+def _gnre_numbers(payload: bytes) -> list[int]:
+    """Genre numbers in a ``gnre`` atom's payload: ``data`` atoms of 4-byte size, ``data``,
+    4 bytes of version and flags, 4 of locale, then the number as a 16-bit big-endian integer.
+    Hand-read because mutagen turns the numbers into names on load and keeps no numbers."""
+    numbers, pos = [], 0
+    while pos + 18 <= len(payload):
+        size = struct.unpack(">I", payload[pos:pos + 4])[0]
+        if size < 18 or payload[pos + 4:pos + 8] != b"data":
+            break
+        numbers.append(struct.unpack(">H", payload[pos + 16:pos + 18])[0])
+        pos += size
+    return numbers
+
+
+def _gnre_payload(values: list[str]) -> bytes:
+    """A ``gnre`` atom's payload holding ``values`` (decimal genre numbers), as iTunes writes
+    it: one ``data`` atom per number, type 0 (implicit), locale 0."""
+    try:
+        numbers = [int(value) for value in values]
+        return b"".join(Atom.render(b"data", struct.pack(">IIH", 0, 0, number))
+                        for number in numbers)
+    except (ValueError, struct.error) as exc:
+        raise TagWriteError(f"a gnre atom holds genre numbers 0-65535, not {values!r}") from exc
+
+
+def _open_split(path: str | Path, cls: type | None = None) -> mutagen.FileType:
+    """:func:`open_tags`, with an MP4's ``gnre`` atoms kept apart from ``\xa9gen``.
+
+    mutagen adds the names of ``gnre`` numbers to ``\xa9gen`` and writes them back as a text
+    atom. Here they are taken out of ``\xa9gen`` again and the atoms' raw payload goes where
+    mutagen keeps atoms it could not parse (``MP4Tags._failed_atoms``, its documented way of
+    writing unknown atoms back as they were), so any save keeps the file's own atom and
+    :data:`GNRE` reads and writes it.
+    """
+    audio = open_tags(path, cls)
+    if not isinstance(audio, MP4) or audio.tags is None:
+        return audio
+    payloads = []
+    with open(path, "rb") as fileobj:
+        try:
+            ilst = Atoms(fileobj).path(b"moov", b"udta", b"meta", b"ilst")[-1]
+        except (AtomError, KeyError):
+            return audio
+        for atom in ilst.children:
+            ok, data = atom.read(fileobj) if atom.name == b"gnre" else (False, b"")
+            if ok:
+                payloads.append(data)
+    if not payloads:
+        return audio
+    genres = TCON.GENRES  # the ID3v1 list; gnre numbers count from 1
+    names = [genres[n - 1] for p in payloads for n in _gnre_numbers(p) if 0 < n <= len(genres)]
+    text = list(audio.tags.get("\xa9gen", []))
+    for name in names:  # mutagen appended them in atom order; a text atom comes first
+        del text[len(text) - 1 - text[::-1].index(name)]
+    audio.tags.pop("\xa9gen", None)
+    if text:
+        audio.tags["\xa9gen"] = text
+    audio.tags._failed_atoms[GNRE] = payloads
+    return audio
+
+
+def _read_split(audio: mutagen.FileType, keys: list[str]) -> dict[str, Values]:
+    """:func:`read_keys` of a file opened with :func:`_open_split` (:data:`GNRE` included)."""
+    out = read_keys(audio, [key for key in keys if key != GNRE])
+    if GNRE in keys:
+        failed = getattr(audio.tags, "_failed_atoms", {}).get(GNRE)
+        out[GNRE] = [str(n) for p in failed for n in _gnre_numbers(p)] if failed else None
+    return {key: out[key] for key in keys}
+
+
+def current_tags(path: str | Path, keys: list[str]) -> tuple[dict[str, Values], str | None]:
+    """What ``path`` holds now: ``keys``' values (as :func:`prepare_write` reports them, an
+    MP4's :data:`GNRE` apart) and its :func:`container_form`; :class:`TagWriteError` if it
+    cannot be read."""
+    audio = _open_split(path)
+    return _read_split(audio, keys), container_form(audio)
+
+
+def _set_split(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
+    """:func:`_set_keys` for a file opened with :func:`_open_split` (:data:`GNRE` included)."""
+    _set_keys(audio, {key: values for key, values in new.items() if key != GNRE})
+    if GNRE in new and isinstance(audio, MP4):
+        if new[GNRE] is None:
+            audio.tags._failed_atoms.pop(GNRE, None)
+        else:
+            audio.tags._failed_atoms[GNRE] = [_gnre_payload(new[GNRE])]
+
+
+def _id3_round_trip(tags: ID3, id3_version: int) -> ID3:
+    """``tags`` as an ID3v2.``id3_version`` save by :func:`_save_tags` would leave them (v2.4
+    frames kept), read back; all in memory."""
+    trial = copy.deepcopy(tags)
+    if id3_version == 3:
+        _to_v23(trial, keep_v24_frames=True)
+    buffer = io.BytesIO()
+    ID3.save(trial, buffer, v2_version=id3_version, v23_sep=None)
+    buffer.seek(0)
+    return ID3(buffer)
+
+
+def v24_only_frames(tags: ID3) -> list[str]:
+    """Frames of ``tags`` that an ID3v2.3 save would lose: frames only ID3v2.4 defines
+    (``TSOP``, ``TSO2``, ``TDRL``, ``TMOO``...), which iTunes writes into v2.3 tags anyway.
+
+    Found by trying: the tags are converted as mutagen converts for v2.3 and read back in
+    memory; a frame missing afterwards is lost (dates in ``TDRC`` survive as ``TYER``/``TDAT``).
+    """
+    trial = copy.deepcopy(tags)
+    trial.update_to_v23()  # what mutagen keeps; _to_v23 adds the kept frames back after this
+    buffer = io.BytesIO()
+    ID3.save(trial, buffer, v2_version=3, v23_sep=None)
+    buffer.seek(0)
+    return sorted(set(tags.keys()) - set(ID3(buffer).keys()))
+
+
+def _to_v23(tags: ID3, keep_v24_frames: bool) -> None:
+    """Convert in-memory frames for an ID3v2.3 save; frames v2.3 cannot hold are refused, or
+    with ``keep_v24_frames`` kept as they are (how the file had them)."""
+    lost = v24_only_frames(tags)
+    if lost and not keep_v24_frames:
+        raise TagWriteError(
+            f"verification failed: writing ID3v2.3 would change other tags ({', '.join(lost)}: "
+            "frames only ID3v2.4 defines, which this file's v2.3 tag holds but an ID3v2.3 save "
+            "drops); file left unchanged. `earmark tag --upgrade-id3` saves such a tag as "
+            "ID3v2.4 and keeps every frame (undo puts back ID3v2.3)")
+    kept = [tags[key] for key in lost]
+    tags.update_to_v23()
+    for frame in kept:
+        tags.add(frame)
+
+
+def _save_tags(audio: mutagen.FileType, id3_version: int, keep_v24_frames: bool,
+               drop_empty_container: bool) -> None:
+    """Save the edited tags of a loaded file (see :func:`prepare_write` for the options)."""
+    tags = audio.tags
+    if (drop_empty_container and tags is not None and not list(tags.keys())
+            and not getattr(tags, "_failed_atoms", None)):
+        if isinstance(audio, FLAC):
+            # FLAC.delete() also drops the padding, moving the audio; taking out just the
+            # block keeps mutagen's padding rule, which leaves the audio where it was.
+            audio.metadata_blocks[:] = [b for b in audio.metadata_blocks if b is not tags]
+            audio.tags = None
+            audio.save()
+        else:
+            audio.delete()
+        return
+    if not isinstance(tags, ID3):
+        audio.save()
+        return
+    if id3_version == 3:
+        _to_v23(tags, keep_v24_frames)
+    # v23_sep=None keeps several values NUL-separated in v2.3 too, as ID3v2.4, foobar2000 and
+    # Picard write them and mutagen and FFmpeg read them; mutagen's default '/' would turn two
+    # genres into one 'Rock/Alternative' and rewrite multi-value frames the file already had.
+    audio.save(v2_version=id3_version, v23_sep=None)
+
+
+def _undo_id3_version(original: mutagen.FileType, id3_version: int) -> int | None:
+    """The ID3 version undo will save in: the file's own 2.3 or 2.4, else the one written."""
+    if not isinstance(original.tags, ID3) and _family(original) != "id3":
+        return None
+    if isinstance(original.tags, ID3) and original.tags.version[:2] in ((2, 3), (2, 4)):
+        return original.tags.version[1]
+    return id3_version
+
+
+def _check_restorable(temp: str, cls: type, old: Mapping[str, Values],
+                      id3_version: int | None) -> None:
+    """Refuse a write that undo could not reverse exactly.
+
+    The old values are set again on the written copy's tags, which are saved in memory in the
+    ID3 version undo would use and read back: each must read back as it was. Vorbis comments,
+    MP4, ASF and APEv2 items hold any list of strings, so only ID3 is tried.
+    """
+    old = {key: values for key, values in old.items() if not single_valued(key)}
+    if id3_version is None or not old:
+        return  # RIFF INFO items hold any one string: nothing to try
+    trial = _open_split(temp, cls)
+    _set_split(trial, old)
+    trial.tags = _id3_round_trip(trial.tags, id3_version)
+    got = _read_split(trial, list(old))
+    for key, values in old.items():
+        if got[key] != values:
+            raise TagWriteError(
+                f"refused: undo could not put back the old {key} {values!r} (it would read "
+                f"back as {got[key]!r} in ID3v2.{id3_version}); file left unchanged")
+
+
 def prepare_write(
     path: str | Path,
     new: Mapping[str, Values],
     *,
     id3_version: int | None = 4,
     expect_hash: str | None = None,
+    keep_v24_frames: bool = False,
+    drop_empty_container: bool = False,
 ) -> PreparedWrite:
     """Make and verify a copy of ``path`` whose keys ``new`` hold the given values.
 
     Parameters
     ----------
     path : the music file (a symbolic link is followed: its target is what gets replaced).
-    new : key -> values to write, ``None`` to delete the key. Keys come from :func:`field_key`.
+    new : key -> values to write, ``None`` to delete the key. Keys come from :func:`field_key`,
+        plus :data:`GNRE` for an MP4's numeric genre atom. Writing ``\xa9gen`` into an MP4 that
+        has a ``gnre`` atom also removes that atom (the written genres replace it), and both
+        keys' old values are reported, so undo puts back the same atom.
     id3_version : 3 or 4, for MP3/WAV/AIFF; ``None`` keeps the file's own version (see
-        :func:`write_version`).
+        :func:`write_version`). Passing 4 for a file whose tag is ID3v2.3 upgrades its tag to
+        ID3v2.4 (``earmark tag --upgrade-id3``).
     expect_hash : refuse unless the file's :func:`content_hash` is this (it changed since the
         caller looked at it).
+    keep_v24_frames : saving ID3v2.3 normally refuses a tag holding frames that only ID3v2.4
+        defines (``TSOP``, ``TDRL``...; iTunes writes them into v2.3 tags), because an ID3v2.3
+        save drops them. True writes them into the v2.3 tag as they are: how undo restores such
+        a tag after an ``--upgrade-id3`` write.
+    drop_empty_container : remove the whole tag container (ID3 tag or chunk, FLAC Vorbis
+        comment block, MP4 item list) if it holds nothing once ``new`` is applied: how undo
+        restores a file that had no tags before earmark created them. A container that still
+        holds other tags is kept.
 
     Returns
     -------
@@ -491,10 +719,13 @@ def prepare_write(
         st = os.stat(path)
     except OSError as exc:
         raise TagWriteError(f"cannot read: {exc.strerror or exc}") from exc
-    original = open_tags(path)
+    original = _open_split(path)
     if id3_version is None:
         id3_version = write_version(describe(original, path), id3v23=False)
-    old = read_keys(original, list(new))
+    if (isinstance(original, MP4) and "\xa9gen" in new and GNRE not in new
+            and _read_split(original, [GNRE])[GNRE] is not None):
+        new = {**new, GNRE: None}
+    old = _read_split(original, list(new))
     try:
         temp, old_hash = _copy_to_temp(path, st)
     except OSError as exc:
@@ -503,7 +734,9 @@ def prepare_write(
         if expect_hash is not None and old_hash != expect_hash:
             raise TagWriteError(
                 "the file changed since it was scanned; run `earmark scan` first")
-        _edit_and_verify(path, temp, original, new, id3_version)
+        new_container = _edit_and_verify(path, temp, original, new, id3_version,
+                                         keep_v24_frames, drop_empty_container)
+        _check_restorable(temp, type(original), old, _undo_id3_version(original, id3_version))
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         new_hash = content_hash(temp)
@@ -511,26 +744,20 @@ def prepare_write(
         os.unlink(temp)
         raise
     expected = {key: (list(v) if v is not None else None) for key, v in new.items()}
-    return PreparedWrite(path, temp, old, expected, old_hash, new_hash)
+    return PreparedWrite(path, temp, old, expected, old_hash, new_hash,
+                         container_form(original), new_container)
 
 
 def _edit_and_verify(
     path: str, temp: str, original: mutagen.FileType, new: Mapping[str, Values],
-    id3_version: int,
-) -> None:
+    id3_version: int, keep_v24_frames: bool = False, drop_empty_container: bool = False,
+) -> str | None:
+    """Edit the copy, re-read and verify it; returns its :func:`container_form`."""
     cls = type(original)
-    family = _family(original)
-    edited = open_tags(temp, cls)
+    edited = _open_split(temp, cls)
     try:
-        _set_keys(edited, new)
-        if family == "id3":
-            if id3_version == 3:
-                # mutagen keeps frames as v2.4 in memory; converting is the caller's job
-                # (frames v2.3 cannot hold are dropped, which the check below refuses).
-                edited.tags.update_to_v23()
-            edited.save(v2_version=id3_version)
-        else:
-            edited.save()
+        _set_split(edited, new)
+        _save_tags(edited, id3_version, keep_v24_frames, drop_empty_container)
     except (mutagen.MutagenError, OSError, ValueError) as exc:
         raise TagWriteError(f"mutagen could not write the tags: {exc}") from exc
     try:
@@ -538,8 +765,8 @@ def _edit_and_verify(
     except (mutagen.MutagenError, OSError) as exc:
         raise TagWriteError(f"could not write the RIFF INFO chunk: {exc}") from exc
 
-    reread = open_tags(temp, cls)
-    got = read_keys(reread, list(new))
+    reread = _open_split(temp, cls)
+    got = _read_split(reread, list(new))
     for key, values in new.items():
         want = list(values) if values is not None else None
         if got[key] != want:
@@ -551,6 +778,9 @@ def _edit_and_verify(
         changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
         raise TagWriteError(f"verification failed: writing would change other tags "
                             f"({', '.join(changed)}); file left unchanged")
+    if GNRE not in new and _read_split(original, [GNRE]) != _read_split(reread, [GNRE]):
+        raise TagWriteError("verification failed: writing would change other tags (gnre); "
+                            "file left unchanged")
     if isinstance(original, BARE_STREAMS):
         same_audio = _stream_digest(path, original) == _stream_digest(temp, reread)
     else:
@@ -561,6 +791,7 @@ def _edit_and_verify(
             raise TagWriteError(f"verification failed: {exc.reason}; file left unchanged") from exc
     if not same_audio:
         raise TagWriteError("verification failed: the audio would change; file left unchanged")
+    return container_form(reread)
 
 
 def _stream_digest(path: str, audio: mutagen.FileType) -> str:
@@ -615,10 +846,14 @@ def discard_write(prepared: PreparedWrite) -> None:
 
 def write_keys(
     path: str | Path, new: Mapping[str, Values], *, id3_version: int | None = 4,
-    expect_hash: str | None = None,
+    expect_hash: str | None = None, keep_v24_frames: bool = False,
+    drop_empty_container: bool = False,
 ) -> PreparedWrite:
-    """Prepare, verify and commit in one go (no journal); returns what was done."""
-    prepared = prepare_write(path, new, id3_version=id3_version, expect_hash=expect_hash)
+    """Prepare, verify and commit in one go (no journal); returns what was done. Parameters as
+    for :func:`prepare_write`."""
+    prepared = prepare_write(path, new, id3_version=id3_version, expect_hash=expect_hash,
+                             keep_v24_frames=keep_v24_frames,
+                             drop_empty_container=drop_empty_container)
     if prepared.unchanged:
         discard_write(prepared)
     else:
