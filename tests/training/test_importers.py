@@ -9,6 +9,7 @@ GTZAN clips.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -551,3 +552,25 @@ def test_loose_files_beside_label_folders_are_named(genre_tree, tmp_path):
     assert outcome["skipped"] == {str(root / "unsorted.wav"): {
         "path": str(root / "unsorted.wav"), "action": "skipped",
         "reason": "not in a label folder"}}
+
+
+@pytest.mark.slow
+def test_cli_trains_on_the_listed_train_split_and_evaluates_on_the_test_list(gtzan_split,
+                                                                             tmp_path):
+    root, lists = gtzan_split
+    db = str(tmp_path / "catalog.sqlite")
+    run_import(root, "--format", "gtzan", "--splits", lists, "--db", db)
+    out = tmp_path / "models" / "gtzan"
+    trained = runner.invoke(app, ["train", "--db", db, "--dataset", "gtzan_split", "--model",
+                                  "classic", "--C", "1", "--out", str(out), "--json"])
+    assert trained.exit_code == 0, trained.output
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert (card["training"]["train_songs"], card["training"]["valid_songs"],
+            card["training"]["test_songs_held_out"]) == (9, 3, 3)
+    evaluated = runner.invoke(app, ["evaluate", str(out) + ".safetensors", "gtzan_split",
+                                    "--db", db, "--report", str(tmp_path / "report"), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout.splitlines()[-1])["split"] == "test"
+    with open(tmp_path / "models" / "results.csv", newline="") as handle:
+        scored = list(csv.DictReader(handle))[-1]
+    assert (scored["split"], scored["songs"]) == ("test", "3")  # the three clips listed as test
