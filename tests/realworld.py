@@ -16,10 +16,12 @@ import subprocess
 from pathlib import Path
 
 import mutagen
+import numpy as np
 import pytest
 from mutagen.apev2 import BINARY, APENoHeaderError, APEv2, APEValue
 from mutagen.flac import FLAC
 from mutagen.id3 import COMM, ID3, TCON, TDRC, TENC, TIT2, TPE1, Frames
+from mutagen.ogg import OggPage
 
 from music import gtzan_clip, require_ffmpeg
 
@@ -83,6 +85,113 @@ def ffprobe_tags(path: Path) -> dict[str, str]:
 
 
 # --- audio verdicts (decode, truncation, silence) --------------------------------------------
+
+
+def vbr_mp3_without_xing(dst: Path, src: Path, *, silence_before: float = 0.0,
+                         seconds: float | None = None, start: float = 0.0) -> Path:
+    """``src`` re-encoded as VBR MP3 (LAME ``-q:a 4``) without a Xing/Info header, so FFmpeg
+    can only estimate its length from the first frames' bit rate; ``silence_before`` seconds of
+    digital silence first make the estimate run far too long (silent frames are tiny)."""
+    span = ["-t", str(seconds)] if seconds is not None else []
+    delay = (["-af", f"adelay=delays={int(silence_before * 1000)}:all=1"]
+             if silence_before else [])
+    ffmpeg("-ss", str(start), *span, "-i", src, *delay, "-c:a", "libmp3lame", "-q:a", "4",
+           "-write_xing", "0", dst)
+    return dst
+
+
+def cut_short(src: Path, dst: Path, keep: float = 2 / 3, extra: int = 7) -> Path:
+    """The first ``keep`` of ``src``'s bytes plus ``extra``, as ``head -c`` or an interrupted
+    copy or download leaves a file."""
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep) + extra])
+    return dst
+
+
+def overwrite_middle(src: Path, dst: Path, n_bytes: int = 4000, seed: int = 1) -> Path:
+    """``src`` with ``n_bytes`` in the middle replaced by random bytes (a bad disk block)."""
+    data = bytearray(src.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + n_bytes] = np.random.default_rng(seed).bytes(n_bytes)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _ogg_pages(path: Path) -> list[OggPage]:
+    pages = []
+    with open(path, "rb") as handle:
+        while True:
+            try:
+                pages.append(OggPage(handle))
+            except EOFError:
+                return pages
+
+
+def vorbis_multipage_setup(dst: Path, *, page_size: int = 500, short_packet: int = 0,
+                           short_by: int = 4, seconds: float = 4.13, **kwargs) -> Path:
+    """An Ogg Vorbis excerpt of real music whose comment and setup headers are spread over
+    several small pages (as some taggers and encoders write them), with audio packet
+    ``short_packet`` ending ``short_by`` bytes early. Vorbis lets a packet end early (the
+    missing bits read as zeros), so every sample still decodes, but FFmpeg's decoder logs
+    "Overread N bits": the shape of a file earmark wrongly called damaged."""
+    src = encode(dst.with_name(dst.stem + ".src.ogg"), ["-c:a", "libvorbis", "-q:a", "4"],
+                 seconds=seconds, **kwargs)
+    pages = _ogg_pages(src)
+    src.unlink()
+    # ffmpeg's muxer puts the identification header on page 0 and the comment and setup
+    # headers together on page 1; audio starts on page 2.
+    headers = OggPage.to_packets(pages[1:2])
+    header_pages = OggPage.from_packets(headers, sequence=1, default_size=page_size,
+                                        wiggle_room=0)
+    for page in header_pages:
+        page.serial = pages[0].serial
+        page.position = -1  # no packet ends on this page...
+    header_pages[-1].position = 0  # ...except on the last header page
+    out = [pages[0], *header_pages]
+    index = 0
+    for page in pages[2:]:
+        for i, packet in enumerate(page.packets):
+            if index == short_packet and (i < len(page.packets) - 1 or page.complete):
+                page.packets[i] = packet[:-short_by]
+            index += 1
+        page.sequence = len(out)
+        out.append(page)
+    dst.write_bytes(b"".join(page.write() for page in out))
+    return dst
+
+
+def _dsd_bits(samples: np.ndarray) -> np.ndarray:
+    """First-order sigma-delta modulation of ``samples`` in [-1, 1] to 0/1 bits: the running
+    sum of ``(x + 1) / 2`` crosses an integer exactly where the modulator emits a 1."""
+    level = np.cumsum((np.clip(samples, -1, 1) + 1) / 2, axis=-1)
+    return np.diff(np.floor(level), axis=-1, prepend=0).astype(np.uint8)
+
+
+def dsf(dst: Path, *, seconds: float = 0.1, declared_samples: int | None = None,
+        genre: str = "jazz", number: int = 4, start: float = 5.0) -> Path:
+    """A DSF (Sony DSD stream file, 2.8224 MHz, stereo) made from real music by sigma-delta
+    modulation; ``declared_samples`` overrides the sample count its ``fmt`` chunk states (0:
+    the header says the file holds no audio, a shape FFmpeg refuses with "Invalid data").
+
+    Hand-built: FFmpeg decodes DSD but has no encoder for it. Layout: a ``DSD `` chunk, a
+    52-byte ``fmt `` chunk, then a ``data`` chunk of 4096-byte blocks per channel in turn,
+    least significant bit first.
+    """
+    rate, block = 2_822_400, 4096
+    raw = subprocess.run([require_ffmpeg(), "-v", "error", "-ss", str(start), "-t", str(seconds),
+                          "-i", str(gtzan_clip(genre, number)), "-ac", "2", "-ar", str(rate),
+                          "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    bits = _dsd_bits(0.5 * np.frombuffer(raw, "<f4").reshape(-1, 2).T)
+    packed = [np.packbits(channel, bitorder="little") for channel in bits]
+    n_blocks = -(-len(packed[0]) // block)
+    payload = b"".join(channel[k * block : (k + 1) * block].tobytes().ljust(block, b"\0")
+                       for k in range(n_blocks) for channel in packed)
+    count = bits.shape[1] if declared_samples is None else declared_samples
+    fmt = b"fmt " + struct.pack("<QIIIIIIQII", 52, 1, 0, 2, 2, rate, 1, count, block, 0)
+    data = b"data" + struct.pack("<Q", 12 + len(payload)) + payload
+    head = b"DSD " + struct.pack("<QQQ", 28, 28 + len(fmt) + len(data), 0)
+    dst.write_bytes(head + fmt + data)
+    return dst
 
 
 # --- tag writing: containers --------------------------------------------------------------
@@ -223,9 +332,9 @@ def id3_tagged(dst: Path, version: int, frames: dict[str, list[str]], **kwargs) 
 
 
 def mp3_itunes_v23(dst: Path, **kwargs) -> Path:
-    """An MP3 whose ID3v2.3 tag also holds frames only ID3v2.4 defines (a TDRC date, TSOP and
-    TSO2 sort names), as iTunes writes them: saved as v2.3 without mutagen's v2.3 conversion,
-    which would drop them."""
+    """An MP3 whose ID3v2.3 tag also holds frames only ID3v2.4 defines (a TDRC date, a TSOP
+    sort name) beside iTunes' own TSO2, as iTunes writes them: saved as v2.3 without mutagen's
+    v2.3 conversion, which would drop TSOP."""
     untagged(dst, **kwargs)
     audio = mutagen.File(dst)
     audio.add_tags()
