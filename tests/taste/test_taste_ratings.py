@@ -5,19 +5,27 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+from mutagen.asf import ASF, ASFDWordAttribute
 from mutagen.flac import FLAC
 from mutagen.id3 import ID3, POPM
+from mutagen.oggvorbis import OggVorbis
+from typer.testing import CliRunner
 
-from earmark.catalog import ratings
+import realworld
+from earmark.catalog import Catalog, ratings
+from earmark.catalog.embeddings import store_embedding
 from earmark.catalog.tracks import get_track
+from earmark.cli import app
 from earmark.errors import EarmarkError
 from earmark.ratings_io import (
     export_ratings,
     import_ratings,
     rate_file,
     read_m3u,
+    read_playlist,
     stars_from_fraction,
     write_m3u,
 )
@@ -153,7 +161,9 @@ def test_import_playlist_resolves_relative_paths_and_file_urls(catalog, song_fil
     report = import_ratings(catalog, playlist)
     assert report.kind == "playlist"
     assert report.count("rated") == 2
-    assert [i.reason for i in report.failed] == ["file not found"]
+    assert [i.reason for i in report.failed] == [  # every entry it could not use, said
+        "a URL, not a file (playlist line 5: http://radio.example/stream)",
+        "file not found (playlist line 6: ../music/gone.flac)"]
     assert all(r.verdict == "like" for r in ratings.current_ratings(catalog).values())
 
 
@@ -166,10 +176,11 @@ def test_read_m3u_latin1_fallback(song_files, tmp_path):
 
 
 def test_write_m3u_relative_paths_and_extinf(song_files, tmp_path):
-    out = write_m3u(tmp_path / "lists" / "top.m3u8", [
+    out = tmp_path / "lists" / "top.m3u8"
+    assert write_m3u(out, [
         {"path": str(song_files[0]), "duration": 4.02, "artist": "Ann", "title": "One"},
         {"path": str(song_files[1]), "duration": None, "artist": None, "title": None},
-    ])
+    ]) == []
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines == ["#EXTM3U", "#EXTINF:4,Ann - One", "../music/song 0.flac",
                      "#EXTINF:-1,song 1", "../music/song 1.flac"]
@@ -177,8 +188,9 @@ def test_write_m3u_relative_paths_and_extinf(song_files, tmp_path):
 
 
 def test_stars_from_fraction():
-    assert [stars_from_fraction(v) for v in (None, 0, 0.1, 0.5, 0.8, 1.0)] == [
-        None, None, 1, 2, 4, 5]
+    # halves round up: 50 % is the middle of five stars, 3
+    assert [stars_from_fraction(v) for v in (None, 0, 0.1, 0.3, 0.5, 0.7, 0.8, 1.0)] == [
+        None, None, 1, 2, 3, 4, 4, 5]
 
 
 def test_import_tags_popm_and_vorbis_rating(catalog, music_files, tmp_path):
@@ -230,3 +242,152 @@ def test_export_csv_and_json_round_trip(catalog, song_files, tmp_path):
 def test_import_unknown_source_is_a_clear_error(catalog, tmp_path):
     with pytest.raises(EarmarkError, match="not found"):
         import_ratings(catalog, tmp_path / "nothing-here")
+
+
+# --- rating scales (issue 10, case 3) ---------------------------------------------------------
+
+
+def test_rating_tags_in_every_scale_import_as_the_right_stars(catalog, music_files, tmp_path):
+    """Each player's scale, written into real files the way that player writes it."""
+    folder = tmp_path / "rated"
+    folder.mkdir()
+    expected = {}
+
+    def copy(fmt: str, name: str):
+        return shutil.copyfile(music_files[fmt], folder / f"{name}.{fmt}")
+
+    for value, stars in (("1", 1), ("3", 3), ("5", 5), ("20", 1), ("60", 3), ("100", 5),
+                         ("0.2", 1), ("1.0", 5)):
+        audio = FLAC(copy("flac", f"vorbis {value}"))  # foobar2000 stars, percent, fraction
+        audio["RATING"] = value
+        audio.save()
+        expected[f"vorbis {value}.flac"] = stars
+    for value, stars in ((1, 1), (64, 2), (128, 3), (196, 4), (255, 5)):  # Windows Media Player
+        tags = ID3()
+        tags.add(POPM(email="Windows Media Player 9 Series", rating=value, count=0))
+        tags.save(copy("mp3", f"popm {value}"))
+        expected[f"popm {value}.mp3"] = stars
+    audio = OggVorbis(copy("ogg", "fmps"))
+    audio["FMPS_RATING"] = "0.6"
+    audio.save()
+    expected["fmps.ogg"] = 3
+    wma = realworld.wma(tmp_path / "source.wma", seconds=2.0)
+    for value, stars in ((1, 1), (25, 2), (50, 3), (75, 4), (99, 5)):
+        rated = shutil.copyfile(wma, folder / f"wmp {value}.wma")
+        audio = ASF(rated)
+        audio["WM/SharedUserRating"] = [ASFDWordAttribute(value)]
+        audio.save()
+        expected[f"wmp {value}.wma"] = stars
+
+    report = import_ratings(catalog, folder)
+    got = {Path(i.path).name: i.stars for i in report.items if i.action == "rated"}
+    assert got == expected
+    assert report.notes == ["ratings in 5 scales: POPM (5 files), Windows Media (5 files), "
+                            "fraction (3 files), percent (3 files), stars (3 files)"]
+
+
+def test_an_import_mixing_scales_says_so(song_files, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for n, value in enumerate(("1", "2", "5", "40", "80")):
+        audio = FLAC(shutil.copyfile(song_files[n], folder / f"song {n}.flac"))
+        audio["RATING"] = value
+        audio.save()
+    db = tmp_path / "cli.sqlite"
+    result = CliRunner().invoke(app, ["ratings", "import", str(folder), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "ratings in 2 scales: stars (3 files), percent (2 files)" in " ".join(
+        result.output.split())
+    with Catalog(db) as cat:
+        stars = {Path(r.path).name: r.stars for r in ratings.current_ratings(cat).values()}
+    assert stars == {"song 0.flac": 1, "song 1.flac": 2, "song 2.flac": 5, "song 3.flac": 2,
+                     "song 4.flac": 4}
+
+
+# --- playlists and unusual names (issue 10, case 4) -------------------------------------------
+
+
+def test_playlist_names_starting_with_hash_or_holding_line_breaks(catalog, song_files,
+                                                                  tmp_path):
+    music = song_files[0].parent
+    hit = shutil.copyfile(song_files[0], music / "#1 hit.flac")
+    broken = shutil.copyfile(song_files[1], music / "two\nlines.flac")
+    spaced = shutil.copyfile(song_files[2], music / " leading space.flac")
+    out = music / "odd names.m3u8"  # beside the songs: the names start the lines
+    songs = [{"path": str(p), "duration": 4.0, "artist": None, "title": t}
+             for p, t in ((hit, None), (broken, None), (spaced, "Line\nBreak Title"))]
+    left_out = write_m3u(out, songs)
+    assert left_out == [(str(broken), "its name holds a line break, which M3U cannot hold")]
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines == ["#EXTM3U", "#EXTINF:4,#1 hit", "./#1 hit.flac",
+                     "#EXTINF:4,Line Break Title", "./ leading space.flac"]
+    assert read_m3u(out) == [str(hit), str(spaced)]
+    report = import_ratings(catalog, out)
+    assert sorted(Path(i.path).name for i in report.items if i.action == "rated") == [
+        " leading space.flac", "#1 hit.flac"]
+    assert report.failed == []
+
+
+def test_playlist_entries_as_other_tools_write_them(catalog, song_files, tmp_path):
+    """Windows separators and drives, drive-less roots, file:// URLs with a drive, percent
+    encoding, a '#' name left unescaped: each resolves to the song; what does not is reported
+    with its line."""
+    library = tmp_path / "Music"
+    (library / "Rock").mkdir(parents=True)
+    names = [shutil.copyfile(song, library / "Rock" / f"track {n}.flac").name
+             for n, song in enumerate(song_files[:5])]
+    shutil.copyfile(song_files[5], library / "#5 unescaped.flac")
+    playlist = library / "from windows.m3u"
+    playlist.write_bytes("\r\n".join([
+        "#EXTM3U",
+        r"Rock\track 0.flac",
+        r"C:\Users\me\Music\Rock\track 1.flac",
+        r"\Music\Rock\track 2.flac",
+        "file:///C:/Users/me/Music/Rock/track%203.flac",
+        "Rock/track%204.flac",
+        "#5 unescaped.flac",
+        r"D:\Elsewhere\missing.flac",
+        "https://radio.example/stream.mp3",
+        "# a comment",
+    ]).encode("latin-1"))
+    entries = read_playlist(playlist)
+    resolved = [Path(e.path).name for e in entries if e.problem is None]
+    assert resolved == names + ["#5 unescaped.flac"]
+    report = import_ratings(catalog, playlist)
+    assert report.count("rated") == 6
+    assert [i.reason for i in report.failed] == [
+        r"file not found (playlist line 8: D:\Elsewhere\missing.flac)",
+        "a URL, not a file (playlist line 9: https://radio.example/stream.mp3)"]
+
+
+@pytest.mark.slow
+def test_playlist_command_warns_about_names_m3u_cannot_hold(embedded_catalog,
+                                                           excerpt_embeddings, tmp_path):
+    files, vectors = excerpt_embeddings["files"], excerpt_embeddings["X"]
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    hit = shutil.copyfile(files[0], odd / "#1 hit.flac")
+    broken = shutil.copyfile(files[1], odd / "two\nlines.flac")
+    for path, vector in ((hit, vectors[0]), (broken, vectors[1])):  # the same audio's vectors
+        track = add_file(embedded_catalog, path, verify=False)
+        store_embedding(embedded_catalog, track["id"], "MSD_musicnn", vector,
+                        track["content_hash"])
+    out = odd / "like hit.m3u8"  # beside the songs: their names start the lines
+    runner = CliRunner()
+    made = runner.invoke(app, ["playlist", str(out), "--seed", str(hit), "--top", "20",
+                               "--db", str(embedded_catalog.path)])
+    assert made.exit_code == 0, made.output
+    said = "".join(made.output.split())  # Rich wraps long names anywhere
+    assert "".join(f"left out {str(broken)!r}: its name holds a line break".split()) in said
+    written = read_m3u(out)
+    assert str(hit) in written and str(broken) not in written and len(written) >= 9
+    assert f"{len(written)}songswritten" in said
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert "./#1 hit.flac" in lines
+    assert not any(line in ("two", "lines.flac") or line.endswith("/two") for line in lines)
+    imported = runner.invoke(app, ["ratings", "import", str(out), "--db",
+                                   str(embedded_catalog.path), "--json"])
+    assert imported.exit_code == 0, imported.output
+    rows = [json.loads(line) for line in imported.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == len(written) and {r["action"] for r in rows} == {"rated"}
+    assert str(hit) in {r["path"] for r in rows}
