@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from earmark.catalog import Catalog, ratings, tracks
 from earmark.errors import EarmarkError
+from earmark.metadata import read_tags
 from earmark.scan import add_file, find_audio_files, scan
 
 ProgressFn = Callable[[int, int, str], None]
@@ -337,14 +338,15 @@ def import_tags(catalog: Catalog, roots: Iterable[str | Path],
             continue
         if item.action == "skipped":  # a folder reached twice through symbolic links
             continue
-        track = tracks.get_track(catalog, item.path)
-        stars = stars_from_fraction(track["rating"])
+        # Read from the file, not the catalog row: a row scanned by an older earmark may hold
+        # a rating read in the wrong scale, and the file is unchanged so scan kept the row.
+        tags = read_tags(item.path)
+        stars = stars_from_fraction(tags.rating)
         if stars is None:
-            reason = "no rating tag" if track["rating"] is None else "rating tag says 0 (unrated)"
+            reason = "no rating tag" if tags.rating is None else "rating tag says 0 (unrated)"
             report.items.append(ImportItem(item.path, "unrated", reason=reason))
             continue
-        scale = track["tags"].get("rating_scale") or "unknown"
-        scales[scale] = scales.get(scale, 0) + 1
+        scales[tags.rating_scale] = scales.get(tags.rating_scale, 0) + 1
         report.items.append(rate_file(catalog, item.path, None, stars, "import:tags",
                                       once_per_source=True))
     if len(scales) > 1:

@@ -391,3 +391,18 @@ def test_playlist_command_warns_about_names_m3u_cannot_hold(embedded_catalog,
     rows = [json.loads(line) for line in imported.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == len(written) and {r["action"] for r in rows} == {"rated"}
     assert str(hit) in {r["path"] for r in rows}
+
+
+def test_import_reads_ratings_from_the_files_not_a_row_an_older_scan_left(catalog, song_files,
+                                                                         tmp_path):
+    folder = tmp_path / "old catalog"
+    folder.mkdir()
+    audio = FLAC(shutil.copyfile(song_files[0], folder / "one star.flac"))
+    audio["RATING"] = "1"
+    audio.save()
+    track = add_file(catalog, folder / "one star.flac")
+    # What earmark before the scale fix stored for RATING=1: 5 stars. The file is unchanged,
+    # so a new scan keeps that row.
+    catalog.execute("UPDATE tracks SET rating = 1.0 WHERE id = ?", (track["id"],))
+    report = import_ratings(catalog, folder)
+    assert [(i.action, i.stars) for i in report.items] == [("rated", 1)]
