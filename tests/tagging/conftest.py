@@ -14,8 +14,9 @@ from mutagen.flac import Picture
 from mutagen.id3 import APIC, COMM, TALB, TDRC, TIT2, TPE1
 from mutagen.mp4 import MP4Cover
 
-from earmark.catalog import Catalog
+from earmark.catalog import Catalog, tracks
 from earmark.scan import add_file
+from earmark.tagging import apply_plans, load_policy, plan_track
 from earmark.tagging.write import open_tags
 from music import require_ffmpeg
 
@@ -127,3 +128,20 @@ def scanned(catalog):
 def probe():
     """ffprobe's view of a file's tags (see :func:`ffprobe_tags`)."""
     return ffprobe_tags
+
+
+@pytest.fixture
+def tag_batch(catalog):
+    """Return ``run(path, genres, mode="overwrite", **options)``: plan and write predicted
+    ``genres`` (``[(name, confidence), ...]``, at most as many as given) into one scanned file
+    the way ``earmark tag`` does (``options`` go to ``plan_track``); gives ``(plan, batch id,
+    result)``."""
+
+    def run(path: Path, genres: list[tuple[str, float]], mode: str = "overwrite", **options):
+        policy = load_policy().with_(mode=mode, max_values=len(genres))
+        plan = plan_track(catalog, tracks.get_track(catalog, path),
+                          {"genre": lambda track: genres}, policy, **options)
+        batch, results = apply_plans(catalog, [plan])
+        return plan, batch, results[0]
+
+    return run

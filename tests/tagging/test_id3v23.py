@@ -11,9 +11,9 @@ import pytest
 from mutagen.id3 import TSOP
 
 import realworld
-from earmark.catalog import journal, tracks
+from earmark.catalog import journal
 from earmark.errors import TagWriteError
-from earmark.tagging import apply_plans, load_policy, plan_track, undo, write
+from earmark.tagging import undo, write
 
 #: Genres of the file before earmark writes, by count: NUL-separated in v2.3 as well.
 BEFORE = {1: ["Blues"], 2: ["Blues", "Soul"], 3: ["Blues", "Soul", "Gospel"]}
@@ -22,20 +22,11 @@ PREDICTED = [("rock", 0.9), ("jazz", 0.8), ("metal", 0.7)]
 WRITTEN = {1: ["Rock"], 2: ["Rock", "Jazz"], 3: ["Rock", "Jazz", "Metal"]}
 
 
-def tag_overwrite(catalog, path, count=3, **options):
-    """Plan and write ``count`` predicted genres over what the file has (the CLI's path)."""
-    policy = load_policy().with_(mode="overwrite", max_values=count)
-    plan = plan_track(catalog, tracks.get_track(catalog, path),
-                      {"genre": lambda track: PREDICTED}, policy, **options)
-    batch, results = apply_plans(catalog, [plan])
-    return plan, batch, results[0]
-
-
 @pytest.mark.parametrize("count", [1, 2, 3])
 @pytest.mark.parametrize("version", [3, 4])
 @pytest.mark.parametrize("fmt", ["mp3", "aiff", "wav"])
 def test_genres_written_and_undone_in_each_id3_version(
-        tmp_path, catalog, scanned, probe, fmt, version, count):
+        tmp_path, catalog, scanned, tag_batch, probe, fmt, version, count):
     path = realworld.id3_tagged(tmp_path / f"song.{fmt}", version,
                                 {"TCON": BEFORE[count], "TIT2": ["Crossroad"]})
     scanned(path)
@@ -43,7 +34,7 @@ def test_genres_written_and_undone_in_each_id3_version(
     before_tags = write.tag_snapshot(write.open_tags(path))
     before_probe = probe(path)
 
-    plan, batch, result = tag_overwrite(catalog, path, count)
+    plan, batch, result = tag_batch(path, PREDICTED[:count])
 
     assert result.status == "written", result.reason
     assert plan.changes[0].old == BEFORE[count]
@@ -81,13 +72,13 @@ def test_two_genres_into_id3v23_read_back_as_two_values(decorated, probe):
     assert probe(path)["title"] == "A Song"
 
 
-def test_other_multi_value_frames_keep_their_form(tmp_path, catalog, scanned):
+def test_other_multi_value_frames_keep_their_form(tmp_path, catalog, scanned, tag_batch):
     """A v2.3 tag's other frames stay as they were: two NUL-separated artists stay two
     values, and a '/' inside one value (as old taggers joined composers) stays one value."""
     path = realworld.id3_tagged(tmp_path / "song.mp3", 3, {
         "TCON": ["Blues", "Soul"], "TPE1": ["Ann", "Bob"], "TCOM": ["Carl/Dora"]})
     scanned(path)
-    _, batch, result = tag_overwrite(catalog, path, 2)
+    _, batch, result = tag_batch(path, PREDICTED[:2])
     assert result.status == "written", result.reason
     written = write.read_keys(write.open_tags(path), ["TCON", "TPE1", "TCOM"])
     assert written == {"TCON": ["Rock", "Jazz"], "TPE1": ["Ann", "Bob"], "TCOM": ["Carl/Dora"]}
@@ -97,11 +88,11 @@ def test_other_multi_value_frames_keep_their_form(tmp_path, catalog, scanned):
 
 
 def test_itunes_v23_tag_with_v24_frames_is_skipped_naming_the_option(
-        tmp_path, catalog, scanned):
+        tmp_path, scanned, tag_batch):
     path = realworld.mp3_itunes_v23(tmp_path / "itunes.mp3")
     scanned(path)
     before = path.read_bytes()
-    plan, _, result = tag_overwrite(catalog, path)
+    plan, _, result = tag_batch(path, PREDICTED)
     assert result.status == "skipped"
     assert "(TSOP)" in plan.skipped and "--upgrade-id3" in plan.skipped
     assert path.read_bytes() == before
@@ -111,14 +102,15 @@ def test_itunes_v23_tag_with_v24_frames_is_skipped_naming_the_option(
     assert path.read_bytes() == before
 
 
-def test_upgrade_id3_saves_v24_and_undo_gives_back_v23(tmp_path, catalog, scanned, probe):
+def test_upgrade_id3_saves_v24_and_undo_gives_back_v23(
+        tmp_path, catalog, scanned, tag_batch, probe):
     path = realworld.mp3_itunes_v23(tmp_path / "itunes.mp3")
     scanned(path)
     before_tags = write.tag_snapshot(write.open_tags(path))
     before_probe = probe(path)
     before_frames = sorted(write.open_tags(path).tags.keys())
 
-    plan, batch, result = tag_overwrite(catalog, path, 2, upgrade_id3=True)
+    plan, batch, result = tag_batch(path, PREDICTED[:2], upgrade_id3=True)
 
     assert result.status == "written", result.reason
     assert plan.note.startswith("ID3v2.3 tag saved as ID3v2.4, to keep TSOP;")
@@ -145,16 +137,16 @@ def test_upgrade_id3_saves_v24_and_undo_gives_back_v23(tmp_path, catalog, scanne
     assert probe(path) == before_probe
 
 
-def test_id3v23_option_on_a_v24_tag_with_v24_frames(decorated, catalog, scanned):
+def test_id3v23_option_on_a_v24_tag_with_v24_frames(decorated, scanned, tag_batch):
     """`--id3v23` on a v2.4 tag holding TSOP: skipped, or kept as v2.4 with --upgrade-id3."""
     path = decorated("mp3")
     audio = write.open_tags(path)
     audio.tags.add(TSOP(encoding=3, text=["Artist, Some"]))
     audio.save()
     scanned(path)
-    plan, _, result = tag_overwrite(catalog, path, id3v23=True)
+    plan, _, result = tag_batch(path, PREDICTED, id3v23=True)
     assert result.status == "skipped" and "TSOP" in plan.skipped
-    plan, _, result = tag_overwrite(catalog, path, id3v23=True, upgrade_id3=True)
+    plan, _, result = tag_batch(path, PREDICTED, id3v23=True, upgrade_id3=True)
     assert result.status == "written" and "kept as ID3v2.4" in plan.note
     assert write.open_tags(path).tags.version[:2] == (2, 4)
     assert write.read_keys(write.open_tags(path), ["TSOP"]) == {"TSOP": ["Artist, Some"]}
