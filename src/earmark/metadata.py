@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -412,9 +413,10 @@ def _leading_id3_tags(path: str | Path, first: ID3) -> list[FileTags]:
     return found
 
 
-def _extra_blocks(path: str | Path, audio: mutagen.FileType | None) -> list[tuple[str, object]]:
+def _extra_blocks(path: str | Path, audio: mutagen.FileType | None
+                  ) -> list[tuple[str, Callable[[], list[FileTags]]]]:
     """``(prefix, reader)`` for the blocks a file of this type can carry beside its main one."""
-    extra: list[tuple[str, object]] = []
+    extra: list[tuple[str, Callable[[], list[FileTags]]]] = []
     if isinstance(audio, ID3FileType) and isinstance(audio.tags, ID3) and audio.tags.size:
         extra.append(("ID3v2#", lambda: _leading_id3_tags(path, audio.tags)))
     if not isinstance(getattr(audio, "tags", None), APEv2):
