@@ -33,7 +33,7 @@ AUDIO_EXTENSIONS = frozenset(
     {
         ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac", ".wav",
         ".aif", ".aiff", ".aifc", ".wma", ".ape", ".wv", ".mka", ".webm", ".alac", ".mpc",
-        ".mp2", ".spx", ".tta", ".ofr", ".tak", ".ac3",
+        ".mp2", ".spx", ".tta", ".ofr", ".tak", ".ac3", ".dsf", ".dff",
     }
 )
 
@@ -517,11 +517,13 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
         stream = _audio_stream(container, path)
         info = _describe(container, stream, path, logs)
         time_base = float(stream.time_base) if stream.time_base else 0.0
+        tags_at = (_appended_tags_at(path) if container.format.name in _FRAMED_STREAMS
+                   else None)
         last = None
         try:
             for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
+                if packet.size == 0 or (tags_at is not None and (packet.pos or 0) >= tags_at):
+                    continue  # bytes of an ID3v1/APEv2 tag, passed on by the MP3 parser
                 last = packet
                 digest.update(bytes(packet))
                 if packet.duration:
@@ -560,12 +562,13 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
             lost += 1
             complaint = complaint or ffmpeg_reason(exc)
         cut_off = _ends_mid_frame(container, stream, last, path)
-        if cut_off and container.format.name in _FRAMED_STREAMS and _tagged_after_audio(path):
-            # A tagger wrote after the short frame, so the file was whole when it was tagged
-            # (iTunes and old rippers leave such frames): a blemish, not a truncated file.
+        if tags_at is not None and last is not None and (
+                cut_off or last.pos + last.size > tags_at):
+            # A tagger wrote after a short last frame, so the file was whole when it was
+            # tagged (iTunes and old rippers leave such frames): a blemish, not a truncation.
             cut_off = False
             bad += 1
-            complaint = complaint or "the last frame is shorter than its header says"
+            complaint = complaint or "the last frame is cut short, with tags after it"
     seconds = samples / info.sample_rate if decode and info.sample_rate else packet_seconds
     if seconds <= 0:
         raise CorruptAudioError(path, "no audio could be decoded (truncated or damaged file)")
@@ -596,14 +599,28 @@ def _ends_mid_frame(
     return False
 
 
-def _tagged_after_audio(path: str | Path) -> bool:
-    """Whether the file ends with a tag block that taggers append after the audio: ID3v1
-    (``TAG`` and 125 bytes) or an APEv2 footer (``APETAGEX`` and 24 bytes)."""
+def _appended_tags_at(path: str | Path) -> int | None:
+    """Where tags appended after the audio begin (ID3v1, APEv2, or APEv2 then ID3v1), or
+    ``None`` when the file ends with audio.
+
+    Hand-read because a bare MP3 or AAC stream has no container to say where its audio ends,
+    and FFmpeg's parser hands such tag bytes on as packets when a short last frame runs into
+    them. ID3v1 is the last 128 bytes, starting ``TAG``; an APEv2 tag ends in a 32-byte footer
+    (``APETAGEX``, version, size of items and footer, item count, flags, 8 reserved bytes) and
+    has a 32-byte header too when flag bit 31 is set.
+    """
     with open(path, "rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, size - 128))
+        end = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, end - 160))
         tail = handle.read()
-    return tail[:3] == b"TAG" or tail[-32:-24] == b"APETAGEX"
+    start = end
+    if tail[-128:-125] == b"TAG":
+        start, tail = start - 128, tail[:-128]
+    if len(tail) >= 32 and tail[-32:-24] == b"APETAGEX":
+        size = int.from_bytes(tail[-20:-16], "little")
+        has_header = int.from_bytes(tail[-12:-8], "little") >> 31
+        start -= size + 32 * has_header
+    return start if start < end else None
 
 
 def _ogg_page_cut(path: str | Path, page_at: int) -> bool:
