@@ -301,6 +301,17 @@ def test_id3v1_after_a_partial_frame_takes_the_write_and_its_undo(tmp_path, shap
     assert restored[ID3(path).size:] == before[v2_size:]
 
 
+def test_an_apev2_tag_of_131_bytes_is_not_taken_for_id3v1(tmp_path):
+    # Header (32) + one 67-byte item + footer (32): the header's "APETAGEX" puts "TAG" exactly
+    # 128 bytes from the end, where ID3v1 would start.
+    path = realworld.wavpack(tmp_path / "song.wv")
+    apev2.delete(path)
+    value = "x" * (67 - len("Genre") - 9)
+    write.write_keys(path, {"Genre": [value]})
+    assert path.read_bytes()[-128:-125] == b"TAG" and list(APEv2(path)["Genre"]) == [value]
+    write.write_keys(path, {"Genre": None})
+
+
 def test_stream_check_sees_audio_bytes_but_not_tag_bytes(tmp_path):
     path = realworld.mp3_id3v1_itunes(tmp_path / "itunes.mp3", cut=100)
     audio = write.open_tags(path)

@@ -800,9 +800,10 @@ def _stream_digest(path: str, audio: mutagen.FileType) -> str:
 
     The leading tag's size is mutagen's (``ID3.size``, 0 without one); the trailing tags are
     found by their fixed footers (mutagen keeps their offsets private): ID3v1 is the last 128
-    bytes when they start with ``TAG``; an APEv2 footer is the 32 bytes before that, starting
-    with ``APETAGEX``, with the tag's size (items + footer) at byte 12 and, in the flags at byte
-    20, bit 31 set when a 32-byte header precedes the items.
+    bytes when they start with ``TAG`` (and that ``TAG`` is not the end of an APEv2 header's
+    ``APETAGEX``, as in a 131-byte APEv2 tag); an APEv2 footer is the 32 bytes before that,
+    starting with ``APETAGEX``, with the tag's size (items + footer) at byte 12 and, in the
+    flags at byte 20, bit 31 set when a 32-byte header precedes the items.
     """
     start = audio.tags.size if isinstance(audio.tags, ID3) else 0
     digest = hashlib.blake2b(digest_size=16)
@@ -810,7 +811,8 @@ def _stream_digest(path: str, audio: mutagen.FileType) -> str:
         end = fileobj.seek(0, os.SEEK_END)
         fileobj.seek(max(start, end - 160))
         tail = fileobj.read()
-        trailing = 128 if tail[-128:-125] == b"TAG" else 0
+        id3v1 = tail[-128:-125] == b"TAG" and tail[-131:-123] != b"APETAGEX"
+        trailing = 128 if id3v1 else 0
         footer = tail[len(tail) - trailing - 32:len(tail) - trailing]
         if len(footer) == 32 and footer.startswith(b"APETAGEX"):
             size, flags = int.from_bytes(footer[12:16], "little"), footer[23] >> 7
