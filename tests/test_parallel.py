@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
 import pytest
@@ -131,3 +132,20 @@ def test_usable_cores_follow_the_cpu_affinity():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "1"
+
+
+def _dies_on_poison(item: str) -> str:
+    if item == "poison":
+        os._exit(1)  # what a segfault in a decoder does to a worker: no exception, no result
+    return item.upper()
+
+
+def test_a_worker_that_dies_costs_only_its_own_item():
+    items = ["a", "b", "poison", "c", "d", "e", "f"]
+    got = list(map_files(_dies_on_poison, items, workers=2, preload=(),
+                         on_crash=lambda item, reason: f"{item}: {reason}"))
+    assert got[:2] + got[3:] == ["A", "B", "C", "D", "E", "F"]
+    assert got[2].startswith("poison: the worker process analysing it died")
+    with pytest.raises(BrokenProcessPool):
+        list(map_files(_dies_on_poison, items, workers=2, preload=()))
+

@@ -89,7 +89,11 @@ class EarmarkPlugin(BeetsPlugin):
             path = os.fsdecode(item.path)
             track = tracks.get_track(catalog, path)
             if compute and (track is None or track["status"] != "ok"):
-                track = add_file(catalog, path, verify=False)
+                try:
+                    track = add_file(catalog, path, verify=False)
+                except EarmarkError as exc:  # one item the catalog cannot hold; go on
+                    self._log.warning("earmark could not add {}: {}", path, exc)
+                    track = None
             rows.append(track)
         if compute:
             wanted = [t["id"] for t in rows if t is not None and t["status"] == "ok"]

@@ -22,6 +22,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -54,13 +55,21 @@ def map_files(
     workers: int | None = None,
     chunksize: int = 1,
     preload: tuple[str, ...] = PRELOAD,
+    on_crash: Callable[[T, str], R] | None = None,
 ) -> Iterator[R]:
     """``map(fn, items)`` on ``workers`` processes (default: one per core), results in order.
 
     ``fn`` must be importable (a module-level function or a partial of one) and should not
     raise for a bad file: return the error as a result instead, so one file never ends a batch.
     ``preload`` names the modules ``fn`` needs (the first pool of a process fixes them). With
-    one worker (or one item) everything runs in this process.
+    one worker (or one item) everything runs in this process. About ``2 * chunksize`` items
+    per worker are in flight at a time.
+
+    A worker process can still die on a file (a crash inside FFmpeg, the out-of-memory killer).
+    With ``on_crash``, the items that were in flight are then run again one at a time, each in
+    a pool of its own, so the one that kills its worker is found; its result is
+    ``on_crash(item, reason)`` and the batch goes on in a new pool. Without ``on_crash`` the
+    :class:`~concurrent.futures.process.BrokenProcessPool` is raised.
     """
     items = list(items)
     workers = min(workers or usable_cores(), len(items))
@@ -69,8 +78,38 @@ def map_files(
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-        yield from pool.map(fn, items, chunksize=chunksize)
+
+    def pool(n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init)
+
+    done = 0
+    while done < len(items):
+        window = max(1, chunksize) * workers * 2  # items in flight: bounded, so a crash is cheap
+        with pool(workers) as executor:
+            pending: deque = deque()
+            try:
+                while done < len(items):
+                    while len(pending) < window and done + len(pending) < len(items):
+                        pending.append(executor.submit(fn, items[done + len(pending)]))
+                    result = pending[0].result()
+                    pending.popleft()
+                    done += 1
+                    yield result
+            except BrokenProcessPool:
+                if on_crash is None:
+                    raise
+                suspects = items[done:done + len(pending)]
+            else:
+                return
+        for item in suspects:  # one item per pool: a crash now names its file
+            try:
+                with pool(1) as alone:
+                    result = alone.submit(fn, item).result()
+            except BrokenProcessPool:
+                result = on_crash(item, "the worker process analysing it died (the decoder "
+                                        "crashed or ran out of memory)")
+            done += 1
+            yield result
 
 
 @contextmanager

@@ -164,6 +164,12 @@ def inspect_file(
     return record
 
 
+def _crashed(path: str, reason: str) -> dict:
+    """The record of a file whose inspection killed its worker process (no size or time is
+    kept, so the next scan tries it again)."""
+    return {"path": path, "status": "error", "error": reason}
+
+
 def unexpected_error(exc: BaseException) -> str:
     """The reason recorded for an exception nobody expected (a bug, a library surprise)."""
     return f"unexpected error: {type(exc).__name__}: {exc}"
@@ -218,7 +224,8 @@ def scan(
 
     inspect = partial(inspect_file, verify=verify, min_seconds=min_seconds,
                       max_seconds=max_seconds)
-    records = map_files(inspect, todo, workers, chunksize=4, preload=("earmark.scan",))
+    records = map_files(inspect, todo, workers, chunksize=4, preload=("earmark.scan",),
+                        on_crash=_crashed)
     for done, record in enumerate(records, start=1):
         report.items.append(record_inspected(catalog, record))
         if progress is not None:

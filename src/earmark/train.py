@@ -91,7 +91,7 @@ def ensure_embeddings(
     found = tracks_by_id(catalog, todo)
     tracks = [(i, found[i]["path"], found[i]["content_hash"]) for i in sorted(found)]
     vectors = map_files(partial(_song_vector, inputs), [path for _, path, _ in tracks], workers,
-                        preload=("earmark.train",))
+                        preload=("earmark.train",), on_crash=lambda _path, reason: (None, reason))
     failed = []
     for done, ((track_id, path, content), (vector, error)) in enumerate(
             zip(tracks, vectors, strict=True), start=1):
