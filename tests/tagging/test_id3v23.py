@@ -7,13 +7,21 @@ read back by mutagen and by ffprobe, and undo is checked against the file before
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 from mutagen.id3 import TSOP
+from typer.testing import CliRunner
 
 import realworld
-from earmark.catalog import journal
+from earmark.catalog import Catalog, journal
+from earmark.cli import app
 from earmark.errors import TagWriteError
+from earmark.scan import add_file
 from earmark.tagging import undo, write
+
+runner = CliRunner()
 
 #: Genres of the file before earmark writes, by count: NUL-separated in v2.3 as well.
 BEFORE = {1: ["Blues"], 2: ["Blues", "Soul"], 3: ["Blues", "Soul", "Gospel"]}
@@ -150,3 +158,34 @@ def test_id3v23_option_on_a_v24_tag_with_v24_frames(decorated, scanned, tag_batc
     assert result.status == "written" and "kept as ID3v2.4" in plan.note
     assert write.open_tags(path).tags.version[:2] == (2, 4)
     assert write.read_keys(write.open_tags(path), ["TSOP"]) == {"TSOP": ["Artist, Some"]}
+
+
+def test_cli_names_the_option_then_upgrades_and_undoes(tmp_path):
+    """`earmark tag` skips the iTunes file naming --upgrade-id3, writes with it (the note says
+    what changes), and `earmark undo --last` gives back ID3v2.3."""
+    path = realworld.mp3_itunes_v23(tmp_path / "itunes.mp3")
+    db = tmp_path / "cli.sqlite"
+    with Catalog(db) as catalog:
+        track = add_file(catalog, path, verify=False)
+        with catalog.transaction() as conn:
+            conn.execute("INSERT INTO predictions VALUES (?, 'test-model', 'genres', ?, ?)",
+                         (track["id"], json.dumps([["rock", 0.9]]), time.time()))
+    args = ["tag", str(path), "--db", str(db), "--model", "test-model", "--mode", "overwrite",
+            "--yes"]
+
+    skipped = runner.invoke(app, args)
+    assert skipped.exit_code == 1
+    assert "--upgrade-id3" in skipped.output and "TSOP" in skipped.output
+
+    written = runner.invoke(app, [*args, "--upgrade-id3", "--json"])
+    assert written.exit_code == 0, written.output
+    line = json.loads(written.stdout.splitlines()[-1])
+    assert line["status"] == "written" and "saved as ID3v2.4" in line["note"]
+    assert write.open_tags(path).tags.version[:2] == (2, 4)
+
+    undone = runner.invoke(app, ["undo", "--last", "--db", str(db), "--json"])
+    assert undone.exit_code == 0, undone.output
+    row = json.loads(undone.stdout)
+    assert row["status"] == "restored"
+    assert row["restored"] == {"TCON": ["Jazz"], journal.CONTAINER: ["ID3v2.3"]}
+    assert write.open_tags(path).tags.version[:2] == (2, 3)
