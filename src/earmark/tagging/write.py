@@ -8,7 +8,8 @@ A write never touches the original until a complete, verified copy exists beside
    :data:`TEMP_SUFFIX`, never an audio extension, so a scan cannot mistake it for music);
 3. change only the requested keys in the copy with mutagen;
 4. re-read the copy: the requested keys hold exactly the new values, every other tag and picture
-   is unchanged, and the compressed audio packets hash the same as the original's;
+   is unchanged, and the compressed audio packets hash the same as the original's (for bare
+   streams, :data:`BARE_STREAMS`, every byte between the tag blocks is the same);
 5. fsync the copy, then (after the caller has journalled the change) ``os.replace`` it over the
    original and fsync the folder.
 
@@ -17,8 +18,10 @@ killed at any moment leaves either the old or the new file plus, at worst, a tem
 :func:`remove_leftovers` deletes on the next run.
 
 Tags are addressed by *keys* in a format's own vocabulary (``"TCON"``, ``"TXXX:MOOD"``,
-``"GENRE"``, ``"\\xa9gen"``); :func:`field_key` maps earmark's fields to them. Values are always
-lists of strings; ``None`` means the key is absent.
+``"GENRE"``, ``"\\xa9gen"``, ``"WM/Genre"``, APEv2 ``"Genre"``, a WAV's RIFF INFO
+``"INFO:IGNR"``); :func:`field_key` maps earmark's fields to them and :func:`field_keys` lists
+every key of one file that holds a field. Values are always lists of strings; ``None`` means the
+key is absent.
 """
 
 from __future__ import annotations
