@@ -194,6 +194,22 @@ def dsf(dst: Path, *, seconds: float = 0.1, declared_samples: int | None = None,
     return dst
 
 
+def silent(dst: Path, *, seconds: float = 6.0, codec_args: list[str] | None = None) -> Path:
+    """Digital silence (every sample zero, 44.1 kHz stereo), as a ripper makes of a hidden or
+    blank track; FLAC unless ``codec_args`` say otherwise."""
+    ffmpeg("-f", "lavfi", "-t", str(seconds), "-i", "anullsrc=r=44100:cl=stereo",
+           *(codec_args or ["-c:a", "flac"]), dst)
+    return dst
+
+
+def inverted_channels(dst: Path, *, genre: str = "rock", number: int = 0,
+                      seconds: float = 6.0, start: float = 5.0) -> Path:
+    """A stereo excerpt of a (mono) GTZAN clip whose right channel is the left one inverted:
+    a miswired or badly mastered recording whose channel-mean mix is silent."""
+    return encode(dst, ["-af", "pan=stereo|c0=c0|c1=-1*c0", "-c:a", "flac"], genre=genre,
+                  number=number, seconds=seconds, start=start)
+
+
 # --- tag writing: containers --------------------------------------------------------------
 
 def wma(dst: Path, **kwargs) -> Path:

@@ -1,26 +1,35 @@
-"""What counts as truncated, damaged or only noisy audio, on real music (issue 10 case 1,
-issue 17 cases 4 and 7): a length is compared only where the container states it exactly,
-a file cut short is found by its last frame, a decoder's complaint that loses no audio is a
-warning, and every reason reads as plain words."""
+"""What counts as truncated, damaged, noisy or silent audio, on real music (issue 10 cases 1
+and 6, issue 17 cases 4 and 7): a length is compared only where the container states it
+exactly, a file cut short is found by its last frame, a decoder's complaint that loses no audio
+is a warning, every reason reads as plain words, silence gets no genres, and a mono mix whose
+channels cancel falls back to a channel."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import realworld
-from earmark.audio import check_audio, decode_audio, probe_audio
+from earmark.audio import Downmix, check_audio, decode_audio, probe_audio
 from earmark.audio.decode import ffmpeg_reason
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.db import MIGRATIONS
+from earmark.cli import app
+from earmark.embed import load_predictions
 from earmark.errors import AudioError
 from earmark.scan import inspect_file, scan
+from earmark.tagging.sources import SILENT
 from music import asc_songs, gtzan_clip, require_ffmpeg
+
+runner = CliRunner()
 
 
 def ffmpeg_seconds(path: Path) -> float:
@@ -289,3 +298,110 @@ def test_scan_of_a_broken_folder_names_no_path_in_reasons(tmp_path, music_files)
     assert len(failed) == 6 and report.count("added") == 1
     for name, reason in failed.items():
         assert reason and "[Errno" not in reason and name not in reason, (name, reason)
+
+
+# --- issue 10 case 6: silence, and channels that cancel in the mono mix -------------------------
+
+
+def test_the_mono_mix_keeps_the_music_when_the_channels_cancel(tmp_path):
+    path = realworld.inverted_channels(tmp_path / "inverted.flac")
+    stereo = decode_audio(path, mono=False)
+    assert np.abs(stereo.mean(axis=0)).max() < 1e-4  # the channel mean is silent: the case
+    mixer = Downmix()
+    mono = decode_audio(path, downmix=mixer)
+    # Both channels are equally loud; either one is the music (the other is its negative).
+    np.testing.assert_allclose(np.abs(mono), np.abs(stereo[0]), atol=1 / 32768)
+    assert mixer.blocks > 0 and mixer.fallback_blocks == mixer.blocks
+    assert "cancel" in mixer.note and not mixer.silent
+
+
+def test_real_stereo_music_is_mixed_by_the_channel_mean(tmp_path):
+    song = next(s for s in asc_songs() if s.stem == "machine_wars")
+    path = tmp_path / "stereo.flac"
+    realworld.ffmpeg("-ss", "60", "-t", "20", "-i", song, "-c:a", "flac", path)
+    mixer = Downmix()
+    mono = decode_audio(path, downmix=mixer)
+    np.testing.assert_allclose(mono, decode_audio(path, mono=False).mean(axis=0), atol=1e-6)
+    assert mixer.blocks > 5 and mixer.fallback_blocks == 0 and mixer.note is None
+
+
+@pytest.mark.parametrize("kind,silent", [("flac", True), ("mp3", True), ("quiet music", False)])
+def test_silence_is_told_from_quiet_music(tmp_path, kind, silent):
+    if kind == "quiet music":  # real music 40 dB down is quiet, not silent
+        path = realworld.encode(tmp_path / "quiet.flac", ["-af", "volume=-40dB", "-c:a", "flac"])
+    else:
+        args = ["-c:a", "libmp3lame", "-b:a", "128k"] if kind == "mp3" else None
+        path = realworld.silent(tmp_path / f"silent.{kind}", codec_args=args)
+    mixer = Downmix()
+    decode_audio(path, 16000, downmix=mixer)
+    assert mixer.silent is silent, mixer.peak
+
+
+@pytest.fixture(scope="module")
+def silence_cases(tmp_path_factory) -> dict[str, Path]:
+    """6 s each: digital silence, a rock clip with its right channel the left one inverted,
+    and the same clip as it is (its only channel is the inverted file's left)."""
+    folder = tmp_path_factory.mktemp("silence")
+    return {"silent": realworld.silent(folder / "silent.flac"),
+            "inverted": realworld.inverted_channels(folder / "inverted.flac"),
+            "left": realworld.encode(folder / "left channel.flac", ["-c:a", "flac"],
+                                     genre="rock", number=0, seconds=6.0)}
+
+
+def _json_rows(output: str) -> dict[str, dict]:
+    rows = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return {Path(row["path"]).stem: row for row in rows}
+
+
+def test_genre_says_silent_and_falls_back_to_a_channel(silence_cases):
+    paths = [str(p) for p in silence_cases.values()]
+    result = runner.invoke(app, ["genre", *paths, "--json", "--precision", "float32"])
+    assert result.exit_code == 0, result.output
+    rows = _json_rows(result.stdout)
+    assert rows["silent"]["silent"] is True and rows["silent"]["genres"] == []
+    inverted, left = rows["inverted"], rows["left channel"]
+    assert "cancel" in inverted["downmix"] and left["downmix"] is None
+    assert inverted["genres"][0]["genre"] == left["genres"][0]["genre"] == "rock"
+    assert [g["genre"] for g in inverted["genres"]] == [g["genre"] for g in left["genres"]]
+    for ours, reference in zip(inverted["genres"], left["genres"], strict=True):
+        assert ours["confidence"] == pytest.approx(reference["confidence"], abs=1e-3)
+
+    table = runner.invoke(app, ["genre", *paths, "--precision", "float32"])
+    assert "silent audio" in table.stdout and "channels cancel" in table.output
+
+
+def test_tags_say_silent_instead_of_tags(silence_cases):
+    result = runner.invoke(app, ["tags", str(silence_cases["silent"]), "--json"])
+    assert result.exit_code == 0, result.output
+    row = _json_rows(result.stdout)["silent"]
+    assert row["silent"] is True and row["tags"] == []
+    plain = runner.invoke(app, ["tags", str(silence_cases["silent"])])
+    assert "silent audio" in plain.stdout
+
+
+def test_no_genre_is_stored_or_written_for_silent_audio(tmp_path, silence_cases):
+    library = tmp_path / "library"
+    library.mkdir()
+    for name in ("silent", "inverted"):
+        shutil.copyfile(silence_cases[name], library / silence_cases[name].name)
+    db = tmp_path / "catalog.sqlite"
+    result = runner.invoke(app, ["embed", str(library), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    notes = {Path(r["path"]).stem: r["notes"] for r in _json_rows(result.stdout).values()}
+    assert notes["silent"] == ["silent audio: no tags or genres stored"]
+    assert "cancel" in notes["inverted"][0]
+
+    with Catalog(db) as catalog:
+        silent = tracks.get_track(catalog, library / "silent.flac")["id"]
+        inverted = tracks.get_track(catalog, library / "inverted.flac")["id"]
+        assert load_predictions(catalog, silent, "genres") is None
+        assert load_predictions(catalog, silent, "tags") == {}
+        assert load_predictions(catalog, silent, "audio") == {"silent": True, "downmix": None}
+        assert load_predictions(catalog, inverted, "genres")[0][0] == "rock"
+        assert "cancel" in load_predictions(catalog, inverted, "audio")["downmix"]
+
+    result = runner.invoke(app, ["tag", str(library), "--db", str(db), "--dry-run", "--json"])
+    rows = _json_rows(result.stdout)
+    assert rows["silent"]["status"] == "skipped" and rows["silent"]["reason"] == SILENT
+    assert rows["inverted"]["status"] == "planned"
+    assert rows["inverted"]["changes"][0]["new"] == ["Rock"]

@@ -35,7 +35,12 @@ DEFAULT_MODEL = EMBEDDING_MODEL
 @dataclass(frozen=True)
 class SongResult:
     """A song through a tagger: whole-song ``tag_probabilities`` ``(n_tags,)``, ``embedding``
-    ``(2 * d,)`` (mean and max over patches), the per-patch ``taggram`` and ``genres``."""
+    ``(2 * d,)`` (mean and max over patches), the per-patch ``taggram`` and ``genres``.
+
+    ``silent``: the audio was silent, so ``genres`` is empty and the tag probabilities describe
+    nothing (report "silent audio", never tags); ``downmix``: a note when the channels cancelled
+    in the mono mix and the loudest one was analysed instead.
+    """
 
     path: str
     tags: tuple[str, ...]
@@ -46,6 +51,8 @@ class SongResult:
     padded: bool
     duration: float
     patch_seconds: float
+    silent: bool
+    downmix: str | None
 
     def top_tags(self, n: int = 10) -> list[tuple[str, float]]:
         order = np.argsort(-self.tag_probabilities)[:n]
@@ -54,9 +61,13 @@ class SongResult:
 
 @dataclass
 class EmbedReport:
+    """Track ids done, ``(path, reason)`` failed, ``(path, note)`` notes on songs done (silent
+    audio, cancelling channels)."""
+
     done: list[int] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     up_to_date: int = 0
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 def analyze_file(
@@ -73,12 +84,14 @@ def analyze_file(
     except AudioError as exc:
         return exc
     probs = analysis.taggram.mean(axis=0)
-    genres = genre_from_tags(probs, analysis.tags) if model.name.startswith("MSD") else []
+    has_genres = model.name.startswith("MSD") and not analysis.info.silent
+    genres = genre_from_tags(probs, analysis.tags) if has_genres else []
     return SongResult(
         path=path, tags=analysis.tags, tag_probabilities=probs,
         taggram=analysis.taggram, embedding=embedding_from_patches(analysis.embeddings),
         genres=genres, padded=analysis.info.padded, duration=analysis.info.duration,
-        patch_seconds=analysis.info.patch_seconds,
+        patch_seconds=analysis.info.patch_seconds, silent=analysis.info.silent,
+        downmix=analysis.info.downmix,
     )
 
 
@@ -106,9 +119,17 @@ def analyze_files(
 
 def store_song_predictions(catalog: Catalog, track_id: int, model: str,
                           result: SongResult) -> None:
-    """Record a song's tag probabilities (and genres) in the catalog's predictions table."""
+    """Record a song's tag probabilities (and genres) in the catalog's predictions table, and
+    what the analysis heard (kind ``audio``: ``{"silent": bool, "downmix": note or null}``).
+
+    A silent song gets no tags and no genres: the model's outputs for silence mean nothing, and
+    tag writing reads the ``audio`` record to say "silent audio" instead.
+    """
     probabilities = dict(zip(result.tags, result.tag_probabilities.tolist(), strict=True))
-    payloads: dict[str, object] = {"tags": {t: round(p, 5) for t, p in probabilities.items()}}
+    payloads: dict[str, object] = {
+        "tags": {} if result.silent else {t: round(p, 5) for t, p in probabilities.items()},
+        "audio": {"silent": result.silent, "downmix": result.downmix},
+    }
     if result.genres:
         payloads["genres"] = [[g, round(c, 5)] for g, c in result.genres]
     store_predictions(catalog, track_id, model, payloads)
@@ -170,6 +191,10 @@ def embed_tracks(
             store_embedding(catalog, track["id"], model, result.embedding, track["content_hash"])
             store_song_predictions(catalog, track["id"], model, result)
             report.done.append(track["id"])
+            if result.silent:
+                report.notes.append((path, "silent audio: no tags or genres stored"))
+            if result.downmix:
+                report.notes.append((path, result.downmix))
         if progress is not None:
             progress(done, len(todo), path)
     return report

@@ -9,7 +9,10 @@ business (``torch.set_num_threads``): on the CPU, that many batches run at once,
 of its own with one torch thread.
 
 A clip shorter than one patch is zero-padded (silence) to one patch and ``info.padded`` says so;
-outputs are finite for any input, silence included.
+outputs are finite for any input, silence included, but meaningless for silence: ``info.silent``
+says when the analysed audio was silent (callers then report no tags or genres), and
+``info.downmix`` when its channels cancelled in the mono mix and the loudest one was analysed
+(:class:`earmark.audio.Downmix`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 import soxr
 import torch
 
-from earmark.audio import stream_audio
+from earmark.audio import Downmix, stream_audio
 from earmark.errors import ModelError
 from earmark.features import log_mel
 from earmark.models.musicnn import MusicnnTagger
@@ -44,6 +47,10 @@ class SongInfo:
     patch_seconds : length of one patch (one taggram row) in seconds.
     n_patches : number of patches (taggram rows).
     padded : the audio was shorter than one patch and was zero-padded to one.
+    silent : no sample of the analysed audio reached -60 dBFS
+        (:data:`earmark.audio.decode.SILENCE_PEAK`): the outputs describe nothing.
+    downmix : a note when the mono mix was not the channel mean (the channels cancel), else
+        ``None``.
     """
 
     model: str
@@ -53,6 +60,8 @@ class SongInfo:
     patch_seconds: float
     n_patches: int
     padded: bool
+    silent: bool
+    downmix: str | None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,18 +83,17 @@ Source = str | Path | np.ndarray
 
 def _in_memory_samples(
     source: np.ndarray, sample_rate: int, start: float | None, duration: float | None,
-    sr: int | None,
+    sr: int | None, downmix: Downmix,
 ) -> np.ndarray:
-    """Mono float32 samples at ``sample_rate`` covering ``[start, start + duration)`` seconds."""
+    """Mono float32 samples at ``sample_rate`` covering ``[start, start + duration)`` seconds,
+    mixed down by ``downmix`` as a decoded file would be."""
     audio = np.asarray(source, dtype=np.float32)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=0, dtype=np.float32)
-    if audio.ndim != 1:
+    if audio.ndim not in (1, 2):
         raise ValueError(f"audio must be (n,) or (channels, n), not {audio.shape}")
     rate = sr or sample_rate
     begin = int(round((start or 0.0) * rate))
     end = None if duration is None else begin + int(round(duration * rate))
-    audio = audio[begin:end]
+    audio = downmix(np.atleast_2d(audio)[:, begin:end])[0]
     if rate != sample_rate:
         audio = soxr.resample(audio, rate, sample_rate, quality="HQ").astype(np.float32)
     return audio
@@ -193,13 +201,14 @@ def analyze_song(
     params = model.mel_params
     if params.center and params.pad_mode != "constant":
         raise ModelError(f"{model.name}: patch-wise analysis needs a zero-padded front end")
+    downmix = Downmix()  # the channel mean, as librosa (and so musicnn) mixes
     if isinstance(source, (str, Path)):
-        # decode_audio/stream_audio mix down with a plain channel mean, as librosa (and so
-        # musicnn) does.
         blocks = _prefetched(stream_audio(source, params.sample_rate, offset=start or 0.0,
-                                          duration=duration, block_seconds=block_seconds))
+                                          duration=duration, block_seconds=block_seconds,
+                                          downmix=downmix))
     else:
-        blocks = iter([_in_memory_samples(source, params.sample_rate, start, duration, sr)])
+        blocks = iter([_in_memory_samples(source, params.sample_rate, start, duration, sr,
+                                          downmix)])
     hop, n_fft, frames = params.hop_length, params.n_fft, model.patch_frames
     uncentred = params.with_(center=False)
     device = model.device
@@ -224,6 +233,8 @@ def analyze_song(
         patch_seconds=frames * hop / params.sample_rate,
         n_patches=sum(len(x) for x in probs),
         padded=cutter.padded,
+        silent=downmix.silent,
+        downmix=downmix.note,
     )
     return SongAnalysis(np.concatenate(probs), np.concatenate(embeds), tuple(model.tags), info)
 

@@ -31,3 +31,10 @@ def load_predictions(catalog: Catalog, track_id: int, kind: str, model: str) -> 
         "SELECT payload FROM predictions WHERE track_id = ? AND model = ? AND kind = ?",
         (track_id, model, kind)).fetchone()
     return None if row is None else json.loads(row[0])
+
+
+def is_silent(catalog: Catalog, track_id: int) -> bool:
+    """Whether an analysis of the track (any model, kind ``audio``) found its audio silent."""
+    rows = catalog.execute(
+        "SELECT payload FROM predictions WHERE track_id = ? AND kind = 'audio'", (track_id,))
+    return any(json.loads(payload).get("silent") for (payload,) in rows)

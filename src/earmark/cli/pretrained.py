@@ -49,6 +49,9 @@ PrecisionOption = Annotated[PrecisionChoice, typer.Option(
 
 PathsArgument = Annotated[list[Path], typer.Argument(help="Audio files or folders.")]
 
+#: What ``tags`` and ``genre`` say instead of labels for a song with nothing to hear.
+SILENT_AUDIO = "silent audio (no sample above -60 dBFS): no tags or genres"
+
 
 def _audio_paths(paths: list[Path]) -> tuple[list[str], list[tuple[str, str]]]:
     files, problems = [], []
@@ -101,6 +104,8 @@ def _run(paths: list[Path], model_name: str, precision: str, start: float | None
                 err_console.print(
                     f"[yellow]note[/] {path}: shorter than one 3 s patch "
                     f"({result.duration:.1f} s), padded with silence", highlight=False)
+            if result.downmix:
+                err_console.print(f"[yellow]note[/] {path}: {result.downmix}", highlight=False)
             yield result
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -133,15 +138,20 @@ def tags_command(
     results = []
     for result in _run(paths, name, precision.value, start, duration, as_json or as_csv):
         results.append(result)
-        top_tags = result.top_tags(top)
+        top_tags = [] if result.silent else result.top_tags(top)
         if as_json:
             emit_json({"path": result.path, "model": name, "padded": result.padded,
+                       "silent": result.silent, "downmix": result.downmix,
                        "tags": [{"tag": t, "probability": round(p, 4)} for t, p in top_tags]})
         elif writer:
+            if result.silent:
+                err_console.print(f"[yellow]note[/] {result.path}: {SILENT_AUDIO}",
+                                  highlight=False)
             for rank, (tag, p) in enumerate(top_tags, start=1):
                 writer.writerow([result.path, rank, tag, f"{p:.4f}"])
         else:
-            line = ", ".join(f"{t} [dim]{p:.2f}[/]" for t, p in top_tags)
+            line = (f"[dim]{SILENT_AUDIO}[/]" if result.silent
+                    else ", ".join(f"{t} [dim]{p:.2f}[/]" for t, p in top_tags))
             console.print(f"[bold]{Path(result.path).name}[/]  {line}", highlight=False,
                           soft_wrap=True)
     if plot is not None and results:
@@ -169,8 +179,10 @@ def genre_command(
     for result in _run(paths, "MSD_musicnn", precision.value, start, duration, as_json):
         genres = [(g, c) for g, c in result.genres[:top] if c >= min_confidence]
         if as_json:
-            emit_json({"path": result.path,
+            emit_json({"path": result.path, "silent": result.silent, "downmix": result.downmix,
                        "genres": [{"genre": g, "confidence": round(c, 4)} for g, c in genres]})
+        elif result.silent:
+            table.add_row(Path(result.path).name, f"[dim]{SILENT_AUDIO}[/]")
         else:
             text = ", ".join(f"{g} [dim]{c:.2f}[/]" for g, c in genres) or "[dim]unsure[/]"
             table.add_row(Path(result.path).name, text)
@@ -210,15 +222,21 @@ def embed_command(
                                   precision=precision.value, progress=advance)
     except ValueError as exc:
         fail(str(exc))
+    notes: dict[str, list[str]] = {}
+    for path, note in report.notes:
+        notes.setdefault(path, []).append(note)
     if as_json:
         for track_id in report.done:
-            emit_json({"path": tracks.get_track_by_id(catalog, track_id)["path"],
-                       "model": name, "embedded": True})
+            path = tracks.get_track_by_id(catalog, track_id)["path"]
+            emit_json({"path": path, "model": name, "embedded": True,
+                       "notes": notes.get(path, [])})
         for path, reason in report.failed:
             emit_json({"path": path, "model": name, "embedded": False, "error": reason})
     else:
         console.print(f"{len(report.done)} embedded, {report.up_to_date} already up to date, "
                       f"{len(report.failed)} failed ({name})")
+        for path, note in report.notes:
+            err_console.print(f"[yellow]note[/] {path}: {note}", highlight=False)
         for path, reason in report.failed:
             err_console.print(f"[red]failed[/] {path}: {reason}", highlight=False)
     catalog.close()

@@ -2,8 +2,9 @@
 
 A source is any callable ``source(track) -> [(label, confidence 0..1), ...] | None`` taking a
 track row (:func:`earmark.catalog.tracks.get_track`); ``None`` means it knows nothing about the
-track (the file is then skipped with a reason), an empty list that nothing fits. Write one for
-any model; earmark ships two:
+track (the file is then skipped with a reason), an empty list that nothing fits; an
+:class:`~earmark.errors.EarmarkError` skips the file with its message as the reason. Write one
+for any model; earmark ships two:
 
 * :class:`StoredPredictions` reads the catalog's ``predictions`` table, where any model can
   leave per-track results (``kind='genres'``: a JSON list of ``[genre, confidence]`` pairs or an
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from earmark.catalog import Catalog
-from earmark.catalog.predictions import load_predictions
+from earmark.catalog.predictions import is_silent, load_predictions
 from earmark.errors import EarmarkError
 
 Scored = list[tuple[str, float]]
@@ -44,8 +45,16 @@ def load_prediction(catalog: Catalog, track_id: int, model: str, kind: str) -> S
     return None if payload is None else _scored(payload)
 
 
+#: The reason a track whose audio an analysis found silent gets no labels.
+SILENT = "silent audio: no genre or tag is written"
+
+
 class StoredPredictions:
-    """Source reading ``kind`` predictions of ``model`` from the catalog."""
+    """Source reading ``kind`` predictions of ``model`` from the catalog.
+
+    Raises :class:`~earmark.errors.EarmarkError` (:data:`SILENT`) for a track whose audio an
+    analysis found silent: whatever a model said about silence describes nothing.
+    """
 
     def __init__(self, catalog: Catalog, model: str, kind: str = "genres"):
         self.catalog = catalog
@@ -53,6 +62,8 @@ class StoredPredictions:
         self.kind = kind
 
     def __call__(self, track: dict) -> Scored | None:
+        if is_silent(self.catalog, track["id"]):
+            raise EarmarkError(SILENT)
         return load_prediction(self.catalog, track["id"], self.model, self.kind)
 
 
