@@ -528,9 +528,10 @@ def _open_split(path: str | Path, cls: type | None = None) -> mutagen.FileType:
         except (AtomError, KeyError):
             return audio
         for atom in ilst.children:
-            ok, data = atom.read(fileobj) if atom.name == b"gnre" else (False, b"")
-            if ok:
-                payloads.append(data)
+            if atom.name == b"gnre":
+                ok, data = atom.read(fileobj)
+                if ok:
+                    payloads.append(data)
     if not payloads:
         return audio
     genres = TCON.GENRES  # the ID3v1 list; gnre numbers count from 1
@@ -586,7 +587,7 @@ def _id3_round_trip(tags: ID3, id3_version: int) -> ID3:
 
 def v24_only_frames(tags: ID3) -> list[str]:
     """Frames of ``tags`` that an ID3v2.3 save would lose: frames only ID3v2.4 defines
-    (``TSOP``, ``TSO2``, ``TDRL``, ``TMOO``...), which iTunes writes into v2.3 tags anyway.
+    (``TSOP``, ``TSOA``, ``TDRL``, ``TMOO``...), which iTunes writes into v2.3 tags anyway.
 
     Found by trying: the tags are converted as mutagen converts for v2.3 and read back in
     memory; a frame missing afterwards is lost (dates in ``TDRC`` survive as ``TYER``/``TDAT``).
