@@ -28,9 +28,15 @@ from beets import ui
 from beets.plugins import BeetsPlugin
 
 from earmark.catalog import Catalog, tracks
+from earmark.catalog.predictions import is_silent
 from earmark.errors import EarmarkError
 from earmark.tagging.policy import choose_genres, load_policy, new_values
-from earmark.tagging.sources import PRETRAINED_MODELS, ensure_predictions, load_prediction
+from earmark.tagging.sources import (
+    PRETRAINED_MODELS,
+    SILENT,
+    ensure_predictions,
+    load_prediction,
+)
 
 
 class EarmarkPlugin(BeetsPlugin):
@@ -106,6 +112,9 @@ class EarmarkPlugin(BeetsPlugin):
         if track is None:
             self._log.info("{}: not in earmark's catalog (run `earmark scan`, or use "
                            "--compute)", path)
+            return
+        if is_silent(catalog, track["id"]):
+            self._log.info("{}: {}", path, SILENT)
             return
         predictions = load_prediction(catalog, track["id"], model, "genres")
         if predictions is None:

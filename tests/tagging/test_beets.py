@@ -89,3 +89,19 @@ def test_beet_earmark_fill_keeps_existing_and_overwrite_replaces(beets_env):
     assert _beets_genres(run)[str(songs[0])] == "Jazz"
     run("earmark", "--mode", "merge")
     assert _beets_genres(run)[str(songs[0])].replace(",", ";") == "Jazz; Hip-Hop; Soul"
+
+
+def test_beet_earmark_writes_no_genre_for_silent_audio(beets_env, tmp_path):
+    """A song an analysis found silent keeps its empty genre, whatever a model stored for it
+    (issue 10 case 6), and the log says why."""
+    run, songs = beets_env
+    with Catalog(tmp_path / "catalog.sqlite") as catalog:
+        track = add_file(catalog, songs[0], verify=False)
+        with catalog.transaction() as conn:
+            conn.execute("INSERT INTO predictions VALUES (?, 'MSD_musicnn', 'audio', ?, ?)",
+                         (track["id"], json.dumps({"silent": True, "downmix": None}),
+                          time.time()))
+    output = run("-v", "earmark")
+    assert "silent audio" in output
+    assert _beets_genres(run)[str(songs[0])] == ""
+    assert read_tags(songs[0]).genres == []
