@@ -634,7 +634,7 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
             complaint = complaint or ffmpeg_reason(exc)
         cut_off = _ends_mid_frame(container, stream, last, path)
         if tags_at is not None and last is not None and (
-                cut_off or last.pos + last.size > tags_at):
+                cut_off or (last.pos or 0) + last.size > tags_at):
             # A tagger wrote after a short last frame, so the file was whole when it was
             # tagged (iTunes and old rippers leave such frames): a blemish, not a truncation.
             cut_off = False
