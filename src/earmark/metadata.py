@@ -364,10 +364,11 @@ def _main_block(audio: mutagen.FileType) -> FileTags | None:
 # --- blocks beside the main one ----------------------------------------------------------------
 
 
-def riff_info(path: str | Path) -> dict[str, str]:
+def riff_info(path: str | Path) -> dict[str, str] | None:
     """The items of a WAV file's LIST/INFO chunk, by chunk id (``{"INAM": "Title", ...}``).
 
-    Empty when the file has none. mutagen finds the chunks (``mutagen._riff``, which its WAVE
+    ``None`` when the file has no INFO chunk (reading and writing both need to tell).
+    mutagen finds the chunks (``mutagen._riff``, which its WAVE
     support uses) but does not interpret LIST/INFO, so the items are decoded here: each is a
     NUL-terminated string, UTF-8 as FFmpeg and most tools write it, else Latin-1 as old
     Windows tools did.
@@ -377,11 +378,13 @@ def riff_info(path: str | Path) -> dict[str, str]:
     OSError, mutagen.MutagenError
         When the file cannot be read or is not a RIFF file.
     """
-    items: dict[str, str] = {}
+    items: dict[str, str] | None = None
     with open(path, "rb") as handle:
         for chunk in RiffFile(handle).root.subchunks():
             if chunk.id != "LIST" or getattr(chunk, "name", None) != "INFO":
                 continue
+            if items is None:
+                items = {}
             for item in chunk.subchunks():
                 data = item.read().split(b"\x00", 1)[0]
                 try:
@@ -428,7 +431,7 @@ def _extra_blocks(path: str | Path, audio: mutagen.FileType | None
 
 def _info_block(path: str | Path) -> FileTags:
     block = _Block("info", "RIFF INFO")
-    for key, value in riff_info(path).items():
+    for key, value in (riff_info(path) or {}).items():
         block.add(key, value)
     return block.tags()
 
