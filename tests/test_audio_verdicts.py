@@ -212,6 +212,15 @@ def test_vorbis_overread_decodes_in_full_and_is_a_warning(tmp_path, short_packet
     assert track["status"] == "ok" and track["error"] is None
     assert track["duration"] == pytest.approx(4.13, abs=0.005)
     assert "Overread" in track["warning"] and "all 4.1 s of audio decoded" in track["warning"]
+    assert report.warned == report.items and report.items[0].warning == track["warning"]
+
+    # The command shows it too: a JSON field, and a table in the summary.
+    db = str(tmp_path / "cli.sqlite")
+    rows = [json.loads(line) for line in runner.invoke(
+        app, ["scan", str(path), "--db", db, "--json"]).stdout.splitlines()]
+    assert rows[0]["action"] == "added" and "Overread" in rows[0]["warning"]
+    summary = runner.invoke(app, ["scan", str(path), "--db", db, "--force"], env={"COLUMNS": "200"})
+    assert summary.exit_code == 0 and "usable, with a warning" in summary.stdout
 
 
 def test_the_warning_column_arrives_by_migration(tmp_path):

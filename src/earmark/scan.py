@@ -36,7 +36,8 @@ class ScanItem:
 
     ``action`` is one of ``added``, ``updated``, ``moved`` (recognised by content hash),
     ``unchanged``, ``failed`` (recorded with ``reason``) or ``skipped`` (outside the duration
-    filter, or a folder loop; not recorded).
+    filter, or a folder loop; not recorded). ``warning`` is set for a file that is usable but
+    made the decoder complain (e.g. a short last frame), as recorded in the catalog.
     """
 
     path: str
@@ -44,6 +45,7 @@ class ScanItem:
     reason: str | None = None
     track_id: int | None = None
     moved_from: str | None = None
+    warning: str | None = None
 
 
 @dataclass
@@ -58,6 +60,11 @@ class ScanReport:
     @property
     def failed(self) -> list[ScanItem]:
         return [item for item in self.items if item.action == "failed"]
+
+    @property
+    def warned(self) -> list[ScanItem]:
+        """Files recorded as usable whose decoding gave a warning."""
+        return [item for item in self.items if item.warning]
 
 
 def find_audio_files(
@@ -275,7 +282,7 @@ def _record(catalog: Catalog, record: dict) -> ScanItem:
     if record["status"] == "error":
         return ScanItem(path, "failed", record.get("error"), track_id)
     action = "moved" if moved_from else ("updated" if existing else "added")
-    return ScanItem(path, action, None, track_id, moved_from)
+    return ScanItem(path, action, None, track_id, moved_from, record.get("warning"))
 
 
 def add_file(catalog: Catalog, path: str | Path, verify: bool = True) -> dict:

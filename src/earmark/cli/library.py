@@ -62,6 +62,8 @@ def scan_command(
             row = {"path": item.path, "action": item.action, "reason": item.reason}
             if item.moved_from:
                 row["moved_from"] = item.moved_from
+            if item.warning:
+                row["warning"] = item.warning
             if item.path in dup_of:
                 row["duplicates"] = sorted(set(dup_of[item.path]))
             emit_json(row)
@@ -93,6 +95,13 @@ def _print_scan_summary(report, catalog) -> None:
         for item in report.failed:
             failed.add_row(item.path, item.reason or "")
         console.print(failed)
+    if report.warned:
+        warned = Table(title="usable, with a warning", header_style="bold yellow")
+        warned.add_column("file", overflow="fold")
+        warned.add_column("warning", overflow="fold")
+        for item in report.warned:
+            warned.add_row(item.path, item.warning)
+        console.print(warned)
     if report.duplicates:
         dups = Table(title="possible duplicates", header_style="bold yellow")
         dups.add_column("kind")
