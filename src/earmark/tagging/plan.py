@@ -89,10 +89,12 @@ def plan_track(
     and RIFF INFO ``IGNR``). A file that is damaged, read-only, untaggable, or changed since it
     was scanned is skipped.
 
-    ID3 tags keep their version (v2.3 stays v2.3; ``id3v23`` saves v2.4 tags as v2.3). A tag
-    holding frames ID3v2.3 cannot (:func:`write.v24_only_frames`, as iTunes writes) is skipped
-    when it would be saved as v2.3, unless ``upgrade_id3``: then it is saved as ID3v2.4 and
-    ``note`` says so.
+    ID3 tags keep their version and every frame as stored (v2.3 stays v2.3; ``id3v23`` saves
+    v2.4 tags as v2.3). A tag holding frames ID3v2.3 cannot (:func:`write.v24_only_frames`, as
+    iTunes writes) is skipped when it would be saved as v2.3, and so is an ID3v2.2 tag (which
+    mutagen cannot write), unless ``upgrade_id3``: then the first is saved as ID3v2.4, the
+    second as ID3v2.3. Whenever the version changes, ``note`` says so and names the frames the
+    conversion changes or drops (:func:`write.id3_conversion`).
     """
     plan = TrackPlan(track["path"], track.get("id"))
     if track.get("status") != "ok":
@@ -111,23 +113,29 @@ def plan_track(
         audio = write.open_tags(plan.path)
         tagged = write.describe(audio, plan.path)
         plan.id3_version = write.write_version(tagged, id3v23)
+        if tagged.id3_version == 2 and not upgrade_id3:
+            plan.skipped = write.ID3V22_REFUSED
+            return plan
         lost = (write.v24_only_frames(audio.tags)
-                if plan.id3_version == 3 and tagged.id3_version is not None else [])
+                if plan.id3_version == 3 and tagged.id3_version in (3, 4) else [])
         if lost and not upgrade_id3:
             plan.skipped = (
                 f"its ID3v2.{tagged.id3_version} tag holds frames only ID3v2.4 defines "
-                f"({', '.join(lost)}), which saving it as ID3v2.3 would drop; pass "
-                "--upgrade-id3 to save this tag as ID3v2.4 (undo puts back what was there)")
+                f"({', '.join(lost)}), "
+                + ("as iTunes writes them; earmark writes into such a tag only when told which "
+                   "version to keep" if tagged.id3_version == 3 else
+                   "which saving it as ID3v2.3 would drop")
+                + "; pass --upgrade-id3 to save this tag as ID3v2.4 (undo puts back what was "
+                "there)")
             return plan
         if lost:
             plan.id3_version = 4
-            plan.note = (
-                f"ID3v2.3 tag saved as ID3v2.4, to keep {', '.join(lost)}; every frame keeps "
-                "its value (v2.3 dates and people lists take their v2.4 frames: "
-                "TYER/TDAT/TIME -> TDRC, TORY -> TDOR, IPLS -> TIPL)"
-                if tagged.id3_version == 3 else
-                f"ID3 tag kept as ID3v2.4, not v2.3, to keep {', '.join(lost)}")
         keys = {f: write.field_keys(audio, f, plan.id3_version) for f in sources}
+        if tagged.id3_version is not None and tagged.id3_version != plan.id3_version:
+            plan.note = _conversion_note(audio.tags, tagged.id3_version, plan.id3_version,
+                                         lost, {key for field in keys.values() for key in field})
+        elif lost:
+            plan.note = f"ID3 tag kept as ID3v2.4, not v2.3, to keep {', '.join(lost)}"
         olds = write.read_keys(audio, [key for field in keys.values() for key in field])
         for name, source in sources.items():
             predictions = source(track)
@@ -156,6 +164,16 @@ def plan_track(
         plan.skipped = str(exc) if isinstance(exc, EarmarkError) else f"cannot read: {exc}"
         plan.changes = []
     return plan
+
+
+def _conversion_note(tags, old: int, new: int, lost: list[str], written: set[str]) -> str:
+    """``TrackPlan.note`` for a tag saved in another ID3 version: why, and what it does to the
+    frames not ``written`` (:func:`write.id3_conversion`)."""
+    why = {2: " (mutagen cannot write ID3v2.2)", 3: f", to keep {', '.join(lost)}",
+           4: " (--id3v23)"}[old]
+    changes = write.id3_conversion(tags, new, written)
+    return (f"ID3v2.{old} tag saved as ID3v2.{new}{why}; "
+            + (f"other frames: {changes}" if changes else "every other frame kept as it was"))
 
 
 def _refresh_track(catalog: Catalog, path: str, digest: str) -> None:
@@ -313,9 +331,12 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
             container = ()  # the other program changed the container too: leave it to them
         reason = "restored earmark's fields; the other changes to this file were kept"
     target = container[0] if container else None
+    if target == "ID3v2.2":
+        reason = ((reason + "; ") if reason else "") + (
+            "the old values were put back in ID3v2.3 (mutagen cannot write ID3v2.2)")
     try:
         prepared = write.write_keys(
-            path, restore, expect_hash=current, keep_v24_frames=True,
+            path, restore, expect_hash=current, keep_frames=True,
             id3_version=int(target[-1]) if target in ("ID3v2.3", "ID3v2.4") else None,
             drop_empty_container=container is None)
     except (EarmarkError, OSError) as exc:

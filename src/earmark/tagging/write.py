@@ -43,7 +43,8 @@ from mutagen.aiff import AIFF
 from mutagen.apev2 import APENoHeaderError, APETextValue, APEv2, APEv2File
 from mutagen.asf import ASF
 from mutagen.flac import FLAC
-from mutagen.id3 import ID3, TCON, TXXX, Frames
+from mutagen.id3 import ID3, TCON, TXXX, Encoding, Frames, Frames_2_2, ID3FileType
+from mutagen.id3._id3v1 import find_id3v1
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, Atom, AtomError, Atoms, MP4FreeForm
 from mutagen.oggflac import OggFLAC
@@ -56,6 +57,7 @@ from mutagen.wave import WAVE
 from earmark.audio import check_audio
 from earmark.catalog.tracks import content_digest, content_hash
 from earmark.errors import AudioError, TagWriteError
+from earmark.metadata import riff_info
 
 TEMP_PREFIX = ".earmark-"
 TEMP_SUFFIX = ".partial"
@@ -105,7 +107,7 @@ class TaggedFile:
 
     ``family`` is a value of :data:`FAMILIES` (``"id3"``, ``"vorbis"``, ``"mp4"``, ``"asf"``,
     ``"apev2"``); ``id3_version`` is the minor version of
-    an existing ID3v2 tag (3 or 4), ``None`` when there is none (or for other families).
+    an existing ID3v2 tag (2, 3 or 4), ``None`` when there is none (or for other families).
     """
 
     path: str
@@ -147,17 +149,41 @@ def open_tags(path: str | Path, cls: type | None = None) -> mutagen.FileType:
     ID3v2 tag and no APEv2 one: FFmpeg's muxer, foobar2000 and EAC write APEv2 into TTA, and
     FFmpeg shows APEv2 (or ID3v1) instead of ID3v2 whenever both exist, so a new tag goes where
     players look, and a file tagged by mutagen's ``TrueAudio`` (ID3v2 only) keeps its tag.
+
+    An ID3v2 tag is loaded as stored: its own version's frames, without the ID3v1 tag's fields
+    (see :data:`_AS_STORED`).
     """
     try:
-        audio = cls(path) if cls is not None else mutagen.File(path)
+        audio = _load(path, cls) if cls is not None else mutagen.File(path)
         if (cls is None and isinstance(audio, TrueAudio)
                 and (not isinstance(audio.tags, ID3) or not audio.tags.size or _has_apev2(path))):
             audio = APEv2File(path)
+        elif cls is None and isinstance(audio, ID3_FILES):
+            audio = _load(path, type(audio))
     except mutagen.MutagenError as exc:
         raise TagWriteError(f"cannot read the tags: {exc}") from exc
     if audio is None:
         raise TagWriteError("not a music file mutagen can tag")
     return audio
+
+
+#: Classes whose tags are an ID3v2 tag (in front of a bare stream, or in a WAV/AIFF chunk).
+ID3_FILES: tuple[type, ...] = (ID3FileType, WAVE, AIFF)
+
+#: How ID3 tags are loaded for writing: as stored. mutagen's defaults would translate every
+#: v2.2/v2.3 tag to v2.4 in memory (dropping RVAD, EQUA, TSIZ and TRDA and merging TYER, TDAT
+#: and TIME into TDRC), so a save would lose those frames and a check comparing two such loads
+#: could not see it; and they would add the ID3v1 tag's fields to the ID3v2 frames, which a
+#: save would then write into the ID3v2 tag. Versions are converted only by
+#: :func:`_convert_id3`, when a write changes the version.
+_AS_STORED = {"translate": False, "load_v1": False}
+
+
+def _load(path: str | Path, cls: type, **options) -> mutagen.FileType:
+    """``cls(path)``, ID3 tags loaded as stored (:data:`_AS_STORED`)."""
+    if issubclass(cls, ID3_FILES):
+        return cls(path, **_AS_STORED, **options)
+    return cls(path)
 
 
 def _has_apev2(path: str | Path) -> bool:
@@ -217,12 +243,14 @@ def single_valued(key: str) -> bool:
 
 
 def write_version(tagged: TaggedFile, id3v23: bool) -> int:
-    """ID3 minor version to save: 3 when asked or when the file already uses 2.3, else 4.
+    """ID3 minor version to save: 3 when asked, when the file already uses 2.3, or for an
+    ID3v2.2 tag, else 4.
 
     Keeping an existing v2.3 tag as v2.3 avoids rewriting every other frame to v2.4 spellings
-    (TYER -> TDRC) behind the user's back.
+    (TYER -> TDRC) behind the user's back. mutagen cannot write ID3v2.2 and reads its frames as
+    their v2.3 counterparts (TT2 as TIT2), so v2.3 is the version closest to a v2.2 tag.
     """
-    return 3 if id3v23 or tagged.id3_version == 3 else 4
+    return 3 if id3v23 or tagged.id3_version in (2, 3) else 4
 
 
 def read_keys(audio: mutagen.FileType, keys: list[str]) -> dict[str, Values]:
@@ -300,25 +328,23 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(bytes(data), digest_size=16).hexdigest()
 
 
-def tag_snapshot(audio: mutagen.FileType, exclude: set[str] = frozenset()) -> dict[str, list]:
+def tag_snapshot(audio: mutagen.FileType, exclude: set[str] = frozenset(), *,
+                 id3: ID3 | None = None) -> dict[str, list]:
     """Every tag and picture of a loaded file except ``exclude``, comparable across a save.
 
-    ID3 frames are compared by their displayed value (so a v2.3 round trip, which changes text
-    encodings, still compares equal) plus a digest of any binary payload; pictures and other
-    binary values by digest.
+    ID3 frames are compared as stored (load the file with :func:`open_tags`): every field of
+    each frame (its text encoding aside, which an ID3v2.3 save may change from UTF-8 to UTF-16
+    without changing the text), frames mutagen keeps unparsed by their bytes, and a bare
+    stream's ID3v1 tag by its bytes. ``id3`` stands for the file's ID3 tag (a copy converted
+    to another version, see :func:`_id3_round_trip`). Pictures and other binary values are
+    compared by digest.
     """
     family = _family(audio)
     snap: dict[str, list] = {}
-    tags = audio.tags
+    tags = audio.tags if id3 is None else id3
     if tags is not None:
         if family == "id3":
-            for key, frame in tags.items():
-                if key in exclude:
-                    continue
-                value = frame.pprint()
-                if hasattr(frame, "data"):
-                    value += " " + _digest(frame.data)
-                snap.setdefault(key, []).append(value)
+            snap.update(_id3_snapshot(tags, exclude))
         elif family == "vorbis":
             lowered = {k.lower() for k in exclude}
             for key, value in tags:
@@ -346,7 +372,42 @@ def tag_snapshot(audio: mutagen.FileType, exclude: set[str] = frozenset()) -> di
         for item, text in (_info_items(audio.filename) or {}).items():
             if INFO_PREFIX + item not in exclude:
                 snap[INFO_PREFIX + item] = [text]
+    if isinstance(audio, ID3FileType):
+        id3v1 = _id3v1_bytes(audio.filename)
+        if id3v1:
+            snap["ID3v1"] = [_digest(id3v1)]
     return {key: sorted(values) for key, values in snap.items()}
+
+
+def _id3_snapshot(tags: ID3, exclude: set[str]) -> dict[str, list]:
+    """:func:`tag_snapshot` of an ID3 tag: per key, each frame's fields (as ``repr`` lists them
+    all) with the encoding made UTF-8, by digest after a readable form; each unparsed frame
+    (``ID3.unknown_frames``, kept as bytes: frame id, size, flags, data) under its frame id."""
+    snap: dict[str, list] = {}
+    for key, frame in tags.items():
+        if key in exclude:
+            continue
+        if hasattr(frame, "encoding"):
+            frame = copy.copy(frame)
+            frame.encoding = Encoding.UTF8
+        snap.setdefault(key, []).append(f"{frame.pprint()} {_digest(repr(frame).encode())}")
+    id_length = 3 if tags.version[:2] == (2, 2) else 4
+    for raw in tags.unknown_frames:
+        frame_id = raw[:id_length].decode("latin-1")
+        if frame_id not in exclude:
+            snap.setdefault(frame_id, []).append(f"unparsed {_digest(raw)}")
+    return snap
+
+
+def _id3v1_bytes(path: str | Path) -> bytes:
+    """The ID3v1 tag at the end of a bare stream (usually 128 bytes, ``TAG``...), as mutagen
+    finds it (and an ID3 save or delete removes it); ``b""`` when there is none."""
+    with open(path, "rb") as fileobj:
+        _, offset = find_id3v1(fileobj)
+        if not offset:
+            return b""
+        fileobj.seek(offset, os.SEEK_END)
+        return fileobj.read()
 
 
 def _text(value: object) -> str:
@@ -370,20 +431,9 @@ def _info_list(riff: RiffFile) -> RiffListChunk | None:
 
 
 def _info_items(path: str | Path) -> dict[str, str] | None:
-    """Item id -> text of a WAV's RIFF INFO chunk; ``None`` when it has none."""
+    """Item id -> text of a WAV's RIFF INFO chunk; ``None`` when it has none or is unreadable."""
     try:
-        with open(path, "rb") as fileobj:
-            info = _info_list(RiffFile(fileobj))
-            if info is None:
-                return None
-            items = {}
-            for item in info.subchunks():
-                data = item.read().split(b"\0", 1)[0]
-                try:
-                    items[item.id] = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    items[item.id] = data.decode("latin-1")
-            return items
+        return riff_info(path)
     except mutagen.MutagenError:
         return None
 
@@ -573,53 +623,125 @@ def _set_split(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
             audio.tags._failed_atoms[GNRE] = [_gnre_payload(new[GNRE])]
 
 
-def _id3_round_trip(tags: ID3, id3_version: int) -> ID3:
-    """``tags`` as an ID3v2.``id3_version`` save by :func:`_save_tags` would leave them (v2.4
-    frames kept), read back; all in memory."""
+def _id3_round_trip(tags: ID3, id3_version: int, keep_frames: bool = False) -> ID3:
+    """``tags`` as an ID3v2.``id3_version`` save by :func:`_save_tags` would leave them (see
+    :func:`_convert_id3`), read back as stored; all in memory."""
     trial = copy.deepcopy(tags)
-    if id3_version == 3:
-        _to_v23(trial, keep_v24_frames=True)
+    _convert_id3(trial, id3_version, keep_frames)
     buffer = io.BytesIO()
     ID3.save(trial, buffer, v2_version=id3_version, v23_sep=None)
     buffer.seek(0)
-    return ID3(buffer)
+    return ID3(buffer, **_AS_STORED)
+
+
+#: Frames whose value mutagen's conversion to ID3v2.``n`` (``update_to_v24`` /
+#: ``update_to_v23``) moves into another frame, by the version converted to; a frame that goes
+#: without its successor appearing is dropped.
+_SUCCESSORS = {4: {"TYER": "TDRC", "TDAT": "TDRC", "TIME": "TDRC", "TORY": "TDOR",
+                   "IPLS": "TIPL"},
+               3: {"TDRC": "TYER", "TDOR": "TORY", "TIPL": "IPLS", "TMCL": "IPLS"}}
+
+
+def _mutagen_update(tags: ID3, id3_version: int) -> dict[str, object]:
+    """Convert ``tags`` in place with mutagen's ``update_to_v2<id3_version>``; returns the
+    frames it dropped without moving their value into another frame, by key."""
+    before = dict(tags.items())
+    if id3_version == 3:
+        tags.update_to_v23()
+    else:
+        tags.update_to_v24()
+    successors = _SUCCESSORS[id3_version]
+    return {key: frame for key, frame in before.items() if key not in tags
+            and not (successors.get(key) in tags and successors.get(key) not in before)}
 
 
 def v24_only_frames(tags: ID3) -> list[str]:
-    """Frames of ``tags`` that an ID3v2.3 save would lose: frames only ID3v2.4 defines
-    (``TSOP``, ``TSOA``, ``TDRL``, ``TMOO``...), which iTunes writes into v2.3 tags anyway.
+    """Frames of ``tags`` that ID3v2.3 has no form for: frames only ID3v2.4 defines (``TSOP``,
+    ``TSOA``, ``TDRL``, ``TMOO``...), which iTunes writes into v2.3 tags anyway and which
+    mutagen's conversion to v2.3 drops (a ``TDRC`` date it moves into ``TYER``/``TDAT``)."""
+    return sorted(_mutagen_update(copy.deepcopy(tags), 3))
 
-    Found by trying: the tags are converted as mutagen converts for v2.3 and read back in
-    memory; a frame missing afterwards is lost (dates in ``TDRC`` survive as ``TYER``/``TDAT``).
+
+def id3_conversion(tags: ID3, id3_version: int, exclude: set[str] = frozenset()) -> str | None:
+    """What saving ``tags`` as ID3v2.``id3_version`` does to their frames (``exclude`` aside),
+    in words: ``"TYER, TDAT -> TDRC; dropped: RVAD, TSIZ; rewritten: TCON"``; ``None`` when
+    every frame stays as it is (always, when the tag already has that version).
+
+    Found by trying the conversion :func:`_save_tags` makes, in memory: a frame that moves its
+    value into another one, one that goes (also a frame mutagen keeps unparsed, which it writes
+    only into a tag of the version it came from), one whose fields change (an old ``(17)``
+    genre reference made ``Rock``). :class:`TagWriteError` when the conversion is refused (see
+    :func:`_convert_id3`).
     """
-    trial = copy.deepcopy(tags)
-    trial.update_to_v23()  # what mutagen keeps; _to_v23 adds the kept frames back after this
-    buffer = io.BytesIO()
-    ID3.save(trial, buffer, v2_version=3, v23_sep=None)
-    buffer.seek(0)
-    return sorted(set(tags.keys()) - set(ID3(buffer).keys()))
+    before = _id3_snapshot(tags, set(exclude))
+    after = _id3_snapshot(_id3_round_trip(tags, id3_version), set(exclude))
+    successors = _SUCCESSORS[id3_version]
+    moved: dict[str, list[str]] = {}
+    dropped = []
+    for key in (key for key in before if key not in after):
+        successor = successors.get(key)
+        if successor in after and successor not in before:
+            moved.setdefault(successor, []).append(key)
+        else:
+            dropped.append(key)
+    rewritten = [key for key in before if key in after and before[key] != after[key]]
+    parts = [f"{', '.join(olds)} -> {new}" for new, olds in moved.items()]
+    if dropped:
+        parts.append(f"dropped: {', '.join(dropped)}")
+    if rewritten:
+        parts.append(f"rewritten: {', '.join(rewritten)}")
+    return "; ".join(parts) or None
 
 
-def _to_v23(tags: ID3, keep_v24_frames: bool) -> None:
-    """Convert in-memory frames for an ID3v2.3 save; frames v2.3 cannot hold are refused, or
-    with ``keep_v24_frames`` kept as they are (how the file had them)."""
-    lost = v24_only_frames(tags)
-    if lost and not keep_v24_frames:
-        raise TagWriteError(
-            f"verification failed: writing ID3v2.3 would change other tags ({', '.join(lost)}: "
-            "frames only ID3v2.4 defines, which this file's v2.3 tag holds but an ID3v2.3 save "
-            "drops); file left unchanged. `earmark tag --upgrade-id3` saves such a tag as "
-            "ID3v2.4 and keeps every frame (undo puts back ID3v2.3)")
-    kept = [tags[key] for key in lost]
-    tags.update_to_v23()
-    for frame in kept:
-        tags.add(frame)
+def _convert_id3(tags: ID3, id3_version: int, keep_frames: bool) -> None:
+    """Make in-memory frames fit an ID3v2.``id3_version`` save; nothing when the tag already
+    has that version, so a write into a v2.3 tag kept as v2.3 keeps every frame as stored.
+
+    Otherwise mutagen's conversion: to v2.4, ``TYER``/``TDAT``/``TIME`` -> ``TDRC``, ``TORY``
+    -> ``TDOR``, ``IPLS`` -> ``TIPL``, and ``RVAD``, ``TSIZ``, ``TRDA`` dropped; to v2.3, the
+    reverse, refused (:class:`TagWriteError`) when it would drop frames only v2.4 defines
+    (:func:`v24_only_frames`). A v2.3 tag that holds such frames, as iTunes writes them, is
+    refused too: earmark writes into it only when told which version to keep.
+
+    ``keep_frames`` is undo's mode, putting a tag back into the version it had: to v2.3 nothing
+    is converted (the tag was v2.3 with v2.4 frames before ``--upgrade-id3``; a converted
+    ``TDRC`` keeps its v2.4 frame) and to v2.4 the frames the conversion would drop stay.
+    """
+    source = tags.version[1]
+    if keep_frames:
+        if id3_version == 4 and source != 4:
+            for frame in _mutagen_update(tags, 4).values():
+                tags.add(frame)
+        return
+    if id3_version == 3:
+        lost = v24_only_frames(tags)
+        if lost and source == 3:
+            raise TagWriteError(
+                f"refused: this file's ID3v2.3 tag holds frames only ID3v2.4 defines "
+                f"({', '.join(lost)}), as iTunes writes them, and earmark writes into such a "
+                "tag only when told which version to keep; file left unchanged. `earmark tag "
+                "--upgrade-id3` saves it as ID3v2.4, keeping every frame (undo puts back "
+                "ID3v2.3)")
+        if lost:
+            raise TagWriteError(
+                f"verification failed: writing ID3v2.3 would change other tags "
+                f"({', '.join(lost)}: frames only ID3v2.4 defines, which an ID3v2.3 save "
+                "drops); file left unchanged. `earmark tag --upgrade-id3` keeps such a tag "
+                "as ID3v2.4")
+    if source != id3_version:
+        _mutagen_update(tags, id3_version)
 
 
-def _save_tags(audio: mutagen.FileType, id3_version: int, keep_v24_frames: bool,
+def _save_tags(audio: mutagen.FileType, id3_version: int, keep_frames: bool,
                drop_empty_container: bool) -> None:
-    """Save the edited tags of a loaded file (see :func:`prepare_write` for the options)."""
+    """Save the edited tags of a loaded file (see :func:`prepare_write` for the options).
+
+    A bare stream's ID3v1 tag is kept byte for byte: mutagen rewrites it on every ID3 save
+    from the ID3v2 frames (losing the fields ID3v2 lacks, and changing the rest) and has no
+    option to leave it alone, so it is removed with the save and its old bytes put back.
+    """
     tags = audio.tags
+    id3v1 = _id3v1_bytes(audio.filename) if isinstance(audio, ID3FileType) else b""
     if (drop_empty_container and tags is not None and not list(tags.keys())
             and not getattr(tags, "_failed_atoms", None)):
         if isinstance(audio, FLAC):
@@ -629,17 +751,65 @@ def _save_tags(audio: mutagen.FileType, id3_version: int, keep_v24_frames: bool,
             audio.tags = None
             audio.save()
         else:
-            audio.delete()
-        return
-    if not isinstance(tags, ID3):
+            audio.delete()  # an ID3 delete removes the ID3v1 tag as well
+    elif not isinstance(tags, ID3):
         audio.save()
-        return
-    if id3_version == 3:
-        _to_v23(tags, keep_v24_frames)
-    # v23_sep=None keeps several values NUL-separated in v2.3 too, as ID3v2.4, foobar2000 and
-    # Picard write them and mutagen and FFmpeg read them; mutagen's default '/' would turn two
-    # genres into one 'Rock/Alternative' and rewrite multi-value frames the file already had.
-    audio.save(v2_version=id3_version, v23_sep=None)
+    else:
+        _convert_id3(tags, id3_version, keep_frames)
+        # v23_sep=None keeps several values NUL-separated in v2.3 too, as ID3v2.4, foobar2000
+        # and Picard write them and mutagen and FFmpeg read them; mutagen's default '/' would
+        # turn two genres into one 'Rock/Alternative' and rewrite multi-value frames the file
+        # already had. v1=0 removes the ID3v1 tag (WAV and AIFF have none).
+        options = {"v1": 0} if isinstance(audio, ID3FileType) else {}
+        audio.save(v2_version=id3_version, v23_sep=None, **options)
+    if id3v1:
+        with open(audio.filename, "ab") as fileobj:
+            fileobj.write(id3v1)
+
+
+class _NoFrameTypes(dict):
+    """A frame table for mutagen's ID3 parser that knows every frame id (its ID3v2.4 frame
+    size detection counts known ids, so it must find the same frame boundaries as a real load)
+    but gives no type to parse any with."""
+
+    def __contains__(self, frame_id: object) -> bool:
+        return frame_id in Frames
+
+    def __getitem__(self, frame_id: str):
+        raise KeyError(frame_id)
+
+
+def _unread_frames(audio: mutagen.FileType) -> list[str]:
+    """Frames stored in a loaded file's ID3v2 tag that mutagen skipped as unreadable (damaged,
+    or encrypted), which any save would drop; their frame ids (v2.2 ids as v2.3 ones).
+
+    mutagen's own parser lists every stored frame when it has no frame type to parse them
+    with (:class:`_NoFrameTypes`): each is then kept as bytes in ``unknown_frames``; the ids of
+    those are compared with what it read.
+    """
+    tags = audio.tags
+    if not isinstance(tags, ID3) or not tags.size:
+        return []
+    stored = type(tags)(audio.filename, known_frames=_NoFrameTypes(), **_AS_STORED)
+    id_length = 3 if tags.version[:2] == (2, 2) else 4
+    read = {frame.FrameID for frame in tags.values()}
+    read |= {raw[:id_length].decode("latin-1") for raw in tags.unknown_frames}
+    missing = set()
+    for raw in stored.unknown_frames:
+        frame_id = raw[:id_length].decode("latin-1")
+        old = Frames_2_2.get(frame_id.rstrip("\0"))
+        if old is not None and old.__base__.__name__ in Frames:
+            frame_id = old.__base__.__name__  # a v2.2 frame, read as its v2.3 counterpart
+        if frame_id not in read:
+            missing.add(frame_id)
+    return sorted(missing)
+
+
+#: Why a write into an ID3v2.2 tag (as old iTunes versions wrote them) needs a version chosen.
+ID3V22_REFUSED = (
+    "its tag is ID3v2.2 (as old iTunes versions wrote), which mutagen reads but cannot write; "
+    "pass --upgrade-id3 to save this tag as ID3v2.3, where every frame keeps its value under "
+    "its v2.3 name (TT2 -> TIT2...); undo then puts back the old values, in ID3v2.3")
 
 
 def _undo_id3_version(original: mutagen.FileType, id3_version: int) -> int | None:
@@ -664,7 +834,7 @@ def _check_restorable(temp: str, cls: type, old: Mapping[str, Values],
         return  # RIFF INFO items hold any one string: nothing to try
     trial = _open_split(temp, cls)
     _set_split(trial, old)
-    trial.tags = _id3_round_trip(trial.tags, id3_version)
+    trial.tags = _id3_round_trip(trial.tags, id3_version, keep_frames=True)
     got = _read_split(trial, list(old))
     for key, values in old.items():
         if got[key] != values:
@@ -679,7 +849,7 @@ def prepare_write(
     *,
     id3_version: int | None = 4,
     expect_hash: str | None = None,
-    keep_v24_frames: bool = False,
+    keep_frames: bool = False,
     drop_empty_container: bool = False,
 ) -> PreparedWrite:
     """Make and verify a copy of ``path`` whose keys ``new`` hold the given values.
@@ -692,14 +862,18 @@ def prepare_write(
         has a ``gnre`` atom also removes that atom (the written genres replace it), and both
         keys' old values are reported, so undo puts back the same atom.
     id3_version : 3 or 4, for MP3/WAV/AIFF; ``None`` keeps the file's own version (see
-        :func:`write_version`). Passing 4 for a file whose tag is ID3v2.3 upgrades its tag to
-        ID3v2.4 (``earmark tag --upgrade-id3``).
+        :func:`write_version`). Another version than the tag's converts its frames (see
+        :func:`_convert_id3` and :func:`id3_conversion`): 4 for an ID3v2.3 tag upgrades it
+        (``earmark tag --upgrade-id3``), 3 for a v2.4 tag is ``--id3v23``. An ID3v2.2 tag,
+        which mutagen reads but cannot write, is refused with ``None``: a version must be
+        chosen for it.
     expect_hash : refuse unless the file's :func:`content_hash` is this (it changed since the
         caller looked at it).
-    keep_v24_frames : saving ID3v2.3 normally refuses a tag holding frames that only ID3v2.4
-        defines (``TSOP``, ``TDRL``...; iTunes writes them into v2.3 tags), because an ID3v2.3
-        save drops them. True writes them into the v2.3 tag as they are: how undo restores such
-        a tag after an ``--upgrade-id3`` write.
+    keep_frames : undo's mode for a tag put back into its old version: no frame is dropped
+        or refused (see :func:`_convert_id3`). Saving ID3v2.3 otherwise refuses a tag holding
+        frames that only ID3v2.4 defines (``TSOP``, ``TDRL``...; iTunes writes them into v2.3
+        tags); True writes them into the v2.3 tag as they are, as after an ``--upgrade-id3``
+        write.
     drop_empty_container : remove the whole tag container (ID3 tag or chunk, FLAC Vorbis
         comment block, MP4 item list) if it holds nothing once ``new`` is applied: how undo
         restores a file that had no tags before earmark created them. A container that still
@@ -724,8 +898,16 @@ def prepare_write(
     except OSError as exc:
         raise TagWriteError(f"cannot read: {exc.strerror or exc}") from exc
     original = _open_split(path)
+    tagged = describe(original, path)
     if id3_version is None:
-        id3_version = write_version(describe(original, path), id3v23=False)
+        if tagged.id3_version == 2:
+            raise TagWriteError(ID3V22_REFUSED)
+        id3_version = write_version(tagged, id3v23=False)
+    unread = _unread_frames(original)
+    if unread:
+        raise TagWriteError(
+            f"refused: mutagen cannot read the ID3 frames {', '.join(unread)} of this file "
+            "(damaged or encrypted), so writing would drop them; file left unchanged")
     if (isinstance(original, MP4) and "\xa9gen" in new and GNRE not in new
             and _read_split(original, [GNRE])[GNRE] is not None):
         new = {**new, GNRE: None}
@@ -739,7 +921,7 @@ def prepare_write(
             raise TagWriteError(
                 "the file changed since it was scanned; run `earmark scan` first")
         new_container = _edit_and_verify(path, temp, original, new, id3_version,
-                                         keep_v24_frames, drop_empty_container)
+                                         keep_frames, drop_empty_container)
         _check_restorable(temp, type(original), old, _undo_id3_version(original, id3_version))
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -754,14 +936,18 @@ def prepare_write(
 
 def _edit_and_verify(
     path: str, temp: str, original: mutagen.FileType, new: Mapping[str, Values],
-    id3_version: int, keep_v24_frames: bool = False, drop_empty_container: bool = False,
+    id3_version: int, keep_frames: bool = False, drop_empty_container: bool = False,
 ) -> str | None:
-    """Edit the copy, re-read and verify it; returns its :func:`container_form`."""
+    """Edit the copy, re-read and verify it; returns its :func:`container_form`.
+
+    Tags are compared as stored (:func:`tag_snapshot`); when the ID3 version changes, the
+    original's frames are compared as the conversion leaves them (:func:`_id3_round_trip`).
+    """
     cls = type(original)
     edited = _open_split(temp, cls)
     try:
         _set_split(edited, new)
-        _save_tags(edited, id3_version, keep_v24_frames, drop_empty_container)
+        _save_tags(edited, id3_version, keep_frames, drop_empty_container)
     except (mutagen.MutagenError, OSError, ValueError) as exc:
         raise TagWriteError(f"mutagen could not write the tags: {exc}") from exc
     try:
@@ -776,7 +962,10 @@ def _edit_and_verify(
         if got[key] != want:
             raise TagWriteError(f"verification failed: {key} reads back as {got[key]!r}, "
                                 f"not {want!r}; file left unchanged")
-    before = tag_snapshot(original, set(new))
+    converted = None
+    if isinstance(original.tags, ID3) and original.tags.version[1] != id3_version:
+        converted = _id3_round_trip(original.tags, id3_version, keep_frames)
+    before = tag_snapshot(original, set(new), id3=converted)
     after = tag_snapshot(reread, set(new))
     if before != after:
         changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
@@ -852,13 +1041,13 @@ def discard_write(prepared: PreparedWrite) -> None:
 
 def write_keys(
     path: str | Path, new: Mapping[str, Values], *, id3_version: int | None = 4,
-    expect_hash: str | None = None, keep_v24_frames: bool = False,
+    expect_hash: str | None = None, keep_frames: bool = False,
     drop_empty_container: bool = False,
 ) -> PreparedWrite:
     """Prepare, verify and commit in one go (no journal); returns what was done. Parameters as
     for :func:`prepare_write`."""
     prepared = prepare_write(path, new, id3_version=id3_version, expect_hash=expect_hash,
-                             keep_v24_frames=keep_v24_frames,
+                             keep_frames=keep_frames,
                              drop_empty_container=drop_empty_container)
     if prepared.unchanged:
         discard_write(prepared)
