@@ -172,8 +172,11 @@ def _conversion_note(tags, old: int, new: int, lost: list[str], written: set[str
     why = {2: " (mutagen cannot write ID3v2.2)", 3: f", to keep {', '.join(lost)}",
            4: " (--id3v23)"}[old]
     changes = write.id3_conversion(tags, new, written)
-    return (f"ID3v2.{old} tag saved as ID3v2.{new}{why}; "
-            + (f"other frames: {changes}" if changes else "every other frame kept as it was"))
+    if not changes:
+        return f"ID3v2.{old} tag saved as ID3v2.{new}{why}; every other frame kept as it was"
+    # Undo puts a tag back into v2.3 without converting its frames (write._convert_id3).
+    undone = " (undo puts back ID3v2.3 but not these)" if new == 4 else ""
+    return f"ID3v2.{old} tag saved as ID3v2.{new}{why}; other frames: {changes}{undone}"
 
 
 def _refresh_track(catalog: Catalog, path: str, digest: str) -> None:

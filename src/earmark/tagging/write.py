@@ -301,13 +301,14 @@ def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
         if single_valued(key):
             continue
         if family == "id3":
+            encoding = _text_encoding(tags.get(key), values)
             tags.delall(key)
             if values is not None:
                 frame_id, _, desc = key.partition(":")
                 if frame_id == "TXXX":
-                    tags.add(TXXX(encoding=3, desc=desc, text=list(values)))
+                    tags.add(TXXX(encoding=encoding, desc=desc, text=list(values)))
                 else:
-                    tags.add(Frames[frame_id](encoding=3, text=list(values)))
+                    tags.add(Frames[frame_id](encoding=encoding, text=list(values)))
         elif family in ("vorbis", "asf", "apev2"):
             # mutagen stores a list as repeated Vorbis comments, repeated ASF attributes of one
             # name, or one APEv2 text item with NUL-separated values.
@@ -322,6 +323,23 @@ def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
                     tags[key] = [MP4FreeForm(v.encode("utf-8")) for v in values]
                 else:
                     tags[key] = list(values)
+
+
+def _text_encoding(old: object, values: Values) -> Encoding:
+    """Text encoding for an ID3 frame replacing ``old`` (``None``: a new frame): the old frame's
+    own when it can hold ``values`` (so undo, writing the old values over earmark's frame, puts
+    back the same bytes: Latin-1 as iTunes and Winamp wrote, UTF-16 as Picard writes), else
+    UTF-8 (which an ID3v2.3 save writes as UTF-16)."""
+    encoding = getattr(old, "encoding", None)
+    if encoding is None or values is None:
+        return Encoding.UTF8
+    if encoding == Encoding.LATIN1:
+        try:
+            for value in values:
+                value.encode("latin-1")
+        except UnicodeEncodeError:
+            return Encoding.UTF8
+    return encoding
 
 
 def _digest(data: bytes) -> str:
@@ -678,13 +696,13 @@ def id3_conversion(tags: ID3, id3_version: int, exclude: set[str] = frozenset())
     successors = _SUCCESSORS[id3_version]
     moved: dict[str, list[str]] = {}
     dropped = []
-    for key in (key for key in before if key not in after):
+    for key in sorted(key for key in before if key not in after):
         successor = successors.get(key)
         if successor in after and successor not in before:
             moved.setdefault(successor, []).append(key)
         else:
             dropped.append(key)
-    rewritten = [key for key in before if key in after and before[key] != after[key]]
+    rewritten = sorted(key for key in before if key in after and before[key] != after[key])
     parts = [f"{', '.join(olds)} -> {new}" for new, olds in moved.items()]
     if dropped:
         parts.append(f"dropped: {', '.join(dropped)}")
