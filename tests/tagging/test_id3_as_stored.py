@@ -16,7 +16,7 @@ Files are GTZAN excerpts shaped by :mod:`realworld`; frames are compared as stor
 from __future__ import annotations
 
 import pytest
-from mutagen.id3 import ID3, TSOP
+from mutagen.id3 import ID3, TSOP, Encoding
 
 import realworld
 from earmark.catalog import journal
@@ -263,3 +263,17 @@ def test_mp3_with_only_id3v1_gets_an_id3v2_tag_that_undo_removes(
     assert [r.status for r in undo_batch(catalog, batch)] == ["restored"]
     assert path.read_bytes() == before
 
+
+
+def test_a_rewritten_frame_keeps_its_text_encoding_when_it_can(tmp_path, probe):
+    """iTunes and Winamp wrote Latin-1 frames: new genres Latin-1 can hold stay Latin-1 (so undo
+    gives back the same bytes); others go Unicode (UTF-16 in v2.3)."""
+    path = realworld.id3v23_as_stored(tmp_path / "latin1.mp3",
+                                      realworld.legacy_id3v23_frames()[:3])
+    assert stored_frames(path)["TCON"] == [realworld.raw_id3v23_frame("TCON", b"\0Jazz\0")]
+    write.write_keys(path, {"TCON": ["Rock", "Jazz"]}, id3_version=None)
+    assert stored_frames(path)["TCON"] == [realworld.raw_id3v23_frame("TCON", b"\0Rock\0Jazz\0")]
+    write.write_keys(path, {"TCON": ["J-Pop", "日本のロック"]}, id3_version=None)
+    assert write.open_tags(path).tags["TCON"].encoding == Encoding.UTF16
+    assert write.read_keys(write.open_tags(path), ["TCON"]) == {"TCON": ["J-Pop", "日本のロック"]}
+    assert probe(path)["genre"] == "J-Pop"

@@ -13,7 +13,8 @@ Two kinds of row record *how* a file held its tags, so undo can put back the sam
   itself. ``old_value`` is ``NULL`` when the file had none and earmark created it (undo removes
   it again, leaving e.g. an MP3, WAV or FLAC byte-identical), or the container with its ID3
   version, ``["ID3v2.3"]`` -> ``["ID3v2.4"]`` for ``earmark tag --upgrade-id3`` (undo saves
-  ID3v2.3 again). A reserved key rather than a new column, because a container change is one
+  ID3v2.3 again; an ``["ID3v2.2"]`` tag, which mutagen cannot write, stays ID3v2.3). A
+  reserved key rather than a new column, because a container change is one
   more thing a write replaced, with an old and a new value: undo's rule (the oldest value of
   each field wins across stacked writes), batches and ``undone_at`` apply to it unchanged, and
   catalogs need no migration. No tag key can collide with it: Vorbis field names exclude ``=``,

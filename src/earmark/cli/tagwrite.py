@@ -123,8 +123,9 @@ def tag_command(
         "--id3v23", help="Save ID3 tags as v2.3 (MP3, WAV, AIFF) for old players.")] = False,
     upgrade_id3: Annotated[bool, typer.Option(
         "--upgrade-id3", help="Save an ID3v2.3 tag that holds frames only ID3v2.4 defines (as "
-                              "iTunes writes) as ID3v2.4 instead of skipping the file; undo "
-                              "puts back v2.3.")] = False,
+                              "iTunes writes) as ID3v2.4, and an ID3v2.2 tag as ID3v2.3, "
+                              "instead of skipping the file; the plan names the frames that "
+                              "change. Undo puts back v2.3.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only show what would change.")] = False,

@@ -8,8 +8,9 @@ A write never touches the original until a complete, verified copy exists beside
    :data:`TEMP_SUFFIX`, never an audio extension, so a scan cannot mistake it for music);
 3. change only the requested keys in the copy with mutagen;
 4. re-read the copy: the requested keys hold exactly the new values, every other tag and picture
-   is unchanged, and the compressed audio packets hash the same as the original's (for bare
-   streams, :data:`BARE_STREAMS`, every byte between the tag blocks is the same);
+   is unchanged (ID3 frames compared as stored, an ID3v1 tag byte for byte: see
+   :func:`tag_snapshot`), and the compressed audio packets hash the same as the original's (for
+   bare streams, :data:`BARE_STREAMS`, every byte between the tag blocks is the same);
 5. fsync the copy, then (after the caller has journalled the change) ``os.replace`` it over the
    original and fsync the folder.
 
