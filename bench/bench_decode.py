@@ -289,10 +289,10 @@ def _run_folder(fn: Callable[[Path], object], paths: list[Path], processes: int,
 
 def _run_folder_engine(fn: Callable[[Path], object], paths: list[Path], processes: int,
                        _: object) -> None:
-    """Process ``paths`` with earmark's own engine (:func:`earmark.parallel.map_files`): workers
+    """Process ``paths`` with earmark's own engine (:func:`earmark.engine.map_files`): workers
     forked from a server that imports torch and earmark once. Starting the server (and its
     imports) is part of the run."""
-    from earmark.parallel import map_files
+    from earmark.engine import map_files
 
     list(map_files(fn, paths, workers=processes))
 
@@ -303,7 +303,7 @@ def bench_folder(songs: list[Song], repeats: int) -> str:
     paths = [s.path for s in sorted(songs, key=lambda s: -s.minutes)]
     minutes = sum(s.minutes for s in songs)
     runs = {
-        "ours, earmark.parallel engine, 2 processes": (ours, 2, "engine"),
+        "ours, earmark.engine engine, 2 processes": (ours, 2, "engine"),
         "ours, 2 spawned processes (1 torch thread each)": (ours, 2, _torch_one_thread),
         "ours, 1 process": (ours, 1, None),
         "librosa, 1 process (a user's loop)": (librosa_pipeline, 1, None),

@@ -2,11 +2,12 @@
 
 The same files go through
 
-* ours: ``earmark.pretrained.song_tags(path, model)`` with the model from
+* ours: ``earmark.analysis.songs.song_tags(path, model)`` with the model from
   ``earmark.models.musicnn.load_musicnn`` loaded once (decode with PyAV + soxr, torch mel front
   end, network under ``torch.inference_mode``) in float32 and in bfloat16, ``--threads`` torch
-  threads (2) and ``OMP_WAIT_POLICY=PASSIVE``; for a folder, ``earmark.embed.analyze_files``
-  (one song per core on threads sharing the model, what ``earmark tags/genre/embed`` run);
+  threads (2) and ``OMP_WAIT_POLICY=PASSIVE``; for a folder,
+  ``earmark.analysis.embed.analyse_files`` (one song per core on threads sharing the model, what
+  ``earmark tags/genre/embed`` run);
 * the original: ``musicnn.extractor.extractor(path, model)`` (librosa decode and mel, TF1 graph
   built and checkpoint restored on every call, as ``musicnn``'s own ``top_tags`` does), run by
   the side environment's interpreter (``--side-python``, TensorFlow 2.15 CPU with 2 intra-op
@@ -165,10 +166,10 @@ def main() -> None:
 
     import torch
 
+    from earmark.analysis.embed import analyse_files
+    from earmark.analysis.songs import song_tags
     from earmark.audio import probe_audio
-    from earmark.embed import analyze_files
     from earmark.models.musicnn import load_musicnn, native_bfloat16
-    from earmark.pretrained import song_tags
 
     file_rows, folder_rows, loads = [], [], []
     with tempfile.TemporaryDirectory() as cache:
@@ -223,7 +224,7 @@ def main() -> None:
                     theirs_runs.append((wall, cpu))
                     for precision, model in models.items():
                         start, cpu = time.perf_counter(), time.process_time()
-                        results = list(analyze_files(folder, model))
+                        results = list(analyse_files(folder, model))
                         ours_runs[precision].append(
                             (time.perf_counter() - start, time.process_time() - cpu, results))
                 n = len(folder)
@@ -252,7 +253,7 @@ def main() -> None:
     if folder_rows:
         report += [
             f"#### A folder of {len(folder)} GTZAN clips (30 s): seconds per clip, best of "
-            f"{args.repeats} (ours: `analyze_files`, one song per core; the original: one "
+            f"{args.repeats} (ours: `analyse_files`, one song per core; the original: one "
             "`extractor` call per file)",
             markdown_table(folder_rows, [
                 "model", "precision", "clips", "original s/clip", "earmark s/clip", "speed-up",

@@ -27,10 +27,10 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import markdown_table  # noqa: E402
-from earmark.active import STRATEGIES, select_batch  # noqa: E402
 from earmark.audio import AUDIO_EXTENSIONS  # noqa: E402
 from earmark.models.musicnn import resolve_precision  # noqa: E402
-from earmark.taste import TasteClassifier  # noqa: E402
+from earmark.taste.active import STRATEGIES, select_batch  # noqa: E402
+from earmark.taste.model import TasteClassifier  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GTZAN = ROOT.parent / "shared" / "data" / "gtzan-mini-dev"
@@ -85,12 +85,12 @@ def embeddings(files: list[Path], model_name: str = "MSD_musicnn") -> np.ndarray
     cache = CACHE / f"{model_name}-{precision}-{key.hexdigest()}.npz"
     if cache.exists():
         return np.load(cache)["X"]
-    from earmark.embed import analyze_files
+    from earmark.analysis.embed import analyse_files
     from earmark.models import load_musicnn
 
     model = load_musicnn(model_name, precision=precision)
     start = time.perf_counter()
-    X = np.stack([result.embedding for _, result in analyze_files(files, model)])
+    X = np.stack([result.embedding for _, result in analyse_files(files, model)])
     print(f"embedded {len(files)} songs in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, X=X, paths=np.array([str(p) for p in files]))

@@ -1,11 +1,12 @@
 """Grouped cross-validation of every trainable model type on the shared GTZAN mini set.
 
-The 60 clips (10 genres x 6) are imported into a catalog with ``earmark.data.import_folders``;
-songs are grouped in blocks of 3 consecutive clip numbers per genre (neighbouring GTZAN clips
-often share an artist), and each seed runs a stratified group k-fold cross-validation
-(``earmark.train.cross_validate``). Hyper-parameters left on "auto" (the regularisation C of
-the head and of the SVM) are chosen by an inner cross-validation inside each training fold, so
-test folds never influence them. Song vectors (MSD musicnn embeddings, classic descriptors) are
+The 60 clips (10 genres x 6) are imported into a catalog with
+``earmark.ingest.importers.import_folders``; songs are grouped in blocks of 3 consecutive clip
+numbers per genre (neighbouring GTZAN clips often share an artist), and each seed runs a
+stratified group k-fold cross-validation (``earmark.learn.train.cross_validate``).
+Hyper-parameters left on "auto" (the regularisation C of the head and of the SVM) are chosen by
+an inner cross-validation inside each training fold, so test folds never influence them. Song
+vectors (MSD musicnn embeddings, classic descriptors) are
 cached in the catalog at ``~/.cache/earmark/bench/train.sqlite`` (never committed).
 
     python bench/bench_train.py                          # head + classic, writes RESULTS_train.md
@@ -26,9 +27,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import markdown_table  # noqa: E402
 from earmark.catalog import Catalog  # noqa: E402
-from earmark.data import import_folders, load_labelled  # noqa: E402
-from earmark.evaluate import evaluate  # noqa: E402
-from earmark.train import cross_validate, default_inputs, song_matrix  # noqa: E402
+from earmark.catalog.labels import load_labelled  # noqa: E402
+from earmark.ingest.importers import import_folders  # noqa: E402
+from earmark.learn.evaluate import evaluate  # noqa: E402
+from earmark.learn.train import cross_validate, default_inputs, song_matrix  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GTZAN = Path(os.environ.get("EARMARK_SHARED", ROOT.parent / "shared")) / "data" / "gtzan-mini-dev"

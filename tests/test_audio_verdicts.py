@@ -18,14 +18,14 @@ import pytest
 from typer.testing import CliRunner
 
 import realworld
+from earmark.analysis.embed import load_predictions
 from earmark.audio import Downmix, check_audio, decode_audio, probe_audio
 from earmark.audio.decode import ffmpeg_reason
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.db import MIGRATIONS
 from earmark.cli import app
-from earmark.embed import load_predictions
 from earmark.errors import AudioError
-from earmark.scan import inspect_file, scan
+from earmark.ingest.scan import inspect_file, scan
 from earmark.tagging.sources import SILENT
 from music import asc_songs, gtzan_clip, require_ffmpeg
 

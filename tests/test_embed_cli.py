@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from earmark.analysis.embed import embed_tracks, load_predictions
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings
 from earmark.cli import app
-from earmark.embed import embed_tracks, load_predictions
 from earmark.errors import AudioError
-from earmark.scan import scan
+from earmark.ingest.scan import scan
 from music import gtzan_clip, transcode
 
 runner = CliRunner()
@@ -66,7 +66,7 @@ def test_tags_plot_and_span(excerpts, tmp_path):
 
 
 def test_precision_option(excerpts):
-    from earmark.cli.pretrained import PrecisionChoice
+    from earmark.cli.analysis import PrecisionChoice
     from earmark.models.musicnn import PRECISIONS
 
     assert tuple(c.value for c in PrecisionChoice) == PRECISIONS
@@ -84,14 +84,14 @@ def test_precision_option(excerpts):
     assert result.exit_code == 2
 
 
-def test_analyze_files_in_parallel_equals_one_at_a_time(excerpts):
-    from earmark.embed import analyze_files
+def test_analyse_files_in_parallel_equals_one_at_a_time(excerpts):
+    from earmark.analysis.embed import analyse_files
     from earmark.models.musicnn import load_musicnn
 
     model = load_musicnn("MTT_musicnn", precision="float32")
     paths = [excerpts["jazz"], excerpts["broken"], excerpts["metal"], excerpts["jazz"]]
-    serial = list(analyze_files(paths, model, workers=1))
-    parallel = list(analyze_files(paths, model, workers=2))
+    serial = list(analyse_files(paths, model, workers=1))
+    parallel = list(analyse_files(paths, model, workers=2))
     assert [p for p, _ in parallel] == [str(p) for p in paths]
     assert isinstance(parallel[1][1], AudioError) and "broken" in parallel[1][0]
     for (_, one), (_, two) in zip(serial, parallel, strict=True):

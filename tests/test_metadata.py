@@ -51,9 +51,9 @@ from typer.testing import CliRunner
 import realworld
 from earmark.catalog import Catalog, tracks
 from earmark.cli import app
-from earmark.metadata import existing_genres, rating_fraction, read_tags, riff_info, tag_text
-from earmark.ratings_io import stars_from_fraction
-from earmark.scan import scan
+from earmark.ingest.scan import scan
+from earmark.tags.read import existing_genres, rating_fraction, read_tags, riff_info, tag_text
+from earmark.taste.ratings_io import stars_from_fraction
 
 runner = CliRunner()
 

@@ -12,8 +12,8 @@ from functools import partial
 
 import pytest
 
-from earmark.parallel import map_files, map_threads, usable_cores
-from earmark.scan import inspect_file
+from earmark.engine import map_files, map_threads, usable_cores
+from earmark.ingest.scan import inspect_file
 
 
 def _worker_facts(_: object) -> tuple[int, int]:
@@ -38,7 +38,7 @@ def test_workers_are_other_processes_with_one_torch_thread():
     # The first pool of a process fixes what its fork server preloads: here, no torch; the
     # workers must still use one torch thread when they import it themselves.
     list(map_files(partial(inspect_file, verify=False), ["/nowhere/a.mp3", "/nowhere/b.mp3"],
-                   workers=2, preload=("earmark.scan",)))
+                   workers=2, preload=("earmark.ingest.scan",)))
     facts = list(map_files(_worker_facts, range(8), workers=2))
     assert os.getpid() not in {pid for pid, _ in facts}
     assert {threads for _, threads in facts} == {1}
@@ -128,7 +128,7 @@ def test_overlapping_map_threads_keep_each_callers_torch_threads():
 def test_usable_cores_follow_the_cpu_affinity():
     assert usable_cores() == len(os.sched_getaffinity(0))
     script = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-              "from earmark.parallel import usable_cores; print(usable_cores())")
+              "from earmark.engine import usable_cores; print(usable_cores())")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "1"

@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from earmark.audio import decode_audio
-from earmark.models.musicnn import MSD_TAGS, MTT_TAGS, load_musicnn, native_bfloat16
-from earmark.pretrained import (
+from earmark.analysis.songs import (
     GENRE_TAGS,
-    analyze_song,
+    analyse_song,
     embedding_from_patches,
     genre_from_tags,
     song_embedding,
     song_taggram,
     song_tags,
 )
+from earmark.audio import decode_audio
+from earmark.models.musicnn import MSD_TAGS, MTT_TAGS, load_musicnn, native_bfloat16
 from music import asc_songs, gtzan_clip, transcode
 
 REF = Path(__file__).resolve().parent / "data" / "musicnn_ref"
@@ -87,7 +87,7 @@ def test_song_tags_is_mean_of_taggram_and_span_selects_patches(models):
     np.testing.assert_allclose(probs, taggram.mean(axis=0), rtol=1e-6)
     assert tags == list(MSD_TAGS)
     # Patches are computed block by block: the batch size must not change any number.
-    single = analyze_song(audio, model, batch_size=1)
+    single = analyse_song(audio, model, batch_size=1)
     np.testing.assert_allclose(single.taggram, taggram, atol=1e-5)
     head, _, head_info = song_taggram(audio, model, start=0.0, duration=6.5)
     assert head_info.n_patches == 2
@@ -96,7 +96,7 @@ def test_song_tags_is_mean_of_taggram_and_span_selects_patches(models):
 
 def test_silence_gives_finite_outputs(taggers):
     for model in taggers.values():
-        result = analyze_song(np.zeros(SR * 5, np.float32), model)
+        result = analyse_song(np.zeros(SR * 5, np.float32), model)
         assert np.isfinite(result.taggram).all() and np.isfinite(result.embeddings).all()
         assert not result.info.padded
 
@@ -133,7 +133,7 @@ def test_song_embedding_is_mean_and_max_over_patches(models):
     model = models["MTT_musicnn"]
     embedding, info = song_embedding(audio, model)
     assert embedding.shape == (400,) and embedding.dtype == np.float32
-    patches = analyze_song(audio, model).embeddings
+    patches = analyse_song(audio, model).embeddings
     np.testing.assert_allclose(embedding[:200], patches.mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(embedding[200:], patches.max(axis=0), rtol=1e-6)
     assert embedding_from_patches(patches).shape == (400,)
@@ -174,8 +174,8 @@ def test_streamed_file_equals_in_memory_analysis(models, tmp_path, block_seconds
     model = models["MSD_musicnn"]
     path = gtzan_clip("disco", 1)
     audio = decode_audio(path, SR, offset=4.0, duration=10.0)
-    whole = analyze_song(audio, model)
-    streamed = analyze_song(path, model, start=4.0, duration=10.0, block_seconds=block_seconds)
+    whole = analyse_song(audio, model)
+    streamed = analyse_song(path, model, start=4.0, duration=10.0, block_seconds=block_seconds)
     assert streamed.info.n_patches == whole.info.n_patches == 3
     assert streamed.info.duration == pytest.approx(10.0)
     np.testing.assert_array_equal(streamed.taggram, whole.taggram)
@@ -185,7 +185,7 @@ def test_streamed_file_equals_in_memory_analysis(models, tmp_path, block_seconds
 def test_stream_of_a_short_file_is_padded(models, tmp_path):
     clip = tmp_path / "short.wav"
     transcode(gtzan_clip("blues", 2), clip, "wav", seconds=1.2)
-    result = analyze_song(clip, models["MTT_musicnn"], block_seconds=0.5)
+    result = analyse_song(clip, models["MTT_musicnn"], block_seconds=0.5)
     assert result.info.padded and result.info.n_patches == 1
     assert result.info.duration == pytest.approx(1.2, abs=0.01)
     assert np.isfinite(result.taggram).all()

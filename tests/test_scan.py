@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from earmark.catalog import Catalog, tracks
 from earmark.cli import app
-from earmark.scan import find_audio_files, scan
+from earmark.ingest.scan import find_audio_files, scan
 from music import FORMATS, gtzan_clip, transcode
 
 runner = CliRunner()
@@ -219,7 +219,8 @@ def test_unreadable_file_is_reported_and_the_scan_goes_on(tmp_path, music_files)
     shutil.copyfile(music_files["mp3"], tmp_path / "open.mp3")
     os.chmod(tmp_path / "locked.mp3", 0o000)
     code = (
-        "import json, sys; from earmark.catalog import Catalog; from earmark.scan import scan;"
+        "import json, sys; from earmark.catalog import Catalog;"
+        "from earmark.ingest.scan import scan;"
         "r = scan(Catalog(sys.argv[1]), [sys.argv[2]], workers=1);"
         "print(json.dumps({i.path: [i.action, i.reason] for i in r.items}))"
     )
@@ -327,10 +328,10 @@ def fail_for(path: Path, real):
 @pytest.mark.parametrize("step", ["check_audio", "read_tags"])
 def test_an_unexpected_exception_in_inspection_fails_only_that_file(
         catalog, three_songs, monkeypatch, step):
-    import earmark.scan
+    import earmark.ingest.scan
 
-    monkeypatch.setattr(earmark.scan, step,
-                        fail_for(three_songs["odd"], getattr(earmark.scan, step)))
+    monkeypatch.setattr(earmark.ingest.scan, step,
+                        fail_for(three_songs["odd"], getattr(earmark.ingest.scan, step)))
     report = scan(catalog, [three_songs["first"].parent], workers=1)  # in this process
     by_name = {Path(i.path).stem: i for i in report.items}
     assert by_name["odd"].action == "failed"
@@ -364,7 +365,7 @@ def test_an_unexpected_exception_while_recording_fails_only_that_file(
 
 def test_add_file_reports_a_file_it_could_not_record_at_all(catalog, three_songs,
                                                              monkeypatch):
-    from earmark.ratings_io import rate_file
+    from earmark.taste.ratings_io import rate_file
 
     real = tracks.record_track
 

@@ -88,7 +88,7 @@ class EarmarkPlugin(BeetsPlugin):
 
     def _tracks(self, catalog: Catalog, items: list, compute: bool, model: str) -> list:
         """earmark's catalog row for each item (scanned and analysed first with ``compute``)."""
-        from earmark.scan import add_file
+        from earmark.ingest.scan import add_file
 
         rows = []
         for item in items:

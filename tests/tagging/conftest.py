@@ -15,9 +15,9 @@ from mutagen.id3 import APIC, COMM, TALB, TDRC, TIT2, TPE1
 from mutagen.mp4 import MP4Cover
 
 from earmark.catalog import Catalog, tracks
-from earmark.scan import add_file
+from earmark.ingest.scan import add_file
 from earmark.tagging import apply_plans, load_policy, plan_track
-from earmark.tagging.write import open_tags
+from earmark.tags.write import open_tags
 from music import require_ffmpeg
 
 

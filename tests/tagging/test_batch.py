@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from earmark.catalog import journal, tracks
-from earmark.metadata import read_tags
-from earmark.tagging import apply_plans, load_policy, plan_track, undo, write
+from earmark.tagging import apply_plans, load_policy, plan_track, undo
+from earmark.tags import write
+from earmark.tags.read import read_tags
 
 
 def predicted(*pairs):

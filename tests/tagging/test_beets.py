@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from earmark.catalog import Catalog
-from earmark.metadata import read_tags
-from earmark.scan import add_file
+from earmark.ingest.scan import add_file
+from earmark.tags.read import read_tags
 
 pytest.importorskip("beets")
 pytestmark = pytest.mark.slow  # each test starts beets several times (seconds each)

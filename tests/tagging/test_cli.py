@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from earmark.catalog import Catalog, tracks
 from earmark.cli import app
 from earmark.cli.tagwrite import parse_since
-from earmark.metadata import read_tags
-from earmark.scan import add_file
-from earmark.tagging.write import write_keys
+from earmark.ingest.scan import add_file
+from earmark.tags.read import read_tags
+from earmark.tags.write import write_keys
 
 runner = CliRunner()
 MODEL = "test-classifier"

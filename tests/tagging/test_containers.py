@@ -23,8 +23,9 @@ import realworld
 from earmark.audio import check_audio, decode_audio
 from earmark.catalog import journal, tracks
 from earmark.errors import TagWriteError
-from earmark.scan import scan
-from earmark.tagging import apply_plans, load_policy, plan_track, undo, write
+from earmark.ingest.scan import scan
+from earmark.tagging import apply_plans, load_policy, plan_track, undo
+from earmark.tags import write
 
 ROCK_HIPHOP = {"genre": lambda track: [("rock", 0.9), ("hip-hop", 0.6), ("jazz", 0.1)]}
 MOODS = {"mood": lambda track: [("happy", 0.8)], "instrument": lambda track: [("guitar", 0.7)]}

@@ -15,7 +15,7 @@ from earmark.audio import decode_audio
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.predictions import store_predictions
 from earmark.cli import app
-from earmark.tagging import write
+from earmark.tags import write
 from music import GENRES
 
 runner = CliRunner()

@@ -21,7 +21,8 @@ from mutagen.id3 import ID3, TSOP, Encoding
 import realworld
 from earmark.catalog import journal
 from earmark.errors import TagWriteError
-from earmark.tagging import undo, write
+from earmark.tagging import undo
+from earmark.tags import write
 
 ROCK_JAZZ = [("rock", 0.9), ("jazz", 0.8)]
 #: A frame id mutagen does not know (old MusicBrainz artist sort name in v2.3): kept unparsed.

@@ -18,8 +18,9 @@ import realworld
 from earmark.catalog import Catalog, journal
 from earmark.cli import app
 from earmark.errors import TagWriteError
-from earmark.scan import add_file
-from earmark.tagging import undo, write
+from earmark.ingest.scan import add_file
+from earmark.tagging import undo
+from earmark.tags import write
 
 runner = CliRunner()
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from earmark.catalog import Catalog, journal
-from earmark.scan import find_audio_files
-from earmark.tagging import undo, write
+from earmark.ingest.scan import find_audio_files
+from earmark.tagging import undo
+from earmark.tags import write
 
 FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff", "mp3", "flac", "m4a")
 KILLS = 20
@@ -24,7 +25,7 @@ KILLS = 20
 _BATCH = """
 import sys
 from earmark.catalog import Catalog, tracks
-from earmark.scan import add_file
+from earmark.ingest.scan import add_file
 from earmark.tagging import apply_plans, load_policy, plan_track
 
 db, *paths = sys.argv[1:]

@@ -22,7 +22,7 @@ def test_default_config_is_documented_and_maps_pretrained_genres():
     data = json.loads(default_config_text())
     assert "canonical" in data["_comment"] and "artists" in data["_comment"]
     policy = load_policy()
-    from earmark.pretrained import GENRE_TAGS
+    from earmark.analysis.songs import GENRE_TAGS
 
     names = {genre: canonical_genre(genre, policy) for genre in GENRE_TAGS}
     assert all(names.values()), [g for g, c in names.items() if c is None]

@@ -24,7 +24,8 @@ from mutagen.mp4 import Atoms
 import realworld
 from earmark.audio import check_audio
 from earmark.catalog import journal
-from earmark.tagging import undo, write
+from earmark.tagging import undo
+from earmark.tags import write
 
 ROCK_JAZZ = [("rock", 0.9), ("jazz", 0.8)]
 

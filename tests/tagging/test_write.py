@@ -15,8 +15,8 @@ from mutagen.id3 import TSOP
 
 from earmark.audio import check_audio, decode_audio
 from earmark.errors import TagWriteError
-from earmark.metadata import read_tags
-from earmark.tagging import write
+from earmark.tags import write
+from earmark.tags.read import read_tags
 
 ALL_FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff")
 # ffprobe reads tags of these; it ignores the ID3 chunk of WAV and AIFF files.
@@ -198,7 +198,7 @@ def test_remove_leftovers_only_removes_copies_of_dead_writers(tmp_path):
 # may live under /root, which nobody cannot read.
 _AS_NOBODY = """
 import os, sys
-from earmark.tagging import write
+from earmark.tags import write
 import earmark.audio, mutagen.flac
 os.setgid(65534)
 os.setuid(65534)

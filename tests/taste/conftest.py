@@ -12,7 +12,7 @@ import pytest
 
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import store_embedding
-from earmark.scan import add_file
+from earmark.ingest.scan import add_file
 from music import gtzan_clip, transcode
 
 #: (genre, clip number) of the excerpts with embeddings; the listener of the end-to-end tests
@@ -61,8 +61,8 @@ def excerpt_embeddings(tmp_path_factory) -> dict[str, object]:
         pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
     import torch
 
+    from earmark.analysis.songs import song_embedding
     from earmark.models import load_musicnn
-    from earmark.pretrained import song_embedding
 
     folder = tmp_path_factory.mktemp("excerpts")
     files, genres = [], []

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from earmark.active import (
+from earmark.catalog import ratings
+from earmark.catalog.tracks import get_track
+from earmark.taste.active import (
     cosine_distances,
     select_batch,
     select_diverse,
@@ -14,10 +16,8 @@ from earmark.active import (
     select_uncertain,
     uncertainty,
 )
-from earmark.catalog import ratings
-from earmark.catalog.tracks import get_track
-from earmark.recommend import songs_to_review
-from earmark.taste import review_taste
+from earmark.taste.model import review_taste
+from earmark.taste.recommend import songs_to_review
 
 
 def _clusters(n_clusters: int = 5, per: int = 8, dim: int = 32, seed: int = 0):

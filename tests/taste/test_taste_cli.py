@@ -22,7 +22,7 @@ from earmark.catalog import Catalog, ratings
 from earmark.catalog.tracks import get_track
 from earmark.cli import app
 from earmark.cli.taste import play_excerpt, player_command, stop_player
-from earmark.ratings_io import read_m3u
+from earmark.taste.ratings_io import read_m3u
 
 runner = CliRunner()
 
@@ -190,7 +190,7 @@ def test_recommend_from_folder_scans_embeds_and_ranks_new_songs(
     assert result.exit_code == 0, result.output
     rows = _json_lines(result.output)
     assert [r["path"] for r in rows] == [str(new / "fresh.flac")]
-    assert rows[0]["tags"]  # embedded by earmark.embed, which also stores its top tags
+    assert rows[0]["tags"]  # embedded by earmark.analysis.embed, which also stores its top tags
 
 
 @pytest.mark.slow

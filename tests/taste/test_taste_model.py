@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import check_estimator
 from earmark.catalog import ratings
 from earmark.catalog.tracks import get_track
 from earmark.errors import ModelError
-from earmark.taste import (
+from earmark.taste.model import (
     NotEnoughRatings,
     StarRegressor,
     TasteClassifier,

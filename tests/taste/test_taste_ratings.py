@@ -20,7 +20,8 @@ from earmark.catalog.embeddings import store_embedding
 from earmark.catalog.tracks import get_track
 from earmark.cli import app
 from earmark.errors import EarmarkError
-from earmark.ratings_io import (
+from earmark.ingest.scan import add_file
+from earmark.taste.ratings_io import (
     export_ratings,
     import_ratings,
     rate_file,
@@ -29,7 +30,6 @@ from earmark.ratings_io import (
     stars_from_fraction,
     write_m3u,
 )
-from earmark.scan import add_file
 
 
 def test_parse_rating_accepts_words_keys_and_stars():

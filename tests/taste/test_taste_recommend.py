@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import earmark.taste
+import earmark.taste.model
 from earmark.catalog import ratings
 from earmark.catalog.embeddings import store_embedding
 from earmark.cli import app
-from earmark.recommend import recommend
-from earmark.scan import add_file
-from earmark.taste import DEFAULT_EMBEDDING, TasteClassifier, TasteModel
+from earmark.ingest.scan import add_file
+from earmark.taste.model import DEFAULT_EMBEDDING, TasteClassifier, TasteModel
+from earmark.taste.recommend import recommend
 
 
 def _embedded_songs(catalog, song_files, seed: int = 0) -> tuple[list[int], np.ndarray]:
@@ -33,8 +33,8 @@ def _embedded_songs(catalog, song_files, seed: int = 0) -> tuple[list[int], np.n
 def builds(monkeypatch) -> list[int]:
     """One entry per call of taste_data (the ratings joined with their embeddings)."""
     calls: list[int] = []
-    real = earmark.taste.taste_data
-    monkeypatch.setattr(earmark.taste, "taste_data",
+    real = earmark.taste.model.taste_data
+    monkeypatch.setattr(earmark.taste.model, "taste_data",
                         lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
     return calls
 
@@ -61,13 +61,13 @@ def test_review_taste_reads_the_ratings_once_before_a_model_can_be_trained(
     ids, _ = _embedded_songs(catalog, song_files)
     ratings.add_rating(catalog, ids[0], "like")
     ratings.add_rating(catalog, ids[1], "dislike")
-    provisional = earmark.taste.review_taste(catalog)
+    provisional = earmark.taste.model.review_taste(catalog)
     assert provisional.info == {"embedding_model": DEFAULT_EMBEDDING, "provisional": True,
                                 "n_ratings": 2}
     assert len(builds) == 1  # not once for the failed training and again for the fallback
-    data = earmark.taste.taste_data(catalog)
+    data = earmark.taste.model.taste_data(catalog)
     builds.clear()
-    assert earmark.taste.review_taste(catalog, data=data).info["provisional"]
+    assert earmark.taste.model.review_taste(catalog, data=data).info["provisional"]
     assert builds == []
 
 

@@ -8,19 +8,22 @@ import numpy as np
 import pytest
 
 from earmark.catalog import Catalog
+from earmark.catalog.labels import load_labelled
 from earmark.data import (
     LabelledSet,
     cv_folds,
     group_keys,
     holdout_split,
+)
+from earmark.data.splits import stratify_labels
+from earmark.ingest.importers import (
     import_csv,
     import_fma,
     import_folders,
     import_mtt,
-    load_labelled,
+    read_fma,
+    read_mtt,
 )
-from earmark.data.importers import read_fma, read_mtt
-from earmark.data.splits import stratify_labels
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from earmark.evaluate import (
+from earmark.learn.evaluate import (
     append_results,
     chance_f1,
     evaluate,

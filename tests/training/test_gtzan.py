@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from earmark.catalog import Catalog
-from earmark.data import import_folders, load_labelled
-from earmark.train import cross_validate, default_inputs, song_matrix
+from earmark.catalog.labels import load_labelled
+from earmark.ingest.importers import import_folders
+from earmark.learn.train import cross_validate, default_inputs, song_matrix
 
 
 @pytest.mark.slow

@@ -18,10 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from earmark.catalog import Catalog
+from earmark.catalog.labels import load_labelled
 from earmark.cli import app
-from earmark.data import find_split_lists, load_labelled
-from earmark.data.importers import read_fma, read_gtzan, read_jamendo, read_mtt
-from earmark.train import split_for_training
+from earmark.ingest.importers import find_split_lists, read_fma, read_gtzan, read_jamendo, read_mtt
+from earmark.learn.train import split_for_training
 from music import gtzan_clip
 
 runner = CliRunner()

@@ -14,8 +14,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from earmark.errors import ModelError
-from earmark.evaluate import expected_calibration_error
 from earmark.features.classic import ClassicParams, descriptor_names, song_descriptors
+from earmark.learn.evaluate import expected_calibration_error
 from earmark.models.classic import DescriptorSVM, pairwise_decisions, rbf_kernel
 from earmark.models.heads import EmbeddingHead
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model

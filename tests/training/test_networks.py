@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from earmark import augment
 from earmark.audio import decode_audio, song_chunks
+from earmark.features import augment
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
-from earmark.models.shortchunk import CHUNK_SAMPLES, ShortChunkClassifier, ShortChunkResNet
+from earmark.models.nets.shortchunk import CHUNK_SAMPLES, ShortChunkClassifier, ShortChunkResNet
 from music import gtzan_clip, transcode
 
 RATE = 16000
@@ -137,8 +137,8 @@ def test_short_chunk_trains_saves_and_resumes(songs, tmp_path):
 
 @pytest.mark.slow
 def test_musicnn_fine_tune_trains_only_the_last_layers(songs, tmp_path):
-    from earmark.models.finetune import MusicnnFineTuned
     from earmark.models.musicnn import load_musicnn
+    from earmark.models.nets.finetune import MusicnnFineTuned
 
     X, y = songs
     model = MusicnnFineTuned(epochs=2, batch_size=6, chunks_per_song=1, lr=1e-3,

@@ -51,8 +51,8 @@ def test_card_thresholds_override_then_tuned_then_none():
 
 @pytest.mark.parametrize("kind", ["single", "binary", "multi"])
 def test_evaluate_and_predict_decide_as_hard_predictions(kind):
-    from earmark.evaluate import evaluate
-    from earmark.predict import decide
+    from earmark.analysis.predict import decide
+    from earmark.learn.evaluate import evaluate
 
     rng = np.random.default_rng(3)
     output = rng.random((40, 2 if kind == "binary" else 3))

@@ -8,11 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
+from earmark.analysis.predict import song_input
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
-from earmark.data import import_folders, load_labelled
-from earmark.predict import song_input
-from earmark.train import cache_key, default_inputs, ensure_embeddings
+from earmark.catalog.labels import load_labelled
+from earmark.ingest.importers import import_folders
+from earmark.learn.train import cache_key, default_inputs, ensure_embeddings
 
 
 @pytest.mark.slow  # librosa compiles its numba kernels in every worker

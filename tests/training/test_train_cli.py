@@ -10,18 +10,20 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from earmark.analysis.predict import aggregate, decide, predict_songs
 from earmark.catalog import Catalog
+from earmark.catalog.labels import load_labelled
 from earmark.cli import app
-from earmark.data import group_keys, import_folders, load_labelled
-from earmark.models.io import load_model, save_model
-from earmark.predict import aggregate, decide, predict_songs
-from earmark.train import (
+from earmark.data import group_keys
+from earmark.ingest.importers import import_folders
+from earmark.learn.train import (
     cross_validate,
     default_inputs,
     song_matrix,
     split_for_training,
     train_model,
 )
+from earmark.models.io import load_model, save_model
 
 runner = CliRunner()
 

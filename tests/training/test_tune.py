@@ -9,8 +9,8 @@ import pytest
 from sklearn.datasets import load_wine
 
 from earmark.data import LabelledSet, cv_folds, group_keys
-from earmark.train import cross_validate, score_fold
-from earmark.tune import tune
+from earmark.learn.train import cross_validate, score_fold
+from earmark.learn.tune import tune
 
 
 def wine_set() -> tuple[np.ndarray, LabelledSet]:

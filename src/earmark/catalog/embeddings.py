@@ -30,7 +30,7 @@ def load_embeddings(
     """Embeddings of ``model`` as ``(track_ids, matrix (n, dim))``, ordered by track id.
 
     Only embeddings computed from the file's current content are returned; tracks without one
-    are left out (see :func:`earmark.embed.embed_tracks` to compute them).
+    are left out (see :func:`earmark.analysis.embed.embed_tracks` to compute them).
     """
     sql = (
         "SELECT e.track_id, e.vector FROM embeddings e JOIN tracks t ON t.id = e.track_id "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -22,20 +21,6 @@ TRACK_FIELDS = (
 def normalise_path(path: str | Path) -> str:
     """The catalog's key for a file: absolute, with '..' resolved but symlinks kept as named."""
     return os.path.normpath(os.path.abspath(os.fspath(path)))
-
-
-def content_digest() -> hashlib.blake2b:
-    """The hash object behind :func:`content_hash`, for code that reads a file anyway."""
-    return hashlib.blake2b(digest_size=16)
-
-
-def content_hash(path: str | Path) -> str:
-    """blake2b-128 of the whole file, hex: how the catalog recognises a file's content."""
-    digest = content_digest()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def song_name(track: dict) -> str:
@@ -100,7 +85,7 @@ def _utf8(text: str) -> str:
 
 
 def _tags_json(tags: object) -> str:
-    # earmark.metadata gives JSON-safe values; anything else a caller passes is stored as its
+    # earmark.tags.read gives JSON-safe values; anything else a caller passes is stored as its
     # text rather than losing the whole row.
     return _utf8(json.dumps(tags, ensure_ascii=False, default=_json_fallback))
 

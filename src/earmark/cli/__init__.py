@@ -8,8 +8,8 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from earmark.cli import (  # noqa: E402, F401  (registers commands)
+    analysis,
     library,
-    pretrained,
     tagwrite,
     taste,
     training,

@@ -1,7 +1,7 @@
 """The Typer application and what every command shares: catalog option, JSON lines, progress.
 
 Commands only parse arguments, call the library and print; they live in one module per area
-(``library``, ``pretrained``, ``tagwrite``, ``taste``, ``training``) and register on :data:`app`.
+(``analysis``, ``library``, ``tagwrite``, ``taste``, ``training``) and register on :data:`app`.
 """
 
 from __future__ import annotations

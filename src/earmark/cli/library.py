@@ -22,7 +22,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
-from earmark.scan import inspect_file, scan
+from earmark.ingest.scan import inspect_file, scan
 
 
 @app.command("scan")

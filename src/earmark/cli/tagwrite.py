@@ -28,7 +28,7 @@ from earmark.cli.app import (
     progress_bar,
 )
 from earmark.errors import EarmarkError
-from earmark.scan import FOLDER_LOOP, find_audio_files, scan
+from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
 from earmark.tagging import plan as tagplan
 from earmark.tagging.policy import default_config_text, load_policy
 from earmark.tagging.sources import PRETRAINED_MODELS, StoredPredictions, ensure_predictions

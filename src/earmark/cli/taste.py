@@ -16,7 +16,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from earmark.active import STRATEGIES
 from earmark.catalog import Catalog, ratings
 from earmark.catalog.ratings import describe_rating
 from earmark.cli.app import (
@@ -34,7 +33,9 @@ from earmark.cli.app import (
 from earmark.defaults import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.defaults import TASTE_HALF_LIFE_DAYS as DEFAULT_HALF_LIFE_DAYS
 from earmark.errors import EarmarkError
-from earmark.ratings_io import (
+from earmark.ingest.scan import scan
+from earmark.taste.active import STRATEGIES
+from earmark.taste.ratings_io import (
     ImportReport,
     export_ratings,
     import_ratings,
@@ -42,12 +43,11 @@ from earmark.ratings_io import (
     read_answers,
     write_m3u,
 )
-from earmark.scan import scan
 
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.
 if TYPE_CHECKING:
-    from earmark.taste import TasteData, TasteModel
+    from earmark.taste.model import TasteData, TasteModel
 
 ratings_app = typer.Typer(help="Import and export ratings.", no_args_is_help=True)
 app.add_typer(ratings_app, name="ratings")
@@ -199,7 +199,7 @@ def _quality(info: dict) -> str:
 
 def _prepare(catalog: Catalog, folder: Path | None) -> None:
     """Scan ``--from``, embed what is missing (with progress bars) and report failures."""
-    from earmark.recommend import embed_missing
+    from earmark.taste.recommend import embed_missing
     if folder is not None:
         with progress_bar("scanning") as advance:
             report = scan(catalog, [folder], progress=advance)
@@ -216,7 +216,7 @@ def _prepare(catalog: Catalog, folder: Path | None) -> None:
 
 
 def _taste_or_fail(catalog: Catalog, half_life: float | None) -> TasteModel:
-    from earmark.taste import NotEnoughRatings, current_taste
+    from earmark.taste.model import NotEnoughRatings, current_taste
     try:
         return current_taste(catalog, DEFAULT_EMBEDDING, half_life)
     except NotEnoughRatings as exc:
@@ -230,7 +230,7 @@ def taste_command(
     as_json: JsonOption = False,
 ) -> None:
     """Retrain the taste model on the current ratings and show how well it predicts them."""
-    from earmark.taste import NotEnoughRatings, taste_model_path, train_taste
+    from earmark.taste.model import NotEnoughRatings, taste_model_path, train_taste
     catalog = open_catalog(db)
     _prepare(catalog, None)
     try:
@@ -295,7 +295,7 @@ def stop_player(player: subprocess.Popen | None) -> None:
 
 
 def _show(catalog: Catalog, track: dict, p_like: float | None, position: str) -> None:
-    from earmark.recommend import song_name, top_tags
+    from earmark.taste.recommend import song_name, top_tags
     lines = [f"[bold]{escape(song_name(track))}[/]  [dim]{position}[/]"]
     if track.get("album"):
         lines.append(f"album: {escape(track['album'])}")
@@ -391,8 +391,8 @@ def review_command(
 
     Without --answers, asks on the terminal and plays an excerpt when a player is installed.
     """
-    from earmark.recommend import song_name, songs_to_review
-    from earmark.taste import review_taste, taste_data
+    from earmark.taste.model import review_taste, taste_data
+    from earmark.taste.recommend import song_name, songs_to_review
     by_path, in_order = {}, []
     if answers is not None:
         try:
@@ -469,7 +469,7 @@ def _rated_paths(catalog: Catalog) -> set[str]:
 
 def _retrain(catalog: Catalog, half_life: float | None, data: TasteData) -> TasteModel | None:
     """Train on ``data`` (the ratings just read) and say how well; ``None`` if too few."""
-    from earmark.taste import NotEnoughRatings, train_taste
+    from earmark.taste.model import NotEnoughRatings, train_taste
     try:
         model = train_taste(catalog, DEFAULT_EMBEDDING, half_life, data=data)
     except NotEnoughRatings as exc:
@@ -498,7 +498,7 @@ def recommend_command(
     as_json: JsonOption = False,
 ) -> None:
     """Unrated songs you will probably like, best first, each with a reason."""
-    from earmark.recommend import recommend, song_name
+    from earmark.taste.recommend import recommend, song_name
     catalog = open_catalog(db)
     _prepare(catalog, folder)
     model = _taste_or_fail(catalog, _half_life(half_life))
@@ -523,7 +523,7 @@ def recommend_command(
 
 
 def _seed_track(catalog: Catalog, song: Path) -> dict:
-    from earmark.recommend import ensure_song
+    from earmark.taste.recommend import ensure_song
     try:
         return ensure_song(catalog, song, DEFAULT_EMBEDDING)
     except EarmarkError as exc:
@@ -539,7 +539,7 @@ def similar_command(
     as_json: JsonOption = False,
 ) -> None:
     """The songs that sound nearest to SONG (cosine similarity of embeddings)."""
-    from earmark.recommend import similar, song_name
+    from earmark.taste.recommend import similar, song_name
     catalog = open_catalog(db)
     if folder is not None:
         _prepare(catalog, folder)
@@ -572,7 +572,7 @@ def playlist_command(
     half_life: HalfLifeOption = DEFAULT_HALF_LIFE_DAYS,
 ) -> None:
     """Write an M3U8 playlist of your top recommendations, or of songs like --seed."""
-    from earmark.recommend import recommend, similar
+    from earmark.taste.recommend import recommend, similar
     catalog = open_catalog(db)
     _prepare(catalog, folder)
     if seed is not None:

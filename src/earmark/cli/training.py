@@ -29,14 +29,15 @@ from earmark.cli.app import (
 )
 from earmark.defaults import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.errors import EarmarkError
-from earmark.scan import find_audio_files
+from earmark.ingest.scan import find_audio_files
 
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.
 if TYPE_CHECKING:
-    from earmark.data import ImportReport, LabelledSet
+    from earmark.analysis.predict import SongPrediction
+    from earmark.data import LabelledSet
+    from earmark.ingest.importers import ImportReport
     from earmark.models.io import TrainedModel
-    from earmark.predict import SongPrediction
 
 dataset_app = typer.Typer(help="Labelled datasets in the catalog.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
@@ -116,7 +117,7 @@ def dataset_import(
     reported, not fatal. Exit code 1 when some failed, 3 when nothing could be imported."""
     import csv
 
-    from earmark.data import importers
+    from earmark.ingest import importers
     fmt = fmt or (SourceFormat.folders if source.is_dir() else SourceFormat.csv)
     given = {"--audio": audio, "--splits": splits, "--split-list": split_list or None,
              "--category": category, "--clip-info": clip_info, "--subset": subset, "--top": top}
@@ -203,7 +204,7 @@ def _print_import(report: ImportReport, as_json: bool) -> None:
 @dataset_app.command("list")
 def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Labelled datasets in the catalog, with their tasks and sizes."""
-    from earmark.data.dataset import datasets
+    from earmark.catalog.labels import datasets
     catalog = open_catalog(db)
     rows = datasets(catalog)
     catalog.close()
@@ -218,7 +219,7 @@ def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 
 def _load(catalog: Catalog, task: str, dataset: str | None) -> LabelledSet:
-    from earmark.data.dataset import load_labelled
+    from earmark.catalog.labels import load_labelled
     data = load_labelled(catalog, task, dataset)
     if len(data) == 0:
         where = f" in dataset {dataset!r}" if dataset else ""
@@ -310,9 +311,9 @@ def train_command(
     as_json: JsonOption = False,
 ) -> None:
     """Train a model on labelled songs in the catalog (embeddings computed first if missing)."""
-    from earmark.evaluate import append_results
+    from earmark.learn.evaluate import append_results
+    from earmark.learn.train import cross_validate, default_inputs, song_matrix, train_model
     from earmark.models.io import save_model
-    from earmark.train import cross_validate, default_inputs, song_matrix, train_model
     if out is None and not cv:
         fail("give --out PATH for the model (or --cv K to only cross-validate)", 2)
     if resume and checkpoint is None:
@@ -391,11 +392,11 @@ def evaluate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Score a model on a labelled dataset: a JSON report, confusion matrix, mistakes."""
-    from earmark.evaluate import append_results, evaluate, headline, write_report
+    from earmark.analysis.predict import model_output
+    from earmark.learn.evaluate import append_results, evaluate, headline, write_report
+    from earmark.learn.train import song_matrix
     from earmark.models.io import load_model
     from earmark.models.outputs import card_thresholds
-    from earmark.predict import model_output
-    from earmark.train import song_matrix
     try:
         model = load_model(model_path)
     except EarmarkError as exc:
@@ -475,8 +476,8 @@ def predict_command(
     Predictions of songs that are in the catalog are stored there. Exit code 1 when some
     files could not be read.
     """
+    from earmark.analysis.predict import predict_songs
     from earmark.models.io import load_model
-    from earmark.predict import predict_songs
     try:
         model = load_model(model_path)
     except EarmarkError as exc:
@@ -554,10 +555,10 @@ def tune_command(
     as_json: JsonOption = False,
 ) -> None:
     """Search hyper-parameters with Optuna (local, seeded TPE, median pruning)."""
-    from earmark.evaluate import append_results
+    from earmark.learn.evaluate import append_results
+    from earmark.learn.train import default_inputs, song_matrix, train_model
+    from earmark.learn.tune import tune  # imports Optuna, which only this command needs
     from earmark.models.io import save_model
-    from earmark.train import default_inputs, song_matrix, train_model
-    from earmark.tune import tune  # imports Optuna, which only this command needs
 
     catalog = open_catalog(db)
     data = _load(catalog, task, dataset)

@@ -1,33 +1,10 @@
-"""Labelled data: importers that put labelled music into the catalog, and honest splits."""
+"""Labelled data, pure: the labelled-set shape every trainer consumes and honest splits.
 
-from earmark.data.dataset import LabelledSet, load_labelled, set_labels
-from earmark.data.importers import (
-    ImportReport,
-    Listing,
-    find_split_lists,
-    import_csv,
-    import_fma,
-    import_folders,
-    import_gtzan,
-    import_jamendo,
-    import_mtt,
-)
+Reading labels from the catalog is :mod:`earmark.catalog.labels`; importing labelled
+collections is :mod:`earmark.ingest.importers`.
+"""
+
+from earmark.data.dataset import LabelledSet
 from earmark.data.splits import cv_folds, group_keys, holdout_split
 
-__all__ = [
-    "ImportReport",
-    "LabelledSet",
-    "Listing",
-    "cv_folds",
-    "find_split_lists",
-    "group_keys",
-    "holdout_split",
-    "import_csv",
-    "import_fma",
-    "import_folders",
-    "import_gtzan",
-    "import_jamendo",
-    "import_mtt",
-    "load_labelled",
-    "set_labels",
-]
+__all__ = ["LabelledSet", "cv_folds", "group_keys", "holdout_split"]

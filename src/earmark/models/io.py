@@ -30,8 +30,8 @@ from earmark.errors import ModelError
 MODEL_TYPES: dict[str, str] = {
     "head": "earmark.models.heads:EmbeddingHead",
     "classic": "earmark.models.classic:DescriptorSVM",
-    "shortchunk": "earmark.models.shortchunk:ShortChunkClassifier",
-    "finetune": "earmark.models.finetune:MusicnnFineTuned",
+    "shortchunk": "earmark.models.nets.shortchunk:ShortChunkClassifier",
+    "finetune": "earmark.models.nets.finetune:MusicnnFineTuned",
 }
 CARD_FORMAT = 1
 

@@ -1,7 +1,8 @@
 """Writing genres, moods and instruments into music files, safely and reversibly.
 
 :mod:`.policy` decides what to write, :mod:`.sources` where predictions come from,
-:mod:`.plan` plans, journals and undoes batches, :mod:`.write` changes one file atomically.
+:mod:`.plan` plans, journals and undoes batches; :mod:`earmark.tags.write` changes one file
+atomically.
 """
 
 from earmark.tagging.plan import (
@@ -14,10 +15,8 @@ from earmark.tagging.plan import (
 )
 from earmark.tagging.policy import TagPolicy, choose_genres, load_policy
 from earmark.tagging.sources import StoredPredictions, ensure_predictions
-from earmark.tagging.write import FIELDS, remove_leftovers, write_keys
 
 __all__ = [
-    "FIELDS",
     "FieldChange",
     "StoredPredictions",
     "TagPolicy",
@@ -28,7 +27,5 @@ __all__ = [
     "ensure_predictions",
     "load_policy",
     "plan_track",
-    "remove_leftovers",
     "undo",
-    "write_keys",
 ]

@@ -1,7 +1,7 @@
 """Batches: plan tag changes for catalog tracks, carry them out with a journal, undo them.
 
 ``plan_track`` decides per file what would change (nothing is written); ``apply_plans`` writes
-the planned files one by one through :mod:`earmark.tagging.write`, journalling each change in the
+the planned files one by one through :mod:`earmark.tags.write`, journalling each change in the
 catalog *before* the file is replaced and updating the track row after; ``undo`` restores what
 the journal says was there, in the form it was there (the same ID3 version, no tag container
 where the file had none, an MP4's numeric ``gnre`` atom), and keeps what someone else changed
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from earmark.catalog import Catalog, journal, tracks
 from earmark.errors import EarmarkError, TagWriteError
-from earmark.metadata import existing_genres, read_tags
 from earmark.tagging import policy as pol
-from earmark.tagging import write
 from earmark.tagging.sources import Source
+from earmark.tags import write
+from earmark.tags.read import existing_genres, read_tags
 
 ProgressFn = Callable[[int, int, str], None]
 

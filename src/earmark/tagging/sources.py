@@ -10,8 +10,8 @@ for any model; earmark ships two:
   leave per-track results (``kind='genres'``: a JSON list of ``[genre, confidence]`` pairs or an
   object ``{genre: confidence}``; ``kind='tags'``: an object ``{tag: probability}``);
 * :func:`ensure_predictions` first runs a pretrained musicnn tagger
-  (:func:`earmark.embed.embed_tracks`) on tracks that have no stored predictions from it, so a
-  second run (or the beets plugin) reads instead of listening again.
+  (:func:`earmark.analysis.embed.embed_tracks`) on tracks that have no stored predictions from
+  it, so a second run (or the beets plugin) reads instead of listening again.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def ensure_predictions(
     if model not in PRETRAINED_MODELS:
         raise EarmarkError(f"no stored predictions from {model!r} and it is not a pretrained "
                            f"model earmark can run ({', '.join(PRETRAINED_MODELS)})")
-    from earmark.embed import embed_tracks
+    from earmark.analysis.embed import embed_tracks
 
     missing = [i for i in track_ids if load_prediction(catalog, i, model, "tags") is None]
     if not missing:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from earmark.analysis.figures import plot_confusion, plot_spectrogram
 from earmark.models.outputs import hard_predictions
 
 
@@ -251,55 +252,6 @@ def misclassified(paths: list[str], y: np.ndarray, output: np.ndarray, kind: str
              "confidence": round(float(output[i, q]), 4)}
             for i, (p, t, q) in enumerate(zip(paths, y, pred, strict=True)) if t != q]
     return sorted(rows, key=lambda r: -r["confidence"])
-
-
-def plot_confusion(matrix: np.ndarray, labels: list[str], path: str | Path) -> None:
-    """A confusion-matrix heat map with counts, rows = truth."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    size = 2 + 0.5 * len(labels)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    top = matrix.max() if matrix.size else 0
-    for (i, j), count in np.ndenumerate(matrix):
-        if count:
-            ax.text(j, i, str(count), ha="center", va="center",
-                    color="white" if count > top / 2 else "black", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_spectrogram(audio_path: str, path: str | Path, title: str,
-                     seconds: float = 30.0) -> None:
-    """A log-mel spectrogram image of the first ``seconds`` of a song."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from earmark.audio import decode_audio
-    from earmark.features import SHORTCHUNK_MEL, log_mel
-
-    params = SHORTCHUNK_MEL.with_(top_db=80.0)
-    audio = decode_audio(audio_path, params.sample_rate, duration=seconds)
-    mel = log_mel(audio, params).numpy()
-    fig, ax = plt.subplots(figsize=(8, 3))
-    ax.imshow(mel, origin="lower", aspect="auto", cmap="magma",
-              extent=(0, len(audio) / params.sample_rate, 0, mel.shape[0]))
-    ax.set_xlabel("seconds")
-    ax.set_ylabel("mel band")
-    ax.set_title(f"{Path(audio_path).name}: {title}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 RESULT_FIELDS = ("time", "model", "model_type", "data", "split", "seed", "songs", "params",

@@ -9,7 +9,7 @@ Batch-norm statistics stay the pretrained ones. Input is musicnn's own front end
 (:data:`earmark.models.musicnn.MUSICNN_PARAMS`), in 3 s patches, without per-example
 standardisation, since the pretrained weights expect its raw log-compressed values.
 Training, augmentation, early stopping and checkpoints are those of
-:class:`earmark.models.shortchunk.AudioNetEstimator`.
+:class:`earmark.models.nets.shortchunk.AudioNetEstimator`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import nn
 
 from earmark.features import log_mel
 from earmark.models.musicnn import MUSICNN_PARAMS, PATCH_FRAMES, MusicnnTagger, load_musicnn
-from earmark.models.shortchunk import AudioNetEstimator
+from earmark.models.nets.shortchunk import AudioNetEstimator
 
 
 class FineTunedNet(nn.Module):
@@ -39,7 +39,7 @@ class MusicnnFineTuned(AudioNetEstimator):
     """Fine-tune ``base`` (``"MSD_musicnn"`` or ``"MTT_musicnn"``) on new labels.
 
     ``train_layers`` is ``"last"`` (dense embedding layer + new output) or ``"all"``; other
-    parameters as :class:`~earmark.models.shortchunk.AudioNetEstimator`, with a lower default
+    parameters as :class:`~earmark.models.nets.shortchunk.AudioNetEstimator`, with a lower default
     learning rate.
     """
 

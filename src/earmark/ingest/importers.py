@@ -3,7 +3,7 @@
 Each reader turns its source format into a :class:`Listing`: :class:`Entry` rows (path, labels,
 split, artist) and, named with a reason, the rows it could not use (``failed``: malformed) or
 left out on purpose (``skipped``: no label of the kind asked for, not in any split list).
-:func:`import_entries` then adds the files with :func:`earmark.scan.scan` (in parallel,
+:func:`import_entries` then adds the files with :func:`earmark.ingest.scan.scan` (in parallel,
 verifying the audio) and stores the labels. A malformed row, a missing or unreadable file is
 reported in the :class:`ImportReport` and the import goes on; only a source that cannot be read
 as its format at all raises (``ValueError`` with a message for a person, or ``OSError``).
@@ -39,8 +39,8 @@ from typing import TextIO
 
 from earmark.audio import AUDIO_EXTENSIONS
 from earmark.catalog import Catalog, tracks
-from earmark.data.dataset import set_labels
-from earmark.scan import find_audio_files, scan
+from earmark.catalog.labels import set_labels
+from earmark.ingest.scan import find_audio_files, scan
 
 ProgressFn = Callable[[int, int, str], None]
 

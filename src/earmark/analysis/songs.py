@@ -28,10 +28,10 @@ import soxr
 import torch
 
 from earmark.audio import Downmix, stream_audio
+from earmark.engine import map_threads
 from earmark.errors import ModelError
 from earmark.features import log_mel
 from earmark.models.musicnn import MusicnnTagger
-from earmark.parallel import map_threads
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class _PatchCutter:
             yield buffer[first * step : first * step + self._need(part)], part
 
 
-def analyze_song(
+def analyse_song(
     source: Source,
     model: MusicnnTagger,
     start: float | None = None,
@@ -248,10 +248,10 @@ def song_taggram(
 ) -> tuple[np.ndarray, list[str], SongInfo]:
     """Per-patch tag probabilities: ``(taggram (n_patches, n_tags), tag names, info)``.
 
-    Same arguments as :func:`analyze_song`; row ``i`` covers seconds
+    Same arguments as :func:`analyse_song`; row ``i`` covers seconds
     ``[start + i * info.patch_seconds, start + (i + 1) * info.patch_seconds)``.
     """
-    result = analyze_song(source, model, start, duration, **kwargs)
+    result = analyse_song(source, model, start, duration, **kwargs)
     return result.taggram, list(result.tags), result.info
 
 
@@ -281,7 +281,7 @@ def song_embedding(
 
     ``d`` is ``model.embedding_dim`` (200 for the musicnn models, so 400 values).
     """
-    result = analyze_song(source, model, start, duration, **kwargs)
+    result = analyse_song(source, model, start, duration, **kwargs)
     return embedding_from_patches(result.embeddings), result.info
 
 

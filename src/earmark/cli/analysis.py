@@ -25,7 +25,7 @@ from earmark.cli.app import (
 )
 from earmark.defaults import PRECISIONS
 from earmark.errors import AudioError, ModelError
-from earmark.scan import FOLDER_LOOP, find_audio_files
+from earmark.ingest.scan import FOLDER_LOOP, find_audio_files
 
 
 class TaggerChoice(StrEnum):
@@ -63,7 +63,7 @@ def _audio_paths(paths: list[Path]) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def _load(model: str, precision: str):
-    from earmark.device import pick_device
+    from earmark.engine.device import pick_device
     from earmark.models.musicnn import load_musicnn
 
     try:
@@ -82,7 +82,7 @@ def _report_failure(path: str, reason: str, as_json: bool) -> None:
 def _run(paths: list[Path], model_name: str, precision: str, start: float | None,
          duration: float | None, as_json: bool):
     """Yield each song's result; report unreadable files on the way; remember failures."""
-    from earmark.embed import analyze_files
+    from earmark.analysis.embed import analyse_files
 
     files, problems = _audio_paths(paths)
     for path, problem in problems:
@@ -93,7 +93,7 @@ def _run(paths: list[Path], model_name: str, precision: str, start: float | None
     failed = len(problems)
     with progress_bar("listening") as advance:
         for done, (path, result) in enumerate(
-            analyze_files(files, tagger, start=start, duration=duration), start=1
+            analyse_files(files, tagger, start=start, duration=duration), start=1
         ):
             advance(done, len(files), path)
             if isinstance(result, AudioError):
@@ -155,7 +155,7 @@ def tags_command(
             console.print(f"[bold]{Path(result.path).name}[/]  {line}", highlight=False,
                           soft_wrap=True)
     if plot is not None and results:
-        from earmark.plots import plot_taggram
+        from earmark.analysis.figures import plot_taggram
 
         plot_taggram(results[0].taggram, results[0].tags, plot,
                      title=Path(results[0].path).name, start=start or 0.0,
@@ -205,9 +205,9 @@ def embed_command(
     as_json: JsonOption = False,
 ) -> None:
     """Compute per-song embeddings (and tag/genre predictions) for catalog tracks."""
+    from earmark.analysis.embed import embed_tracks
     from earmark.catalog import tracks
-    from earmark.embed import embed_tracks
-    from earmark.scan import scan
+    from earmark.ingest.scan import scan
 
     catalog = open_catalog(db)
     track_ids = None

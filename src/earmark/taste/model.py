@@ -29,12 +29,12 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
-from earmark.active import l2_normalise
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings, ratings_fingerprint
 from earmark.defaults import EMBEDDING_MODEL, TASTE_HALF_LIFE_DAYS
 from earmark.errors import EarmarkError, ModelError
+from earmark.taste.active import l2_normalise
 
 DEFAULT_EMBEDDING = EMBEDDING_MODEL
 DEFAULT_HALF_LIFE_DAYS = TASTE_HALF_LIFE_DAYS

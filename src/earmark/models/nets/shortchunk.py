@@ -7,10 +7,10 @@
 
 :class:`AudioNetEstimator` turns any such network into a scikit-learn style estimator over
 *file paths*: ``fit(paths, y)`` trains on random chunks of each song with on-the-fly
-augmentation (:mod:`earmark.augment`), class weights, early stopping on a validation split,
+augmentation (:mod:`earmark.features.augment`), class weights, early stopping on a validation split,
 per-epoch checkpoints and resume; ``predict_proba(paths)`` averages the probabilities of every
 chunk of a song, and ``predict_proba(chunks)`` with a float ``(n, n_samples)`` array scores
-chunks directly. It runs on CUDA, Apple MPS or the CPU (:func:`earmark.device.pick_device`).
+chunks directly. It runs on CUDA, Apple MPS or the CPU (:func:`earmark.engine.device.pick_device`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
-from earmark import augment
 from earmark.audio import decode_audio, probe_audio, song_chunks
-from earmark.device import pick_device
+from earmark.engine.device import pick_device
 from earmark.errors import ModelError
-from earmark.features import SHORTCHUNK_MEL, MelFrontEnd, MelParams
+from earmark.features import SHORTCHUNK_MEL, MelFrontEnd, MelParams, augment
 from earmark.models.outputs import hard_predictions
 from earmark.models.selection import selection_score
 

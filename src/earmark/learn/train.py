@@ -1,6 +1,6 @@
 """Training on labelled songs in the catalog, and honest cross-validation.
 
-The pipeline: :func:`earmark.data.load_labelled` gives the songs and targets;
+The pipeline: :func:`earmark.catalog.labels.load_labelled` gives the songs and targets;
 :func:`song_matrix` turns songs into model inputs (cached per song in the catalog, so repeated
 runs and cross-validation folds never recompute an embedding); :func:`make_estimator` builds
 the chosen model type; :func:`train_model` fits it on a grouped training split, scores it on a
@@ -19,20 +19,20 @@ from functools import partial
 
 import numpy as np
 
+from earmark.analysis.embed import embed_tracks
+from earmark.analysis.predict import estimator_output, model_output, song_input
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings, store_embedding
 from earmark.catalog.tracks import tracks_by_id
 from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
 from earmark.defaults import EMBEDDING_MODEL
-from earmark.embed import embed_tracks
+from earmark.engine import map_files
 from earmark.errors import EarmarkError, ModelError
-from earmark.evaluate import evaluate, tune_thresholds
 from earmark.features import SHORTCHUNK_MEL
 from earmark.features.classic import ClassicParams
+from earmark.learn.evaluate import evaluate, tune_thresholds
 from earmark.models.io import ModelCard, TrainedModel, estimator_class
 from earmark.models.outputs import card_thresholds
-from earmark.parallel import map_files
-from earmark.predict import estimator_output, model_output, song_input
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -51,7 +51,7 @@ def default_inputs(model_type: str, embedding_model: str = DEFAULT_EMBEDDING) ->
         # 59,049 samples (3^10) at 16 kHz, the input length of Won et al.'s short-chunk CNN.
         return {"mel": SHORTCHUNK_MEL.to_dict(), "chunk_seconds": 59049 / 16000}
     if model_type == "finetune":
-        from earmark.models.finetune import MusicnnFineTuned
+        from earmark.models.nets.finetune import MusicnnFineTuned
 
         rate = MusicnnFineTuned.mel_params.sample_rate
         return {"mel": MusicnnFineTuned.mel_params.to_dict(), "base_model": embedding_model,
@@ -75,8 +75,8 @@ def ensure_embeddings(
 ) -> list[tuple[str, str]]:
     """Compute and store missing song vectors for ``track_ids`` (default: every track).
 
-    Pretrained embeddings come from :func:`earmark.embed.embed_tracks` (which also stores the
-    tagger's predictions); descriptor vectors are computed here, on ``workers`` processes
+    Pretrained embeddings come from :func:`earmark.analysis.embed.embed_tracks` (which also
+    stores the tagger's predictions); descriptor vectors are computed here, on ``workers`` processes
     (default: one per core), and cached the same way by this process.
     Returns ``(path, reason)`` for songs that failed.
     """
@@ -91,7 +91,8 @@ def ensure_embeddings(
     found = tracks_by_id(catalog, todo)
     tracks = [(i, found[i]["path"], found[i]["content_hash"]) for i in sorted(found)]
     vectors = map_files(partial(_song_vector, inputs), [path for _, path, _ in tracks], workers,
-                        preload=("earmark.train",), on_crash=lambda _path, reason: (None, reason))
+                        preload=("earmark.learn.train",),
+                        on_crash=lambda _path, reason: (None, reason))
     failed = []
     for done, ((track_id, path, content), (vector, error)) in enumerate(
             zip(tracks, vectors, strict=True), start=1):
@@ -156,7 +157,8 @@ def score_fold(
 
     ``y`` and ``groups`` are ``data.y()`` and its group keys, computed once by the caller.
     Returns ``(output, scores)``: the model's outputs for the test rows (as
-    :func:`~earmark.predict.model_output`) and :func:`~earmark.evaluate.evaluate` of them.
+    :func:`~earmark.analysis.predict.model_output`) and
+    :func:`~earmark.learn.evaluate.evaluate` of them.
     """
     estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
     estimator.fit(X[train], y[train], groups=groups[train], n_classes=len(data.classes))

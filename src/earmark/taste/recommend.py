@@ -2,8 +2,8 @@
 
 :func:`recommend` ranks unrated songs by the taste model, :func:`similar` finds the songs nearest
 to one (cosine similarity), :func:`songs_to_review` picks the next songs to rate with a strategy
-of :mod:`earmark.active`. Playlists of their results are written by
-:func:`earmark.ratings_io.write_m3u`.
+of :mod:`earmark.taste.active`. Playlists of their results are written by
+:func:`earmark.taste.ratings_io.write_m3u`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from earmark.active import cosine_distances, select_batch
+from earmark.analysis.embed import EmbedReport, embed_tracks, load_predictions
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings
 from earmark.catalog.ratings import current_ratings
 from earmark.catalog.tracks import song_name
-from earmark.embed import EmbedReport, embed_tracks, load_predictions
 from earmark.errors import EarmarkError
-from earmark.scan import add_file
-from earmark.taste import DEFAULT_EMBEDDING, TasteModel
+from earmark.ingest.scan import add_file
+from earmark.taste.active import cosine_distances, select_batch
+from earmark.taste.model import DEFAULT_EMBEDDING, TasteModel
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -93,7 +93,8 @@ def embed_missing(
     progress: ProgressFn | None = None,
 ) -> EmbedReport:
     """Compute the missing embeddings of every rated song (so the taste model sees all
-    ratings) and of the songs under ``under`` (scan that folder first: :func:`earmark.scan.scan`).
+    ratings) and of the songs under ``under`` (scan that folder first:
+    :func:`earmark.ingest.scan.scan`).
     """
     stale = set(missing_embeddings(catalog, model))
     wanted = set(current_ratings(catalog)) & stale
@@ -211,7 +212,7 @@ def songs_to_review(
     exclude: Iterable[int] = (),
     rated_X: np.ndarray | None = None,
 ) -> list[tuple[dict, float | None]]:
-    """The next ``k`` songs to rate, chosen by ``strategy`` (see :mod:`earmark.active`).
+    """The next ``k`` songs to rate, chosen by ``strategy`` (see :mod:`earmark.taste.active`).
 
     Candidates are songs never rated (a skipped song is not proposed again) with an embedding,
     under ``under`` when given, minus ``exclude``. Returns ``[(track, P(like) or None)]``;

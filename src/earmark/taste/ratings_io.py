@@ -1,9 +1,9 @@
 """Ratings in and out: import from folders, playlists, file tags or an export; export CSV/JSON;
 read and write M3U/M3U8 playlists.
 
-Importing adds unknown files to the catalog (:func:`earmark.scan.add_file`). It is idempotent:
-a song whose current rating already says the same thing is left alone, so importing the same
-folder twice does not double its weight in the taste model.
+Importing adds unknown files to the catalog (:func:`earmark.ingest.scan.add_file`). It is
+idempotent: a song whose current rating already says the same thing is left alone, so
+importing the same folder twice does not double its weight in the taste model.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from urllib.parse import unquote, urlparse
 
 from earmark.catalog import Catalog, ratings, tracks
 from earmark.errors import EarmarkError
-from earmark.metadata import read_tags
-from earmark.scan import add_file, find_audio_files, scan
+from earmark.ingest.scan import add_file, find_audio_files, scan
+from earmark.tags.read import read_tags
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -212,7 +212,7 @@ def write_m3u(path: str | Path, songs: Iterable[dict]) -> list[tuple[str, str]]:
 
 def stars_from_fraction(value: float | None) -> int | None:
     """A tag rating scaled to 0..1 (n stars = n / 5, see
-    :func:`earmark.metadata.rating_fraction`) -> 1..5 stars, halves rounded up (50 % and 2.5
+    :func:`earmark.tags.read.rating_fraction`) -> 1..5 stars, halves rounded up (50 % and 2.5
     stars are 3 stars, the middle of the scale); 0 or ``None`` means "not rated"."""
     if value is None or value <= 0:
         return None
@@ -265,8 +265,8 @@ def _run(catalog: Catalog, kind: str, jobs: list[tuple], progress: ProgressFn | 
          ) -> ImportReport:
     """``jobs`` are ``(path, verdict, stars, rated_at)`` tuples.
 
-    New or changed files are scanned first, in parallel (:func:`earmark.scan.scan`), so rating
-    them afterwards finds them already in the catalog.
+    New or changed files are scanned first, in parallel (:func:`earmark.ingest.scan.scan`), so
+    rating them afterwards finds them already in the catalog.
     """
     present = [path for path, *_ in jobs if os.path.isfile(path)]
     if present:
@@ -328,7 +328,7 @@ def import_tags(catalog: Catalog, roots: Iterable[str | Path],
     """Import the ratings already written in files' tags (ID3 ``POPM``, ``FMPS_RATING``,
     Vorbis/APEv2 ``RATING``, WMA ``WM/SharedUserRating``) as 1-5 stars; files without a rating
     tag are reported ``unrated``. Each tag's scale is read as
-    :func:`earmark.metadata.rating_fraction` says; when the files use several scales, a note
+    :func:`earmark.tags.read.rating_fraction` says; when the files use several scales, a note
     says which and how many files each."""
     report = ImportReport("tags")
     scales: dict[str, int] = {}

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from earmark.audio import AUDIO_EXTENSIONS, check_audio
+from earmark.audio import AUDIO_EXTENSIONS, check_audio, content_hash
 from earmark.catalog import Catalog, tracks
+from earmark.engine import map_files
 from earmark.errors import AudioError, EarmarkError, UnreadableFileError
-from earmark.metadata import read_tags
-from earmark.parallel import map_files
+from earmark.tags.read import read_tags
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -151,7 +151,7 @@ def inspect_file(
         if max_seconds is not None and duration > max_seconds:
             return {"path": path, "skipped": f"longer than {max_seconds:g} s ({duration:.1f} s)"}
         record.update(
-            content_hash=tracks.content_hash(path), audio_hash=check.audio_hash, duration=duration,
+            content_hash=content_hash(path), audio_hash=check.audio_hash, duration=duration,
             sample_rate=info.sample_rate, channels=info.channels, codec=info.codec,
             container=info.container, bit_rate=info.bit_rate,
         )
@@ -231,7 +231,7 @@ def scan(
 
     inspect = partial(inspect_file, verify=verify, min_seconds=min_seconds,
                       max_seconds=max_seconds)
-    records = map_files(inspect, todo, workers, chunksize=4, preload=("earmark.scan",),
+    records = map_files(inspect, todo, workers, chunksize=4, preload=("earmark.ingest.scan",),
                         on_crash=_crashed)
     for done, record in enumerate(records, start=1):
         report.items.append(record_inspected(catalog, record))

@@ -5,7 +5,7 @@ whole-song tag probabilities (and, for MSD models, genres), so nothing is decode
 incremental: a track is analysed again only if its file content changed or ``force`` is set.
 Songs are streamed block by block and decoded in a thread ahead of the network (PyAV and soxr
 release the GIL), so memory stays flat on long mixes. On the CPU several songs are analysed at
-once, one per core, on threads sharing the model (:func:`earmark.parallel.map_threads`); the
+once, one per core, on threads sharing the model (:func:`earmark.engine.map_threads`); the
 network runs on the GPU when there is one.
 """
 
@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from earmark.analysis.songs import analyse_song, embedding_from_patches, genre_from_tags
 from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
 from earmark.catalog.embeddings import missing_embeddings, store_embedding
 from earmark.catalog.predictions import store_predictions
 from earmark.defaults import EMBEDDING_MODEL
-from earmark.device import pick_device
+from earmark.engine import map_threads, usable_cores
+from earmark.engine.device import pick_device
 from earmark.errors import AudioError
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
-from earmark.parallel import map_threads, usable_cores
-from earmark.pretrained import analyze_song, embedding_from_patches, genre_from_tags
 
 DEFAULT_MODEL = EMBEDDING_MODEL
 
@@ -70,7 +70,7 @@ class EmbedReport:
     notes: list[tuple[str, str]] = field(default_factory=list)
 
 
-def analyze_file(
+def analyse_file(
     path: str | Path,
     model: MusicnnTagger,
     start: float | None = None,
@@ -80,7 +80,7 @@ def analyze_file(
     says why it could not be decoded (returned, not raised, so a batch goes on)."""
     path = str(path)
     try:
-        analysis = analyze_song(path, model, start, duration)
+        analysis = analyse_song(path, model, start, duration)
     except AudioError as exc:
         return exc
     probs = analysis.taggram.mean(axis=0)
@@ -95,7 +95,7 @@ def analyze_file(
     )
 
 
-def analyze_files(
+def analyse_files(
     paths: Iterable[str | Path],
     model: MusicnnTagger,
     *,
@@ -108,12 +108,12 @@ def analyze_files(
     A file that cannot be decoded yields its :class:`~earmark.errors.AudioError`; the rest go
     on. On the CPU, ``workers`` songs (default: one per core) are analysed at once on threads
     sharing the model, each with one torch thread. A single song, or a model on a GPU, runs in
-    this thread (:func:`~earmark.pretrained.analyze_song` then spreads a song's patches over
+    this thread (:func:`~earmark.analysis.songs.analyse_song` then spreads a song's patches over
     torch's threads itself).
     """
     paths = [str(p) for p in paths]
     workers = min(workers or usable_cores(), len(paths)) if model.device.type == "cpu" else 1
-    analyse = partial(analyze_file, model=model, start=start, duration=duration)
+    analyse = partial(analyse_file, model=model, start=start, duration=duration)
     yield from zip(paths, map_threads(analyse, paths, workers=workers), strict=True)
 
 
@@ -183,7 +183,7 @@ def embed_tracks(
         return report
     tagger = load_musicnn(model, device=pick_device(device), precision=precision)
     by_path = {t["path"]: t for t in todo}
-    for done, (path, result) in enumerate(analyze_files(list(by_path), tagger), start=1):
+    for done, (path, result) in enumerate(analyse_files(list(by_path), tagger), start=1):
         track = by_path[path]
         if isinstance(result, AudioError):
             report.failed.append((path, result.reason))

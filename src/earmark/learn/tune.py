@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from earmark.data import LabelledSet, cv_folds, group_keys
-from earmark.train import score_fold
+from earmark.learn.train import score_fold
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -64,7 +64,7 @@ def tune(
     progress: ProgressFn | None = None,
 ) -> TuneResult:
     """Search hyper-parameters of ``model_type`` on ``X`` (from
-    :func:`earmark.train.song_matrix`) by grouped cross-validation.
+    :func:`earmark.learn.train.song_matrix`) by grouped cross-validation.
 
     Parameters
     ----------

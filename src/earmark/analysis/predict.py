@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
@@ -22,23 +21,16 @@ from earmark.errors import EarmarkError, ModelError
 from earmark.features.classic import ClassicParams, classic_descriptors, song_descriptors
 from earmark.models.io import TrainedModel
 from earmark.models.outputs import card_thresholds, hard_predictions
+from earmark.models.registry import load_pretrained
 
 ProgressFn = Callable[[int, int, str], None]
 AGGREGATES = ("mean", "vote")
 
 
-@lru_cache(maxsize=4)
-def pretrained(name: str):
-    """A pretrained musicnn tagger, loaded once per process."""
-    from earmark.models.musicnn import load_musicnn
-
-    return load_musicnn(name)
-
-
 def song_input(inputs: dict, path: str) -> np.ndarray:
     """The whole-song descriptor vector ``(d,)`` the classic model is trained on.
 
-    (Song embeddings for heads come from :func:`earmark.embed.embed_tracks`, cached in the
+    (Song embeddings for heads come from :func:`earmark.analysis.embed.embed_tracks`, cached in the
     catalog.)
     """
     if "descriptors" not in inputs:
@@ -56,12 +48,12 @@ def chunk_inputs(inputs: dict, path: str) -> tuple[np.ndarray, float]:
     """
     seconds = float(inputs["chunk_seconds"])
     if "embedding_model" in inputs:
-        from earmark.pretrained import analyze_song, embedding_from_patches
+        from earmark.analysis.songs import analyse_song, embedding_from_patches
 
-        tagger = pretrained(inputs["embedding_model"])
+        tagger = load_pretrained(inputs["embedding_model"])
         rate = tagger.mel_params.sample_rate
-        # Decoded exactly as earmark.embed does for the training embeddings.
-        analysis = analyze_song(decode_audio(path, rate), tagger, sr=rate)
+        # Decoded exactly as earmark.analysis.embed does for the training embeddings.
+        analysis = analyse_song(decode_audio(path, rate), tagger, sr=rate)
         per = max(1, round(seconds / analysis.info.patch_seconds))
         bounds = _chunk_bounds(len(analysis.embeddings), per)
         X = np.stack([embedding_from_patches(analysis.embeddings[a:b]) for a, b in bounds])

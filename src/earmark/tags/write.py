@@ -55,10 +55,9 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.trueaudio import TrueAudio
 from mutagen.wave import WAVE
 
-from earmark.audio import check_audio
-from earmark.catalog.tracks import content_digest, content_hash
+from earmark.audio import check_audio, content_digest, content_hash
 from earmark.errors import AudioError, TagWriteError
-from earmark.metadata import riff_info
+from earmark.tags.read import riff_info
 
 TEMP_PREFIX = ".earmark-"
 TEMP_SUFFIX = ".partial"

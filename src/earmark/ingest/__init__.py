@@ -1,0 +1,2 @@
+"""Bringing music into the catalog: the scan pipeline (:mod:`.scan`) and labelled-dataset
+importers (:mod:`.importers`)."""

@@ -1,0 +1,2 @@
+"""Training your own models: training runs (:mod:`.train`), evaluation and reports
+(:mod:`.evaluate`) and hyper-parameter search (:mod:`.tune`)."""
