@@ -38,8 +38,10 @@ test: $(TEST_STAMP)
 test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
+## make lint: ruff, and the import contracts in pyproject.toml (layers; one home per I/O library).
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache
