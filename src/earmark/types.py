@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
 #: ``progress(done, total, label)`` after each item of a batch: items done so far, items in
 #: the batch, and what was just done (usually a file's path).
 ProgressFn = Callable[[int, int, str], None]
+
+#: How a service with several stages reports progress: ``stages("planning")`` is a context
+#: manager around one stage that yields the :data:`ProgressFn` for it, or ``None`` for none.
+#: The CLI passes its progress-bar factory; a web request or a test passes :func:`no_progress`.
+Stages = Callable[[str], AbstractContextManager[ProgressFn | None]]
+
+
+@contextmanager
+def no_progress(description: str) -> Iterator[None]:
+    """The :data:`Stages` that reports nothing."""
+    yield None
 
 
 @dataclass(frozen=True)
