@@ -11,21 +11,6 @@ from typing import ClassVar
 #: the batch, and what was just done (usually a file's path).
 ProgressFn = Callable[[int, int, str], None]
 
-#: ``with stages("listening") as progress: ...``: a service with several steps names each one
-#: and reports its items through the :data:`ProgressFn` it gets (a command shows one progress
-#: bar per stage; a web request might send events).
-Stages = Callable[[str], AbstractContextManager[ProgressFn]]
-
-
-def _ignore(done: int, total: int, label: str) -> None:
-    """A :data:`ProgressFn` that shows nothing."""
-
-
-@contextmanager
-def no_progress(stage: str) -> Iterator[ProgressFn]:
-    """The :data:`Stages` of a caller that shows no progress."""
-    yield _ignore
-
 #: How a service with several stages reports progress: ``stages("planning")`` is a context
 #: manager around one stage that yields the :data:`ProgressFn` for it, or ``None`` for none.
 #: The CLI passes its progress-bar factory; a web request or a test passes :func:`no_progress`.
