@@ -4,20 +4,20 @@ This module is the storage layer only (connection, schema, migrations, transacti
 domain operations live beside it (``tracks``, ``labels``, ``ratings``, ``embeddings``,
 ``journal``) and take a :class:`Catalog`. One process writes at a time: writers take SQLite's
 write lock with ``BEGIN IMMEDIATE`` and wait up to ``timeout`` seconds for it; readers never
-block thanks to write-ahead logging.
+block thanks to write-ahead logging. A :class:`Catalog` belongs to the thread that opened it:
+threads (a web server's requests, say) each open their own.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import platformdirs
-
 from earmark.errors import CatalogError
+from earmark.settings import settings
 
 # Each entry migrates the schema from version i to i + 1. Append, never edit a released one.
 MIGRATIONS: list[str] = [
@@ -121,11 +121,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def default_catalog_path() -> Path:
-    """``$EARMARK_DB`` or ``catalog.sqlite`` in the user's data directory."""
-    env = os.environ.get("EARMARK_DB")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("earmark", appauthor=False)) / "catalog.sqlite"
+    """``$EARMARK_DB`` or ``catalog.sqlite`` in the user's data directory (the
+    :func:`~earmark.settings.settings` ``catalog_path``)."""
+    return settings().catalog_path
 
 
 class Catalog:
@@ -136,20 +134,43 @@ class Catalog:
     path : database file; ``None`` uses :func:`default_catalog_path`. Created with its schema if
         missing; an older schema is migrated in place.
     timeout : seconds to wait for another process's write lock before failing.
+
+    Use it only in the thread that opened it (:class:`~earmark.errors.CatalogError` otherwise):
+    one connection serves one thread, so a transaction never interleaves with another thread's
+    statements. Threads that need the catalog, such as a web server's requests, open their own.
     """
 
     def __init__(self, path: str | Path | None = None, timeout: float = 30.0):
         self.path = Path(path) if path is not None else default_catalog_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.get_ident()
+        self.closed = False
         try:
-            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
+            # Never check_same_thread=False: a connection shared by threads would let one
+            # thread's statements land inside another's transaction.
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                         check_same_thread=True)
+            try:
+                self._conn.row_factory = sqlite3.Row
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+            except BaseException:
+                self.close()
+                raise
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The SQLite connection. Raises :class:`CatalogError` in a thread other than the one
+        that opened the catalog."""
+        if threading.get_ident() != self._thread:
+            raise CatalogError(
+                f"catalog {self.path} was opened in another thread; a catalog is used only in "
+                "the thread that opened it: open one in this thread")
+        return self._conn
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -179,10 +200,13 @@ class Catalog:
         self.conn.execute("COMMIT")
 
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        """Run one SQL statement (``?`` or ``:name`` placeholders filled from ``params``)."""
         return self.conn.execute(sql, params)
 
     def close(self) -> None:
+        """Close the connection (again: nothing); :attr:`closed` tells it was."""
         self.conn.close()
+        self.closed = True
 
     def __enter__(self) -> Catalog:
         return self

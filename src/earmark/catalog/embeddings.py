@@ -60,3 +60,11 @@ def missing_embeddings(catalog: Catalog, model: str) -> list[int]:
         (model,),
     )
     return [r[0] for r in rows]
+
+
+def track_embeddings(catalog: Catalog, track_id: int) -> list[dict]:
+    """Which models have a vector for a track: ``{model, dim, created_at}`` each (Unix time)."""
+    rows = catalog.execute(
+        "SELECT model, dim, created_at FROM embeddings WHERE track_id = ? ORDER BY model",
+        (track_id,)).fetchall()
+    return [dict(r) for r in rows]

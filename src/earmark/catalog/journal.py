@@ -143,6 +143,16 @@ def entries(
     return [_entry(r) for r in catalog.execute(sql + " ORDER BY id", tuple(args)).fetchall()]
 
 
+def track_writes(catalog: Catalog, track_id: int) -> list[dict]:
+    """Every write journalled for a track, undone ones included, oldest first:
+    ``{batch_id, field, old_value, new_value, written_at, undone_at}`` each, values as their
+    stored JSON text."""
+    rows = catalog.execute(
+        "SELECT batch_id, field, old_value, new_value, written_at, undone_at "
+        "FROM tag_journal WHERE track_id = ? ORDER BY id", (track_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
 def last_batch(catalog: Catalog) -> str | None:
     """The most recent batch that still has rows not undone."""
     row = catalog.execute(

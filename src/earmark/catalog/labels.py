@@ -40,6 +40,14 @@ def datasets(catalog: Catalog) -> list[dict]:
     return [{"dataset": r[0], "task": r[1], "songs": r[2], "labels": r[3]} for r in rows]
 
 
+def track_labels(catalog: Catalog, track_id: int) -> list[dict]:
+    """A track's labels: ``{dataset, task, label, split, artist}`` each, in that order."""
+    rows = catalog.execute(
+        "SELECT dataset, task, label, split, artist FROM labels WHERE track_id = ? "
+        "ORDER BY dataset, task, label", (track_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
 def load_labelled(
     catalog: Catalog, task: str = "genre", dataset: str | None = None, kind: str | None = None,
 ) -> LabelledSet:

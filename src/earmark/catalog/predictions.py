@@ -33,6 +33,15 @@ def load_predictions(catalog: Catalog, track_id: int, kind: str, model: str) -> 
     return None if row is None else json.loads(row[0])
 
 
+def track_predictions(catalog: Catalog, track_id: int) -> list[dict]:
+    """Every stored payload of a track: ``{model, kind, value}`` each, ``value`` decoded."""
+    rows = catalog.execute(
+        "SELECT model, kind, payload FROM predictions WHERE track_id = ? ORDER BY model, kind",
+        (track_id,)).fetchall()
+    return [{"model": model, "kind": kind, "value": json.loads(payload)}
+            for model, kind, payload in rows]
+
+
 def is_silent(catalog: Catalog, track_id: int) -> bool:
     """Whether an analysis of the track (any model, kind ``audio``) found its audio silent."""
     rows = catalog.execute(

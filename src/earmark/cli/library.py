@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from earmark.catalog import tracks
+from earmark.catalog.knowledge import track_knowledge
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
     DbOption,
@@ -126,7 +127,7 @@ def info_command(
         data = {**record, "in_catalog": False}
     else:
         data = {**track, "in_catalog": True}
-        data.update(_knowledge(catalog, track["id"]))
+        data.update(track_knowledge(catalog, track["id"]))
     catalog.close()
     if as_json:
         emit_json(data)
@@ -147,26 +148,3 @@ def info_command(
     console.print(table)
     if not data["in_catalog"]:
         err_console.print("not in the catalog yet: run [bold]earmark scan[/] on its folder")
-
-
-def _knowledge(catalog, track_id: int) -> dict:
-    """Labels, ratings, embeddings, predictions and tag writes recorded for a track."""
-    q = catalog.execute
-    return {
-        "labels": [dict(r) for r in q(
-            "SELECT dataset, task, label, split, artist FROM labels WHERE track_id = ?",
-            (track_id,))],
-        "ratings": [dict(r) for r in q(
-            "SELECT verdict, stars, source, rated_at FROM ratings WHERE track_id = ? "
-            "ORDER BY rated_at", (track_id,))],
-        "embeddings": [dict(r) for r in q(
-            "SELECT model, dim, created_at FROM embeddings WHERE track_id = ?", (track_id,))],
-        "predictions": [
-            {"model": r["model"], "kind": r["kind"], "value": json.loads(r["payload"])}
-            for r in q("SELECT model, kind, payload FROM predictions WHERE track_id = ?",
-                       (track_id,))
-        ],
-        "tag_writes": [dict(r) for r in q(
-            "SELECT batch_id, field, old_value, new_value, written_at, undone_at "
-            "FROM tag_journal WHERE track_id = ? ORDER BY id", (track_id,))],
-    }

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings, ratings_fingerprint
+from earmark.catalog.runs import record_run
 from earmark.defaults import EMBEDDING_MODEL, TASTE_HALF_LIFE_DAYS
 from earmark.errors import EarmarkError, ModelError
 from earmark.taste.active import l2_normalise
@@ -535,11 +536,7 @@ def train_taste(
             path = save_taste_model(model, taste_model_path(catalog))
         except OSError:
             pass  # a read-only folder only costs a refit (milliseconds) next time
-    with catalog.transaction() as conn:
-        conn.execute(
-            "INSERT INTO model_runs (kind, model_path, metrics, created_at) VALUES (?, ?, ?, ?)",
-            ("taste", str(path) if path else None, json.dumps(info), info["trained_at"]),
-        )
+    record_run(catalog, "taste", info, model_path=path, created_at=info["trained_at"])
     return model
 
 
