@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from earmark.catalog import journal, tracks
+from earmark.catalog import journal
 from earmark.cli.app import (
     EXIT_FAILED,
     EXIT_SOME_FAILED,
@@ -28,10 +28,10 @@ from earmark.cli.app import (
     progress_bar,
 )
 from earmark.errors import EarmarkError
-from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
 from earmark.tagging import plan as tagplan
+from earmark.tagging.job import TaggingJob, TagOutcome, TagPreview, plan_status
 from earmark.tagging.policy import default_config_text, load_policy
-from earmark.tagging.sources import PRETRAINED_MODELS, StoredPredictions, ensure_predictions
+from earmark.tagging.sources import PRETRAINED_MODELS
 
 
 class Mode(StrEnum):
@@ -42,25 +42,6 @@ class Mode(StrEnum):
 
 def _values(values: list[str] | None) -> str:
     return "; ".join(values) if values else "—"
-
-
-def _collect_tracks(catalog, paths: list[Path], whole_catalog: bool) -> tuple[list[dict], list]:
-    """Catalog rows to tag (new or changed files are scanned first) and unreadable paths."""
-    if whole_catalog:
-        return list(tracks.iter_tracks(catalog, status=None)), []
-    found = list(find_audio_files(paths))
-    problems = [(path, problem) for path, problem in found
-                if problem and problem != FOLDER_LOOP]
-    files = [tracks.normalise_path(path) for path, problem in found if not problem]
-    with progress_bar("reading files") as advance:  # new or changed files, on every core
-        scan(catalog, files, verify=False, progress=advance)
-    return [tracks.get_track(catalog, path) for path in files], problems
-
-
-def _needs_listening(track: dict, fields: list[str], mode: str) -> bool:
-    # In fill mode a file that already has a genre gets nothing new: do not analyse it.
-    return track["status"] == "ok" and (fields != ["genre"] or mode != "fill"
-                                        or not track.get("genre"))
 
 
 def _preview(plans: list[tagplan.TrackPlan]) -> None:
@@ -150,79 +131,72 @@ def tag_command(
             max_values=max_genres, separator=separator)
     except EarmarkError as exc:
         fail(str(exc), code=2)
-    catalog = open_catalog(db)
-    rows, problems = _collect_tracks(catalog, paths or [], whole_catalog)
     fields = ["genre"] + (["mood"] if mood else []) + (["instrument"] if instrument else [])
-    tags_model = model if model in PRETRAINED_MODELS else "MSD_musicnn"
-    sources = {"genre": StoredPredictions(catalog, model, "genres")}
-    for name in fields[1:]:
-        sources[name] = StoredPredictions(catalog, tags_model, "tags")
+    catalog = open_catalog(db)
+    job = TaggingJob(catalog, policy, model=model, fields=fields, id3v23=id3v23,
+                     upgrade_id3=upgrade_id3)
+    try:
+        preview = job.prepare(None if whole_catalog else paths, stages=progress_bar)
+    except EarmarkError as exc:
+        fail(str(exc))
+    _print_preview(preview, as_json, dry_run)
+    if dry_run or not preview.to_write:
+        catalog.close()
+        raise typer.Exit(EXIT_SOME_FAILED if preview.failed else 0)
+    refused = None if yes else _ask_to_write(len(preview.to_write))
+    if refused is not None:
+        catalog.close()
+        raise typer.Exit(refused)
+    outcome = job.apply(stages=progress_bar)
+    catalog.close()
+    _print_outcome(preview, outcome, as_json)
+    if preview.failed or outcome.counts().get("failed"):
+        raise typer.Exit(EXIT_SOME_FAILED)
 
-    listen = [t for t in rows if _needs_listening(t, fields, policy.mode)]
-    to_run = {model} if model in PRETRAINED_MODELS else set()
-    if fields != ["genre"]:
-        to_run.add(tags_model)
-    for name in sorted(to_run):
-        try:
-            with progress_bar(f"listening ({name})") as advance:
-                ensure_predictions(catalog, name, [t["id"] for t in listen], advance)
-        except EarmarkError as exc:
-            fail(str(exc))
 
-    plans = []
-    with progress_bar("planning") as advance:
-        for done, track in enumerate(rows, start=1):
-            plans.append(tagplan.plan_track(catalog, track, sources, policy, id3v23=id3v23,
-                                            upgrade_id3=upgrade_id3))
-            advance(done, len(rows), track["path"])
-    failed = len(problems) + sum(1 for p in plans if p.skipped)
-    for path, problem in problems:
+def _print_preview(preview: TagPreview, as_json: bool, dry_run: bool) -> None:
+    """Unreadable paths, then the table of changes with notes and skips (or, as JSON, one
+    object per file when nothing will be written)."""
+    for path, problem in preview.unreadable:
         if as_json:
             emit_json({"path": path, "status": "failed", "reason": problem})
         else:
             err_console.print(f"[red]failed[/] {path}: {problem}", highlight=False)
-    todo = [p for p in plans if p.changes and not p.skipped]
     if not as_json:
-        _preview(plans)
-    if dry_run or not todo:
-        if as_json:
-            for plan in plans:
-                status = "skipped" if plan.skipped else ("planned" if plan.changes
-                                                         else "unchanged")
-                emit_json(_plan_json(plan, status, plan.skipped))
-        if not todo and not as_json:
+        _preview(preview.plans)
+        if not preview.to_write:
             err_console.print("nothing to write")
-        catalog.close()
-        raise typer.Exit(EXIT_SOME_FAILED if failed else 0)
-    if not yes:
-        if not sys.stdin.isatty():
-            err_console.print(
-                f"not writing: {len(todo)} file(s) would change, but there is no terminal to "
-                "confirm on; pass --yes to write, or --dry-run to only show", highlight=False)
-            catalog.close()
-            raise typer.Exit(EXIT_FAILED)
-        if not typer.confirm(f"Write tags into {len(todo)} file(s)?", default=False):
-            err_console.print("nothing written")
-            catalog.close()
-            raise typer.Exit(0)
+    elif dry_run or not preview.to_write:
+        for plan in preview.plans:
+            emit_json(_plan_json(plan, plan_status(plan), plan.skipped))
 
-    with progress_bar("writing tags") as advance:
-        batch, results = tagplan.apply_plans(catalog, plans, progress=advance)
-    catalog.close()
-    counts: dict[str, int] = {}
-    for plan, result in zip(plans, results, strict=True):
-        counts[result.status] = counts.get(result.status, 0) + 1
+
+def _ask_to_write(n_files: int) -> int | None:
+    """Ask before writing: ``None`` when the answer is yes, else the exit code (0 for no;
+    :data:`EXIT_FAILED` when there is no terminal to ask on, saying how to go on)."""
+    if not sys.stdin.isatty():
+        err_console.print(
+            f"not writing: {n_files} file(s) would change, but there is no terminal to "
+            "confirm on; pass --yes to write, or --dry-run to only show", highlight=False)
+        return EXIT_FAILED
+    if not typer.confirm(f"Write tags into {n_files} file(s)?", default=False):
+        err_console.print("nothing written")
+        return 0
+    return None
+
+
+def _print_outcome(preview: TagPreview, outcome: TagOutcome, as_json: bool) -> None:
+    """One JSON object per file, or the failures and a summary naming the batch."""
+    for plan, result in zip(preview.plans, outcome.results, strict=True):
         if as_json:
-            emit_json({**_plan_json(plan, result.status, result.reason), "batch": batch})
+            emit_json({**_plan_json(plan, result.status, result.reason),
+                       "batch": outcome.batch})
         elif result.status == "failed":
             err_console.print(f"[red]failed[/] {result.path}: {result.reason}", highlight=False)
-    failed += counts.get("failed", 0)
     if not as_json:
-        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        console.print(f"{summary}; batch {batch} (undo with `earmark undo --last`)",
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
+        console.print(f"{summary}; batch {outcome.batch} (undo with `earmark undo --last`)",
                       highlight=False)
-    if failed:
-        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")

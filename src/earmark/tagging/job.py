@@ -1,0 +1,189 @@
+"""A tagging job: prepare -> preview -> apply, the same for the CLI, a web request or a test.
+
+:meth:`TaggingJob.prepare` chooses what to analyse and plans every file (nothing is written):
+it scans new or changed files, runs the pretrained tagger where predictions are missing, and
+plans each track through :func:`earmark.tagging.plan.plan_track`. The :class:`TagPreview` it
+returns is what a face shows and asks about; :meth:`TaggingJob.apply` then writes the planned
+changes through :func:`earmark.tagging.plan.apply_plans` (journalled, undoable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from earmark.catalog import Catalog, tracks
+from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
+from earmark.tagging.plan import TrackPlan, TrackResult, apply_plans, plan_track
+from earmark.tagging.policy import TagPolicy, load_policy
+from earmark.tagging.sources import PRETRAINED_MODELS, Source, StoredPredictions, ensure_predictions
+from earmark.types import Stages, no_progress
+
+#: The fields a job can write, in the order they are planned.
+TAG_FIELDS = ("genre", "mood", "instrument")
+
+#: The pretrained tagger whose tag predictions give moods and instruments when the genre
+#: model is not one (a trained classifier predicts genres only).
+DEFAULT_TAGGER = "MSD_musicnn"
+
+
+def plan_status(plan: TrackPlan) -> str:
+    """``skipped`` (``plan.skipped`` says why), ``planned`` (changes to write) or
+    ``unchanged``: a planned file's status before anything is written."""
+    if plan.skipped:
+        return "skipped"
+    return "planned" if plan.changes else "unchanged"
+
+
+@dataclass(frozen=True)
+class TagPreview:
+    """What a job would do: a plan per track, and the given paths that could not be read at
+    all (``(path, problem)``: missing, a name the catalog cannot store, a folder that cannot
+    be listed)."""
+
+    plans: list[TrackPlan]
+    unreadable: list[tuple[str, str]]
+
+    @property
+    def to_write(self) -> list[TrackPlan]:
+        """The plans with changes to write (skipped files excluded)."""
+        return [p for p in self.plans if p.changes and not p.skipped]
+
+    @property
+    def failed(self) -> int:
+        """Files that will not be tagged for a reason: unreadable paths and skipped plans."""
+        return len(self.unreadable) + sum(1 for p in self.plans if p.skipped)
+
+
+@dataclass(frozen=True)
+class TagOutcome:
+    """What :meth:`TaggingJob.apply` did: the journal batch (``earmark undo --last`` undoes
+    it) and one result per plan, in plan order."""
+
+    batch: str
+    results: list[TrackResult]
+
+    def counts(self) -> dict[str, int]:
+        """How many files ended in each status, e.g. ``{"written": 2, "skipped": 1}``."""
+        counts: dict[str, int] = {}
+        for result in self.results:
+            counts[result.status] = counts.get(result.status, 0) + 1
+        return counts
+
+
+class TaggingJob:
+    """Write predicted genres (and moods, instruments) into music files, in two steps.
+
+    ``model`` names where genres come from: predictions stored in the catalog under that name
+    (e.g. a trained classifier's), or one of the pretrained taggers earmark runs itself
+    (:data:`~earmark.tagging.sources.PRETRAINED_MODELS`). ``fields`` is a subset of
+    :data:`TAG_FIELDS` and must hold ``"genre"``; ``policy`` (default
+    :func:`~earmark.tagging.policy.load_policy`) decides which values to write and how;
+    ``id3v23`` and ``upgrade_id3`` go to :func:`~earmark.tagging.plan.plan_track`.
+
+    Raises ``ValueError`` for an unknown field or fields without ``"genre"``.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        policy: TagPolicy | None = None,
+        *,
+        model: str = DEFAULT_TAGGER,
+        fields: Sequence[str] = ("genre",),
+        id3v23: bool = False,
+        upgrade_id3: bool = False,
+    ):
+        unknown = set(fields) - set(TAG_FIELDS)
+        if unknown or "genre" not in fields:
+            raise ValueError(f"fields must include 'genre' and be among {TAG_FIELDS}, "
+                             f"not {list(fields)}")
+        self.catalog = catalog
+        self.policy = policy or load_policy()
+        self.model = model
+        self.fields = [f for f in TAG_FIELDS if f in fields]
+        self.id3v23 = id3v23
+        self.upgrade_id3 = upgrade_id3
+        self.preview: TagPreview | None = None
+
+    @property
+    def tagger(self) -> str:
+        """The pretrained model whose tag predictions give moods and instruments."""
+        return self.model if self.model in PRETRAINED_MODELS else DEFAULT_TAGGER
+
+    def sources(self) -> dict[str, Source]:
+        """Field -> source of its values (see :mod:`earmark.tagging.sources`)."""
+        sources: dict[str, Source] = {"genre": StoredPredictions(self.catalog, self.model,
+                                                                 "genres")}
+        for name in self.fields[1:]:
+            sources[name] = StoredPredictions(self.catalog, self.tagger, "tags")
+        return sources
+
+    def models_to_run(self) -> list[str]:
+        """The pretrained taggers :meth:`prepare` runs on tracks that lack their predictions."""
+        to_run = {self.model} if self.model in PRETRAINED_MODELS else set()
+        if self.fields != ["genre"]:
+            to_run.add(self.tagger)
+        return sorted(to_run)
+
+    def needs_listening(self, track: dict) -> bool:
+        """Whether a track must be analysed: in fill mode a file that already has a genre
+        gets nothing new when only genres are written, so it is not listened to."""
+        return track["status"] == "ok" and (self.fields != ["genre"]
+                                            or self.policy.mode != "fill"
+                                            or not track.get("genre"))
+
+    def collect(self, paths: Sequence[str | Path] | None, stages: Stages = no_progress
+                ) -> tuple[list[dict], list[tuple[str, str]]]:
+        """Catalog rows to tag and the paths that could not be read at all.
+
+        ``paths``: music files or folders (new or changed files are scanned first, on every
+        core); ``None``: every track in the catalog.
+        """
+        if paths is None:
+            return list(tracks.iter_tracks(self.catalog, status=None)), []
+        found = list(find_audio_files(paths))
+        unreadable = [(path, problem) for path, problem in found
+                      if problem and problem != FOLDER_LOOP]
+        files = [tracks.normalise_path(path) for path, problem in found if not problem]
+        with stages("reading files") as progress:
+            scan(self.catalog, files, verify=False, progress=progress)
+        return [tracks.get_track(self.catalog, path) for path in files], unreadable
+
+    def prepare(self, paths: Sequence[str | Path] | None = None, *,
+                stages: Stages = no_progress) -> TagPreview:
+        """Collect the tracks (see :meth:`collect`), analyse those without predictions and
+        plan every one; nothing is written. Stages: ``reading files``, ``listening (MODEL)``
+        per pretrained tagger run, ``planning``.
+
+        Raises :class:`~earmark.errors.EarmarkError` when a pretrained tagger cannot run
+        (e.g. its weights are not installed).
+        """
+        rows, unreadable = self.collect(paths, stages)
+        listen = [t["id"] for t in rows if self.needs_listening(t)]
+        for name in self.models_to_run():
+            with stages(f"listening ({name})") as progress:
+                # Tracks that cannot be analysed stay without predictions: planning skips
+                # them with a reason.
+                ensure_predictions(self.catalog, name, listen, progress)
+        sources = self.sources()
+        plans = []
+        with stages("planning") as progress:
+            for done, track in enumerate(rows, start=1):
+                plans.append(plan_track(self.catalog, track, sources, self.policy,
+                                        id3v23=self.id3v23, upgrade_id3=self.upgrade_id3))
+                if progress is not None:
+                    progress(done, len(rows), track["path"])
+        self.preview = TagPreview(plans, unreadable)
+        return self.preview
+
+    def apply(self, *, stages: Stages = no_progress) -> TagOutcome:
+        """Write the prepared plans (stage ``writing tags``); each file on its own, journalled
+        so that ``earmark undo`` restores it. Raises ``RuntimeError`` before :meth:`prepare`.
+        """
+        if self.preview is None:
+            raise RuntimeError("prepare() the job before applying it")
+        with stages("writing tags") as progress:
+            batch, results = apply_plans(self.catalog, self.preview.plans, progress=progress)
+        return TagOutcome(batch, results)
