@@ -86,7 +86,7 @@ def embeddings(files: list[Path], model_name: str = "MSD_musicnn") -> np.ndarray
     if cache.exists():
         return np.load(cache)["X"]
     from earmark.analysis.embed import analyse_files
-    from earmark.models import load_musicnn
+    from earmark.models.musicnn import load_musicnn
 
     model = load_musicnn(model_name, precision=precision)
     start = time.perf_counter()

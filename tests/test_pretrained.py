@@ -18,7 +18,9 @@ from earmark.analysis.songs import (
     song_tags,
 )
 from earmark.audio import decode_audio
-from earmark.models.musicnn import MSD_TAGS, MTT_TAGS, load_musicnn, native_bfloat16
+from earmark.models.musicnn import load_musicnn, native_bfloat16
+from earmark.models.registry import MSD_TAGS, MTT_TAGS
+from earmark.settings import override_settings
 from music import asc_songs, gtzan_clip, transcode
 
 REF = Path(__file__).resolve().parent / "data" / "musicnn_ref"
@@ -30,8 +32,7 @@ def taggers(tmp_path_factory):
     """``{(name, precision): model}`` for both musicnn models in both precisions."""
     if importlib.util.find_spec("musicnn") is None:
         pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EARMARK_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    with override_settings(cache_dir=tmp_path_factory.mktemp("cache")):
         yield {(name, precision): load_musicnn(name, precision=precision)
                for name in ("MTT_musicnn", "MSD_musicnn") for precision in PRECISIONS}
 

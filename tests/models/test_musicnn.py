@@ -21,14 +21,13 @@ from earmark.errors import ModelError
 from earmark.features import MUSICNN_MEL, MelParams
 from earmark.models import musicnn
 from earmark.models.musicnn import (
-    MODEL_NAMES,
-    MSD_TAGS,
-    MTT_TAGS,
     Musicnn,
     load_musicnn,
     native_bfloat16,
     resolve_precision,
 )
+from earmark.models.registry import MODEL_NAMES, MSD_TAGS, MTT_TAGS
+from earmark.settings import override_settings
 
 REF = Path(__file__).resolve().parents[1] / "data" / "musicnn_ref"
 MEL_CLIPS = ("rock00000", "jazz00000")
@@ -40,9 +39,8 @@ if importlib.util.find_spec("musicnn") is None:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("cache")
-        mp.setenv("EARMARK_CACHE_DIR", str(root))
+    root = tmp_path_factory.mktemp("cache")
+    with override_settings(cache_dir=root):
         yield root
 
 

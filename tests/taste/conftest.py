@@ -62,7 +62,7 @@ def excerpt_embeddings(tmp_path_factory) -> dict[str, object]:
     import torch
 
     from earmark.analysis.songs import song_embedding
-    from earmark.models import load_musicnn
+    from earmark.models.musicnn import load_musicnn
 
     folder = tmp_path_factory.mktemp("excerpts")
     files, genres = [], []

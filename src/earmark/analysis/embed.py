@@ -23,11 +23,11 @@ from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
 from earmark.catalog.embeddings import missing_embeddings, store_embedding
 from earmark.catalog.predictions import store_predictions
-from earmark.defaults import EMBEDDING_MODEL
 from earmark.engine import map_threads, usable_cores
 from earmark.engine.device import pick_device
 from earmark.errors import AudioError
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
+from earmark.settings import EMBEDDING_MODEL
 
 DEFAULT_MODEL = EMBEDDING_MODEL
 

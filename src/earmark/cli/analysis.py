@@ -23,23 +23,15 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
-from earmark.defaults import PRECISIONS
 from earmark.errors import AudioError, ModelError
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files
+from earmark.models.registry import ALIASES
+from earmark.settings import PRECISIONS, settings
 
-
-class TaggerChoice(StrEnum):
-    msd = "msd"
-    mtt = "mtt"
-    msd_vgg = "msd-vgg"
-    mtt_vgg = "mtt-vgg"
-
-
-MODEL_NAMES = {"msd": "MSD_musicnn", "mtt": "MTT_musicnn", "msd-vgg": "MSD_vgg",
-               "mtt-vgg": "MTT_vgg"}
-
-
+TaggerChoice = StrEnum("TaggerChoice", {alias.replace("-", "_"): alias for alias in ALIASES})
 PrecisionChoice = StrEnum("PrecisionChoice", {p: p for p in PRECISIONS})
+#: ``$EARMARK_PRECISION`` or ``auto`` (see :mod:`earmark.settings`).
+DEFAULT_PRECISION = PrecisionChoice(settings().precision)
 
 
 PrecisionOption = Annotated[PrecisionChoice, typer.Option(
@@ -126,10 +118,10 @@ def tags_command(
     plot: Annotated[Path | None, typer.Option(
         help="Write the taggram (tags x time) of the song to this PNG (one song only).")
     ] = None,
-    precision: PrecisionOption = PrecisionChoice.auto,
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Top tags of each song, from a pretrained musicnn model (no training needed)."""
-    name = MODEL_NAMES[model.value]
+    name = ALIASES[model.value]
     if plot is not None and len(_audio_paths(paths)[0]) != 1:
         fail("--plot draws one song's taggram: give exactly one file", code=2)
     writer = csv.writer(sys.stdout) if as_csv else None
@@ -172,7 +164,7 @@ def genre_command(
     start: Annotated[float | None, typer.Option(help="Start at this second.")] = None,
     duration: Annotated[float | None, typer.Option(help="Analyse this many seconds.")] = None,
     as_json: JsonOption = False,
-    precision: PrecisionOption = PrecisionChoice.auto,
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Genres of each song without training: MSD musicnn tags mapped to a genre vocabulary."""
     table = None if as_json else Table("song", "genres", header_style="bold")
@@ -201,7 +193,7 @@ def embed_command(
     force: Annotated[bool, typer.Option("--force", help="Recompute existing embeddings.")
                      ] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, mps (default: best).")] = None,
-    precision: PrecisionOption = PrecisionChoice.auto,
+    precision: PrecisionOption = DEFAULT_PRECISION,
     as_json: JsonOption = False,
 ) -> None:
     """Compute per-song embeddings (and tag/genre predictions) for catalog tracks."""
@@ -215,7 +207,7 @@ def embed_command(
         with progress_bar("scanning") as advance:
             scan(catalog, paths, progress=advance)
         track_ids = [t["id"] for t in tracks.select_tracks(catalog, paths)]
-    name = MODEL_NAMES[model.value]
+    name = ALIASES[model.value]
     try:
         with progress_bar(f"embedding ({name})") as advance:
             report = embed_tracks(catalog, name, track_ids, force=force, device=device,

@@ -30,10 +30,10 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
-from earmark.defaults import EMBEDDING_MODEL as DEFAULT_EMBEDDING
-from earmark.defaults import TASTE_HALF_LIFE_DAYS as DEFAULT_HALF_LIFE_DAYS
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import scan
+from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
+from earmark.settings import TASTE_HALF_LIFE_DAYS as DEFAULT_HALF_LIFE_DAYS
 from earmark.taste.active import STRATEGIES
 from earmark.taste.ratings_io import (
     ImportReport,

@@ -27,9 +27,9 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
-from earmark.defaults import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import find_audio_files
+from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.

@@ -25,7 +25,6 @@ from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings, store_embedding
 from earmark.catalog.tracks import tracks_by_id
 from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
-from earmark.defaults import EMBEDDING_MODEL
 from earmark.engine import map_files
 from earmark.errors import EarmarkError, ModelError
 from earmark.features import SHORTCHUNK_MEL
@@ -33,6 +32,7 @@ from earmark.features.classic import ClassicParams
 from earmark.learn.evaluate import evaluate, tune_thresholds
 from earmark.models.io import ModelCard, TrainedModel, estimator_class
 from earmark.models.outputs import card_thresholds
+from earmark.settings import EMBEDDING_MODEL
 
 ProgressFn = Callable[[int, int, str], None]
 

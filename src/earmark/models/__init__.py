@@ -1,6 +1,6 @@
-"""Models: pretrained musicnn taggers (PyTorch ports of the published weights) and their I/O."""
+"""Models: the registry of pretrained taggers (:mod:`.registry`), musicnn in PyTorch (ports of
+the published weights), heads, the classic baseline, ``nets/``, and saving and loading them.
 
-from earmark.models.musicnn import MODEL_NAMES, MusicnnTagger, load_musicnn
-from earmark.models.tf_checkpoint import read_checkpoint
-
-__all__ = ["MODEL_NAMES", "MusicnnTagger", "load_musicnn", "read_checkpoint"]
+Import the modules themselves: this package imports nothing, so the command line can read the
+registry without loading torch.
+"""

@@ -23,7 +23,7 @@ copies of the spectrogram as input channels (band shifts for the timbral kernels
 for the temporal ones), which gives the same sums from convs oneDNN runs near peak; it pools
 over the bands before ReLU and batch norm (which commute with the max), convolves each patch
 on its own and 64 frames at a time so that feature maps are pooled while they are in cache, and
-can run in bfloat16 (see :data:`earmark.defaults.PRECISIONS`).
+can run in bfloat16 (see :data:`earmark.settings.PRECISIONS`).
 """
 
 from __future__ import annotations
@@ -35,17 +35,17 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from earmark.defaults import PRECISIONS
 from earmark.errors import ModelError
 from earmark.features import MUSICNN_MEL, MelParams
+from earmark.models.registry import pretrained
 from earmark.models.tf_checkpoint import read_checkpoint
+from earmark.settings import PRECISIONS, settings
 
 #: The front end all four models were trained on: librosa mel power (16 kHz, n_fft 512, hop 256,
 #: 96 Slaney bands), rounded to float16, then ``log10(1 + 10000 x)``.
@@ -53,27 +53,6 @@ MUSICNN_PARAMS: MelParams = MUSICNN_MEL
 
 #: Frames per patch the models were trained on: 3 s at 16 kHz, hop 256.
 PATCH_FRAMES = 187
-
-MTT_TAGS: tuple[str, ...] = (
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
-    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
-    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
-    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
-    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
-    "weird", "country", "metal", "female voice", "choral",
-)
-
-MSD_TAGS: tuple[str, ...] = (
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
-    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill",
-    "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental",
-    "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
-    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop",
-    "sad", "House", "happy",
-)
-
-MODEL_NAMES = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 
 
 
@@ -218,7 +197,7 @@ class MusicnnTagger(nn.Module):
     mel_params : the front end whose output :meth:`forward` expects.
     patch_frames : frames per patch the model was trained on (187).
     embedding_dim : size of the embedding returned next to the probabilities.
-    precision : ``"float32"`` or ``"bfloat16"`` (see :data:`earmark.defaults.PRECISIONS`).
+    precision : ``"float32"`` or ``"bfloat16"`` (see :data:`earmark.settings.PRECISIONS`).
     """
 
     name: str
@@ -373,10 +352,8 @@ class MusicnnVGG(MusicnnTagger):
 
 
 def _build(name: str) -> MusicnnTagger:
-    if name not in MODEL_NAMES:
-        raise ModelError(f"unknown musicnn model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    tags = MTT_TAGS if name.startswith("MTT") else MSD_TAGS
-    return MusicnnVGG(name, tags) if name.endswith("vgg") else Musicnn(name, tags)
+    model = pretrained(name)
+    return (MusicnnVGG if model.architecture == "vgg" else Musicnn)(name, model.tags)
 
 
 def _tf_variable_order(model: MusicnnTagger) -> tuple[list[nn.Module], list[nn.Module], list]:
@@ -443,9 +420,9 @@ def musicnn_package_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where converted models are cached: ``$EARMARK_CACHE_DIR/models`` or the user cache."""
-    root = os.environ.get("EARMARK_CACHE_DIR") or platformdirs.user_cache_dir("earmark")
-    return Path(root) / "models"
+    """Where converted models are cached: ``models/`` in the settings' ``cache_dir``
+    (``$EARMARK_CACHE_DIR`` or the user cache)."""
+    return settings().cache_dir / "models"
 
 
 def _metadata(model: MusicnnTagger) -> dict[str, str]:
@@ -502,7 +479,7 @@ def load_musicnn(name: str = "MSD_musicnn", device: torch.device | str | None = 
     precision : ``"auto"`` (default: bfloat16 where the device has it natively, else float32),
         ``"float32"`` (the original's outputs to within 1e-6, reproducible everywhere) or
         ``"bfloat16"`` (the network about twice as fast, probabilities within ~0.01); see
-        :data:`earmark.defaults.PRECISIONS`.
+        :data:`earmark.settings.PRECISIONS`.
 
     Returns
     -------
@@ -512,8 +489,7 @@ def load_musicnn(name: str = "MSD_musicnn", device: torch.device | str | None = 
     The first call reads the checkpoint shipped in the ``musicnn`` package and writes
     ``<cache>/models/<name>.safetensors`` (see :func:`cache_dir`); later calls load that file.
     """
-    if name not in MODEL_NAMES:
-        raise ModelError(f"unknown musicnn model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    name = pretrained(name).name
     precision = resolve_precision(precision, device or "cpu")
     path = cache_dir() / f"{name}.safetensors"
     model = _load_cached(name, path) if path.exists() else None

@@ -33,8 +33,8 @@ from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings, ratings_fingerprint
 from earmark.catalog.runs import record_run
-from earmark.defaults import EMBEDDING_MODEL, TASTE_HALF_LIFE_DAYS
 from earmark.errors import EarmarkError, ModelError
+from earmark.settings import EMBEDDING_MODEL, TASTE_HALF_LIFE_DAYS
 from earmark.taste.active import l2_normalise
 
 DEFAULT_EMBEDDING = EMBEDDING_MODEL
