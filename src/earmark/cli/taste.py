@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 from enum import StrEnum
-from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,14 +39,14 @@ from earmark.taste.ratings_io import (
     export_ratings,
     import_ratings,
     rate_file,
-    read_answers,
     write_m3u,
 )
 
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.
 if TYPE_CHECKING:
-    from earmark.taste.model import TasteData, TasteModel
+    from earmark.taste.model import TasteModel
+    from earmark.taste.review import Answer, Proposal, Retrained, ReviewSession, Round
 
 ratings_app = typer.Typer(help="Import and export ratings.", no_args_is_help=True)
 app.add_typer(ratings_app, name="ratings")
@@ -391,99 +390,70 @@ def review_command(
 
     Without --answers, asks on the terminal and plays an excerpt when a player is installed.
     """
-    from earmark.taste.model import review_taste, taste_data
-    from earmark.taste.recommend import song_name, songs_to_review
-    by_path, in_order = {}, []
-    if answers is not None:
-        try:
-            by_path, in_order = read_answers(answers)
-        except EarmarkError as exc:
-            fail(escape(str(exc)), code=2)
+    from earmark.taste.review import FileAnswers, ReviewSession, run_review
+    try:
+        source = FileAnswers(answers) if answers is not None else None
+    except EarmarkError as exc:
+        fail(escape(str(exc)), code=2)
     catalog = open_catalog(db)
     _prepare(catalog, folder)
-    half = _half_life(half_life)
-    if play and answers is None and player_command("", 0, 1) is None:
-        err_console.print("no audio player found (ffplay, mpv, paplay): showing songs only")
-        play = False
-    unanswered: set[int] = set()
-    rated_total = 0
-    # The ratings read for a round, and the model fitted on them, serve the next round too
-    # unless the ratings changed meanwhile (in another process: this one retrains right away).
-    data, taste = None, None
-    for round_number in count(1):
-        if rounds is not None and round_number > rounds:
-            break
-        if data is None or data.fingerprint != ratings.ratings_fingerprint(catalog):
-            data, taste = taste_data(catalog, DEFAULT_EMBEDDING, half), None
-        if taste is None:
-            taste = review_taste(catalog, DEFAULT_EMBEDDING, half, data)
-        proposals = songs_to_review(catalog, taste, batch, strategy.value, folder,
-                                    DEFAULT_EMBEDDING, seed, unanswered, data.X)
-        if not proposals:
+    if source is None:
+        if play and player_command("", 0, 1) is None:
+            err_console.print("no audio player found (ffplay, mpv, paplay): showing songs only")
+            play = False
+        source = TerminalAnswers(catalog, play, excerpt)
+    session = ReviewSession(catalog, batch=batch, strategy=strategy.value, folder=folder,
+                            half_life_days=_half_life(half_life), seed=seed,
+                            embedding_model=DEFAULT_EMBEDDING)
+    for event in run_review(session, source, rounds):
+        _print_review_event(event, as_json, echo=answers is not None)
+    catalog.close()
+    err_console.print(f"{session.rated} song(s) rated in this review")
+
+
+class TerminalAnswers:
+    """A person at the terminal answers (see :class:`earmark.taste.review.AnswerSource`):
+    each song is shown, an excerpt plays, one key press answers."""
+
+    def __init__(self, catalog: Catalog, play: bool, seconds: float):
+        self.catalog, self.play, self.seconds = catalog, play, seconds
+
+    def answer(self, proposal: Proposal) -> str:
+        from earmark.taste.review import QUIT
+        _show(self.catalog, proposal.track, proposal.p_like,
+              f"{proposal.position}/{proposal.of}")
+        return _ask(proposal.track, self.play, self.seconds) or QUIT
+
+    def another_round(self, session: ReviewSession) -> bool:
+        try:
+            return console.input("another round? [Y/n] ").strip().lower() in ("", "y", "yes")
+        except (EOFError, KeyboardInterrupt):
+            return False
+
+
+def _print_review_event(event: Round | Answer | Retrained, as_json: bool, echo: bool) -> None:
+    """A round's heading, an answer (as JSON, or echoed when answers come from a file) or how
+    the retrained model does."""
+    from earmark.taste.recommend import song_name
+    from earmark.taste.review import Answer, Round
+    if isinstance(event, Round):
+        if not event.proposals:
             err_console.print("no unrated songs with embeddings left to propose (earmark "
                               "embed computes the embeddings of scanned songs)")
-            break
-        if not as_json:
-            how = "cold start: varied songs" if taste is None else strategy.value
-            console.rule(f"round {round_number}: {len(proposals)} songs ({how})")
-        stop, rated_now = False, 0
-        for position, (track, p_like) in enumerate(proposals, start=1):
-            if answers is not None:
-                answer = by_path.get(track["path"]) or (in_order.pop(0) if in_order else None)
-                if answer is None:
-                    unanswered.add(track["id"])
-                    continue
-            else:
-                _show(catalog, track, p_like, f"{position}/{len(proposals)}")
-                answer = _ask(track, play, excerpt)
-                if answer is None:
-                    stop = True
-                    break
-            verdict, stars = ratings.parse_rating(answer)
-            ratings.add_rating(catalog, track["id"], verdict, stars, source="review")
-            rated_now += 1
-            if as_json:
-                emit_json({"path": track["path"], "round": round_number, "answer": answer,
-                           "verdict": verdict, "stars": stars, "p_like_before": p_like})
-            elif answers is not None:
-                console.print(f"{describe_rating(verdict, stars)}: {escape(song_name(track))}",
-                              highlight=False)
-        rated_total += rated_now
-        if rated_now:
-            data = taste_data(catalog, DEFAULT_EMBEDDING, half)
-            taste = _retrain(catalog, half, data)
-        if stop:
-            break
-        if answers is None:
-            if not _again():
-                break
-        elif not in_order and set(by_path) <= _rated_paths(catalog):
-            break  # every answer given
-    catalog.close()
-    err_console.print(f"{rated_total} song(s) rated in this review")
-
-
-def _rated_paths(catalog: Catalog) -> set[str]:
-    return {r.path for r in ratings.current_ratings(catalog, include_skips=True).values()}
-
-
-def _retrain(catalog: Catalog, half_life: float | None, data: TasteData) -> TasteModel | None:
-    """Train on ``data`` (the ratings just read) and say how well; ``None`` if too few."""
-    from earmark.taste.model import NotEnoughRatings, train_taste
-    try:
-        model = train_taste(catalog, DEFAULT_EMBEDDING, half_life, data=data)
-    except NotEnoughRatings as exc:
-        err_console.print(f"[yellow]no taste model yet:[/] {escape(str(exc))}", highlight=False)
-        return None
-    err_console.print(f"retrained: {_quality(model.info)}", highlight=False)
-    return model
-
-
-def _again() -> bool:
-    try:
-        return console.input("another round? [Y/n] ").strip().lower() in ("", "y", "yes")
-    except (EOFError, KeyboardInterrupt):
-        return False
+        elif not as_json:
+            how = "cold start: varied songs" if event.cold_start else event.strategy
+            console.rule(f"round {event.number}: {len(event.proposals)} songs ({how})")
+    elif isinstance(event, Answer):
+        if as_json:
+            emit_json(event.to_dict())
+        elif echo:
+            console.print(f"{describe_rating(event.verdict, event.stars)}: "
+                          f"{escape(song_name(event.proposal.track))}", highlight=False)
+    elif event.model is None:
+        err_console.print(f"[yellow]no taste model yet:[/] {escape(event.reason)}",
+                          highlight=False)
+    else:
+        err_console.print(f"retrained: {_quality(event.model.info)}", highlight=False)
 
 
 # --- recommend, similar, playlist --------------------------------------------------------------
