@@ -30,9 +30,9 @@ from beets.plugins import BeetsPlugin
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.predictions import is_silent
 from earmark.errors import EarmarkError
+from earmark.models.registry import MODEL_NAMES
 from earmark.tagging.policy import choose_genres, load_policy, new_values
 from earmark.tagging.sources import (
-    PRETRAINED_MODELS,
     SILENT,
     ensure_predictions,
     load_prediction,
@@ -81,7 +81,7 @@ class EarmarkPlugin(BeetsPlugin):
         db = self.config["db"].get()
         with Catalog(os.path.expanduser(db) if db else None) as catalog:
             items = list(lib.items(args))
-            rows = self._tracks(catalog, items, compute and model in PRETRAINED_MODELS, model)
+            rows = self._tracks(catalog, items, compute and model in MODEL_NAMES, model)
             write = ui.should_write() and not opts.pretend
             for item, track in zip(items, rows, strict=True):
                 self._update(catalog, item, track, model, policy, opts.pretend, write)

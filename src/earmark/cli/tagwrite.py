@@ -28,10 +28,10 @@ from earmark.cli.app import (
     progress_bar,
 )
 from earmark.errors import EarmarkError
+from earmark.models.registry import MODEL_NAMES
 from earmark.tagging import plan as tagplan
-from earmark.tagging.job import TaggingJob, TagOutcome, TagPreview, plan_status
+from earmark.tagging.job import DEFAULT_TAGGER, TaggingJob, TagOutcome, TagPreview, plan_status
 from earmark.tagging.policy import default_config_text, load_policy
-from earmark.tagging.sources import PRETRAINED_MODELS
 
 
 class Mode(StrEnum):
@@ -80,7 +80,7 @@ def tag_command(
     model: Annotated[str, typer.Option(
         help="Where genres come from: predictions stored in the catalog under this model name "
              "(e.g. a trained classifier), or a pretrained tagger earmark runs itself "
-             f"({', '.join(PRETRAINED_MODELS)}).")] = "MSD_musicnn",
+             f"({', '.join(MODEL_NAMES)}).")] = DEFAULT_TAGGER,
     mood: Annotated[bool, typer.Option("--mood", help="Also write moods.")] = False,
     instrument: Annotated[bool, typer.Option(
         "--instrument", help="Also write instruments.")] = False,

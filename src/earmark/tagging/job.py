@@ -15,9 +15,11 @@ from pathlib import Path
 
 from earmark.catalog import Catalog, tracks
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
+from earmark.models.registry import MODEL_NAMES
+from earmark.settings import EMBEDDING_MODEL
 from earmark.tagging.plan import TrackPlan, TrackResult, apply_plans, plan_track
 from earmark.tagging.policy import TagPolicy, load_policy
-from earmark.tagging.sources import PRETRAINED_MODELS, Source, StoredPredictions, ensure_predictions
+from earmark.tagging.sources import Source, StoredPredictions, ensure_predictions
 from earmark.types import Stages, no_progress
 
 #: The fields a job can write, in the order they are planned.
@@ -25,7 +27,7 @@ TAG_FIELDS = ("genre", "mood", "instrument")
 
 #: The pretrained tagger whose tag predictions give moods and instruments when the genre
 #: model is not one (a trained classifier predicts genres only).
-DEFAULT_TAGGER = "MSD_musicnn"
+DEFAULT_TAGGER = EMBEDDING_MODEL
 
 
 def plan_status(plan: TrackPlan) -> str:
@@ -77,7 +79,7 @@ class TaggingJob:
 
     ``model`` names where genres come from: predictions stored in the catalog under that name
     (e.g. a trained classifier's), or one of the pretrained taggers earmark runs itself
-    (:data:`~earmark.tagging.sources.PRETRAINED_MODELS`). ``fields`` is a subset of
+    (:data:`~earmark.models.registry.MODEL_NAMES`). ``fields`` is a subset of
     :data:`TAG_FIELDS` and must hold ``"genre"``; ``policy`` (default
     :func:`~earmark.tagging.policy.load_policy`) decides which values to write and how;
     ``id3v23`` and ``upgrade_id3`` go to :func:`~earmark.tagging.plan.plan_track`.
@@ -110,7 +112,7 @@ class TaggingJob:
     @property
     def tagger(self) -> str:
         """The pretrained model whose tag predictions give moods and instruments."""
-        return self.model if self.model in PRETRAINED_MODELS else DEFAULT_TAGGER
+        return self.model if self.model in MODEL_NAMES else DEFAULT_TAGGER
 
     def sources(self) -> dict[str, Source]:
         """Field -> source of its values (see :mod:`earmark.tagging.sources`)."""
@@ -122,7 +124,7 @@ class TaggingJob:
 
     def models_to_run(self) -> list[str]:
         """The pretrained taggers :meth:`prepare` runs on tracks that lack their predictions."""
-        to_run = {self.model} if self.model in PRETRAINED_MODELS else set()
+        to_run = {self.model} if self.model in MODEL_NAMES else set()
         if self.fields != ["genre"]:
             to_run.add(self.tagger)
         return sorted(to_run)

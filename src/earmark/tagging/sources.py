@@ -21,13 +21,10 @@ from collections.abc import Callable
 from earmark.catalog import Catalog
 from earmark.catalog.predictions import is_silent, load_predictions
 from earmark.errors import EarmarkError
+from earmark.models.registry import MODEL_NAMES
 
 Scored = list[tuple[str, float]]
 Source = Callable[[dict], Scored | None]
-
-#: Models :func:`ensure_predictions` can run itself.
-PRETRAINED_MODELS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
-
 
 def _scored(payload: object) -> Scored:
     """Normalise a stored payload: ``[[label, c], ...]`` or ``{label: c}`` -> sorted pairs."""
@@ -76,9 +73,9 @@ def ensure_predictions(
     Returns ``(path, reason)`` for tracks that could not be analysed (they stay without
     predictions, so planning skips them with a reason).
     """
-    if model not in PRETRAINED_MODELS:
+    if model not in MODEL_NAMES:
         raise EarmarkError(f"no stored predictions from {model!r} and it is not a pretrained "
-                           f"model earmark can run ({', '.join(PRETRAINED_MODELS)})")
+                           f"model earmark can run ({', '.join(MODEL_NAMES)})")
     from earmark.analysis.embed import embed_tracks
 
     missing = [i for i in track_ids if load_prediction(catalog, i, model, "tags") is None]
