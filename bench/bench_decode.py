@@ -292,7 +292,7 @@ def _run_folder_engine(fn: Callable[[Path], object], paths: list[Path], processe
     """Process ``paths`` with earmark's own engine (:func:`earmark.engine.map_files`): workers
     forked from a server that imports torch and earmark once. Starting the server (and its
     imports) is part of the run."""
-    from earmark.engine import map_files
+    from earmark.engine.local import map_files
 
     list(map_files(fn, paths, workers=processes))
 

@@ -1,9 +1,9 @@
 """Grouped cross-validation of every trainable model type on the shared GTZAN mini set.
 
 The 60 clips (10 genres x 6) are imported into a catalog with
-``earmark.ingest.importers.import_folders``; songs are grouped in blocks of 3 consecutive clip
-numbers per genre (neighbouring GTZAN clips often share an artist), and each seed runs a
-stratified group k-fold cross-validation (``earmark.learn.train.cross_validate``).
+``earmark.ingest.importers.import_dataset_folders``; songs are grouped in blocks of 3
+consecutive clip numbers per genre (neighbouring GTZAN clips often share an artist), and each
+seed runs a stratified group k-fold cross-validation (``earmark.learn.train.cross_validate``).
 Hyper-parameters left on "auto" (the regularisation C of the head and of the SVM) are chosen by
 an inner cross-validation inside each training fold, so test folds never influence them. Song
 vectors (MSD musicnn embeddings, classic descriptors) are
@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import markdown_table  # noqa: E402
 from earmark.catalog import Catalog  # noqa: E402
 from earmark.catalog.labels import load_labelled  # noqa: E402
-from earmark.ingest.importers import import_folders  # noqa: E402
+from earmark.engine import LocalEngine  # noqa: E402
+from earmark.ingest.importers import import_dataset_folders  # noqa: E402
 from earmark.learn.evaluate import evaluate  # noqa: E402
 from earmark.learn.train import cross_validate, default_inputs, song_matrix  # noqa: E402
 
@@ -65,7 +66,7 @@ def main() -> None:
 
     args.db.parent.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(args.db)
-    report = import_folders(catalog, args.data, "gtzan-mini-dev", workers=1)
+    report = import_dataset_folders(catalog, args.data, "gtzan-mini-dev", engine=LocalEngine(1))
     if report.failed:
         print("failed:", report.failed, file=sys.stderr)
     data = load_labelled(catalog, "genre", "gtzan-mini-dev")

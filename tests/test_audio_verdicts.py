@@ -207,7 +207,7 @@ def test_vorbis_overread_decodes_in_full_and_is_a_warning(tmp_path, short_packet
 
     with Catalog(tmp_path / "catalog.sqlite") as catalog:
         report = scan(catalog, [path])
-        assert [item.action for item in report.items] == ["added"]
+        assert [item.status for item in report.items] == ["added"]
         track = tracks.get_track(catalog, path)
     assert track["status"] == "ok" and track["error"] is None
     assert track["duration"] == pytest.approx(4.13, abs=0.005)

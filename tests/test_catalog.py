@@ -18,6 +18,7 @@ from earmark.catalog import Catalog, journal, labels, ratings, runs, tracks
 from earmark.catalog.embeddings import store_embedding
 from earmark.catalog.predictions import store_predictions
 from earmark.cli import app
+from earmark.engine import LocalEngine
 from earmark.errors import CatalogError
 from earmark.ingest.scan import scan
 
@@ -28,7 +29,7 @@ def test_info_json_lists_what_every_table_knows_of_a_track(tmp_path, music_files
     db = tmp_path / "info.sqlite"
     song = music_files["flac"]
     with Catalog(db) as catalog:
-        scan(catalog, [song], workers=1)
+        scan(catalog, [song], engine=LocalEngine(1))
         track = tracks.get_track(catalog, song)
         labels.set_labels(catalog, track["id"], "mine", "genre", ["rock", "blues"],
                           split="train", artist="Someone")
@@ -91,7 +92,7 @@ def _in_thread(fn):
 def test_a_catalog_refuses_use_from_another_thread(tmp_path, music_files):
     db = tmp_path / "threads.sqlite"
     with Catalog(db) as catalog:
-        scan(catalog, [music_files["flac"]], workers=1)
+        scan(catalog, [music_files["flac"]], engine=LocalEngine(1))
         for use in (lambda: tracks.counts(catalog),
                     lambda: tracks.forget_tracks(catalog, [str(music_files["flac"])]),
                     lambda: catalog.transaction().__enter__(),

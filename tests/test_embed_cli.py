@@ -15,6 +15,7 @@ from earmark.analysis.embed import embed_tracks, load_predictions
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings
 from earmark.cli import app
+from earmark.engine import LocalEngine
 from earmark.errors import AudioError
 from earmark.ingest.scan import scan
 from music import gtzan_clip, transcode
@@ -90,8 +91,8 @@ def test_analyse_files_in_parallel_equals_one_at_a_time(excerpts):
 
     model = load_musicnn("MTT_musicnn", precision="float32")
     paths = [excerpts["jazz"], excerpts["broken"], excerpts["metal"], excerpts["jazz"]]
-    serial = list(analyse_files(paths, model, workers=1))
-    parallel = list(analyse_files(paths, model, workers=2))
+    serial = list(analyse_files(paths, model, engine=LocalEngine(1)))
+    parallel = list(analyse_files(paths, model, engine=LocalEngine(2)))
     assert [p for p, _ in parallel] == [str(p) for p in paths]
     assert isinstance(parallel[1][1], AudioError) and "broken" in parallel[1][0]
     for (_, one), (_, two) in zip(serial, parallel, strict=True):

@@ -12,7 +12,7 @@ from functools import partial
 
 import pytest
 
-from earmark.engine import map_files, map_threads, usable_cores
+from earmark.engine.local import map_files, map_threads, usable_cores
 from earmark.ingest.scan import inspect_file
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from earmark.catalog import Catalog, tracks
 from earmark.cli import app
+from earmark.engine import LocalEngine
 from earmark.ingest.scan import find_audio_files, scan
 from music import FORMATS, gtzan_clip, transcode
 
@@ -91,7 +92,7 @@ def test_scan_records_good_files_and_every_bad_file_with_a_reason(catalog, messy
     by_path = {item.path: item for item in report.items}
     for fmt in FORMATS:
         path = tracks.normalise_path(messy_library[f"good_{fmt}"])
-        assert by_path[path].action == "added", (fmt, by_path[path])
+        assert by_path[path].status == "added", (fmt, by_path[path])
         track = tracks.get_track(catalog, path)
         assert track["status"] == "ok"
         assert track["duration"] == pytest.approx(4.0, abs=0.1)
@@ -99,11 +100,11 @@ def test_scan_records_good_files_and_every_bad_file_with_a_reason(catalog, messy
     for name, reason in REASONS.items():
         path = tracks.normalise_path(messy_library[name])
         item = by_path[path]
-        assert item.action == "failed", (name, item)
+        assert item.status == "failed", (name, item)
         assert reason in item.reason, (name, item.reason)
         row = tracks.get_track(catalog, path)
         assert row["status"] == "error" and row["error"] == item.reason
-    loops = [i for i in report.items if i.action == "skipped"]
+    loops = [i for i in report.items if i.status == "skipped"]
     assert len(loops) == 1 and "loop" in loops[0].reason
     assert len(report.failed) == len(REASONS)
 
@@ -139,7 +140,7 @@ def test_rescan_is_incremental_and_recognises_moves(catalog, tmp_path, music_fil
     a.rename(moved)
     third = scan(catalog, [lib])
     assert third.count("moved") == 1
-    item = next(i for i in third.items if i.action == "moved")
+    item = next(i for i in third.items if i.status == "moved")
     assert item.moved_from == tracks.normalise_path(a)
     row = tracks.get_track(catalog, moved)
     assert row["id"] == track_id  # same row: labels, ratings, embeddings follow the file
@@ -188,7 +189,7 @@ def test_duration_filter(catalog, tmp_path):
     assert report.count("added") == 1 and report.count("skipped") == 1
     assert tracks.get_track(catalog, lib / "short.flac") is None
     report = scan(catalog, [lib], max_seconds=5, force=True)
-    assert "longer than 5 s" in next(i.reason for i in report.items if i.action == "skipped")
+    assert "longer than 5 s" in next(i.reason for i in report.items if i.status == "skipped")
 
 
 def test_existing_tags_and_ratings_are_read(catalog, tmp_path):
@@ -220,9 +221,9 @@ def test_unreadable_file_is_reported_and_the_scan_goes_on(tmp_path, music_files)
     os.chmod(tmp_path / "locked.mp3", 0o000)
     code = (
         "import json, sys; from earmark.catalog import Catalog;"
-        "from earmark.ingest.scan import scan;"
-        "r = scan(Catalog(sys.argv[1]), [sys.argv[2]], workers=1);"
-        "print(json.dumps({i.path: [i.action, i.reason] for i in r.items}))"
+        "from earmark.engine import LocalEngine; from earmark.ingest.scan import scan;"
+        "r = scan(Catalog(sys.argv[1]), [sys.argv[2]], engine=LocalEngine(1));"
+        "print(json.dumps({i.path: [i.status, i.reason] for i in r.items}))"
     )
     out = subprocess.run(
         without_root_file_access([sys.executable, "-c", code, str(tmp_path / "c.sqlite"),
@@ -332,11 +333,11 @@ def test_an_unexpected_exception_in_inspection_fails_only_that_file(
 
     monkeypatch.setattr(earmark.ingest.scan, step,
                         fail_for(three_songs["odd"], getattr(earmark.ingest.scan, step)))
-    report = scan(catalog, [three_songs["first"].parent], workers=1)  # in this process
+    report = scan(catalog, [three_songs["first"].parent], engine=LocalEngine(1))  # in this process
     by_name = {Path(i.path).stem: i for i in report.items}
-    assert by_name["odd"].action == "failed"
+    assert by_name["odd"].status == "failed"
     assert by_name["odd"].reason == "unexpected error: RuntimeError: injected fault"
-    assert by_name["first"].action == by_name["last"].action == "added"
+    assert by_name["first"].status == by_name["last"].status == "added"
     assert tracks.get_track(catalog, three_songs["odd"])["status"] == "error"
     assert tracks.get_track(catalog, three_songs["last"])["status"] == "ok"
 
@@ -351,16 +352,16 @@ def test_an_unexpected_exception_while_recording_fails_only_that_file(
         return real(cat, record)
 
     monkeypatch.setattr(tracks, "record_track", record)
-    report = scan(catalog, [three_songs["first"].parent], workers=1)
+    report = scan(catalog, [three_songs["first"].parent], engine=LocalEngine(1))
     by_name = {Path(i.path).stem: i for i in report.items}
-    assert by_name["odd"].action == "failed"
+    assert by_name["odd"].status == "failed"
     assert by_name["odd"].reason == "unexpected error: RuntimeError: injected fault"
-    assert by_name["first"].action == by_name["last"].action == "added"
+    assert by_name["first"].status == by_name["last"].status == "added"
     row = tracks.get_track(catalog, three_songs["odd"])
     assert (row["status"], row["error"]) == ("error", by_name["odd"].reason)
     assert row["size"] is None  # so the next scan tries the file again
     monkeypatch.setattr(tracks, "record_track", real)
-    assert scan(catalog, [three_songs["odd"]]).items[0].action == "updated"
+    assert scan(catalog, [three_songs["odd"]]).items[0].status == "updated"
 
 
 def test_add_file_reports_a_file_it_could_not_record_at_all(catalog, three_songs,
@@ -376,9 +377,9 @@ def test_add_file_reports_a_file_it_could_not_record_at_all(catalog, three_songs
 
     monkeypatch.setattr(tracks, "record_track", record)
     item = rate_file(catalog, three_songs["odd"], "like", None, "user")
-    assert item.action == "failed"
+    assert item.status == "failed"
     assert item.reason.endswith("unexpected error: RuntimeError: injected fault")
-    assert rate_file(catalog, three_songs["last"], "like", None, "user").action == "rated"
+    assert rate_file(catalog, three_songs["last"], "like", None, "user").status == "rated"
 
 
 def test_a_name_that_is_not_utf8_is_reported_and_the_scan_goes_on(catalog, tmp_path,
@@ -389,7 +390,7 @@ def test_a_name_that_is_not_utf8_is_reported_and_the_scan_goes_on(catalog, tmp_p
     shutil.copyfile(music_files["mp3"], latin1)
     shutil.copyfile(music_files["mp3"], lib / "ascii.mp3")
     report = scan(catalog, [lib])
-    by_action = {i.action: i for i in report.items}
+    by_action = {i.status: i for i in report.items}
     assert set(by_action) == {"added", "failed"}
     assert by_action["failed"].path == os.fsdecode(latin1)
     assert by_action["failed"].reason.startswith("file name is not valid UTF-8")

@@ -88,17 +88,10 @@ class Settings:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, "
-                                f"not {self.precision!r}")
-        if self.engine not in ENGINES:
-            raise SettingsError(f"engine must be one of {', '.join(ENGINES)}, "
-                                f"not {self.engine!r}")
-        if not (math.isfinite(self.taste_half_life_days) and self.taste_half_life_days > 0):
-            raise SettingsError("the taste half-life must be a positive number of days, "
-                                f"not {self.taste_half_life_days!r}")
-        if self.workers is not None and self.workers < 1:
-            raise SettingsError(f"workers must be at least 1, not {self.workers!r}")
+        for name in ("precision", "engine", "taste_half_life_days", "workers"):
+            problem = _problem(name, getattr(self, name))
+            if problem:
+                raise SettingsError(problem)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,10 +115,23 @@ class Settings:
                     values[name] = convert(env[variable])
                 except ValueError as exc:
                     raise SettingsError(f"${variable}={env[variable]!r}: {exc}") from exc
-        try:
-            return cls(**values)
-        except SettingsError as exc:
-            raise SettingsError(f"{exc} (check the EARMARK_* environment variables)") from exc
+                problem = _problem(name, values[name])
+                if problem:
+                    raise SettingsError(f"${variable}: {problem}")
+        return cls(**values)
+
+
+def _problem(name: str, value: object) -> str | None:
+    """Why ``value`` cannot be the setting ``name``, or ``None`` when it can."""
+    if name == "precision" and value not in PRECISIONS:
+        return f"precision must be one of {', '.join(PRECISIONS)}, not {value!r}"
+    if name == "engine" and value not in ENGINES:
+        return f"engine must be one of {', '.join(ENGINES)}, not {value!r}"
+    if name == "taste_half_life_days" and not (math.isfinite(value) and value > 0):
+        return f"the taste half-life must be a positive number of days, not {value!r}"
+    if name == "workers" and value is not None and value < 1:
+        return f"workers must be at least 1, not {value!r}"
+    return None
 
 
 #: ``(variable, field, converter)`` of the settings read from the environment besides the paths.

@@ -83,21 +83,21 @@ def test_rate_file_adds_unknown_file_and_reports_contradiction(catalog, song_fil
     path = song_files[0]
     assert get_track(catalog, path) is None
     first = rate_file(catalog, path, "like", None, "user")
-    assert first.action == "rated" and first.replaced is None
+    assert first.status == "rated" and first.replaced is None
     assert get_track(catalog, path)["status"] == "ok"
     again = rate_file(catalog, path, "like", None, "user")
-    assert again.action == "unchanged"
+    assert again.status == "unchanged"
     changed = rate_file(catalog, path, "dislike", None, "user")
-    assert changed.action == "rated" and changed.replaced == "like"
+    assert changed.status == "rated" and changed.replaced == "like"
 
 
 def test_a_user_rating_overrides_an_import_that_overrode_it(catalog, song_files, tmp_path):
     root = tmp_path / "taste"
     (root / "bad").mkdir(parents=True)
     song = shutil.copyfile(song_files[0], root / "bad" / "a.flac")
-    assert rate_file(catalog, song, "like", None, "user").action == "rated"
+    assert rate_file(catalog, song, "like", None, "user").status == "rated"
     import_ratings(catalog, root)
-    assert rate_file(catalog, song, "like", None, "user").action == "rated"
+    assert rate_file(catalog, song, "like", None, "user").status == "rated"
     track = get_track(catalog, song)
     assert ratings.current_rating(catalog, track["id"]).verdict == "like"
 
@@ -109,17 +109,17 @@ def test_rate_file_reads_the_song_rating_history_once(catalog, song_files, sql_s
     sql_statements.clear()
     again = rate_file(catalog, song_files[0], "like", None, "import:folder",
                       once_per_source=True)
-    assert again.action == "unchanged"  # that import already said so; the newer dislike stays
+    assert again.status == "unchanged"  # that import already said so; the newer dislike stays
     assert len([s for s in sql_statements if "FROM ratings" in s]) == 1
 
 
 def test_rate_file_missing_and_non_audio_fail_clearly(catalog, tmp_path):
     missing = rate_file(catalog, tmp_path / "nope.mp3", "like", None, "user")
-    assert (missing.action, missing.reason) == ("failed", "file not found")
+    assert (missing.status, missing.reason) == ("failed", "file not found")
     text = tmp_path / "notes.mp3"
     text.write_text("not music at all\n" * 50)
     bad = rate_file(catalog, text, "like", None, "user")
-    assert bad.action == "failed" and bad.reason.startswith("not playable")
+    assert bad.status == "failed" and bad.reason.startswith("not playable")
     assert ratings.rating_history(catalog) == []
 
 
@@ -208,9 +208,9 @@ def test_import_tags_popm_and_vorbis_rating(catalog, music_files, tmp_path):
     report = import_ratings(catalog, folder)
     assert report.kind == "tags"
     by_name = {i.path.rsplit("/", 1)[1]: i for i in report.items}
-    assert (by_name["loved.mp3"].action, by_name["loved.mp3"].stars) == ("rated", 5)
-    assert (by_name["meh.flac"].action, by_name["meh.flac"].stars) == ("rated", 2)
-    assert by_name["plain.ogg"].action == "unrated"
+    assert (by_name["loved.mp3"].status, by_name["loved.mp3"].stars) == ("rated", 5)
+    assert (by_name["meh.flac"].status, by_name["meh.flac"].stars) == ("rated", 2)
+    assert by_name["plain.ogg"].status == "unrated"
     labels = {r.path.rsplit("/", 1)[1]: r.label for r in ratings.current_ratings(catalog).values()}
     assert labels == {"loved.mp3": 1, "meh.flac": 0}
 
@@ -280,7 +280,7 @@ def test_rating_tags_in_every_scale_import_as_the_right_stars(catalog, music_fil
         expected[f"wmp {value}.wma"] = stars
 
     report = import_ratings(catalog, folder)
-    got = {Path(i.path).name: i.stars for i in report.items if i.action == "rated"}
+    got = {Path(i.path).name: i.stars for i in report.items if i.status == "rated"}
     assert got == expected
     assert report.notes == ["ratings in 5 scales: POPM (5 files), Windows Media (5 files), "
                             "fraction (3 files), percent (3 files), stars (3 files)"]
@@ -323,7 +323,7 @@ def test_playlist_names_starting_with_hash_or_holding_line_breaks(catalog, song_
                      "#EXTINF:4,Line Break Title", "./ leading space.flac"]
     assert read_m3u(out) == [str(hit), str(spaced)]
     report = import_ratings(catalog, out)
-    assert sorted(Path(i.path).name for i in report.items if i.action == "rated") == [
+    assert sorted(Path(i.path).name for i in report.items if i.status == "rated") == [
         " leading space.flac", "#1 hit.flac"]
     assert report.failed == []
 
@@ -405,4 +405,4 @@ def test_import_reads_ratings_from_the_files_not_a_row_an_older_scan_left(catalo
     # so a new scan keeps that row.
     catalog.execute("UPDATE tracks SET rating = 1.0 WHERE id = ?", (track["id"],))
     report = import_ratings(catalog, folder)
-    assert [(i.action, i.stars) for i in report.items] == [("rated", 1)]
+    assert [(i.status, i.stars) for i in report.items] == [("rated", 1)]

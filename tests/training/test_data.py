@@ -16,10 +16,11 @@ from earmark.data import (
     holdout_split,
 )
 from earmark.data.splits import stratify_labels
+from earmark.engine import LocalEngine
 from earmark.ingest.importers import (
     import_csv,
+    import_dataset_folders,
     import_fma,
-    import_folders,
     import_mtt,
     read_fma,
     read_mtt,
@@ -36,7 +37,7 @@ def test_import_folders_labels_every_clip_and_reports_bad_files(genre_tree, tmp_
     root = tmp_path / "lib"
     shutil.copytree(genre_tree, root)
     (root / "metal" / "broken.mp3").write_bytes(b"not audio at all")
-    report = import_folders(catalog, root, workers=1)
+    report = import_dataset_folders(catalog, root, engine=LocalEngine(1))
     assert len(report.labelled) == 18
     assert [p for p, _ in report.failed] == [str(root / "metal" / "broken.mp3")]
     data = load_labelled(catalog, "genre", "lib")
@@ -54,7 +55,7 @@ def test_import_folders_train_test_layout(genre_tree, tmp_path, catalog):
             for n in numbers:
                 name = f"{genre}.{n:05d}.wav"
                 shutil.copy(genre_tree / genre / name, root / split / genre / name)
-    import_folders(catalog, root, "gt", workers=1)
+    import_dataset_folders(catalog, root, "gt", engine=LocalEngine(1))
     data = load_labelled(catalog, "genre", "gt")
     splits = dict(zip(data.paths, data.splits, strict=True))
     assert splits[str(root / "test" / "metal" / "metal.00005.wav")] == "test"
@@ -72,7 +73,7 @@ def test_import_csv_multi_label_split_artist_and_missing(genre_tree, tmp_path, c
         f"{genre_tree / 'classical' / 'classical.00001.wav'},calm,test,\n"
         "missing/song.flac,rock,train,Band B\n"
     )
-    report = import_csv(catalog, manifest, task="mood", workers=1)
+    report = import_csv(catalog, manifest, task="mood", engine=LocalEngine(1))
     assert report.failed == [(str(tmp_path / "missing" / "song.flac"), "file not found")]
     data = load_labelled(catalog, "mood", "manifest")
     assert data.kind == "multi"
@@ -102,7 +103,7 @@ def test_import_mtt_annotations(excerpt, tmp_path, catalog):
     # guitar is the most frequent tag; ties among the rest go alphabetically
     assert top2 == {"clip-0.mp3": ["classical"], "clip-1.mp3": ["guitar"],
                     "clip-2.mp3": ["guitar"], "gone.mp3": ["guitar"]}
-    report = import_mtt(catalog, table, audio, top=None, workers=1)
+    report = import_mtt(catalog, table, audio, top=None, engine=LocalEngine(1))
     assert report.failed == [(str(audio / "e" / "gone.mp3"), "file not found")]
     assert report.skipped == [(str(audio / "f" / "clip-3.mp3"), "none of the 4 kept tags")]
     data = load_labelled(catalog, "tags", "magnatagatune")
@@ -130,7 +131,7 @@ def test_import_fma_tracks_csv(excerpt, tmp_path, catalog):
         "9,20,validation,small,Pop,Missing file\n"
     )
     assert len(read_fma(table, audio, subset="medium").entries) == 4
-    report = import_fma(catalog, table, audio, workers=1)
+    report = import_fma(catalog, table, audio, engine=LocalEngine(1))
     assert [p.rsplit("/", 1)[-1] for p, _ in report.failed] == ["000009.mp3"]
     data = load_labelled(catalog, "genre", "fma_small")
     assert data.targets == [["Rock"], ["Classical"]]

@@ -7,14 +7,15 @@ import pytest
 
 from earmark.catalog import Catalog
 from earmark.catalog.labels import load_labelled
-from earmark.ingest.importers import import_folders
+from earmark.engine import LocalEngine
+from earmark.ingest.importers import import_dataset_folders
 from earmark.learn.train import cross_validate, default_inputs, song_matrix
 
 
 @pytest.mark.slow
 def test_head_on_msd_embeddings_beats_75_percent_and_the_mfcc_svm(gtzan_root, tmp_path):
     with Catalog(tmp_path / "catalog.sqlite") as catalog:
-        import_folders(catalog, gtzan_root, "gtzan", workers=1)
+        import_dataset_folders(catalog, gtzan_root, "gtzan", engine=LocalEngine(1))
         data = load_labelled(catalog, "genre", "gtzan")
         assert len(data) == 60
         scores = {}

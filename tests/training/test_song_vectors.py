@@ -12,7 +12,8 @@ from earmark.analysis.predict import song_input
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.labels import load_labelled
-from earmark.ingest.importers import import_folders
+from earmark.engine import LocalEngine
+from earmark.ingest.importers import import_dataset_folders
 from earmark.learn.train import cache_key, default_inputs, ensure_embeddings
 
 
@@ -26,14 +27,14 @@ def test_descriptor_vectors_from_workers_are_stored_and_bad_songs_reported(genre
             shutil.copy(genre_tree / genre / f"{genre}.{n:05d}.wav", root / genre)
     inputs = default_inputs("classic")
     with Catalog(tmp_path / "catalog.sqlite") as catalog:
-        import_folders(catalog, root, workers=1)
+        import_dataset_folders(catalog, root, engine=LocalEngine(1))
         data = load_labelled(catalog, "genre")
         broken = next(p for p in data.paths if p.endswith("metal.00001.wav"))
         with open(broken, "wb") as handle:  # damaged after the scan: still "ok" in the catalog
             handle.write(b"\0" * 1000)
         calls = []
         failed = ensure_embeddings(catalog, inputs, data.track_ids,
-                                   progress=lambda *a: calls.append(a), workers=2)
+                                   progress=lambda *a: calls.append(a), engine=LocalEngine(2))
         assert [path for path, _ in failed] == [broken] and failed[0][1]
         assert [(done, total) for done, total, _ in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
         assert [path for _, _, path in calls] == data.paths  # in track id order

@@ -15,7 +15,8 @@ from earmark.catalog import Catalog
 from earmark.catalog.labels import load_labelled
 from earmark.cli import app
 from earmark.data import group_keys
-from earmark.ingest.importers import import_folders
+from earmark.engine import LocalEngine
+from earmark.ingest.importers import import_dataset_folders
 from earmark.learn.train import (
     cross_validate,
     default_inputs,
@@ -33,7 +34,7 @@ def library(genre_tree, tmp_path_factory):
     """The 3-genre tree imported into a catalog."""
     db = tmp_path_factory.mktemp("catalog") / "catalog.sqlite"
     with Catalog(db) as catalog:
-        import_folders(catalog, genre_tree, workers=1)
+        import_dataset_folders(catalog, genre_tree, engine=LocalEngine(1))
     return db
 
 

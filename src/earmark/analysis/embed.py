@@ -5,16 +5,17 @@ whole-song tag probabilities (and, for MSD models, genres), so nothing is decode
 incremental: a track is analysed again only if its file content changed or ``force`` is set.
 Songs are streamed block by block and decoded in a thread ahead of the network (PyAV and soxr
 release the GIL), so memory stays flat on long mixes. On the CPU several songs are analysed at
-once, one per core, on threads sharing the model (:func:`earmark.engine.map_threads`); the
-network runs on the GPU when there is one.
+once, one per core, on threads sharing the model (the engine's
+:meth:`~earmark.engine.Engine.map_threads`); the network runs on the GPU when there is one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,11 +24,13 @@ from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
 from earmark.catalog.embeddings import missing_embeddings, store_embedding
 from earmark.catalog.predictions import store_predictions
-from earmark.engine import map_threads, usable_cores
+from earmark.engine import Engine, default_engine
 from earmark.engine.device import pick_device
 from earmark.errors import AudioError
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
-from earmark.settings import EMBEDDING_MODEL
+from earmark.models.registry import pretrained
+from earmark.settings import EMBEDDING_MODEL, settings
+from earmark.types import Outcome, ProgressFn
 
 DEFAULT_MODEL = EMBEDDING_MODEL
 
@@ -59,15 +62,43 @@ class SongResult:
         return [(self.tags[i], float(self.tag_probabilities[i])) for i in order]
 
 
+@dataclass(frozen=True)
+class EmbedItem(Outcome):
+    """What embedding did with one track: ``status`` is ``embedded``, ``unchanged`` (its
+    embedding is up to date) or ``failed`` (``reason`` says why); ``notes`` on a song embedded
+    (silent audio, cancelling channels)."""
+
+    STATUSES: ClassVar[frozenset[str]] = frozenset({"embedded", "unchanged", "failed"})
+
+    track_id: int | None = None
+    notes: tuple[str, ...] = ()
+
+
 @dataclass
 class EmbedReport:
-    """Track ids done, ``(path, reason)`` failed, ``(path, note)`` notes on songs done (silent
-    audio, cancelling channels)."""
+    """One :class:`EmbedItem` per track asked for, in order, and views of them."""
 
-    done: list[int] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    up_to_date: int = 0
-    notes: list[tuple[str, str]] = field(default_factory=list)
+    items: list[EmbedItem] = field(default_factory=list)
+
+    @property
+    def done(self) -> list[int]:
+        """Ids of the tracks embedded."""
+        return [item.track_id for item in self.items if item.status == "embedded"]
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` of the tracks that failed."""
+        return [(item.path, item.reason) for item in self.items if item.status == "failed"]
+
+    @property
+    def up_to_date(self) -> int:
+        """How many tracks had an up-to-date embedding already."""
+        return sum(1 for item in self.items if item.status == "unchanged")
+
+    @property
+    def notes(self) -> list[tuple[str, str]]:
+        """``(path, note)`` for the notes on songs embedded."""
+        return [(item.path, note) for item in self.items for note in item.notes]
 
 
 def analyse_file(
@@ -84,7 +115,7 @@ def analyse_file(
     except AudioError as exc:
         return exc
     probs = analysis.taggram.mean(axis=0)
-    has_genres = model.name.startswith("MSD") and not analysis.info.silent
+    has_genres = pretrained(model.name).has_genres and not analysis.info.silent
     genres = genre_from_tags(probs, analysis.tags) if has_genres else []
     return SongResult(
         path=path, tags=analysis.tags, tag_probabilities=probs,
@@ -101,20 +132,22 @@ def analyse_files(
     *,
     start: float | None = None,
     duration: float | None = None,
-    workers: int | None = None,
+    engine: Engine | None = None,
 ) -> Iterator[tuple[str, SongResult | AudioError]]:
     """Analyse songs, yielding ``(path, result)`` or ``(path, error)`` per file, in order.
 
     A file that cannot be decoded yields its :class:`~earmark.errors.AudioError`; the rest go
-    on. On the CPU, ``workers`` songs (default: one per core) are analysed at once on threads
-    sharing the model, each with one torch thread. A single song, or a model on a GPU, runs in
-    this thread (:func:`~earmark.analysis.songs.analyse_song` then spreads a song's patches over
-    torch's threads itself).
+    on. On the CPU, the ``engine``'s workers (default :func:`~earmark.engine.default_engine`:
+    one per core) analyse songs at once on threads sharing the model, each with one torch
+    thread. A single song, or a model on a GPU, runs one at a time
+    (:func:`~earmark.analysis.songs.analyse_song` then spreads a song's patches over torch's
+    threads itself).
     """
     paths = [str(p) for p in paths]
-    workers = min(workers or usable_cores(), len(paths)) if model.device.type == "cpu" else 1
+    at_once = len(paths) if model.device.type == "cpu" else 1
     analyse = partial(analyse_file, model=model, start=start, duration=duration)
-    yield from zip(paths, map_threads(analyse, paths, workers=workers), strict=True)
+    results = (engine or default_engine()).map_threads(analyse, paths, workers=at_once)
+    yield from zip(paths, results, strict=True)
 
 
 def store_song_predictions(catalog: Catalog, track_id: int, model: str,
@@ -148,8 +181,9 @@ def embed_tracks(
     *,
     force: bool = False,
     device: str | None = None,
-    precision: str = "auto",
-    progress: Callable[[int, int, str], None] | None = None,
+    precision: str | None = None,
+    engine: Engine | None = None,
+    progress: ProgressFn | None = None,
 ) -> EmbedReport:
     """Compute and store embeddings and predictions for catalog tracks that lack them.
 
@@ -158,8 +192,10 @@ def embed_tracks(
     model : musicnn model name (see :func:`earmark.models.musicnn.load_musicnn`).
     track_ids : restrict to these tracks (default: every playable track).
     force : recompute even when an up-to-date embedding exists.
-    device : torch device; default the best available.
-    precision : see :func:`earmark.models.musicnn.load_musicnn`.
+    device : torch device; default the settings' (``EARMARK_DEVICE``), else the best available.
+    precision : see :func:`earmark.models.musicnn.load_musicnn`; default the settings'
+        (``EARMARK_PRECISION``, else ``auto``).
+    engine : where songs are analysed (:func:`analyse_files`).
     progress : called as ``progress(done, total, path)``.
     """
     report = EmbedReport()
@@ -174,27 +210,28 @@ def embed_tracks(
     for track_id, track in wanted:
         if track is None or track["status"] != "ok":
             reason = "not in the catalog" if track is None else f"unreadable: {track['error']}"
-            report.failed.append((track["path"] if track else str(track_id), reason))
+            report.items.append(EmbedItem(track["path"] if track else str(track_id), "failed",
+                                          reason, track_id))
         elif force or track_id in stale:
             todo.append(track)
         else:
-            report.up_to_date += 1
+            report.items.append(EmbedItem(track["path"], "unchanged", None, track_id))
     if not todo:
         return report
-    tagger = load_musicnn(model, device=pick_device(device), precision=precision)
+    tagger = load_musicnn(model, device=pick_device(device),
+                          precision=precision or settings().precision)
     by_path = {t["path"]: t for t in todo}
-    for done, (path, result) in enumerate(analyse_files(list(by_path), tagger), start=1):
+    songs = analyse_files(list(by_path), tagger, engine=engine)
+    for done, (path, result) in enumerate(songs, start=1):
         track = by_path[path]
         if isinstance(result, AudioError):
-            report.failed.append((path, result.reason))
+            report.items.append(EmbedItem(path, "failed", result.reason, track["id"]))
         else:
             store_embedding(catalog, track["id"], model, result.embedding, track["content_hash"])
             store_song_predictions(catalog, track["id"], model, result)
-            report.done.append(track["id"])
-            if result.silent:
-                report.notes.append((path, "silent audio: no tags or genres stored"))
-            if result.downmix:
-                report.notes.append((path, result.downmix))
+            notes = (("silent audio: no tags or genres stored",) if result.silent else ()) + (
+                (result.downmix,) if result.downmix else ())
+            report.items.append(EmbedItem(path, "embedded", None, track["id"], notes))
         if progress is not None:
             progress(done, len(todo), path)
     return report

@@ -11,19 +11,21 @@ prediction cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from earmark.audio import decode_audio, song_chunks
+from earmark.engine import Engine, default_engine
 from earmark.errors import EarmarkError, ModelError
 from earmark.features.classic import ClassicParams, classic_descriptors, song_descriptors
 from earmark.models.io import TrainedModel
 from earmark.models.outputs import card_thresholds, hard_predictions
 from earmark.models.registry import load_pretrained
+from earmark.types import ProgressFn
 
-ProgressFn = Callable[[int, int, str], None]
 AGGREGATES = ("mean", "vote")
 
 
@@ -168,10 +170,21 @@ def predict_song(model: TrainedModel, path: str, *, method: str = "mean",
     return result
 
 
+def _predict_or_error(model: TrainedModel, path: str, **options) -> SongPrediction:
+    """:func:`predict_song`, or a prediction with ``error`` set: one bad file never ends a
+    batch."""
+    try:
+        return predict_song(model, path, **options)
+    except EarmarkError as exc:
+        return SongPrediction(path, error=str(exc))
+
+
 def predict_songs(model: TrainedModel, paths: Iterable[str], *, method: str = "mean",
                   per_chunk: bool = False, threshold: float | None = None,
-                  progress: ProgressFn | None = None) -> Iterator[SongPrediction]:
-    """Predict every song; a file that cannot be read gives a prediction with ``error`` set.
+                  progress: ProgressFn | None = None, engine: Engine | None = None,
+                  ) -> Iterator[SongPrediction]:
+    """Predict every song, in order; a file that cannot be read gives a prediction with
+    ``error`` set.
 
     Parameters
     ----------
@@ -179,13 +192,17 @@ def predict_songs(model: TrainedModel, paths: Iterable[str], *, method: str = "m
     per_chunk : also report every chunk's start/end (seconds), labels and scores.
     threshold : one cut-off for every label (multi-label tags; the positive class of a binary
         model), instead of the thresholds tuned in training.
+    engine : where songs are predicted, several at once on threads sharing the model
+        (:meth:`~earmark.engine.Engine.map_threads`); default
+        :func:`~earmark.engine.default_engine`.
     """
     paths = list(paths)
-    for done, path in enumerate(paths, start=1):
-        try:
-            yield predict_song(model, path, method=method, per_chunk=per_chunk,
-                               threshold=threshold)
-        except EarmarkError as exc:
-            yield SongPrediction(path, error=str(exc))
+    if paths and "embedding_model" in model.card.inputs:
+        load_pretrained(model.card.inputs["embedding_model"])  # once, before threads want it
+    predict = partial(_predict_or_error, model, method=method, per_chunk=per_chunk,
+                      threshold=threshold)
+    results = (engine or default_engine()).map_threads(predict, paths)
+    for done, (path, result) in enumerate(zip(paths, results, strict=True), start=1):
+        yield result
         if progress is not None:
             progress(done, len(paths), path)

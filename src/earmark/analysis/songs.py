@@ -28,7 +28,7 @@ import soxr
 import torch
 
 from earmark.audio import Downmix, stream_audio
-from earmark.engine import map_threads
+from earmark.engine.local import map_threads
 from earmark.errors import ModelError
 from earmark.features import log_mel
 from earmark.models.musicnn import MusicnnTagger
@@ -222,6 +222,8 @@ def analyse_song(
             p, e = model(mel.reshape(mel.shape[0], count, frames).transpose(0, 1))
         return p.float().cpu().numpy(), e.float().cpu().numpy()
 
+    # One song's patches share this process's threads, as torch's intra-op threads would: an
+    # engine spreads whole songs, not the parts of one.
     outputs = list(map_threads(run, cutter.spans(blocks),
                                workers=torch.get_num_threads() if on_cpu else 1))
     probs, embeds = [p for p, _ in outputs], [e for _, e in outputs]

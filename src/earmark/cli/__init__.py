@@ -1,11 +1,16 @@
 """The ``earmark`` command line: each module registers its commands on the one Typer app."""
 
-import os
+import sys
 
-# OpenMP threads that spin while waiting steal the other core from decoding (and from every
-# other process on a busy machine): measured 3-10x slower musicnn with the default policy
-# under load. Must be set before torch is first imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from earmark.engine import configure
+from earmark.settings import SettingsError
+
+# Before anything imports torch: OpenMP reads its settings once (see configure).
+try:
+    configure()
+except SettingsError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)  # a usage error, as for a bad option
 
 from earmark.cli import (  # noqa: E402, F401  (registers commands)
     analysis,

@@ -26,6 +26,7 @@ from rich.progress import (
 
 from earmark.catalog import Catalog
 from earmark.errors import EarmarkError
+from earmark.types import ProgressFn
 
 app = typer.Typer(
     name="earmark",
@@ -72,7 +73,7 @@ def emit_json(obj: dict) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None = None) -> Iterator[callable]:
+def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressFn]:
     """A Rich progress bar with ETA on stderr; yields ``advance(done, total, label)``."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),

@@ -23,6 +23,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
+from earmark.engine import LocalEngine
 from earmark.ingest.scan import inspect_file, scan
 
 
@@ -51,7 +52,8 @@ def scan_command(
     with progress_bar("scanning") as advance:
         report = scan(
             catalog, folders, verify=not quick, min_seconds=min_seconds,
-            max_seconds=max_seconds, force=force, prune=prune, workers=workers,
+            max_seconds=max_seconds, force=force, prune=prune,
+            engine=LocalEngine(workers) if workers else None,
             progress=advance,
         )
     dup_of: dict[str, list[str]] = {}
@@ -60,7 +62,7 @@ def scan_command(
             dup_of.setdefault(path, []).extend(p for p in group["paths"] if p != path)
     if as_json:
         for item in report.items:
-            row = {"path": item.path, "action": item.action, "reason": item.reason}
+            row = {"path": item.path, "action": item.status, "reason": item.reason}
             if item.moved_from:
                 row["moved_from"] = item.moved_from
             if item.warning:
@@ -79,10 +81,10 @@ def _print_scan_summary(report, catalog) -> None:
     summary = Table(title="scan", show_header=True, header_style="bold")
     summary.add_column("result")
     summary.add_column("files", justify="right")
-    for action in ("added", "updated", "moved", "unchanged", "skipped", "failed"):
-        n = report.count(action)
+    for status in ("added", "updated", "moved", "unchanged", "skipped", "failed"):
+        n = report.count(status)
         if n:
-            summary.add_row(action, str(n))
+            summary.add_row(status, str(n))
     if report.missing:
         summary.add_row("missing (in catalog, file gone)", str(len(report.missing)))
     ok = [t for t in tracks.iter_tracks(catalog, "ok")]

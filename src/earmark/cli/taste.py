@@ -35,7 +35,7 @@ from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.settings import TASTE_HALF_LIFE_DAYS as DEFAULT_HALF_LIFE_DAYS
 from earmark.taste.active import STRATEGIES
 from earmark.taste.ratings_io import (
-    ImportReport,
+    RatingsImportReport,
     export_ratings,
     import_ratings,
     rate_file,
@@ -91,13 +91,13 @@ def rate_command(
     item = rate_file(catalog, file, verdict, stars, "user")
     catalog.close()
     if as_json:
-        emit_json({"path": item.path, "action": item.action, "verdict": item.verdict,
+        emit_json({"path": item.path, "action": item.status, "verdict": item.verdict,
                    "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
-    if item.action == "failed":
+    if item.status == "failed":
         fail(escape(f"{item.path}: {item.reason}"))
     if as_json:
         return
-    if item.action == "unchanged":
+    if item.status == "unchanged":
         said = describe_rating(item.verdict, item.stars)
         console.print(f"already rated {said}: {escape(item.path)}", highlight=False)
         return
@@ -107,10 +107,10 @@ def rate_command(
                       "latest rating counts, the earlier one stays in the history[/]")
 
 
-def _print_import(report: ImportReport, as_json: bool) -> None:
+def _print_import(report: RatingsImportReport, as_json: bool) -> None:
     if as_json:
         for item in report.items:
-            emit_json({"path": item.path, "action": item.action, "verdict": item.verdict,
+            emit_json({"path": item.path, "action": item.status, "verdict": item.verdict,
                        "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
         for note in report.notes:
             err_console.print(escape(note), highlight=False)
@@ -118,9 +118,9 @@ def _print_import(report: ImportReport, as_json: bool) -> None:
     table = Table(title=f"ratings import ({report.kind})", header_style="bold")
     table.add_column("result")
     table.add_column("songs", justify="right")
-    for action in ("rated", "unchanged", "unrated", "failed"):
-        if report.count(action):
-            table.add_row(action, str(report.count(action)))
+    for status in ("rated", "unchanged", "unrated", "failed"):
+        if report.count(status):
+            table.add_row(status, str(report.count(status)))
     console.print(table)
     changed = [i for i in report.items if i.replaced]
     if changed:

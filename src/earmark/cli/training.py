@@ -27,6 +27,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
+from earmark.engine import LocalEngine
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import find_audio_files
 from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
@@ -36,7 +37,7 @@ from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 if TYPE_CHECKING:
     from earmark.analysis.predict import SongPrediction
     from earmark.data import LabelledSet
-    from earmark.ingest.importers import ImportReport
+    from earmark.ingest.importers import DatasetImportReport
     from earmark.models.io import TrainedModel
 
 dataset_app = typer.Typer(help="Labelled datasets in the catalog.", no_args_is_help=True)
@@ -143,10 +144,10 @@ def dataset_import(
         if splits is not None:
             lists = {**importers.find_split_lists(splits, source), **lists}
         with progress_bar("importing") as advance:
-            common = {"workers": workers, "progress": advance}
+            common = {"engine": LocalEngine(workers) if workers else None, "progress": advance}
             if fmt is SourceFormat.folders:
-                report = importers.import_folders(catalog, source, name, task or "genre",
-                                                  **common)
+                report = importers.import_dataset_folders(catalog, source, name,
+                                                          task or "genre", **common)
             elif fmt is SourceFormat.csv:
                 report = importers.import_csv(catalog, source, name, task or "genre",
                                               audio_root=audio, **common)
@@ -176,7 +177,7 @@ def dataset_import(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _print_import(report: ImportReport, as_json: bool) -> None:
+def _print_import(report: DatasetImportReport, as_json: bool) -> None:
     """Warnings on stderr; then one JSON object per file, or a summary with the failed and
     the left-out files (20 of each)."""
     for warning in report.warnings:

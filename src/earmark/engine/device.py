@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import torch
 
+from earmark.settings import settings
+
 
 def pick_device(preference: str | None = None) -> torch.device:
-    """``preference`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) or the best available:
-    CUDA, then Apple's MPS, then the CPU."""
+    """``preference`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``), else the settings'
+    ``device`` (``EARMARK_DEVICE``), else the best available: CUDA, then Apple's MPS, then the
+    CPU.
+
+    Raises :class:`ValueError` when the device asked for is not available.
+    """
+    preference = preference or settings().device
     if preference:
         device = torch.device(preference)
         if device.type == "cuda" and not torch.cuda.is_available():

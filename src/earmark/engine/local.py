@@ -11,7 +11,9 @@ Work that spends its time in torch kernels (which release the GIL) needs no proc
 :func:`map_threads` runs it on threads that share one copy of the model, each with one torch
 thread, and starts in no time.
 
-This is the single-machine engine; a Ray engine can take the same ``(function, items)`` later.
+:class:`LocalEngine` offers both as an :class:`~earmark.engine.base.Engine`, the seam through
+which scan, embed, predict and training reach them; a Ray engine takes the same
+``(function, items)``.
 """
 
 from __future__ import annotations
@@ -167,3 +169,34 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], workers: int | None = 
         finally:
             for future in pending:
                 future.cancel()
+
+
+class LocalEngine:
+    """The :class:`~earmark.engine.base.Engine` of this machine: :func:`map_files` on
+    ``workers`` processes and :func:`map_threads` on ``workers`` threads.
+
+    Parameters
+    ----------
+    workers : processes or threads at once; ``None`` is one per usable core
+        (:func:`usable_cores`). With 1, everything runs in the calling thread.
+    """
+
+    def __init__(self, workers: int | None = None):
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.workers = workers or usable_cores()
+
+    def __repr__(self) -> str:
+        return f"LocalEngine(workers={self.workers})"
+
+    def map_files(self, fn: Callable[[T], R], items: Iterable[T], *,
+                  preload: tuple[str, ...] = PRELOAD,
+                  on_crash: Callable[[T, str], R] | None = None,
+                  chunksize: int = 1) -> Iterator[R]:
+        """:func:`map_files` on this engine's processes."""
+        return map_files(fn, items, self.workers, chunksize, preload, on_crash)
+
+    def map_threads(self, fn: Callable[[T], R], items: Iterable[T], *,
+                    workers: int | None = None) -> Iterator[R]:
+        """:func:`map_threads` on this engine's threads, or fewer (``workers``)."""
+        return map_threads(fn, items, min(workers or self.workers, self.workers))

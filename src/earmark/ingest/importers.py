@@ -5,8 +5,9 @@ split, artist) and, named with a reason, the rows it could not use (``failed``: 
 left out on purpose (``skipped``: no label of the kind asked for, not in any split list).
 :func:`import_entries` then adds the files with :func:`earmark.ingest.scan.scan` (in parallel,
 verifying the audio) and stores the labels. A malformed row, a missing or unreadable file is
-reported in the :class:`ImportReport` and the import goes on; only a source that cannot be read
-as its format at all raises (``ValueError`` with a message for a person, or ``OSError``).
+reported in the :class:`DatasetImportReport` and the import goes on; only a source that cannot
+be read as its format at all raises (``ValueError`` with a message for a person, or
+``OSError``).
 
 Supported sources
 -----------------
@@ -31,7 +32,7 @@ import codecs
 import csv
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path, PurePosixPath
@@ -40,9 +41,9 @@ from typing import TextIO
 from earmark.audio import AUDIO_EXTENSIONS
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.labels import set_labels
+from earmark.engine import Engine
 from earmark.ingest.scan import find_audio_files, scan
-
-ProgressFn = Callable[[int, int, str], None]
+from earmark.types import ProgressFn
 
 #: Folder and file-name words that mean a split rather than a label, and the split they mean.
 SPLIT_FOLDERS = {"train": "train", "training": "train", "valid": "valid",
@@ -80,7 +81,7 @@ class Listing:
 
 
 @dataclass
-class ImportReport:
+class DatasetImportReport:
     """What an import did.
 
     ``labelled`` maps path -> labels; ``failed`` lists ``(path, reason)`` for rows and files
@@ -645,16 +646,16 @@ def _namesake(path: str, folders: dict[str, dict[str, str]]) -> str | None:
 
 def import_entries(
     catalog: Catalog, listing: Listing, dataset: str, task: str = "genre", *,
-    workers: int | None = None, progress: ProgressFn | None = None,
-) -> ImportReport:
+    engine: Engine | None = None, progress: ProgressFn | None = None,
+) -> DatasetImportReport:
     """Add the listing's files to the catalog (verifying their audio) and store their labels.
 
     The report starts with the listing's failed and skipped rows and warnings; a listed file
     that is missing is matched by name with another audio extension in its folder (with a
     warning), else failed as ``file not found``; unreadable audio is failed with its reason.
     """
-    report = ImportReport(dataset, task, failed=list(listing.failed),
-                          skipped=list(listing.skipped), warnings=list(listing.warnings))
+    report = DatasetImportReport(dataset, task, failed=list(listing.failed),
+                                 skipped=list(listing.skipped), warnings=list(listing.warnings))
     present, renamed, folders = [], [], {}
     for entry in listing.entries:
         entry.path = tracks.normalise_path(entry.path)
@@ -671,7 +672,7 @@ def import_entries(
         report.warnings.append(
             f"matched by name with another extension on disk: {len(renamed)} listed files "
             f"(e.g. {os.path.basename(listed)} is {os.path.basename(found)})")
-    scan(catalog, [e.path for e in present], workers=workers, progress=progress)
+    scan(catalog, [e.path for e in present], engine=engine, progress=progress)
     with catalog.transaction():  # one commit for the whole table, not one per song
         for entry in present:
             track = tracks.get_track(catalog, entry.path)
@@ -686,8 +687,8 @@ def import_entries(
     return report
 
 
-def import_folders(catalog: Catalog, root: str | Path, dataset: str | None = None,
-                   task: str = "genre", **kwargs) -> ImportReport:
+def import_dataset_folders(catalog: Catalog, root: str | Path, dataset: str | None = None,
+                           task: str = "genre", **kwargs) -> DatasetImportReport:
     """Import a folder-per-label tree (see :func:`read_folders`); ``dataset`` defaults to the
     folder's name."""
     return import_entries(catalog, read_folders(root), dataset or Path(root).resolve().name,
@@ -696,7 +697,7 @@ def import_folders(catalog: Catalog, root: str | Path, dataset: str | None = Non
 
 def import_csv(catalog: Catalog, manifest: str | Path, dataset: str | None = None,
                task: str = "genre", *, audio_root: str | Path | None = None,
-               **kwargs) -> ImportReport:
+               **kwargs) -> DatasetImportReport:
     """Import a CSV manifest (see :func:`read_csv`); ``dataset`` defaults to its file stem."""
     return import_entries(catalog, read_csv(manifest, audio_root),
                           dataset or Path(manifest).stem, task, **kwargs)
@@ -704,7 +705,7 @@ def import_csv(catalog: Catalog, manifest: str | Path, dataset: str | None = Non
 
 def import_gtzan(catalog: Catalog, root: str | Path, dataset: str | None = None,
                  task: str = "genre", *, split_lists: Mapping[str, str | Path] | None = None,
-                 **kwargs) -> ImportReport:
+                 **kwargs) -> DatasetImportReport:
     """Import GTZAN (see :func:`read_gtzan`); ``dataset`` defaults to ``gtzan``, or
     ``gtzan_split`` with split lists, so a listed import never mixes with an unlisted one."""
     return import_entries(catalog, read_gtzan(root, split_lists),
@@ -713,7 +714,7 @@ def import_gtzan(catalog: Catalog, root: str | Path, dataset: str | None = None,
 
 def import_mtt(catalog: Catalog, annotations: str | Path, audio_root: str | Path,
                dataset: str = "magnatagatune", task: str = "tags", *, top: int | None = 50,
-               clip_info: str | Path | None = None, **kwargs) -> ImportReport:
+               clip_info: str | Path | None = None, **kwargs) -> DatasetImportReport:
     """Import MagnaTagATune tags (see :func:`read_mtt`)."""
     listing = read_mtt(annotations, audio_root, top=top, clip_info=clip_info)
     return import_entries(catalog, listing, dataset, task, **kwargs)
@@ -721,7 +722,7 @@ def import_mtt(catalog: Catalog, annotations: str | Path, audio_root: str | Path
 
 def import_fma(catalog: Catalog, tracks_csv: str | Path, audio_root: str | Path,
                dataset: str | None = None, task: str = "genre", *,
-               subset: str | None = "small", **kwargs) -> ImportReport:
+               subset: str | None = "small", **kwargs) -> DatasetImportReport:
     """Import FMA top genres (see :func:`read_fma`); ``dataset`` defaults to ``fma_<subset>``."""
     listing = read_fma(tracks_csv, audio_root, subset)
     return import_entries(catalog, listing, dataset or f"fma_{subset or 'full'}", task, **kwargs)
@@ -731,7 +732,7 @@ def import_jamendo(catalog: Catalog, tsv: str | Path, audio_root: str | Path,
                    dataset: str = "mtg-jamendo", task: str | None = None, *,
                    category: str | None = None,
                    split_lists: Mapping[str, str | Path] | None = None,
-                   **kwargs) -> ImportReport:
+                   **kwargs) -> DatasetImportReport:
     """Import MTG-Jamendo tags (see :func:`read_jamendo`); ``task`` defaults to the
     category's (``genre``, ``instrument``, ``mood``, or ``tags`` for all of them)."""
     listing = read_jamendo(tsv, audio_root, category=category, split_lists=split_lists)

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 from earmark.audio import AUDIO_EXTENSIONS, check_audio, content_hash
 from earmark.catalog import Catalog, tracks
-from earmark.engine import map_files
+from earmark.engine import Engine, default_engine
 from earmark.errors import AudioError, EarmarkError, UnreadableFileError
 from earmark.tags.read import read_tags
-
-ProgressFn = Callable[[int, int, str], None]
+from earmark.types import Outcome, ProgressFn
 
 #: The problem :func:`find_audio_files` reports for a folder reached again through a link.
 FOLDER_LOOP = "symbolic link loop (folder already scanned)"
@@ -30,19 +30,19 @@ NOT_UTF8 = ("file name is not valid UTF-8 (written in an older encoding); rename
             "catalog it")
 
 
-@dataclass
-class ScanItem:
+@dataclass(frozen=True)
+class ScanItem(Outcome):
     """What a scan did with one path.
 
-    ``action`` is one of ``added``, ``updated``, ``moved`` (recognised by content hash),
+    ``status`` is one of ``added``, ``updated``, ``moved`` (recognised by content hash),
     ``unchanged``, ``failed`` (recorded with ``reason``) or ``skipped`` (outside the duration
     filter, or a folder loop; not recorded). ``warning`` is set for a file that is usable but
     made the decoder complain (e.g. a short last frame), as recorded in the catalog.
     """
 
-    path: str
-    action: str
-    reason: str | None = None
+    STATUSES: ClassVar[frozenset[str]] = frozenset(
+        {"added", "updated", "moved", "unchanged", "failed", "skipped"})
+
     track_id: int | None = None
     moved_from: str | None = None
     warning: str | None = None
@@ -54,12 +54,12 @@ class ScanReport:
     missing: list[str] = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)
 
-    def count(self, action: str) -> int:
-        return sum(1 for item in self.items if item.action == action)
+    def count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
 
     @property
     def failed(self) -> list[ScanItem]:
-        return [item for item in self.items if item.action == "failed"]
+        return [item for item in self.items if item.status == "failed"]
 
     @property
     def warned(self) -> list[ScanItem]:
@@ -201,7 +201,7 @@ def scan(
     max_seconds: float | None = None,
     force: bool = False,
     prune: bool = False,
-    workers: int | None = None,
+    engine: Engine | None = None,
     progress: ProgressFn | None = None,
 ) -> ScanReport:
     """Scan ``roots`` into ``catalog`` incrementally.
@@ -212,7 +212,8 @@ def scan(
     min_seconds, max_seconds : only catalog files whose duration is in this range.
     force : re-inspect files even when their size and modification time are unchanged.
     prune : remove catalog rows under ``roots`` whose files are gone (and were not moved).
-    workers : processes for inspection; defaults to the number of cores.
+    engine : where files are inspected (:meth:`~earmark.engine.Engine.map_files`); default
+        :func:`~earmark.engine.default_engine` (processes on every core).
     progress : called as ``progress(done, total, path)`` after each file.
     """
     roots = [tracks.normalise_path(r) for r in roots]
@@ -231,8 +232,8 @@ def scan(
 
     inspect = partial(inspect_file, verify=verify, min_seconds=min_seconds,
                       max_seconds=max_seconds)
-    records = map_files(inspect, todo, workers, chunksize=4, preload=("earmark.ingest.scan",),
-                        on_crash=_crashed)
+    records = (engine or default_engine()).map_files(
+        inspect, todo, chunksize=4, preload=("earmark.ingest.scan",), on_crash=_crashed)
     for done, record in enumerate(records, start=1):
         report.items.append(record_inspected(catalog, record))
         if progress is not None:
@@ -281,8 +282,8 @@ def _record(catalog: Catalog, record: dict) -> ScanItem:
     track_id = tracks.record_track(catalog, record)
     if record["status"] == "error":
         return ScanItem(path, "failed", record.get("error"), track_id)
-    action = "moved" if moved_from else ("updated" if existing else "added")
-    return ScanItem(path, action, None, track_id, moved_from, record.get("warning"))
+    status = "moved" if moved_from else ("updated" if existing else "added")
+    return ScanItem(path, status, None, track_id, moved_from, record.get("warning"))
 
 
 def add_file(catalog: Catalog, path: str | Path, verify: bool = True) -> dict:

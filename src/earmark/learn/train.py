@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -25,7 +24,7 @@ from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings, store_embedding
 from earmark.catalog.tracks import tracks_by_id
 from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
-from earmark.engine import map_files
+from earmark.engine import Engine, default_engine
 from earmark.errors import EarmarkError, ModelError
 from earmark.features import SHORTCHUNK_MEL
 from earmark.features.classic import ClassicParams
@@ -33,8 +32,7 @@ from earmark.learn.evaluate import evaluate, tune_thresholds
 from earmark.models.io import ModelCard, TrainedModel, estimator_class
 from earmark.models.outputs import card_thresholds
 from earmark.settings import EMBEDDING_MODEL
-
-ProgressFn = Callable[[int, int, str], None]
+from earmark.types import ProgressFn
 
 DEFAULT_EMBEDDING = EMBEDDING_MODEL
 #: Model types trained on whole-song vectors (the others read audio).
@@ -71,17 +69,17 @@ def cache_key(inputs: dict) -> str:
 
 def ensure_embeddings(
     catalog: Catalog, inputs: dict, track_ids: list[int] | None = None,
-    progress: ProgressFn | None = None, workers: int | None = None,
+    progress: ProgressFn | None = None, engine: Engine | None = None,
 ) -> list[tuple[str, str]]:
     """Compute and store missing song vectors for ``track_ids`` (default: every track).
 
     Pretrained embeddings come from :func:`earmark.analysis.embed.embed_tracks` (which also
-    stores the tagger's predictions); descriptor vectors are computed here, on ``workers`` processes
-    (default: one per core), and cached the same way by this process.
-    Returns ``(path, reason)`` for songs that failed.
+    stores the tagger's predictions); descriptor vectors are computed here, on the ``engine``'s
+    processes (default :func:`~earmark.engine.default_engine`: one per core), and cached the
+    same way by this process. Returns ``(path, reason)`` for songs that failed.
     """
     if inputs.get("embedding_model"):
-        return embed_tracks(catalog, inputs["embedding_model"], track_ids,
+        return embed_tracks(catalog, inputs["embedding_model"], track_ids, engine=engine,
                             progress=progress).failed
     key = cache_key(inputs)
     todo = missing_embeddings(catalog, key)
@@ -90,9 +88,9 @@ def ensure_embeddings(
         todo = [t for t in todo if t in wanted]
     found = tracks_by_id(catalog, todo)
     tracks = [(i, found[i]["path"], found[i]["content_hash"]) for i in sorted(found)]
-    vectors = map_files(partial(_song_vector, inputs), [path for _, path, _ in tracks], workers,
-                        preload=("earmark.learn.train",),
-                        on_crash=lambda _path, reason: (None, reason))
+    vectors = (engine or default_engine()).map_files(
+        partial(_song_vector, inputs), [path for _, path, _ in tracks],
+        preload=("earmark.learn.train",), on_crash=_crashed)
     failed = []
     for done, ((track_id, path, content), (vector, error)) in enumerate(
             zip(tracks, vectors, strict=True), start=1):
@@ -114,16 +112,23 @@ def _song_vector(inputs: dict, path: str) -> tuple[np.ndarray | None, str | None
         return None, str(exc)
 
 
+def _crashed(path: str, reason: str) -> tuple[None, str]:
+    """:func:`_song_vector`'s answer for a song whose worker process died."""
+    return None, reason
+
+
 def song_matrix(catalog: Catalog, data: LabelledSet, inputs: dict,
-                progress: ProgressFn | None = None) -> tuple[np.ndarray, LabelledSet]:
+                progress: ProgressFn | None = None, engine: Engine | None = None,
+                ) -> tuple[np.ndarray, LabelledSet]:
     """Model inputs for the songs of ``data``: ``(X, data)`` where ``X`` is ``(n, dim)`` song
-    vectors (cached in the catalog), or the ``(n,)`` file paths for models that read audio.
+    vectors (cached in the catalog; missing ones computed on ``engine``, see
+    :func:`ensure_embeddings`), or the ``(n,)`` file paths for models that read audio.
 
     Songs whose vector could not be computed are dropped from the returned ``data``.
     """
     if "descriptors" not in inputs and not inputs.get("embedding_model"):
         return np.array(data.paths, dtype=object), data
-    ensure_embeddings(catalog, inputs, data.track_ids, progress)
+    ensure_embeddings(catalog, inputs, data.track_ids, progress, engine)
     ids, matrix = load_embeddings(catalog, cache_key(inputs), data.track_ids)
     row = {t: i for i, t in enumerate(ids)}
     keep = [i for i, t in enumerate(data.track_ids) if t in row]

@@ -13,15 +13,13 @@ chosen model on held-out songs (``earmark evaluate``) for an honest number.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from earmark.data import LabelledSet, cv_folds, group_keys
 from earmark.learn.train import score_fold
-
-ProgressFn = Callable[[int, int, str], None]
+from earmark.types import ProgressFn
 
 #: The score each kind of task is tuned for, and whether higher is better.
 OBJECTIVES = {"single": ("accuracy", True), "binary": ("accuracy", True),

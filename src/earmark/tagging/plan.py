@@ -11,8 +11,9 @@ since (see :func:`undo`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from earmark.catalog import Catalog, journal, tracks
 from earmark.errors import EarmarkError, TagWriteError
@@ -20,8 +21,7 @@ from earmark.tagging import policy as pol
 from earmark.tagging.sources import Source
 from earmark.tags import write
 from earmark.tags.read import existing_genres, read_tags
-
-ProgressFn = Callable[[int, int, str], None]
+from earmark.types import Outcome, ProgressFn
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,14 @@ class TrackPlan:
 
 
 @dataclass(frozen=True)
-class TrackResult:
+class TrackResult(Outcome):
     """Outcome per file: ``status`` is ``written``, ``unchanged``, ``skipped`` or ``failed``
     (batch writes), or ``restored``, ``not written`` or ``refused`` (undo). ``reason`` says why
     for the failures, and for ``restored`` when only part of the file was put back."""
 
-    path: str
-    status: str
-    reason: str | None = None
+    STATUSES: ClassVar[frozenset[str]] = frozenset(
+        {"written", "unchanged", "skipped", "failed", "restored", "not written", "refused"})
+
     changes: tuple[FieldChange, ...] = ()
 
 

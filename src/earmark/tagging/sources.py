@@ -22,6 +22,7 @@ from earmark.catalog import Catalog
 from earmark.catalog.predictions import is_silent, load_predictions
 from earmark.errors import EarmarkError
 from earmark.models.registry import MODEL_NAMES
+from earmark.types import ProgressFn
 
 Scored = list[tuple[str, float]]
 Source = Callable[[dict], Scored | None]
@@ -66,7 +67,7 @@ class StoredPredictions:
 
 def ensure_predictions(
     catalog: Catalog, model: str, track_ids: list[int],
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> list[tuple[str, str]]:
     """Run pretrained ``model`` on the tracks that have no stored tag predictions from it.
 

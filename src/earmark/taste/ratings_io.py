@@ -13,18 +13,17 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 from urllib.parse import unquote, urlparse
 
 from earmark.catalog import Catalog, ratings, tracks
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file, find_audio_files, scan
 from earmark.tags.read import read_tags
-
-ProgressFn = Callable[[int, int, str], None]
+from earmark.types import Outcome, ProgressFn
 
 #: Sub-folder names (case-insensitive) understood by a folder import, and what they mean.
 FOLDER_VERDICTS = {
@@ -36,34 +35,33 @@ PLAYLIST_EXTENSIONS = (".m3u", ".m3u8")
 EXPORT_FIELDS = ("path", "verdict", "stars", "source", "rated_at", "artist", "title")
 
 
-@dataclass
-class ImportItem:
-    """What an import did with one file: ``action`` is ``rated``, ``unchanged`` (already rated
-    the same), ``unrated`` (nothing to import, e.g. no rating tag) or ``failed``."""
+@dataclass(frozen=True)
+class ImportItem(Outcome):
+    """What a ratings import did with one file: ``status`` is ``rated``, ``unchanged`` (already
+    rated the same), ``unrated`` (nothing to import, e.g. no rating tag) or ``failed``."""
 
-    path: str
-    action: str
+    STATUSES: ClassVar[frozenset[str]] = frozenset({"rated", "unchanged", "unrated", "failed"})
+
     verdict: str | None = None
     stars: int | None = None
-    reason: str | None = None
     replaced: str | None = None  # the earlier, different opinion this rating overrides
 
 
 @dataclass
-class ImportReport:
-    """What an import did: one item per file or entry, and ``notes`` for the reader (e.g. that
-    the files' rating tags use several scales)."""
+class RatingsImportReport:
+    """What a ratings import did: one item per file or entry, and ``notes`` for the reader
+    (e.g. that the files' rating tags use several scales)."""
 
     kind: str
     items: list[ImportItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def count(self, action: str) -> int:
-        return sum(1 for item in self.items if item.action == action)
+    def count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
 
     @property
     def failed(self) -> list[ImportItem]:
-        return [item for item in self.items if item.action == "failed"]
+        return [item for item in self.items if item.status == "failed"]
 
 
 # --- playlists ---------------------------------------------------------------------------------
@@ -237,32 +235,33 @@ def rate_file(
     """
     path = tracks.normalise_path(path)
     if not os.path.exists(path):
-        return ImportItem(path, "failed", verdict, stars, "file not found")
+        return ImportItem(path, "failed", "file not found", verdict=verdict, stars=stars)
     try:
         track = add_file(catalog, path)
     except (OSError, EarmarkError) as exc:
-        return ImportItem(path, "failed", verdict, stars, str(exc))
+        return ImportItem(path, "failed", str(exc), verdict=verdict, stars=stars)
     if track["status"] != "ok":
-        return ImportItem(path, "failed", verdict, stars, f"not playable: {track['error']}")
+        return ImportItem(path, "failed", f"not playable: {track['error']}", verdict=verdict,
+                          stars=stars)
     history = ratings.rating_history(catalog, track["id"])
     previous = ratings.latest_opinion(history)
     said = [previous]
     if once_per_source:
         said += [r for r in history if r.source == source][-1:]
     if any(r is not None and (r.verdict, r.stars) == (verdict, stars) for r in said):
-        return ImportItem(path, "unchanged", verdict, stars)
+        return ImportItem(path, "unchanged", verdict=verdict, stars=stars)
     if verdict == "skip" and previous is not None:
-        return ImportItem(path, "unchanged", previous.verdict, previous.stars,
-                          "a skip does not replace an earlier rating")
+        return ImportItem(path, "unchanged", "a skip does not replace an earlier rating",
+                          verdict=previous.verdict, stars=previous.stars)
     ratings.add_rating(catalog, track["id"], verdict, stars, source=source, rated_at=rated_at)
     replaced = None
     if previous is not None and previous.label != ratings.rating_label(verdict, stars):
         replaced = previous.describe()
-    return ImportItem(path, "rated", verdict, stars, replaced=replaced)
+    return ImportItem(path, "rated", verdict=verdict, stars=stars, replaced=replaced)
 
 
 def _run(catalog: Catalog, kind: str, jobs: list[tuple], progress: ProgressFn | None
-         ) -> ImportReport:
+         ) -> RatingsImportReport:
     """``jobs`` are ``(path, verdict, stars, rated_at)`` tuples.
 
     New or changed files are scanned first, in parallel (:func:`earmark.ingest.scan.scan`), so
@@ -271,7 +270,7 @@ def _run(catalog: Catalog, kind: str, jobs: list[tuple], progress: ProgressFn | 
     present = [path for path, *_ in jobs if os.path.isfile(path)]
     if present:
         scan(catalog, present, progress=progress)
-    report = ImportReport(kind)
+    report = RatingsImportReport(kind)
     for path, verdict, stars, rated_at in jobs:
         report.items.append(rate_file(catalog, path, verdict, stars, f"import:{kind}", rated_at,
                                       once_per_source=True))
@@ -288,15 +287,15 @@ def verdict_folders(folder: str | Path) -> dict[str, str]:
             if child.is_dir() and child.name.lower() in FOLDER_VERDICTS}
 
 
-def import_folders(catalog: Catalog, folder: str | Path, progress: ProgressFn | None = None
-                   ) -> ImportReport:
+def import_rating_folders(catalog: Catalog, folder: str | Path,
+                          progress: ProgressFn | None = None) -> RatingsImportReport:
     """Like every song under ``good/`` or ``like/`` and dislike every one under ``bad/`` or
     ``dislike/`` (see :data:`FOLDER_VERDICTS`)."""
     subfolders = verdict_folders(folder)
     if not subfolders:
         names = ", ".join(sorted({f"{k}/" for k in FOLDER_VERDICTS}))
         raise EarmarkError(f"{folder} has no rating sub-folders (one of {names})")
-    report = ImportReport("folder")
+    report = RatingsImportReport("folder")
     jobs = []
     for sub, verdict in subfolders.items():
         for path, problem in find_audio_files([sub]):
@@ -310,33 +309,33 @@ def import_folders(catalog: Catalog, folder: str | Path, progress: ProgressFn | 
 
 
 def import_playlist(catalog: Catalog, playlist: str | Path, progress: ProgressFn | None = None
-                    ) -> ImportReport:
+                    ) -> RatingsImportReport:
     """Like every song of a playlist of favourites (M3U/M3U8); every entry that names no
     file here (missing, a stream URL) is reported ``failed`` with its line."""
     entries = read_playlist(playlist)
     jobs = [(e.path, "like", None, None) for e in entries if e.problem is None]
     report = _run(catalog, "playlist", jobs, progress)
     report.items += [
-        ImportItem(e.path or e.text, "failed", "like",
-                   reason=f"{e.problem} (playlist line {e.line}: {e.text.strip()})")
+        ImportItem(e.path or e.text, "failed",
+                   f"{e.problem} (playlist line {e.line}: {e.text.strip()})", verdict="like")
         for e in entries if e.problem is not None]
     return report
 
 
 def import_tags(catalog: Catalog, roots: Iterable[str | Path],
-                progress: ProgressFn | None = None) -> ImportReport:
+                progress: ProgressFn | None = None) -> RatingsImportReport:
     """Import the ratings already written in files' tags (ID3 ``POPM``, ``FMPS_RATING``,
     Vorbis/APEv2 ``RATING``, WMA ``WM/SharedUserRating``) as 1-5 stars; files without a rating
     tag are reported ``unrated``. Each tag's scale is read as
     :func:`earmark.tags.read.rating_fraction` says; when the files use several scales, a note
     says which and how many files each."""
-    report = ImportReport("tags")
+    report = RatingsImportReport("tags")
     scales: dict[str, int] = {}
     for item in scan(catalog, roots, progress=progress).items:
-        if item.action == "failed":
-            report.items.append(ImportItem(item.path, "failed", reason=item.reason))
+        if item.status == "failed":
+            report.items.append(ImportItem(item.path, "failed", item.reason))
             continue
-        if item.action == "skipped":  # a folder reached twice through symbolic links
+        if item.status == "skipped":  # a folder reached twice through symbolic links
             continue
         # Read from the file, not the catalog row: a row scanned by an older earmark may hold
         # a rating read in the wrong scale, and the file is unchanged so scan kept the row.
@@ -363,7 +362,7 @@ def describe_scales(scales: dict[str, int]) -> str:
 
 
 def import_export_file(catalog: Catalog, path: str | Path, progress: ProgressFn | None = None
-                       ) -> ImportReport:
+                       ) -> RatingsImportReport:
     """Re-import ratings written by :func:`export_ratings` (CSV or JSON lines), keeping their
     times; relative paths are resolved against the file's folder."""
     path = Path(path)
@@ -386,7 +385,7 @@ def import_export_file(catalog: Catalog, path: str | Path, progress: ProgressFn 
 
 
 def import_ratings(catalog: Catalog, source: str | Path, progress: ProgressFn | None = None
-                   ) -> ImportReport:
+                   ) -> RatingsImportReport:
     """Import ratings from whatever ``source`` is.
 
     A folder with ``good/``/``bad/`` (or ``like/``/``dislike/``) sub-folders is a folder import;
@@ -398,7 +397,7 @@ def import_ratings(catalog: Catalog, source: str | Path, progress: ProgressFn | 
         raise EarmarkError(f"{source}: file or folder not found")
     if source.is_dir():
         if verdict_folders(source):
-            return import_folders(catalog, source, progress)
+            return import_rating_folders(catalog, source, progress)
         return import_tags(catalog, [source], progress)
     suffix = source.suffix.lower()
     if suffix in PLAYLIST_EXTENSIONS:

@@ -9,7 +9,7 @@ of :mod:`earmark.taste.active`. Playlists of their results are written by
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +24,7 @@ from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file
 from earmark.taste.active import cosine_distances, select_batch
 from earmark.taste.model import DEFAULT_EMBEDDING, TasteModel
-
-ProgressFn = Callable[[int, int, str], None]
+from earmark.types import ProgressFn
 
 
 @dataclass
