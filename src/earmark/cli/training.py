@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from earmark.analysis.predict import SongPrediction
     from earmark.data import LabelledSet
     from earmark.ingest.importers import DatasetImportReport
+    from earmark.learn.runs import Experiment
+    from earmark.learn.tune import TuneResult
     from earmark.models.io import TrainedModel
 
 dataset_app = typer.Typer(help="Labelled datasets in the catalog.", no_args_is_help=True)
@@ -220,42 +222,11 @@ def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 
 def _load(catalog: Catalog, task: str, dataset: str | None) -> LabelledSet:
-    from earmark.catalog.labels import load_labelled
-    data = load_labelled(catalog, task, dataset)
-    if len(data) == 0:
-        where = f" in dataset {dataset!r}" if dataset else ""
-        fail(f"no labelled songs for task {task!r}{where}; run `earmark dataset import` "
-             "(or rate songs for the like/stars tasks)")
-    return data
-
-
-def _hyper(model_type: ModelType, c: float | None, pca: int | None, classifier: str | None,
-           epochs: int | None, batch_size: int | None, lr: float | None,
-           device: str | None, checkpoint: Path | None, resume: bool, embedding: str,
-           train_layers: str | None, width: int | None) -> dict:
-    hyper: dict = {}
-    if c is not None:
-        hyper["C"] = c
-    if model_type is ModelType.head:
-        if pca:
-            hyper["pca"] = pca
-        if classifier:
-            hyper["classifier"] = classifier
-    if model_type in (ModelType.shortchunk, ModelType.finetune):
-        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr),
-                           ("device", device)):
-            if value is not None:
-                hyper[key] = value
-        if checkpoint is not None:
-            hyper["checkpoint"] = str(checkpoint)
-            hyper["resume"] = resume
-    if model_type is ModelType.finetune:
-        hyper["base"] = embedding
-        if train_layers:
-            hyper["train_layers"] = train_layers
-    if model_type is ModelType.shortchunk and width:
-        hyper["width"] = width
-    return hyper
+    from earmark.learn.runs import NoLabelledSongs, labelled_songs
+    try:
+        return labelled_songs(catalog, task, dataset)
+    except NoLabelledSongs as exc:
+        fail(str(exc))
 
 
 def _print_scores(title: str, rows: list[tuple[str, float, float | None, float | None]]) -> None:
@@ -312,67 +283,45 @@ def train_command(
     as_json: JsonOption = False,
 ) -> None:
     """Train a model on labelled songs in the catalog (embeddings computed first if missing)."""
-    from earmark.learn.evaluate import append_results
-    from earmark.learn.train import cross_validate, default_inputs, song_matrix, train_model
-    from earmark.models.io import save_model
+    from earmark.learn.runs import Experiment, hyper_params, run_experiment
     if out is None and not cv:
         fail("give --out PATH for the model (or --cv K to only cross-validate)", 2)
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint", 2)
-    catalog = open_catalog(db)
-    data = _load(catalog, task, dataset)
-    inputs = default_inputs(model.value, embedding)
-    hyper = _hyper(model, c, pca, classifier, epochs, batch_size, lr, device, checkpoint, resume,
-                   embedding, train_layers, width)
-    if cv:
-        # the source's test songs stay unseen, as in train_model and tune
-        data = data.without_split("test")
-    with progress_bar("preparing songs") as advance:
-        X, data = song_matrix(catalog, data, inputs, advance)
+    experiment = Experiment(
+        model.value, task, dataset, embedding, seed, runs, cv, valid,
+        hyper_params(model.value, embedding=embedding, C=c, pca=pca, classifier=classifier,
+                     epochs=epochs, batch_size=batch_size, lr=lr, device=device,
+                     checkpoint=checkpoint, resume=resume, train_layers=train_layers,
+                     width=width), out, results)
+    X, data = _prepare(db, experiment)
     err_console.print(f"{len(data)} songs, {len(data.classes)} labels ({data.kind})")
-    results = results or (out.parent / "results.csv" if out else Path("results.csv"))
-    runs_scores, first = [], None
     try:
-        for run in range(runs):
-            run_seed = seed + run
-            if cv:
-                with progress_bar(f"cross-validating (seed {run_seed})") as advance:
-                    result = cross_validate(X, data, model.value, n_splits=cv, seed=run_seed,
-                                            hyper=hyper, progress=advance)
-                scores, split = result.mean, f"{cv}-fold grouped CV"
-            else:
-                with progress_bar(f"training (seed {run_seed})") as advance:
-                    fitted = train_model(X, data, model.value, inputs, seed=run_seed,
-                                         valid_fraction=valid, hyper=hyper, progress=advance)
-                scores, split = fitted.card.metrics["validation"], "validation"
-                first = first or fitted
-            runs_scores.append(scores)
-            append_results(results, {
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "model": str(out or "-"),
-                "model_type": model.value, "data": dataset or "*", "split": split,
-                "seed": run_seed, "songs": len(data), "metrics": scores})
+        result = run_experiment(X, data, experiment, stages=progress_bar)
     except EarmarkError as exc:
         fail(str(exc))
     except ValueError as exc:
         fail(f"cannot train: {exc}")
-    names = [n for n, v in runs_scores[0].items() if isinstance(v, float) and n != "songs"]
-    mean = {n: float(np.mean([s[n] for s in runs_scores])) for n in names}
-    std = {n: float(np.std([s[n] for s in runs_scores])) for n in names}
-    if first is not None and out is not None:
-        if runs > 1:
-            first.card.metrics["runs"] = {"seeds": list(range(seed, seed + runs)), "mean": mean,
-                                          "std": std}
-        saved = save_model(first, out)
-        err_console.print(f"model written to {saved}")
-    catalog.close()
+    if result.saved is not None:
+        err_console.print(f"model written to {result.saved}")
     if as_json:
-        emit_json({"model": str(out) if out else None, "runs": runs, "split": split,
-                   "mean": mean, "std": std if runs > 1 else None})
+        emit_json(result.to_dict())
         return
-    rows = [(n, mean[n], std[n] if runs > 1 else None, mean.get(f"{n}_chance"))
-            for n in names if not n.endswith("_chance")]
-    _print_scores(f"{model.value} on {dataset or task}: {split}, "
-                  f"{runs} run{'s' if runs > 1 else ''}", rows)
+    _print_scores(f"{model.value} on {dataset or task}: {experiment.split}, "
+                  f"{runs} run{'s' if runs > 1 else ''}", result.score_rows())
+
+
+def _prepare(db: Path | None, experiment: Experiment) -> tuple[np.ndarray, LabelledSet]:
+    """The experiment's songs and inputs, with a progress bar; stops when there are none."""
+    from earmark.learn.runs import NoLabelledSongs, prepare_experiment
+    catalog = open_catalog(db)
+    try:
+        with progress_bar("preparing songs") as advance:
+            return prepare_experiment(catalog, experiment, advance)
+    except NoLabelledSongs as exc:
+        fail(str(exc))
+    finally:
+        catalog.close()
 
 
 @app.command("evaluate")
@@ -556,51 +505,30 @@ def tune_command(
     as_json: JsonOption = False,
 ) -> None:
     """Search hyper-parameters with Optuna (local, seeded TPE, median pruning)."""
-    from earmark.learn.evaluate import append_results
-    from earmark.learn.train import default_inputs, song_matrix, train_model
-    from earmark.learn.tune import tune  # imports Optuna, which only this command needs
-    from earmark.models.io import save_model
-
-    catalog = open_catalog(db)
-    data = _load(catalog, task, dataset)
-    inputs = default_inputs(model.value, embedding)
-    with progress_bar("preparing songs") as advance:
-        X, data = song_matrix(catalog, data, inputs, advance)
-    catalog.close()
-    fixed: dict = {}
-    if model is ModelType.finetune:
-        fixed["base"] = embedding
-    if epochs and model in (ModelType.shortchunk, ModelType.finetune):
-        fixed["epochs"] = epochs
+    from earmark.learn.runs import Experiment, run_tuning
+    experiment = Experiment(model.value, task, dataset, embedding, seed, out=out,
+                            results=results)
+    X, data = _prepare(db, experiment)
     try:
-        with progress_bar("tuning") as advance:
-            result = tune(X, data, model.value, n_trials=trials, n_splits=folds, seed=seed,
-                          fixed=fixed, timeout=timeout, storage=storage,
-                          study_name=f"{model.value}-{dataset or task}" if storage else None,
-                          progress=advance)
+        tuned = run_tuning(X, data, experiment, trials=trials, folds=folds, timeout=timeout,
+                           storage=storage, epochs=epochs, stages=progress_bar)
     except (ValueError, EarmarkError) as exc:
         fail(f"cannot tune: {exc}")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    for trial in result.trials:
-        if trial["value"] is not None:
-            append_results(results, {
-                "time": stamp, "model": f"tune trial {trial['number']}",
-                "model_type": model.value, "data": dataset or "*",
-                "split": f"{folds}-fold grouped CV ({trial['state']})", "seed": seed,
-                "songs": len(data), "params": trial["params"],
-                "metrics": {result.metric: float(trial["value"])}})
-    if out is not None:
-        fitted = train_model(X, data, model.value, inputs, seed=seed, hyper=result.best_params)
-        fitted.card.metrics["tuning"] = {"metric": result.metric, "best": result.best_score,
-                                         "trials": len(result.trials)}
-        err_console.print(f"model written to {save_model(fitted, out)}")
+    result = tuned.search
+    if tuned.saved is not None:
+        err_console.print(f"model written to {tuned.saved}")
     if as_json:
         emit_json({"metric": result.metric, "best_score": result.best_score,
                    "best_params": result.best_params, "trials": len(result.trials),
                    "model": str(out) if out else None})
-        return
+    else:
+        _print_trials(result, model.value)
+
+
+def _print_trials(result: TuneResult, model_type: str) -> None:
+    """The ten best trials, best first, under the best score."""
     table = Table("trial", "state", result.metric, "parameters", header_style="bold",
-                  title=f"{model.value}: best {result.metric} {result.best_score:.3f} "
+                  title=f"{model_type}: best {result.metric} {result.best_score:.3f} "
                         "(selection score, optimistic)")
     for trial in sorted(result.trials, key=lambda t: -(t["value"] or -np.inf))[:10]:
         table.add_row(str(trial["number"]), trial["state"],

@@ -1,0 +1,278 @@
+"""Experiment runs: train (or cross-validate) a model type over several seeds, aggregate the
+scores as mean ± std, append a row per run to a results CSV and save the model; and the
+same for a hyper-parameter search. What ``earmark train`` and ``earmark tune`` do, callable
+from a web request, a worker or a test.
+
+An :class:`Experiment` says what to run. :func:`prepare_experiment` reads the labelled songs
+and turns them into model inputs (the slow part, cached per song in the catalog);
+:func:`run_experiment` then runs it and returns an :class:`ExperimentResult`;
+:func:`run_tuning` searches hyper-parameters with Optuna instead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from earmark.catalog import Catalog
+from earmark.catalog.labels import load_labelled
+from earmark.data import LabelledSet
+from earmark.errors import EarmarkError
+from earmark.learn.evaluate import append_results
+from earmark.learn.train import (
+    DEFAULT_EMBEDDING,
+    cross_validate,
+    default_inputs,
+    song_matrix,
+    train_model,
+)
+from earmark.models.io import TrainedModel, save_model
+from earmark.types import ProgressFn, Stages, no_progress
+
+if TYPE_CHECKING:
+    from earmark.learn.tune import TuneResult
+
+#: Model types that train a network (epochs, batches, checkpoints, a device).
+NETWORK_MODELS = ("shortchunk", "finetune")
+
+
+class NoLabelledSongs(EarmarkError):
+    """The catalog has no labelled songs for the task (and dataset) asked for."""
+
+
+def labelled_songs(catalog: Catalog, task: str, dataset: str | None = None) -> LabelledSet:
+    """The catalog's songs labelled for ``task`` (in ``dataset``, else in every dataset with
+    the task; ``like``/``stars`` come from ratings). Raises :class:`NoLabelledSongs` saying
+    how to get some."""
+    data = load_labelled(catalog, task, dataset)
+    if len(data) == 0:
+        where = f" in dataset {dataset!r}" if dataset else ""
+        raise NoLabelledSongs(f"no labelled songs for task {task!r}{where}; run `earmark "
+                              "dataset import` (or rate songs for the like/stars tasks)")
+    return data
+
+
+def hyper_params(
+    model_type: str, *, embedding: str = DEFAULT_EMBEDDING, C: float | None = None,
+    pca: int | None = None, classifier: str | None = None, epochs: int | None = None,
+    batch_size: int | None = None, lr: float | None = None, device: str | None = None,
+    checkpoint: str | Path | None = None, resume: bool = False,
+    train_layers: str | None = None, width: int | None = None,
+) -> dict:
+    """The hyper-parameters given (``None``: the model's default) that apply to
+    ``model_type``; the others are left out. ``C`` applies to every type; ``pca`` and
+    ``classifier`` to heads; ``epochs``, ``batch_size``, ``lr``, ``device`` and
+    ``checkpoint``/``resume`` to networks; ``width`` to the short-chunk CNN; ``embedding``
+    (as ``base``) and ``train_layers`` to fine-tuning."""
+    hyper: dict = {}
+    if C is not None:
+        hyper["C"] = C
+    if model_type == "head":
+        hyper.update({k: v for k, v in (("pca", pca), ("classifier", classifier)) if v})
+    if model_type in NETWORK_MODELS:
+        hyper.update({k: v for k, v in (("epochs", epochs), ("batch_size", batch_size),
+                                        ("lr", lr), ("device", device)) if v is not None})
+        if checkpoint is not None:
+            hyper["checkpoint"] = str(checkpoint)
+            hyper["resume"] = resume
+    if model_type == "finetune":
+        hyper["base"] = embedding
+        if train_layers:
+            hyper["train_layers"] = train_layers
+    if model_type == "shortchunk" and width:
+        hyper["width"] = width
+    return hyper
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What to run: train ``model_type`` on the songs labelled for ``task`` (in ``dataset``,
+    else every dataset with the task), with seeds ``seed`` .. ``seed + runs - 1``.
+
+    ``cv``: grouped k-fold cross-validation with this many folds instead of one validation
+    split of share ``valid`` (then the source's test songs are left out, as training and
+    tuning leave them out). ``hyper``: see :func:`hyper_params`. ``out``: where the first
+    run's model is saved (``None``: not saved; a cross-validation saves none). ``results``:
+    the CSV that gets a row per run (default: ``results.csv`` beside ``out``, else in the
+    working folder).
+    """
+
+    model_type: str = "head"
+    task: str = "genre"
+    dataset: str | None = None
+    embedding: str = DEFAULT_EMBEDDING
+    seed: int = 0
+    runs: int = 1
+    cv: int = 0
+    valid: float = 0.2
+    hyper: dict = field(default_factory=dict)
+    out: Path | None = None
+    results: Path | None = None
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seed of each run."""
+        return list(range(self.seed, self.seed + self.runs))
+
+    @property
+    def split(self) -> str:
+        """How runs are scored: ``validation`` or ``K-fold grouped CV``."""
+        return f"{self.cv}-fold grouped CV" if self.cv else "validation"
+
+    @property
+    def inputs(self) -> dict:
+        """How songs become model inputs (:func:`earmark.learn.train.default_inputs`)."""
+        return default_inputs(self.model_type, self.embedding)
+
+    @property
+    def results_path(self) -> Path:
+        """The results CSV the runs are appended to."""
+        if self.results is not None:
+            return Path(self.results)
+        return Path(self.out).parent / "results.csv" if self.out else Path("results.csv")
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """Scores of every run (``per_run``, in seed order) and their ``mean`` and ``std`` per
+    score; the first run's model (``None`` after cross-validation) and where it was saved."""
+
+    experiment: Experiment
+    per_run: list[dict]
+    mean: dict[str, float]
+    std: dict[str, float]
+    model: TrainedModel | None = None
+    saved: Path | None = None
+
+    def score_rows(self) -> list[tuple[str, float, float | None, float | None]]:
+        """``(score, mean, std or None for one run, chance level or None)`` per score, the
+        chance levels (``<score>_chance``) folded into their score's row."""
+        spread = self.experiment.runs > 1
+        return [(n, v, self.std[n] if spread else None, self.mean.get(f"{n}_chance"))
+                for n, v in self.mean.items() if not n.endswith("_chance")]
+
+    def to_dict(self) -> dict:
+        """The JSON fields ``earmark train --json`` prints."""
+        out = self.experiment.out
+        return {"model": str(out) if out else None, "runs": self.experiment.runs,
+                "split": self.experiment.split, "mean": self.mean,
+                "std": self.std if self.experiment.runs > 1 else None}
+
+
+def prepare_experiment(catalog: Catalog, experiment: Experiment,
+                       progress: ProgressFn | None = None) -> tuple[np.ndarray, LabelledSet]:
+    """The songs an experiment uses and their inputs ``X`` (one row or array per song, from
+    :func:`earmark.learn.train.song_matrix`; songs that cannot be read are left out of both).
+    Raises :class:`NoLabelledSongs`."""
+    data = labelled_songs(catalog, experiment.task, experiment.dataset)
+    if experiment.cv:
+        # the source's test songs stay unseen, as in train_model and tune
+        data = data.without_split("test")
+    return song_matrix(catalog, data, experiment.inputs, progress)
+
+
+def _mean_and_std(per_run: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
+    names = [n for n, v in per_run[0].items() if isinstance(v, float) and n != "songs"]
+    return ({n: float(np.mean([s[n] for s in per_run])) for n in names},
+            {n: float(np.std([s[n] for s in per_run])) for n in names})
+
+
+def run_experiment(X: np.ndarray, data: LabelledSet, experiment: Experiment, *,
+                   stages: Stages = no_progress) -> ExperimentResult:
+    """Run every seed of ``experiment`` on ``X`` and ``data`` (from
+    :func:`prepare_experiment`), append a row per run to its results CSV as each finishes,
+    and save the first run's model to ``experiment.out`` (with the seeds, mean and std of
+    all runs in its card when there are several). Stages: ``training (seed N)`` or
+    ``cross-validating (seed N)`` per run.
+
+    Raises :class:`~earmark.errors.EarmarkError` or ``ValueError`` when the data cannot
+    train the model (the rows of the runs done so far stay in the CSV).
+    """
+    per_run: list[dict] = []
+    first: TrainedModel | None = None
+    for run_seed in experiment.seeds:
+        if experiment.cv:
+            with stages(f"cross-validating (seed {run_seed})") as progress:
+                scores = cross_validate(X, data, experiment.model_type, n_splits=experiment.cv,
+                                        seed=run_seed, hyper=experiment.hyper,
+                                        progress=progress).mean
+        else:
+            with stages(f"training (seed {run_seed})") as progress:
+                fitted = train_model(X, data, experiment.model_type, experiment.inputs,
+                                     seed=run_seed, valid_fraction=experiment.valid,
+                                     hyper=experiment.hyper, progress=progress)
+            scores = fitted.card.metrics["validation"]
+            first = first or fitted
+        per_run.append(scores)
+        append_results(experiment.results_path, {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "model": str(experiment.out or "-"),
+            "model_type": experiment.model_type, "data": experiment.dataset or "*",
+            "split": experiment.split, "seed": run_seed, "songs": len(data),
+            "metrics": scores})
+    mean, std = _mean_and_std(per_run)
+    saved = None
+    if first is not None and experiment.out is not None:
+        if experiment.runs > 1:
+            first.card.metrics["runs"] = {"seeds": experiment.seeds, "mean": mean, "std": std}
+        saved = save_model(first, experiment.out)
+    return ExperimentResult(experiment, per_run, mean, std, first, saved)
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """A hyper-parameter search (:class:`earmark.learn.tune.TuneResult`: ``metric``,
+    ``best_params``, ``best_score``, ``trials``) and where the model trained with the best
+    parameters was saved (``None``: not asked for)."""
+
+    search: TuneResult
+    saved: Path | None = None
+
+
+def run_tuning(
+    X: np.ndarray, data: LabelledSet, experiment: Experiment, *, trials: int = 20,
+    folds: int = 3, timeout: float | None = None, storage: str | None = None,
+    epochs: int | None = None, stages: Stages = no_progress,
+) -> TuningResult:
+    """Search the hyper-parameters of ``experiment.model_type`` with Optuna (seeded TPE,
+    median pruning; :func:`earmark.learn.tune.tune`): ``trials`` trials of ``folds``-fold
+    grouped CV, stopping after ``timeout`` seconds; ``storage`` keeps the study to resume it
+    (named ``<model type>-<dataset or task>``); ``epochs`` caps a network's epochs per fold.
+    Appends a row per scored trial to ``experiment.results_path`` and, when
+    ``experiment.out`` is set, trains a model with the best parameters and saves it there.
+    Stage: ``tuning``. Raises ``ValueError`` or :class:`~earmark.errors.EarmarkError` when
+    the data cannot be tuned on.
+    """
+    from earmark.learn.tune import tune  # imports Optuna, which only tuning needs
+
+    model_type = experiment.model_type
+    fixed: dict = {}
+    if model_type == "finetune":
+        fixed["base"] = experiment.embedding
+    if epochs and model_type in NETWORK_MODELS:
+        fixed["epochs"] = epochs
+    with stages("tuning") as progress:
+        search = tune(X, data, model_type, n_trials=trials, n_splits=folds,
+                      seed=experiment.seed, fixed=fixed, timeout=timeout, storage=storage,
+                      study_name=(f"{model_type}-{experiment.dataset or experiment.task}"
+                                  if storage else None), progress=progress)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    for trial in search.trials:
+        if trial["value"] is not None:
+            append_results(experiment.results_path, {
+                "time": stamp, "model": f"tune trial {trial['number']}",
+                "model_type": model_type, "data": experiment.dataset or "*",
+                "split": f"{folds}-fold grouped CV ({trial['state']})", "seed": experiment.seed,
+                "songs": len(data), "params": trial["params"],
+                "metrics": {search.metric: float(trial["value"])}})
+    saved = None
+    if experiment.out is not None:
+        fitted = train_model(X, data, model_type, experiment.inputs, seed=experiment.seed,
+                             hyper=search.best_params)
+        fitted.card.metrics["tuning"] = {"metric": search.metric, "best": search.best_score,
+                                         "trials": len(search.trials)}
+        saved = save_model(fitted, experiment.out)
+    return TuningResult(search, saved)
