@@ -353,7 +353,7 @@ class MusicnnVGG(MusicnnTagger):
 
 def _build(name: str) -> MusicnnTagger:
     model = pretrained(name)
-    return (MusicnnVGG if model.architecture == "vgg" else Musicnn)(name, model.tags)
+    return (MusicnnVGG if model.architecture == "vgg" else Musicnn)(model.name, model.tags)
 
 
 def _tf_variable_order(model: MusicnnTagger) -> tuple[list[nn.Module], list[nn.Module], list]:
