@@ -16,8 +16,9 @@ from sklearn.svm import SVC
 from earmark.errors import ModelError
 from earmark.features.classic import ClassicParams, descriptor_names, song_descriptors
 from earmark.learn.evaluate import expected_calibration_error
-from earmark.models.classic import DescriptorSVM, pairwise_decisions, rbf_kernel
-from earmark.models.heads import EmbeddingHead
+from earmark.learn.train import make_estimator
+from earmark.models.classic import DescriptorSVM, DescriptorSVR, pairwise_decisions, rbf_kernel
+from earmark.models.heads import EmbeddingHead, EmbeddingHeadRegressor
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
 from earmark.models.outputs import softmax, softmax_weights
 from earmark.models.selection import inner_folds, search_C, selection_score
@@ -75,10 +76,11 @@ def test_head_binary_multi_regression_shapes(wine):
     multi = EmbeddingHead(kind="multi", C=1.0).fit(X, tags)
     p = multi.predict_proba(X)
     assert p.shape == (len(X), 4) and p[:, 3].max() < 1e-3  # a tag never seen stays off
-    ridge = EmbeddingHead(kind="regression", C=1.0).fit(X, X[:, 0])
+    ridge = EmbeddingHeadRegressor(C=1.0).fit(X, X[:, 0])
     assert np.corrcoef(ridge.predict(X), X[:, 0])[0, 1] > 0.99
-    with pytest.raises(ValueError):
-        ridge.predict_proba(X)
+    assert not hasattr(ridge, "predict_proba")  # a regressor predicts values only
+    with pytest.raises(ValueError, match="values: EmbeddingHeadRegressor"):
+        EmbeddingHead(kind="regression", C=1.0).fit(X, X[:, 0])
 
 
 def test_single_label_head_keeps_columns_for_classes_absent_in_training(wine):
@@ -106,7 +108,7 @@ def test_search_c_scores_each_candidate_on_held_out_folds(wine):
     train, test = folds[0]
     alone = EmbeddingHead(C=1.0, calibrate=False).fit(X[train], y[train], n_classes=3)
     np.testing.assert_array_equal(outputs[1][test], alone.predict_proba(X[test]))
-    _, _, values = search_C(DescriptorSVM(kind="regression"), X, X[:, 0], folds, (1.0,), 1)
+    _, _, values = search_C(DescriptorSVR(), X, X[:, 0], folds, (1.0,), 1)
     assert values[0].shape == (len(y), 1)
 
 
@@ -159,8 +161,7 @@ def test_save_and_load_reproduce_outputs(wine, tmp_path, model_type, kind):
     X, y = wine
     target = {"single": y, "binary": (y == 2).astype(int), "regression": X[:, 0],
               "multi": np.stack([y == 0, y == 2], axis=1).astype(int)}[kind]
-    cls = EmbeddingHead if model_type == "head" else DescriptorSVM
-    estimator = cls(kind=kind, C=1.0).fit(X, target)
+    estimator = make_estimator(model_type, kind, C=1.0).fit(X, target)
     card = ModelCard(model_type=model_type, task="genre", kind=kind, labels=["a", "b", "c"],
                      inputs={"embedding_model": "MSD_musicnn", "chunk_seconds": 30.0},
                      hyperparameters=estimator.get_params(), fitted=estimator.fitted_info(),

@@ -26,7 +26,6 @@ from earmark.catalog.tracks import tracks_by_id
 from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
 from earmark.engine import Engine, default_engine
 from earmark.errors import EarmarkError, ModelError
-from earmark.features import SHORTCHUNK_MEL
 from earmark.features.classic import ClassicParams
 from earmark.learn.evaluate import evaluate, tune_thresholds
 from earmark.models.io import ModelCard, TrainedModel, estimator_class
@@ -40,21 +39,15 @@ VECTOR_MODELS = ("head", "classic")
 
 
 def default_inputs(model_type: str, embedding_model: str = DEFAULT_EMBEDDING) -> dict:
-    """How songs become inputs for a model type (stored in its card)."""
+    """How songs become inputs for a model type (stored in its card): the embedding model
+    (heads), the descriptor settings (classic) or the network's own front end, ``MelParams``
+    and chunk length (networks, which read them back from the card when loaded)."""
     if model_type == "head":
         return {"embedding_model": embedding_model, "chunk_seconds": 30.0}
     if model_type == "classic":
         return {"descriptors": ClassicParams().to_dict(), "chunk_seconds": 30.0}
-    if model_type == "shortchunk":
-        # 59,049 samples (3^10) at 16 kHz, the input length of Won et al.'s short-chunk CNN.
-        return {"mel": SHORTCHUNK_MEL.to_dict(), "chunk_seconds": 59049 / 16000}
-    if model_type == "finetune":
-        from earmark.models.nets.finetune import MusicnnFineTuned
-
-        rate = MusicnnFineTuned.mel_params.sample_rate
-        return {"mel": MusicnnFineTuned.mel_params.to_dict(), "base_model": embedding_model,
-                "chunk_seconds": MusicnnFineTuned.chunk_samples / rate}
-    raise ModelError(f"unknown model type {model_type!r}")
+    inputs = estimator_class(model_type).front_end_inputs()
+    return inputs | {"base_model": embedding_model} if model_type == "finetune" else inputs
 
 
 def cache_key(inputs: dict) -> str:
@@ -137,8 +130,26 @@ def song_matrix(catalog: Catalog, data: LabelledSet, inputs: dict,
 
 
 def make_estimator(model_type: str, kind: str, seed: int = 0, **hyper):
-    """A fresh estimator of ``model_type`` for targets of ``kind``."""
-    return estimator_class(model_type)(kind=kind, seed=seed, **hyper)
+    """A fresh estimator of ``model_type`` for targets of ``kind``: the model type's
+    regressor for ``"regression"``, else its classifier with that ``kind``. Raises
+    :class:`~earmark.errors.ModelError` for hyper-parameters the estimator does not take."""
+    cls = estimator_class(model_type, kind)
+    params = dict(hyper, seed=seed) if kind == "regression" else dict(hyper, kind=kind, seed=seed)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ModelError(f"a {kind} {model_type} model does not take these settings: "
+                         f"{exc}") from exc
+
+
+def fit_estimator(estimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                  n_classes: int, **network):
+    """``estimator.fit`` with what it takes: the class count for classifiers (a training
+    fold may miss a class), and ``network`` (validation songs, progress) for networks."""
+    params = dict(network)
+    if estimator.kind != "regression":
+        params["n_classes"] = n_classes
+    return estimator.fit(X, y, groups=groups, **params)
 
 
 @dataclass
@@ -166,7 +177,7 @@ def score_fold(
     :func:`~earmark.learn.evaluate.evaluate` of them.
     """
     estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
-    estimator.fit(X[train], y[train], groups=groups[train], n_classes=len(data.classes))
+    fit_estimator(estimator, X[train], y[train], groups[train], len(data.classes))
     output = estimator_output(estimator, data.kind, X[test])
     return output, evaluate(y[test], output, data.kind, data.classes)
 
@@ -250,11 +261,9 @@ def train_model(
     train, valid, test = split_for_training(data, valid_fraction, seed)
     n_classes = len(data.classes)
     estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
-    if model_type in VECTOR_MODELS:
-        estimator.fit(X[train], y[train], groups=groups[train], n_classes=n_classes)
-    else:
-        estimator.fit(X[train], y[train], groups=groups[train], n_classes=n_classes,
-                      X_valid=X[valid], y_valid=y[valid], progress=progress)
+    network = {} if model_type in VECTOR_MODELS else {
+        "X_valid": X[valid], "y_valid": y[valid], "progress": progress}
+    fit_estimator(estimator, X[train], y[train], groups[train], n_classes, **network)
     card = make_card(model_type, data, inputs, estimator, seed)
     model = TrainedModel(estimator, card)
     valid_out = getattr(estimator, "valid_output_", None)  # networks scored it while training
@@ -268,7 +277,7 @@ def train_model(
         fixed = dict(hyper or {}, C=estimator.C_)
         both = np.concatenate([train, valid])
         estimator = make_estimator(model_type, data.kind, seed, **fixed)
-        estimator.fit(X[both], y[both], groups=groups[both], n_classes=n_classes)
+        fit_estimator(estimator, X[both], y[both], groups[both], n_classes)
         model.estimator = estimator
         card.fitted = estimator.fitted_info()
         card.hyperparameters = estimator.get_params()

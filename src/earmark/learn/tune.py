@@ -26,12 +26,15 @@ OBJECTIVES = {"single": ("accuracy", True), "binary": ("accuracy", True),
               "multi": ("roc_auc_macro", True), "regression": ("rmse", False)}
 
 
-def search_space(model_type: str, trial) -> dict:
-    """Hyper-parameters of ``model_type`` sampled for an Optuna ``trial``."""
+def search_space(model_type: str, trial, kind: str = "single") -> dict:
+    """Hyper-parameters of ``model_type`` for a task of ``kind`` sampled for an Optuna
+    ``trial``."""
     if model_type == "head":
-        return {"C": trial.suggest_float("C", 1e-4, 10.0, log=True),
-                "pca": trial.suggest_categorical("pca", [0, 16, 32, 64]) or None,
-                "classifier": trial.suggest_categorical("classifier", ["logreg", "mlp"])}
+        space = {"C": trial.suggest_float("C", 1e-4, 10.0, log=True),
+                 "pca": trial.suggest_categorical("pca", [0, 16, 32, 64]) or None}
+        if kind != "regression":  # a regression head is always a ridge regression
+            space["classifier"] = trial.suggest_categorical("classifier", ["logreg", "mlp"])
+        return space
     if model_type == "classic":
         return {"C": trial.suggest_float("C", 1e-2, 1e3, log=True),
                 "gamma": trial.suggest_float("gamma", 1e-4, 1e-1, log=True)}
@@ -83,7 +86,7 @@ def tune(
     folds = cv_folds(y, groups, n_splits, seed, data.kind)
 
     def objective(trial) -> float:
-        hyper = {**search_space(model_type, trial), **(fixed or {})}
+        hyper = {**search_space(model_type, trial, data.kind), **(fixed or {})}
         scores = []
         for step, (train, test) in enumerate(folds):
             _, fold_scores = score_fold(X, data, train, test, model_type, y=y, groups=groups,
@@ -113,6 +116,6 @@ def tune(
         raise ValueError("no trial finished; raise n_trials or timeout")
     trials = [{"number": t.number, "state": t.state.name.lower(), "params": t.params,
                "value": t.value} for t in study.trials]
-    best = {**search_space(model_type, optuna.trial.FixedTrial(study.best_params)),
+    best = {**search_space(model_type, optuna.trial.FixedTrial(study.best_params), data.kind),
             **(fixed or {})}
     return TuneResult(metric, best, float(study.best_value), trials)

@@ -1,24 +1,35 @@
 """The classic baseline: an RBF support-vector machine on descriptor statistics.
 
-:class:`DescriptorSVM` is a scikit-learn estimator over :func:`earmark.features.classic
-.classic_descriptors` vectors. Probabilities come from a multinomial logistic regression on the
-SVM's pairwise decision values, fitted on out-of-fold decisions (Platt's idea; scikit-learn's
-own ``SVC(probability=True)`` is deprecated). As with the embedding heads, the fitted model is
+:class:`DescriptorSVM` (classification) and :class:`DescriptorSVR` (regression) are
+scikit-learn estimators over :func:`earmark.features.classic.classic_descriptors` vectors.
+Probabilities come from a multinomial logistic regression on the SVM's pairwise decision
+values, fitted on out-of-fold decisions (Platt's idea; scikit-learn's own
+``SVC(probability=True)`` is deprecated). As with the embedding heads, the fitted model is
 kept as plain arrays and predictions are computed from them, so a saved model reloads exactly.
 
-Kinds: ``"single"``, ``"binary"`` (classification) and ``"regression"`` (an RBF SVR);
-multi-label tagging is left to :class:`earmark.models.heads.EmbeddingHead`.
+Kinds: ``"single"`` and ``"binary"`` (the SVM) and regression (the SVR); multi-label tagging is
+left to :class:`earmark.models.heads.EmbeddingHead`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
+from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from earmark.models.contract import (
+    check_input,
+    check_params,
+    encode_classes,
+    options,
+    positives,
+    real,
+    whole,
+)
 from earmark.models.outputs import hard_predictions, softmax, softmax_weights
 from earmark.models.selection import inner_folds, search_C
 
@@ -48,12 +59,83 @@ def pairwise_decisions(K: np.ndarray, n_support: np.ndarray, dual_coef: np.ndarr
     return np.stack(columns, axis=1)
 
 
-class DescriptorSVM(ClassifierMixin, BaseEstimator):
-    """Standardised descriptors -> RBF SVM (-> calibrated probabilities).
+class _DescriptorSVMBase(BaseEstimator):
+    """What the SVM and the SVR share: checks, standardising, choosing ``C``, the arrays.
+
+    Subclasses set :attr:`kind` and provide :meth:`_targets`, :meth:`_width` and
+    :meth:`_fit_svm` (the fitted libsvm arrays).
+    """
+
+    kind: str
+    parameter_rules = {"C": real(above=0) | options("auto"), "Cs": positives(),
+                       "gamma": real(above=0) | options("scale"), "seed": whole(0)}
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
+            **targets) -> _DescriptorSVMBase:
+        """Fit on descriptors ``X`` ``(n, d)`` and targets ``y`` ``(n,)``; ``groups``
+        ``(n,)`` keeps related songs together when ``C="auto"`` is chosen."""
+        check_params(self)
+        X, y = self._targets(X, y, **targets)
+        # Problems this small fit in milliseconds on one thread; BLAS threads only contend.
+        with threadpool_limits(limits=1):
+            return self._fit(X, y, groups)
+
+    def _targets(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _width(self) -> int:
+        raise NotImplementedError
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None
+             ) -> _DescriptorSVMBase:
+        folds = inner_folds(y, groups, self.kind, 3, self.seed)
+        if self.C == "auto":
+            best, scores, _ = search_C(self, X, y, folds, self.Cs, self._width())
+            self.C_ = float(self.Cs[best])
+            self.selection_ = {"Cs": list(self.Cs), "scores": scores}
+        else:
+            self.C_ = float(self.C)
+        scaler = StandardScaler().fit(X)
+        gamma = 1.0 / X.shape[1] if self.gamma == "scale" else float(self.gamma)
+        self.state_ = {"mean": scaler.mean_, "scale": scaler.scale_, "gamma": np.array([gamma])}
+        self.state_.update(self._fit_svm(scaler.transform(X), y, gamma, folds))
+        return self
+
+    def _fit_svm(self, z: np.ndarray, y: np.ndarray, gamma: float, folds: list
+                 ) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _standardised(self, X: np.ndarray) -> np.ndarray:
+        return (check_input(self, X) - self.state_["mean"]) / self.state_["scale"]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays (for safetensors)."""
+        return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.state_.items()}
+
+    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict
+                   ) -> _DescriptorSVMBase:
+        """Restore a fitted model from :meth:`state` and :meth:`fitted_info` (``inputs``: the
+        card's; descriptors are computed outside the model, so they are not needed here)."""
+        self.state_ = dict(state)
+        self.C_ = fitted["C"]
+        self.n_features_in_ = int(state["mean"].shape[0])
+        return self
+
+    def fitted_info(self) -> dict:
+        """Choices made while fitting (for the model card)."""
+        info = {"C": self.C_}
+        if hasattr(self, "selection_"):
+            info["selection"] = self.selection_
+        return info
+
+
+class DescriptorSVM(ClassifierMixin, _DescriptorSVMBase):
+    """Standardised descriptors -> RBF SVM -> calibrated probabilities.
 
     Parameters
     ----------
-    kind : ``"single"``, ``"binary"`` or ``"regression"``.
+    kind : ``"single"`` or ``"binary"`` (values: :class:`DescriptorSVR`; tags: an embedding
+        head).
     C : SVM penalty, or ``"auto"``: chosen from ``Cs`` by inner cross-validation (grouped when
         ``groups`` are given to :meth:`fit`) on the training data only.
     Cs : candidates for ``C="auto"``.
@@ -61,6 +143,10 @@ class DescriptorSVM(ClassifierMixin, BaseEstimator):
     class_weight : ``"balanced"`` or ``None``.
     seed : seeds the inner folds.
     """
+
+    parameter_rules = {"kind": options("single", "binary",
+                                       hint="values: DescriptorSVR; tags: EmbeddingHead"),
+                       "class_weight": options("balanced", None)}
 
     def __init__(self, kind: str = "single", C: float | str = "auto",
                  Cs: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0), gamma: float | str = "scale",
@@ -74,52 +160,35 @@ class DescriptorSVM(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
             n_classes: int | None = None) -> DescriptorSVM:
-        """Fit on descriptors ``X`` ``(n, d)``: class indices, 0/1 or values ``y`` ``(n,)``."""
-        # Problems this small fit in milliseconds on one thread; BLAS threads only contend.
-        with threadpool_limits(limits=1):
-            return self._fit(X, y, groups, n_classes)
+        """Fit on descriptors ``X`` ``(n, d)`` and labels ``y`` ``(n,)``; ``n_classes`` says
+        ``y`` holds class indices and fixes the output width when a class is absent.
+        Raises ``ValueError`` for bad parameters or targets (a ``kind`` of ``"multi"``)."""
+        return super().fit(X, y, groups, n_classes=n_classes)
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None,
-             n_classes: int | None) -> DescriptorSVM:
-        if self.kind not in ("single", "binary", "regression"):
-            raise ValueError(f"DescriptorSVM does not do {self.kind!r}; use an embedding head")
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y)
-        width = (n_classes or int(y.max()) + 1) if self.kind == "single" else 2
-        folds = inner_folds(y, groups, self.kind, 3, self.seed)
-        if self.C == "auto":
-            best, scores, _ = search_C(self, X, y, folds, self.Cs,
-                                       1 if self.kind == "regression" else width)
-            self.C_ = float(self.Cs[best])
-            self.selection_ = {"Cs": list(self.Cs), "scores": scores}
-        else:
-            self.C_ = float(self.C)
-        scaler = StandardScaler().fit(X)
-        z = scaler.transform(X)
-        gamma = 1.0 / X.shape[1] if self.gamma == "scale" else float(self.gamma)
-        self.state_ = {"mean": scaler.mean_, "scale": scaler.scale_,
-                       "gamma": np.array([gamma])}
-        if self.kind == "regression":
-            svr = SVR(C=self.C_, gamma=gamma).fit(z, y)
-            self.state_.update(support=svr.support_vectors_, dual_coef=svr.dual_coef_,
-                               intercept=svr.intercept_)
-            return self
+    def _targets(self, X: np.ndarray, y: np.ndarray, n_classes: int | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        return X, encode_classes(self, y, n_classes, binary=self.kind == "binary")
+
+    def _width(self) -> int:
+        return len(self.classes_)
+
+    def _fit_svm(self, z: np.ndarray, y: np.ndarray, gamma: float, folds: list
+                 ) -> dict[str, np.ndarray]:
         svc = self._svc(gamma).fit(z, y)
-        self.state_.update(self._svc_arrays(svc))
+        arrays = self._svc_arrays(svc)
         # Calibrate on decisions the SVM made for songs it did not see.
-        held_out = np.zeros((len(y), self.state_["intercept"].size))
+        held_out = np.zeros((len(y), arrays["intercept"].size))
         for train, test in folds:
             part = self._svc(gamma).fit(z[train], y[train])
             # A fold missing a class cannot give comparable pairs: use the full model there.
-            arrays = self._svc_arrays(part) if len(part.classes_) == len(svc.classes_) \
-                else self.state_
-            held_out[test] = self._decisions(arrays, z[test], gamma)
+            fold = self._svc_arrays(part) if len(part.classes_) == len(svc.classes_) \
+                else arrays
+            held_out[test] = self._decisions(fold, z[test], gamma)
         calibrator = LogisticRegression(C=1.0, max_iter=5000).fit(held_out, y)
         W, b = softmax_weights(calibrator.coef_, calibrator.intercept_, calibrator.classes_,
-                               width)
-        self.state_.update(calib_W=W, calib_b=b)
-        self.classes_ = np.arange(width)
-        return self
+                               self._width())
+        return arrays | {"calib_W": W, "calib_b": b}
 
     def _svc(self, gamma: float) -> SVC:
         return SVC(C=self.C_, gamma=gamma, class_weight=self.class_weight)
@@ -140,37 +209,68 @@ class DescriptorSVM(ClassifierMixin, BaseEstimator):
         return pairwise_decisions(K, arrays["n_support"].astype(int), arrays["dual_coef"],
                                   arrays["intercept"])
 
-    def _output(self, X: np.ndarray) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities ``(n, n_classes)`` for descriptors ``(n, d)``."""
+        z = self._standardised(X)
         s = self.state_
-        z = (np.asarray(X, dtype=np.float64) - s["mean"]) / s["scale"]
-        if self.kind == "regression":
-            K = rbf_kernel(z, s["support"], float(s["gamma"][0]))
-            return (K @ s["dual_coef"][0] + s["intercept"][0])[:, None]
         decisions = self._decisions(s, z, float(s["gamma"][0]))
         return softmax(decisions @ s["calib_W"].T + s["calib_b"])
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities ``(n, n_classes)`` for descriptors ``(n, d)``."""
-        if self.kind == "regression":
-            raise ValueError("a regression model predicts values: use predict()")
-        return self._output(X)
-
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Class indices ``(n,)`` or values ``(n,)`` (regression)."""
-        return hard_predictions(self._output(X), self.kind)
+        """Labels ``(n,)`` (from :attr:`classes_`)."""
+        decisions = hard_predictions(self.predict_proba(X), self.kind)
+        return self.classes_[decisions]
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.state_.items()}
-
-    def load_state(self, state: dict[str, np.ndarray], fitted: dict) -> DescriptorSVM:
-        self.state_ = dict(state)
-        self.C_ = fitted["C"]
-        if "calib_b" in state:
-            self.classes_ = np.arange(state["calib_b"].shape[0])
+    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict
+                   ) -> DescriptorSVM:
+        """Restore a fitted SVM (``classes_`` become the column indices; the model card's
+        ``labels`` name them)."""
+        super().load_state(state, fitted, inputs)
+        self.classes_ = np.arange(state["calib_b"].shape[0])
         return self
 
-    def fitted_info(self) -> dict:
-        info = {"C": self.C_}
-        if hasattr(self, "selection_"):
-            info["selection"] = self.selection_
-        return info
+
+class DescriptorSVR(RegressorMixin, _DescriptorSVMBase):
+    """Standardised descriptors -> RBF support-vector regression.
+
+    Parameters
+    ----------
+    C : SVR penalty, or ``"auto"``: chosen from ``Cs`` by inner (grouped) cross-validation
+        on the training data only.
+    Cs : candidates for ``C="auto"``.
+    gamma : RBF width; ``"scale"`` is ``1 / n_features`` on standardised data.
+    seed : seeds the inner folds.
+    """
+
+    kind = "regression"
+
+    def __init__(self, C: float | str = "auto", Cs: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0),
+                 gamma: float | str = "scale", seed: int = 0):
+        self.C = C
+        self.Cs = Cs
+        self.gamma = gamma
+        self.seed = seed
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
+            ) -> DescriptorSVR:
+        """Fit on descriptors ``X`` ``(n, d)`` and values ``y`` ``(n,)``."""
+        return super().fit(X, y, groups)
+
+    def _targets(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+
+    def _width(self) -> int:
+        return 1
+
+    def _fit_svm(self, z: np.ndarray, y: np.ndarray, gamma: float, folds: list
+                 ) -> dict[str, np.ndarray]:
+        svr = SVR(C=self.C_, gamma=gamma).fit(z, y)
+        return {"support": svr.support_vectors_, "dual_coef": svr.dual_coef_,
+                "intercept": svr.intercept_}
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Values ``(n,)`` for descriptors ``(n, d)``."""
+        z = self._standardised(X)
+        s = self.state_
+        K = rbf_kernel(z, s["support"], float(s["gamma"][0]))
+        return K @ s["dual_coef"][0] + s["intercept"][0]

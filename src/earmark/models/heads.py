@@ -1,25 +1,38 @@
 """Heads on pretrained song embeddings: the default earmark model, trained in seconds.
 
-:class:`EmbeddingHead` is a scikit-learn estimator (``fit`` / ``predict_proba`` / ``predict``,
-``get_params`` / ``set_params``): standardise, optionally project with PCA, then a logistic
-regression (or a one-hidden-layer MLP). scikit-learn does the fitting; the fitted model is then
-kept as plain arrays (:meth:`EmbeddingHead.state`) and predictions are computed from them, so a
-model loaded from safetensors behaves exactly like the one just trained.
+:class:`EmbeddingHead` (classification) and :class:`EmbeddingHeadRegressor` are scikit-learn
+estimators (``fit`` / ``predict_proba`` / ``predict``, ``get_params`` / ``set_params``):
+standardise, optionally project with PCA, then a logistic regression (or a one-hidden-layer
+MLP), or a ridge regression. scikit-learn does the fitting; the fitted model is then kept as
+plain arrays (:meth:`state`) and predictions are computed from them, so a model loaded from
+safetensors behaves exactly like the one just trained.
 
-Targets by ``kind``: ``"single"`` class indices ``(n,)``; ``"multi"`` 0/1 ``(n, n_tags)``;
-``"binary"`` 0/1 ``(n,)``; ``"regression"`` floats ``(n,)`` (a ridge regression).
+Targets by ``kind``: ``"single"`` class labels ``(n,)``; ``"multi"`` 0/1 ``(n, n_tags)``;
+``"binary"`` two classes ``(n,)``; the regressor takes floats ``(n,)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from earmark.models.contract import (
+    NONE,
+    check_input,
+    check_params,
+    encode_classes,
+    flag,
+    options,
+    positives,
+    real,
+    whole,
+)
 from earmark.models.outputs import (
     fit_temperature,
     hard_predictions,
@@ -33,12 +46,109 @@ from earmark.models.selection import inner_folds, search_C
 DEFAULT_CS = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 
-class EmbeddingHead(ClassifierMixin, BaseEstimator):
-    """A linear (or small MLP) head on song embeddings.
+class _Head(BaseEstimator):
+    """What both heads share: checks, standardising and PCA, choosing ``C``, the arrays.
+
+    Subclasses set :attr:`kind` and provide :meth:`_targets` (checked targets),
+    :meth:`_fit_output` (the output layer's arrays) and :meth:`_activate`.
+    """
+
+    kind: str
+    parameter_rules = {"C": real(above=0) | options("auto"), "Cs": positives(),
+                       "pca": whole(1) | NONE, "seed": whole(0)}
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
+            **targets) -> _Head:
+        """Fit on embeddings ``X`` ``(n, dim)``; ``groups`` ``(n,)`` keeps related songs
+        together when ``C="auto"`` is chosen."""
+        check_params(self)
+        X, y = self._targets(X, y, **targets)
+        # Problems this small fit in milliseconds on one thread; BLAS threads only contend.
+        with threadpool_limits(limits=1):
+            return self._fit(X, y, groups)
+
+    def _targets(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _width(self) -> int:
+        """Columns of the output layer."""
+        raise NotImplementedError
+
+    def _search_C(self) -> bool:
+        """Whether inner cross-validation is needed (to choose ``C``, or to calibrate)."""
+        return self.C == "auto"
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> _Head:
+        candidates = self.Cs if self.C == "auto" else (float(self.C),)
+        held_out = None
+        if self._search_C():
+            folds = inner_folds(y, groups, self.kind, 3, self.seed)
+            best, scores, outputs = search_C(self, X, y, folds, candidates, self._width(),
+                                             **self._inner_params())
+            held_out = outputs[best]
+            if len(candidates) > 1:
+                self.selection_ = {"Cs": list(self.Cs), "scores": scores}
+            self.C_ = float(candidates[best])
+        else:
+            self.C_ = float(candidates[0])
+        scaler = StandardScaler().fit(X)
+        state = {"mean": scaler.mean_, "scale": scaler.scale_}
+        z = scaler.transform(X)
+        if self.pca:
+            pca = PCA(n_components=min(self.pca, *z.shape), random_state=self.seed).fit(z)
+            state["pca_mean"], state["pca_components"] = pca.mean_, pca.components_
+            z = pca.transform(z)
+        self.state_ = state | self._fit_output(z, y)
+        self._calibrate(held_out, y)
+        return self
+
+    def _inner_params(self) -> dict:
+        """Parameters of the clones fitted by the inner cross-validation."""
+        return {}
+
+    def _fit_output(self, z: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _calibrate(self, held_out: np.ndarray | None, y: np.ndarray) -> None:
+        """Fit output calibration on the inner folds' held-out outputs (none by default)."""
+
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        """Output-layer values ``(n, k)`` for embeddings ``(n, dim)``, from :attr:`state_`."""
+        X = check_input(self, X)
+        s = self.state_
+        z = (X - s["mean"]) / s["scale"]
+        if "pca_components" in s:
+            z = (z - s["pca_mean"]) @ s["pca_components"].T
+        if "hidden_W" in s:
+            z = np.maximum(z @ s["hidden_W"].T + s["hidden_b"], 0.0)
+        return z @ s["out_W"].T + s["out_b"]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays (for safetensors)."""
+        return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.state_.items()}
+
+    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict) -> _Head:
+        """Restore a fitted head from :meth:`state` and :meth:`fitted_info` (``inputs``: the
+        card's; embeddings are computed outside the head, so they are not needed here)."""
+        self.state_ = dict(state)
+        self.C_ = fitted["C"]
+        self.n_features_in_ = int(state["mean"].shape[0])
+        return self
+
+    def fitted_info(self) -> dict:
+        """Choices made while fitting (for the model card)."""
+        info = {"C": self.C_}
+        if hasattr(self, "selection_"):
+            info["selection"] = self.selection_
+        return info
+
+
+class EmbeddingHead(ClassifierMixin, _Head):
+    """A linear (or small MLP) classification head on song embeddings.
 
     Parameters
     ----------
-    kind : ``"single"``, ``"multi"``, ``"binary"`` or ``"regression"``.
+    kind : ``"single"``, ``"multi"`` or ``"binary"`` (values: :class:`EmbeddingHeadRegressor`).
     classifier : ``"logreg"`` or ``"mlp"`` (one hidden ReLU layer of ``hidden`` units).
     C : inverse regularisation strength, or ``"auto"``: pick it from ``Cs`` by an inner
         (grouped, stratified) cross-validation on the training data only.
@@ -50,7 +160,19 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         cross-validation's held-out outputs, so probabilities match accuracy: strong
         regularisation, good for accuracy on few songs, otherwise leaves them far too flat.
     seed : seeds every random choice (inner folds, MLP initialisation).
+
+    Attributes
+    ----------
+    classes_ : the labels, in the order of :meth:`predict_proba`'s columns (multi: the tag
+        columns ``0 .. k - 1``).
+    C_, temperature_ : the ``C`` used and the fitted temperature (1 without calibration).
+    state_ : the fitted arrays.
     """
+
+    parameter_rules = {"kind": options("single", "multi", "binary",
+                                       hint="values: EmbeddingHeadRegressor"),
+                       "classifier": options("logreg", "mlp"), "hidden": whole(1),
+                       "class_weight": options("balanced", None), "calibrate": flag()}
 
     def __init__(self, kind: str = "single", classifier: str = "logreg",
                  C: float | str = "auto", Cs: tuple[float, ...] = DEFAULT_CS,
@@ -67,59 +189,42 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
         self.calibrate = calibrate
         self.seed = seed
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = tags.target_tags.multi_output = self.kind == "multi"
+        return tags
+
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
             n_classes: int | None = None) -> EmbeddingHead:
-        """Fit on embeddings ``X`` ``(n, dim)``; ``groups`` ``(n,)`` keeps related songs
-        together when ``C="auto"`` is chosen; ``n_classes`` fixes the output width when a
-        class is absent from ``y``."""
-        # Problems this small fit in milliseconds on one thread; BLAS threads only contend.
-        with threadpool_limits(limits=1):
-            return self._fit(X, y, groups, n_classes)
+        """Fit on embeddings ``X`` ``(n, dim)`` and labels ``y`` ``(n,)`` (multi: 0/1
+        ``(n, k)``); ``groups`` ``(n,)`` keeps related songs together when ``C="auto"`` is
+        chosen; ``n_classes`` says ``y`` holds class indices and fixes the output width when
+        a class is absent from ``y``. Raises ``ValueError`` for bad parameters or targets."""
+        return super().fit(X, y, groups, n_classes=n_classes)
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None,
-             n_classes: int | None) -> EmbeddingHead:
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y)
-        width = self._width(y, n_classes)
-        candidates = self.Cs if self.C == "auto" else (float(self.C),)
-        held_out = None
-        if len(candidates) > 1 or self.calibrate:
-            folds = inner_folds(y, groups, self.kind, 3, self.seed)
-            best, scores, outputs = search_C(self, X, y, folds, candidates, width,
-                                             calibrate=False)
-            held_out = outputs[best]
-            if len(candidates) > 1:
-                self.selection_ = {"Cs": list(self.Cs), "scores": scores}
-            self.C_ = float(candidates[best])
-        else:
-            self.C_ = float(candidates[0])
-        self.state_ = self._fit_arrays(X, y, width)
-        self.temperature_ = fit_temperature(held_out, y, self.kind) \
-            if self.calibrate and held_out is not None else 1.0
-        self.state_["temperature"] = np.array([self.temperature_])
-        self.classes_ = np.arange(self.state_["out_b"].shape[0]) if self.kind != "binary" \
-            else np.arange(2)
-        return self
+    def _targets(self, X: np.ndarray, y: np.ndarray, n_classes: int | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        multi = self.kind == "multi"
+        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=multi)
+        if multi:
+            if y.ndim != 2 or not np.isin(y, (0, 1)).all():
+                raise ValueError("a multi-label head needs 0/1 targets of shape (n, n_tags)")
+            self.classes_ = np.arange(y.shape[1])
+            return X, y.astype(int)
+        return X, encode_classes(self, y, n_classes, binary=self.kind == "binary")
 
-    def _width(self, y: np.ndarray, n_classes: int | None) -> int:
-        if self.kind == "single":
-            return n_classes or int(y.max()) + 1
-        if self.kind == "multi":
-            return y.shape[1]
-        return 2 if self.kind == "binary" else 1
+    def _width(self) -> int:
+        return len(self.classes_)
 
-    def _fit_arrays(self, X: np.ndarray, y: np.ndarray, width: int) -> dict[str, np.ndarray]:
-        scaler = StandardScaler().fit(X)
-        state = {"mean": scaler.mean_, "scale": scaler.scale_}
-        z = scaler.transform(X)
-        if self.pca:
-            pca = PCA(n_components=min(self.pca, *z.shape), random_state=self.seed).fit(z)
-            state["pca_mean"], state["pca_components"] = pca.mean_, pca.components_
-            z = pca.transform(z)
-        if self.kind == "regression":
-            ridge = Ridge(alpha=1.0 / self.C_).fit(z, y)
-            state["out_W"], state["out_b"] = ridge.coef_[None, :], np.atleast_1d(ridge.intercept_)
-            return state
+    def _search_C(self) -> bool:
+        return super()._search_C() or self.calibrate
+
+    def _inner_params(self) -> dict:
+        return {"calibrate": False}
+
+    def _fit_output(self, z: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        width = self._width()
+        state = {}
         if self.classifier == "mlp":
             mlp = MLPClassifier((self.hidden,), alpha=1.0 / self.C_, max_iter=500,
                                 random_state=self.seed).fit(z, y)
@@ -150,49 +255,77 @@ class EmbeddingHead(ClassifierMixin, BaseEstimator):
             bs.append(model.intercept_[0])
         return np.vstack(Ws), np.array(bs)
 
-    def _output(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities ``(n, k)`` (binary: ``(n, 2)``), or predictions ``(n, 1)`` for
-        regression, computed from :attr:`state_` only."""
-        s = self.state_
-        z = (np.asarray(X, dtype=np.float64) - s["mean"]) / s["scale"]
-        if "pca_components" in s:
-            z = (z - s["pca_mean"]) @ s["pca_components"].T
-        if "hidden_W" in s:
-            z = np.maximum(z @ s["hidden_W"].T + s["hidden_b"], 0.0)
-        logits = z @ s["out_W"].T + s["out_b"]
-        if self.kind == "regression":
-            return logits
-        logits = logits / float(s["temperature"][0]) if "temperature" in s else logits
+    def _calibrate(self, held_out: np.ndarray | None, y: np.ndarray) -> None:
+        self.temperature_ = fit_temperature(held_out, y, self.kind) \
+            if self.calibrate and held_out is not None else 1.0
+        self.state_["temperature"] = np.array([self.temperature_])
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class (single, binary: ``(n, 2)``) or per-tag (multi) probabilities ``(n, k)`` for
+        embeddings ``(n, dim)``."""
+        logits = self._logits(X)
+        if "temperature" in self.state_:
+            logits = logits / float(self.state_["temperature"][0])
         if self.kind == "single":
             return softmax(logits)
         p = sigmoid(logits)
         return np.hstack([1.0 - p, p]) if self.kind == "binary" else p
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class (single, binary) or per-tag (multi) probabilities for embeddings ``(n, dim)``."""
-        if self.kind == "regression":
-            raise ValueError("a regression head predicts values: use predict()")
-        return self._output(X)
-
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Class indices ``(n,)``, 0/1 tags ``(n, k)`` at 0.5, or values ``(n,)``."""
-        return hard_predictions(self._output(X), self.kind)
+        """Labels ``(n,)`` (from :attr:`classes_`), or 0/1 tags ``(n, k)`` at 0.5 (multi)."""
+        decisions = hard_predictions(self.predict_proba(X), self.kind)
+        return decisions if self.kind == "multi" else self.classes_[decisions]
 
-    def state(self) -> dict[str, np.ndarray]:
-        """The fitted arrays (for safetensors)."""
-        return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.state_.items()}
-
-    def load_state(self, state: dict[str, np.ndarray], fitted: dict) -> EmbeddingHead:
-        """Restore a fitted head from :meth:`state` and :meth:`fitted_info`."""
-        self.state_ = dict(state)
-        self.C_ = fitted["C"]
+    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict
+                   ) -> EmbeddingHead:
+        """Restore a fitted head (``classes_`` become the column indices; the model card's
+        ``labels`` name them)."""
+        super().load_state(state, fitted, inputs)
         self.temperature_ = fitted.get("temperature", 1.0)
         self.classes_ = np.arange(2 if self.kind == "binary" else state["out_b"].shape[0])
         return self
 
     def fitted_info(self) -> dict:
-        """Choices made while fitting (for the model card)."""
-        info = {"C": self.C_, "temperature": self.temperature_}
-        if hasattr(self, "selection_"):
-            info["selection"] = self.selection_
-        return info
+        return super().fitted_info() | {"temperature": self.temperature_}
+
+
+class EmbeddingHeadRegressor(RegressorMixin, _Head):
+    """A ridge regression on standardised (optionally PCA-projected) song embeddings.
+
+    Parameters
+    ----------
+    C : inverse regularisation strength (``alpha = 1 / C``), or ``"auto"``: pick it from
+        ``Cs`` by an inner (grouped) cross-validation on the training data only.
+    Cs : candidates for ``C="auto"``.
+    pca : keep this many principal components after standardising (``None``: no PCA).
+    seed : seeds the inner folds and the PCA.
+    """
+
+    kind = "regression"
+
+    def __init__(self, C: float | str = "auto", Cs: tuple[float, ...] = DEFAULT_CS,
+                 pca: int | None = None, seed: int = 0):
+        self.C = C
+        self.Cs = Cs
+        self.pca = pca
+        self.seed = seed
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
+            ) -> EmbeddingHeadRegressor:
+        """Fit on embeddings ``X`` ``(n, dim)`` and values ``y`` ``(n,)``; ``groups`` ``(n,)``
+        keeps related songs together when ``C="auto"`` is chosen."""
+        return super().fit(X, y, groups)
+
+    def _targets(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+
+    def _width(self) -> int:
+        return 1
+
+    def _fit_output(self, z: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        ridge = Ridge(alpha=1.0 / self.C_).fit(z, y)
+        return {"out_W": ridge.coef_[None, :], "out_b": np.atleast_1d(ridge.intercept_)}
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Values ``(n,)`` for embeddings ``(n, dim)``."""
+        return self._logits(X)[:, 0]

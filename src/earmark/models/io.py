@@ -11,10 +11,12 @@ for people). :func:`load_model` takes either path, or the stem.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,23 +26,33 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from earmark.errors import ModelError
+from earmark.models.contract import Trainable
 
-#: model type -> "module:Class" of its estimator (imported on demand, so loading a head does
-#: not import the CNNs).
-MODEL_TYPES: dict[str, str] = {
-    "head": "earmark.models.heads:EmbeddingHead",
-    "classic": "earmark.models.classic:DescriptorSVM",
-    "shortchunk": "earmark.models.nets.shortchunk:ShortChunkClassifier",
-    "finetune": "earmark.models.nets.finetune:MusicnnFineTuned",
+#: model type -> ``(classifier, regressor)`` as "module:Class" (imported on demand, so loading
+#: a head does not import the CNNs). The card's ``kind`` picks one: ``"regression"`` the
+#: regressor, any other kind the classifier.
+MODEL_TYPES: dict[str, tuple[str, str]] = {
+    "head": ("earmark.models.heads:EmbeddingHead", "earmark.models.heads:EmbeddingHeadRegressor"),
+    "classic": ("earmark.models.classic:DescriptorSVM", "earmark.models.classic:DescriptorSVR"),
+    "shortchunk": ("earmark.models.nets.shortchunk:ShortChunkClassifier",
+                   "earmark.models.nets.shortchunk:ShortChunkRegressor"),
+    "finetune": ("earmark.models.nets.finetune:MusicnnFineTuned",
+                 "earmark.models.nets.finetune:MusicnnFineTunedRegressor"),
 }
-CARD_FORMAT = 1
+#: 2: classifiers and regressors are separate estimators, and networks read their front end
+#: from ``inputs``. A format-1 card kept a regression model under its classifier, with
+#: parameters a regression ignored; they are dropped when it loads.
+CARD_FORMAT = 2
 
 
-def estimator_class(model_type: str) -> type:
-    """The estimator class of a model type."""
-    if model_type not in MODEL_TYPES:
-        raise ModelError(f"unknown model type {model_type!r}; one of {', '.join(MODEL_TYPES)}")
-    module, name = MODEL_TYPES[model_type].split(":")
+def estimator_class(model_type: str, kind: str = "single",
+                    types: Mapping[str, tuple[str, str]] = MODEL_TYPES) -> type:
+    """The estimator class for a model type and task ``kind`` (``"regression"`` gives the
+    regressor); ``types`` maps model types as :data:`MODEL_TYPES` does. Raises
+    :class:`~earmark.errors.ModelError` for an unknown model type."""
+    if model_type not in types:
+        raise ModelError(f"unknown model type {model_type!r}; one of {', '.join(types)}")
+    module, name = types[model_type][kind == "regression"].split(":")
     return getattr(importlib.import_module(module), name)
 
 
@@ -100,7 +112,7 @@ def _version() -> str:
 class TrainedModel:
     """A fitted estimator and its card."""
 
-    estimator: object
+    estimator: Trainable
     card: ModelCard
 
 
@@ -143,8 +155,16 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
-def load_model(path: str | Path) -> TrainedModel:
-    """Load a model saved by :func:`save_model` (give the .safetensors, the .json or the stem)."""
+def load_model(path: str | Path, types: Mapping[str, tuple[str, str]] = MODEL_TYPES
+               ) -> TrainedModel:
+    """Load a model saved by :func:`save_model` (give the .safetensors, the .json or the stem).
+
+    ``types``: the model types this caller takes, as :data:`MODEL_TYPES` (the taste model
+    passes its own). The estimator is rebuilt from the card's hyper-parameters and restored
+    with :meth:`~earmark.models.contract.Trainable.load_state`. Raises
+    :class:`~earmark.errors.ModelError` for missing or damaged files, an unknown model type,
+    hyper-parameters the estimator does not take, or inputs it cannot honour.
+    """
     weights, card_path = _paths(path)
     if not weights.is_file():
         raise ModelError(f"no model weights at {weights}")
@@ -161,7 +181,15 @@ def load_model(path: str | Path) -> TrainedModel:
         card = ModelCard.from_dict(json.loads(text))
     except (TypeError, ValueError) as exc:
         raise ModelError(f"damaged model card for {weights}: {exc}") from exc
+    cls = estimator_class(card.model_type, card.kind, types)
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in card.hyperparameters.items()}
-    estimator = estimator_class(card.model_type)(**params)
-    estimator.load_state(state, card.fitted)
+    if card.format < 2:
+        takes = inspect.signature(cls).parameters
+        params = {k: v for k, v in params.items() if k in takes}
+    try:
+        estimator = cls(**params)
+    except TypeError as exc:
+        raise ModelError(f"the card of {weights} has hyper-parameters {cls.__name__} does not "
+                         f"take: {exc}") from exc
+    estimator.load_state(state, card.fitted, card.inputs)
     return TrainedModel(estimator, card)

@@ -59,19 +59,21 @@ def search_C(estimator, X: np.ndarray, y: np.ndarray, folds: list, Cs, width: in
 
     For each ``C`` in ``Cs``, a clone of ``estimator`` with that ``C`` (and ``params``) is
     fitted on the training part of each of ``folds`` (from :func:`inner_folds`) and gives
-    outputs for the held-out part, ``(n, width)`` in all (``width`` is also the clone's
-    ``n_classes``); :func:`selection_score` compares them.
+    outputs for the held-out part, ``(n, width)`` in all (``width`` is also a classifier
+    clone's ``n_classes``); :func:`selection_score` compares them.
 
     Returns ``(best, scores, outputs)``: the index of the best ``C`` (the first on ties), the
     score of each ``C`` and its out-of-fold outputs.
     """
     kind = estimator.kind
+    # Classifiers get the class count, so a fold missing a class keeps its column.
+    fit_params = {} if kind == "regression" else {"n_classes": width}
     scores, outputs = [], []
     for c in Cs:
         candidate = clone(estimator).set_params(C=c, **params)
         out = np.zeros((len(y), width))
         for train, test in folds:
-            candidate.fit(X[train], y[train], n_classes=width)
+            candidate.fit(X[train], y[train], **fit_params)
             out[test] = candidate.predict(X[test])[:, None] if kind == "regression" \
                 else candidate.predict_proba(X[test])
         outputs.append(out)

@@ -1,10 +1,10 @@
 """musicnn fine-tuned on your labels: the pretrained tagger with a new output layer.
 
-:class:`MusicnnFineTuned` starts from a published musicnn model
-(:func:`earmark.models.musicnn.load_musicnn`), replaces its 50-tag output by one for your labels
-and trains with a low learning rate: only the penultimate dense layer and the new output
-(``train_layers="last"``, the default: fast, safe with little data) or every layer
-(``"all"``); the new output layer learns ten times faster than the pretrained layers.
+:class:`MusicnnFineTuned` (classification) and :class:`MusicnnFineTunedRegressor` start from a
+published musicnn model (:func:`earmark.models.musicnn.load_musicnn`), replace its 50-tag output
+by one for your labels and train with a low learning rate: only the penultimate dense layer and
+the new output (``train_layers="last"``, the default: fast, safe with little data) or every
+layer (``"all"``); the new output layer learns ten times faster than the pretrained layers.
 Batch-norm statistics stay the pretrained ones. Input is musicnn's own front end
 (:data:`earmark.models.musicnn.MUSICNN_PARAMS`), in 3 s patches, without per-example
 standardisation, since the pretrained weights expect its raw log-compressed values.
@@ -14,12 +14,16 @@ Training, augmentation, early stopping and checkpoints are those of
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
-from earmark.features import log_mel
+from earmark.errors import ModelError
+from earmark.features import MelParams, log_mel
+from earmark.models.contract import options
 from earmark.models.musicnn import MUSICNN_PARAMS, PATCH_FRAMES, MusicnnTagger, load_musicnn
-from earmark.models.nets.shortchunk import AudioNetEstimator
+from earmark.models.nets.shortchunk import AudioNetClassifier, AudioNetRegressor
 
 
 class FineTunedNet(nn.Module):
@@ -35,34 +39,23 @@ class FineTunedNet(nn.Module):
         return self.out(embedding)
 
 
-class MusicnnFineTuned(AudioNetEstimator):
-    """Fine-tune ``base`` (``"MSD_musicnn"`` or ``"MTT_musicnn"``) on new labels.
+class MusicnnFineTuning:
+    """The network part of the fine-tuned models: ``base`` (``"MSD_musicnn"`` or
+    ``"MTT_musicnn"``) with a new output, trained on ``train_layers`` (``"last"``: the dense
+    embedding layer and the new output; ``"all"``)."""
 
-    ``train_layers`` is ``"last"`` (dense embedding layer + new output) or ``"all"``; other
-    parameters as :class:`~earmark.models.nets.shortchunk.AudioNetEstimator`, with a lower default
-    learning rate.
-    """
-
-    mel_params = MUSICNN_PARAMS
+    mel_params: ClassVar[MelParams] = MUSICNN_PARAMS
     #: 188 frames: the 187-frame patch musicnn was trained on, rounded to whole hops.
-    chunk_samples = PATCH_FRAMES * MUSICNN_PARAMS.hop_length
-
-    def __init__(self, kind: str = "single", base: str = "MSD_musicnn",
-                 train_layers: str = "last", epochs: int = 20, chunks_per_song: int = 2,
-                 batch_size: int = 16, lr: float = 1e-4, weight_decay: float = 1e-4,
-                 patience: int = 5, augment: bool = True, pitch: float = 0.0,
-                 stretch: float = 0.0, mixup_alpha: float = 0.0,
-                 class_weight: str | None = "balanced", device: str | None = None,
-                 checkpoint: str | None = None, resume: bool = False, seed: int = 0):
-        super().__init__(kind, epochs, chunks_per_song, batch_size, lr, weight_decay, patience,
-                         augment, pitch, stretch, mixup_alpha, class_weight, device, checkpoint,
-                         resume, seed)
-        self.base = base
-        self.train_layers = train_layers
+    chunk_samples: ClassVar[int] = PATCH_FRAMES * MUSICNN_PARAMS.hop_length
+    #: Cards of fine-tuned models also name the pretrained model they started from.
+    card_inputs: ClassVar[tuple[str, ...]] = ("base_model",)
+    parameter_rules = {"base": options("MSD_musicnn", "MTT_musicnn"),
+                       "train_layers": options("last", "all")}
+    base: str
+    train_layers: str
+    lr: float
 
     def _build(self, n_outputs: int) -> nn.Module:
-        if self.train_layers not in ("last", "all"):
-            raise ValueError(f"train_layers must be 'last' or 'all', not {self.train_layers!r}")
         return FineTunedNet(load_musicnn(self.base), n_outputs)
 
     def _trainable(self, net: FineTunedNet) -> list[dict]:
@@ -79,5 +72,54 @@ class MusicnnFineTuned(AudioNetEstimator):
         return [{"params": body, "lr": self.lr},
                 {"params": list(net.out.parameters()), "lr": 10 * self.lr}]
 
+    def _check_front_end(self, net: FineTunedNet, mel: MelParams, chunk_samples: int) -> None:
+        # The timbral filters span fixed fractions of the bands the base was trained on, so
+        # another band count would run, but read every filter at the wrong frequencies.
+        bands = net.base.mel_params.n_mels
+        if mel.n_mels != bands:
+            raise ModelError(f"the model card's front end has {mel.n_mels} mel bands; the "
+                             f"weights of {self.base} take {bands}")
+
     def _features(self, audio: torch.Tensor, device: torch.device) -> torch.Tensor:
-        return log_mel(audio.to(device), self.mel_params, device=device)
+        return log_mel(audio.to(device), self.mel_params_, device=device)
+
+
+class MusicnnFineTuned(MusicnnFineTuning, AudioNetClassifier):
+    """Fine-tune ``base`` on new labels (classification). Parameters as
+    :class:`MusicnnFineTuning`, :class:`~earmark.models.nets.shortchunk.AudioNetClassifier`
+    and :class:`~earmark.models.nets.shortchunk.AudioNetEstimator`, with a lower default
+    learning rate."""
+
+    def __init__(self, kind: str = "single", base: str = "MSD_musicnn",
+                 train_layers: str = "last", epochs: int = 20, chunks_per_song: int = 2,
+                 batch_size: int = 16, lr: float = 1e-4, weight_decay: float = 1e-4,
+                 patience: int = 5, augment: bool = True, pitch: float = 0.0,
+                 stretch: float = 0.0, mixup_alpha: float = 0.0,
+                 class_weight: str | None = "balanced", device: str | None = None,
+                 checkpoint: str | None = None, resume: bool = False, seed: int = 0):
+        super().__init__(epochs=epochs, chunks_per_song=chunks_per_song, batch_size=batch_size,
+                         lr=lr, weight_decay=weight_decay, patience=patience, augment=augment,
+                         pitch=pitch, stretch=stretch, mixup_alpha=mixup_alpha, device=device,
+                         checkpoint=checkpoint, resume=resume, seed=seed)
+        self.kind = kind
+        self.base = base
+        self.train_layers = train_layers
+        self.class_weight = class_weight
+
+
+class MusicnnFineTunedRegressor(MusicnnFineTuning, AudioNetRegressor):
+    """Fine-tune ``base`` to predict a value; parameters as :class:`MusicnnFineTuned` without
+    ``kind`` and ``class_weight``."""
+
+    def __init__(self, base: str = "MSD_musicnn", train_layers: str = "last", epochs: int = 20,
+                 chunks_per_song: int = 2, batch_size: int = 16, lr: float = 1e-4,
+                 weight_decay: float = 1e-4, patience: int = 5, augment: bool = True,
+                 pitch: float = 0.0, stretch: float = 0.0, mixup_alpha: float = 0.0,
+                 device: str | None = None, checkpoint: str | None = None,
+                 resume: bool = False, seed: int = 0):
+        super().__init__(epochs=epochs, chunks_per_song=chunks_per_song, batch_size=batch_size,
+                         lr=lr, weight_decay=weight_decay, patience=patience, augment=augment,
+                         pitch=pitch, stretch=stretch, mixup_alpha=mixup_alpha, device=device,
+                         checkpoint=checkpoint, resume=resume, seed=seed)
+        self.base = base
+        self.train_layers = train_layers
