@@ -170,10 +170,10 @@ def main() -> None:
     from earmark.analysis.songs import song_tags
     from earmark.audio import probe_audio
     from earmark.models.musicnn import load_musicnn, native_bfloat16
+    from earmark.settings import override_settings
 
     file_rows, folder_rows, loads = [], [], []
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["EARMARK_CACHE_DIR"] = cache
+    with tempfile.TemporaryDirectory() as cache, override_settings(cache_dir=Path(cache)):
         torch.set_num_threads(args.threads)
         for name in args.models:
             start = time.perf_counter()

@@ -29,12 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import markdown_table  # noqa: E402
 from earmark.audio import AUDIO_EXTENSIONS  # noqa: E402
 from earmark.models.musicnn import resolve_precision  # noqa: E402
+from earmark.settings import settings  # noqa: E402
 from earmark.taste.active import STRATEGIES, select_batch  # noqa: E402
 from earmark.taste.model import TasteClassifier  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GTZAN = ROOT.parent / "shared" / "data" / "gtzan-mini-dev"
-CACHE = Path(os.environ.get("EARMARK_CACHE_DIR") or Path.home() / ".cache" / "earmark") / "bench"
+CACHE = settings().cache_dir / "bench"
 
 
 def audio_files(folder: Path) -> list[Path]:
