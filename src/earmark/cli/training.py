@@ -55,19 +55,6 @@ class SourceFormat(StrEnum):
     jamendo = "jamendo"
 
 
-#: The formats each format-specific option of ``dataset import`` applies to: an option given
-#: for another format is refused, never silently ignored.
-IMPORT_OPTION_FORMATS = {
-    "--audio": ("csv", "mtt", "fma", "jamendo"),
-    "--splits": ("gtzan", "jamendo"),
-    "--split-list": ("gtzan", "jamendo"),
-    "--category": ("jamendo",),
-    "--clip-info": ("mtt",),
-    "--subset": ("fma",),
-    "--top": ("mtt",),
-}
-
-
 class ModelType(StrEnum):
     head = "head"
     classic = "classic"
@@ -121,53 +108,18 @@ def dataset_import(
     import csv
 
     from earmark.ingest import importers
-    fmt = fmt or (SourceFormat.folders if source.is_dir() else SourceFormat.csv)
-    given = {"--audio": audio, "--splits": splits, "--split-list": split_list or None,
-             "--category": category, "--clip-info": clip_info, "--subset": subset, "--top": top}
-    for option, value in given.items():
-        if value is not None and fmt.value not in IMPORT_OPTION_FORMATS[option]:
-            fail(f"{option} does not apply to --format {fmt.value} (only to "
-                 f"{', '.join(IMPORT_OPTION_FORMATS[option])})", 2)
-    if fmt in (SourceFormat.mtt, SourceFormat.fma, SourceFormat.jamendo) and audio is None:
-        fail(f"--audio FOLDER is needed for {fmt.value} tables", 2)
-    if category is not None and category not in importers.JAMENDO_CATEGORIES:
-        fail(f"--category must be one of {', '.join(importers.JAMENDO_CATEGORIES)}", 2)
-    if subset is not None and subset not in importers.FMA_SUBSETS:
-        fail(f"--subset must be one of {', '.join(importers.FMA_SUBSETS)}", 2)
-    lists: dict[str, Path] = {}
-    for item in split_list or []:
-        split, sep, file = item.partition("=")
-        if not sep or split.strip().lower() not in importers.SPLIT_FOLDERS:
-            fail(f"--split-list takes SPLIT=FILE with SPLIT train, valid or test, not {item!r}",
-                 2)
-        lists[importers.normalise_split(split)] = Path(file)
+    request = importers.DatasetSource(
+        source, fmt.value if fmt else None, audio, name, task, splits,
+        _split_lists(split_list or []), category, clip_info, subset, top)
+    problems = request.problems(spell=lambda option: "--" + option.replace("_", "-"))
+    if problems:
+        fail(problems[0], 2)
     catalog = open_catalog(db)
     try:
-        if splits is not None:
-            lists = {**importers.find_split_lists(splits, source), **lists}
         with progress_bar("importing") as advance:
-            common = {"engine": LocalEngine(workers) if workers else None, "progress": advance}
-            if fmt is SourceFormat.folders:
-                report = importers.import_dataset_folders(catalog, source, name,
-                                                          task or "genre", **common)
-            elif fmt is SourceFormat.csv:
-                report = importers.import_csv(catalog, source, name, task or "genre",
-                                              audio_root=audio, **common)
-            elif fmt is SourceFormat.gtzan:
-                report = importers.import_gtzan(catalog, source, name, task or "genre",
-                                                split_lists=lists or None, **common)
-            elif fmt is SourceFormat.mtt:
-                report = importers.import_mtt(
-                    catalog, source, audio, name or "magnatagatune", task or "tags",
-                    top=50 if top is None else top or None, clip_info=clip_info, **common)
-            elif fmt is SourceFormat.fma:
-                report = importers.import_fma(
-                    catalog, source, audio, name, task or "genre",
-                    subset=None if subset == "full" else subset or "small", **common)
-            else:
-                report = importers.import_jamendo(
-                    catalog, source, audio, name or "mtg-jamendo", task, category=category,
-                    split_lists=lists or None, **common)
+            report = importers.import_dataset(
+                catalog, request, engine=LocalEngine(workers) if workers else None,
+                progress=advance)
     except (OSError, ValueError, csv.Error) as exc:
         catalog.close()
         fail(escape(f"cannot import: {exc}"))  # every reason names the file at fault
@@ -177,6 +129,19 @@ def dataset_import(
         fail("nothing was imported")
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _split_lists(items: list[str]) -> dict[str, Path]:
+    """``--split-list SPLIT=FILE`` options -> ``{split: file}``; stops on another shape."""
+    from earmark.ingest.importers import SPLIT_FOLDERS
+    lists: dict[str, Path] = {}
+    for item in items:
+        split, sep, file = item.partition("=")
+        if not sep or split.strip().lower() not in SPLIT_FOLDERS:
+            fail(f"--split-list takes SPLIT=FILE with SPLIT train, valid or test, not {item!r}",
+                 2)
+        lists[split] = Path(file)
+    return lists
 
 
 def _print_import(report: DatasetImportReport, as_json: bool) -> None:

@@ -7,7 +7,8 @@ left out on purpose (``skipped``: no label of the kind asked for, not in any spl
 verifying the audio) and stores the labels. A malformed row, a missing or unreadable file is
 reported in the :class:`DatasetImportReport` and the import goes on; only a source that cannot
 be read as its format at all raises (``ValueError`` with a message for a person, or
-``OSError``).
+``OSError``). :func:`import_dataset` imports a :class:`DatasetSource` with the importer of its
+format: what ``earmark dataset import`` (or any other face) calls.
 
 Supported sources
 -----------------
@@ -32,7 +33,7 @@ import codecs
 import csv
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path, PurePosixPath
@@ -737,3 +738,118 @@ def import_jamendo(catalog: Catalog, tsv: str | Path, audio_root: str | Path,
     category's (``genre``, ``instrument``, ``mood``, or ``tags`` for all of them)."""
     listing = read_jamendo(tsv, audio_root, category=category, split_lists=split_lists)
     return import_entries(catalog, listing, dataset, task or listing.task, **kwargs)
+
+
+#: The source formats :func:`import_dataset` reads.
+DATASET_FORMATS = ("folders", "csv", "gtzan", "mtt", "fma", "jamendo")
+
+#: Formats whose table lists audio kept elsewhere: they need ``audio``.
+TABLE_FORMATS = ("mtt", "fma", "jamendo")
+
+#: The formats each format-specific option of :class:`DatasetSource` applies to: an option
+#: given for another format is refused, never silently ignored.
+OPTION_FORMATS = {
+    "audio": ("csv", "mtt", "fma", "jamendo"),
+    "splits": ("gtzan", "jamendo"),
+    "split_list": ("gtzan", "jamendo"),
+    "category": ("jamendo",),
+    "clip_info": ("mtt",),
+    "subset": ("fma",),
+    "top": ("mtt",),
+}
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A labelled collection to import, as ``earmark dataset import`` (or a web form) names it.
+
+    ``path``: the folder, manifest, or table; ``format``: one of :data:`DATASET_FORMATS`
+    (``None``: ``folders`` for a folder, ``csv`` for a file). ``name`` and ``task`` default per
+    format (see the ``import_*`` functions). Format-specific options (see
+    :data:`OPTION_FORMATS`): ``audio`` (the audio folder of a table; a manifest's root),
+    ``splits`` (a folder of split lists), ``split_list`` (split -> list file; wins over
+    ``splits``), ``category`` (Jamendo), ``clip_info`` and ``top`` (MTT: the N most frequent
+    tags, default 50, 0 = all), ``subset`` (FMA: small (default), medium, large, full).
+    """
+
+    path: Path
+    format: str | None = None
+    audio: Path | None = None
+    name: str | None = None
+    task: str | None = None
+    splits: Path | None = None
+    split_list: Mapping[str, Path] = field(default_factory=dict)
+    category: str | None = None
+    clip_info: Path | None = None
+    subset: str | None = None
+    top: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """The format, ``folders`` or ``csv`` by the path's kind when none was given."""
+        return self.format or ("folders" if Path(self.path).is_dir() else "csv")
+
+    def misplaced_options(self) -> list[str]:
+        """The options given that do not apply to :attr:`kind`, in :data:`OPTION_FORMATS`
+        order."""
+        return [option for option, formats in OPTION_FORMATS.items()
+                if getattr(self, option) not in (None, {}) and self.kind not in formats]
+
+    def problems(self, spell: Callable[[str], str] = str) -> list[str]:
+        """What keeps this source from being imported, in words (empty when nothing does):
+        options that do not apply, a missing audio folder, an unknown category or subset, a
+        split name that is not one. ``spell`` names an option (a field name such as
+        ``split_list``) the way the face asking takes it (the CLI: ``--split-list``)."""
+        kind = self.kind
+        problems = [f"{spell(option)} does not apply to {spell('format')} {kind} (only to "
+                    f"{', '.join(OPTION_FORMATS[option])})"
+                    for option in self.misplaced_options()]
+        if kind not in DATASET_FORMATS:
+            problems.append(f"{spell('format')} must be one of {', '.join(DATASET_FORMATS)}")
+        if kind in TABLE_FORMATS and self.audio is None:
+            problems.append(f"{spell('audio')} FOLDER is needed for {kind} tables")
+        if self.category is not None and self.category not in JAMENDO_CATEGORIES:
+            problems.append(f"{spell('category')} must be one of "
+                            f"{', '.join(JAMENDO_CATEGORIES)}")
+        if self.subset is not None and self.subset not in FMA_SUBSETS:
+            problems.append(f"{spell('subset')} must be one of {', '.join(FMA_SUBSETS)}")
+        problems += [f"{spell('split_list')}: {split!r} is not a split (train, valid or test)"
+                     for split in self.split_list if split.strip().lower() not in SPLIT_FOLDERS]
+        return problems
+
+
+def import_dataset(catalog: Catalog, source: DatasetSource, *, engine: Engine | None = None,
+                   progress: ProgressFn | None = None) -> DatasetImportReport:
+    """Import ``source`` with the importer of its format (``import_dataset_folders``,
+    ``import_csv``, ``import_gtzan``, ``import_mtt``, ``import_fma`` or ``import_jamendo``).
+
+    Raises ``ValueError`` naming every problem of :meth:`DatasetSource.problems`, and
+    ``ValueError``, ``OSError`` or ``csv.Error`` (each naming the file at fault) for a source
+    that cannot be read as its format; bad rows and files are reported, not raised.
+    """
+    problems = source.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    kind, name, task = source.kind, source.name, source.task
+    lists = {normalise_split(split): Path(file) for split, file in source.split_list.items()}
+    if source.splits is not None:
+        lists = {**find_split_lists(source.splits, source.path), **lists}
+    common = {"engine": engine, "progress": progress}
+    if kind == "folders":
+        return import_dataset_folders(catalog, source.path, name, task or "genre", **common)
+    if kind == "csv":
+        return import_csv(catalog, source.path, name, task or "genre", audio_root=source.audio,
+                          **common)
+    if kind == "gtzan":
+        return import_gtzan(catalog, source.path, name, task or "genre",
+                            split_lists=lists or None, **common)
+    if kind == "mtt":
+        return import_mtt(catalog, source.path, source.audio, name or "magnatagatune",
+                          task or "tags", top=50 if source.top is None else source.top or None,
+                          clip_info=source.clip_info, **common)
+    if kind == "fma":
+        subset = None if source.subset == "full" else source.subset or "small"
+        return import_fma(catalog, source.path, source.audio, name, task or "genre",
+                          subset=subset, **common)
+    return import_jamendo(catalog, source.path, source.audio, name or "mtg-jamendo", task,
+                          category=source.category, split_lists=lists or None, **common)
