@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import TypeVar
+
+from earmark.engine.setup import configure
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,11 +45,9 @@ def usable_cores() -> int:
 
 
 def _worker_init() -> None:
-    # One thread per worker, whether torch was preloaded or gets imported by ``fn`` later.
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(1)
+    # One torch thread per worker (the processes fill the cores), whether torch was preloaded
+    # or gets imported by ``fn`` later: the set-up every process running earmark's work does.
+    configure(threads=1)
 
 
 def map_files(
