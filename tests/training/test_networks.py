@@ -8,6 +8,7 @@ import torch
 
 from earmark.audio import decode_audio, song_chunks
 from earmark.features import augment
+from earmark.learn.train import default_inputs
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
 from earmark.models.nets.shortchunk import CHUNK_SAMPLES, ShortChunkClassifier, ShortChunkResNet
 from music import gtzan_clip, transcode
@@ -120,7 +121,7 @@ def test_short_chunk_trains_saves_and_resumes(songs, tmp_path):
         model.predict_proba(np.array([str(song)], dtype=object))[0],
         model.predict_proba(song_chunks(audio, CHUNK_SAMPLES)).mean(axis=0), atol=1e-5)
     card = ModelCard(model_type="shortchunk", task="genre", kind="single",
-                     labels=["classical", "metal"], inputs={}, seed=0,
+                     labels=["classical", "metal"], inputs=default_inputs("shortchunk"), seed=0,
                      hyperparameters=model.get_params(), fitted=model.fitted_info())
     save_model(TrainedModel(model, card), tmp_path / "cnn")
     np.testing.assert_allclose(load_model(tmp_path / "cnn").estimator.predict_proba(X), proba,
@@ -151,7 +152,7 @@ def test_musicnn_fine_tune_trains_only_the_last_layers(songs, tmp_path):
     proba = model.predict_proba(X)
     assert proba.shape == (6, 2)
     card = ModelCard(model_type="finetune", task="genre", kind="single",
-                     labels=["classical", "metal"], inputs={}, seed=0,
+                     labels=["classical", "metal"], inputs=default_inputs("finetune"), seed=0,
                      hyperparameters=model.get_params(), fitted=model.fitted_info())
     save_model(TrainedModel(model, card), tmp_path / "tuned")
     np.testing.assert_allclose(load_model(tmp_path / "tuned").estimator.predict_proba(X), proba,

@@ -5,7 +5,9 @@ labels, the task, how songs become inputs (embedding model, mel front end ``MelP
 or descriptor settings, chunk length), hyper-parameters, training data, metrics and seed.
 ``save_model(model, "genres.safetensors")`` writes ``genres.safetensors`` (the fitted arrays,
 with the card also in its metadata, so the file alone is enough) and ``genres.json`` (the card,
-for people). :func:`load_model` takes either path, or the stem.
+for people). :func:`load_model` takes either path, or the stem, and rebuilds the estimator
+through the :class:`~earmark.models.contract.Trainable` protocol that every trainable estimator
+follows (the taste model's included).
 """
 
 from __future__ import annotations
@@ -191,5 +193,9 @@ def load_model(path: str | Path, types: Mapping[str, tuple[str, str]] = MODEL_TY
     except TypeError as exc:
         raise ModelError(f"the card of {weights} has hyper-parameters {cls.__name__} does not "
                          f"take: {exc}") from exc
-    estimator.load_state(state, card.fitted, card.inputs)
+    try:
+        estimator.load_state(state, card.fitted, card.inputs)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ModelError(f"{weights} does not hold a fitted {cls.__name__} (missing or "
+                         f"misshapen {exc})") from exc
     return TrainedModel(estimator, card)

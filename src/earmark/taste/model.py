@@ -5,8 +5,9 @@ a handful of ratings a linear model on length-normalised embeddings is what the 
 its raw probabilities are then calibrated with Platt scaling fitted on cross-validated scores,
 so a 0.8 means about "liked 8 times out of 10" rather than whatever the regularisation gave.
 
-The fitted model is a few hundred floats, saved next to the catalog as safetensors arrays plus
-JSON metadata (no pickle) together with a fingerprint of the ratings it was trained on.
+The fitted model is a few hundred floats, saved next to the catalog like every trained earmark
+model (:func:`earmark.models.io.save_model`: safetensors arrays plus a JSON model card, no
+pickle) together with a fingerprint of the ratings it was trained on.
 ``recommend`` and ``review`` reuse it while the ratings are unchanged and retrain otherwise: a
 fit takes milliseconds, but cross-validating and recording the run in ``model_runs`` is what
 makes a model's quality known, so each distinct set of ratings is trained and measured once.
@@ -14,14 +15,11 @@ makes a model's quality known, so each distinct set of ratings is trained and me
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import save_file
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
@@ -34,13 +32,14 @@ from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings, ratings_fingerprint
 from earmark.catalog.runs import record_run
 from earmark.errors import EarmarkError, ModelError
+from earmark.models.contract import Rule, check_params, options, real, whole
+from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
 from earmark.settings import EMBEDDING_MODEL, TASTE_HALF_LIFE_DAYS
 from earmark.taste.active import l2_normalise
 
 DEFAULT_EMBEDDING = EMBEDDING_MODEL
 DEFAULT_HALF_LIFE_DAYS = TASTE_HALF_LIFE_DAYS
 MIN_RATINGS = 5
-_FORMAT = "earmark-taste-2"
 
 
 class NotEnoughRatings(EarmarkError):
@@ -151,6 +150,11 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
     calibration_ : ``(2,)`` Platt ``(a, b)``; ``(1, 0)`` when not calibrated.
     """
 
+    parameter_rules = {"C": real(above=0),
+                       "class_weight": options("balanced", None) | Rule(
+                           lambda v: isinstance(v, dict), "a dict of class weights"),
+                       "calibration_folds": whole(0)}
+
     def __init__(self, C: float = 10.0, class_weight: str | None = "balanced",
                  calibration_folds: int = 5):
         self.C = C
@@ -172,8 +176,10 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
             ) -> TasteClassifier:
         """Fit on ``X`` ``(n, dim)`` embeddings and ``y`` ``(n,)`` labels (e.g. 1 liked, 0 not).
 
-        ``sample_weight`` ``(n,)``: e.g. :func:`recency_weights`.
+        ``sample_weight`` ``(n,)``: e.g. :func:`recency_weights`. Raises ``ValueError`` for
+        bad parameters or input.
         """
+        check_params(self)
         X, y = check_X_y(X, y, dtype=np.float64)
         check_classification_targets(y)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -228,21 +234,29 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
         liked = self.decision_function(X) > 0
         return self.classes_[liked.astype(int)]
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays (for safetensors); ``ValueError`` for word labels, which
+        safetensors cannot hold (the taste model is trained on 1/0)."""
+        check_is_fitted(self)
         if not np.issubdtype(self.classes_.dtype, np.number):
             raise ValueError("only a classifier fitted on numeric labels can be saved")
         return {"coef": self.coef_, "intercept": np.array([self.intercept_]),
                 "calibration": self.calibration_, "classes": self.classes_.astype(np.float64)}
 
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], params: dict) -> TasteClassifier:
-        model = cls(**params)
-        model.classes_ = arrays["classes"].astype(int)
-        model.coef_ = arrays["coef"].astype(np.float64)
-        model.intercept_ = float(arrays["intercept"][0])
-        model.calibration_ = arrays["calibration"].astype(np.float64)
-        model.n_features_in_ = model.coef_.shape[0]
-        return model
+    def fitted_info(self) -> dict:
+        """Choices made while fitting: none beyond :meth:`state`."""
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict
+                   ) -> TasteClassifier:
+        """Restore a fitted classifier from :meth:`state` (``fitted``, ``inputs``: the
+        card's, not needed)."""
+        self.classes_ = state["classes"].astype(int)
+        self.coef_ = state["coef"].astype(np.float64)
+        self.intercept_ = float(state["intercept"][0])
+        self.calibration_ = state["calibration"].astype(np.float64)
+        self.n_features_in_ = self.coef_.shape[0]
+        return self
 
 
 class StarRegressor(RegressorMixin, BaseEstimator):
@@ -259,12 +273,16 @@ class StarRegressor(RegressorMixin, BaseEstimator):
         real star ratings).
     """
 
+    parameter_rules = {"alpha": real(0)}
+
     def __init__(self, alpha: float = 0.1):
         self.alpha = alpha
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
             ) -> StarRegressor:
-        """Fit on ``X`` ``(n, dim)`` and ``y`` ``(n,)`` stars."""
+        """Fit on ``X`` ``(n, dim)`` and ``y`` ``(n,)`` stars; ``ValueError`` for bad
+        parameters or input."""
+        check_params(self)
         X, y = check_X_y(X, y, dtype=np.float64, y_numeric=True)
         ridge = Ridge(alpha=self.alpha).fit(l2_normalise(X), y, sample_weight=sample_weight)
         self.coef_ = ridge.coef_.copy()
@@ -278,18 +296,25 @@ class StarRegressor(RegressorMixin, BaseEstimator):
         X = _check_features(self, X)
         return np.clip(l2_normalise(X) @ self.coef_ + self.intercept_, *self.range_)
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays (for safetensors)."""
+        check_is_fitted(self)
         return {"coef": self.coef_, "intercept": np.array([self.intercept_]),
                 "range": self.range_}
 
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], params: dict) -> StarRegressor:
-        model = cls(**params)
-        model.coef_ = arrays["coef"].astype(np.float64)
-        model.intercept_ = float(arrays["intercept"][0])
-        model.range_ = arrays["range"].astype(np.float64)
-        model.n_features_in_ = model.coef_.shape[0]
-        return model
+    def fitted_info(self) -> dict:
+        """Choices made while fitting: none beyond :meth:`state`."""
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict
+                   ) -> StarRegressor:
+        """Restore a fitted regressor from :meth:`state` (``fitted``, ``inputs``: the
+        card's, not needed)."""
+        self.coef_ = state["coef"].astype(np.float64)
+        self.intercept_ = float(state["intercept"][0])
+        self.range_ = state["range"].astype(np.float64)
+        self.n_features_in_ = self.coef_.shape[0]
+        return self
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -442,46 +467,70 @@ def taste_model_path(catalog: Catalog) -> Path:
     return catalog.path.with_name(catalog.path.stem + ".taste.safetensors")
 
 
+#: The taste model's estimators, for :func:`~earmark.models.io.load_model`: the card's kind
+#: picks the classifier (``"binary"``, P(like)) or the star regressor (``"regression"``).
+TASTE_TYPES = {"taste": ("earmark.taste.model:TasteClassifier",
+                         "earmark.taste.model:StarRegressor")}
+#: Info keys that are measurements (the card's ``metrics``); the rest describe the training.
+_METRICS = ("cv", "stars_cv")
+
+
+def _stars_path(path: Path) -> Path:
+    """Where the star regressor of the taste model at ``path`` lives."""
+    return path.with_name(path.name.removesuffix(".safetensors") + "-stars.safetensors")
+
+
+def _card(model: TasteModel, kind: str, estimator: BaseEstimator) -> ModelCard:
+    info = model.info
+    return ModelCard(
+        model_type="taste", task="like" if kind == "binary" else "stars", kind=kind,
+        labels=["dislike", "like"] if kind == "binary" else ["stars"],
+        inputs={"embedding_model": info.get("embedding_model")},
+        hyperparameters=estimator.get_params(), fitted=estimator.fitted_info(),
+        training={k: v for k, v in info.items() if k not in _METRICS},
+        metrics={k: info[k] for k in _METRICS if k in info})
+
+
 def save_taste_model(model: TasteModel, path: str | Path) -> Path:
-    """Write ``model`` as safetensors arrays + JSON metadata (atomically)."""
+    """Write ``model`` as :func:`~earmark.models.io.save_model` writes every trained model:
+    the classifier at ``path`` (``<stem>.safetensors`` + ``<stem>.json``), the star regressor,
+    when there is one, beside it (``<stem>-stars.*``). The classifier is written last and
+    names the training it belongs to, so a crash in between leaves a pair that
+    :func:`load_taste_model` refuses (and the caller retrains), never a mixed model."""
     path = Path(path)
-    arrays = {f"classifier.{k}": np.ascontiguousarray(v, np.float64)
-              for k, v in model.classifier.to_arrays().items()}
+    stars = _stars_path(path)
     if model.regressor is not None:
-        arrays |= {f"regressor.{k}": np.ascontiguousarray(v, np.float64)
-                   for k, v in model.regressor.to_arrays().items()}
-    meta = {"format": _FORMAT, "info": json.dumps(model.info),
-            "classifier_params": json.dumps(model.classifier.get_params()),
-            "regressor_params": json.dumps(
-                model.regressor.get_params() if model.regressor is not None else None)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(arrays, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+        save_model(TrainedModel(model.regressor, _card(model, "regression", model.regressor)),
+                   stars)
+    else:
+        for leftover in (stars, stars.with_suffix(".json")):
+            leftover.unlink(missing_ok=True)
+    return save_model(TrainedModel(model.classifier, _card(model, "binary", model.classifier)),
+                      path)
 
 
 def load_taste_model(path: str | Path) -> TasteModel:
-    """Read a model written by :func:`save_taste_model`; :class:`ModelError` if unusable."""
-    from safetensors import SafetensorError, safe_open
+    """Read a model written by :func:`save_taste_model`.
 
+    Raises :class:`ModelError` ("cannot read taste model") for a missing, damaged or
+    mismatched file, and for files written before the taste model had a model card (today's
+    code retrains then, as for a damaged file).
+    """
+    path = Path(path)
     try:
-        with safe_open(str(path), framework="numpy") as handle:
-            meta = handle.metadata() or {}
-            if meta.get("format") != _FORMAT:
-                raise ModelError(f"{path} is not an earmark taste model")
-            arrays = {key: handle.get_tensor(key) for key in handle.keys()}
-        part = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("classifier.")}
-        classifier = TasteClassifier.from_arrays(part, json.loads(meta["classifier_params"]))
+        liked = load_model(path, TASTE_TYPES)
+        info = liked.card.training | liked.card.metrics
         regressor = None
-        reg_params = json.loads(meta["regressor_params"])
-        if reg_params is not None:
-            part = {k.split(".", 1)[1]: v for k, v in arrays.items()
-                    if k.startswith("regressor.")}
-            regressor = StarRegressor.from_arrays(part, reg_params)
-        return TasteModel(classifier, regressor, json.loads(meta["info"]))
-    except (OSError, KeyError, ValueError, json.JSONDecodeError, SafetensorError) as exc:
+        if "stars_cv" in info:
+            stars = load_model(_stars_path(path), TASTE_TYPES)
+            if stars.card.training.get("trained_at") != info.get("trained_at"):
+                raise ModelError("its star regressor belongs to another training")
+            regressor = stars.estimator
+        if liked.card.kind != "binary" or not isinstance(regressor, StarRegressor | None):
+            raise ModelError("it holds another kind of model")
+    except ModelError as exc:
         raise ModelError(f"cannot read taste model {path}: {exc}") from exc
+    return TasteModel(liked.estimator, regressor, info)
 
 
 def train_taste(
