@@ -5,6 +5,17 @@ collections is :mod:`earmark.ingest.importers`.
 """
 
 from earmark.data.dataset import LabelledSet
-from earmark.data.splits import cv_folds, group_keys, holdout_split
 
-__all__ = ["LabelledSet", "cv_folds", "group_keys", "holdout_split"]
+_SPLITS = ("cv_folds", "group_keys", "holdout_split")
+
+__all__ = ["LabelledSet", *_SPLITS]
+
+
+def __getattr__(name: str):
+    # The splits need scikit-learn, which the command line must not import at start-up (the
+    # catalog reads LabelledSet from here): load them on first use (PEP 562).
+    if name in _SPLITS:
+        from earmark.data import splits
+
+        return getattr(splits, name)
+    raise AttributeError(f"module 'earmark.data' has no attribute {name!r}")
