@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import sklearn
+from safetensors.numpy import save_file
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -17,15 +18,19 @@ from sklearn.utils.estimator_checks import check_estimator
 from earmark.catalog import ratings
 from earmark.catalog.tracks import get_track
 from earmark.errors import ModelError
+from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
 from earmark.taste.model import (
+    TASTE_TYPES,
     NotEnoughRatings,
     StarRegressor,
     TasteClassifier,
+    TasteModel,
     cross_validate_taste,
     current_taste,
     load_taste_model,
     platt_fit,
     recency_weights,
+    save_taste_model,
     taste_model_path,
     train_taste,
 )
@@ -136,6 +141,61 @@ def test_cross_validation_reports_mean_std_and_counts():
     assert cv["roc_auc_mean"] > 0.9 and cv["roc_auc_std"] >= 0
     few = cross_validate_taste(TasteClassifier(), X[:3], np.array([1, 0, 1]))
     assert few["roc_auc_mean"] is None and "at least 2" in few["note"]
+
+
+def _fitted_taste(with_stars: bool, trained_at: float = 1.0) -> TasteModel:
+    X, y = _two_blobs(12)
+    info = {"embedding_model": "MSD_musicnn", "half_life_days": 90.0, "trained_at": trained_at,
+            "ratings_fingerprint": "abc", "cv": cross_validate_taste(TasteClassifier(), X, y)}
+    regressor = None
+    if with_stars:
+        regressor = StarRegressor().fit(X, np.where(y == 1, 5.0, 2.0))
+        info["stars_cv"] = {"mae_mean": 0.5}
+    return TasteModel(TasteClassifier().fit(X, y), regressor, info)
+
+
+def test_taste_model_is_saved_like_every_trained_model(tmp_path):
+    X, _ = _two_blobs(12)
+    model = _fitted_taste(with_stars=True)
+    path = save_taste_model(model, tmp_path / "lib.taste.safetensors")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["lib.taste-stars.json", "lib.taste-stars.safetensors", "lib.taste.json",
+                     "lib.taste.safetensors"]
+    liked, stars = load_model(path, TASTE_TYPES), load_model(
+        tmp_path / "lib.taste-stars", TASTE_TYPES)
+    assert (liked.card.model_type, liked.card.kind, liked.card.task) == ("taste", "binary",
+                                                                         "like")
+    assert isinstance(stars.estimator, StarRegressor) and stars.card.task == "stars"
+    assert liked.card.hyperparameters == TasteClassifier().get_params()
+    assert liked.card.inputs == {"embedding_model": "MSD_musicnn"}
+    loaded = load_taste_model(path)
+    assert loaded.info == model.info
+    np.testing.assert_allclose(loaded.like_probability(X), model.like_probability(X))
+    np.testing.assert_allclose(loaded.regressor.predict(X), model.regressor.predict(X))
+    # Retrained without stars: the old star regressor goes, it is not paired with the new one.
+    save_taste_model(_fitted_taste(with_stars=False), path)
+    assert not (tmp_path / "lib.taste-stars.safetensors").exists()
+    assert load_taste_model(path).regressor is None
+
+
+def test_a_taste_model_from_before_model_cards_or_half_written_is_refused(tmp_path):
+    path = tmp_path / "lib.taste.safetensors"
+    model = _fitted_taste(with_stars=True)
+    # An earmark-taste-2 file: the arrays of both estimators, their settings in its metadata.
+    arrays = {f"classifier.{k}": np.ascontiguousarray(v, np.float64)
+              for k, v in model.classifier.state().items()}
+    save_file(arrays, str(path), metadata={"format": "earmark-taste-2", "info": "{}"})
+    with pytest.raises(ModelError, match="cannot read taste model .* has no model card"):
+        load_taste_model(path)
+    # The star regressor of one training beside the classifier of another (a crash between
+    # the two writes) is not a model.
+    save_taste_model(model, path)
+    save_model(TrainedModel(model.regressor, ModelCard(
+        model_type="taste", task="stars", kind="regression", labels=["stars"], inputs={},
+        hyperparameters=StarRegressor().get_params(), training={"trained_at": 2.0})),
+        tmp_path / "lib.taste-stars")
+    with pytest.raises(ModelError, match="cannot read taste model .* another training"):
+        load_taste_model(path)
 
 
 # --- from the catalog, on real embeddings of real music -----------------------------------------

@@ -19,7 +19,7 @@ from earmark.learn.evaluate import expected_calibration_error
 from earmark.learn.train import make_estimator
 from earmark.models.classic import DescriptorSVM, DescriptorSVR, pairwise_decisions, rbf_kernel
 from earmark.models.heads import EmbeddingHead, EmbeddingHeadRegressor
-from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
+from earmark.models.io import CARD_FORMAT, ModelCard, TrainedModel, load_model, save_model
 from earmark.models.outputs import softmax, softmax_weights
 from earmark.models.selection import inner_folds, search_C, selection_score
 
@@ -196,3 +196,52 @@ def test_classic_descriptors_of_real_music(genre_tree):
     names = descriptor_names(params)
     zcr = names.index("zero_crossings_mean")
     assert metal[zcr] > classical[zcr]  # distorted guitars cross zero far more than strings
+
+
+@pytest.mark.parametrize(("model_type", "classifier_era"), [
+    ("head", {"kind": "regression", "classifier": "mlp", "hidden": 256,
+              "class_weight": "balanced", "calibrate": True}),
+    ("classic", {"kind": "regression", "class_weight": "balanced"}),
+])
+def test_a_format_1_regression_card_loads_as_the_regressor(wine, tmp_path, model_type,
+                                                           classifier_era):
+    """Before classifiers and regressors were split, a regression model was saved under its
+    classifier with parameters a regression ignores; it loads as the regressor, unchanged."""
+    X, _ = wine
+    estimator = make_estimator(model_type, "regression", C=1.0).fit(X, X[:, 0])
+    card = ModelCard(model_type=model_type, task="stars", kind="regression", labels=["value"],
+                     inputs={"embedding_model": "MSD_musicnn", "chunk_seconds": 30.0},
+                     hyperparameters=estimator.get_params() | classifier_era,
+                     fitted=estimator.fitted_info() | {"temperature": 1.0}, format=1)
+    save_model(TrainedModel(estimator, card), tmp_path / "old")
+    loaded = load_model(tmp_path / "old").estimator
+    assert type(loaded) is type(estimator) and "kind" not in loaded.get_params()
+    np.testing.assert_allclose(loaded.predict(X), estimator.predict(X), atol=1e-12)
+    # The same parameters in a format-2 card are an error, not silently dropped.
+    card_path = tmp_path / "old.json"
+    card_path.write_text(json.dumps(json.loads(card_path.read_text()) | {"format": 2}))
+    with pytest.raises(ModelError, match="hyper-parameters .* does not take"):
+        load_model(tmp_path / "old")
+
+
+def test_a_card_from_a_newer_earmark_is_refused(wine, tmp_path):
+    X, y = wine
+    estimator = EmbeddingHead(C=1.0).fit(X, y)
+    card = ModelCard(model_type="head", task="genre", kind="single", labels=["a", "b", "c"],
+                     inputs={"embedding_model": "MSD_musicnn", "chunk_seconds": 30.0},
+                     hyperparameters=estimator.get_params(), fitted=estimator.fitted_info(),
+                     format=CARD_FORMAT + 1)
+    save_model(TrainedModel(estimator, card), tmp_path / "new")
+    with pytest.raises(ModelError, match="newer than this earmark"):
+        load_model(tmp_path / "new")
+
+
+def test_classifiers_take_any_labels_and_give_them_back(wine):
+    X, y = wine
+    names = np.array(["barolo", "grignolino", "barbera"])[y]
+    for estimator in (EmbeddingHead(C=1.0), DescriptorSVM(C=1.0)):
+        estimator.fit(X, names)
+        assert list(estimator.classes_) == ["barbera", "barolo", "grignolino"]
+        assert np.mean(estimator.predict(X) == names) > 0.95
+    with pytest.raises(ValueError, match="class indices 0 .. 2"):
+        EmbeddingHead(C=1.0).fit(X, names, n_classes=3)

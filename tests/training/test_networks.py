@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from earmark.audio import decode_audio, song_chunks
-from earmark.features import augment
+from earmark.errors import ModelError
+from earmark.features import SHORTCHUNK_MEL, augment
 from earmark.learn.train import default_inputs
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
-from earmark.models.nets.shortchunk import CHUNK_SAMPLES, ShortChunkClassifier, ShortChunkResNet
+from earmark.models.musicnn import MUSICNN_PARAMS, PATCH_FRAMES
+from earmark.models.nets.shortchunk import (
+    CHUNK_SAMPLES,
+    ShortChunkClassifier,
+    ShortChunkNet,
+    ShortChunkResNet,
+)
 from music import gtzan_clip, transcode
 
 RATE = 16000
@@ -158,3 +167,112 @@ def test_musicnn_fine_tune_trains_only_the_last_layers(songs, tmp_path):
     np.testing.assert_allclose(load_model(tmp_path / "tuned").estimator.predict_proba(X), proba,
                                atol=1e-5)
     assert np.mean(proba.argmax(axis=1) == y) >= 5 / 6  # MSD embeddings separate these at once
+
+
+# --- a saved network owns its front end (issue 13 item 1) ---------------------------------------
+
+
+def _save(model, model_type: str, path) -> None:
+    card = ModelCard(model_type=model_type, task="genre", kind="single",
+                     labels=["classical", "metal"], inputs=default_inputs(model_type), seed=0,
+                     hyperparameters=model.get_params(), fitted=model.fitted_info())
+    save_model(TrainedModel(model, card), path)
+
+
+def test_default_inputs_are_the_networks_presets():
+    assert default_inputs("shortchunk") == {"mel": SHORTCHUNK_MEL.to_dict(),
+                                            "chunk_seconds": CHUNK_SAMPLES / 16000}
+    tuned = default_inputs("finetune", "MTT_musicnn")
+    assert tuned == {"mel": MUSICNN_PARAMS.to_dict(), "base_model": "MTT_musicnn",
+                     "chunk_seconds": PATCH_FRAMES * MUSICNN_PARAMS.hop_length / 16000}
+
+
+def test_a_saved_network_keeps_its_front_end_when_the_preset_changes(songs, tmp_path,
+                                                                     monkeypatch):
+    X, y = songs
+    model = _tiny(width=2, epochs=1).fit(X, y, n_classes=2)
+    chunks = song_chunks(decode_audio(X[3], RATE), CHUNK_SAMPLES)  # real metal
+    before, song_before = model.predict_proba(chunks), model.predict_proba(X[3:])
+    _save(model, "shortchunk", tmp_path / "old")
+
+    preset = SHORTCHUNK_MEL.with_(n_mels=160, fmax=7000.0, hop_length=200)
+    monkeypatch.setattr(ShortChunkNet, "mel_params", preset)
+    monkeypatch.setattr(ShortChunkNet, "chunk_samples", 48000)
+    assert default_inputs("shortchunk")["mel"] == preset.to_dict()  # new models: new preset
+
+    loaded = load_model(tmp_path / "old").estimator
+    assert loaded.mel_params_ == SHORTCHUNK_MEL and loaded.chunk_samples_ == CHUNK_SAMPLES
+    np.testing.assert_allclose(loaded.predict_proba(chunks), before, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict_proba(X[3:]), song_before, atol=1e-5)
+    # What loading used to do: read the song through today's preset. It answers otherwise.
+    loaded.mel_params_, loaded.chunk_samples_ = preset, 48000
+    assert np.abs(loaded.predict_proba(X[3:]) - song_before).max() > 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny_saved(tmp_path_factory):
+    """A short-chunk classifier (random weights, width 2) saved with today's card."""
+    path = tmp_path_factory.mktemp("cnn") / "tiny"
+    model = _tiny(width=2).load_state(
+        {k: v.numpy() for k, v in ShortChunkResNet(2, width=2).state_dict().items()},
+        {"n_outputs": 2}, default_inputs("shortchunk"))
+    _save(model, "shortchunk", path)
+    return path
+
+
+MEL, SECONDS = SHORTCHUNK_MEL.to_dict(), CHUNK_SAMPLES / 16000
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({"mel": MEL, "chunk_seconds": SECONDS, "sample_rate": 16000},
+     r"inputs \['sample_rate'\] are unknown to ShortChunkClassifier"),
+    ({"chunk_seconds": SECONDS}, "does not say which front end"),
+    ({}, "does not say which front end"),
+    ({"mel": MEL | {"hop": 256}, "chunk_seconds": SECONDS}, r"cannot be used: .*\['hop'\]"),
+    ({"mel": MEL | {"n_fft": 0}, "chunk_seconds": SECONDS}, "cannot be used: .*positive"),
+    ({"mel": MEL | {"compression": "cube"}, "chunk_seconds": SECONDS}, "cannot be used"),
+    ({"mel": MEL | {"sample_rate": 0}, "chunk_seconds": SECONDS}, "impossible: sample_rate"),
+    ({"mel": MEL | {"sample_rate": 16000.5}, "chunk_seconds": SECONDS}, "impossible: sample_rate"),
+    ({"mel": MEL | {"fmax": 9000.0}, "chunk_seconds": SECONDS}, r"impossible: fmax .* \(8000 Hz\)"),
+    ({"mel": MEL | {"win_length": 1024}, "chunk_seconds": SECONDS}, "impossible: win_length"),
+    ({"mel": MEL, "chunk_seconds": -1.0}, "impossible: chunk_seconds"),
+    ({"mel": MEL, "chunk_seconds": "3.7"}, "impossible: chunk_seconds"),
+    ({"mel": MEL | {"n_mels": 96}, "chunk_seconds": SECONDS},
+     "96 mel bands x 231 frames; .* needs at least 128"),
+    ({"mel": MEL, "chunk_seconds": 1.0}, "128 mel bands x 63 frames; .* needs at least 128"),
+])
+def test_a_card_whose_front_end_cannot_be_honoured_is_refused(tiny_saved, inputs, message):
+    card_path = tiny_saved.with_name("tiny.json")
+    card = json.loads(card_path.read_text())
+    assert load_model(tiny_saved).estimator.mel_params_ == SHORTCHUNK_MEL  # the good card loads
+    bad = tiny_saved.with_name("bad")
+    bad.with_name("bad.safetensors").write_bytes(tiny_saved.with_name(
+        "tiny.safetensors").read_bytes())
+    bad.with_name("bad.json").write_text(json.dumps(card | {"inputs": inputs}))
+    with pytest.raises(ModelError, match=message):
+        load_model(bad)
+
+
+@pytest.mark.slow  # the pretrained musicnn weights
+def test_a_fine_tuned_network_keeps_its_front_end_and_refuses_other_bands(tmp_path,
+                                                                           monkeypatch):
+    from earmark.models.musicnn import load_musicnn
+    from earmark.models.nets.finetune import FineTunedNet, MusicnnFineTuned, MusicnnFineTuning
+
+    torch.manual_seed(0)
+    state = {k: v.numpy() for k, v in
+             FineTunedNet(load_musicnn("MSD_musicnn"), 2).state_dict().items()}
+    model = MusicnnFineTuned(device="cpu").load_state(state, {"n_outputs": 2},
+                                                      default_inputs("finetune"))
+    chunks = song_chunks(decode_audio(gtzan_clip("jazz", 0), RATE, duration=7.0),
+                         MusicnnFineTuning.chunk_samples)
+    before = model.predict_proba(chunks)
+    _save(model, "finetune", tmp_path / "tuned")
+    monkeypatch.setattr(MusicnnFineTuning, "mel_params", MUSICNN_PARAMS.with_(n_fft=1024))
+    loaded = load_model(tmp_path / "tuned").estimator
+    assert loaded.mel_params_ == MUSICNN_PARAMS
+    np.testing.assert_allclose(loaded.predict_proba(chunks), before, atol=1e-5)
+
+    with pytest.raises(ModelError, match="128 mel bands; the weights of MSD_musicnn take 96"):
+        MusicnnFineTuned(device="cpu").load_state(state, {"n_outputs": 2}, {
+            "mel": MUSICNN_PARAMS.with_(n_mels=128).to_dict(), "chunk_seconds": 3.0})
