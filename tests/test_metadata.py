@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -51,6 +54,7 @@ from typer.testing import CliRunner
 import realworld
 from earmark.catalog import Catalog, tracks
 from earmark.cli import app
+from earmark.errors import NotAudioError
 from earmark.ingest.scan import scan
 from earmark.tags.read import existing_genres, rating_fraction, read_tags, riff_info, tag_text
 from earmark.taste.ratings_io import stars_from_fraction
@@ -476,3 +480,52 @@ def test_rating_scale_names(tmp_path, music_copy):
     id3.add(POPM(email="x@example.org", rating=255))
     id3.save(mp3)
     assert stars(mp3) == 2  # FMPS is explicit about its scale, so it comes first
+
+
+# --- files that are not regular files (red-team A1) -------------------------------------------
+
+
+@pytest.fixture
+def named_pipe(tmp_path):
+    """A named pipe called ``pipe.mp3``, held open at both ends without blocking: should
+    anything open it after all, it reads an empty file instead of hanging the test run."""
+    pipe = tmp_path / "pipe.mp3"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+    yield pipe
+    os.close(writer)
+    os.close(reader)
+
+
+def test_read_tags_refuses_a_named_pipe_or_a_folder_without_opening_it(named_pipe, tmp_path):
+    for path in (named_pipe, tmp_path):
+        with pytest.raises(NotAudioError, match="^not a regular file$"):
+            read_tags(path)
+        with pytest.raises(NotAudioError, match="^not a regular file$"):
+            existing_genres(path)
+    # A missing file is not refused: it has no tags, and says why.
+    assert "tags" in read_tags(tmp_path / "gone.mp3").skipped
+
+
+def test_ratings_import_of_a_scanned_folder_with_a_named_pipe_finishes(tmp_path, music_files):
+    """The pipe fails the first scan; the import scans again (the pipe is "unchanged") and must
+    report it rather than open it, which blocked forever."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    shutil.copyfile(music_files["flac"], folder / "a.flac")
+    os.mkfifo(folder / "pipe.mp3")
+    db = tmp_path / "f.sqlite"
+    earmark = [sys.executable, "-m", "earmark"]
+    first = subprocess.run([*earmark, "scan", str(folder), "--db", str(db), "--json"],
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 1
+    rows = {json.loads(line)["path"]: json.loads(line) for line in first.stdout.splitlines()}
+    assert rows[str(folder / "pipe.mp3")]["reason"] == "not a regular file"
+    imported = subprocess.run([*earmark, "ratings", "import", str(folder), "--db", str(db),
+                               "--json"], capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 1, imported.stderr
+    rows = {json.loads(line)["path"]: json.loads(line) for line in imported.stdout.splitlines()}
+    assert (rows[str(folder / "pipe.mp3")]["action"],
+            rows[str(folder / "pipe.mp3")]["reason"]) == ("failed", "not a regular file")
+    assert rows[str(folder / "a.flac")]["action"] == "unrated"

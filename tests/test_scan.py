@@ -244,6 +244,40 @@ def test_find_audio_files_handles_folder_loops(tmp_path):
     assert any(problem and "loop" in problem for _, problem in found)
 
 
+def apple_double(path: Path) -> Path:
+    """A macOS AppleDouble file as Finder leaves beside each song on a non-Mac drive: magic
+    0x00051607, version 2, 16 filler bytes, entries (finder info, resource fork), 4 KB."""
+    header = (0x00051607).to_bytes(4, "big") + (0x00020000).to_bytes(4, "big") + bytes(16)
+    entries = (2).to_bytes(2, "big") + b"".join(
+        kind.to_bytes(4, "big") + offset.to_bytes(4, "big") + size.to_bytes(4, "big")
+        for kind, offset, size in ((9, 50, 3760), (2, 3810, 286)))
+    path.write_bytes((header + entries).ljust(4096, b"\0"))
+    return path
+
+
+def test_hidden_files_and_folders_are_left_out_unless_given(tmp_path, music_files):
+    """A library copied from a Mac carries ``._song.flac`` beside each song; a drive has a
+    ``.Trash-1000``: neither is music to catalog (red-team C5), unless named as a root."""
+    lib = tmp_path / "from a mac"
+    trash = lib / ".Trash-1000" / "files"
+    trash.mkdir(parents=True)
+    song = shutil.copyfile(music_files["flac"], lib / "song.flac")
+    apple_double(lib / "._song.flac")
+    shutil.copyfile(music_files["mp3"], trash / "deleted.mp3")
+    shutil.copyfile(music_files["ogg"], lib / ".earmark-123.abc.ogg")
+    assert [p for p, _ in find_audio_files([lib])] == [str(song)]
+    db = tmp_path / "mac.sqlite"
+    result = runner.invoke(app, ["scan", str(lib), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(song)]
+    # Named explicitly, a hidden folder or file is scanned like any other.
+    assert [p for p, _ in find_audio_files([lib / ".Trash-1000"])] == [
+        str(trash / "deleted.mp3")]
+    result = runner.invoke(app, ["scan", str(lib / "._song.flac"), "--db", str(db), "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["reason"].startswith("not an audio file")
+
+
 def test_scan_command_table_json_and_exit_codes(tmp_path, messy_library, music_files):
     db = tmp_path / "cli.sqlite"
     result = runner.invoke(app, ["scan", str(messy_library["root"]), "--db", str(db)])

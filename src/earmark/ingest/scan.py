@@ -75,7 +75,10 @@ def find_audio_files(
     Folders reached twice through symbolic links are yielded once with the problem
     :data:`FOLDER_LOOP` and not descended into again. A root that is a file is yielded as
     is, whatever its extension; a missing root is yielded with its problem; a name that is
-    not valid UTF-8 with :data:`NOT_UTF8`.
+    not valid UTF-8 with :data:`NOT_UTF8`. Hidden files and folders under a root (names
+    starting with ``.``: macOS AppleDouble ``._song.flac`` resource forks, ``.Trash-1000``,
+    earmark's own ``.earmark-*`` temporary copies) are left out; a root is walked even when
+    it is hidden itself.
     """
     seen_dirs: set[tuple[int, int]] = set()
     for root in roots:
@@ -103,6 +106,8 @@ def find_audio_files(
                 continue
             subdirs = []
             for entry in entries:
+                if entry.name.startswith("."):
+                    continue
                 try:
                     is_dir = entry.is_dir()
                 except OSError:

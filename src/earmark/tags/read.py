@@ -19,7 +19,9 @@ with a reason.
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -35,6 +37,8 @@ from mutagen.id3 import APIC, ID3, POPM, ID3FileType
 from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm
 from mutagen.mp4 import AtomDataType as _Atom
 from mutagen.wave import WAVE
+
+from earmark.errors import NotAudioError
 
 #: Where each normalised field lives, per tag block kind; names are matched case-insensitively.
 _FIELDS = {
@@ -464,7 +468,14 @@ def read_tags(path: str | Path) -> FileTags:
 
     Never raises for a file's content: a block that cannot be read is noted in ``skipped``
     (under its block name) and the others are read; a file with no tags gives empty fields.
+
+    Raises
+    ------
+    NotAudioError
+        When ``path`` is not a regular file (a named pipe, a device, a folder), before
+        anything opens it: opening a named pipe blocks until another program writes to it.
     """
+    _refuse_special_file(path)
     audio = None
     try:
         audio = mutagen.File(path)
@@ -486,6 +497,15 @@ def read_tags(path: str | Path) -> FileTags:
     return result
 
 
+def _refuse_special_file(path: str | Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: the readers below say why in ``skipped``
+    if not stat.S_ISREG(mode):
+        raise NotAudioError(path, "not a regular file")
+
+
 def existing_genres(path: str | Path) -> list[str]:
     """Every genre ``path`` already carries, in any of its tag blocks, each once.
 
@@ -493,6 +513,7 @@ def existing_genres(path: str | Path) -> list[str]:
     blocks beside it: an APEv2 ``Genre`` (MP3, TTA), further leading ID3v2 tags, a WAV's
     LIST/INFO ``IGNR``. Values joined with ';' or NUL count separately; spellings differing
     only in case count once. This is what "the file already has a genre" means for fill mode.
-    Never raises for a file's content (unreadable blocks count as holding no genre).
+    Never raises for a file's content (unreadable blocks count as holding no genre); raises
+    :class:`~earmark.errors.NotAudioError` as :func:`read_tags` does for a special file.
     """
     return read_tags(path).genres

@@ -339,7 +339,11 @@ def import_tags(catalog: Catalog, roots: Iterable[str | Path],
             continue
         # Read from the file, not the catalog row: a row scanned by an older earmark may hold
         # a rating read in the wrong scale, and the file is unchanged so scan kept the row.
-        tags = read_tags(item.path)
+        try:
+            tags = read_tags(item.path)
+        except EarmarkError as exc:  # e.g. a named pipe, left "unchanged" since it failed
+            report.items.append(ImportItem(item.path, "failed", str(exc)))
+            continue
         stars = stars_from_fraction(tags.rating)
         if stars is None:
             reason = "no rating tag" if tags.rating is None else "rating tag says 0 (unrated)"
