@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from earmark.catalog import Catalog, tracks
+from earmark.catalog import Catalog, ratings, tracks
 from earmark.cli import app
 from earmark.engine import LocalEngine
 from earmark.ingest.scan import find_audio_files, scan
@@ -156,6 +156,76 @@ def test_rescan_is_incremental_and_recognises_moves(catalog, tmp_path, music_fil
     assert fourth.missing == [tracks.normalise_path(lib / "b.flac")]
     scan(catalog, [lib], prune=True)
     assert tracks.get_track(catalog, lib / "b.flac") is None
+
+
+def test_prune_keeps_the_tracks_of_an_unmounted_drive(tmp_path, music_files):
+    """An unmounted drive leaves an empty mount point: ``--prune`` must not take it for a
+    library whose files were all deleted, or the ratings are gone after the remount
+    (red-team A2). The scan of the other roots goes on."""
+    mount, other = tmp_path / "p" / "m", tmp_path / "other"
+    mount.mkdir(parents=True)
+    other.mkdir()
+    song = shutil.copyfile(music_files["wav"], mount / "a.wav")
+    shutil.copyfile(music_files["flac"], other / "b.flac")
+    db = tmp_path / "p.sqlite"
+    assert runner.invoke(app, ["scan", str(mount), str(other), "--db", str(db)]).exit_code == 0
+    assert runner.invoke(app, ["rate", str(song), "5", "--db", str(db)]).exit_code == 0
+    mount.rename(tmp_path / "p" / "off")
+    mount.mkdir()  # the bare mount point
+    (other / "b.flac").unlink()
+    shutil.copyfile(music_files["ogg"], other / "c.ogg")
+
+    result = runner.invoke(app, ["scan", str(mount), str(other), "--prune", "--db", str(db),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows == [
+        {"path": str(other / "c.ogg"), "action": "added", "reason": None},
+        {"path": str(mount), "action": "not pruned", "tracks": 1,
+         "reason": f"not pruned: {mount} is empty — is the drive unmounted?"}]
+    table = runner.invoke(app, ["scan", str(mount), "--prune", "--db", str(db)])
+    assert f"not pruned: {mount} is empty — is the drive unmounted?" in " ".join(
+        table.output.split())
+    with Catalog(db) as catalog:
+        assert tracks.get_track(catalog, other / "b.flac") is None  # pruned where it was gone
+        track = tracks.get_track(catalog, song)
+        assert ratings.current_ratings(catalog)[track["id"]].stars == 5
+
+    mount.rmdir()
+    (tmp_path / "p" / "off").rename(mount)  # the drive is back
+    with Catalog(db) as catalog:
+        report = scan(catalog, [mount], prune=True)
+        assert [(i.path, i.status) for i in report.items] == [(str(song), "unchanged")]
+        assert ratings.current_ratings(catalog)[track["id"]].stars == 5
+
+
+def test_prune_forgets_deleted_songs_and_albums_but_not_under_an_empty_folder(catalog, tmp_path,
+                                                                              music_files):
+    lib = tmp_path / "lib"
+    for album in ("one", "two", "emptied", "drive/disc", "bare/disc"):
+        (lib / "artist" / album).mkdir(parents=True)
+    paths = {name: shutil.copyfile(music_files["ogg"], lib / "artist" / f"{name}.ogg")
+             for name in ("one/1", "one/2", "two/1", "emptied/1", "drive/disc/1", "bare/disc/1")}
+    scan(catalog, [lib], verify=False)
+    paths["one/2"].unlink()  # a song deleted from an album that has others
+    shutil.rmtree(lib / "artist" / "two")  # an album deleted beside the others
+    paths["emptied/1"].unlink()  # its folder now holds nothing: kept, as a mount point would be
+    shutil.rmtree(lib / "artist" / "drive" / "disc")  # a mount point inside the library
+    shutil.rmtree(lib / "artist" / "bare" / "disc")
+    (lib / "artist" / "bare" / "lost+found").mkdir()  # sub-folders, yet no file at all
+    report = scan(catalog, [lib], prune=True, verify=False)
+    assert sorted(report.missing) == sorted(str(paths[n]) for n in (
+        "one/2", "two/1", "emptied/1", "drive/disc/1", "bare/disc/1"))
+    assert sorted(report.pruned) == [str(paths["one/2"]), str(paths["two/1"])]
+    artist = str(lib / "artist")
+    assert report.not_pruned == {f"{artist}/emptied": [str(paths["emptied/1"])],
+                                 f"{artist}/drive": [str(paths["drive/disc/1"])],
+                                 f"{artist}/bare": [str(paths["bare/disc/1"])]}
+    remaining = {t["path"] for t in tracks.iter_tracks(catalog, None)}
+    assert remaining == {str(p) for n, p in paths.items() if n not in ("one/2", "two/1")}
+    # Without --prune nothing is forgotten and nothing is reported as kept.
+    report = scan(catalog, [lib], verify=False)
+    assert (report.pruned, report.not_pruned) == ([], {})
 
 
 def test_duplicates_same_audio_and_same_artist_title(catalog, tmp_path, music_files):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from earmark.catalog import tracks
@@ -24,7 +25,7 @@ from earmark.cli.app import (
     progress_bar,
 )
 from earmark.engine import LocalEngine
-from earmark.ingest.scan import inspect_file, scan
+from earmark.ingest.scan import inspect_file, not_pruned_reason, scan
 
 
 @app.command("scan")
@@ -70,6 +71,9 @@ def scan_command(
             if item.path in dup_of:
                 row["duplicates"] = sorted(set(dup_of[item.path]))
             emit_json(row)
+        for folder, kept in report.not_pruned.items():
+            emit_json({"path": folder, "action": "not pruned",
+                       "reason": not_pruned_reason(folder), "tracks": len(kept)})
     else:
         _print_scan_summary(report, catalog)
     catalog.close()
@@ -87,10 +91,15 @@ def _print_scan_summary(report, catalog) -> None:
             summary.add_row(status, str(n))
     if report.missing:
         summary.add_row("missing (in catalog, file gone)", str(len(report.missing)))
+    if report.pruned:
+        summary.add_row("pruned (forgotten)", str(len(report.pruned)))
     ok = [t for t in tracks.iter_tracks(catalog, "ok")]
     hours = sum(t["duration"] or 0 for t in ok) / 3600
     summary.add_row("catalog: playable songs", f"{len(ok)} ({hours:.1f} h)")
     console.print(summary)
+    for folder, kept in report.not_pruned.items():
+        console.print(f"[bold yellow]{escape(not_pruned_reason(folder))}[/] ({len(kept)} "
+                      "missing track(s) kept)", highlight=False)
     if report.failed:
         failed = Table(title="files that could not be read", header_style="bold red")
         failed.add_column("file", overflow="fold")

@@ -50,9 +50,19 @@ class ScanItem(Outcome):
 
 @dataclass
 class ScanReport:
+    """What :func:`scan` did.
+
+    ``missing`` are catalog tracks under the roots whose files are gone; with ``prune``,
+    ``pruned`` are those forgotten and ``not_pruned`` maps each empty folder (see
+    :func:`not_pruned_reason`) to the missing tracks kept under it. ``duplicates`` are the
+    catalog's groups of :func:`earmark.catalog.tracks.duplicates`.
+    """
+
     items: list[ScanItem] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    not_pruned: dict[str, list[str]] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(1 for item in self.items if item.status == status)
@@ -216,7 +226,9 @@ def scan(
     verify : decode every new or changed file once, to find truncated and damaged audio.
     min_seconds, max_seconds : only catalog files whose duration is in this range.
     force : re-inspect files even when their size and modification time are unchanged.
-    prune : remove catalog rows under ``roots`` whose files are gone (and were not moved).
+    prune : remove catalog rows under ``roots`` whose files are gone (and were not moved),
+        except under a folder that is now empty (an unmounted drive's mount point): those
+        are kept and listed in :attr:`ScanReport.not_pruned`.
     engine : where files are inspected (:meth:`~earmark.engine.Engine.map_files`); default
         :func:`~earmark.engine.default_engine` (processes on every core).
     progress : called as ``progress(done, total, path)`` after each file.
@@ -249,9 +261,46 @@ def scan(
             gone = tracks.missing_tracks(catalog, root)
             report.missing.extend(gone)
             if prune:
-                tracks.forget_tracks(catalog, gone)
+                _prune(catalog, root, gone, report)
     report.duplicates = tracks.duplicates(catalog)
     return report
+
+
+def not_pruned_reason(folder: str) -> str:
+    """Why ``--prune`` kept the missing tracks under ``folder``, in words for the report."""
+    return f"not pruned: {folder} is empty — is the drive unmounted?"
+
+
+def _prune(catalog: Catalog, root: str, gone: list[str], report: ScanReport) -> None:
+    """Forget the ``gone`` tracks under ``root``, except where the nearest folder of a track
+    that still exists holds no files at all.
+
+    An unmounted drive leaves its mount point as an empty folder, which looks exactly like a
+    library whose every file was deleted; forgetting its tracks would lose their ratings and
+    labels for good when it comes back. A song deleted from a folder that still holds other
+    files, or a deleted album folder beside others, is pruned. (A folder emptied on purpose
+    keeps its tracks until it is removed too; the report says so.)
+    """
+    empty: dict[str, bool] = {}
+    forget = []
+    for path in gone:
+        folder = os.path.dirname(path)
+        while folder != root and not os.path.isdir(folder):
+            folder = os.path.dirname(folder)
+        if folder not in empty:
+            empty[folder] = _holds_no_files(folder)
+        if empty[folder]:
+            report.not_pruned.setdefault(folder, []).append(path)
+        else:
+            forget.append(path)
+    tracks.forget_tracks(catalog, forget)
+    report.pruned.extend(forget)
+
+
+def _holds_no_files(folder: str) -> bool:
+    """Whether no file of any kind is anywhere under ``folder`` (sub-folders may exist; one
+    that cannot be listed counts as holding none, so nothing is forgotten on a guess)."""
+    return not any(files for _, _, files in os.walk(folder))
 
 
 def record_inspected(catalog: Catalog, record: dict) -> ScanItem:
