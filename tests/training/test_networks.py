@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from earmark.audio import decode_audio, song_chunks
+from earmark.data import LabelledSet
 from earmark.errors import ModelError
 from earmark.features import SHORTCHUNK_MEL, augment
-from earmark.learn.train import default_inputs
+from earmark.learn.train import default_inputs, train_model
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
 from earmark.models.musicnn import MUSICNN_PARAMS, PATCH_FRAMES
 from earmark.models.nets.shortchunk import (
@@ -276,3 +277,12 @@ def test_a_fine_tuned_network_keeps_its_front_end_and_refuses_other_bands(tmp_pa
     with pytest.raises(ModelError, match="128 mel bands; the weights of MSD_musicnn take 96"):
         MusicnnFineTuned(device="cpu").load_state(state, {"n_outputs": 2}, {
             "mel": MUSICNN_PARAMS.with_(n_mels=128).to_dict(), "chunk_seconds": 3.0})
+
+
+def test_training_a_network_refuses_a_card_front_end_it_would_not_read(songs):
+    X, y = songs
+    data = LabelledSet(list(range(6)), list(X), [["classical"]] * 3 + [["metal"]] * 3,
+                       "single", ["classical", "metal"])
+    other = default_inputs("shortchunk") | {"mel": SHORTCHUNK_MEL.with_(n_mels=160).to_dict()}
+    with pytest.raises(ModelError, match="trains on its own front end"):
+        train_model(X, data, "shortchunk", other, hyper={"width": 2, "epochs": 1})

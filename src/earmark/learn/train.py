@@ -261,6 +261,11 @@ def train_model(
     train, valid, test = split_for_training(data, valid_fraction, seed)
     n_classes = len(data.classes)
     estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
+    if model_type not in VECTOR_MODELS and any(
+            inputs.get(k) != v for k, v in estimator.front_end_inputs().items()):
+        # The card must name the front end the network really reads, or loading honours a lie.
+        raise ModelError(f"a {model_type} network trains on its own front end "
+                         f"({estimator.front_end_inputs()}); the inputs given differ")
     network = {} if model_type in VECTOR_MODELS else {
         "X_valid": X[valid], "y_valid": y[valid], "progress": progress}
     fit_estimator(estimator, X[train], y[train], groups[train], n_classes, **network)
