@@ -212,6 +212,32 @@ def inverted_channels(dst: Path, *, genre: str = "rock", number: int = 0,
 
 # --- tag writing: containers --------------------------------------------------------------
 
+def mp3_apev2_then_id3v1(dst: Path, genre: str = "Blues", **kwargs) -> Path:
+    """An MP3 laid out as foobar2000 tags it: an ID3v2.4 tag with a title in front, and at the
+    end an APEv2 tag holding ``genre`` followed by an ID3v1 tag with the title (no genre).
+    (mutagen's own APEv2 writer puts a new APEv2 tag after the ID3v1 tag instead:
+    :func:`mp3_with_apev2_genre`.)"""
+    encode(dst, ["-c:a", "libmp3lame", "-b:a", "128k", "-write_id3v1", "0",
+                 "-metadata", "title=Late Set"], **kwargs)
+    add_apev2(dst, {"Genre": genre})
+    with open(dst, "ab") as handle:
+        handle.write(mutagen.id3.MakeID3v1({"TIT2": TIT2(encoding=0, text=["Late Set"])}))
+    return dst
+
+
+def true_audio_with_id3v2_and_apev2(dst: Path, id3_genre: str = "Jazz",
+                                    ape_genre: str = "Blues", **kwargs) -> Path:
+    """A True Audio file carrying both tags, each with its own genre: FFmpeg's APEv2 tag (title
+    and ``ape_genre``) at the end and, in front, an ID3v2.4 tag that mutagen's ``TrueAudio``
+    wrote (``id3_genre``), as when two taggers each added their own."""
+    encode(dst, ["-c:a", "tta", "-metadata", "title=Late Set", "-metadata",
+                 f"genre={ape_genre}"], **kwargs)
+    tags = ID3()
+    tags.add(TCON(encoding=3, text=[id3_genre]))
+    tags.save(dst, v1=0)
+    return dst
+
+
 def wma(dst: Path, **kwargs) -> Path:
     """A WMA as Windows Media Player libraries hold them: WMAv2 at 128 kb/s in ASF, with a title
     and an artist."""
@@ -283,7 +309,8 @@ def mp3_id3v1_itunes(dst: Path, *, seconds: float = 0.5, cut: int = 0, junk: int
 
 def mp3_with_apev2_genre(dst: Path, genre: str = "Blues", **kwargs) -> Path:
     """An MP3 whose ID3v2 tag has a title but no genre, and whose genre sits in an APEv2 tag at
-    the end (as foobar2000 and Mp3tag can write it)."""
+    the very end, after FFmpeg's ID3v1 tag (where mutagen's APEv2 writer puts a new tag;
+    foobar2000 puts it before ID3v1: :func:`mp3_apev2_then_id3v1`)."""
     return add_apev2(mp3_id3v1_ffmpeg(dst, **kwargs), {"Genre": genre})
 
 

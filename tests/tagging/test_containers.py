@@ -220,12 +220,93 @@ def test_info_writer_refuses_several_values_for_one_item(tmp_path):
     assert path.read_bytes() == before
 
 
+# --- an APEv2 tag beside ID3v2 ----------------------------------------------------------------
+# foobar2000 and FFmpeg show the APEv2 tag's fields when a file has both, mutagen and most
+# players ID3v2's: every field goes into both, or the file ends up with two genres.
+
+BESIDE_SHAPES = {
+    "mp3 apev2 then id3v1": lambda d: realworld.mp3_apev2_then_id3v1(d / "ape.mp3", "Blues"),
+    "mp3 id3v1 then apev2": lambda d: realworld.mp3_with_apev2_genre(d / "ape.mp3", "Blues"),
+    "tta": lambda d: realworld.true_audio_with_id3v2_and_apev2(d / "both.tta", "Jazz", "Blues"),
+}
+BESIDE_ID3_GENRE = {"mp3 apev2 then id3v1": None, "mp3 id3v1 then apev2": None, "tta": ["Jazz"]}
+
+
+def ape_items(path) -> dict[str, list[str]]:
+    return {key.lower(): list(value) for key, value in APEv2(path).items()}
+
+
+@pytest.mark.parametrize("shape", sorted(BESIDE_SHAPES))
+def test_overwrite_replaces_the_genre_in_id3v2_and_in_the_apev2_tag_beside_it(
+        tmp_path, catalog, scanned, probe, shape):
+    path = BESIDE_SHAPES[shape](tmp_path)
+    scanned(path)
+    before_probe, before_audio, before_ape = probe(path), decoded(path), ape_items(path)
+    if shape == "tta":  # FFmpeg shows a TTA's APEv2 tag over ID3v2 (and an MP3's not at all)
+        assert before_probe["genre"] == "Blues"
+    before_tags = write.tag_snapshot(write.open_tags(path))
+    before_bytes, v2_size = path.read_bytes(), ID3(path).size
+
+    plans, batch, results = run_batch(catalog, [path], {**ROCK_HIPHOP, **MOODS})
+
+    assert [r.status for r in results] == ["written"], results
+    id3_genre = BESIDE_ID3_GENRE[shape]
+    assert [(c.key, c.old, c.new) for c in plans[0].changes] == [
+        ("TCON", id3_genre, ["Rock", "Hip-Hop"]),
+        ("APEv2:Genre", ["Blues"], ["Rock", "Hip-Hop"]),  # the preview's old value
+        ("TMOO", None, ["Happy"]), ("APEv2:Mood", None, ["Happy"]),
+        ("TXXX:INSTRUMENT", None, ["Guitar"]), ("APEv2:Instrument", None, ["Guitar"])]
+    assert list(ID3(path)["TCON"].text) == ["Rock", "Hip-Hop"]
+    after_ape = ape_items(path)
+    assert after_ape["genre"] == ["Rock", "Hip-Hop"] and after_ape["mood"] == ["Happy"]
+    assert {k: v for k, v in after_ape.items() if k not in ("genre", "mood", "instrument")} == {
+        k: v for k, v in before_ape.items() if k != "genre"}
+    shown = probe(path)
+    assert shown["genre"] == "Rock" and shown["title"] == "Late Set"
+    if shape == "mp3 apev2 then id3v1":  # the ID3v1 tag stays last, byte for byte
+        assert path.read_bytes()[-128:-125] == b"TAG"
+        assert path.read_bytes()[-128:] == before_bytes[-128:]
+    assert np.array_equal(decoded(path), before_audio)
+    assert {e.field for e in journal.entries(catalog, batch_id=batch)} == {
+        "TCON", "APEv2:Genre", "TMOO", "APEv2:Mood", "TXXX:INSTRUMENT", "APEv2:Instrument"}
+
+    assert undo_batch(catalog, batch) == ["restored"]
+    assert ape_items(path) == before_ape
+    assert write.read_keys(write.open_tags(path), ["TCON"]) == {"TCON": id3_genre}
+    assert write.tag_snapshot(write.open_tags(path)) == before_tags
+    assert probe(path) == before_probe
+    if shape.startswith("mp3"):  # mutagen's APEv2 tag and FFmpeg's ID3v1 as they were
+        assert path.read_bytes()[ID3(path).size:] == before_bytes[v2_size:]
+    assert np.array_equal(decoded(path), before_audio)
+
+
+@pytest.mark.parametrize("shape", sorted(BESIDE_SHAPES))
+def test_merge_gives_id3v2_and_the_apev2_tag_the_same_genres(tmp_path, catalog, scanned, shape):
+    path = BESIDE_SHAPES[shape](tmp_path)
+    scanned(path)
+    plans, _, results = run_batch(catalog, [path], ROCK_HIPHOP,
+                                  load_policy().with_(mode="merge"))
+    assert [r.status for r in results] == ["written"], results
+    merged = (BESIDE_ID3_GENRE[shape] or []) + ["Blues", "Rock", "Hip-Hop"]
+    assert [(c.key, c.new) for c in plans[0].changes] == [
+        ("TCON", merged), ("APEv2:Genre", merged)]
+    assert list(ID3(path)["TCON"].text) == merged and ape_items(path)["genre"] == merged
+
+
+def test_an_apev2_item_keeps_its_spelling(tmp_path):
+    path = realworld.true_audio_with_id3v2_and_apev2(tmp_path / "both.tta")
+    assert "genre" in APEv2(path).keys()  # as FFmpeg writes it
+    write.write_keys(path, {"APEv2:Genre": ["Rock"]})
+    assert "genre" in APEv2(path).keys() and list(APEv2(path)["Genre"]) == ["Rock"]
+
+
 # --- fill mode sees every tag block ------------------------------------------------------------
 
 FILL_SHAPES = {
     "apev2 genre on mp3": lambda d: realworld.mp3_with_apev2_genre(d / "ape.mp3"),
     "second id3v2 tag": lambda d: realworld.mp3_with_second_id3v2(d / "two tags.mp3"),
     "wav info genre": lambda d: realworld.wav_with_info(d / "info.wav", genre="Blues"),
+    "tta with id3v2 and apev2": BESIDE_SHAPES["tta"],
 }
 
 

@@ -6,8 +6,9 @@
 - a version change (``--upgrade-id3``, ``--id3v23``) is said beforehand, naming every frame it
   converts or drops; an ID3v2.2 tag (which mutagen cannot write) needs ``--upgrade-id3``;
 - a frame mutagen cannot read refuses the write rather than being dropped by it;
-- an ID3v1 tag's fields never move into the ID3v2 tag, and the ID3v1 tag stays byte for byte;
-  a file with only ID3v1 gets an ID3v2 tag that undo removes again.
+- an ID3v1 tag's fields never move into an existing ID3v2 tag, and the ID3v1 tag stays byte
+  for byte; a file with only ID3v1 gets an ID3v2 tag carrying the ID3v1 fields (players
+  reading ID3v2 show the same song), which undo removes again.
 
 Files are GTZAN excerpts shaped by :mod:`realworld`; frames are compared as stored on disk by
 :func:`stored_frames`, and FFmpeg (ffprobe) reads what was written.
@@ -25,6 +26,7 @@ from earmark.tagging import undo
 from earmark.tags import write
 
 ROCK_JAZZ = [("rock", 0.9), ("jazz", 0.8)]
+ROCK_HIPHOP = [("rock", 0.9), ("hip-hop", 0.8)]
 #: A frame id mutagen does not know (old MusicBrainz artist sort name in v2.3): kept unparsed.
 XSOP = realworld.raw_id3v23_frame("XSOP", b"\0Trio, The")
 
@@ -242,28 +244,67 @@ def test_id3v1_fields_stay_out_of_id3v2_and_id3v1_keeps_its_bytes(
     assert path.read_bytes() == before
 
 
-def test_mp3_with_only_id3v1_gets_an_id3v2_tag_that_undo_removes(
-        tmp_path, catalog, scanned, tag_batch, probe):
+@pytest.mark.parametrize("id3v23", [False, True], ids=["v2.4", "v2.3"])
+def test_mp3_with_only_id3v1_gets_an_id3v2_tag_with_its_fields_that_undo_removes(
+        tmp_path, catalog, scanned, tag_batch, probe, id3v23):
     path = realworld.mp3_id3v1(tmp_path / "winamp.mp3")
     before = path.read_bytes()
     assert not before.startswith(b"ID3") and before[-128:-125] == b"TAG"
     assert write.open_tags(path).tags is None  # the ID3v1 tag is not an ID3v2 tag
+    before_probe = probe(path)
+    assert before_probe["title"] == "Late Set" and before_probe["genre"] == "Jazz"
     scanned(path)
 
-    plan, batch, result = tag_batch(path, ROCK_JAZZ)
+    plan, batch, result = tag_batch(path, ROCK_HIPHOP, id3v23=id3v23)
 
     assert result.status == "written", result.reason
-    assert plan.changes[0].old is None
-    assert sorted(stored_frames(path)) == ["TCON"]  # only the genre: nothing from ID3v1
+    # What players showed before: the ID3v1 genre, which the ID3v1 tag keeps saying.
+    assert [(c.key, c.old, c.new) for c in plan.changes] == [
+        ("TCON", ["Jazz"], ["Rock", "Hip-Hop"])]
+    assert plan.note == ("the ID3v1 tag is kept as it was and still says genre Jazz (players "
+                         "that read only ID3v1 show that)")
+    year = "TYER" if id3v23 else "TDRC"
+    assert sorted(stored_frames(path)) == sorted(
+        ["TCON", "TIT2", "TPE1", "TALB", year, "COMM", "TRCK"])
+    v1 = realworld.ID3V1_FIELDS
+    assert write.read_keys(write.open_tags(path), [
+        "TIT2", "TPE1", "TALB", year, write.ID3V1_COMMENT, "TRCK", "TCON"]) == {
+        "TIT2": [v1["TIT2"]], "TPE1": [v1["TPE1"]], "TALB": [v1["TALB"]],
+        year: [v1["TDRC"]], write.ID3V1_COMMENT: [v1["COMM"]], "TRCK": [v1["TRCK"]],
+        "TCON": ["Rock", "Hip-Hop"]}
     assert path.read_bytes()[-128:] == before[-128:]
-    assert probe(path)["genre"] == "Rock"
+    seen = probe(path)
+    assert seen["genre"].startswith("Rock")
+    # FFmpeg shows the same song: every field but the genre as ID3v1 had it.
+    assert {k: v for k, v in seen.items() if k != "genre"} == {
+        k: v for k, v in before_probe.items() if k != "genre"}
     rows = journal.entries(catalog, batch_id=batch)
     assert [(r.old, r.new) for r in rows if r.field == journal.CONTAINER] == [
-        (None, ["ID3v2.4"])]
+        (None, [f"ID3v2.{3 if id3v23 else 4}"])]
+    assert {r.field for r in rows} == {journal.CONTAINER, "TCON", "TIT2", "TPE1", "TALB", year,
+                                       write.ID3V1_COMMENT, "TRCK"}
 
     assert [r.status for r in undo_batch(catalog, batch)] == ["restored"]
     assert path.read_bytes() == before
 
+
+def test_merge_into_an_id3v1_only_mp3_keeps_the_id3v1_genre(tmp_path, catalog, scanned,
+                                                             tag_batch, probe):
+    path = realworld.mp3_id3v1(tmp_path / "winamp.mp3")
+    scanned(path)
+    plan, _, result = tag_batch(path, ROCK_HIPHOP, mode="merge")
+    assert result.status == "written", result.reason
+    assert [(c.old, c.new) for c in plan.changes] == [(["Jazz"], ["Jazz", "Rock", "Hip-Hop"])]
+    assert plan.note is None  # the ID3v1 genre is among the new ones
+    assert write.read_keys(write.open_tags(path), ["TCON", "TIT2"]) == {
+        "TCON": ["Jazz", "Rock", "Hip-Hop"], "TIT2": ["Late Set"]}
+
+
+def test_an_existing_id3v2_tag_gets_nothing_from_id3v1(tmp_path):
+    path = realworld.mp3_id3v1(tmp_path / "both.mp3", {"TIT2": ["Late Set (Live)"]})
+    prepared = write.write_keys(path, {"TCON": ["Rock"]})
+    assert sorted(prepared.new) == ["TCON"]
+    assert sorted(stored_frames(path)) == ["TCON", "TIT2"]
 
 
 def test_a_rewritten_frame_keeps_its_text_encoding_when_it_can(tmp_path, probe):

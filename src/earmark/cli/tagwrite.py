@@ -194,9 +194,12 @@ def _print_outcome(preview: TagPreview, outcome: TagOutcome, as_json: bool) -> N
         elif result.status == "failed":
             err_console.print(f"[red]failed[/] {result.path}: {result.reason}", highlight=False)
     if not as_json:
-        summary = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
-        console.print(f"{summary}; batch {outcome.batch} (undo with `earmark undo --last`)",
-                      highlight=False)
+        counts = outcome.counts()
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        # A batch that wrote nothing has no journal rows: `undo --last` would undo an older one.
+        undo_hint = (f"; batch {outcome.batch} (undo with `earmark undo --last`)"
+                     if counts.get("written") else "; nothing written")
+        console.print(summary + undo_hint, highlight=False)
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")

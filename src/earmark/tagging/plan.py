@@ -136,7 +136,10 @@ def plan_track(
                                          lost, {key for field in keys.values() for key in field})
         elif lost:
             plan.note = f"ID3 tag kept as ID3v2.4, not v2.3, to keep {', '.join(lost)}"
-        olds = write.read_keys(audio, [key for field in keys.values() for key in field])
+        # Planned from what players show (decoded genre references, a lone ID3v1 tag's
+        # fields); the journal keeps the values as stored (write.prepare_write).
+        olds = write.shown_values(audio, [key for field in keys.values() for key in field],
+                                  plan.id3_version)
         for name, source in sources.items():
             predictions = source(track)
             if predictions is None:
@@ -149,21 +152,38 @@ def plan_track(
             else:
                 vocabulary = policy.moods if name == "mood" else policy.instruments
                 chosen = pol.choose_labels(predictions, vocabulary, policy)
-            # A genre in any tag block (an APEv2 Genre on an MP3, a WAV's INFO IGNR, a second
-            # ID3v2 tag) is one the file has: fill mode must not add a conflicting one.
-            if name == "genre" and policy.mode == "fill" and existing_genres(plan.path):
-                continue
+            # A value in any tag block (an APEv2 Genre on an MP3, a WAV's INFO IGNR, a second
+            # ID3v2 tag) is one the file has: fill mode must not add a conflicting one, and
+            # merge adds to all of them, so every block ends up with the same values.
+            held = [v for key in keys[name] for v in olds[key] or []]
+            if name == "genre":
+                held += existing_genres(plan.path)
             for key in keys[name]:
                 # A key that holds one string (RIFF INFO) gets the values joined.
                 joined = policy.with_(separator=policy.separator or "; ")
                 new = pol.new_values(olds[key], [label for label, _ in chosen],
-                                     joined if write.single_valued(key) else policy)
+                                     joined if write.single_valued(key) else policy, held)
                 if new is not None:
                     plan.changes.append(FieldChange(name, key, olds[key], new, dict(chosen)))
+        plan.note = _join_notes(plan.note, _id3v1_note(audio, plan.changes))
     except (EarmarkError, OSError) as exc:
         plan.skipped = str(exc) if isinstance(exc, EarmarkError) else f"cannot read: {exc}"
         plan.changes = []
     return plan
+
+
+def _join_notes(*notes: str | None) -> str | None:
+    return "; ".join(note for note in notes if note) or None
+
+
+def _id3v1_note(audio, changes: list[FieldChange]) -> str | None:
+    """What an ID3v1 tag, which writes keep byte for byte, still says after a genre change."""
+    old = write.id3v1_values(audio).get("TCON")
+    new = {value for change in changes if change.field == "genre" for value in change.new}
+    if not old or not new or set(old) <= new:
+        return None
+    return (f"the ID3v1 tag is kept as it was and still says genre {'; '.join(old)} (players "
+            "that read only ID3v1 show that)")
 
 
 def _conversion_note(tags, old: int, new: int, lost: list[str], written: set[str]) -> str:
@@ -298,7 +318,8 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
         current = write.content_hash(path)
     except OSError as exc:
         return TrackResult(path, "refused", f"cannot read: {exc.strerror or exc}")
-    # Writes journalled but interrupted before the file was replaced never happened.
+    # The file holds what it held before the newest writes: they were interrupted before the
+    # file was replaced, or someone put the old file back (a restored backup).
     never = []
     while selected and selected[-1].new_hash != current and selected[-1].old_hash == current:
         batch = selected[-1].batch_id
@@ -306,8 +327,9 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
             never.append(selected.pop())
     if not selected:
         journal.mark_undone(catalog, [e.id for e in never])
-        return TrackResult(path, "not written", "the write was interrupted before it replaced "
-                                                "the file; nothing to restore")
+        return TrackResult(path, "not written", (
+            "the file already holds what it had before this write (an interrupted run, or "
+            "restored by someone else); nothing to restore"))
     restore: dict[str, list[str] | None] = {}  # the oldest value of each key: what was there
     left: dict[str, list[str] | None] = {}  # the newest: what earmark left in the file
     for entry in selected:
@@ -324,12 +346,14 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
         differs = [key for key in keys if now[key] != left[key]]
         if differs:
             key = differs[0]
+            before = (f"{key} was empty: remove it in your tag editor if you want it so"
+                      if restore[key] is None else
+                      f"{key} held {_shown(restore[key])}: set it in your tag editor, or write "
+                      "genres again with `earmark tag FILE --mode overwrite`")
             return TrackResult(path, "refused", (
                 f"changed by someone else since earmark wrote it, {key} included (it holds "
                 f"{_shown(now[key])}, earmark wrote {_shown(left[key])}); undo would overwrite "
-                f"that change, so nothing was restored. Before earmark, {key} held "
-                f"{_shown(restore[key])}: set it in your tag editor, or write genres again with "
-                "`earmark tag FILE --mode overwrite`"))
+                f"that change, so nothing was restored. Before earmark, {before}"))
         if container != () and form != (left[journal.CONTAINER] or [None])[0]:
             container = ()  # the other program changed the container too: leave it to them
         reason = "restored earmark's fields; the other changes to this file were kept"

@@ -181,19 +181,24 @@ def split_values(values: list[str] | None) -> list[str]:
     return out
 
 
-def new_values(old: list[str] | None, chosen: list[str], policy: TagPolicy) -> list[str] | None:
-    """The values a field should hold, or ``None`` when it should be left as it is.
+def new_values(old: list[str] | None, chosen: list[str], policy: TagPolicy,
+               held: list[str] | None = None) -> list[str] | None:
+    """The values one key of a field should hold, or ``None`` when it should be left as it is.
 
-    ``old`` is what the file holds (``None`` or empty: nothing); with ``policy.separator`` the
-    result is one joined string.
+    ``old`` is what the key holds (``None`` or empty: nothing), as players show it (ID3 genre
+    references such as ``(17)`` decoded); ``held`` is every value the field has in the file,
+    in all its tag blocks (default ``old``): fill mode writes only when it is empty, merge adds
+    the new values to it. A value counts as held when it equals a held value or one of its
+    '/'-separated parts, as ID3v2.3 taggers joined several genres (``Rock/Alternative`` holds
+    ``Rock``), ignoring case. With ``policy.separator`` the result is one joined string.
     """
-    existing = split_values(old)
+    existing = split_values(old if held is None else held)
     if not chosen:
         return None
     if policy.mode == "fill" and existing:
         return None
     if policy.mode == "merge":
-        known = {v.lower() for v in existing}
+        known = {part.strip().lower() for v in existing for part in [v, *v.split("/")]}
         values = existing + [v for v in chosen if v.lower() not in known]
     else:
         values = list(chosen)

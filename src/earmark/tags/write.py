@@ -19,14 +19,16 @@ killed at any moment leaves either the old or the new file plus, at worst, a tem
 :func:`remove_leftovers` deletes on the next run.
 
 Tags are addressed by *keys* in a format's own vocabulary (``"TCON"``, ``"TXXX:MOOD"``,
-``"GENRE"``, ``"\\xa9gen"``, ``"WM/Genre"``, APEv2 ``"Genre"``, a WAV's RIFF INFO
-``"INFO:IGNR"``); :func:`field_key` maps earmark's fields to them and :func:`field_keys` lists
-every key of one file that holds a field. Values are always lists of strings; ``None`` means the
-key is absent.
+``"GENRE"``, ``"\\xa9gen"``, ``"WM/Genre"``, APEv2 ``"Genre"``); keys of a tag block beside the
+file's main one carry the block's prefix (a WAV's RIFF INFO ``"INFO:IGNR"``, the APEv2 tag of an
+MP3 ``"APEv2:Genre"``: :func:`side_key`). :func:`field_key` maps earmark's fields to keys and
+:func:`field_keys` lists every key of one file that holds a field. Values are always lists of
+strings; ``None`` means the key is absent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -34,7 +36,7 @@ import os
 import stat
 import struct
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +46,8 @@ from mutagen.aiff import AIFF
 from mutagen.apev2 import APENoHeaderError, APETextValue, APEv2, APEv2File
 from mutagen.asf import ASF
 from mutagen.flac import FLAC
-from mutagen.id3 import ID3, TCON, TXXX, Encoding, Frames, Frames_2_2, ID3FileType
-from mutagen.id3._id3v1 import find_id3v1
+from mutagen.id3 import COMM, ID3, TCON, TXXX, Encoding, Frames, Frames_2_2, ID3FileType
+from mutagen.id3._id3v1 import ParseID3v1, find_id3v1
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, Atom, AtomError, Atoms, MP4FreeForm
 from mutagen.oggflac import OggFLAC
@@ -94,6 +96,10 @@ _KEYS: dict[str, dict[str, str]] = {
 #: Keys of RIFF INFO items in a WAV (``"INFO:IGNR"``): written beside the id3 chunk, because
 #: FFmpeg-based players show only the INFO chunk when a WAV has one.
 INFO_PREFIX = "INFO:"
+#: Keys of the items of an APEv2 tag beside an MP3's or True Audio file's ID3v2 tag
+#: (``"APEv2:Genre"``): written too, because foobar2000 and FFmpeg show the APEv2 tag's fields
+#: instead of ID3v2's when a file has both.
+APE_PREFIX = "APEv2:"
 #: earmark field -> RIFF INFO item; INFO has no mood or instrument item.
 _INFO_ITEMS = {"genre": "IGNR"}
 FIELDS = tuple(_KEYS)
@@ -146,9 +152,10 @@ def open_tags(path: str | Path, cls: type | None = None) -> mutagen.FileType:
     """Load a file with mutagen (as class ``cls`` when given); :class:`TagWriteError` if not.
 
     A True Audio file is opened for its APEv2 tag (as :class:`APEv2File`) unless it carries an
-    ID3v2 tag and no APEv2 one: FFmpeg's muxer, foobar2000 and EAC write APEv2 into TTA, and
-    FFmpeg shows APEv2 (or ID3v1) instead of ID3v2 whenever both exist, so a new tag goes where
-    players look, and a file tagged by mutagen's ``TrueAudio`` (ID3v2 only) keeps its tag.
+    ID3v2 tag: FFmpeg's muxer, foobar2000 and EAC write APEv2 into TTA, so a new tag goes where
+    players look, and a file tagged by mutagen's ``TrueAudio`` (ID3v2) keeps its tag. One with
+    both is opened for its ID3v2 tag, like an MP3 with both, and gets each field written into
+    both (:func:`field_keys`), as FFmpeg shows APEv2 and mutagen ID3v2.
 
     An ID3v2 tag is loaded as stored: its own version's frames, without the ID3v1 tag's fields
     (see :data:`_AS_STORED`).
@@ -156,7 +163,7 @@ def open_tags(path: str | Path, cls: type | None = None) -> mutagen.FileType:
     try:
         audio = _load(path, cls) if cls is not None else mutagen.File(path)
         if (cls is None and isinstance(audio, TrueAudio)
-                and (not isinstance(audio.tags, ID3) or not audio.tags.size or _has_apev2(path))):
+                and (not isinstance(audio.tags, ID3) or not audio.tags.size)):
             audio = APEv2File(path)
         elif cls is None and isinstance(audio, ID3_FILES):
             audio = _load(path, type(audio))
@@ -227,13 +234,28 @@ def field_keys(audio: mutagen.FileType, field: str, id3_version: int = 4) -> lis
     """Every key of a loaded file that holds earmark's ``field``, the family's own first.
 
     A WAV that carries a RIFF INFO chunk also gets its genre in the INFO item (``INFO:IGNR``),
-    which is what FFmpeg-based players show; the INFO chunk is never created, because a new one
-    would hide the id3 chunk (title, artist...) from those players.
+    which is what FFmpeg-based players show; an MP3 or True Audio file whose ID3v2 tag has an
+    APEv2 tag beside it gets the field in the APEv2 item too (``APEv2:Genre``), which is what
+    foobar2000 and FFmpeg show. Neither block is ever created: a new INFO chunk would hide the
+    id3 chunk (title, artist...) from those players, a new APEv2 tag the ID3v2 one.
     """
     keys = [field_key(_family(audio), field, id3_version)]
     if field in _INFO_ITEMS and isinstance(audio, WAVE) and _info_items(audio.filename) is not None:
         keys.append(INFO_PREFIX + _INFO_ITEMS[field])
+    if _has_apev2_beside(audio):
+        keys.append(APE_PREFIX + _KEYS[field]["apev2"])
     return keys
+
+
+def _has_apev2_beside(audio: mutagen.FileType) -> bool:
+    """Whether a loaded MP3 or True Audio file (ID3 family) also carries an APEv2 tag."""
+    return isinstance(audio, ID3FileType) and _has_apev2(audio.filename)
+
+
+def side_key(key: str) -> bool:
+    """Whether ``key`` is in a tag block beside the file's main one (RIFF INFO, an APEv2 tag
+    beside ID3v2), which is written apart from the main block."""
+    return key.startswith((INFO_PREFIX, APE_PREFIX))
 
 
 def single_valued(key: str) -> bool:
@@ -258,12 +280,16 @@ def read_keys(audio: mutagen.FileType, keys: list[str]) -> dict[str, Values]:
     family = _family(audio)
     tags = audio.tags
     info = _info_items(audio.filename) if any(map(single_valued, keys)) else None
+    ape = _apev2_beside(audio) if any(k.startswith(APE_PREFIX) for k in keys) else None
     out: dict[str, Values] = {}
     for key in keys:
         values: Values = None
         if single_valued(key):
             text = (info or {}).get(key.removeprefix(INFO_PREFIX))
             values = [text] if text is not None else None
+        elif key.startswith(APE_PREFIX):
+            item = key.removeprefix(APE_PREFIX)
+            values = _ape_values(ape[item]) if ape is not None and item in ape else None
         elif tags is not None:
             if family == "id3":
                 frame = tags.get(key)
@@ -275,13 +301,84 @@ def read_keys(audio: mutagen.FileType, keys: list[str]) -> dict[str, Values]:
             elif family == "asf":
                 values = [str(v) for v in tags[key]]
             elif family == "apev2":
-                # An APEv2 text item holds several values separated by NUL.
-                value = tags[key]
-                values = list(value) if isinstance(value, APETextValue) else [str(value)]
+                values = _ape_values(tags[key])
             else:
                 values = [_mp4_str(v) for v in tags[key]]
         out[key] = values
     return out
+
+
+def shown_values(audio: mutagen.FileType, keys: list[str], id3_version: int = 4
+                 ) -> dict[str, Values]:
+    """What players show in ``keys`` of a loaded file, to plan by: :func:`read_keys`, with ID3
+    genre references decoded as mutagen's ``TCON.genres`` does (``(17)`` and ``(17)Rock`` are
+    ``Rock``), and, in an MP3 or True Audio file without an ID3v2 tag, the fields of its ID3v1
+    tag (:func:`id3v1_values`), which players show then and a new ID3v2 tag takes along (see
+    :func:`prepare_write`). Journals keep :func:`read_keys`' values, as stored."""
+    out = read_keys(audio, keys)
+    if isinstance(audio.tags, ID3):
+        frame = audio.tags.get("TCON")
+        if "TCON" in out and frame is not None:
+            out["TCON"] = list(frame.genres) or None
+    elif audio.tags is None and _family(audio) == "id3":
+        v1 = id3v1_values(audio, id3_version)
+        out = {key: v1.get(key) if values is None else values for key, values in out.items()}
+    return out
+
+
+#: Where a new ID3v2 tag keeps an ID3v1 comment: the plain comment (no description), which
+#: players show as the comment; mutagen's ID3v1 reading names it "ID3v1 Comment".
+ID3V1_COMMENT = "COMM::eng"
+
+
+def id3v1_values(audio: mutagen.FileType, id3_version: int = 4) -> dict[str, list[str]]:
+    """The fields of a loaded MP3's or True Audio file's ID3v1 tag as ID3v2 keys -> values, as
+    mutagen reads them: ``TIT2``, ``TPE1``, ``TALB``, the year (``TDRC``, or ``TYER`` for
+    ``id3_version`` 3), :data:`ID3V1_COMMENT`, ``TRCK`` and ``TCON`` (the genre's name); only
+    the fields set. Empty when the file has no ID3v1 tag."""
+    if not isinstance(audio, ID3FileType):
+        return {}
+    frames = ParseID3v1(_id3v1_bytes(audio.filename), v2_version=id3_version) or {}
+    out: dict[str, list[str]] = {}
+    for frame in frames.values():
+        if isinstance(frame, COMM):
+            out[ID3V1_COMMENT] = [str(t) for t in frame.text]
+        elif isinstance(frame, TCON):
+            out["TCON"] = list(frame.genres)
+        else:
+            out[frame.FrameID] = [str(t) for t in frame.text]
+    return out
+
+
+def _id3v1_carried(audio: mutagen.FileType, new: Mapping[str, Values],
+                   id3_version: int) -> dict[str, list[str]]:
+    """The ID3v1 fields a write that creates a file's ID3v2 tag adds to ``new``.
+
+    FFmpeg-based players show the ID3v2 tag alone once there is one, so a new tag holding just
+    earmark's fields would hide the song's title, artist... from them. The new tag gets the
+    ID3v1 tag's fields that ``new`` does not set; they are written and journalled like
+    ``new``'s, so undo removes them with the tag it created.
+    """
+    if audio.tags is not None or all(values is None for key, values in new.items()
+                                     if not side_key(key)):
+        return {}
+    return {key: values for key, values in id3v1_values(audio, id3_version).items()
+            if key not in new}
+
+
+def _ape_values(value: object) -> list[str]:
+    """An APEv2 item's values: a text item holds several, separated by NUL."""
+    return list(value) if isinstance(value, APETextValue) else [str(value)]
+
+
+def _apev2_beside(audio: mutagen.FileType) -> APEv2 | None:
+    """The APEv2 tag beside a loaded ID3-family file's ID3v2 tag, or ``None``."""
+    if not isinstance(audio, ID3FileType):
+        return None
+    try:
+        return APEv2(audio.filename)
+    except APENoHeaderError:
+        return None
 
 
 def _mp4_str(value: object) -> str:
@@ -291,14 +388,14 @@ def _mp4_str(value: object) -> str:
 
 
 def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
-    """Set ``new`` in the loaded tags (RIFF INFO keys excepted: :func:`_write_info` writes them
-    into the saved file)."""
+    """Set ``new`` in the loaded tags (keys of other blocks excepted: :func:`_write_side` writes
+    them into the saved file)."""
     family = _family(audio)
     if audio.tags is None:
         audio.add_tags()
     tags = audio.tags
     for key, values in new.items():
-        if single_valued(key):
+        if side_key(key):
             continue
         if family == "id3":
             encoding = _text_encoding(tags.get(key), values)
@@ -307,11 +404,16 @@ def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
                 frame_id, _, desc = key.partition(":")
                 if frame_id == "TXXX":
                     tags.add(TXXX(encoding=encoding, desc=desc, text=list(values)))
+                elif frame_id == "COMM":  # key COMM:<description>:<language>
+                    desc, _, lang = desc.rpartition(":")
+                    tags.add(COMM(encoding=encoding, lang=lang, desc=desc, text=list(values)))
                 else:
                     tags.add(Frames[frame_id](encoding=encoding, text=list(values)))
-        elif family in ("vorbis", "asf", "apev2"):
-            # mutagen stores a list as repeated Vorbis comments, repeated ASF attributes of one
-            # name, or one APEv2 text item with NUL-separated values.
+        elif family == "apev2":
+            _set_ape_item(tags, key, values)
+        elif family in ("vorbis", "asf"):
+            # mutagen stores a list as repeated Vorbis comments or repeated ASF attributes of
+            # one name.
             if key in tags:
                 del tags[key]
             if values is not None:
@@ -323,6 +425,16 @@ def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
                     tags[key] = [MP4FreeForm(v.encode("utf-8")) for v in values]
                 else:
                     tags[key] = list(values)
+
+
+def _set_ape_item(tags: APEv2, item: str, values: Values) -> None:
+    """Set (``None``: remove) an APEv2 item: one text item, several values NUL-separated. Item
+    names ignore case; an item already there keeps its spelling (FFmpeg writes ``genre``), so
+    undo puts back the same bytes."""
+    name = next((key for key in tags.keys() if key.lower() == item.lower()), item)
+    tags.pop(name, None)
+    if values is not None:
+        tags[name] = list(values)
 
 
 def _text_encoding(old: object, values: Values) -> Encoding:
@@ -353,7 +465,8 @@ def tag_snapshot(audio: mutagen.FileType, exclude: set[str] = frozenset(), *,
     ID3 frames are compared as stored (load the file with :func:`open_tags`): every field of
     each frame (its text encoding aside, which an ID3v2.3 save may change from UTF-8 to UTF-16
     without changing the text), frames mutagen keeps unparsed by their bytes, and a bare
-    stream's ID3v1 tag by its bytes. ``id3`` stands for the file's ID3 tag (a copy converted
+    stream's ID3v1 tag by its bytes, the items of an APEv2 tag beside ID3v2 under
+    :data:`APE_PREFIX`. ``id3`` stands for the file's ID3 tag (a copy converted
     to another version, see :func:`_id3_round_trip`). Pictures and other binary values are
     compared by digest.
     """
@@ -390,7 +503,13 @@ def tag_snapshot(audio: mutagen.FileType, exclude: set[str] = frozenset(), *,
         for item, text in (_info_items(audio.filename) or {}).items():
             if INFO_PREFIX + item not in exclude:
                 snap[INFO_PREFIX + item] = [text]
-    if isinstance(audio, ID3FileType):
+    ape = _apev2_beside(audio)
+    if ape is not None:
+        lowered = {k.lower() for k in exclude}
+        for item, value in ape.items():
+            if (APE_PREFIX + item).lower() not in lowered:
+                snap[(APE_PREFIX + item).lower()] = [f"{value.kind} {_text(value.value)}"]
+    if isinstance(audio, BARE_STREAMS):
         id3v1 = _id3v1_bytes(audio.filename)
         if id3v1:
             snap["ID3v1"] = [_digest(id3v1)]
@@ -456,9 +575,27 @@ def _info_items(path: str | Path) -> dict[str, str] | None:
         return None
 
 
+def _write_side(path: str, new: Mapping[str, Values]) -> None:
+    """Write the keys of ``new`` that live beside the main tag block (:func:`side_key`) into the
+    saved file at ``path``, after the main block was saved."""
+    _write_info(path, new)
+    ape = {key.removeprefix(APE_PREFIX): values for key, values in new.items()
+           if key.startswith(APE_PREFIX)}
+    if not ape:
+        return
+    try:
+        tags = APEv2(path)
+    except APENoHeaderError as exc:
+        raise TagWriteError("the APEv2 tag is gone") from exc
+    for item, values in ape.items():
+        _set_ape_item(tags, item, values)
+    with _keeping_id3v1(path):
+        tags.save(path)
+
+
 def _write_info(path: str, new: Mapping[str, Values]) -> None:
     """Write the RIFF INFO keys of ``new`` into the WAV at ``path`` (one value each, or
-    ``None`` to remove the item); other keys are left to mutagen."""
+    ``None`` to remove the item)."""
     new = {key.removeprefix(INFO_PREFIX): values for key, values in new.items()
            if single_valued(key)}
     if not new:
@@ -487,7 +624,9 @@ def check_writable(path: str | Path) -> str | None:
     """Why ``path`` cannot be replaced by a new file, or ``None`` when it can.
 
     Replacing needs write permission on the file (the user must own the right to change it) and
-    on its folder (to create the temporary copy and rename it).
+    on its folder (to create the temporary copy and rename it). A file with several hard links
+    is refused: the replacement is a new file, so only this name would get it and the other
+    names would keep the old tags.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -497,6 +636,10 @@ def check_writable(path: str | Path) -> str | None:
         return "read-only file (no write permission)"
     if not os.access(folder, os.W_OK | os.X_OK):
         return "read-only folder (cannot create a file beside it)"
+    links = os.stat(path).st_nlink
+    if links > 1:
+        return (f"has {links} hard links; writing would separate them (the other names would "
+                "keep the old tags), so it was left unchanged")
     return None
 
 
@@ -754,12 +897,32 @@ def _save_tags(audio: mutagen.FileType, id3_version: int, keep_frames: bool,
                drop_empty_container: bool) -> None:
     """Save the edited tags of a loaded file (see :func:`prepare_write` for the options).
 
-    A bare stream's ID3v1 tag is kept byte for byte: mutagen rewrites it on every ID3 save
-    from the ID3v2 frames (losing the fields ID3v2 lacks, and changing the rest) and has no
-    option to leave it alone, so it is removed with the save and its old bytes put back.
+    A bare stream's ID3v1 tag is kept byte for byte (:func:`_keeping_id3v1`).
     """
+    with _keeping_id3v1(audio.filename if isinstance(audio, BARE_STREAMS) else None):
+        _save_container(audio, id3_version, keep_frames, drop_empty_container)
+
+
+@contextlib.contextmanager
+def _keeping_id3v1(path: str | None) -> Iterator[None]:
+    """Put a bare stream's ID3v1 tag back byte for byte after a save that removed it.
+
+    mutagen rewrites it on every ID3 save from the ID3v2 frames (losing the fields ID3v2 lacks,
+    and changing the rest) and has no option to leave it alone, so it is removed with the save
+    (``v1=0``), as an ID3 delete does; an APEv2 save truncates the file where its tag starts,
+    taking the ID3v1 tag after it along. ``None``: a file that has none.
+    """
+    id3v1 = _id3v1_bytes(path) if path is not None else b""
+    yield
+    if id3v1 and not _id3v1_bytes(path):
+        with open(path, "ab") as fileobj:
+            fileobj.write(id3v1)
+
+
+def _save_container(audio: mutagen.FileType, id3_version: int, keep_frames: bool,
+                    drop_empty_container: bool) -> None:
+    """:func:`_save_tags` without the ID3v1 tag's care."""
     tags = audio.tags
-    id3v1 = _id3v1_bytes(audio.filename) if isinstance(audio, ID3FileType) else b""
     if (drop_empty_container and tags is not None and not list(tags.keys())
             and not getattr(tags, "_failed_atoms", None)):
         if isinstance(audio, FLAC):
@@ -780,9 +943,6 @@ def _save_tags(audio: mutagen.FileType, id3_version: int, keep_frames: bool,
         # already had. v1=0 removes the ID3v1 tag (WAV and AIFF have none).
         options = {"v1": 0} if isinstance(audio, ID3FileType) else {}
         audio.save(v2_version=id3_version, v23_sep=None, **options)
-    if id3v1:
-        with open(audio.filename, "ab") as fileobj:
-            fileobj.write(id3v1)
 
 
 class _NoFrameTypes(dict):
@@ -845,11 +1005,12 @@ def _check_restorable(temp: str, cls: type, old: Mapping[str, Values],
 
     The old values are set again on the written copy's tags, which are saved in memory in the
     ID3 version undo would use and read back: each must read back as it was. Vorbis comments,
-    MP4, ASF and APEv2 items hold any list of strings, so only ID3 is tried.
+    MP4, ASF and APEv2 items hold any list of strings, and RIFF INFO items any one string, so
+    only ID3 is tried.
     """
-    old = {key: values for key, values in old.items() if not single_valued(key)}
+    old = {key: values for key, values in old.items() if not side_key(key)}
     if id3_version is None or not old:
-        return  # RIFF INFO items hold any one string: nothing to try
+        return
     trial = _open_split(temp, cls)
     _set_split(trial, old)
     trial.tags = _id3_round_trip(trial.tags, id3_version, keep_frames=True)
@@ -878,7 +1039,9 @@ def prepare_write(
     new : key -> values to write, ``None`` to delete the key. Keys come from :func:`field_key`,
         plus :data:`GNRE` for an MP4's numeric genre atom. Writing ``\xa9gen`` into an MP4 that
         has a ``gnre`` atom also removes that atom (the written genres replace it), and both
-        keys' old values are reported, so undo puts back the same atom.
+        keys' old values are reported, so undo puts back the same atom. A write that creates the
+        ID3v2 tag of an MP3 or True Audio file with an ID3v1 tag also writes the ID3v1 fields
+        into it (:func:`_id3v1_carried`), and reports them too.
     id3_version : 3 or 4, for MP3/WAV/AIFF; ``None`` keeps the file's own version (see
         :func:`write_version`). Another version than the tag's converts its frames (see
         :func:`_convert_id3` and :func:`id3_conversion`): 4 for an ID3v2.3 tag upgrades it
@@ -929,6 +1092,7 @@ def prepare_write(
     if (isinstance(original, MP4) and "\xa9gen" in new and GNRE not in new
             and _read_split(original, [GNRE])[GNRE] is not None):
         new = {**new, GNRE: None}
+    new = {**_id3v1_carried(original, new, id3_version), **new}
     old = _read_split(original, list(new))
     try:
         temp, old_hash = _copy_to_temp(path, st)
@@ -969,9 +1133,9 @@ def _edit_and_verify(
     except (mutagen.MutagenError, OSError, ValueError) as exc:
         raise TagWriteError(f"mutagen could not write the tags: {exc}") from exc
     try:
-        _write_info(temp, new)
+        _write_side(temp, new)
     except (mutagen.MutagenError, OSError) as exc:
-        raise TagWriteError(f"could not write the RIFF INFO chunk: {exc}") from exc
+        raise TagWriteError(f"could not write the tag block beside the main one: {exc}") from exc
 
     reread = _open_split(temp, cls)
     got = _read_split(reread, list(new))
