@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import earmark.taste.model
+import earmark.taste.review
 from earmark.catalog import ratings
 from earmark.catalog.embeddings import store_embedding
 from earmark.cli import app
@@ -34,8 +35,14 @@ def builds(monkeypatch) -> list[int]:
     """One entry per call of taste_data (the ratings joined with their embeddings)."""
     calls: list[int] = []
     real = earmark.taste.model.taste_data
-    monkeypatch.setattr(earmark.taste.model, "taste_data",
-                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    # The review session imports the name itself: count the calls through both modules.
+    monkeypatch.setattr(earmark.taste.model, "taste_data", counted)
+    monkeypatch.setattr(earmark.taste.review, "taste_data", counted)
     return calls
 
 
