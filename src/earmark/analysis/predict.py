@@ -7,6 +7,10 @@ is the card's business (:func:`chunk_inputs`): an embedding of the chunk's music
 heads, descriptor statistics for the classic baseline, audio samples for networks. The same
 functions give the per-song inputs used in training (:func:`song_input`), so training and
 prediction cannot drift apart.
+
+:func:`predict_and_store` is what ``earmark predict`` does, callable the same way from a web
+request or a worker: predict songs and keep the scores of those in the catalog, where tag
+writing and ``earmark info`` find them.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from earmark.audio import decode_audio, song_chunks
+from earmark.catalog import Catalog
+from earmark.catalog.predictions import store_predictions
+from earmark.catalog.tracks import get_track
 from earmark.engine import Engine, default_engine
 from earmark.errors import EarmarkError, ModelError
 from earmark.features.classic import ClassicParams, classic_descriptors, song_descriptors
@@ -206,3 +214,37 @@ def predict_songs(model: TrainedModel, paths: Iterable[str], *, method: str = "m
         yield result
         if progress is not None:
             progress(done, len(paths), path)
+
+
+def stored_name(model_path: str | Path) -> str:
+    """``models/genres.safetensors`` -> ``genres``: the name a saved model's predictions are
+    stored under in the catalog (what ``earmark tag --model NAME`` reads)."""
+    return Path(model_path).name.removesuffix(".safetensors").removesuffix(".json")
+
+
+def store_prediction(catalog: Catalog, name: str, model: TrainedModel,
+                     prediction: SongPrediction) -> bool:
+    """Keep a song's scores in the catalog under model ``name`` (kind: the model's task,
+    ``genres`` for genre models, as the pretrained taggers store them). Returns whether they
+    were stored: not for a song the catalog does not hold, nor for a failed prediction."""
+    track = get_track(catalog, prediction.path)
+    if track is None or prediction.error:
+        return False
+    kind = "genres" if model.card.task == "genre" else model.card.task
+    store_predictions(catalog, track["id"], name, {kind: prediction.scores})
+    return True
+
+
+def predict_and_store(catalog: Catalog, model: TrainedModel, name: str, paths: Iterable[str],
+                      *, method: str = "mean", per_chunk: bool = False,
+                      threshold: float | None = None, progress: ProgressFn | None = None,
+                      engine: Engine | None = None) -> list[SongPrediction]:
+    """Predict every song (:func:`predict_songs`, same options) and store the scores of the
+    songs in ``catalog`` under model ``name`` (:func:`store_prediction`; see
+    :func:`stored_name`). Returns the predictions in the order of ``paths``; a file that
+    cannot be read gives one with ``error`` set and stores nothing."""
+    predictions = list(predict_songs(model, paths, method=method, per_chunk=per_chunk,
+                                     threshold=threshold, progress=progress, engine=engine))
+    for prediction in predictions:
+        store_prediction(catalog, name, model, prediction)
+    return predictions

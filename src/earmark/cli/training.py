@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,9 +11,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from earmark.catalog import Catalog
-from earmark.catalog.predictions import store_predictions
-from earmark.catalog.tracks import get_track
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
     DbOption,
@@ -40,7 +36,6 @@ if TYPE_CHECKING:
     from earmark.ingest.importers import DatasetImportReport
     from earmark.learn.runs import Experiment
     from earmark.learn.tune import TuneResult
-    from earmark.models.io import TrainedModel
 
 dataset_app = typer.Typer(help="Labelled datasets in the catalog.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
@@ -186,14 +181,6 @@ def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     console.print(table)
 
 
-def _load(catalog: Catalog, task: str, dataset: str | None) -> LabelledSet:
-    from earmark.learn.runs import NoLabelledSongs, labelled_songs
-    try:
-        return labelled_songs(catalog, task, dataset)
-    except NoLabelledSongs as exc:
-        fail(str(exc))
-
-
 def _print_scores(title: str, rows: list[tuple[str, float, float | None, float | None]]) -> None:
     table = Table(title=title, header_style="bold")
     table.add_column("score")
@@ -307,69 +294,33 @@ def evaluate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Score a model on a labelled dataset: a JSON report, confusion matrix, mistakes."""
-    from earmark.analysis.predict import model_output
-    from earmark.learn.evaluate import append_results, evaluate, headline, write_report
-    from earmark.learn.train import song_matrix
+    from earmark.learn.runs import EmptySplit, NoLabelledSongs, plan_evaluation, run_evaluation
     from earmark.models.io import load_model
-    from earmark.models.outputs import card_thresholds
     try:
         model = load_model(model_path)
     except EarmarkError as exc:
         fail(str(exc))
-    card = model.card
     catalog = open_catalog(db)
-    data = _load(catalog, card.task, dataset)
-    data = _align_labels(data, model)
-    if split == "auto":
-        split = "test" if "test" in data.splits else "all"
-        if split == "all" and card.training.get("dataset") in (dataset, None):
-            err_console.print("[yellow]warning:[/] the dataset has no test split; scores "
-                              "include songs the model may have been trained on")
-    if split != "all":
-        data = data.subset(i for i, s in enumerate(data.splits) if s == split)
-        if not len(data):
-            fail(f"dataset {dataset!r} has no songs in split {split!r}")
+    try:
+        plan = plan_evaluation(catalog, model, model_path, dataset, split)
+    except (NoLabelledSongs, EmptySplit) as exc:
+        fail(str(exc))
+    if plan.left_out:
+        err_console.print(f"[yellow]note:[/] {plan.left_out} songs have labels the model "
+                          "does not know and are left out")
+    if plan.may_include_training:
+        err_console.print("[yellow]warning:[/] the dataset has no test split; scores "
+                          "include songs the model may have been trained on")
     with progress_bar("preparing songs") as advance:
-        X, data = song_matrix(catalog, data, card.inputs, advance)
+        evaluation = run_evaluation(catalog, plan, report=report, results=results,
+                                    top_k=top_k, spectrograms=spectrograms, progress=advance)
     catalog.close()
-    output = model_output(model, X)
-    y = data.y()
-    scores = evaluate(y, output, card.kind, card.labels, card_thresholds(card), k=top_k)
-    folder = report or model_path.with_suffix("").with_name(
-        f"{model_path.with_suffix('').name}-eval-{dataset}")
-    meta = {"model": str(model_path), "model_type": card.model_type, "dataset": dataset,
-            "split": split, "seed": card.seed, "task": card.task}
-    report_path = write_report(folder, scores, card.labels, meta=meta, paths=data.paths, y=y,
-                               output=output, kind=card.kind, spectrograms=spectrograms)
-    append_results(results or model_path.parent / "results.csv", {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "model": str(model_path),
-        "model_type": card.model_type, "data": dataset, "split": split, "seed": card.seed,
-        "songs": len(data), "metrics": scores})
     if as_json:
-        emit_json({"report": str(report_path), **meta,
-                   **{k: v for k, v in scores.items() if not isinstance(v, dict | list)}})
+        emit_json(evaluation.to_dict())
         return
-    _print_scores(f"{model_path.name} on {dataset} ({split}, {len(data)} songs)",
-                  [(n, v, None, c) for n, v, c in headline(scores)])
-    console.print(f"report: {report_path}")
-
-
-def _align_labels(data: LabelledSet, model: TrainedModel) -> LabelledSet:
-    """Use the model's label order; songs whose labels the model does not know are left out."""
-    if model.card.kind not in ("single", "multi"):
-        return data
-    known = set(model.card.labels)
-    keep = [i for i, t in enumerate(data.targets) if set(t) <= known] \
-        if model.card.kind == "single" else \
-        [i for i, t in enumerate(data.targets) if set(t) & known]
-    dropped = len(data) - len(keep)
-    if dropped:
-        err_console.print(f"[yellow]note:[/] {dropped} songs have labels the model does not "
-                          "know and are left out")
-    data = data.subset(keep)
-    data.targets = [[t for t in labels if t in known] for labels in data.targets]
-    data.classes = list(model.card.labels)
-    return data
+    _print_scores(f"{model_path.name} on {dataset} ({plan.split}, {evaluation.songs} songs)",
+                  evaluation.score_rows())
+    console.print(f"report: {evaluation.report}")
 
 
 @app.command("predict")
@@ -391,7 +342,7 @@ def predict_command(
     Predictions of songs that are in the catalog are stored there. Exit code 1 when some
     files could not be read.
     """
-    from earmark.analysis.predict import predict_songs
+    from earmark.analysis.predict import predict_and_store, stored_name
     from earmark.models.io import load_model
     try:
         model = load_model(model_path)
@@ -406,44 +357,32 @@ def predict_command(
     if not files:
         fail("no audio files found")
     catalog = open_catalog(db)
-    failed = 0
     with progress_bar("predicting") as advance:
-        predictions = list(predict_songs(model, files, method=method.value, per_chunk=chunks,
-                                         threshold=threshold, progress=advance))
+        predictions = predict_and_store(catalog, model, stored_name(model_path), files,
+                                        method=method.value, per_chunk=chunks,
+                                        threshold=threshold, progress=advance)
+    catalog.close()
+    _print_predictions(predictions, as_json)
+    if any(prediction.error for prediction in predictions):
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _print_predictions(predictions: list[SongPrediction], as_json: bool) -> None:
+    """A JSON line per song, or a table: the song's labels (or value) and its top score."""
+    if as_json:
+        for prediction in predictions:
+            emit_json(prediction.to_dict())
+        return
     table = Table("song", "prediction", "score", header_style="bold")
     for prediction in predictions:
-        failed += prediction.error is not None
-        _store_prediction(catalog, model_path, model, prediction)
-        if as_json:
-            emit_json(prediction.to_dict())
-        elif prediction.error:
+        if prediction.error:
             table.add_row(prediction.path, f"[red]{prediction.error}[/]", "")
         else:
             top = max(prediction.scores.items(), key=lambda kv: kv[1])
             shown = prediction.labels if isinstance(prediction.labels, float) else \
                 ", ".join(prediction.labels) or "-"
             table.add_row(Path(prediction.path).name, str(shown), f"{top[0]} {top[1]:.2f}")
-    catalog.close()
-    if not as_json:
-        console.print(table)
-    if failed:
-        raise typer.Exit(EXIT_SOME_FAILED)
-
-
-def _store_prediction(catalog: Catalog, model_path: Path, model: TrainedModel,
-                      prediction: SongPrediction) -> None:
-    """Keep a song's scores in the catalog under the model file's stem, so ``earmark tag
-    --model STEM`` (and ``info``) can use them; genre models store kind ``genres``."""
-    track = get_track(catalog, prediction.path)
-    if track is None or prediction.error:
-        return
-    kind = "genres" if model.card.task == "genre" else model.card.task
-    store_predictions(catalog, track["id"], model_name(model_path), {kind: prediction.scores})
-
-
-def model_name(model_path: Path) -> str:
-    """``models/genres.safetensors`` -> ``genres``: the name predictions are stored under."""
-    return Path(model_path).name.removesuffix(".safetensors").removesuffix(".json")
+    console.print(table)
 
 
 @app.command("tune")

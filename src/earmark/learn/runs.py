@@ -1,12 +1,15 @@
 """Experiment runs: train (or cross-validate) a model type over several seeds, aggregate the
-scores as mean ± std, append a row per run to a results CSV and save the model; and the
-same for a hyper-parameter search. What ``earmark train`` and ``earmark tune`` do, callable
-from a web request, a worker or a test.
+scores as mean ± std, append a row per run to a results CSV and save the model; the same for
+a hyper-parameter search; and the scoring of a saved model on a labelled dataset. What
+``earmark train``, ``earmark tune`` and ``earmark evaluate`` do, callable from a web request,
+a worker or a test.
 
 An :class:`Experiment` says what to run. :func:`prepare_experiment` reads the labelled songs
 and turns them into model inputs (the slow part, cached per song in the catalog);
 :func:`run_experiment` then runs it and returns an :class:`ExperimentResult`;
-:func:`run_tuning` searches hyper-parameters with Optuna instead.
+:func:`run_tuning` searches hyper-parameters with Optuna instead. :func:`plan_evaluation`
+chooses the songs a saved model is scored on and :func:`run_evaluation` scores them, writes
+the report and returns an :class:`Evaluation`.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from earmark.analysis.predict import model_output
 from earmark.catalog import Catalog
 from earmark.catalog.labels import load_labelled
 from earmark.data import LabelledSet
 from earmark.errors import EarmarkError
-from earmark.learn.evaluate import append_results
+from earmark.learn.evaluate import append_results, evaluate, headline, write_report
 from earmark.learn.train import (
     DEFAULT_EMBEDDING,
     cross_validate,
@@ -31,6 +35,7 @@ from earmark.learn.train import (
     train_model,
 )
 from earmark.models.io import TrainedModel, save_model
+from earmark.models.outputs import card_thresholds
 from earmark.types import ProgressFn, Stages, no_progress
 
 if TYPE_CHECKING:
@@ -276,3 +281,121 @@ def run_tuning(
                                          "trials": len(search.trials)}
         saved = save_model(fitted, experiment.out)
     return TuningResult(search, saved)
+
+
+class EmptySplit(EarmarkError):
+    """The dataset has no songs in the split a model was asked to be scored on."""
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """The songs a saved model is scored on (:func:`plan_evaluation`).
+
+    ``data``: the dataset's songs in ``split``, labelled in the model's label order;
+    ``left_out``: songs dropped because the model does not know their labels;
+    ``may_include_training``: the split was chosen as ``all`` because the dataset has no test
+    split, and the model may have been trained on these songs (its card names this dataset
+    or none), so its scores may be optimistic.
+    """
+
+    model: TrainedModel
+    model_path: Path
+    dataset: str
+    split: str
+    data: LabelledSet
+    left_out: int = 0
+    may_include_training: bool = False
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A saved model's ``scores`` (:func:`earmark.learn.evaluate.evaluate`) on ``songs``
+    songs, the ``meta`` fields of its report (model, model_type, dataset, split, seed, task)
+    and where the report was written (``report``: its ``report.json``)."""
+
+    meta: dict
+    songs: int
+    scores: dict
+    report: Path
+
+    def score_rows(self) -> list[tuple[str, float, float | None, float | None]]:
+        """``(score, value, None, chance level or None)`` per scalar score, the shape of
+        :meth:`ExperimentResult.score_rows` (one model: no spread)."""
+        return [(name, value, None, chance) for name, value, chance in headline(self.scores)]
+
+    def to_dict(self) -> dict:
+        """The JSON fields ``earmark evaluate --json`` prints: the report path, the meta
+        fields and every scalar score."""
+        return {"report": str(self.report), **self.meta,
+                **{k: v for k, v in self.scores.items() if not isinstance(v, dict | list)}}
+
+
+def _known_labels_only(data: LabelledSet, model: TrainedModel) -> tuple[LabelledSet, int]:
+    """``data`` in the model's label order, without the songs whose labels the model does not
+    know (single: any unknown label; multi: no known label), and how many were dropped."""
+    if model.card.kind not in ("single", "multi"):
+        return data, 0
+    known = set(model.card.labels)
+    keep = [i for i, t in enumerate(data.targets) if set(t) <= known] \
+        if model.card.kind == "single" else \
+        [i for i, t in enumerate(data.targets) if set(t) & known]
+    dropped = len(data) - len(keep)
+    data = data.subset(keep)
+    data.targets = [[t for t in labels if t in known] for labels in data.targets]
+    data.classes = list(model.card.labels)
+    return data, dropped
+
+
+def plan_evaluation(catalog: Catalog, model: TrainedModel, model_path: str | Path,
+                    dataset: str, split: str = "auto") -> EvaluationPlan:
+    """Choose the songs of ``dataset`` that ``model`` (saved at ``model_path``) is scored on.
+
+    ``split``: ``test``, ``valid``, ``train``, ``all``, or ``auto`` (``test`` when the
+    dataset has one, else ``all``). Reads labels only; no audio is touched. Raises
+    :class:`NoLabelledSongs` when the dataset has no songs for the model's task and
+    :class:`EmptySplit` when the chosen split has none.
+    """
+    data, left_out = _known_labels_only(labelled_songs(catalog, model.card.task, dataset),
+                                        model)
+    may_include_training = False
+    if split == "auto":
+        split = "test" if "test" in data.splits else "all"
+        may_include_training = split == "all" and \
+            model.card.training.get("dataset") in (dataset, None)
+    if split != "all":
+        data = data.subset(i for i, s in enumerate(data.splits) if s == split)
+        if not len(data):
+            raise EmptySplit(f"dataset {dataset!r} has no songs in split {split!r}")
+    return EvaluationPlan(model, Path(model_path), dataset, split, data, left_out,
+                          may_include_training)
+
+
+def run_evaluation(catalog: Catalog, plan: EvaluationPlan, *,
+                   report: str | Path | None = None, results: str | Path | None = None,
+                   top_k: int = 3, spectrograms: int = 20,
+                   progress: ProgressFn | None = None) -> Evaluation:
+    """Score ``plan.model`` on the planned songs and put the result on disk.
+
+    Computes the songs' inputs (cached in the catalog; songs that cannot be read are left
+    out), scores the model's outputs (``top_k`` for top-k accuracy), writes the report
+    folder (:func:`~earmark.learn.evaluate.write_report`, default ``<model stem>-eval-
+    <dataset>`` beside the model, with spectrograms of at most ``spectrograms``
+    misclassified songs) and appends a row to ``results`` (default ``results.csv`` beside
+    the model). ``progress`` follows the songs' inputs.
+    """
+    card = plan.model.card
+    X, data = song_matrix(catalog, plan.data, card.inputs, progress)
+    output = model_output(plan.model, X)
+    y = data.y()
+    scores = evaluate(y, output, card.kind, card.labels, card_thresholds(card), k=top_k)
+    stem = plan.model_path.with_suffix("")
+    meta = {"model": str(plan.model_path), "model_type": card.model_type,
+            "dataset": plan.dataset, "split": plan.split, "seed": card.seed, "task": card.task}
+    report_path = write_report(report or stem.with_name(f"{stem.name}-eval-{plan.dataset}"),
+                               scores, card.labels, meta=meta, paths=data.paths, y=y,
+                               output=output, kind=card.kind, spectrograms=spectrograms)
+    append_results(results or plan.model_path.parent / "results.csv", {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "model": str(plan.model_path),
+        "model_type": card.model_type, "data": plan.dataset, "split": plan.split,
+        "seed": card.seed, "songs": len(data), "metrics": scores})
+    return Evaluation(meta, len(data), scores, report_path)
