@@ -65,3 +65,8 @@ class ModelError(EarmarkError):
 
 class TagWriteError(EarmarkError):
     """Writing tags into a file failed; the original file was left untouched."""
+
+
+class InputFileError(EarmarkError, ValueError):
+    """A file the user gave (a table, playlist, ratings export, config) cannot be read as text
+    or as its format. Also a ``ValueError``, as the importers' format errors are."""

@@ -13,9 +13,11 @@ from rich.table import Table
 
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
+    EXIT_USAGE,
     DbOption,
     JsonOption,
     app,
+    check_output_path,
     console,
     emit_json,
     err_console,
@@ -72,8 +74,10 @@ def _report_failure(path: str, reason: str, as_json: bool) -> None:
 
 
 def _run(paths: list[Path], model_name: str, precision: str, start: float | None,
-         duration: float | None, as_json: bool):
-    """Yield each song's result; report unreadable files on the way; remember failures."""
+         duration: float | None, as_json: bool, failed: list[str]):
+    """Yield each song's result; report unreadable files on the way (as JSON lines with
+    ``as_json``, else on stderr) and append their paths to ``failed``, so the command can print
+    what it has before it stops with exit code 1."""
     from earmark.analysis.embed import analyse_files
 
     files, problems = _audio_paths(paths)
@@ -81,15 +85,15 @@ def _run(paths: list[Path], model_name: str, precision: str, start: float | None
         _report_failure(path, problem, as_json)
     if not files:
         fail("no audio files found", code=EXIT_SOME_FAILED if problems else 3)
+    failed += [path for path, _ in problems]
     tagger = _load(model_name, precision)
-    failed = len(problems)
     with progress_bar("listening") as advance:
         for done, (path, result) in enumerate(
             analyse_files(files, tagger, start=start, duration=duration), start=1
         ):
             advance(done, len(files), path)
             if isinstance(result, AudioError):
-                failed += 1
+                failed.append(path)
                 _report_failure(path, result.reason, as_json)
                 continue
             if result.padded:
@@ -99,8 +103,6 @@ def _run(paths: list[Path], model_name: str, precision: str, start: float | None
             if result.downmix:
                 err_console.print(f"[yellow]note[/] {path}: {result.downmix}", highlight=False)
             yield result
-    if failed:
-        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 @app.command("tags")
@@ -122,13 +124,16 @@ def tags_command(
 ) -> None:
     """Top tags of each song, from a pretrained musicnn model (no training needed)."""
     name = ALIASES[model.value]
-    if plot is not None and len(_audio_paths(paths)[0]) != 1:
-        fail("--plot draws one song's taggram: give exactly one file", code=2)
+    if plot is not None:
+        if len(_audio_paths(paths)[0]) != 1:
+            fail("--plot draws one song's taggram: give exactly one file", code=EXIT_USAGE)
+        check_output_path(plot)
     writer = csv.writer(sys.stdout) if as_csv else None
     if writer:
         writer.writerow(["path", "rank", "tag", "probability"])
-    results = []
-    for result in _run(paths, name, precision.value, start, duration, as_json or as_csv):
+    results, failed = [], []
+    # CSV rows stay CSV: in that mode a file that failed is told on stderr
+    for result in _run(paths, name, precision.value, start, duration, as_json, failed):
         results.append(result)
         top_tags = [] if result.silent else result.top_tags(top)
         if as_json:
@@ -153,6 +158,8 @@ def tags_command(
                      title=Path(results[0].path).name, start=start or 0.0,
                      patch_seconds=results[0].patch_seconds)
         err_console.print(f"taggram written to {plot}")
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 @app.command("genre")
@@ -168,7 +175,8 @@ def genre_command(
 ) -> None:
     """Genres of each song without training: MSD musicnn tags mapped to a genre vocabulary."""
     table = None if as_json else Table("song", "genres", header_style="bold")
-    for result in _run(paths, "MSD_musicnn", precision.value, start, duration, as_json):
+    failed: list[str] = []
+    for result in _run(paths, "MSD_musicnn", precision.value, start, duration, as_json, failed):
         genres = [(g, c) for g, c in result.genres[:top] if c >= min_confidence]
         if as_json:
             emit_json({"path": result.path, "silent": result.silent, "downmix": result.downmix,
@@ -180,6 +188,8 @@ def genre_command(
             table.add_row(Path(result.path).name, text)
     if table is not None:
         console.print(table)
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 @app.command("embed")

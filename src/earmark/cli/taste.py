@@ -22,6 +22,7 @@ from earmark.cli.app import (
     DbOption,
     JsonOption,
     app,
+    check_output_path,
     console,
     emit_json,
     err_console,
@@ -168,6 +169,8 @@ def export_command(
     db: DbOption = None,
 ) -> None:
     """Export ratings as CSV or JSON lines ('ratings import' reads them back)."""
+    if output is not None:
+        check_output_path(output)
     catalog = open_catalog(db)
     if output is None:
         n = export_ratings(catalog, sys.stdout, fmt.value, history)
@@ -543,6 +546,7 @@ def playlist_command(
 ) -> None:
     """Write an M3U8 playlist of your top recommendations, or of songs like --seed."""
     from earmark.taste.recommend import recommend, similar
+    check_output_path(output)
     catalog = open_catalog(db)
     _prepare(catalog, folder)
     if seed is not None:

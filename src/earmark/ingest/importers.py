@@ -21,15 +21,15 @@ Supported sources
 - FMA's ``tracks.csv`` with its audio folder (:func:`read_fma`);
 - MTG-Jamendo's TSV files and their split files (:func:`read_jamendo`).
 
-Tables may be UTF-8 (with or without a byte-order mark), UTF-16 with a byte-order mark, or
-Windows-1252 (Excel's "CSV" on Windows; read with a warning). A listed file that is missing
+Tables are decoded as every text file a person gives earmark is
+(:mod:`earmark.ingest.textfiles`: UTF-8, UTF-16 with a byte-order mark, else Windows-1252, as
+Excel's "CSV" on Windows, with a warning). A listed file that is missing
 but has a namesake with another audio extension in the same folder (``blues.00029.wav``
 listed, ``blues.00029.flac`` on disk) is matched by name, with a warning.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import os
 import re
@@ -44,11 +44,18 @@ from earmark.catalog import Catalog, tracks
 from earmark.catalog.labels import set_labels
 from earmark.engine import Engine
 from earmark.ingest.scan import find_audio_files, scan
+from earmark.ingest.textfiles import open_text
 from earmark.types import ProgressFn
 
 #: Folder and file-name words that mean a split rather than a label, and the split they mean.
 SPLIT_FOLDERS = {"train": "train", "training": "train", "valid": "valid",
                  "validation": "valid", "val": "valid", "test": "test", "testing": "test"}
+
+#: Tasks a CSV manifest gives one label per song: genre classification as GTZAN and FMA's top
+#: genre pose it, where a second row giving a song another genre is a slip (a copy-paste, a
+#: song under two folders) that would silently turn the task multi-label. Tags, moods and
+#: instruments take several.
+SINGLE_LABEL_TASKS = frozenset({"genre"})
 
 #: MTG-Jamendo's tag categories (``genre---rock``, ``instrument---piano``, ``mood/theme---calm``)
 #: and the task each is stored under.
@@ -102,57 +109,10 @@ class DatasetImportReport:
 # --- reading tables ------------------------------------------------------------------------
 
 
-def _first_undecodable(handle, encoding: str) -> tuple[int, int] | None:
-    """``(line, byte)`` of the first byte ``encoding`` cannot decode, or ``None``; reads the
-    whole binary ``handle`` block by block, so a 300 MB table is never held in memory."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
-    for block in chain(iter(lambda: handle.read(1 << 20), b""), [b""]):  # b"": the end
-        try:
-            decoder.decode(block, final=not block)
-        except UnicodeDecodeError as exc:
-            # exc.object is what the decoder held: a few pending bytes (never a newline)
-            # and this block
-            return line + exc.object.count(b"\n", 0, exc.start), exc.object[exc.start]
-        line += block.count(b"\n")
-    return None
-
-
-def _table_encoding(path: Path) -> tuple[str, str | None]:
-    """``(encoding, warning)`` to read the text table ``path`` with.
-
-    UTF-16 is recognised by its byte-order mark (Excel's "Unicode Text"); otherwise UTF-8,
-    else Windows-1252, the encoding Excel's "CSV (Comma delimited)" uses on Windows, with a
-    warning naming the first non-UTF-8 byte so a person can check the accents. (Charset
-    guessers weigh dozens of encodings; tables people hand over are these three.)
-    """
-    with open(path, "rb") as handle:
-        head = handle.read(8192)
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16", None
-        if b"\0" in head:
-            raise ValueError(f"{path} is binary data, not a text table (from a spreadsheet, "
-                             "save it as 'CSV UTF-8')")
-        handle.seek(0)
-        bad = _first_undecodable(handle, "utf-8")
-        if bad is None:
-            return "utf-8-sig", None
-        handle.seek(0)
-        if _first_undecodable(handle, "cp1252") is not None:
-            raise ValueError(f"{path} is neither UTF-8 nor Windows-1252 text (byte "
-                             f"0x{bad[1]:02x} on line {bad[0]}); save it as 'CSV UTF-8'")
-    return "cp1252", (f"{path.name} is not UTF-8 (byte 0x{bad[1]:02x} on line {bad[0]}): read "
-                      "as Windows-1252, as Excel saves 'CSV' on Windows; check accented names, "
-                      "or save it as 'CSV UTF-8'")
-
-
 def _open_table(path: str | Path, listing: Listing) -> TextIO:
-    """Open a text table in its encoding (see :func:`_table_encoding`), noting any guess."""
-    path = Path(path)
-    encoding, warning = _table_encoding(path)
-    if warning:
-        listing.warnings.append(warning)
-    return open(path, newline="", encoding=encoding)
+    """Open a text table in its encoding (:func:`earmark.ingest.textfiles.text_encoding`),
+    noting any guess in the listing's warnings."""
+    return open_text(path, listing.warnings, save_as="'CSV UTF-8'")
 
 
 def _rows(handle: TextIO, where: str | Path, listing: Listing,
@@ -182,6 +142,15 @@ def _header(rows: Iterator[tuple[int, list[str]]], source: str | Path) -> list[s
     except StopIteration:
         raise ValueError(f"{source} is empty or ends within its header") from None
     return [cell.strip() for cell in row]
+
+
+def _header_end(rows: Iterator[tuple[int, list[str]]],
+                source: str | Path) -> tuple[int, list[str]]:
+    """The first row after a multi-row header; a table that ends there is an error."""
+    try:
+        return next(rows)
+    except StopIteration:
+        raise ValueError(f"{source} is empty or ends within its header") from None
 
 
 def _width_problem(row: list[str], width: int) -> str | None:
@@ -240,14 +209,17 @@ def read_folders(root: str | Path) -> Listing:
     return listing
 
 
-def read_csv(manifest: str | Path, audio_root: str | Path | None = None) -> Listing:
+def read_csv(manifest: str | Path, audio_root: str | Path | None = None, *,
+             multi_label: bool = True) -> Listing:
     """Entries of a CSV manifest with columns ``path,label[,split][,artist]``.
 
     The separator is ``,``, ``;`` or tab, whichever splits the header into ``path`` and
-    ``label`` columns. A file listed on several rows gets all their labels (multi-label).
-    Relative paths are relative to ``audio_root``, else to the manifest's folder; a ``;``
-    inside a label cell does *not* split it. A row with a label but no path is failed; a row
-    with a path but no label is skipped.
+    ``label`` columns. With ``multi_label`` a file listed on several rows gets all their
+    labels; without, a row giving a file a second, different label is failed, naming the line
+    of the first. Relative paths are relative to ``audio_root``, else to the manifest's
+    folder; Windows ``\\`` separators are read as folders when the path as written is no
+    file. A ``;`` inside a label cell does *not* split it. A row with a label but no path is
+    failed; a row with a path but no label is skipped.
 
     Raises ``ValueError`` when the header has no ``path`` and ``label`` columns.
     """
@@ -255,6 +227,7 @@ def read_csv(manifest: str | Path, audio_root: str | Path | None = None) -> List
     base = Path(audio_root) if audio_root is not None else manifest.parent
     listing = Listing()
     by_path: dict[str, Entry] = {}
+    first_line: dict[str, int] = {}
     with _open_table(manifest, listing) as handle:
         first = handle.readline()
         if not first.strip():
@@ -275,6 +248,8 @@ def read_csv(manifest: str | Path, audio_root: str | Path | None = None) -> List
             if path is None:
                 listing.failed.append((f"{manifest}:{line}", "no path"))
                 continue
+            if "\\" in path and not os.path.exists(base / path):
+                path = path.replace("\\", "/")  # written on Windows
             full = os.path.normpath(base / path)
             if label is None:
                 listing.skipped.append((full, f"no label (line {line})"))
@@ -283,6 +258,14 @@ def read_csv(manifest: str | Path, audio_root: str | Path | None = None) -> List
             entry = by_path.setdefault(full, Entry(
                 full, [], split and SPLIT_FOLDERS.get(split.lower(), split.lower()),
                 _cell(row, columns, "artist")))
+            if label in entry.labels:
+                continue  # the same row twice says nothing new
+            if entry.labels and not multi_label:
+                listing.failed.append((f"{manifest}:{line}", (
+                    f"{path} already has label {entry.labels[0]!r} (line "
+                    f"{first_line[full]}); this task takes one label per song")))
+                continue
+            first_line.setdefault(full, line)
             entry.labels.append(label)
     listing.entries = list(by_path.values())
     return listing
@@ -517,6 +500,12 @@ def read_fma(tracks_csv: str | Path, audio_root: str | Path,
     with _open_table(tracks_csv, listing) as handle:
         rows = _rows(handle, tracks_csv, listing)
         top, sub = _header(rows, tracks_csv), _header(rows, tracks_csv)
+        # The third header row names the index column. A copy cut within the header would
+        # otherwise read as a table of 0 tracks, or as one missing FMA's columns.
+        first = _header_end(rows, tracks_csv)
+        if first[1][0].strip() == "track_id" and not any(c.strip() for c in first[1][1:]):
+            first = _header_end(rows, tracks_csv)
+        rows = chain([first], rows)
         index = {f"{a}.{b}": i for i, (a, b) in enumerate(zip(top, sub, strict=False)) if a}
         need = ("track.genre_top", "set.subset", "set.split")
         missing = [k for k in need if k not in index]
@@ -524,8 +513,6 @@ def read_fma(tracks_csv: str | Path, audio_root: str | Path,
             raise ValueError(f"{tracks_csv}: not an FMA tracks.csv (no {', '.join(missing)})")
         artist_col = index.get("artist.id", index.get("artist.name"))
         for line, row in rows:
-            if row[0].strip() == "track_id" and not any(c.strip() for c in row[1:]):
-                continue  # the third header row, naming the index column
             where = f"{tracks_csv}:{line}"
             if not row[0].strip().isdigit():
                 listing.failed.append((where, f"no track id (first field {row[0][:40]!r})"))
@@ -699,9 +686,10 @@ def import_dataset_folders(catalog: Catalog, root: str | Path, dataset: str | No
 def import_csv(catalog: Catalog, manifest: str | Path, dataset: str | None = None,
                task: str = "genre", *, audio_root: str | Path | None = None,
                **kwargs) -> DatasetImportReport:
-    """Import a CSV manifest (see :func:`read_csv`); ``dataset`` defaults to its file stem."""
-    return import_entries(catalog, read_csv(manifest, audio_root),
-                          dataset or Path(manifest).stem, task, **kwargs)
+    """Import a CSV manifest (see :func:`read_csv`); ``dataset`` defaults to its file stem.
+    A task in :data:`SINGLE_LABEL_TASKS` takes one label per song, others several."""
+    listing = read_csv(manifest, audio_root, multi_label=task not in SINGLE_LABEL_TASKS)
+    return import_entries(catalog, listing, dataset or Path(manifest).stem, task, **kwargs)
 
 
 def import_gtzan(catalog: Catalog, root: str | Path, dataset: str | None = None,

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from earmark.errors import EarmarkError
+from earmark.ingest.textfiles import read_text
 
 MODES = ("fill", "overwrite", "merge")
 
@@ -66,13 +67,71 @@ class TagPolicy:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_CONFIG_KEYS = {"mode", "min_confidence", "max_values", "separator", "canonical", "aliases",
-                "moods", "instruments", "artists", "albums"}
+def _is_text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_genre_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: Each config key: what its value must be, in words, and the check; maps (``aliases`` ...)
+#: are checked value by value so that the message names the entry at fault.
+_CONFIG_VALUES = {
+    "mode": (f"one of {', '.join(MODES)}", lambda v: v in MODES),
+    "min_confidence": ("a number from 0 to 1", lambda v: _is_number(v) and 0 <= v <= 1),
+    "max_values": ("a whole number of at least 1",
+                   lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "separator": ("text (or null: separate values)", lambda v: v is None or _is_text(v)),
+    "canonical": ("a list of genre names", _is_genre_list),
+}
+_CONFIG_MAPS = {
+    "aliases": ("a genre name", _is_text),
+    "moods": ("a mood name", _is_text),
+    "instruments": ("an instrument name", _is_text),
+    "artists": ("a list of genre names", _is_genre_list),
+    "albums": ("a list of genre names", _is_genre_list),
+}
+_CONFIG_KEYS = {*_CONFIG_VALUES, *_CONFIG_MAPS}
+
+
+def _shown(value: object) -> str:
+    """A config value as the file spells it (JSON), shortened."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _config_problems(data: dict) -> list[str]:
+    """What is wrong with the values of a user config, one sentence per key at fault."""
+    problems = []
+    for key, value in data.items():
+        if key in _CONFIG_VALUES:
+            words, ok = _CONFIG_VALUES[key]
+            if not ok(value):
+                problems.append(f"'{key}' must be {words}, not {_shown(value)}")
+        elif key in _CONFIG_MAPS:
+            words, ok = _CONFIG_MAPS[key]
+            if not isinstance(value, dict):
+                problems.append(f"'{key}' must be a table/object of names, each to {words}, "
+                                f"not {_shown(value)}")
+                continue
+            bad = next((name for name, item in value.items() if not ok(item)), None)
+            if bad is not None:
+                problems.append(f"'{key}': {bad!r} must map to {words}, not "
+                                f"{_shown(value[bad])}")
+    return problems
 
 
 def _read_config(path: Path) -> dict:
+    """The settings of a user config file, checked; raises :class:`EarmarkError` naming the
+    file and each key at fault (the file is decoded as :mod:`earmark.ingest.textfiles` says,
+    so a byte-order mark or UTF-16 is fine)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text, _ = read_text(path)
     except OSError as exc:
         raise EarmarkError(f"cannot read tag config {path}: {exc.strerror or exc}") from exc
     try:
@@ -85,6 +144,9 @@ def _read_config(path: Path) -> dict:
     unknown = set(data) - _CONFIG_KEYS - {"_comment"}
     if unknown:
         raise EarmarkError(f"tag config {path}: unknown keys {', '.join(sorted(unknown))}")
+    problems = _config_problems(data)
+    if problems:
+        raise EarmarkError(f"tag config {path}: " + "; ".join(problems))
     return data
 
 

@@ -87,7 +87,10 @@ class FileTags:
     """The tags of one file, normalised; every value is JSON-safe.
 
     ``rating`` is scaled to 0..1 (``n`` stars = ``n / 5``) and ``rating_scale`` says which of
-    :data:`RATING_SCALES` it was written in. ``raw`` holds every text tag as a list of strings,
+    :data:`RATING_SCALES` it was written in; ``rating_guessed`` is true when that scale was
+    guessed from a free-form value (``RATING=80``), not set by the tag; ``rating_unread`` is
+    the first rating tag value no scale explains (``80%``, ``150``, ``4/5``) when no rating was
+    read. ``raw`` holds every text tag as a list of strings,
     keyed as the tag block names it (keys of blocks other than the main one are prefixed with
     the block, e.g. ``APEv2:Genre``, ``INFO:IGNR``, ``ID3v2#2:TCON``); ``skipped`` maps the keys
     of values that are not text (pictures, binary data) or blocks that could not be read to the
@@ -100,6 +103,8 @@ class FileTags:
     genres: list[str] = field(default_factory=list)
     rating: float | None = None
     rating_scale: str | None = None
+    rating_guessed: bool = False
+    rating_unread: str | None = None
     raw: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     has_cover: bool = False
@@ -272,7 +277,7 @@ class _Block:
     def tags(self, genres: list[str] | None = None) -> FileTags:
         """The normalised view; ``genres`` replaces the block's genre values when given."""
         fields = _FIELDS[self.kind]
-        rating = self._rating()
+        rating, unread = self._rating()
         return FileTags(
             title=_first(self.values(fields["title"])),
             artist=_first(self.values(fields["artist"])),
@@ -280,19 +285,25 @@ class _Block:
             genres=_split_genres(self.values(fields["genre"]) if genres is None else genres),
             rating=rating[0] if rating else None,
             rating_scale=rating[1] if rating else None,
+            rating_guessed=rating[2] if rating else False,
+            rating_unread=None if rating else unread,
             raw=self.raw, skipped=self.skipped, has_cover=self.has_cover, sources=[self.name],
         )
 
-    def _rating(self) -> tuple[float, str] | None:
-        """The first rating tag that says something; a 0 ("not rated") only if none does."""
-        unrated = None
+    def _rating(self) -> tuple[tuple[float, str, bool] | None, str | None]:
+        """``((fraction, scale, guessed), unread)``: the first rating tag that says something,
+        a 0 ("not rated") only if none does, and the first value no scale explains."""
+        unrated, unread = None, None
         for name, scale in _RATINGS[self.kind]:
             for value in self.values((name,)):
                 found = rating_fraction(value, scale)
-                if found is not None and found[0] > 0:
-                    return found
-                unrated = unrated or found
-        return unrated
+                if found is None:
+                    unread = unread or value
+                elif found[0] > 0:
+                    return (*found, scale is None), unread
+                else:
+                    unrated = unrated or (*found, scale is None)
+        return unrated, unread
 
 
 def _first(values: list[str]) -> str | None:
@@ -452,6 +463,9 @@ def _merge(main: FileTags, other: FileTags, prefix: str) -> None:
             setattr(main, name, getattr(other, name))
     if main.rating is None and other.rating is not None:
         main.rating, main.rating_scale = other.rating, other.rating_scale
+        main.rating_guessed, main.rating_unread = other.rating_guessed, None
+    if main.rating is None:
+        main.rating_unread = main.rating_unread or other.rating_unread
     known = {g.casefold() for g in main.genres}
     main.genres += [g for g in other.genres if g.casefold() not in known]
     main.raw.update({f"{prefix}:{k}": v for k, v in other.raw.items()})

@@ -9,6 +9,7 @@ importing the same folder twice does not double its weight in the taste model.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -20,8 +21,9 @@ from typing import IO, ClassVar
 from urllib.parse import unquote, urlparse
 
 from earmark.catalog import Catalog, ratings, tracks
-from earmark.errors import EarmarkError
+from earmark.errors import EarmarkError, InputFileError
 from earmark.ingest.scan import add_file, find_audio_files, scan
+from earmark.ingest.textfiles import read_text
 from earmark.tags.read import read_tags
 from earmark.types import Outcome, ProgressFn
 
@@ -94,44 +96,56 @@ def _candidates(text: str) -> list[str]:
     return out
 
 
+#: How many folders above a playlist's own the tail of a Windows path is looked for in: media
+#: players keep playlists in ``<library>/Playlists/`` (MusicBee, foobar2000), and a nested
+#: ``Playlists/Mine/`` is about as deep as they go.
+PLAYLIST_PARENT_LEVELS = 2
+
+
 def _resolve(base: Path, text: str) -> str | None:
     """The existing file ``text`` names, relative to the playlist's folder ``base``.
 
-    A Windows path with a drive or from a drive's root (``C:\\Music\\a.flac``,
+    A Windows path with a drive or from a drive's root (``D:\\Music\\Artist\\a.flac``,
     ``\\Music\\a.flac``) cannot be found as written on this system; its trailing parts are
-    tried against ``base`` instead (``Music/a.flac``, then ``a.flac``), which finds the songs
-    of a library copied over with its playlists.
+    tried instead, longest first: against ``base`` (``Music/Artist/a.flac``, ... ``a.flac``),
+    and, when they keep a folder (``Artist/a.flac``), against the folders up to
+    :data:`PLAYLIST_PARENT_LEVELS` above ``base``. That finds the songs of a library copied over
+    with its playlists, also when the playlists sit in a ``Playlists/`` folder beside the
+    artists' folders; a bare file name is not looked for above ``base``, where it could be a
+    namesake.
     """
     candidates = _candidates(text)
     for candidate in candidates:
         if os.path.isfile(base / candidate):
             return tracks.normalise_path(base / candidate)
+    folders = [base, *list(base.resolve().parents)[:PLAYLIST_PARENT_LEVELS]]
     for candidate in candidates:
         if _WINDOWS_ABSOLUTE.match(candidate) and not os.path.isabs(text):
             parts = [p for p in re.split(r"[\\/]", candidate[2:] if candidate[1:2] == ":"
                                          else candidate) if p]
             for start in range(len(parts)):
-                tail = base.joinpath(*parts[start:])
-                if tail.is_file():
-                    return tracks.normalise_path(tail)
+                for folder in folders if start < len(parts) - 1 else folders[:1]:
+                    tail = folder.joinpath(*parts[start:])
+                    if tail.is_file():
+                        return tracks.normalise_path(tail)
     return None
 
 
-def read_playlist(path: str | Path) -> list[PlaylistEntry]:
+def read_playlist(path: str | Path, notes: list[str] | None = None) -> list[PlaylistEntry]:
     """Every song entry of an M3U/M3U8 playlist, resolved against the playlist's folder.
 
     ``#`` lines (``#EXTM3U``, ``#EXTINF``) are not entries, except a comment that names an
     existing file (``#1 hit.flac``, written by a tool that does not escape it). ``file://``
     URLs are turned into paths; other URLs (streams) are entries with a problem; Windows
-    paths and percent-encoded names are matched as :func:`_resolve` says. ``.m3u8`` is UTF-8;
-    a plain ``.m3u`` that is not valid UTF-8 is read as Latin-1, the encoding old players wrote.
+    paths and percent-encoded names are matched as :func:`_resolve` says. The text is decoded
+    as :mod:`earmark.ingest.textfiles` says (UTF-8, UTF-16 with a byte-order mark, else
+    Windows-1252, which old players wrote); a guessed encoding is appended to ``notes``.
+    Raises :class:`~earmark.errors.InputFileError` for a file that is not text.
     """
     path = Path(path)
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
+    text, warning = read_text(path)
+    if warning and notes is not None:
+        notes.append(warning)
     base = path.parent
     entries = []
     for number, line in enumerate(_LINE_BREAK.split(text), start=1):
@@ -312,9 +326,11 @@ def import_playlist(catalog: Catalog, playlist: str | Path, progress: ProgressFn
                     ) -> RatingsImportReport:
     """Like every song of a playlist of favourites (M3U/M3U8); every entry that names no
     file here (missing, a stream URL) is reported ``failed`` with its line."""
-    entries = read_playlist(playlist)
+    notes: list[str] = []
+    entries = read_playlist(playlist, notes)
     jobs = [(e.path, "like", None, None) for e in entries if e.problem is None]
     report = _run(catalog, "playlist", jobs, progress)
+    report.notes += notes
     report.items += [
         ImportItem(e.path or e.text, "failed",
                    f"{e.problem} (playlist line {e.line}: {e.text.strip()})", verdict="like")
@@ -326,9 +342,10 @@ def import_tags(catalog: Catalog, roots: Iterable[str | Path],
                 progress: ProgressFn | None = None) -> RatingsImportReport:
     """Import the ratings already written in files' tags (ID3 ``POPM``, ``FMPS_RATING``,
     Vorbis/APEv2 ``RATING``, WMA ``WM/SharedUserRating``) as 1-5 stars; files without a rating
-    tag are reported ``unrated``. Each tag's scale is read as
-    :func:`earmark.tags.read.rating_fraction` says; when the files use several scales, a note
-    says which and how many files each."""
+    tag are reported ``unrated`` (with the value, when a rating tag holds one no scale
+    explains). Each tag's scale is read as :func:`earmark.tags.read.rating_fraction` says;
+    when free-form values (``RATING``) were read in several scales, a note says which and how
+    many files each (tags with a fixed scale, such as ``POPM``, are never ambiguous)."""
     report = RatingsImportReport("tags")
     scales: dict[str, int] = {}
     for item in scan(catalog, roots, progress=progress).items:
@@ -346,10 +363,16 @@ def import_tags(catalog: Catalog, roots: Iterable[str | Path],
             continue
         stars = stars_from_fraction(tags.rating)
         if stars is None:
-            reason = "no rating tag" if tags.rating is None else "rating tag says 0 (unrated)"
+            if tags.rating is not None:
+                reason = "rating tag says 0 (unrated)"
+            elif tags.rating_unread is not None:
+                reason = f"rating tag {tags.rating_unread!r} not understood"
+            else:
+                reason = "no rating tag"
             report.items.append(ImportItem(item.path, "unrated", reason=reason))
             continue
-        scales[tags.rating_scale] = scales.get(tags.rating_scale, 0) + 1
+        if tags.rating_guessed:
+            scales[tags.rating_scale] = scales.get(tags.rating_scale, 0) + 1
         report.items.append(rate_file(catalog, item.path, None, stars, "import:tags",
                                       once_per_source=True))
     if len(scales) > 1:
@@ -365,27 +388,97 @@ def describe_scales(scales: dict[str, int]) -> str:
     return f"ratings in {len(scales)} scales: " + ", ".join(parts)
 
 
+def _export_row(row: dict, folder: Path) -> tuple[Path, str | None, int | None, float | None]:
+    """``(path, verdict, stars, rated_at)`` of one row of a ratings export, paths relative to
+    ``folder``; raises ``ValueError`` saying what is wrong with the row."""
+    name = row.get("path")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"no path (columns {', '.join(EXPORT_FIELDS)})")
+    verdict = row.get("verdict") or None
+    if verdict is not None and verdict not in ratings.VERDICTS:
+        raise ValueError(f"verdict {verdict!r} is not one of {', '.join(ratings.VERDICTS)}")
+    stars = row.get("stars")
+    if stars in (None, ""):
+        stars = None
+    else:
+        try:
+            number = float(stars)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(stars, bool) or number not in (1, 2, 3, 4, 5):
+            raise ValueError(f"stars {stars!r} is not a whole number from 1 to 5")
+        stars = int(number)
+    if verdict is None and stars is None:
+        raise ValueError("neither a verdict nor stars")
+    rated_at = row.get("rated_at")
+    try:
+        rated_at = None if rated_at in (None, "") else float(rated_at)
+    except (TypeError, ValueError):
+        raise ValueError(f"rated_at {rated_at!r} is not a time in seconds") from None
+    return folder / name.strip(), verdict, stars, rated_at
+
+
+def _export_records(path: Path, text: str) -> tuple[list[tuple[int, dict]], list[ImportItem]]:
+    """``(line, row)`` of each record of a ratings export's text (CSV with a header, or JSON
+    lines), and a failed item for each line that is no record."""
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if "path" not in (reader.fieldnames or []):
+            raise InputFileError(f"{path} is not a ratings export: its first line must name "
+                                 f"the columns, with 'path' ({', '.join(EXPORT_FIELDS)})")
+        records, failed = [], []
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return records, failed
+            except csv.Error as exc:
+                failed.append(ImportItem(f"{path}:{reader.line_num}", "failed",
+                                         f"unreadable row: {exc}"))
+                continue
+            if any((cell or "").strip() for cell in row.values() if isinstance(cell, str)):
+                records.append((reader.line_num, row))
+    records, failed = [], []
+    for line, raw in enumerate(_LINE_BREAK.split(text), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            failed.append(ImportItem(f"{path}:{line}", "failed", f"not JSON: {exc.msg}"))
+            continue
+        if isinstance(row, dict):
+            records.append((line, row))
+        else:
+            failed.append(ImportItem(f"{path}:{line}", "failed",
+                                     "not a JSON object with a 'path'"))
+    return records, failed
+
+
 def import_export_file(catalog: Catalog, path: str | Path, progress: ProgressFn | None = None
                        ) -> RatingsImportReport:
     """Re-import ratings written by :func:`export_ratings` (CSV or JSON lines), keeping their
-    times; relative paths are resolved against the file's folder."""
+    times; relative paths are resolved against the file's folder.
+
+    The file is decoded as :mod:`earmark.ingest.textfiles` says (an encoding guess becomes a
+    note). A row that cannot be used (no path, stars outside 1-5, not JSON ...) is a failed
+    item ``<file>:<line>`` with the reason, and the other rows are imported. Raises
+    :class:`~earmark.errors.InputFileError` for a file that is not text or a CSV without a
+    ``path`` column.
+    """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
-    else:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    text, warning = read_text(path)
+    records, failed = _export_records(path, text)
     jobs = []
-    for row in rows:
-        if "path" not in row:
-            raise EarmarkError(f"{path}: every rating needs a 'path' (columns {EXPORT_FIELDS})")
-        stars = row.get("stars")
-        stars = int(stars) if stars not in (None, "") else None
-        verdict = row.get("verdict") or None
-        rated_at = row.get("rated_at")
-        rated_at = float(rated_at) if rated_at not in (None, "") else None
-        jobs.append((path.parent / row["path"], verdict, stars, rated_at))
-    return _run(catalog, "file", jobs, progress)
+    for line, row in records:
+        try:
+            jobs.append(_export_row(row, path.parent))
+        except ValueError as exc:
+            failed.append(ImportItem(f"{path}:{line}", "failed", str(exc)))
+    report = _run(catalog, "file", jobs, progress)
+    report.items += failed
+    report.notes += [warning] if warning else []
+    return report
 
 
 def import_ratings(catalog: Catalog, source: str | Path, progress: ProgressFn | None = None
@@ -452,13 +545,14 @@ def read_answers(path: str | Path) -> tuple[dict[str, str], list[str]]:
 
     Each line is either ``path,answer`` (CSV; a ``path,answer`` header is allowed; relative
     paths are resolved against the file's folder) or a bare answer, given to the proposed songs
-    in order. Answers are checked with :func:`earmark.catalog.ratings.parse_rating`; a bad one
-    raises :class:`EarmarkError` naming its line.
+    in order. The text is decoded as :mod:`earmark.ingest.textfiles` says. Answers are checked
+    with :func:`earmark.catalog.ratings.parse_rating`; a bad one raises :class:`EarmarkError`
+    naming its line (as does a file that is not text).
     """
     path = Path(path)
     by_path: dict[str, str] = {}
     in_order: list[str] = []
-    rows = csv.reader(path.read_text(encoding="utf-8").splitlines())
+    rows = csv.reader(_LINE_BREAK.split(read_text(path)[0]))
     for number, row in enumerate(rows, start=1):
         row = [cell.strip() for cell in row]
         if not row or not any(row) or row[0].startswith("#"):
