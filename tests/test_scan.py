@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from earmark.catalog import Catalog, ratings, tracks
 from earmark.cli import app
 from earmark.engine import LocalEngine
-from earmark.ingest.scan import find_audio_files, scan
+from earmark.errors import FileNameError, printable_path
+from earmark.ingest.scan import add_file, find_audio_files, scan
 from music import FORMATS, gtzan_clip, transcode
 
 runner = CliRunner()
@@ -499,3 +500,67 @@ def test_a_name_that_is_not_utf8_is_reported_and_the_scan_goes_on(catalog, tmp_p
     assert by_action["failed"].path == os.fsdecode(latin1)
     assert by_action["failed"].reason.startswith("file name is not valid UTF-8")
     assert tracks.get_track(catalog, lib / "ascii.mp3")["status"] == "ok"
+
+
+# --- names that are not UTF-8 (red-team A3) ---------------------------------------------------
+
+
+@pytest.fixture
+def latin1_folder(tmp_path, music_files) -> Path:
+    """``Café/s.mp3`` with the folder's name in Latin-1, as old libraries have it."""
+    folder = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), "Café".encode("latin-1"))))
+    folder.mkdir()
+    shutil.copyfile(music_files["mp3"], folder / "s.mp3")
+    return folder
+
+
+def test_a_folder_whose_name_is_not_utf8_gives_each_file_the_reason(catalog, latin1_folder):
+    song = str(latin1_folder / "s.mp3")
+    for root in (latin1_folder, latin1_folder.parent, latin1_folder / "s.mp3"):
+        report = scan(catalog, [root], prune=True)
+        assert [(i.path, i.status, i.reason) for i in report.items] == [
+            (song, "failed", tracks.NOT_UTF8)]
+        assert report.missing == report.pruned == []
+    with pytest.raises(FileNameError) as raised:
+        add_file(catalog, song)
+    assert (raised.value.path, raised.value.reason) == (song, tracks.NOT_UTF8)
+    with pytest.raises(FileNameError):
+        list(tracks.iter_tracks(catalog, under=latin1_folder))
+    assert printable_path(song).endswith("/Caf\\xe9/s.mp3")
+    assert list(tracks.iter_tracks(catalog, None)) == []
+
+
+def test_commands_on_a_name_that_is_not_utf8_say_why_without_a_traceback(tmp_path,
+                                                                         latin1_folder):
+    db = str(tmp_path / "b.sqlite")
+    song = latin1_folder / "s.mp3"
+    scanned = runner.invoke(app, ["scan", str(latin1_folder), "--db", db, "--json"])
+    assert scanned.exit_code == 1, scanned.output
+    row = json.loads(scanned.stdout_bytes.decode("utf-8"))  # valid UTF-8, valid JSON
+    assert '"path": "' + str(tmp_path) + '/Caf\\udce9/s.mp3"' in scanned.stdout
+    assert os.fsencode(row["path"]) == os.fsencode(song)  # the name's exact bytes
+    assert row["reason"] == tracks.NOT_UTF8
+    imported = runner.invoke(app, ["ratings", "import", str(latin1_folder), "--db", db,
+                                   "--json"])
+    assert imported.exit_code == 1, imported.output
+    assert json.loads(imported.stdout)["reason"] == tracks.NOT_UTF8
+    for args, code in ((["rate", str(song), "5"], 3), (["info", str(song)], 3),
+                       (["embed", str(latin1_folder)], 3),
+                       (["recommend", "--from", str(latin1_folder)], 3)):
+        result = runner.invoke(app, [*args, "--db", db])
+        assert result.exit_code == code, (args, result.output)
+        assert not isinstance(result.exception, Exception) or isinstance(
+            result.exception, SystemExit), (args, result.exception)
+        assert tracks.NOT_UTF8 in " ".join(result.stderr.split()), (args, result.stderr)
+
+
+def test_scan_table_of_a_name_that_is_not_utf8_prints_under_a_strict_locale(tmp_path,
+                                                                            latin1_folder):
+    """Where the locale makes stdout strict (en_US.UTF-8), printing the name died."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    result = subprocess.run(
+        [sys.executable, "-m", "earmark", "scan", str(latin1_folder.parent), "--db",
+         str(tmp_path / "s.sqlite")], capture_output=True, env=env, timeout=120)
+    assert result.returncode == 1, result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+    assert b"Caf\\udce9" in result.stdout and b"file name is not valid UTF-8" in result.stdout

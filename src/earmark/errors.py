@@ -7,6 +7,7 @@ on with the next file, so each message must make sense on its own to a user.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 
@@ -53,6 +54,30 @@ class UnreadableFileError(AudioError):
             errno.EISDIR: "is a folder, not a file",
         }
         return cls(path, reasons.get(exc.errno, f"cannot read: {exc.strerror or exc}"))
+
+
+class FileNameError(EarmarkError):
+    """A path the catalog cannot hold: its name is not valid UTF-8 (written in an older
+    encoding, as old Latin-1 libraries are; Python holds such a name with lone surrogates).
+
+    ``path`` is the path as Python holds it; ``reason`` (also the message) says why, like an
+    :class:`AudioError`'s, to be reported beside the path (:func:`printable_path` shows it).
+    """
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(reason)
+
+
+def printable_path(path: str | Path) -> str:
+    """``path`` as text any terminal, log or UTF-8 file can hold: each byte of the name that
+    is not UTF-8 is written ``\\xNN`` (``Caf\\xe9/song.mp3`` for a Latin-1 ``Café``)."""
+    path = os.fspath(path)
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file system gave (left by a text decoder)
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class CatalogError(EarmarkError):

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from earmark.catalog.db import Catalog
+from earmark.errors import FileNameError
 
 TRACK_FIELDS = (
     "path", "size", "mtime_ns", "content_hash", "audio_hash", "duration", "sample_rate",
@@ -18,9 +19,38 @@ TRACK_FIELDS = (
 )
 
 
+#: Why the catalog cannot hold a path (:class:`~earmark.errors.FileNameError`'s reason).
+NOT_UTF8 = ("file name is not valid UTF-8 (written in an older encoding); rename the file to "
+            "catalog it")
+
+
 def normalise_path(path: str | Path) -> str:
-    """The catalog's key for a file: absolute, with '..' resolved but symlinks kept as named."""
+    """The catalog's form of a path: absolute, with '..' resolved but symlinks kept as named.
+
+    Never raises; a path the catalog cannot hold is refused by :func:`catalog_key`, which
+    every query and write by path goes through.
+    """
     return os.path.normpath(os.path.abspath(os.fspath(path)))
+
+
+def catalog_key(path: str | Path) -> str:
+    """The catalog's key for a file or folder: :func:`normalise_path`, checked to be storable.
+
+    The one place that decides which names the catalog can hold: its keys are UTF-8 text, and
+    a name written in another encoding (old Latin-1 libraries) comes from the OS as lone
+    surrogates, which SQLite cannot take.
+
+    Raises
+    ------
+    FileNameError
+        With the reason :data:`NOT_UTF8` and the normalised path.
+    """
+    key = normalise_path(path)
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FileNameError(key, NOT_UTF8) from None
+    return key
 
 
 def song_name(track: dict) -> str:
@@ -38,8 +68,9 @@ def _row(row) -> dict | None:
 
 
 def get_track(catalog: Catalog, path: str | Path) -> dict | None:
-    """The track recorded at ``path``, or ``None``."""
-    row = catalog.execute("SELECT * FROM tracks WHERE path = ?", (normalise_path(path),))
+    """The track recorded at ``path``, or ``None``; :class:`FileNameError` for a name the
+    catalog cannot hold (:func:`catalog_key`)."""
+    row = catalog.execute("SELECT * FROM tracks WHERE path = ?", (catalog_key(path),))
     return _row(row.fetchone())
 
 
@@ -57,14 +88,15 @@ def tracks_by_id(catalog: Catalog, track_ids: Iterable[int]) -> dict[int, dict]:
 def iter_tracks(
     catalog: Catalog, status: str | None = "ok", under: str | Path | None = None
 ) -> Iterator[dict]:
-    """Tracks by path; ``status=None`` includes failed ones; ``under`` limits to a folder."""
+    """Tracks by path; ``status=None`` includes failed ones; ``under`` limits to a folder
+    (:class:`FileNameError` for a folder name the catalog cannot hold)."""
     sql = "SELECT * FROM tracks"
     where, args = [], []
     if status is not None:
         where.append("status = ?")
         args.append(status)
     if under is not None:
-        prefix = normalise_path(under).rstrip(os.sep) + os.sep
+        prefix = catalog_key(under).rstrip(os.sep) + os.sep
         where.append("substr(path, 1, ?) = ?")
         args += [len(prefix), prefix]
     if where:
@@ -103,10 +135,10 @@ def record_track(catalog: Catalog, record: dict) -> int:
     ``record`` has the keys of :data:`TRACK_FIELDS` (``tags`` may replace ``tags_json``).
     Labels, ratings and embeddings of an existing row are kept. Values that are not numbers
     or text (a tag library's own types, bytes) are stored as text, so a surprising tag never
-    loses the row.
+    loses the row. A path the catalog cannot hold raises :class:`FileNameError`.
     """
     values = dict(record)
-    values["path"] = normalise_path(values["path"])
+    values["path"] = catalog_key(values["path"])
     if "tags" in values:
         values["tags_json"] = _tags_json(values.pop("tags"))
     values = {k: values.get(k) if k == "path" else _storable(values.get(k))
@@ -142,7 +174,7 @@ def move_track(catalog: Catalog, track_id: int, new_path: str | Path) -> None:
     with catalog.transaction() as conn:
         conn.execute(
             "UPDATE tracks SET path = ?, scanned_at = ? WHERE id = ?",
-            (normalise_path(new_path), time.time(), track_id),
+            (catalog_key(new_path), time.time(), track_id),
         )
 
 

@@ -23,6 +23,9 @@ from earmark.cli.app import app  # noqa: E402
 
 
 def main() -> None:
+    # A file name that is not UTF-8 reaches print() with lone surrogates; show them as
+    # \udcXX, as stderr does, rather than die on them where the locale makes stdout strict.
+    sys.stdout.reconfigure(errors="backslashreplace")
     app()
 
 

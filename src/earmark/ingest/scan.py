@@ -19,15 +19,12 @@ from typing import ClassVar
 from earmark.audio import AUDIO_EXTENSIONS, check_audio, content_hash
 from earmark.catalog import Catalog, tracks
 from earmark.engine import Engine, default_engine
-from earmark.errors import AudioError, EarmarkError, UnreadableFileError
+from earmark.errors import AudioError, EarmarkError, FileNameError, UnreadableFileError
 from earmark.tags.read import read_tags
 from earmark.types import Outcome, ProgressFn
 
 #: The problem :func:`find_audio_files` reports for a folder reached again through a link.
 FOLDER_LOOP = "symbolic link loop (folder already scanned)"
-#: The problem :func:`find_audio_files` reports for a name the catalog cannot store.
-NOT_UTF8 = ("file name is not valid UTF-8 (written in an older encoding); rename the file to "
-            "catalog it")
 
 
 @dataclass(frozen=True)
@@ -85,10 +82,10 @@ def find_audio_files(
     Folders reached twice through symbolic links are yielded once with the problem
     :data:`FOLDER_LOOP` and not descended into again. A root that is a file is yielded as
     is, whatever its extension; a missing root is yielded with its problem; a name that is
-    not valid UTF-8 with :data:`NOT_UTF8`. Hidden files and folders under a root (names
-    starting with ``.``: macOS AppleDouble ``._song.flac`` resource forks, ``.Trash-1000``,
-    earmark's own ``.earmark-*`` temporary copies) are left out; a root is walked even when
-    it is hidden itself.
+    not valid UTF-8 with :data:`~earmark.catalog.tracks.NOT_UTF8`. Hidden files and folders
+    under a root (names starting with ``.``: macOS AppleDouble ``._song.flac`` resource forks,
+    ``.Trash-1000``, earmark's own ``.earmark-*`` temporary copies) are left out; a root is
+    walked even when it is hidden itself.
     """
     seen_dirs: set[tuple[int, int]] = set()
     for root in roots:
@@ -130,12 +127,12 @@ def find_audio_files(
 
 
 def _name_problem(path: str) -> str | None:
-    """Why the catalog cannot hold ``path``, if it cannot: its keys are UTF-8 text, and a name
-    written in another encoding (old Latin-1 libraries) comes from the OS as undecodable."""
+    """Why the catalog cannot hold ``path`` (:func:`earmark.catalog.tracks.catalog_key`), if
+    it cannot."""
     try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return NOT_UTF8
+        tracks.catalog_key(path)
+    except FileNameError as exc:
+        return exc.reason
     return None
 
 
@@ -257,11 +254,15 @@ def scan(
             progress(done, len(todo), record["path"])
 
     for root in roots:
-        if os.path.isdir(root):
+        if not os.path.isdir(root):
+            continue
+        try:
             gone = tracks.missing_tracks(catalog, root)
-            report.missing.extend(gone)
-            if prune:
-                _prune(catalog, root, gone, report)
+        except FileNameError:
+            continue  # no track can be recorded under it; its files were reported above
+        report.missing.extend(gone)
+        if prune:
+            _prune(catalog, root, gone, report)
     report.duplicates = tracks.duplicates(catalog)
     return report
 
@@ -312,6 +313,8 @@ def record_inspected(catalog: Catalog, record: dict) -> ScanItem:
     """
     try:
         return _record(catalog, record)
+    except FileNameError as exc:
+        return ScanItem(record["path"], "failed", exc.reason)
     except Exception as exc:  # one file's surprise must not end the batch
         reason = unexpected_error(exc)
         try:
@@ -347,15 +350,13 @@ def add_file(catalog: Catalog, path: str | Path, verify: bool = True) -> dict:
 
     Raises
     ------
+    FileNameError
+        For a name the catalog cannot hold (not valid UTF-8), before the file is read.
     EarmarkError
-        Only when no row could be recorded at all (e.g. a name the catalog cannot store),
-        with the reason.
+        When no row could be recorded at all, with the reason.
     """
-    path = tracks.normalise_path(path)
-    try:
-        existing = tracks.get_track(catalog, path)
-    except Exception as exc:  # e.g. a file name that is not valid UTF-8
-        raise EarmarkError(f"{path}: {unexpected_error(exc)}") from exc
+    path = tracks.catalog_key(path)
+    existing = tracks.get_track(catalog, path)
     if existing is not None and _unchanged(existing, path):
         return existing
     item = record_inspected(catalog, inspect_file(path, verify))
