@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from earmark.catalog import journal, tracks
@@ -86,8 +88,26 @@ def test_undo_refuses_a_file_someone_else_changed(decorated, catalog, scanned):
     results = undo(catalog, journal.entries(catalog, batch_id=batch))
     assert results[0].status == "refused"
     assert "changed by someone else" in results[0].reason
+    # The genre was absent before earmark: there is no value to set again.
+    assert results[0].reason.endswith(
+        "Before earmark, GENRE was empty: remove it in your tag editor if you want it so")
+    assert "--mode overwrite" not in results[0].reason
     assert path.read_bytes() == before
     assert journal.entries(catalog, batch_id=batch)  # still undoable once the file is back
+
+
+def test_undo_refused_names_the_value_there_was(decorated, catalog, scanned):
+    path = decorated("flac")
+    write.write_keys(path, {"GENRE": ["Blues"]})
+    scanned(path)
+    policy = load_policy().with_(mode="overwrite")
+    _, batch, _ = run_batch(catalog, [path], {"genre": ROCK_HIPHOP}, policy)
+    write.write_keys(path, {"GENRE": ["Polka"]})
+    results = undo(catalog, journal.entries(catalog, batch_id=batch))
+    assert results[0].status == "refused"
+    assert results[0].reason.endswith(
+        "Before earmark, GENRE held 'Blues': set it in your tag editor, or write genres again "
+        "with `earmark tag FILE --mode overwrite`")
 
 
 def test_undo_of_an_interrupted_write_restores_nothing(decorated, catalog, scanned):
@@ -100,8 +120,52 @@ def test_undo_of_an_interrupted_write_restores_nothing(decorated, catalog, scann
                          {"GENRE": (None, ["Rock"])}, digest, "f" * 32)
     results = undo(catalog, journal.entries(catalog, batch_id="killed-batch"))
     assert results[0].status == "not written"
+    assert results[0].reason == NOTHING_TO_RESTORE
     assert path.read_bytes() == before
     assert journal.last_batch(catalog) is None
+
+
+NOTHING_TO_RESTORE = ("the file already holds what it had before this write (an interrupted "
+                      "run, or restored by someone else); nothing to restore")
+
+
+def test_undo_after_someone_put_the_old_file_back_restores_nothing(decorated, catalog, scanned):
+    path = decorated("mp3")
+    scanned(path)
+    backup = path.read_bytes()
+    _, batch, results = run_batch(catalog, [path], {"genre": ROCK_HIPHOP})
+    assert results[0].status == "written"
+    path.write_bytes(backup)  # the user restored a backup
+    results = undo(catalog, journal.entries(catalog, batch_id=batch))
+    assert [(r.status, r.reason) for r in results] == [("not written", NOTHING_TO_RESTORE)]
+    assert path.read_bytes() == backup
+    assert journal.last_batch(catalog) is None
+    # The catalog knows the file as it is again: the next batch plans it.
+    assert tracks.get_track(catalog, path)["content_hash"] == write.content_hash(path)
+    plans, _, again = run_batch(catalog, [path], {"genre": ROCK_HIPHOP})
+    assert [r.status for r in again] == ["written"]
+
+
+def test_hard_linked_file_is_skipped_and_undo_refuses_to_separate_links(
+        decorated, catalog, scanned, tmp_path):
+    path = decorated("ogg")
+    scanned(path)
+    other = tmp_path / "same song.ogg"
+    os.link(path, other)
+    before = path.read_bytes()
+    plans, _, results = run_batch(catalog, [path], {"genre": ROCK_HIPHOP})
+    assert [r.status for r in results] == ["skipped"]
+    assert results[0].reason.startswith("has 2 hard links; writing would separate them")
+    assert path.read_bytes() == before and os.path.samefile(path, other)
+
+    other.unlink()
+    _, batch, results = run_batch(catalog, [path], {"genre": ROCK_HIPHOP})
+    assert [r.status for r in results] == ["written"]
+    os.link(path, other)  # linked after the write: undo would separate the names too
+    written = path.read_bytes()
+    results = undo(catalog, journal.entries(catalog, batch_id=batch))
+    assert results[0].status == "refused" and "2 hard links" in results[0].reason
+    assert path.read_bytes() == written and os.path.samefile(path, other)
 
 
 def test_stacked_batches_undo_to_the_first_old_value(decorated, catalog, scanned):

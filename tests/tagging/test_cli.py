@@ -12,6 +12,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+import realworld
 from earmark.catalog import Catalog, tracks
 from earmark.cli import app
 from earmark.cli.tagwrite import parse_since
@@ -92,12 +93,36 @@ def test_undo_since_and_what_to_undo_is_required(library):
 
 def test_undo_file_refuses_foreign_change_with_exit_1(library):
     folder, songs, db = library
-    assert tag(db, str(songs[0]), "--yes").exit_code == 0
+    written = tag(db, str(songs[0]), "--yes")
+    assert written.exit_code == 0
+    assert "1 written; batch " in written.output and "earmark undo --last" in written.output
     write_keys(songs[0], {"TIT2": ["Changed Elsewhere"], "TCON": ["Polka"]})
     result = runner.invoke(app, ["undo", str(songs[0]), "--db", str(db)])
     assert result.exit_code == 1
-    assert "changed by someone else" in result.output
+    output = " ".join(result.output.split())  # the table folds long reasons
+    assert "changed by someone else" in output
+    # TCON was absent before: no earmark command sets "nothing", so none is suggested.
+    assert "TCON was empty" in output and "--mode overwrite" not in output
     assert read_tags(songs[0]).title == "Changed Elsewhere"
+
+
+def test_a_run_that_wrote_nothing_does_not_offer_undo(library):
+    """`undo --last` after a run that wrote nothing would undo the run before it."""
+    folder, songs, db = library
+    assert tag(db, str(songs[1]), "--yes").exit_code == 0
+    # A frame mutagen cannot read: planned, then refused when written.
+    damaged = realworld.id3v23_as_stored(
+        folder / "damaged.mp3", realworld.legacy_id3v23_frames()[:3],
+        [realworld.raw_id3v23_frame("TPE2", b"\x07Trio")])
+    with Catalog(db) as catalog:
+        track = add_file(catalog, damaged, verify=False)
+        with catalog.transaction() as conn:
+            conn.execute("INSERT INTO predictions VALUES (?, ?, 'genres', ?, ?)",
+                         (track["id"], MODEL, json.dumps([["rock", 0.9]]), time.time()))
+    result = tag(db, str(damaged), "--yes", "--mode", "overwrite")
+    assert result.exit_code == 1
+    assert "1 failed; nothing written" in result.output
+    assert "undo" not in result.output
 
 
 def test_separator_and_catalog_mode(library):

@@ -190,3 +190,72 @@ def test_cli_names_the_option_then_upgrades_and_undoes(tmp_path):
     assert row["status"] == "restored"
     assert row["restored"] == {"TCON": ["Jazz"], journal.CONTAINER: ["ID3v2.3"]}
     assert write.open_tags(path).tags.version[:2] == (2, 3)
+
+
+# --- genres in ID3v2.3's legacy forms -----------------------------------------------------------
+# Old taggers wrote ID3v1 genre numbers into TCON ("(17)" is Rock, "(17)Rock" its refinement) and
+# joined several genres with '/'. Plans compare against the genres these decode to, as scan
+# does, so merge and fill never add a genre the file has in another spelling; journals keep the
+# value as stored, so undo puts back "(17)" itself.
+
+ROCK_ALTERNATIVE = [("rock", 0.9), ("alternative", 0.8)]
+
+
+def legacy_tcon(tmp_path, stored: str):
+    """An MP3 whose ID3v2.3 TCON frame holds ``stored`` as written, Latin-1."""
+    frame = realworld.raw_id3v23_frame("TCON", b"\0" + stored.encode("latin-1"))
+    path = realworld.id3v23_as_stored(tmp_path / "legacy.mp3", [], [frame])
+    assert write.read_keys(write.open_tags(path), ["TCON"]) == {"TCON": [stored]}
+    return path
+
+
+@pytest.mark.parametrize("stored", ["(17)", "(17)Rock"])
+def test_merge_adds_to_a_genre_reference_in_clean_values(tmp_path, scanned, tag_batch, probe,
+                                                         stored):
+    path = legacy_tcon(tmp_path, stored)
+    scanned(path)
+    plan, _, result = tag_batch(path, ROCK_ALTERNATIVE, mode="merge")
+    assert result.status == "written", result.reason
+    assert [(c.old, c.new) for c in plan.changes] == [(["Rock"], ["Rock", "Alternative"])]
+    assert write.read_keys(write.open_tags(path), ["TCON"]) == {"TCON": ["Rock", "Alternative"]}
+    assert probe(path)["genre"].startswith("Rock")
+
+
+@pytest.mark.parametrize("stored", ["(17)", "(17)Rock", "Rock/Alternative", "rock"])
+@pytest.mark.parametrize("mode", ["merge", "fill"])
+def test_a_genre_the_file_has_in_a_legacy_form_is_not_added_again(tmp_path, scanned, tag_batch,
+                                                                   stored, mode):
+    path = legacy_tcon(tmp_path, stored)
+    scanned(path)
+    before = path.read_bytes()
+    plan, _, result = tag_batch(path, ROCK_ALTERNATIVE[:1 if "/" not in stored else 2], mode=mode)
+    assert result.status == "unchanged" and plan.changes == []
+    assert path.read_bytes() == before
+
+
+def test_merge_keeps_a_slash_joined_value_and_adds_the_new_genre(tmp_path, scanned, tag_batch):
+    path = legacy_tcon(tmp_path, "Rock/Alternative")
+    scanned(path)
+    plan, _, result = tag_batch(path, [("rock", 0.9), ("jazz", 0.8)], mode="merge")
+    assert result.status == "written", result.reason
+    assert write.read_keys(write.open_tags(path), ["TCON"]) == {
+        "TCON": ["Rock/Alternative", "Jazz"]}
+
+
+def test_overwrite_journals_the_stored_reference_and_undo_puts_it_back(
+        tmp_path, catalog, scanned, tag_batch):
+    path = legacy_tcon(tmp_path, "(17)")
+    before, tag_size = path.read_bytes(), write.open_tags(path).tags.size
+    scanned(path)
+    plan, batch, result = tag_batch(path, [("jazz", 0.9), ("blues", 0.8)])
+    assert result.status == "written", result.reason
+    assert [(c.old, c.new) for c in plan.changes] == [(["Rock"], ["Jazz", "Blues"])]
+    rows = journal.entries(catalog, batch_id=batch)
+    assert [(r.field, r.old) for r in rows] == [("TCON", ["(17)"])]
+
+    assert [r.status for r in undo(catalog, rows)] == ["restored"]
+    audio = write.open_tags(path)
+    assert audio.tags.version[:2] == (2, 3)
+    assert write.read_keys(audio, ["TCON"]) == {"TCON": ["(17)"]}
+    assert audio.tags["TCON"].encoding == 0  # Latin-1, as it was
+    assert path.read_bytes()[audio.tags.size:] == before[tag_size:]

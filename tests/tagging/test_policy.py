@@ -56,6 +56,20 @@ def test_modes(mode, old, expected):
     assert new_values(old, ["Rock", "Pop"], TagPolicy(mode=mode)) == expected
 
 
+@pytest.mark.parametrize(("mode", "old", "held", "expected"), [
+    # Another tag block of the file (an APEv2 Genre beside ID3v2) holds Blues.
+    ("fill", None, ["Blues"], None),
+    ("merge", None, ["Blues"], ["Blues", "Rock", "Pop"]),
+    ("merge", ["Blues"], ["Blues"], ["Blues", "Rock", "Pop"]),
+    ("overwrite", None, ["Blues"], ["Rock", "Pop"]),
+    # ID3v2.3 taggers joined genres with '/': its parts count as held, the value stays whole.
+    ("merge", ["Rock/Pop"], None, None),
+    ("merge", ["rock/Soul"], None, ["rock/Soul", "Pop"]),
+])
+def test_fill_and_merge_go_by_every_value_the_field_holds(mode, old, held, expected):
+    assert new_values(old, ["Rock", "Pop"], TagPolicy(mode=mode), held) == expected
+
+
 def test_separator_joins_into_one_value():
     assert new_values(None, ["Rock", "Pop"], TagPolicy(separator=" / ")) == ["Rock / Pop"]
 
@@ -80,3 +94,61 @@ def test_user_config_toml_and_json(tmp_path):
         load_policy(bad)
     with pytest.raises(EarmarkError, match="unknown mode"):
         TagPolicy(mode="replace")
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"aliases": {"rock": 7}}, "'aliases': 'rock' must map to a genre name, not 7"),
+    ({"canonical": [1, None]}, "'canonical' must be a list of genre names, not [1, null]"),
+    ({"canonical": "Jazz"}, "'canonical' must be a list of genre names, not \"Jazz\""),
+    ({"moods": ["x"]}, "'moods' must be a table/object of names, each to a mood name, not "
+                       "[\"x\"]"),
+    ({"albums": None}, "'albums' must be a table/object of names, each to a list of genre "
+                       "names, not null"),
+    ({"artists": {"Raffi": "Children's"}}, "'artists': 'Raffi' must map to a list of genre "
+                                           "names, not \"Children's\""),
+    ({"max_values": True}, "'max_values' must be a whole number of at least 1, not true"),
+    ({"min_confidence": "0.5"}, "'min_confidence' must be a number from 0 to 1, not \"0.5\""),
+    ({"mode": "replace"}, "'mode' must be one of fill, overwrite, merge, not \"replace\""),
+    ({"separator": 0}, "'separator' must be text (or null: separate values), not 0"),
+])
+def test_config_values_of_the_wrong_type_are_named(tmp_path, config, message):
+    """Before, these crashed inside earmark (or, for "canonical": "Jazz", silently allowed
+    only the genres J, a, z)."""
+    path = tmp_path / "tags.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(EarmarkError) as caught:
+        load_policy(path)
+    assert str(caught.value) == f"tag config {path}: {message}"
+
+
+def test_config_in_any_encoding_people_save_and_binary_refused(tmp_path):
+    text = '{"mode": "merge", "artists": {"Björk": ["Électronique"]}}'
+    for encoding in ("utf-8-sig", "utf-16", "cp1252"):  # Notepad's choices
+        path = tmp_path / f"{encoding}.json"
+        path.write_bytes(text.encode(encoding))
+        policy = load_policy(path)
+        assert policy.mode == "merge" and policy.artists == {"björk": ["Électronique"]}
+    toml = tmp_path / "tags.toml"
+    toml.write_bytes('mode = "overwrite"\r\n'.encode("utf-8-sig"))
+    assert load_policy(toml).mode == "overwrite"
+    binary = tmp_path / "tags.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(EarmarkError, match="is binary data, not text"):
+        load_policy(binary)
+
+
+def test_tag_command_refuses_a_bad_config_with_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from earmark.cli import app
+
+    song = tmp_path / "song.flac"
+    song.write_bytes(b"")
+    config = tmp_path / "tags.json"
+    config.write_text('{"aliases": {"rock": 7}}', encoding="utf-8")
+    result = CliRunner().invoke(app, ["tag", str(song), "--config", str(config), "--dry-run",
+                                      "--db", str(tmp_path / "catalog.sqlite")])
+    assert result.exit_code == 2
+    assert "'aliases': 'rock' must map to a genre name, not 7" in " ".join(
+        result.stderr.split())
+    assert not (tmp_path / "catalog.sqlite").exists()  # refused before anything was done

@@ -181,6 +181,25 @@ def test_symlink_replaces_target_and_keeps_link(decorated, tmp_path):
     assert read_tags(target).genres == ["Jazz"]
 
 
+def test_hard_linked_file_is_refused_and_both_names_keep_one_file(decorated, tmp_path):
+    # A write replaces the file by a new one: only the name written would get it.
+    path = decorated("flac")
+    other = tmp_path / "second name.flac"
+    os.link(path, other)
+    before = path.read_bytes()
+    reason = "has 2 hard links; writing would separate them"
+    assert write.check_writable(path).startswith(reason)
+    with pytest.raises(TagWriteError, match=reason):
+        write.write_keys(path, {"GENRE": ["Jazz"]})
+    with pytest.raises(TagWriteError, match=reason):
+        write.write_keys(other, {"GENRE": ["Jazz"]})
+    assert os.stat(path).st_nlink == 2 and os.path.samefile(path, other)
+    assert path.read_bytes() == before
+    assert not [p for p in os.listdir(tmp_path) if write.is_leftover(p)]
+    other.unlink()  # one name again: writable
+    assert write.check_writable(path) is None
+
+
 def test_remove_leftovers_only_removes_copies_of_dead_writers(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()

@@ -327,6 +327,7 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
             never.append(selected.pop())
     if not selected:
         journal.mark_undone(catalog, [e.id for e in never])
+        _refresh_track(catalog, path, current)
         return TrackResult(path, "not written", (
             "the file already holds what it had before this write (an interrupted run, or "
             "restored by someone else); nothing to restore"))
