@@ -157,3 +157,34 @@ def test_embed_command(excerpts, tmp_path):
     assert all(r["embedded"] for r in rows)
     result = runner.invoke(app, ["embed", "--db", str(db)])
     assert result.exit_code == 0 and "2 already up to date" in result.stdout
+
+
+def test_a_failed_file_does_not_hide_the_others_results(excerpts, tmp_path):
+    """genre's table used to be lost when one file failed (exit 1 came before the table), and
+    tags --csv put a JSON error line among the CSV rows: the results are printed, failures go
+    to stderr, and the exit code is still 1."""
+    header_only = tmp_path / "hdr.wav"
+    wav = transcode(gtzan_clip("rock", 4), tmp_path / "r.wav", "wav", seconds=1)
+    header_only.write_bytes(wav.read_bytes()[:44])  # a WAV header and no audio
+    result = runner.invoke(app, ["genre", str(excerpts["jazz"]), str(header_only)])
+    assert result.exit_code == 1
+    assert "a jazz song.mp3" in result.stdout and "jazz" in result.stdout.split("mp3", 1)[1]
+    assert "hdr.wav" in result.stderr and "hdr.wav" not in result.stdout
+
+    result = runner.invoke(app, ["tags", str(excerpts["jazz"]), str(header_only), "--csv"])
+    assert result.exit_code == 1
+    table = list(csv.reader(io.StringIO(result.stdout)))
+    assert table[0] == ["path", "rank", "tag", "probability"]
+    assert [row[0] for row in table[1:]] == [str(excerpts["jazz"])] * 5  # only CSV rows
+    assert "hdr.wav" in result.stderr
+
+
+def test_plot_path_that_cannot_be_created_is_a_usage_error(excerpts, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    result = runner.invoke(app, ["tags", str(excerpts["jazz"]), "--plot",
+                                 str(blocker / "taggram.png")])
+    assert result.exit_code == 2 and result.stdout == ""  # refused before listening
+    # Rich wraps long lines wherever it likes: compare without white space
+    assert f"error:cannotcreate{blocker}/taggram.png:Notadirectory" in "".join(
+        result.stderr.split())

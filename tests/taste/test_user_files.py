@@ -25,6 +25,11 @@ from earmark.taste.ratings_io import import_ratings, read_answers, read_playlist
 runner = CliRunner()
 
 
+def flat(text: str) -> str:
+    """``text`` without white space: Rich wraps long lines anywhere, even inside a path."""
+    return "".join(text.split())
+
+
 def current_stars(catalog: Catalog) -> dict[str, tuple[str | None, int | None]]:
     return {Path(r.path).name: (r.verdict, r.stars)
             for r in ratings.current_ratings(catalog).values()}
@@ -106,11 +111,11 @@ def test_cli_reports_bad_rows_with_exit_1_and_keeps_good_ones(song_files, tmp_pa
     bad.write_text("{not json}\n")
     result = runner.invoke(app, ["ratings", "import", str(s7), "--db", str(db)])
     assert result.exit_code == 1, result.output
-    assert f"failed {s7}:3: stars '7' is not a whole number from 1 to 5" in " ".join(
-        result.stderr.split())
+    assert flat(f"failed {s7}:3: stars '7' is not a whole number from 1 to 5") in flat(
+        result.stderr)
     result = runner.invoke(app, ["ratings", "import", str(bad), "--db", str(db)])
     assert result.exit_code == 1
-    assert f"failed {bad}:1: not JSON" in " ".join(result.stderr.split())
+    assert flat(f"failed {bad}:1: not JSON") in flat(result.stderr)
     with Catalog(db) as cat:
         assert current_stars(cat) == {song_files[0].name: ("like", None)}
 
@@ -252,7 +257,7 @@ def test_answers_file_that_is_not_text_is_a_usage_error(tmp_path):
     result = runner.invoke(app, ["review", "--answers", str(answers), "--db",
                                  str(tmp_path / "cli.sqlite")])
     assert result.exit_code == 2
-    assert "is binary data, not text" in " ".join(result.stderr.split())
+    assert flat("is binary data, not text") in flat(result.stderr)
 
 
 # --- output paths and the safety net -----------------------------------------------------------
@@ -274,7 +279,7 @@ def test_output_paths_that_cannot_be_created_are_usage_errors(tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert result.exception is None or isinstance(result.exception, SystemExit)
         if message:
-            assert f"error: cannot create {message}" in " ".join(result.stderr.split())
+            assert flat(f"error: cannot create {message}") in flat(result.stderr)
 
 
 def test_safety_net_turns_os_and_earmark_errors_into_one_line():

@@ -574,3 +574,61 @@ def test_cli_trains_on_the_listed_train_split_and_evaluates_on_the_test_list(gtz
     with open(tmp_path / "models" / "results.csv", newline="") as handle:
         scored = list(csv.DictReader(handle))[-1]
     assert (scored["split"], scored["songs"]) == ("test", "3")  # the three clips listed as test
+
+
+# --- manifests and FMA tables as people hand them over (red-team D4) ---------------------------
+
+
+def test_a_second_genre_for_one_file_is_a_failed_row_naming_the_first(genre_tree, tmp_path):
+    """Genre classification gives a song one genre: two rows giving it two genres used to be
+    stored silently, turning the whole task multi-label. A repeated row is no conflict; a
+    multi-label task (mood) keeps taking several."""
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("path,label\n"
+                        "metal/metal.00000.wav,metal\n"
+                        "classical/classical.00000.wav,classical\n"
+                        "metal/metal.00000.wav,rock\n"
+                        "classical/classical.00000.wav,classical\n", encoding="utf-8")
+    db = tmp_path / "catalog.sqlite"
+    code, rows, _ = run_import(manifest, "--audio", genre_tree, "--db", db)
+    assert code == 1
+    assert by_action(rows)["failed"] == {f"{manifest}:4": {
+        "path": f"{manifest}:4", "action": "failed",
+        "reason": "metal/metal.00000.wav already has label 'metal' (line 2); this task takes "
+                  "one label per song"}}
+    assert labelled_by_name(db, "genre", "labels") == {
+        "metal.00000.wav": (["metal"], None, None),
+        "classical.00000.wav": (["classical"], None, None)}
+    code, rows, _ = run_import(manifest, "--audio", genre_tree, "--task", "mood", "--db", db)
+    assert code == 0
+    assert labelled_by_name(db, "mood", "labels")["metal.00000.wav"][0] == ["metal", "rock"]
+
+
+def test_windows_separators_in_a_manifest_are_folders(genre_tree, tmp_path):
+    """Playlists matched sub\\b.mp3; manifests written on Windows now do too."""
+    manifest = tmp_path / "windows.csv"
+    manifest.write_bytes(b"path;label\r\nmetal\\metal.00001.wav;metal\r\n"
+                         b"classical\\classical.00001.wav;classical\r\n")
+    code, rows, _ = run_import(manifest, "--audio", genre_tree, "--db",
+                               tmp_path / "catalog.sqlite")
+    assert code == 0
+    assert sorted(by_action(rows)["labelled"]) == [
+        str(genre_tree / "classical" / "classical.00001.wav"),
+        str(genre_tree / "metal" / "metal.00001.wav")]
+
+
+@pytest.mark.parametrize("cut", [
+    ",artist,artist,set,set,track\n",                                   # after the first row
+    ",artist,artist,set,set,track\n,bio,id,spl",                        # inside the second
+    ",artist,artist,set,set,track\n,bio,id,split,subset,genre_top\n",   # after the second
+    ",artist,artist,set,set,track\n,bio,id,split,subset,genre_top\ntrack_id,,,,,\n",  # third
+])
+def test_fma_table_cut_within_its_header_says_so(tmp_path, cut):
+    """Before, a cut after the second or third header row read as '0 songs'."""
+    table = tmp_path / "tracks.csv"
+    table.write_text(cut, encoding="utf-8")
+    with pytest.raises(ValueError, match="is empty or ends within its header"):
+        read_fma(table, tmp_path)
+    code, _, stderr = run_import(table, "--format", "fma", "--audio", tmp_path, "--db",
+                                 tmp_path / "catalog.sqlite")
+    assert code == 3 and "ends within its header" in stderr
