@@ -193,14 +193,6 @@ def _load(path: str | Path, cls: type, **options) -> mutagen.FileType:
     return cls(path)
 
 
-def _has_apev2(path: str | Path) -> bool:
-    try:
-        APEv2(path)
-    except APENoHeaderError:
-        return False
-    return True
-
-
 def _family(audio: mutagen.FileType) -> str:
     for cls in type(audio).__mro__:
         if cls in FAMILIES:
@@ -242,14 +234,9 @@ def field_keys(audio: mutagen.FileType, field: str, id3_version: int = 4) -> lis
     keys = [field_key(_family(audio), field, id3_version)]
     if field in _INFO_ITEMS and isinstance(audio, WAVE) and _info_items(audio.filename) is not None:
         keys.append(INFO_PREFIX + _INFO_ITEMS[field])
-    if _has_apev2_beside(audio):
+    if _apev2_beside(audio) is not None:
         keys.append(APE_PREFIX + _KEYS[field]["apev2"])
     return keys
-
-
-def _has_apev2_beside(audio: mutagen.FileType) -> bool:
-    """Whether a loaded MP3 or True Audio file (ID3 family) also carries an APEv2 tag."""
-    return isinstance(audio, ID3FileType) and _has_apev2(audio.filename)
 
 
 def side_key(key: str) -> bool:
