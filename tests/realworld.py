@@ -21,6 +21,7 @@ import pytest
 from mutagen.apev2 import BINARY, APENoHeaderError, APEv2, APEValue
 from mutagen.flac import FLAC
 from mutagen.id3 import COMM, ID3, TCON, TDRC, TENC, TIT2, TPE1, Frames
+from mutagen.mp4 import Atoms
 from mutagen.ogg import OggPage
 
 from music import gtzan_clip, require_ffmpeg
@@ -85,6 +86,73 @@ def ffprobe_tags(path: Path) -> dict[str, str]:
 
 
 # --- audio verdicts (decode, truncation, silence) --------------------------------------------
+
+
+def id3v1_tag(title: str = "Late Set", genre: int = 17) -> bytes:
+    """An ID3v1.1 tag (128 bytes: ``TAG``, title, artist, album, year, comment, genre)."""
+    return (b"TAG" + title.encode("latin-1").ljust(30, b"\0") + b"Artist".ljust(30, b"\0")
+            + b"Album".ljust(30, b"\0") + b"2001" + bytes(30) + bytes([genre]))
+
+
+def lyrics3v2_tag(lyrics: str = "hello") -> bytes:
+    """A Lyrics3 v2.00 tag as Winamp-era taggers put before ID3v1: ``LYRICSBEGIN``, fields
+    (3-letter id, 5-digit size, value), the 6-digit size of all that, ``LYRICS200``."""
+    text = lyrics.encode("latin-1")
+    body = b"LYRICSBEGIN" + b"IND0000210" + b"LYR" + str(len(text)).zfill(5).encode() + text
+    return body + str(len(body)).zfill(6).encode() + b"LYRICS200"
+
+
+def lyrics3v1_tag(lyrics: str = "[00:01]hello") -> bytes:
+    """A Lyrics3 v1 tag: ``LYRICSBEGIN``, up to 5100 bytes of lyrics, ``LYRICSEND``."""
+    return b"LYRICSBEGIN" + lyrics.encode("latin-1") + b"LYRICSEND"
+
+
+def apev2_tag(tmp: Path, items: dict[str, str] | None = None) -> bytes:
+    """The bytes of an APEv2 tag (header, items, footer) as mutagen writes it."""
+    tag = APEv2()
+    for key, value in (items or {"Genre": "Blues", "Title": "Late Set"}).items():
+        tag[key] = value
+    tmp.write_bytes(b"")
+    tag.save(tmp)
+    return tmp.read_bytes()
+
+
+def with_appended(src: Path, dst: Path, *blocks: bytes) -> Path:
+    """``src`` with ``blocks`` (tags, junk) appended in order, as taggers and broken
+    downloads leave a bare MP3 or AAC stream."""
+    dst.write_bytes(src.read_bytes() + b"".join(blocks))
+    return dst
+
+
+def junk(n_bytes: int = 3000, seed: int = 2) -> bytes:
+    """Random bytes, as an interrupted download resumed at the wrong offset appends."""
+    return np.random.default_rng(seed).bytes(n_bytes)
+
+
+def ogg_page_offsets(path: Path) -> list[tuple[int, bool]]:
+    """``(byte offset, end of stream flag)`` of each Ogg page, read with mutagen."""
+    return [(page.offset, page.last) for page in _ogg_pages(path)]
+
+
+def cut_at_page(src: Path, dst: Path, keep: float = 0.5) -> Path:
+    """``src`` (Ogg) cut exactly where the page nearest ``keep`` of its bytes starts: what a
+    copy or download interrupted between two pages leaves."""
+    size = src.stat().st_size
+    offsets = [offset for offset, _ in ogg_page_offsets(src)]
+    at = min(offsets[1:], key=lambda offset: abs(offset - keep * size))
+    dst.write_bytes(src.read_bytes()[:at])
+    return dst
+
+
+def mp4_cut_before_moov(src: Path, dst: Path) -> Path:
+    """``src`` (an MP4 whose index, the ``moov`` atom, comes after the audio, as FFmpeg and
+    many download tools write it) cut part-way through its audio: a truncated download."""
+    with open(src, "rb") as handle:
+        atoms = {atom.name: atom for atom in Atoms(handle).atoms}
+    assert atoms[b"moov"].offset > atoms[b"mdat"].offset, "moov must come after the audio"
+    mdat = atoms[b"mdat"]
+    return cut_short(src, dst, keep=(mdat.offset + mdat.length / 2) / src.stat().st_size)
+
 
 
 def vbr_mp3_without_xing(dst: Path, src: Path, *, silence_before: float = 0.0,

@@ -189,6 +189,168 @@ def test_a_short_last_frame_followed_by_tags_is_a_warning(tmp_path, shapes):
     assert "last frame is cut short, with tags after it" in record["warning"]
 
 
+# --- what follows the audio: tags, junk, a missing end (red-team C1, C2, C4) -------------------
+
+
+# name -> the blocks appended after the audio, in order (Winamp, foobar2000 and old taggers).
+END_TAGS = {
+    "lyrics3 v2, ID3v1": ("lyrics3v2", "id3v1"),
+    "lyrics3 v1, ID3v1": ("lyrics3v1", "id3v1"),
+    "lyrics3 v2 alone": ("lyrics3v2",),
+    "APEv2, lyrics3 v2, ID3v1": ("apev2", "lyrics3v2", "id3v1"),
+    "lyrics3 v2, APEv2, ID3v1": ("lyrics3v2", "apev2", "id3v1"),
+    "APEv2, ID3v1": ("apev2", "id3v1"),
+    "ID3v1": ("id3v1",),
+}
+
+
+def _end_block(kind: str, tmp_path: Path) -> bytes:
+    return {"lyrics3v2": realworld.lyrics3v2_tag, "lyrics3v1": realworld.lyrics3v1_tag,
+            "id3v1": realworld.id3v1_tag,
+            "apev2": lambda: realworld.apev2_tag(tmp_path / "ape.tag")}[kind]()
+
+
+@pytest.fixture(scope="module")
+def bare_mp3(tmp_path_factory) -> Path:
+    """A 5 s CBR MP3 of real rock, as the red-team report made it (``-b:a 128k``)."""
+    folder = tmp_path_factory.mktemp("bare")
+    return realworld.encode(folder / "r.mp3", ["-c:a", "libmp3lame", "-b:a", "128k"],
+                            genre="rock", number=4, seconds=5, start=0)
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["decoded", "quick"])
+@pytest.mark.parametrize("blocks", sorted(END_TAGS))
+def test_tags_after_the_audio_are_not_audio(tmp_path, bare_mp3, blocks, verify):
+    path = realworld.with_appended(bare_mp3, tmp_path / "tagged.mp3",
+                                   *(_end_block(kind, tmp_path) for kind in END_TAGS[blocks]))
+    record = inspect_file(str(path), verify=verify)
+    bare = inspect_file(str(bare_mp3), verify=verify)
+    assert (record["status"], record["warning"]) == ("ok", None), record.get("error")
+    assert record["duration"] == pytest.approx(bare["duration"], abs=1e-6)
+    assert record["audio_hash"] == bare["audio_hash"]  # tag bytes are no part of the audio
+
+
+def test_the_red_team_lyrics3_mp3_scans_ok(tmp_path, bare_mp3):
+    """The report's file: Lyrics3 v2 before ID3v1 was "damaged audio: 2 packet(s)"."""
+    path = realworld.with_appended(bare_mp3, tmp_path / "l3.mp3", realworld.lyrics3v2_tag(),
+                                   realworld.id3v1_tag("T", genre=17))
+    for quick in ([], ["--quick"]):
+        result = runner.invoke(app, ["scan", str(path), "--json", *quick, "--force", "--db",
+                                     str(tmp_path / "c.sqlite")])
+        assert result.exit_code == 0, result.output
+        row = json.loads(result.stdout)
+        assert row["action"] in ("added", "updated") and "warning" not in row, row
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["decoded", "quick"])
+@pytest.mark.parametrize("shape", ["mp3 with Xing", "mp3 without Xing", "cbr mp3 without Xing",
+                                   "adts aac"])
+def test_junk_after_the_audio_is_a_warning(tmp_path, shapes, shape, verify):
+    """Random bytes after a bare stream's last whole frame were "cut off (truncated file)"
+    though every frame decodes; junk between the audio and an ID3v1 tag too."""
+    whole = inspect_file(str(shapes[shape]), verify=verify)
+    for blocks in ([realworld.junk()], [realworld.junk(), realworld.id3v1_tag()]):
+        path = realworld.with_appended(shapes[shape], tmp_path / shapes[shape].name, *blocks)
+        record = inspect_file(str(path), verify=verify)
+        assert record["status"] == "ok", record["error"]
+        assert record["warning"].startswith("3000 bytes of junk after the audio"), record
+        # Within one frame: LAME's end padding is trimmed only from the stream's last packet.
+        assert record["duration"] == pytest.approx(whole["duration"], abs=0.03)
+        assert record["audio_hash"] == whole["audio_hash"]
+
+
+def test_junk_after_a_cut_frame_is_still_a_cut(tmp_path, shapes):
+    """Only bytes after whole frames are junk: a file cut mid-frame stays truncated."""
+    cut = realworld.cut_short(shapes["mp3 with Xing"], tmp_path / "cut.mp3")
+    path = realworld.with_appended(cut, tmp_path / "cut then junk.mp3", realworld.junk())
+    record = inspect_file(str(path))
+    assert record["status"] == "error"
+    assert record["error"].startswith(("incomplete audio", "damaged audio")), record["error"]
+
+
+# name -> ffmpeg codec arguments: every Ogg encoder here.
+OGG_ENCODERS = {
+    "vorbis (libvorbis)": ("song.ogg", ["-c:a", "libvorbis"]),
+    "vorbis (FFmpeg's own)": ("song.ogg", ["-ac", "2", "-c:a", "vorbis", "-strict", "-2"]),
+    "opus (libopus)": ("song.opus", ["-c:a", "libopus"]),
+    "opus (FFmpeg's own)": ("song.opus", ["-ar", "48000", "-c:a", "opus", "-strict", "-2"]),
+    "flac in ogg": ("song.oga", ["-c:a", "flac", "-f", "ogg"]),
+    "speex": ("song.spx", ["-c:a", "libspeex"]),
+}
+
+
+@pytest.mark.parametrize("encoder", sorted(OGG_ENCODERS))
+def test_an_ogg_file_cut_at_a_page_boundary_is_truncated(tmp_path, encoder):
+    file_name, args = OGG_ENCODERS[encoder]
+    whole = realworld.encode(tmp_path / file_name, args, genre="rock", number=4, seconds=5)
+    pages = realworld.ogg_page_offsets(whole)
+    # The premise: every encoder marks the last page, and only it, as the end (RFC 3533).
+    assert [last for _, last in pages] == [False] * (len(pages) - 1) + [True]
+    assert inspect_file(str(whole))["status"] == "ok"
+    for keep in (0.5, 0.95):
+        cut = realworld.cut_at_page(whole, tmp_path / f"cut {keep} {file_name}", keep=keep)
+        for verify in (True, False):
+            record = inspect_file(str(cut), verify=verify)
+            assert record["status"] == "error", (keep, verify, record)
+            assert record["error"].startswith(
+                "incomplete audio: the file is cut off at a page boundary after"), record["error"]
+
+
+def test_an_ogg_file_rewritten_by_a_tagger_keeps_its_end(tmp_path):
+    """mutagen rewrites the pages when tags grow: the end-of-stream flag stays, so tagged files
+    are not taken for cut ones."""
+    from mutagen.oggvorbis import OggVorbis
+
+    path = realworld.encode(tmp_path / "tagged.ogg", ["-c:a", "libvorbis"], seconds=5)
+    tags = OggVorbis(path)
+    tags["comment"] = ["x" * 70000]  # spills over several pages
+    tags.save()
+    assert realworld.ogg_page_offsets(path)[-1][1]
+    record = inspect_file(str(path))
+    assert (record["status"], record["warning"]) == ("ok", None), record.get("error")
+
+
+def test_an_mp4_cut_before_its_index_says_incomplete(tmp_path):
+    """FFmpeg writes the moov atom after the audio; a download cut before it has no index."""
+    whole = realworld.encode(tmp_path / "whole.m4a", ["-c:a", "aac", "-b:a", "128k"],
+                             seconds=5)
+    cut = realworld.mp4_cut_before_moov(whole, tmp_path / "cut.m4a")
+    reason = ("incomplete file: it has no index (MP4 'moov' atom), as when a download stops "
+              "before the end (truncated file)")
+    for verify in (True, False):
+        assert inspect_file(str(cut), verify=verify)["error"] == reason
+    with pytest.raises(AudioError, match=r"^incomplete file: it has no index"):
+        decode_audio(cut, 16000)
+
+
+def test_a_header_without_audio_says_no_audio_data(tmp_path, shapes):
+    """A 44-byte WAV (the report's ``head -c 44``, and a proper header of 0 frames) holds no
+    audio, which is not "not an audio file"; an AIFF whose header declares 4 s says so."""
+    import wave
+
+    cut = tmp_path / "head 44.wav"
+    cut.write_bytes(shapes["wav"].read_bytes()[:44])
+    empty = tmp_path / "zero frames.wav"
+    with wave.open(str(empty), "wb") as handle:
+        handle.setnchannels(2)
+        handle.setsampwidth(2)
+        handle.setframerate(44100)
+        handle.writeframes(b"")
+    assert empty.stat().st_size == 44
+    for path in (cut, empty):
+        for verify in (True, False):
+            assert inspect_file(str(path), verify=verify)["error"] == (
+                "no audio data (the file holds only a header)"), path
+        with pytest.raises(AudioError, match=r"^no audio data"):
+            decode_audio(path)
+    aiff = tmp_path / "header.aiff"
+    data = shapes["aiff"].read_bytes()
+    aiff.write_bytes(data[:data.index(b"SSND") + 16])  # the sound chunk's header, no samples
+    assert inspect_file(str(aiff))["error"] == (
+        "no audio data: the file ends before any of the 4.0 s its header declares "
+        "(truncated file)")
+
+
 # --- issue 17 case 4: decoder noise is not damage -------------------------------------------------
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
@@ -128,8 +128,22 @@ def _ffmpeg_logs() -> Iterator[list[tuple[int, str, str]]]:
         av.logging.set_skip_repeated(repeated)
 
 
+_NO_AUDIO_DATA = "no audio data (the file holds only a header)"
+# What FFmpeg's demuxers say when they know the container but find no audio to read in it,
+# in plain words. Anything else that stops the opening means no known container was found.
+_OPEN_FAILURES = {
+    "moov atom not found": "incomplete file: it has no index (MP4 'moov' atom), as when a "
+                           "download stops before the end (truncated file)",
+    "no 'data' tag found": _NO_AUDIO_DATA,
+}
+
+
 def _open(path: str | Path) -> av.container.InputContainer:
-    """Open a container, turning every failure into an :class:`AudioError` with a clear reason."""
+    """Open a container, turning every failure into an :class:`AudioError` with a clear reason.
+
+    Call it where FFmpeg's log is captured (:func:`_ffmpeg_logs`): only then does FFmpeg's
+    error carry the demuxer's own message, which :data:`_OPEN_FAILURES` puts into words.
+    """
     path = Path(path)
     try:
         st = os.stat(path)
@@ -147,6 +161,9 @@ def _open(path: str | Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r", metadata_errors="replace")
     except av.error.InvalidDataError as exc:
+        said = (exc.log or (None, None, ""))[2].strip()
+        if said in _OPEN_FAILURES:
+            raise CorruptAudioError(path, _OPEN_FAILURES[said]) from exc
         raise NotAudioError(path, "not an audio file (no known container format found)") from exc
     except av.error.FFmpegError as exc:
         raise CorruptAudioError(path, f"cannot open: {ffmpeg_reason(exc)}") from exc
@@ -300,7 +317,8 @@ def stream_audio(
         float32 blocks of shape ``(n,)`` when ``mono`` else ``(channels, n)``, in [-1, 1].
     """
     mixer = (downmix or Downmix()) if mono else None
-    container = _open(path)
+    with _ffmpeg_logs():
+        container = _open(path)
     try:
         stream = _audio_stream(container, path)
         native_sr = int(stream.codec_context.sample_rate or stream.rate or 0)
@@ -411,6 +429,7 @@ def _decode_native(
     position: int | None = None  # sample index of the next decoded sample
     produced = 0
     errors = 0
+    packets = 0  # with data; none at all means the file holds no audio, not damaged audio
     gathered: list[list[np.ndarray]] = []  # per channel, samples not yet yielded
     gathered_len = 0
     gathered_fmt = ""
@@ -447,6 +466,7 @@ def _decode_native(
 
     try:
         for packet in container.demux(stream):
+            packets += packet.size > 0
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as exc:
@@ -480,7 +500,8 @@ def _decode_native(
         raise CorruptAudioError(path, "damaged container metadata") from exc
     yield from flush()
     if produced == 0 and start_sample == 0:
-        raise CorruptAudioError(path, "no audio could be decoded (truncated or damaged file)")
+        raise CorruptAudioError(path, _NO_AUDIO_DATA if not packets else
+                                "no audio could be decoded (truncated or damaged file)")
 
 
 def decode_audio(
@@ -523,8 +544,11 @@ class AudioCheck:
     ``decoded_seconds`` is the audio actually decodable; ``bad_packets`` counts packets the
     decoder complained about (``first_bad_at`` seconds in, ``complaint`` its first message),
     ``lost_packets`` those whose audio it could not give at all; ``cut_off`` says the file stops
-    part-way through its last frame or page; ``audio_hash`` identifies the compressed audio
-    regardless of tags. :attr:`problem` and :attr:`warning` turn these into words.
+    part-way through its last frame or page, ``unfinished`` that an Ogg stream's last page is
+    not marked as its end (the file was cut at a page boundary); ``junk_bytes`` counts bytes
+    after the last frame of a bare MP3/AAC stream that are neither audio nor a known tag;
+    ``audio_hash`` identifies the compressed audio regardless of tags and junk.
+    :attr:`problem` and :attr:`warning` turn these into words.
     """
 
     info: AudioInfo
@@ -535,6 +559,8 @@ class AudioCheck:
     lost_packets: int = 0
     cut_off: bool = False
     complaint: str | None = None
+    unfinished: bool = False
+    junk_bytes: int = 0
 
     @property
     def problem(self) -> str | None:
@@ -551,6 +577,9 @@ class AudioCheck:
                     "declares could be read (truncated or damaged file)")
         if self.cut_off:
             return f"incomplete audio: the file is cut off after {seconds:.1f} s (truncated file)"
+        if self.unfinished:
+            return (f"incomplete audio: the file is cut off at a page boundary after "
+                    f"{seconds:.1f} s (its last page does not end the stream; truncated file)")
         short = declared is not None and seconds < declared - _LOST_SECONDS
         if self.lost_packets or (self.bad_packets and short):
             where = f" (first at {self.first_bad_at:.1f} s)" if self.first_bad_at else ""
@@ -559,12 +588,40 @@ class AudioCheck:
 
     @property
     def warning(self) -> str | None:
-        """What the decoder complained about in a file whose audio decoded in full, or ``None``."""
-        if not self.bad_packets or self.problem is not None:
+        """What is odd in a file whose audio decoded in full (the decoder's complaints, junk
+        after the audio), or ``None``."""
+        if self.problem is not None:
             return None
-        where = f", first at {self.first_bad_at:.1f} s" if self.first_bad_at else ""
-        return (f"FFmpeg reported a problem in {self.bad_packets} packet(s) ({self.complaint}"
-                f"{where}), but all {self.decoded_seconds:.1f} s of audio decoded")
+        notes = []
+        if self.bad_packets:
+            where = f", first at {self.first_bad_at:.1f} s" if self.first_bad_at else ""
+            notes.append(f"FFmpeg reported a problem in {self.bad_packets} packet(s) "
+                         f"({self.complaint}{where})")
+        if self.junk_bytes:
+            notes.append(f"{self.junk_bytes} bytes of junk after the audio (neither audio "
+                         "nor a known tag)")
+        if not notes:
+            return None
+        return f"{'; '.join(notes)}, but all {self.decoded_seconds:.1f} s of audio decoded"
+
+
+@dataclass
+class _Tally:
+    """What :func:`check_audio` has counted so far (see :class:`AudioCheck`)."""
+
+    samples: int = 0
+    packet_seconds: float = 0.0
+    bad: int = 0
+    lost: int = 0
+    first_bad: float | None = None
+    complaint: str | None = None
+
+    def complain(self, reason: str, at: float | None, lost: bool) -> None:
+        self.bad += 1
+        self.lost += lost
+        self.complaint = self.complaint or reason
+        if self.first_bad is None and at is not None:
+            self.first_bad = max(0.0, at)  # priming is before 0
 
 
 def content_digest() -> hashlib.blake2b:
@@ -595,142 +652,213 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
         When the file cannot be opened as audio or not one sample can be read from it.
     """
     digest = hashlib.blake2b(digest_size=16)
-    samples = 0
-    packet_seconds = 0.0
-    bad = lost = 0
-    first_bad = complaint = None
+    tally = _Tally()
     with _ffmpeg_logs() as logs, _open(path) as container:
         stream = _audio_stream(container, path)
         info = _describe(container, stream, path, logs)
         time_base = float(stream.time_base) if stream.time_base else 0.0
-        tags_at = (_appended_tags_at(path) if container.format.name in _FRAMED_STREAMS
-                   else None)
-        last = None
+        framed = container.format.name in _FRAMED_STREAMS
+        tags_at = _appended_tags_at(path) if framed else None
+        last = None  # the last packet of audio
+        # Packets of a bare stream since the last one that starts with a frame header: junk
+        # if the file ends with them, damage if audio follows. ``before_junk`` is the tally
+        # before them, to count them out.
+        junk: list[bytes] = []
+        before_junk = tally
         try:
             for packet in container.demux(stream):
                 if packet.size == 0 or (tags_at is not None and (packet.pos or 0) >= tags_at):
-                    continue  # bytes of an ID3v1/APEv2 tag, passed on by the MP3 parser
-                last = packet
-                digest.update(bytes(packet))
+                    continue  # bytes of a tag after the audio, passed on by the MP3 parser
+                data = bytes(packet)
+                if framed and not _starts_frame(data, container.format.name):
+                    if not junk:
+                        before_junk = replace(tally)
+                    junk.append(data)
+                else:
+                    for held in junk:  # audio follows: they were damage inside the stream
+                        digest.update(held)
+                    junk = []
+                    last = packet
+                    digest.update(data)
                 if packet.duration:
-                    packet_seconds += packet.duration * time_base
-                if not decode:
-                    continue
-                logged = len(logs)
-                failed = None
-                try:
-                    for frame in packet.decode():
-                        samples += frame.samples
-                except av.error.FFmpegError as exc:
-                    failed = ffmpeg_reason(exc)
-                # Decoders log and carry on when they can: complaints without an exception
-                # may have cost nothing (see AudioCheck.problem).
-                errors = [m for level, _, m in logs[logged:] if level <= av.logging.ERROR]
-                if failed or errors:
-                    bad += 1
-                    lost += failed is not None
-                    complaint = complaint or (errors[0].strip() if errors else failed)
-                    if first_bad is None and packet.pts is not None:
-                        first_bad = max(0.0, packet.pts * time_base)  # priming is before 0
+                    tally.packet_seconds += packet.duration * time_base
+                if decode:
+                    _decode_packet(packet, logs, tally, time_base)
             if decode:
                 try:
                     for frame in stream.codec_context.decode(None):
-                        samples += frame.samples
+                        tally.samples += frame.samples
                 except av.error.FFmpegError:
                     pass
         except av.error.EOFError:
             pass
         except av.error.FFmpegError as exc:
-            if samples == 0 and packet_seconds == 0:
+            if tally.samples == 0 and tally.packet_seconds == 0:
                 raise CorruptAudioError(
                     path, f"cannot read audio packets: {ffmpeg_reason(exc)}") from exc
-            bad += 1  # the rest of the file could not be read
-            lost += 1
-            complaint = complaint or ffmpeg_reason(exc)
-        cut_off = _ends_mid_frame(container, stream, last, path)
+            # the rest of the file could not be read
+            tally.complain(ffmpeg_reason(exc), None, lost=True)
+        if last is None and not junk:
+            declared = info.duration if info.duration_exact else None
+            raise CorruptAudioError(path, "no audio data: the file ends before any of the "
+                                    f"{declared:.1f} s its header declares (truncated file)"
+                                    if declared else _NO_AUDIO_DATA)
+        junk_bytes = 0
+        if junk and last is not None:
+            tally = before_junk  # bytes appended after the audio are no part of it
+            junk_bytes = ((tags_at if tags_at is not None else os.path.getsize(path))
+                          - last.pos - last.size)
+        cut_off, unfinished = _ends_early(container, stream, last, path)
         if tags_at is not None and last is not None and (
                 cut_off or (last.pos or 0) + last.size > tags_at):
             # A tagger wrote after a short last frame, so the file was whole when it was
             # tagged (iTunes and old rippers leave such frames): a blemish, not a truncation.
             cut_off = False
-            bad += 1
-            complaint = complaint or "the last frame is cut short, with tags after it"
-    seconds = samples / info.sample_rate if decode and info.sample_rate else packet_seconds
+            tally.complain("the last frame is cut short, with tags after it", None, lost=False)
+    seconds = (tally.samples / info.sample_rate if decode and info.sample_rate
+               else tally.packet_seconds)
     if seconds <= 0:
         raise CorruptAudioError(path, "no audio could be decoded (truncated or damaged file)")
-    return AudioCheck(info, seconds, bad, first_bad, digest.hexdigest(), lost, cut_off,
-                      complaint)
+    return AudioCheck(info, seconds, tally.bad, tally.first_bad, digest.hexdigest(), tally.lost,
+                      cut_off, tally.complaint, unfinished, junk_bytes)
 
 
-def _ends_mid_frame(
+def _decode_packet(packet: av.Packet, logs: list[tuple[int, str, str]], tally: _Tally,
+                   time_base: float) -> None:
+    """Decode one packet into ``tally``: its samples, and whether the decoder complained."""
+    logged = len(logs)
+    failed = None
+    try:
+        for frame in packet.decode():
+            tally.samples += frame.samples
+    except av.error.FFmpegError as exc:
+        failed = ffmpeg_reason(exc)
+    # Decoders log and carry on when they can: complaints without an exception may have cost
+    # nothing (see AudioCheck.problem).
+    errors = [m for level, _, m in logs[logged:] if level <= av.logging.ERROR]
+    if failed or errors:
+        at = packet.pts * time_base if packet.pts is not None else None
+        tally.complain(errors[0].strip() if errors else failed, at, lost=failed is not None)
+
+
+def _starts_frame(data: bytes, container: str) -> bool:
+    """Whether ``data`` begins with a valid MP3 (MPEG audio) or ADTS AAC frame header.
+
+    Hand-read because FFmpeg's parser hands on whatever follows the last frame of a bare
+    stream as one more packet, so a packet that starts with no header is not a frame at all.
+    MPEG audio: 11 sync bits, version not 01, layer not 00, bit rate index not 15, sample rate
+    index not 3. ADTS: 12 sync bits, layer 00, sample rate index below 13.
+    """
+    if len(data) < 4 or data[0] != 0xFF:
+        return False
+    if container == "aac":
+        return data[1] & 0xF6 == 0xF0 and (data[2] >> 2) & 0x0F < 13
+    return (data[1] & 0xE0 == 0xE0 and data[1] & 0x18 != 0x08 and data[1] & 0x06 != 0
+            and data[2] >> 4 != 0x0F and data[2] & 0x0C != 0x0C)
+
+
+def _ends_early(
     container: av.container.InputContainer, stream: av.AudioStream, last: av.Packet | None,
     path: str | Path,
-) -> bool:
-    """Whether the file stops part-way through its last packet (cut short, as by ``head -c``).
+) -> tuple[bool, bool]:
+    """``(cut_off, unfinished)``: whether the file stops part-way through its last packet (cut
+    short, as by ``head -c``), and whether an Ogg stream stops at a page not marked as its end.
 
     Where the container states the length exactly, a short decode shows truncation; these are
     the files where it does not, or where FFmpeg quietly drops the cut remainder.
     """
     if last is None:
-        return False
+        return False, False
     if last.is_corrupt:  # the demuxer got fewer bytes than the packet has (WAV, MP4, AIFF)
-        return True
+        return True, False
     if container.format.name in _FRAMED_STREAMS:
         # A fresh parser gives nothing back for a frame shorter than its header says; the
         # demuxer itself passes such a tail on, and the MP3 decoder decodes it without a word.
         parser = av.CodecContext.create(stream.codec_context.name, "r")
-        return not parser.parse(bytes(last))
+        return not parser.parse(bytes(last)), False
     if container.format.name == "ogg" and last.pos is not None and last.pos >= 0:
-        return _ogg_page_cut(path, last.pos)
-    return False
+        return _ogg_ending(path, last.pos)
+    return False, False
 
 
 def _appended_tags_at(path: str | Path) -> int | None:
-    """Where tags appended after the audio begin (ID3v1, APEv2, or APEv2 then ID3v1), or
-    ``None`` when the file ends with audio.
+    """Where the tags appended after the audio begin, or ``None`` when the file ends with audio.
 
-    Hand-read because a bare MP3 or AAC stream has no container to say where its audio ends,
-    and FFmpeg's parser hands such tag bytes on as packets when a short last frame runs into
-    them. ID3v1 is the last 128 bytes, starting ``TAG``; an APEv2 tag ends in a 32-byte footer
-    (``APETAGEX``, version, size of items and footer, item count, flags, 8 reserved bytes) and
-    has a 32-byte header too when flag bit 31 is set.
+    Tags found, in any order and combination before an ID3v1 tag at the very end: APEv2,
+    Lyrics3 v2 and Lyrics3 v1 (Winamp-era lyrics, which sit just before ID3v1). Hand-read
+    because a bare MP3 or AAC stream has no container to say where its audio ends, FFmpeg's
+    parser hands such tag bytes on as packets, and mutagen finds neither Lyrics3 nor an APEv2
+    tag behind one. ID3v1 is the last 128 bytes, starting ``TAG``; an APEv2 tag ends in a
+    32-byte footer (``APETAGEX``, version, size of items and footer, item count, flags, 8
+    reserved bytes) and has a 32-byte header too when flag bit 31 is set; Lyrics3 v2 is
+    ``LYRICSBEGIN``, fields, a 6-digit size of all that, ``LYRICS200``; Lyrics3 v1 is
+    ``LYRICSBEGIN``, at most 5100 bytes of lyrics, ``LYRICSEND``.
     """
     with open(path, "rb") as handle:
         end = handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, end - 160))
-        tail = handle.read()
-    start = end
-    if tail[-128:-125] == b"TAG":
-        start, tail = start - 128, tail[:-128]
-    if len(tail) >= 32 and tail[-32:-24] == b"APETAGEX":
-        size = int.from_bytes(tail[-20:-16], "little")
-        has_header = int.from_bytes(tail[-12:-8], "little") >> 31
-        start -= size + 32 * has_header
+
+        def read(at: int, n: int) -> bytes:
+            handle.seek(max(0, at))
+            return handle.read(n)
+
+        start = end - 128 if end >= 128 and read(end - 128, 3) == b"TAG" else end
+        while length := _tag_before(read, start):
+            start -= length
     return start if start < end else None
 
 
-def _ogg_page_cut(path: str | Path, page_at: int) -> bool:
-    """Whether the Ogg pages from byte ``page_at`` (where one starts) run past the file's end.
+def _tag_before(read: Callable[[int, int], bytes], end: int) -> int:
+    """The length of the APEv2 or Lyrics3 tag that ends at byte ``end``, or 0 when none does
+    (see :func:`_appended_tags_at`); ``read(at, n)`` reads ``n`` bytes from ``at``."""
+    footer = read(end - 32, 32) if end >= 32 else b""
+    if footer.startswith(b"APETAGEX"):
+        length = (int.from_bytes(footer[12:16], "little")
+                  + 32 * (int.from_bytes(footer[20:24], "little") >> 31))
+        return length if 32 <= length <= end else 0
+    if footer.endswith(b"LYRICS200") and footer[-15:-9].isdigit():
+        length = int(footer[-15:-9]) + 15
+        return length if length <= end and read(end - length, 11) == b"LYRICSBEGIN" else 0
+    if footer.endswith(b"LYRICSEND"):
+        at = max(0, end - 5100 - 20)
+        lyrics = read(at, end - at)
+        begin = lyrics.rfind(b"LYRICSBEGIN")
+        return len(lyrics) - begin if begin >= 0 else 0
+    return 0
+
+
+def _ogg_ending(path: str | Path, page_at: int) -> tuple[bool, bool]:
+    """``(cut, unfinished)`` for the Ogg pages from byte ``page_at`` (where one starts): whether
+    they run past the file's end, and whether the last whole page of that page's stream lacks
+    the end-of-stream flag.
 
     Hand-read because FFmpeg silently drops a final page that is cut short, and an Ogg
     stream's declared length comes from the last *complete* page's granule position, so a cut
-    file otherwise looks whole. A page is ``OggS``, 22 header bytes, a segment count and that
-    many segment sizes, then the segments; bytes after the last page that are not a page
-    (another tool's trailing tag) are not a cut.
+    file otherwise looks whole. A file cut exactly between two pages is told by its last page:
+    the Ogg specification (RFC 3533) requires the last page of a stream to carry the
+    end-of-stream flag, and every encoder earmark was tested with sets it (FFmpeg's libvorbis,
+    vorbis, libopus, opus, FLAC and libspeex; mutagen's rewrites keep it). A page is ``OggS``,
+    version, flags (4: end of stream), granule position (8 bytes), stream serial number (4),
+    page number, checksum, a segment count and that many segment sizes, then the segments;
+    bytes after the last page that are not a page (another tool's trailing tag) are not a cut.
     """
+    serial = None
+    ended = False
     with open(path, "rb") as handle:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(page_at)
         while True:
             header = handle.read(27)
             if not header or not b"OggS".startswith(header[:4]):
-                return False
+                return False, serial is not None and not ended
             if len(header) < 27:
-                return True
+                return True, False
             lacing = handle.read(header[26])
             if len(lacing) < header[26]:
-                return True
+                return True, False
             end = handle.tell() + sum(lacing)
             if end > size:
-                return True
+                return True, False
+            serial = serial or header[14:18]
+            if header[14:18] == serial:
+                ended = bool(header[5] & 0x04)
             handle.seek(end)
