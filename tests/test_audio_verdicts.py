@@ -104,8 +104,8 @@ def test_whole_songs_as_vbr_without_xing_scan_ok(tmp_path, asc_vbr):
         assert report.failed == []
         for name, seconds in expected.items():
             track = tracks.get_track(catalog, asc_vbr[name])
-            assert track["status"] == "ok" and track["error"] is None
-            assert track["duration"] == pytest.approx(seconds, abs=0.1), name
+            assert track.status == "ok" and track.error is None
+            assert track.duration == pytest.approx(seconds, abs=0.1), name
     # The wrong verdict came from FFmpeg's estimate: still there, no longer trusted.
     assert probe_audio(asc_vbr["frontiers"]).duration > 600
     assert probe_audio(asc_vbr["frontiers, silence first"]).duration > 4000
@@ -371,10 +371,10 @@ def test_vorbis_overread_decodes_in_full_and_is_a_warning(tmp_path, short_packet
         report = scan(catalog, [path])
         assert [item.status for item in report.items] == ["added"]
         track = tracks.get_track(catalog, path)
-    assert track["status"] == "ok" and track["error"] is None
-    assert track["duration"] == pytest.approx(4.13, abs=0.005)
-    assert "Overread" in track["warning"] and "all 4.1 s of audio decoded" in track["warning"]
-    assert report.warned == report.items and report.items[0].warning == track["warning"]
+    assert track.status == "ok" and track.error is None
+    assert track.duration == pytest.approx(4.13, abs=0.005)
+    assert "Overread" in track.warning and "all 4.1 s of audio decoded" in track.warning
+    assert report.warned == report.items and report.items[0].warning == track.warning
 
     # The command shows it too: a JSON field, and a table in the summary.
     db = str(tmp_path / "cli.sqlite")
@@ -396,7 +396,7 @@ def test_the_warning_column_arrives_by_migration(tmp_path):
     conn.close()
     with Catalog(db) as catalog:
         track = tracks.get_track(catalog, "/music/a.flac")
-        assert track["status"] == "ok" and track["warning"] is None
+        assert track.status == "ok" and track.warning is None
         assert catalog.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
@@ -566,8 +566,8 @@ def test_no_genre_is_stored_or_written_for_silent_audio(tmp_path, silence_cases)
     assert "cancel" in notes["inverted"][0]
 
     with Catalog(db) as catalog:
-        silent = tracks.get_track(catalog, library / "silent.flac")["id"]
-        inverted = tracks.get_track(catalog, library / "inverted.flac")["id"]
+        silent = tracks.get_track(catalog, library / "silent.flac").id
+        inverted = tracks.get_track(catalog, library / "inverted.flac").id
         assert load_predictions(catalog, silent, "genres") is None
         assert load_predictions(catalog, silent, "tags") == {}
         assert load_predictions(catalog, silent, "audio") == {"silent": True, "downmix": None}

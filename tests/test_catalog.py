@@ -31,16 +31,16 @@ def test_info_json_lists_what_every_table_knows_of_a_track(tmp_path, music_files
     with Catalog(db) as catalog:
         scan(catalog, [song], engine=LocalEngine(1))
         track = tracks.get_track(catalog, song)
-        labels.set_labels(catalog, track["id"], "mine", "genre", ["rock", "blues"],
+        labels.set_labels(catalog, track.id, "mine", "genre", ["rock", "blues"],
                           split="train", artist="Someone")
-        ratings.add_rating(catalog, track["id"], verdict="like", rated_at=100.0)
-        ratings.add_rating(catalog, track["id"], stars=2, source="import", rated_at=50.0)
-        store_embedding(catalog, track["id"], "MSD_musicnn", np.ones(4), track["content_hash"])
-        store_predictions(catalog, track["id"], "MSD_musicnn",
+        ratings.add_rating(catalog, track.id, verdict="like", rated_at=100.0)
+        ratings.add_rating(catalog, track.id, stars=2, source="import", rated_at=50.0)
+        store_embedding(catalog, track.id, "MSD_musicnn", np.ones(4), track.content_hash)
+        store_predictions(catalog, track.id, "MSD_musicnn",
                           {"genres": [["rock", 0.9]], "audio": {"silent": False}})
-        first = journal.record_write(catalog, "b1", track["id"], str(song),
+        first = journal.record_write(catalog, "b1", track.id, str(song),
                                      {"GENRE": (None, ["Rock"])}, "h0", "h1")
-        journal.record_write(catalog, "b2", track["id"], str(song),
+        journal.record_write(catalog, "b2", track.id, str(song),
                              {"GENRE": (["Rock"], ["Blues", "Rock"])}, "h1", "h2")
         journal.mark_undone(catalog, first, when=200.0)
         embedded_at = catalog.execute("SELECT created_at FROM embeddings").fetchone()[0]
@@ -48,7 +48,7 @@ def test_info_json_lists_what_every_table_knows_of_a_track(tmp_path, music_files
     result = runner.invoke(app, ["info", str(song), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["in_catalog"] is True and data["id"] == track["id"]
+    assert data["in_catalog"] is True and data["id"] == track.id
     assert data["labels"] == [
         {"dataset": "mine", "task": "genre", "label": label, "split": "train",
          "artist": "Someone"} for label in ("blues", "rock")]

@@ -132,7 +132,7 @@ def test_embed_tracks_is_incremental_and_stores_predictions(excerpts, tmp_path):
         assert [reason for _, reason in report.failed] == []  # broken files are not 'ok' tracks
         ids, matrix = load_embeddings(catalog, "MSD_musicnn")
         assert matrix.shape == (2, 400) and np.isfinite(matrix).all()
-        jazz_id = tracks.get_track(catalog, lib / "a jazz song.mp3")["id"]
+        jazz_id = tracks.get_track(catalog, lib / "a jazz song.mp3").id
         tags = load_predictions(catalog, jazz_id, "tags")
         assert max(tags, key=tags.get) == "jazz"
         assert load_predictions(catalog, jazz_id, "genres")[0][0] == "jazz"

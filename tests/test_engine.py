@@ -67,7 +67,7 @@ def test_embed_runs_on_the_engine_it_is_given(two_songs, tmp_path):
     engine = CountingEngine(2)
     with Catalog(tmp_path / "c.sqlite") as catalog:
         scan(catalog, [two_songs["folder"]], engine=LocalEngine(1))
-        ids = [tracks.get_track(catalog, two_songs[name])["id"]
+        ids = [tracks.get_track(catalog, two_songs[name]).id
                for name in ("jazz", "broken", "metal")]
         report = embed_tracks(catalog, "MTT_musicnn", ids, precision="float32", engine=engine)
         assert engine.calls == [("map_threads", sorted([two_songs["jazz"], two_songs["metal"]]))]

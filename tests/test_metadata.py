@@ -98,10 +98,10 @@ def test_wma_beside_flac_scans_both_with_the_wma_tags(tmp_path, music_files):
     assert {r["action"] for r in rows.values()} == {"added"} and len(rows) == 2
     with Catalog(db) as cat:
         track = tracks.get_track(cat, wma)
-        assert track["status"] == "ok" and track["codec"] == "wmav2"
-        assert (track["title"], track["artist"]) == ("Late Set", "Trio")
+        assert track.status == "ok" and track.codec == "wmav2"
+        assert (track.title, track.artist) == ("Late Set", "Trio")
         assert tracks.song_name(track) == "Trio - Late Set"
-        assert tracks.get_track(cat, folder / "good.flac")["status"] == "ok"
+        assert tracks.get_track(cat, folder / "good.flac").status == "ok"
     probe = realworld.ffprobe_tags(wma)
     assert (probe["title"], probe["artist"]) == ("Late Set", "Trio")
 
@@ -143,8 +143,8 @@ def test_asf_attributes_of_every_type(catalog, tmp_path):
     report = scan(catalog, [wma])
     assert report.count("added") == 1
     row = tracks.get_track(catalog, wma)
-    assert row["status"] == "ok" and row["genre"] == "Jazz; Blues"
-    assert row["tags"]["raw"]["WM/MediaClassPrimaryID"] == [str(MUSIC_CLASS)]
+    assert row.status == "ok" and row.genre == "Jazz; Blues"
+    assert row.tags["raw"]["WM/MediaClassPrimaryID"] == [str(MUSIC_CLASS)]
 
 
 @pytest.mark.parametrize(("value", "expected"), [(1, 1), (25, 2), (50, 3), (75, 4), (99, 5)])
@@ -171,7 +171,7 @@ def test_tag_on_a_folder_with_a_wma_scans_it_first_without_crashing(tmp_path, mu
     planned = [json.loads(line) for line in result.stdout.splitlines()]
     assert {p["path"] for p in planned} == {str(wma), str(folder / "good.flac")}
     with Catalog(db) as cat:
-        assert tracks.get_track(cat, wma)["title"] == "Late Set"
+        assert tracks.get_track(cat, wma).title == "Late Set"
 
 
 # --- MP4, ID3, Vorbis: values that are not plain strings --------------------------------------
@@ -308,8 +308,8 @@ def test_record_track_stores_values_json_cannot_hold(catalog, tmp_path):
                  "number": 3},
     })
     row = tracks.get_track_by_id(catalog, track_id)
-    assert row["title"] == "Late Set" and row["artist"] == "bad \ufffd text"
-    assert row["tags"] == {"raw": {"Title": ["Late Set"]}, "blob": "[binary data (2 bytes)]",
+    assert row.title == "Late Set" and row.artist == "bad \ufffd text"
+    assert row.tags == {"raw": {"Title": ["Late Set"]}, "blob": "[binary data (2 bytes)]",
                            "number": 3}
 
 
@@ -328,10 +328,10 @@ def test_wav_riff_info_tags_are_read(catalog, tmp_path):
                               "IPRD": "Open Range", "ISFT": riff_info(wav)["ISFT"]}
     scan(catalog, [wav])
     track = tracks.get_track(catalog, wav)
-    assert track["status"] == "ok"
-    assert (track["title"], track["artist"], track["album"], track["genre"]) == (
+    assert track.status == "ok"
+    assert (track.title, track.artist, track.album, track.genre) == (
         "Prairie Song", "The Ranch Hands", "Open Range", "Country")
-    assert track["tags"]["raw"]["INFO:ICMT"] == ["recorded live"]
+    assert track.tags["raw"]["INFO:ICMT"] == ["recorded live"]
     assert tracks.song_name(track) == "The Ranch Hands - Prairie Song"
     assert existing_genres(wav) == ["Country"]
     probe = realworld.ffprobe_tags(wav)
@@ -405,8 +405,8 @@ def test_genre_in_a_second_leading_id3v2_tag(catalog, tmp_path):
     assert realworld.ffprobe_tags(mp3)["genre"] == "Blues"
     scan(catalog, [mp3])
     track = tracks.get_track(catalog, mp3)
-    assert track["status"] == "ok" and track["genre"] == "Blues"
-    assert track["duration"] == pytest.approx(3.0, abs=0.1)
+    assert track.status == "ok" and track.genre == "Blues"
+    assert track.duration == pytest.approx(3.0, abs=0.1)
 
 
 @pytest.mark.parametrize("kind", ["wv", "tta", "mpc"])
@@ -429,9 +429,9 @@ def test_apev2_containers_are_read(catalog, tmp_path, kind):
     assert (probe["title"], probe["artist"]) == ("Lossless Night", "Quartet")
     scan(catalog, [path])  # PyAV decodes all three: analysis works on them
     track = tracks.get_track(catalog, path)
-    assert track["status"] == "ok", track["error"]
-    assert track["duration"] == pytest.approx(3.0, abs=0.1)
-    assert track["genre"] == "Jazz; Fusion"
+    assert track.status == "ok", track.error
+    assert track.duration == pytest.approx(3.0, abs=0.1)
+    assert track.genre == "Jazz; Fusion"
 
 
 # --- rating scales (issue 10, case 3) ---------------------------------------------------------

@@ -95,16 +95,16 @@ def test_scan_records_good_files_and_every_bad_file_with_a_reason(catalog, messy
         path = tracks.normalise_path(messy_library[f"good_{fmt}"])
         assert by_path[path].status == "added", (fmt, by_path[path])
         track = tracks.get_track(catalog, path)
-        assert track["status"] == "ok"
-        assert track["duration"] == pytest.approx(4.0, abs=0.1)
-        assert track["channels"] == 2 and track["content_hash"] and track["audio_hash"]
+        assert track.status == "ok"
+        assert track.duration == pytest.approx(4.0, abs=0.1)
+        assert track.channels == 2 and track.content_hash and track.audio_hash
     for name, reason in REASONS.items():
         path = tracks.normalise_path(messy_library[name])
         item = by_path[path]
         assert item.status == "failed", (name, item)
         assert reason in item.reason, (name, item.reason)
         row = tracks.get_track(catalog, path)
-        assert row["status"] == "error" and row["error"] == item.reason
+        assert row.status == "error" and row.error == item.reason
     loops = [i for i in report.items if i.status == "skipped"]
     assert len(loops) == 1 and "loop" in loops[0].reason
     assert len(report.failed) == len(REASONS)
@@ -126,7 +126,7 @@ def test_rescan_is_incremental_and_recognises_moves(catalog, tmp_path, music_fil
     shutil.copyfile(music_files["flac"], lib / "b.flac")
     first = scan(catalog, [lib])
     assert first.count("added") == 2
-    track_id = tracks.get_track(catalog, a)["id"]
+    track_id = tracks.get_track(catalog, a).id
     catalog.execute("INSERT INTO labels (track_id, dataset, label) VALUES (?, 'mine', 'rock')",
                     (track_id,))
 
@@ -144,7 +144,7 @@ def test_rescan_is_incremental_and_recognises_moves(catalog, tmp_path, music_fil
     item = next(i for i in third.items if i.status == "moved")
     assert item.moved_from == tracks.normalise_path(a)
     row = tracks.get_track(catalog, moved)
-    assert row["id"] == track_id  # same row: labels, ratings, embeddings follow the file
+    assert row.id == track_id  # same row: labels, ratings, embeddings follow the file
     assert tracks.get_track(catalog, a) is None
     assert catalog.execute("SELECT label FROM labels WHERE track_id = ?",
                            (track_id,)).fetchone()[0] == "rock"
@@ -190,14 +190,14 @@ def test_prune_keeps_the_tracks_of_an_unmounted_drive(tmp_path, music_files):
     with Catalog(db) as catalog:
         assert tracks.get_track(catalog, other / "b.flac") is None  # pruned where it was gone
         track = tracks.get_track(catalog, song)
-        assert ratings.current_ratings(catalog)[track["id"]].stars == 5
+        assert ratings.current_ratings(catalog)[track.id].stars == 5
 
     mount.rmdir()
     (tmp_path / "p" / "off").rename(mount)  # the drive is back
     with Catalog(db) as catalog:
         report = scan(catalog, [mount], prune=True)
         assert [(i.path, i.status) for i in report.items] == [(str(song), "unchanged")]
-        assert ratings.current_ratings(catalog)[track["id"]].stars == 5
+        assert ratings.current_ratings(catalog)[track.id].stars == 5
 
 
 def test_prune_forgets_deleted_songs_and_albums_but_not_under_an_empty_folder(catalog, tmp_path,
@@ -222,7 +222,7 @@ def test_prune_forgets_deleted_songs_and_albums_but_not_under_an_empty_folder(ca
     assert report.not_pruned == {f"{artist}/emptied": [str(paths["emptied/1"])],
                                  f"{artist}/drive": [str(paths["drive/disc/1"])],
                                  f"{artist}/bare": [str(paths["bare/disc/1"])]}
-    remaining = {t["path"] for t in tracks.iter_tracks(catalog, None)}
+    remaining = {t.path for t in tracks.iter_tracks(catalog, None)}
     assert remaining == {str(p) for n, p in paths.items() if n not in ("one/2", "two/1")}
     # Without --prune nothing is forgotten and nothing is reported as kept.
     report = scan(catalog, [lib], verify=False)
@@ -248,7 +248,7 @@ def test_duplicates_same_audio_and_same_artist_title(catalog, tmp_path, music_fi
     assert sorted(Path(p).name for p in kinds["same artist and title"]) == [
         "song again.m4a", "song.ogg"]
     track = tracks.get_track(catalog, lib / "song.ogg")
-    assert (track["artist"], track["title"]) == ("The Band", "The Song")
+    assert (track.artist, track.title) == ("The Band", "The Song")
 
 
 def test_duration_filter(catalog, tmp_path):
@@ -269,10 +269,10 @@ def test_existing_tags_and_ratings_are_read(catalog, tmp_path):
                             "-metadata", "album=Album Name"])
     scan(catalog, [path])
     track = tracks.get_track(catalog, path)
-    assert track["genre"] == "Country; Folk"
-    assert track["rating"] == pytest.approx(0.8)
-    assert track["album"] == "Album Name"
-    assert track["tags"]["raw"]["genre"] == ["Country;Folk"]
+    assert track.genre == "Country; Folk"
+    assert track.rating == pytest.approx(0.8)
+    assert track.album == "Album Name"
+    assert track.tags["raw"]["genre"] == ["Country;Folk"]
 
 
 def without_root_file_access(argv: list[str]) -> list[str]:
@@ -443,8 +443,8 @@ def test_an_unexpected_exception_in_inspection_fails_only_that_file(
     assert by_name["odd"].status == "failed"
     assert by_name["odd"].reason == "unexpected error: RuntimeError: injected fault"
     assert by_name["first"].status == by_name["last"].status == "added"
-    assert tracks.get_track(catalog, three_songs["odd"])["status"] == "error"
-    assert tracks.get_track(catalog, three_songs["last"])["status"] == "ok"
+    assert tracks.get_track(catalog, three_songs["odd"]).status == "error"
+    assert tracks.get_track(catalog, three_songs["last"]).status == "ok"
 
 
 def test_an_unexpected_exception_while_recording_fails_only_that_file(
@@ -463,8 +463,8 @@ def test_an_unexpected_exception_while_recording_fails_only_that_file(
     assert by_name["odd"].reason == "unexpected error: RuntimeError: injected fault"
     assert by_name["first"].status == by_name["last"].status == "added"
     row = tracks.get_track(catalog, three_songs["odd"])
-    assert (row["status"], row["error"]) == ("error", by_name["odd"].reason)
-    assert row["size"] is None  # so the next scan tries the file again
+    assert (row.status, row.error) == ("error", by_name["odd"].reason)
+    assert row.size is None  # so the next scan tries the file again
     monkeypatch.setattr(tracks, "record_track", real)
     assert scan(catalog, [three_songs["odd"]]).items[0].status == "updated"
 
@@ -499,7 +499,7 @@ def test_a_name_that_is_not_utf8_is_reported_and_the_scan_goes_on(catalog, tmp_p
     assert set(by_action) == {"added", "failed"}
     assert by_action["failed"].path == os.fsdecode(latin1)
     assert by_action["failed"].reason.startswith("file name is not valid UTF-8")
-    assert tracks.get_track(catalog, lib / "ascii.mp3")["status"] == "ok"
+    assert tracks.get_track(catalog, lib / "ascii.mp3").status == "ok"
 
 
 # --- names that are not UTF-8 (red-team A3) ---------------------------------------------------

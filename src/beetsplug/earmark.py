@@ -94,7 +94,7 @@ class EarmarkPlugin(BeetsPlugin):
         for item in items:
             path = os.fsdecode(item.path)
             track = tracks.get_track(catalog, path)
-            if compute and (track is None or track["status"] != "ok"):
+            if compute and (track is None or track.status != "ok"):
                 try:
                     track = add_file(catalog, path, verify=False)
                 except EarmarkError as exc:  # one item the catalog cannot hold; go on
@@ -102,7 +102,7 @@ class EarmarkPlugin(BeetsPlugin):
                     track = None
             rows.append(track)
         if compute:
-            wanted = [t["id"] for t in rows if t is not None and t["status"] == "ok"]
+            wanted = [t.id for t in rows if t is not None and t.status == "ok"]
             for path, reason in ensure_predictions(catalog, model, wanted):
                 self._log.warning("earmark could not analyse {}: {}", path, reason)
         return rows
@@ -113,10 +113,10 @@ class EarmarkPlugin(BeetsPlugin):
             self._log.info("{}: not in earmark's catalog (run `earmark scan`, or use "
                            "--compute)", path)
             return
-        if is_silent(catalog, track["id"]):
+        if is_silent(catalog, track.id):
             self._log.info("{}: {}", path, SILENT)
             return
-        predictions = load_prediction(catalog, track["id"], model, "genres")
+        predictions = load_prediction(catalog, track.id, model, "genres")
         if predictions is None:
             self._log.info("{}: no {} genre predictions (run `earmark embed`, or use "
                            "--compute)", path, model)

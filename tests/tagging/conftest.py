@@ -15,6 +15,7 @@ from mutagen.id3 import APIC, COMM, TALB, TDRC, TIT2, TPE1
 from mutagen.mp4 import MP4Cover
 
 from earmark.catalog import Catalog, tracks
+from earmark.catalog.tracks import Track
 from earmark.ingest.scan import add_file
 from earmark.tagging import apply_plans, load_policy, plan_track
 from earmark.tags.write import open_tags
@@ -116,9 +117,9 @@ def catalog(tmp_path):
 def scanned(catalog):
     """Return ``track(path)``: add a file to the catalog (with a quick scan) and give its row."""
 
-    def track(path: Path) -> dict:
+    def track(path: Path) -> Track:
         row = add_file(catalog, path, verify=False)
-        assert row["status"] == "ok", row["error"]
+        assert row.status == "ok", row.error
         return row
 
     return track

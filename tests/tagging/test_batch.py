@@ -44,7 +44,7 @@ def test_write_journal_then_undo_restores_absence(decorated, catalog, scanned, f
         (c.key, c.old, c.new) for c in plans[0].changes]
     assert rows[0].new_hash == write.content_hash(path) != rows[0].old_hash
     track = tracks.get_track(catalog, path)
-    assert track["content_hash"] == rows[0].new_hash and track["genre"] == "Rock; Hip-Hop"
+    assert track.content_hash == rows[0].new_hash and track.genre == "Rock; Hip-Hop"
 
     undone = undo(catalog, rows)
     assert [r.status for r in undone] == ["restored"]
@@ -116,7 +116,7 @@ def test_undo_of_an_interrupted_write_restores_nothing(decorated, catalog, scann
     before = path.read_bytes()
     digest = write.content_hash(path)
     # What a run killed between journalling and replacing the file leaves behind.
-    journal.record_write(catalog, "killed-batch", track["id"], str(path),
+    journal.record_write(catalog, "killed-batch", track.id, str(path),
                          {"GENRE": (None, ["Rock"])}, digest, "f" * 32)
     results = undo(catalog, journal.entries(catalog, batch_id="killed-batch"))
     assert results[0].status == "not written"
@@ -141,7 +141,7 @@ def test_undo_after_someone_put_the_old_file_back_restores_nothing(decorated, ca
     assert path.read_bytes() == backup
     assert journal.last_batch(catalog) is None
     # The catalog knows the file as it is again: the next batch plans it.
-    assert tracks.get_track(catalog, path)["content_hash"] == write.content_hash(path)
+    assert tracks.get_track(catalog, path).content_hash == write.content_hash(path)
     plans, _, again = run_batch(catalog, [path], {"genre": ROCK_HIPHOP})
     assert [r.status for r in again] == ["written"]
 

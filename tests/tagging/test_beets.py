@@ -33,7 +33,7 @@ def beets_env(decorated, tmp_path):
             track = add_file(catalog, song, verify=False)
             with catalog.transaction() as conn:
                 conn.execute("INSERT INTO predictions VALUES (?, ?, 'genres', ?, ?)",
-                             (track["id"], MODEL, json.dumps(genres), time.time()))
+                             (track.id, MODEL, json.dumps(genres), time.time()))
     beetsdir = tmp_path / "beetsdir"
     beetsdir.mkdir()
     (beetsdir / "config.yaml").write_text(
@@ -99,7 +99,7 @@ def test_beet_earmark_writes_no_genre_for_silent_audio(beets_env, tmp_path):
         track = add_file(catalog, songs[0], verify=False)
         with catalog.transaction() as conn:
             conn.execute("INSERT INTO predictions VALUES (?, 'MSD_musicnn', 'audio', ?, ?)",
-                         (track["id"], json.dumps({"silent": True, "downmix": None}),
+                         (track.id, json.dumps({"silent": True, "downmix": None}),
                           time.time()))
     output = run("-v", "earmark")
     assert "silent audio" in output

@@ -37,7 +37,7 @@ def library(decorated, tmp_path):
             track = add_file(catalog, song, verify=False)
             with catalog.transaction() as conn:
                 conn.execute("INSERT INTO predictions VALUES (?, ?, 'genres', ?, ?)",
-                             (track["id"], MODEL, json.dumps(genres), time.time()))
+                             (track.id, MODEL, json.dumps(genres), time.time()))
     return folder, songs, db
 
 
@@ -118,7 +118,7 @@ def test_a_run_that_wrote_nothing_does_not_offer_undo(library):
         track = add_file(catalog, damaged, verify=False)
         with catalog.transaction() as conn:
             conn.execute("INSERT INTO predictions VALUES (?, ?, 'genres', ?, ?)",
-                         (track["id"], MODEL, json.dumps([["rock", 0.9]]), time.time()))
+                         (track.id, MODEL, json.dumps([["rock", 0.9]]), time.time()))
     result = tag(db, str(damaged), "--yes", "--mode", "overwrite")
     assert result.exit_code == 1
     assert "1 failed; nothing written" in result.output
@@ -146,7 +146,7 @@ def test_missing_predictions_are_skipped_with_exit_1(library, decorated):
     assert read_tags(extra).genres == []
     assert read_tags(songs[0]).genres == ["Jazz", "Blues"]
     with Catalog(db) as catalog:
-        assert tracks.get_track(catalog, other)["status"] == "ok"
+        assert tracks.get_track(catalog, other).status == "ok"
 
 
 def test_confirm_on_a_terminal(library):
@@ -205,5 +205,5 @@ def test_end_to_end_with_the_pretrained_model(music_copy, tmp_path):
     with Catalog(db) as catalog:
         track = tracks.get_track(catalog, song)
         stored = catalog.execute("SELECT count(*) FROM predictions WHERE track_id = ?",
-                                 (track["id"],)).fetchone()[0]
+                                 (track.id,)).fetchone()[0]
     assert stored >= 2  # tags and genres, reused by the next run and the beets plugin

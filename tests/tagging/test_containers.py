@@ -156,9 +156,9 @@ def test_wavpack_and_musepack_decode_to_the_excerpt_and_scan_ok(tmp_path, catalo
     else:  # Musepack codes whole frames of 1152 samples (at 44.1 kHz): at most one more
         assert 0 <= len(got) - len(want) <= 1152 // 2
     report = scan(catalog, [tmp_path])
-    rows = {row["path"]: row for row in tracks.iter_tracks(catalog, status=None)}
-    assert rows[str(path)]["status"] == "ok", (report, rows[str(path)]["error"])
-    assert rows[str(path)]["duration"] == pytest.approx(4.0, abs=0.05)
+    rows = {row.path: row for row in tracks.iter_tracks(catalog, status=None)}
+    assert rows[str(path)].status == "ok", (report, rows[str(path)].error)
+    assert rows[str(path)].duration == pytest.approx(4.0, abs=0.05)
 
 
 # --- WAV with RIFF INFO ---------------------------------------------------------------------

@@ -86,10 +86,10 @@ def test_every_container_goes_through_scan_tag_undo(tmp_path, probe):
     assert set(scanned) == {str(p) for p in paths}, result.output
     with Catalog(db) as catalog:
         rows = {p.name: tracks.get_track(catalog, p) for p in paths}
-        assert {name: row["status"] for name, row in rows.items()} == dict.fromkeys(
-            rows, "ok"), {name: row["error"] for name, row in rows.items()}
+        assert {name: row.status for name, row in rows.items()} == dict.fromkeys(
+            rows, "ok"), {name: row.error for name, row in rows.items()}
         for row in rows.values():
-            store_predictions(catalog, row["id"], MODEL,
+            store_predictions(catalog, row.id, MODEL,
                               {"genres": [["rock", 0.9], ["hip-hop", 0.6]]})
     before_audio, before_tags, before_probe = audio(paths), snapshots(paths), probe_all(paths)
 

@@ -170,7 +170,7 @@ def test_cli_names_the_option_then_upgrades_and_undoes(tmp_path):
         track = add_file(catalog, path, verify=False)
         with catalog.transaction() as conn:
             conn.execute("INSERT INTO predictions VALUES (?, 'test-model', 'genres', ?, ?)",
-                         (track["id"], json.dumps([["rock", 0.9]]), time.time()))
+                         (track.id, json.dumps([["rock", 0.9]]), time.time()))
     args = ["tag", str(path), "--db", str(db), "--model", "test-model", "--mode", "overwrite",
             "--yes"]
 

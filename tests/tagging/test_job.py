@@ -42,8 +42,8 @@ def folder(decorated, catalog, tmp_path) -> tuple[Path, list[Path]]:
     songs = [decorated("flac", "music/one.flac"), decorated("mp3", "music/two.mp3")]
     for song, genres in zip(songs, ({"jazz": 0.8, "blues": 0.4}, {"metal": 0.7}), strict=True):
         track = add_file(catalog, song, verify=False)
-        store_predictions(catalog, track["id"], MODEL, {"genres": genres})
-        store_predictions(catalog, track["id"], "MSD_musicnn",
+        store_predictions(catalog, track.id, MODEL, {"genres": genres})
+        store_predictions(catalog, track.id, "MSD_musicnn",
                           {"tags": {"happy": 0.8, "guitar": 0.7, "sad": 0.05}})
     return tmp_path / "music", songs
 
@@ -106,7 +106,7 @@ def test_unreadable_paths_and_tracks_without_predictions_are_reported_not_fatal(
     assert skipped[0].skipped == "no genre predictions for this track"
     assert preview.failed == 2 and len(preview.to_write) == 2
     # The new file was scanned into the catalog on the way.
-    assert tracks.get_track(catalog, extra)["status"] == "ok"
+    assert tracks.get_track(catalog, extra).status == "ok"
     outcome = job.apply()
     assert outcome.counts() == {"written": 2, "skipped": 1}
 

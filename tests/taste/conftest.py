@@ -88,5 +88,5 @@ def embedded_catalog(catalog, excerpt_embeddings) -> Catalog:
     """A catalog holding the excerpts with their embeddings (model ``MSD_musicnn``)."""
     for path, vector in zip(excerpt_embeddings["files"], excerpt_embeddings["X"], strict=True):
         track = add_file(catalog, path, verify=False)
-        store_embedding(catalog, track["id"], "MSD_musicnn", vector, track["content_hash"])
+        store_embedding(catalog, track.id, "MSD_musicnn", vector, track.content_hash)
     return catalog

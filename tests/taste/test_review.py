@@ -36,8 +36,8 @@ class Listener:
     def answer(self, proposal):
         if len(self.asked) == self.limit:
             return QUIT
-        self.asked.append(proposal.track["path"])
-        return _genre_answer(self.excerpts, proposal.track["path"])
+        self.asked.append(proposal.track.path)
+        return _genre_answer(self.excerpts, proposal.track.path)
 
     def another_round(self, session):
         return True
@@ -55,16 +55,16 @@ def test_session_proposes_answers_and_retrains_from_cold_start(embedded_catalog,
     assert all(p.p_like is None for p in first.proposals)  # no model: variety alone
     for proposal in first.proposals:
         answer = session.answer(proposal, _genre_answer(excerpt_embeddings,
-                                                        proposal.track["path"]))
+                                                        proposal.track.path))
         assert answer.to_dict()["p_like_before"] is None
     too_few = session.retrain()
     assert too_few.model is None and "at least 5" in too_few.reason
 
     second = session.propose()
-    seen = {p.track["path"] for p in first.proposals}
-    assert not seen & {p.track["path"] for p in second.proposals}  # rated songs stay out
+    seen = {p.track.path for p in first.proposals}
+    assert not seen & {p.track.path for p in second.proposals}  # rated songs stay out
     for proposal in second.proposals:
-        session.answer(proposal, _genre_answer(excerpt_embeddings, proposal.track["path"]))
+        session.answer(proposal, _genre_answer(excerpt_embeddings, proposal.track.path))
     trained = session.retrain()
     assert trained.model is not None and trained.model.info["cv"]["n_ratings"] == 6
     runs = embedded_catalog.execute("SELECT metrics FROM model_runs WHERE kind = 'taste'")
@@ -88,10 +88,10 @@ def test_passed_over_bad_and_outside_answers(embedded_catalog, excerpt_embedding
         session.answer(everything[1], "maybe")
     assert ratings.rating_history(embedded_catalog) == []
     # A rating made elsewhere (another process) between rounds is seen by the next round.
-    other = get_track(embedded_catalog, everything[2].track["path"])
-    ratings.add_rating(embedded_catalog, other["id"], "like")
-    left = {p.track["path"] for p in session.propose().proposals}
-    assert left == {p.track["path"] for p in everything[3:]} | {everything[1].track["path"]}
+    other = get_track(embedded_catalog, everything[2].track.path)
+    ratings.add_rating(embedded_catalog, other.id, "like")
+    left = {p.track.path for p in session.propose().proposals}
+    assert left == {p.track.path for p in everything[3:]} | {everything[1].track.path}
     assert session.rated == 0
 
 
@@ -107,7 +107,7 @@ def test_file_answers_and_a_listener_drive_the_same_session(embedded_catalog,
     assert [type(e) for e in events] == [Round, Answer, Answer, Retrained]
     assert [e.verdict for e in events[1:3]] == ["like", "dislike"]
     assert events[3].model is None
-    passed = events[0].proposals[2].track["path"]
+    passed = events[0].proposals[2].track.path
 
     listener = Listener(excerpt_embeddings, limit=4)
     events = list(run_review(session, listener, rounds=4))
@@ -128,7 +128,7 @@ def test_file_answers_by_path_end_the_review_once_all_are_given(embedded_catalog
         f"{p},{_genre_answer(excerpt_embeddings, p)}\n" for p in chosen), encoding="utf-8")
     session = ReviewSession(embedded_catalog, batch=5, strategy="random", seed=3)
     events = list(run_review(session, FileAnswers(answers)))
-    answered = [e.proposal.track["path"] for e in events if isinstance(e, Answer)]
+    answered = [e.proposal.track.path for e in events if isinstance(e, Answer)]
     assert sorted(answered) == sorted(chosen)  # however many rounds it took to meet them
     assert session.rated == 4
 

@@ -103,14 +103,14 @@ def test_select_batch_cold_start_and_validation():
 def test_songs_to_review_skips_rated_and_skipped_songs(embedded_catalog, excerpt_embeddings):
     files, genres = excerpt_embeddings["files"], excerpt_embeddings["genres"]
     assert review_taste(embedded_catalog) is None  # nothing rated: cold start
-    ids = [get_track(embedded_catalog, f)["id"] for f in files]
+    ids = [get_track(embedded_catalog, f).id for f in files]
     ratings.add_rating(embedded_catalog, ids[0], "like")  # jazz
     ratings.add_rating(embedded_catalog, ids[4], "dislike")  # metal
     ratings.add_rating(embedded_catalog, ids[6], "skip")
     provisional = review_taste(embedded_catalog)
     assert provisional is not None and provisional.info["provisional"]
     proposals = songs_to_review(embedded_catalog, provisional, k=10)
-    proposed = [t["id"] for t, _ in proposals]
+    proposed = [t.id for t, _ in proposals]
     assert len(proposed) == 7 and not {ids[0], ids[4], ids[6]} & set(proposed)
     assert all(0 < p < 1 for _, p in proposals)
     assert genres[0] == "jazz" and genres[4] == "metal"

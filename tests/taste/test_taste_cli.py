@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from earmark.catalog import Catalog, ratings
-from earmark.catalog.tracks import get_track
+from earmark.catalog.tracks import Track, get_track
 from earmark.cli import app
 from earmark.cli.taste import play_excerpt, player_command, stop_player
 from earmark.taste.ratings_io import read_m3u
@@ -44,7 +44,7 @@ def _rate_by_genre(catalog, excerpts, indices):
     for i in indices:
         track = get_track(catalog, excerpts["files"][i])
         verdict = "like" if excerpts["genres"][i] in excerpts["liked"] else "dislike"
-        ratings.add_rating(catalog, track["id"], verdict)
+        ratings.add_rating(catalog, track.id, verdict)
 
 
 def test_rate_adds_unknown_song_and_says_when_it_replaces_a_rating(song_files, tmp_path):
@@ -57,8 +57,8 @@ def test_rate_adds_unknown_song_and_says_when_it_replaces_a_rating(song_files, t
     assert "replaces your earlier rating (like)" in text(again)
     with Catalog(db) as catalog:
         track = get_track(catalog, song_files[0])
-        assert ratings.current_rating(catalog, track["id"]).stars == 2
-        assert len(ratings.rating_history(catalog, track["id"])) == 2
+        assert ratings.current_rating(catalog, track.id).stars == 2
+        assert len(ratings.rating_history(catalog, track.id)) == 2
 
 
 def test_rate_refuses_missing_file_non_audio_and_bad_answer(tmp_path):
@@ -252,7 +252,7 @@ def test_taste_command_measures_classifier_and_star_regressor(embedded_catalog,
     for i, (path, genre) in enumerate(zip(excerpt_embeddings["files"],
                                           excerpt_embeddings["genres"], strict=True)):
         stars = (5 - i % 2) if genre in excerpt_embeddings["liked"] else (1 + i % 2)
-        ratings.add_rating(embedded_catalog, get_track(embedded_catalog, path)["id"],
+        ratings.add_rating(embedded_catalog, get_track(embedded_catalog, path).id,
                            stars=stars)
     # A rated song the catalog has no embedding for yet is embedded before training.
     extra = embedded_catalog.path.parent / "extra.flac"
@@ -318,15 +318,16 @@ def test_similar_to_a_new_song_adds_and_embeds_it_and_leaves_out_its_duplicate(
     assert result.exit_code == 0, result.output
     paths = [r["path"] for r in _json_lines(result.output)]
     assert len(paths) == 9 and str(original) not in paths and str(copy) not in paths
-    assert get_track(embedded_catalog, copy)["status"] == "ok"
+    assert get_track(embedded_catalog, copy).status == "ok"
     missing = run("similar", tmp_path / "nothing.flac", "--db", embedded_catalog.path)
     assert missing.exit_code == 3 and "file not found" in text(missing)
 
 
 def test_excerpt_player_starts_and_stops_without_leaving_a_process(song_files):
-    track = {"path": str(song_files[0]), "duration": 4.0}
+    track = Track(id=1, path=str(song_files[0]), duration=4.0, status="ok", added_at=0.0,
+                  scanned_at=0.0)
     player = play_excerpt(track, 3)
-    if player_command(track["path"], 0, 3) is None:
+    if player_command(track.path, 0, 3) is None:
         assert player is None  # no player installed: the review just shows the song
         return
     stop_player(player)

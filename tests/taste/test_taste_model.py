@@ -205,7 +205,7 @@ def _rate(catalog, files, genres, which, liked=LIKED_GENRES, rated_at=None):
     for i in which:
         track = get_track(catalog, files[i])
         verdict = "like" if genres[i] in liked else "dislike"
-        ratings.add_rating(catalog, track["id"], verdict, rated_at=rated_at)
+        ratings.add_rating(catalog, track.id, verdict, rated_at=rated_at)
 
 
 @pytest.mark.slow

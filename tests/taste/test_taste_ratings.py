@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import realworld
 from earmark.catalog import Catalog, ratings
 from earmark.catalog.embeddings import store_embedding
-from earmark.catalog.tracks import get_track
+from earmark.catalog.tracks import Track, get_track
 from earmark.cli import app
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file
@@ -52,31 +52,31 @@ def test_rating_label_verdict_wins_over_stars():
 
 def test_latest_opinion_wins_history_kept_and_skip_does_not_erase(catalog, song_files):
     track = add_file(catalog, song_files[0], verify=False)
-    ratings.add_rating(catalog, track["id"], "like", rated_at=100.0)
-    ratings.add_rating(catalog, track["id"], "dislike", rated_at=200.0)
-    ratings.add_rating(catalog, track["id"], "skip", rated_at=300.0)
-    current = ratings.current_rating(catalog, track["id"])
+    ratings.add_rating(catalog, track.id, "like", rated_at=100.0)
+    ratings.add_rating(catalog, track.id, "dislike", rated_at=200.0)
+    ratings.add_rating(catalog, track.id, "skip", rated_at=300.0)
+    current = ratings.current_rating(catalog, track.id)
     assert (current.verdict, current.rated_at) == ("dislike", 200.0)
-    assert [r.verdict for r in ratings.rating_history(catalog, track["id"])] == [
+    assert [r.verdict for r in ratings.rating_history(catalog, track.id)] == [
         "like", "dislike", "skip"]
-    assert ratings.current_ratings(catalog)[track["id"]].verdict == "dislike"
+    assert ratings.current_ratings(catalog)[track.id].verdict == "dislike"
 
 
 def test_skip_only_songs_are_known_but_not_opinions(catalog, song_files):
     track = add_file(catalog, song_files[0], verify=False)
-    ratings.add_rating(catalog, track["id"], "skip")
+    ratings.add_rating(catalog, track.id, "skip")
     assert ratings.current_ratings(catalog) == {}
-    assert ratings.current_ratings(catalog, include_skips=True)[track["id"]].verdict == "skip"
+    assert ratings.current_ratings(catalog, include_skips=True)[track.id].verdict == "skip"
 
 
 def test_add_rating_rejects_nonsense(catalog, song_files):
     track = add_file(catalog, song_files[0], verify=False)
     with pytest.raises(ValueError):
-        ratings.add_rating(catalog, track["id"])
+        ratings.add_rating(catalog, track.id)
     with pytest.raises(ValueError):
-        ratings.add_rating(catalog, track["id"], stars=6)
+        ratings.add_rating(catalog, track.id, stars=6)
     with pytest.raises(ValueError):
-        ratings.add_rating(catalog, track["id"], "love")
+        ratings.add_rating(catalog, track.id, "love")
 
 
 def test_rate_file_adds_unknown_file_and_reports_contradiction(catalog, song_files):
@@ -84,7 +84,7 @@ def test_rate_file_adds_unknown_file_and_reports_contradiction(catalog, song_fil
     assert get_track(catalog, path) is None
     first = rate_file(catalog, path, "like", None, "user")
     assert first.status == "rated" and first.replaced is None
-    assert get_track(catalog, path)["status"] == "ok"
+    assert get_track(catalog, path).status == "ok"
     again = rate_file(catalog, path, "like", None, "user")
     assert again.status == "unchanged"
     changed = rate_file(catalog, path, "dislike", None, "user")
@@ -99,13 +99,13 @@ def test_a_user_rating_overrides_an_import_that_overrode_it(catalog, song_files,
     import_ratings(catalog, root)
     assert rate_file(catalog, song, "like", None, "user").status == "rated"
     track = get_track(catalog, song)
-    assert ratings.current_rating(catalog, track["id"]).verdict == "like"
+    assert ratings.current_rating(catalog, track.id).verdict == "like"
 
 
 def test_rate_file_reads_the_song_rating_history_once(catalog, song_files, sql_statements):
     rate_file(catalog, song_files[0], "like", None, "import:folder", once_per_source=True)
     track = get_track(catalog, song_files[0])
-    ratings.add_rating(catalog, track["id"], "dislike")
+    ratings.add_rating(catalog, track.id, "dislike")
     sql_statements.clear()
     again = rate_file(catalog, song_files[0], "like", None, "import:folder",
                       once_per_source=True)
@@ -144,9 +144,9 @@ def test_import_folder_does_not_override_a_newer_rating(catalog, song_files, tmp
     song = shutil.copyfile(song_files[0], root / "like" / "a.flac")
     import_ratings(catalog, root)
     track = get_track(catalog, song)
-    ratings.add_rating(catalog, track["id"], "dislike")
+    ratings.add_rating(catalog, track.id, "dislike")
     assert import_ratings(catalog, root).count("unchanged") == 1
-    assert ratings.current_rating(catalog, track["id"]).verdict == "dislike"
+    assert ratings.current_rating(catalog, track.id).verdict == "dislike"
 
 
 def test_import_playlist_resolves_relative_paths_and_file_urls(catalog, song_files, tmp_path):
@@ -175,11 +175,16 @@ def test_read_m3u_latin1_fallback(song_files, tmp_path):
     assert read_m3u(playlist) == [str(odd)]
 
 
+def _track(path: str, **fields) -> Track:
+    """A catalog track as a playlist sees it (only the path and ``fields`` matter)."""
+    return Track(id=1, path=path, status="ok", added_at=0.0, scanned_at=0.0, **fields)
+
+
 def test_write_m3u_relative_paths_and_extinf(song_files, tmp_path):
     out = tmp_path / "lists" / "top.m3u8"
     assert write_m3u(out, [
-        {"path": str(song_files[0]), "duration": 4.02, "artist": "Ann", "title": "One"},
-        {"path": str(song_files[1]), "duration": None, "artist": None, "title": None},
+        _track(str(song_files[0]), duration=4.02, artist="Ann", title="One"),
+        _track(str(song_files[1]), duration=None, artist=None, title=None),
     ]) == []
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines == ["#EXTM3U", "#EXTINF:4,Ann - One", "../music/song 0.flac",
@@ -316,7 +321,7 @@ def test_playlist_names_starting_with_hash_or_holding_line_breaks(catalog, song_
     broken = shutil.copyfile(song_files[1], music / "two\nlines.flac")
     spaced = shutil.copyfile(song_files[2], music / " leading space.flac")
     out = music / "odd names.m3u8"  # beside the songs: the names start the lines
-    songs = [{"path": str(p), "duration": 4.0, "artist": None, "title": t}
+    songs = [_track(str(p), duration=4.0, artist=None, title=t)
              for p, t in ((hit, None), (broken, None), (spaced, "Line\nBreak Title"))]
     left_out = write_m3u(out, songs)
     assert left_out == [(str(broken), "its name holds a line break, which M3U cannot hold")]
@@ -372,8 +377,8 @@ def test_playlist_command_warns_about_names_m3u_cannot_hold(embedded_catalog,
     broken = shutil.copyfile(files[1], odd / "two\nlines.flac")
     for path, vector in ((hit, vectors[0]), (broken, vectors[1])):  # the same audio's vectors
         track = add_file(embedded_catalog, path, verify=False)
-        store_embedding(embedded_catalog, track["id"], "MSD_musicnn", vector,
-                        track["content_hash"])
+        store_embedding(embedded_catalog, track.id, "MSD_musicnn", vector,
+                        track.content_hash)
     out = odd / "like hit.m3u8"  # beside the songs: their names start the lines
     runner = CliRunner()
     made = runner.invoke(app, ["playlist", str(out), "--seed", str(hit), "--top", "20",
@@ -405,6 +410,6 @@ def test_import_reads_ratings_from_the_files_not_a_row_an_older_scan_left(catalo
     track = add_file(catalog, folder / "one star.flac")
     # What earmark before the scale fix stored for RATING=1: 5 stars. The file is unchanged,
     # so a new scan keeps that row.
-    catalog.execute("UPDATE tracks SET rating = 1.0 WHERE id = ?", (track["id"],))
+    catalog.execute("UPDATE tracks SET rating = 1.0 WHERE id = ?", (track.id,))
     report = import_ratings(catalog, folder)
     assert [(i.status, i.stars) for i in report.items] == [("rated", 1)]

@@ -25,8 +25,8 @@ def _embedded_songs(catalog, song_files, seed: int = 0) -> tuple[list[int], np.n
     ids = []
     for path, vector in zip(song_files, X, strict=True):
         track = add_file(catalog, path, verify=False)
-        store_embedding(catalog, track["id"], DEFAULT_EMBEDDING, vector, track["content_hash"])
-        ids.append(track["id"])
+        store_embedding(catalog, track.id, DEFAULT_EMBEDDING, vector, track.content_hash)
+        ids.append(track.id)
     return ids, X
 
 
@@ -54,9 +54,9 @@ def test_recommend_looks_up_the_close_liked_songs_in_one_query(catalog, song_fil
     taste = TasteModel(classifier, None, {"embedding_model": DEFAULT_EMBEDDING})
     sql_statements.clear()
     found = recommend(catalog, taste, top=None, n_closest=2)
-    assert sorted(r.track["id"] for r in found) == ids[3:]
+    assert sorted(r.track.id for r in found) == ids[3:]
     for item in found:
-        assert sorted(t["id"] for t, _ in item.closest_liked) == ids[:2]
+        assert sorted(t.id for t, _ in item.closest_liked) == ids[:2]
         assert [s for _, s in item.closest_liked] == sorted(
             (s for _, s in item.closest_liked), reverse=True)
     lookups = [s for s in sql_statements if s.startswith("SELECT * FROM tracks WHERE id")]

@@ -188,7 +188,7 @@ def test_predictions_of_catalog_songs_are_stored_others_are_returned_only(traine
         assert [p.scores for p in predictions[:3]] == [p.scores for p in again]
         for prediction in predictions[:2]:
             track = get_track(catalog, prediction.path)
-            assert load_predictions(catalog, track["id"], "genres", "svc") == \
+            assert load_predictions(catalog, track.id, "genres", "svc") == \
                 prediction.scores
         assert get_track(catalog, str(outside)) is None
         assert store_prediction(catalog, "svc", model, predictions[2]) is False
@@ -211,5 +211,5 @@ def test_a_tags_model_stores_its_task_as_the_kind(trained, genre_tree):
     with Catalog(db) as catalog:
         (prediction,) = predict_and_store(catalog, model, "moody", [song])
         track = get_track(catalog, song)
-        assert load_predictions(catalog, track["id"], "mood", "moody") == prediction.scores
-        assert load_predictions(catalog, track["id"], "genres", "moody") is None
+        assert load_predictions(catalog, track.id, "mood", "moody") == prediction.scores
+        assert load_predictions(catalog, track.id, "genres", "moody") is None

@@ -201,37 +201,37 @@ def embed_tracks(
     report = EmbedReport()
     stale = set(missing_embeddings(catalog, model))
     if track_ids is None:
-        wanted = [(t["id"], t) for t in tracks.iter_tracks(catalog)]
+        wanted = [(t.id, t) for t in tracks.iter_tracks(catalog)]
     else:
         track_ids = list(track_ids)
         found = tracks.tracks_by_id(catalog, track_ids)
         wanted = [(i, found.get(i)) for i in track_ids]
     todo = []
     for track_id, track in wanted:
-        if track is None or track["status"] != "ok":
-            reason = "not in the catalog" if track is None else f"unreadable: {track['error']}"
-            report.items.append(EmbedItem(track["path"] if track else str(track_id), "failed",
+        if track is None or track.status != "ok":
+            reason = "not in the catalog" if track is None else f"unreadable: {track.error}"
+            report.items.append(EmbedItem(track.path if track else str(track_id), "failed",
                                           reason, track_id))
         elif force or track_id in stale:
             todo.append(track)
         else:
-            report.items.append(EmbedItem(track["path"], "unchanged", None, track_id))
+            report.items.append(EmbedItem(track.path, "unchanged", None, track_id))
     if not todo:
         return report
     tagger = load_musicnn(model, device=pick_device(device),
                           precision=precision or settings().precision)
-    by_path = {t["path"]: t for t in todo}
+    by_path = {t.path: t for t in todo}
     songs = analyse_files(list(by_path), tagger, engine=engine)
     for done, (path, result) in enumerate(songs, start=1):
         track = by_path[path]
         if isinstance(result, AudioError):
-            report.items.append(EmbedItem(path, "failed", result.reason, track["id"]))
+            report.items.append(EmbedItem(path, "failed", result.reason, track.id))
         else:
-            store_embedding(catalog, track["id"], model, result.embedding, track["content_hash"])
-            store_song_predictions(catalog, track["id"], model, result)
+            store_embedding(catalog, track.id, model, result.embedding, track.content_hash)
+            store_song_predictions(catalog, track.id, model, result)
             notes = (("silent audio: no tags or genres stored",) if result.silent else ()) + (
                 (result.downmix,) if result.downmix else ())
-            report.items.append(EmbedItem(path, "embedded", None, track["id"], notes))
+            report.items.append(EmbedItem(path, "embedded", None, track.id, notes))
         if progress is not None:
             progress(done, len(todo), path)
     return report

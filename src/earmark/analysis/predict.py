@@ -231,7 +231,7 @@ def store_prediction(catalog: Catalog, name: str, model: TrainedModel,
     if track is None or prediction.error:
         return False
     kind = "genres" if model.card.task == "genre" else model.card.task
-    store_predictions(catalog, track["id"], name, {kind: prediction.scores})
+    store_predictions(catalog, track.id, name, {kind: prediction.scores})
     return True
 
 

@@ -96,13 +96,13 @@ def load_labelled(
 def _load_ratings(catalog: Catalog, task: str) -> LabelledSet:
     """Each rated song's *current* rating, by the rules of :mod:`earmark.catalog.ratings` (the
     latest opinion wins, skips change nothing), so training and the taste model agree."""
-    playable = {t["id"]: t for t in iter_tracks(catalog)}
+    playable = {t.id: t for t in iter_tracks(catalog)}
     rows = []
     for track_id, rating in sorted(current_ratings(catalog).items()):
         track = playable.get(track_id)
         target = rating.label if task == "like" else rating.stars
         if track is not None and target is not None:
-            rows.append((track_id, track["path"], target, track["artist"]))
+            rows.append((track_id, track.path, target, track.artist))
     if task == "like":
         targets = [int(r[2]) for r in rows]
         classes = ["dislike", "like"]

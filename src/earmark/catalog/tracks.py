@@ -7,6 +7,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from earmark.catalog.db import Catalog
@@ -53,41 +54,83 @@ def catalog_key(path: str | Path) -> str:
     return key
 
 
-def song_name(track: dict) -> str:
+@dataclass(frozen=True, kw_only=True)
+class Track:
+    """One audio file in the catalog, as its last scan found it.
+
+    ``status`` is ``ok`` (playable) or ``error`` (``error`` says why); ``warning``: playable,
+    but the decoder complained. ``duration`` in seconds, ``sample_rate`` in Hz, ``bit_rate``
+    in bit/s, ``rating`` as found in the file scaled to 0..1, ``genre`` as found in the file
+    (values joined with ``'; '``), ``tags`` every tag read from the file. ``content_hash``
+    covers the whole file, ``audio_hash`` only its audio packets. ``added_at`` and
+    ``scanned_at`` are Unix times in seconds. Fields are in the order :meth:`to_dict` (and
+    so ``earmark info --json``) gives them.
+    """
+
+    id: int
+    path: str
+    size: int | None = None
+    mtime_ns: int | None = None
+    content_hash: str | None = None
+    audio_hash: str | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    codec: str | None = None
+    container: str | None = None
+    bit_rate: int | None = None
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    genre: str | None = None
+    rating: float | None = None
+    status: str
+    error: str | None = None
+    added_at: float
+    scanned_at: float
+    warning: str | None = None
+    tags: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The track as plain JSON-ready values, keyed by field name in field order."""
+        return asdict(self)
+
+
+def song_name(track: Track) -> str:
     """``Artist - Title``, or the file name when the tags lack them."""
-    title = track.get("title") or Path(track["path"]).stem
-    return f"{track['artist']} - {title}" if track.get("artist") else title
+    title = track.title or Path(track.path).stem
+    return f"{track.artist} - {title}" if track.artist else title
 
 
-def _row(row) -> dict | None:
+def _row(row) -> Track | None:
     if row is None:
         return None
-    track = dict(row)
-    track["tags"] = json.loads(track.pop("tags_json") or "{}")
-    return track
+    columns = {k: row[k] for k in row.keys() if k != "tags_json"}
+    return Track(**columns, tags=json.loads(row["tags_json"] or "{}"))
 
 
-def get_track(catalog: Catalog, path: str | Path) -> dict | None:
+def get_track(catalog: Catalog, path: str | Path) -> Track | None:
     """The track recorded at ``path``, or ``None``; :class:`FileNameError` for a name the
     catalog cannot hold (:func:`catalog_key`)."""
     row = catalog.execute("SELECT * FROM tracks WHERE path = ?", (catalog_key(path),))
     return _row(row.fetchone())
 
 
-def get_track_by_id(catalog: Catalog, track_id: int) -> dict | None:
+def get_track_by_id(catalog: Catalog, track_id: int) -> Track | None:
+    """The track with this id, or ``None``."""
     return _row(catalog.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)).fetchone())
 
 
-def tracks_by_id(catalog: Catalog, track_ids: Iterable[int]) -> dict[int, dict]:
+def tracks_by_id(catalog: Catalog, track_ids: Iterable[int]) -> dict[int, Track]:
     """``{id: track}`` for the given ids, in one query; ids not in the catalog are absent."""
     rows = catalog.execute("SELECT * FROM tracks WHERE id IN (SELECT value FROM json_each(?))",
                            (json.dumps([int(i) for i in track_ids]),))
-    return {track["id"]: track for track in map(_row, rows)}
+    return {track.id: track for track in map(_row, rows)}
 
 
 def iter_tracks(
     catalog: Catalog, status: str | None = "ok", under: str | Path | None = None
-) -> Iterator[dict]:
+) -> Iterator[Track]:
     """Tracks by path; ``status=None`` includes failed ones; ``under`` limits to a folder
     (:class:`FileNameError` for a folder name the catalog cannot hold)."""
     sql = "SELECT * FROM tracks"
@@ -158,7 +201,7 @@ def record_track(catalog: Catalog, record: dict) -> int:
         ).fetchone()[0]
 
 
-def find_moved(catalog: Catalog, content_hash: str) -> dict | None:
+def find_moved(catalog: Catalog, content_hash: str) -> Track | None:
     """A track with this content whose recorded file no longer exists (it was moved/renamed)."""
     rows = catalog.execute(
         "SELECT * FROM tracks WHERE content_hash = ? ORDER BY id", (content_hash,)
@@ -180,7 +223,7 @@ def move_track(catalog: Catalog, track_id: int, new_path: str | Path) -> None:
 
 def missing_tracks(catalog: Catalog, under: str | Path | None = None) -> list[str]:
     """Paths of catalog tracks (under a folder) whose files are gone."""
-    return [t["path"] for t in iter_tracks(catalog, None, under) if not os.path.lexists(t["path"])]
+    return [t.path for t in iter_tracks(catalog, None, under) if not os.path.lexists(t.path)]
 
 
 def forget_tracks(catalog: Catalog, paths: Iterable[str]) -> None:
@@ -225,15 +268,15 @@ def counts(catalog: Catalog) -> dict[str, int]:
 
 def select_tracks(
     catalog: Catalog, paths: Iterable[str | Path], status: str | None = "ok"
-) -> list[dict]:
+) -> list[Track]:
     """Tracks at the given files or under the given folders, each once, in the order given."""
-    selected: dict[int, dict] = {}
+    selected: dict[int, Track] = {}
     for path in paths:
         if os.path.isdir(path):
             found = list(iter_tracks(catalog, status, path))
         else:
             track = get_track(catalog, path)
-            found = [track] if track and (status is None or track["status"] == status) else []
+            found = [track] if track and (status is None or track.status == status) else []
         for track in found:
-            selected.setdefault(track["id"], track)
+            selected.setdefault(track.id, track)
     return list(selected.values())

@@ -216,7 +216,7 @@ def embed_command(
     if paths:
         with progress_bar("scanning") as advance:
             scan(catalog, paths, progress=advance)
-        track_ids = [t["id"] for t in tracks.select_tracks(catalog, paths)]
+        track_ids = [t.id for t in tracks.select_tracks(catalog, paths)]
     name = ALIASES[model.value]
     try:
         with progress_bar(f"embedding ({name})") as advance:
@@ -229,7 +229,7 @@ def embed_command(
         notes.setdefault(path, []).append(note)
     if as_json:
         for track_id in report.done:
-            path = tracks.get_track_by_id(catalog, track_id)["path"]
+            path = tracks.get_track_by_id(catalog, track_id).path
             emit_json({"path": path, "model": name, "embedded": True,
                        "notes": notes.get(path, [])})
         for path, reason in report.failed:

@@ -94,7 +94,7 @@ def _print_scan_summary(report, catalog) -> None:
     if report.pruned:
         summary.add_row("pruned (forgotten)", str(len(report.pruned)))
     ok = [t for t in tracks.iter_tracks(catalog, "ok")]
-    hours = sum(t["duration"] or 0 for t in ok) / 3600
+    hours = sum(t.duration or 0 for t in ok) / 3600
     summary.add_row("catalog: playable songs", f"{len(ok)} ({hours:.1f} h)")
     console.print(summary)
     for folder, kept in report.not_pruned.items():
@@ -137,8 +137,8 @@ def info_command(
         record.pop("tags_json", None)
         data = {**record, "in_catalog": False}
     else:
-        data = {**track, "in_catalog": True}
-        data.update(track_knowledge(catalog, track["id"]))
+        data = {**track.to_dict(), "in_catalog": True}
+        data.update(track_knowledge(catalog, track.id))
     catalog.close()
     if as_json:
         emit_json(data)

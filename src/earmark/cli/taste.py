@@ -17,6 +17,7 @@ from rich.table import Table
 
 from earmark.catalog import Catalog, ratings
 from earmark.catalog.ratings import describe_rating
+from earmark.catalog.tracks import Track
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
     DbOption,
@@ -270,12 +271,12 @@ def player_command(path: str, start: float, seconds: float) -> list[str] | None:
     return None
 
 
-def play_excerpt(track: dict, seconds: float) -> subprocess.Popen | None:
+def play_excerpt(track: Track, seconds: float) -> subprocess.Popen | None:
     """Start playing ``seconds`` of a track in the background; ``None`` without a player."""
-    duration = track.get("duration") or 0.0
+    duration = track.duration or 0.0
     # A third of the way in is usually past the intro and into the song proper.
     start = max(0.0, min(duration / 3, duration - seconds))
-    command = player_command(track["path"], start, seconds)
+    command = player_command(track.path, start, seconds)
     if command is None:
         return None
     try:
@@ -296,17 +297,17 @@ def stop_player(player: subprocess.Popen | None) -> None:
             player.wait()
 
 
-def _show(catalog: Catalog, track: dict, p_like: float | None, position: str) -> None:
+def _show(catalog: Catalog, track: Track, p_like: float | None, position: str) -> None:
     from earmark.taste.recommend import song_name, top_tags
     lines = [f"[bold]{escape(song_name(track))}[/]  [dim]{position}[/]"]
-    if track.get("album"):
-        lines.append(f"album: {escape(track['album'])}")
-    tags = top_tags(catalog, track["id"], DEFAULT_EMBEDDING, n=5)
+    if track.album:
+        lines.append(f"album: {escape(track.album)}")
+    tags = top_tags(catalog, track.id, DEFAULT_EMBEDDING, n=5)
     if tags:
         lines.append("tags: " + escape(", ".join(tags)))
     if p_like is not None:
         lines.append(f"earmark's guess: {p_like:.0%} likely you like it")
-    lines.append(f"[dim]{escape(track['path'])}[/]")
+    lines.append(f"[dim]{escape(track.path)}[/]")
     console.print("\n".join(lines), highlight=False)
 
 
@@ -339,7 +340,7 @@ def _read_answer(prompt: str) -> str:
     return key
 
 
-def _ask(track: dict, play: bool, seconds: float) -> str | None:
+def _ask(track: Track, play: bool, seconds: float) -> str | None:
     """An answer from the terminal (re-asked until valid); ``None`` to stop the review."""
     player = play_excerpt(track, seconds) if play else None
     try:
@@ -495,7 +496,7 @@ def recommend_command(
     console.print(table)
 
 
-def _seed_track(catalog: Catalog, song: Path) -> dict:
+def _seed_track(catalog: Catalog, song: Path) -> Track:
     from earmark.taste.recommend import ensure_song
     try:
         return ensure_song(catalog, song, DEFAULT_EMBEDDING)
@@ -517,20 +518,20 @@ def similar_command(
     if folder is not None:
         _prepare(catalog, folder)
     seed = _seed_track(catalog, song)
-    found = similar(catalog, seed["id"], top, DEFAULT_EMBEDDING, folder)
+    found = similar(catalog, seed.id, top, DEFAULT_EMBEDDING, folder)
     catalog.close()
     if not found:
         fail("no other songs with embeddings to compare with")
     if as_json:
         for track, sim in found:
-            emit_json({"path": track["path"], "similarity": round(sim, 4),
-                       "artist": track.get("artist"), "title": track.get("title")})
+            emit_json({"path": track.path, "similarity": round(sim, 4),
+                       "artist": track.artist, "title": track.title})
         return
     table = Table(title=f"like {escape(song_name(seed))}", header_style="bold")
     table.add_column("similarity", justify="right")
     table.add_column("song", overflow="fold")
     for track, sim in found:
-        table.add_row(f"{sim:.2f}", f"{escape(song_name(track))}\n[dim]{escape(track['path'])}[/]")
+        table.add_row(f"{sim:.2f}", f"{escape(song_name(track))}\n[dim]{escape(track.path)}[/]")
     console.print(table)
 
 
@@ -551,7 +552,7 @@ def playlist_command(
     _prepare(catalog, folder)
     if seed is not None:
         seed_track = _seed_track(catalog, seed)
-        songs = [seed_track] + [t for t, _ in similar(catalog, seed_track["id"], top - 1,
+        songs = [seed_track] + [t for t, _ in similar(catalog, seed_track.id, top - 1,
                                                        DEFAULT_EMBEDDING, folder)]
     else:
         model = _taste_or_fail(catalog, _half_life(half_life))

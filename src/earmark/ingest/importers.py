@@ -666,10 +666,10 @@ def import_entries(
             track = tracks.get_track(catalog, entry.path)
             if track is None:
                 report.failed.append((entry.path, "could not be added to the catalog"))
-            elif track["status"] != "ok":
-                report.failed.append((entry.path, track["error"] or "unreadable audio"))
+            elif track.status != "ok":
+                report.failed.append((entry.path, track.error or "unreadable audio"))
             else:
-                set_labels(catalog, track["id"], dataset, task, entry.labels, entry.split,
+                set_labels(catalog, track.id, dataset, task, entry.labels, entry.split,
                            entry.artist)
                 report.labelled[entry.path] = list(entry.labels)
     return report

@@ -194,14 +194,14 @@ def unexpected_error(exc: BaseException) -> str:
     return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
-def _unchanged(existing: dict | None, path: str) -> bool:
+def _unchanged(existing: tracks.Track | None, path: str) -> bool:
     if existing is None:
         return False
     try:
         st = os.stat(path)
     except OSError:
         return False
-    return existing["size"] == st.st_size and existing["mtime_ns"] == st.st_mtime_ns
+    return existing.size == st.st_size and existing.mtime_ns == st.st_mtime_ns
 
 
 def scan(
@@ -334,8 +334,8 @@ def _record(catalog: Catalog, record: dict) -> ScanItem:
     if existing is None and record.get("content_hash"):
         moved = tracks.find_moved(catalog, record["content_hash"])
         if moved is not None:
-            tracks.move_track(catalog, moved["id"], path)
-            moved_from = moved["path"]
+            tracks.move_track(catalog, moved.id, path)
+            moved_from = moved.path
     track_id = tracks.record_track(catalog, record)
     if record["status"] == "error":
         return ScanItem(path, "failed", record.get("error"), track_id)
@@ -343,10 +343,10 @@ def _record(catalog: Catalog, record: dict) -> ScanItem:
     return ScanItem(path, status, None, track_id, moved_from, record.get("warning"))
 
 
-def add_file(catalog: Catalog, path: str | Path, verify: bool = True) -> dict:
-    """Make sure one file is in the catalog (scanning it if new or changed); returns its row.
+def add_file(catalog: Catalog, path: str | Path, verify: bool = True) -> tracks.Track:
+    """Make sure one file is in the catalog (scanning it if new or changed); returns its track.
 
-    The row may have ``status = 'error'``; callers decide whether that is fatal for them.
+    The track may have ``status = 'error'``; callers decide whether that is fatal for them.
 
     Raises
     ------

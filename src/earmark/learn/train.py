@@ -80,7 +80,7 @@ def ensure_embeddings(
         wanted = set(track_ids)
         todo = [t for t in todo if t in wanted]
     found = tracks_by_id(catalog, todo)
-    tracks = [(i, found[i]["path"], found[i]["content_hash"]) for i in sorted(found)]
+    tracks = [(i, found[i].path, found[i].content_hash) for i in sorted(found)]
     vectors = (engine or default_engine()).map_files(
         partial(_song_vector, inputs), [path for _, path, _ in tracks],
         preload=("earmark.learn.train",), on_crash=_crashed)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from earmark.catalog import Catalog, tracks
+from earmark.catalog.tracks import Track
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
 from earmark.models.registry import MODEL_NAMES
 from earmark.settings import EMBEDDING_MODEL
@@ -129,16 +130,16 @@ class TaggingJob:
             to_run.add(self.tagger)
         return sorted(to_run)
 
-    def needs_listening(self, track: dict) -> bool:
+    def needs_listening(self, track: Track) -> bool:
         """Whether a track must be analysed: in fill mode a file that already has a genre
         gets nothing new when only genres are written, so it is not listened to."""
-        return track["status"] == "ok" and (self.fields != ["genre"]
-                                            or self.policy.mode != "fill"
-                                            or not track.get("genre"))
+        return track.status == "ok" and (self.fields != ["genre"]
+                                         or self.policy.mode != "fill"
+                                         or not track.genre)
 
     def collect(self, paths: Sequence[str | Path] | None, stages: Stages = no_progress
-                ) -> tuple[list[dict], list[tuple[str, str]]]:
-        """Catalog rows to tag and the paths that could not be read at all.
+                ) -> tuple[list[Track], list[tuple[str, str]]]:
+        """Catalog tracks to tag and the paths that could not be read at all.
 
         ``paths``: music files or folders (new or changed files are scanned first, on every
         core); ``None``: every track in the catalog.
@@ -163,7 +164,7 @@ class TaggingJob:
         (e.g. its weights are not installed).
         """
         rows, unreadable = self.collect(paths, stages)
-        listen = [t["id"] for t in rows if self.needs_listening(t)]
+        listen = [t.id for t in rows if self.needs_listening(t)]
         for name in self.models_to_run():
             with stages(f"listening ({name})") as progress:
                 # Tracks that cannot be analysed stay without predictions: planning skips
@@ -176,7 +177,7 @@ class TaggingJob:
                 plans.append(plan_track(self.catalog, track, sources, self.policy,
                                         id3v23=self.id3v23, upgrade_id3=self.upgrade_id3))
                 if progress is not None:
-                    progress(done, len(rows), track["path"])
+                    progress(done, len(rows), track.path)
         self.preview = TagPreview(plans, unreadable)
         return self.preview
 

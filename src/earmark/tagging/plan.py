@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from earmark.catalog import Catalog, journal, tracks
+from earmark.catalog.tracks import Track
 from earmark.errors import EarmarkError, TagWriteError
 from earmark.tagging import policy as pol
 from earmark.tagging.sources import Source
@@ -62,17 +63,17 @@ class TrackResult(Outcome):
     changes: tuple[FieldChange, ...] = ()
 
 
-def _known_hash(catalog: Catalog, track: dict, current: str) -> bool:
+def _known_hash(catalog: Catalog, track: Track, current: str) -> bool:
     """The file is as the catalog recorded it, or as earmark itself last wrote it."""
-    if current == track.get("content_hash"):
+    if current == track.content_hash:
         return True
-    last = journal.latest_write(catalog, track["path"])
+    last = journal.latest_write(catalog, track.path)
     return last is not None and last.new_hash == current
 
 
 def plan_track(
     catalog: Catalog,
-    track: dict,
+    track: Track,
     sources: Mapping[str, Source],
     policy: pol.TagPolicy,
     *,
@@ -96,9 +97,9 @@ def plan_track(
     second as ID3v2.3. Whenever the version changes, ``note`` says so and names the frames the
     conversion changes or drops (:func:`write.id3_conversion`).
     """
-    plan = TrackPlan(track["path"], track.get("id"))
-    if track.get("status") != "ok":
-        plan.skipped = f"not readable as audio: {track.get('error') or 'unknown error'}"
+    plan = TrackPlan(track.path, track.id)
+    if track.status != "ok":
+        plan.skipped = f"not readable as audio: {track.error or 'unknown error'}"
         return plan
     try:
         problem = write.check_writable(os.path.realpath(plan.path))
@@ -147,8 +148,8 @@ def plan_track(
                 plan.changes = []
                 return plan
             if name == "genre":
-                chosen = pol.choose_genres(predictions, policy, track.get("artist"),
-                                           track.get("album"))
+                chosen = pol.choose_genres(predictions, policy, track.artist,
+                                           track.album)
             else:
                 vocabulary = policy.moods if name == "mood" else policy.instruments
                 chosen = pol.choose_labels(predictions, vocabulary, policy)
@@ -206,7 +207,7 @@ def _refresh_track(catalog: Catalog, path: str, digest: str) -> None:
         return
     st = os.stat(path)
     tracks.record_track(catalog, {
-        **track, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "content_hash": digest,
+        **track.to_dict(), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "content_hash": digest,
         **read_tags(path).track_columns(),
     })
 

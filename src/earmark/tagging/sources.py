@@ -1,7 +1,7 @@
 """Where the values to write come from: a *source* maps a catalog track to scored labels.
 
 A source is any callable ``source(track) -> [(label, confidence 0..1), ...] | None`` taking a
-track row (:func:`earmark.catalog.tracks.get_track`); ``None`` means it knows nothing about the
+catalog :class:`~earmark.catalog.tracks.Track`; ``None`` means it knows nothing about the
 track (the file is then skipped with a reason), an empty list that nothing fits; an
 :class:`~earmark.errors.EarmarkError` skips the file with its message as the reason. Write one
 for any model; earmark ships two:
@@ -20,12 +20,13 @@ from collections.abc import Callable
 
 from earmark.catalog import Catalog
 from earmark.catalog.predictions import is_silent, load_predictions
+from earmark.catalog.tracks import Track
 from earmark.errors import EarmarkError
 from earmark.models.registry import MODEL_NAMES
 from earmark.types import ProgressFn
 
 Scored = list[tuple[str, float]]
-Source = Callable[[dict], Scored | None]
+Source = Callable[[Track], Scored | None]
 
 def _scored(payload: object) -> Scored:
     """Normalise a stored payload: ``[[label, c], ...]`` or ``{label: c}`` -> sorted pairs."""
@@ -59,10 +60,10 @@ class StoredPredictions:
         self.model = model
         self.kind = kind
 
-    def __call__(self, track: dict) -> Scored | None:
-        if is_silent(self.catalog, track["id"]):
+    def __call__(self, track: Track) -> Scored | None:
+        if is_silent(self.catalog, track.id):
             raise EarmarkError(SILENT)
-        return load_prediction(self.catalog, track["id"], self.model, self.kind)
+        return load_prediction(self.catalog, track.id, self.model, self.kind)
 
 
 def ensure_predictions(

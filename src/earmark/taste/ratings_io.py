@@ -179,7 +179,7 @@ def read_m3u(path: str | Path) -> list[str]:
     return [entry.path for entry in read_playlist(path) if entry.path is not None]
 
 
-def write_m3u(path: str | Path, songs: Iterable[dict]) -> list[tuple[str, str]]:
+def write_m3u(path: str | Path, songs: Iterable[tracks.Track]) -> list[tuple[str, str]]:
     """Write an extended M3U8 playlist with paths relative to its own folder.
 
     A name starting with ``#`` (or a space) is written as ``./#...`` so that players do not
@@ -188,8 +188,8 @@ def write_m3u(path: str | Path, songs: Iterable[dict]) -> list[tuple[str, str]]:
 
     Parameters
     ----------
-    songs : track dicts with ``path`` and optionally ``duration`` (seconds), ``artist`` and
-        ``title``; written as ``#EXTINF:<whole seconds>,<artist> - <title>`` (the file name
+    songs : catalog tracks; each is written with its ``duration`` (seconds), ``artist`` and
+        ``title``, as ``#EXTINF:<whole seconds>,<artist> - <title>`` (the file name
         stands in for a missing title).
 
     Returns
@@ -202,14 +202,14 @@ def write_m3u(path: str | Path, songs: Iterable[dict]) -> list[tuple[str, str]]:
     lines = ["#EXTM3U"]
     left_out = []
     for song in songs:
-        if "\n" in song["path"] or "\r" in song["path"]:
-            left_out.append((song["path"], "its name holds a line break, which M3U cannot hold"))
+        if "\n" in song.path or "\r" in song.path:
+            left_out.append((song.path, "its name holds a line break, which M3U cannot hold"))
             continue
-        duration = song.get("duration")
+        duration = song.duration
         seconds = int(round(duration)) if duration else -1
         title = " ".join(_LINE_BREAK.split(tracks.song_name(song)))
         lines.append(f"#EXTINF:{seconds},{title}")
-        relative = os.path.relpath(song["path"], folder)
+        relative = os.path.relpath(song.path, folder)
         if relative[:1] in ("#", " ", "\t"):
             relative = os.path.join(".", relative)
         lines.append(relative)
@@ -254,10 +254,10 @@ def rate_file(
         track = add_file(catalog, path)
     except (OSError, EarmarkError) as exc:
         return ImportItem(path, "failed", str(exc), verdict=verdict, stars=stars)
-    if track["status"] != "ok":
-        return ImportItem(path, "failed", f"not playable: {track['error']}", verdict=verdict,
+    if track.status != "ok":
+        return ImportItem(path, "failed", f"not playable: {track.error}", verdict=verdict,
                           stars=stars)
-    history = ratings.rating_history(catalog, track["id"])
+    history = ratings.rating_history(catalog, track.id)
     previous = ratings.latest_opinion(history)
     said = [previous]
     if once_per_source:
@@ -267,7 +267,7 @@ def rate_file(
     if verdict == "skip" and previous is not None:
         return ImportItem(path, "unchanged", "a skip does not replace an earlier rating",
                           verdict=previous.verdict, stars=previous.stars)
-    ratings.add_rating(catalog, track["id"], verdict, stars, source=source, rated_at=rated_at)
+    ratings.add_rating(catalog, track.id, verdict, stars, source=source, rated_at=rated_at)
     replaced = None
     if previous is not None and previous.label != ratings.rating_label(verdict, stars):
         replaced = previous.describe()
@@ -514,13 +514,13 @@ def export_rows(catalog: Catalog, history: bool = False) -> list[dict]:
     else:
         current = ratings.current_ratings(catalog, include_skips=True)
         rows = sorted(current.values(), key=lambda r: (r.rated_at, r.id))
-    by_id = {t["id"]: t for t in tracks.iter_tracks(catalog, None)}
+    by_id = {t.id: t for t in tracks.iter_tracks(catalog, None)}
     out = []
     for r in rows:
         track = by_id[r.track_id]
         out.append({"path": r.path, "verdict": r.verdict, "stars": r.stars, "source": r.source,
-                    "rated_at": r.rated_at, "artist": track.get("artist"),
-                    "title": track.get("title")})
+                    "rated_at": r.rated_at, "artist": track.artist,
+                    "title": track.title})
     return out
 
 

@@ -19,7 +19,7 @@ from earmark.analysis.embed import EmbedReport, embed_tracks, load_predictions
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings
 from earmark.catalog.ratings import current_ratings
-from earmark.catalog.tracks import song_name
+from earmark.catalog.tracks import Track, song_name
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file
 from earmark.taste.active import cosine_distances, select_batch
@@ -39,15 +39,15 @@ class Recommendation:
     tags : its top pretrained tags, when stored in ``predictions``.
     """
 
-    track: dict
+    track: Track
     score: float
     stars: float | None = None
-    closest_liked: list[tuple[dict, float]] = field(default_factory=list)
+    closest_liked: list[tuple[Track, float]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
 
     @property
     def path(self) -> str:
-        return self.track["path"]
+        return self.track.path
 
     @property
     def reason(self) -> str:
@@ -63,9 +63,9 @@ class Recommendation:
     def to_dict(self) -> dict:
         return {"path": self.path, "score": round(self.score, 4),
                 "stars": None if self.stars is None else round(self.stars, 2),
-                "reason": self.reason, "artist": self.track.get("artist"),
-                "title": self.track.get("title"),
-                "closest_liked": [{"path": t["path"], "similarity": round(s, 4)}
+                "reason": self.reason, "artist": self.track.artist,
+                "title": self.track.title,
+                "closest_liked": [{"path": t.path, "similarity": round(s, 4)}
                                   for t, s in self.closest_liked],
                 "tags": self.tags}
 
@@ -98,28 +98,28 @@ def embed_missing(
     stale = set(missing_embeddings(catalog, model))
     wanted = set(current_ratings(catalog)) & stale
     if under is not None:
-        wanted |= {t["id"] for t in tracks.iter_tracks(catalog, "ok", under)} & stale
+        wanted |= {t.id for t in tracks.iter_tracks(catalog, "ok", under)} & stale
     return embed_tracks(catalog, model, sorted(wanted), progress=progress)
 
 
-def ensure_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDING) -> dict:
+def ensure_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDING) -> Track:
     """The catalog row of ``path`` with an up-to-date embedding (adding and embedding it if
     needed); :class:`EarmarkError` when the file is missing or unplayable."""
     if not os.path.exists(path):
         raise EarmarkError(f"{path}: file not found")
     track = add_file(catalog, path)
-    if track["status"] != "ok":
-        raise EarmarkError(f"{track['path']}: not playable: {track['error']}")
-    if track["id"] in missing_embeddings(catalog, model):
-        report = embed_tracks(catalog, model, [track["id"]])
+    if track.status != "ok":
+        raise EarmarkError(f"{track.path}: not playable: {track.error}")
+    if track.id in missing_embeddings(catalog, model):
+        report = embed_tracks(catalog, model, [track.id])
         if report.failed:
-            raise EarmarkError(f"{track['path']}: {report.failed[0][1]}")
+            raise EarmarkError(f"{track.path}: {report.failed[0][1]}")
     return track
 
 
 def _candidates(catalog: Catalog, model: str, under: str | Path | None,
-                exclude: Iterable[int]) -> tuple[list[dict], np.ndarray]:
-    pool = {t["id"]: t for t in tracks.iter_tracks(catalog, "ok", under)}
+                exclude: Iterable[int]) -> tuple[list[Track], np.ndarray]:
+    pool = {t.id: t for t in tracks.iter_tracks(catalog, "ok", under)}
     for track_id in exclude:
         pool.pop(track_id, None)
     ids, X = load_embeddings(catalog, model, pool)
@@ -166,7 +166,7 @@ def recommend(
         track = songs[index]
         result.append(Recommendation(
             track, float(scores[index]), None if stars is None else float(stars[index]),
-            closest, top_tags(catalog, track["id"], model)))
+            closest, top_tags(catalog, track.id, model)))
     return result
 
 
@@ -176,7 +176,7 @@ def similar(
     top: int = 10,
     model: str = DEFAULT_EMBEDDING,
     under: str | Path | None = None,
-) -> list[tuple[dict, float]]:
+) -> list[tuple[Track, float]]:
     """The ``top`` songs nearest to a track in embedding space: ``[(track, cosine similarity)]``.
 
     Songs with the very same audio (duplicates) are left out.
@@ -192,7 +192,7 @@ def similar(
     out = []
     for index in np.argsort(-sims, kind="stable"):
         track = songs[index]
-        if origin["audio_hash"] and track["audio_hash"] == origin["audio_hash"]:
+        if origin.audio_hash and track.audio_hash == origin.audio_hash:
             continue
         out.append((track, float(sims[index])))
         if len(out) == top:
@@ -210,7 +210,7 @@ def songs_to_review(
     seed: int | None = None,
     exclude: Iterable[int] = (),
     rated_X: np.ndarray | None = None,
-) -> list[tuple[dict, float | None]]:
+) -> list[tuple[Track, float | None]]:
     """The next ``k`` songs to rate, chosen by ``strategy`` (see :mod:`earmark.taste.active`).
 
     Candidates are songs never rated (a skipped song is not proposed again) with an embedding,

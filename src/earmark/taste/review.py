@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from earmark.catalog import Catalog, ratings
+from earmark.catalog.tracks import Track
 from earmark.taste.model import (
     DEFAULT_EMBEDDING,
     DEFAULT_HALF_LIFE_DAYS,
@@ -40,7 +41,7 @@ class Proposal:
     ``None`` at cold start), and where it stands: song ``position`` of ``of`` in round
     ``round``."""
 
-    track: dict
+    track: Track
     p_like: float | None
     round: int
     position: int
@@ -69,7 +70,7 @@ class Answer:
 
     def to_dict(self) -> dict:
         """The JSON fields ``earmark review --json`` prints per answer."""
-        return {"path": self.proposal.track["path"], "round": self.proposal.round,
+        return {"path": self.proposal.track.path, "round": self.proposal.round,
                 "answer": self.answer, "verdict": self.verdict, "stars": self.stars,
                 "p_like_before": self.proposal.p_like}
 
@@ -144,14 +145,14 @@ class ReviewSession:
         :func:`earmark.catalog.ratings.parse_rating`) as the song's rating. Raises
         ``ValueError`` for anything else."""
         verdict, stars = ratings.parse_rating(answer)
-        ratings.add_rating(self.catalog, proposal.track["id"], verdict, stars, source="review")
+        ratings.add_rating(self.catalog, proposal.track.id, verdict, stars, source="review")
         self.rated += 1
         self._rated_since_training += 1
         return Answer(proposal, answer, verdict, stars)
 
     def pass_over(self, proposal: Proposal) -> None:
         """Leave a song unanswered: it is not proposed again in this session."""
-        self._passed.add(proposal.track["id"])
+        self._passed.add(proposal.track.id)
 
     def retrain(self) -> Retrained | None:
         """Train the taste model on the current ratings (saved and recorded as ``earmark
@@ -189,7 +190,7 @@ class FileAnswers:
         self.by_path, self.in_order = read_answers(path)
 
     def answer(self, proposal: Proposal) -> str | None:
-        found = self.by_path.get(proposal.track["path"])
+        found = self.by_path.get(proposal.track.path)
         if found is None and self.in_order:
             found = self.in_order.pop(0)
         return found
