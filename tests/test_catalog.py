@@ -4,6 +4,7 @@ one thread per connection, and the runs table."""
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import re
 import threading
@@ -159,3 +160,34 @@ def test_sql_is_written_only_in_the_catalog():
                 found.append(f"{module.relative_to(src)}:{node.lineno}: .{node.func.attr}()")
     assert found == []
     assert len(list(src.rglob("*.py"))) > 50  # the walk really saw the package
+
+
+@pytest.fixture
+def opened(monkeypatch) -> list[Catalog]:
+    """Every catalog the CLI opens, kept so a test can see it was closed."""
+    catalogs: list[Catalog] = []
+
+    class Kept(Catalog):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            catalogs.append(self)
+
+    monkeypatch.setattr(importlib.import_module("earmark.cli.app"), "Catalog", Kept)
+    return catalogs
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["recommend"], 3, "no song is rated yet"),  # fail() after the catalog was opened
+    (["taste"], 3, "no song is rated yet"),
+    (["similar", "{tmp}/nothing.flac"], 3, "file not found"),  # an error escaping the command
+    (["playlist", "{tmp}/out.m3u8"], 3, "no song is rated yet"),
+    (["undo", "--last"], 0, "nothing to undo"),  # an early return
+])
+def test_a_command_closes_its_catalog_however_it_ends(tmp_path, opened, args, code, says):
+    db = tmp_path / "closed.sqlite"
+    result = runner.invoke(app, [a.format(tmp=tmp_path) for a in args] + ["--db", str(db)])
+    assert result.exit_code == code, result.output
+    assert says in result.output
+    assert len(opened) == 1 and opened[0].closed
+    # SQLite removes the write-ahead log with the last connection: none is left open.
+    assert not (tmp_path / "closed.sqlite-wal").exists()

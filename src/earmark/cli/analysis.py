@@ -211,36 +211,35 @@ def embed_command(
     from earmark.catalog import tracks
     from earmark.ingest.scan import scan
 
-    catalog = open_catalog(db)
-    track_ids = None
-    if paths:
-        with progress_bar("scanning") as advance:
-            scan(catalog, paths, progress=advance)
-        track_ids = [t.id for t in tracks.select_tracks(catalog, paths)]
-    name = ALIASES[model.value]
-    try:
-        with progress_bar(f"embedding ({name})") as advance:
-            report = embed_tracks(catalog, name, track_ids, force=force, device=device,
-                                  precision=precision.value, progress=advance)
-    except ValueError as exc:
-        fail(str(exc))
-    notes: dict[str, list[str]] = {}
-    for path, note in report.notes:
-        notes.setdefault(path, []).append(note)
-    if as_json:
-        for track_id in report.done:
-            path = tracks.get_track_by_id(catalog, track_id).path
-            emit_json({"path": path, "model": name, "embedded": True,
-                       "notes": notes.get(path, [])})
-        for path, reason in report.failed:
-            emit_json({"path": path, "model": name, "embedded": False, "error": reason})
-    else:
-        console.print(f"{len(report.done)} embedded, {report.up_to_date} already up to date, "
-                      f"{len(report.failed)} failed ({name})")
+    with open_catalog(db) as catalog:
+        track_ids = None
+        if paths:
+            with progress_bar("scanning") as advance:
+                scan(catalog, paths, progress=advance)
+            track_ids = [t.id for t in tracks.select_tracks(catalog, paths)]
+        name = ALIASES[model.value]
+        try:
+            with progress_bar(f"embedding ({name})") as advance:
+                report = embed_tracks(catalog, name, track_ids, force=force, device=device,
+                                      precision=precision.value, progress=advance)
+        except ValueError as exc:
+            fail(str(exc))
+        notes: dict[str, list[str]] = {}
         for path, note in report.notes:
-            err_console.print(f"[yellow]note[/] {path}: {note}", highlight=False)
-        for path, reason in report.failed:
-            err_console.print(f"[red]failed[/] {path}: {reason}", highlight=False)
-    catalog.close()
+            notes.setdefault(path, []).append(note)
+        if as_json:
+            for track_id in report.done:
+                path = tracks.get_track_by_id(catalog, track_id).path
+                emit_json({"path": path, "model": name, "embedded": True,
+                           "notes": notes.get(path, [])})
+            for path, reason in report.failed:
+                emit_json({"path": path, "model": name, "embedded": False, "error": reason})
+        else:
+            console.print(f"{len(report.done)} embedded, {report.up_to_date} already up to date, "
+                          f"{len(report.failed)} failed ({name})")
+            for path, note in report.notes:
+                err_console.print(f"[yellow]note[/] {path}: {note}", highlight=False)
+            for path, reason in report.failed:
+                err_console.print(f"[red]failed[/] {path}: {reason}", highlight=False)
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)

@@ -89,6 +89,9 @@ JsonOption = Annotated[
 
 
 def open_catalog(db: Path | None) -> Catalog:
+    """The catalog at ``db`` (default: the settings'), for ``with open_catalog(db) as
+    catalog:``, so that it is closed however the command ends (a ``fail()`` included); a
+    catalog that cannot be opened fails the command with the reason."""
     try:
         return Catalog(db)
     except EarmarkError as exc:

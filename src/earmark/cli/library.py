@@ -49,34 +49,33 @@ def scan_command(
 
     Exit code 1 when some files could not be read; they are recorded with the reason.
     """
-    catalog = open_catalog(db)
-    with progress_bar("scanning") as advance:
-        report = scan(
-            catalog, folders, verify=not quick, min_seconds=min_seconds,
-            max_seconds=max_seconds, force=force, prune=prune,
-            engine=LocalEngine(workers) if workers else None,
-            progress=advance,
-        )
-    dup_of: dict[str, list[str]] = {}
-    for group in report.duplicates:
-        for path in group["paths"]:
-            dup_of.setdefault(path, []).extend(p for p in group["paths"] if p != path)
-    if as_json:
-        for item in report.items:
-            row = {"path": item.path, "action": item.status, "reason": item.reason}
-            if item.moved_from:
-                row["moved_from"] = item.moved_from
-            if item.warning:
-                row["warning"] = item.warning
-            if item.path in dup_of:
-                row["duplicates"] = sorted(set(dup_of[item.path]))
-            emit_json(row)
-        for folder, kept in report.not_pruned.items():
-            emit_json({"path": folder, "action": "not pruned",
-                       "reason": not_pruned_reason(folder), "tracks": len(kept)})
-    else:
-        _print_scan_summary(report, catalog)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        with progress_bar("scanning") as advance:
+            report = scan(
+                catalog, folders, verify=not quick, min_seconds=min_seconds,
+                max_seconds=max_seconds, force=force, prune=prune,
+                engine=LocalEngine(workers) if workers else None,
+                progress=advance,
+            )
+        dup_of: dict[str, list[str]] = {}
+        for group in report.duplicates:
+            for path in group["paths"]:
+                dup_of.setdefault(path, []).extend(p for p in group["paths"] if p != path)
+        if as_json:
+            for item in report.items:
+                row = {"path": item.path, "action": item.status, "reason": item.reason}
+                if item.moved_from:
+                    row["moved_from"] = item.moved_from
+                if item.warning:
+                    row["warning"] = item.warning
+                if item.path in dup_of:
+                    row["duplicates"] = sorted(set(dup_of[item.path]))
+                emit_json(row)
+            for folder, kept in report.not_pruned.items():
+                emit_json({"path": folder, "action": "not pruned",
+                           "reason": not_pruned_reason(folder), "tracks": len(kept)})
+        else:
+            _print_scan_summary(report, catalog)
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
@@ -130,16 +129,15 @@ def info_command(
     as_json: JsonOption = False,
 ) -> None:
     """Everything earmark knows about one file."""
-    catalog = open_catalog(db)
-    track = tracks.get_track(catalog, file)
-    if track is None:
-        record = inspect_file(tracks.normalise_path(file))
-        record.pop("tags_json", None)
-        data = {**record, "in_catalog": False}
-    else:
-        data = {**track.to_dict(), "in_catalog": True}
-        data.update(track_knowledge(catalog, track.id))
-    catalog.close()
+    with open_catalog(db) as catalog:
+        track = tracks.get_track(catalog, file)
+        if track is None:
+            record = inspect_file(tracks.normalise_path(file))
+            record.pop("tags_json", None)
+            data = {**record, "in_catalog": False}
+        else:
+            data = {**track.to_dict(), "in_catalog": True}
+            data.update(track_knowledge(catalog, track.id))
     if as_json:
         emit_json(data)
         return

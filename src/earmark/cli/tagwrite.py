@@ -132,23 +132,20 @@ def tag_command(
     except EarmarkError as exc:
         fail(str(exc), code=2)
     fields = ["genre"] + (["mood"] if mood else []) + (["instrument"] if instrument else [])
-    catalog = open_catalog(db)
-    job = TaggingJob(catalog, policy, model=model, fields=fields, id3v23=id3v23,
-                     upgrade_id3=upgrade_id3)
-    try:
-        preview = job.prepare(None if whole_catalog else paths, stages=progress_bar)
-    except EarmarkError as exc:
-        fail(str(exc))
-    _print_preview(preview, as_json, dry_run)
-    if dry_run or not preview.to_write:
-        catalog.close()
-        raise typer.Exit(EXIT_SOME_FAILED if preview.failed else 0)
-    refused = None if yes else _ask_to_write(len(preview.to_write))
-    if refused is not None:
-        catalog.close()
-        raise typer.Exit(refused)
-    outcome = job.apply(stages=progress_bar)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        job = TaggingJob(catalog, policy, model=model, fields=fields, id3v23=id3v23,
+                         upgrade_id3=upgrade_id3)
+        try:
+            preview = job.prepare(None if whole_catalog else paths, stages=progress_bar)
+        except EarmarkError as exc:
+            fail(str(exc))
+        _print_preview(preview, as_json, dry_run)
+        if dry_run or not preview.to_write:
+            raise typer.Exit(EXIT_SOME_FAILED if preview.failed else 0)
+        refused = None if yes else _ask_to_write(len(preview.to_write))
+        if refused is not None:
+            raise typer.Exit(refused)
+        outcome = job.apply(stages=progress_bar)
     _print_outcome(preview, outcome, as_json)
     if preview.failed or outcome.counts().get("failed"):
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -238,21 +235,19 @@ def undo_command(
     """
     if sum([bool(files), last, since is not None]) != 1:
         fail("say what to undo: --last, --since TIME, or FILES", code=2)
-    catalog = open_catalog(db)
-    if last:
-        batch = journal.last_batch(catalog)
-        selected = journal.entries(catalog, batch_id=batch) if batch else []
-    elif since is not None:
-        selected = journal.entries(catalog, since=parse_since(since))
-    else:
-        selected = journal.entries(catalog, paths=[str(f) for f in files])
-    if not selected:
-        catalog.close()
-        err_console.print("nothing to undo")
-        return
-    with progress_bar("restoring tags") as advance:
-        results = tagplan.undo(catalog, selected, progress=advance)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        if last:
+            batch = journal.last_batch(catalog)
+            selected = journal.entries(catalog, batch_id=batch) if batch else []
+        elif since is not None:
+            selected = journal.entries(catalog, since=parse_since(since))
+        else:
+            selected = journal.entries(catalog, paths=[str(f) for f in files])
+        if not selected:
+            err_console.print("nothing to undo")
+            return
+        with progress_bar("restoring tags") as advance:
+            results = tagplan.undo(catalog, selected, progress=advance)
     table = Table(title="undo", header_style="bold")
     for column in ("file", "result", "restored / reason"):
         table.add_column(column, overflow="fold")

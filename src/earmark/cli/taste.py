@@ -89,9 +89,8 @@ def rate_command(
         verdict, stars = ratings.parse_rating(answer)
     except ValueError as exc:
         fail(escape(str(exc)), code=2)
-    catalog = open_catalog(db)
-    item = rate_file(catalog, file, verdict, stars, "user")
-    catalog.close()
+    with open_catalog(db) as catalog:
+        item = rate_file(catalog, file, verdict, stars, "user")
     if as_json:
         emit_json({"path": item.path, "action": item.status, "verdict": item.verdict,
                    "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
@@ -145,14 +144,12 @@ def import_command(
     as_json: JsonOption = False,
 ) -> None:
     """Import ratings; unknown songs are added to the catalog. Exit 1 if some files failed."""
-    catalog = open_catalog(db)
-    try:
-        with progress_bar("importing") as advance:
-            report = import_ratings(catalog, source, progress=advance)
-    except EarmarkError as exc:
-        fail(escape(str(exc)))
-    finally:
-        catalog.close()
+    with open_catalog(db) as catalog:
+        try:
+            with progress_bar("importing") as advance:
+                report = import_ratings(catalog, source, progress=advance)
+        except EarmarkError as exc:
+            fail(escape(str(exc)))
     _print_import(report, as_json)
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -172,14 +169,13 @@ def export_command(
     """Export ratings as CSV or JSON lines ('ratings import' reads them back)."""
     if output is not None:
         check_output_path(output)
-    catalog = open_catalog(db)
-    if output is None:
-        n = export_ratings(catalog, sys.stdout, fmt.value, history)
-    else:
-        with open(output, "w", encoding="utf-8", newline="") as handle:
-            n = export_ratings(catalog, handle, fmt.value, history)
-        err_console.print(f"{n} rating(s) written to {escape(str(output))}", highlight=False)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        if output is None:
+            n = export_ratings(catalog, sys.stdout, fmt.value, history)
+        else:
+            with open(output, "w", encoding="utf-8", newline="") as handle:
+                n = export_ratings(catalog, handle, fmt.value, history)
+            err_console.print(f"{n} rating(s) written to {escape(str(output))}", highlight=False)
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -234,14 +230,12 @@ def taste_command(
 ) -> None:
     """Retrain the taste model on the current ratings and show how well it predicts them."""
     from earmark.taste.model import NotEnoughRatings, taste_model_path, train_taste
-    catalog = open_catalog(db)
-    _prepare(catalog, None)
-    try:
-        model = train_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
-    except NotEnoughRatings as exc:
-        fail(escape(str(exc)))
-    finally:
-        catalog.close()
+    with open_catalog(db) as catalog:
+        _prepare(catalog, None)
+        try:
+            model = train_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
+        except NotEnoughRatings as exc:
+            fail(escape(str(exc)))
     if as_json:
         emit_json(model.info)
         return
@@ -399,19 +393,18 @@ def review_command(
         source = FileAnswers(answers) if answers is not None else None
     except EarmarkError as exc:
         fail(escape(str(exc)), code=2)
-    catalog = open_catalog(db)
-    _prepare(catalog, folder)
-    if source is None:
-        if play and player_command("", 0, 1) is None:
-            err_console.print("no audio player found (ffplay, mpv, paplay): showing songs only")
-            play = False
-        source = TerminalAnswers(catalog, play, excerpt)
-    session = ReviewSession(catalog, batch=batch, strategy=strategy.value, folder=folder,
-                            half_life_days=_half_life(half_life), seed=seed,
-                            embedding_model=DEFAULT_EMBEDDING)
-    for event in run_review(session, source, rounds):
-        _print_review_event(event, as_json, echo=answers is not None)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        _prepare(catalog, folder)
+        if source is None:
+            if play and player_command("", 0, 1) is None:
+                err_console.print("no audio player found (ffplay, mpv, paplay): showing songs only")
+                play = False
+            source = TerminalAnswers(catalog, play, excerpt)
+        session = ReviewSession(catalog, batch=batch, strategy=strategy.value, folder=folder,
+                                half_life_days=_half_life(half_life), seed=seed,
+                                embedding_model=DEFAULT_EMBEDDING)
+        for event in run_review(session, source, rounds):
+            _print_review_event(event, as_json, echo=answers is not None)
     err_console.print(f"{session.rated} song(s) rated in this review")
 
 
@@ -473,11 +466,10 @@ def recommend_command(
 ) -> None:
     """Unrated songs you will probably like, best first, each with a reason."""
     from earmark.taste.recommend import recommend, song_name
-    catalog = open_catalog(db)
-    _prepare(catalog, folder)
-    model = _taste_or_fail(catalog, _half_life(half_life))
-    found = recommend(catalog, model, top, folder)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        _prepare(catalog, folder)
+        model = _taste_or_fail(catalog, _half_life(half_life))
+        found = recommend(catalog, model, top, folder)
     if not found:
         fail("no unrated songs with embeddings to recommend"
              + (f" in {folder}" if folder else " (earmark embed computes them)"))
@@ -514,12 +506,11 @@ def similar_command(
 ) -> None:
     """The songs that sound nearest to SONG (cosine similarity of embeddings)."""
     from earmark.taste.recommend import similar, song_name
-    catalog = open_catalog(db)
-    if folder is not None:
-        _prepare(catalog, folder)
-    seed = _seed_track(catalog, song)
-    found = similar(catalog, seed.id, top, DEFAULT_EMBEDDING, folder)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        if folder is not None:
+            _prepare(catalog, folder)
+        seed = _seed_track(catalog, song)
+        found = similar(catalog, seed.id, top, DEFAULT_EMBEDDING, folder)
     if not found:
         fail("no other songs with embeddings to compare with")
     if as_json:
@@ -548,16 +539,15 @@ def playlist_command(
     """Write an M3U8 playlist of your top recommendations, or of songs like --seed."""
     from earmark.taste.recommend import recommend, similar
     check_output_path(output)
-    catalog = open_catalog(db)
-    _prepare(catalog, folder)
-    if seed is not None:
-        seed_track = _seed_track(catalog, seed)
-        songs = [seed_track] + [t for t, _ in similar(catalog, seed_track.id, top - 1,
-                                                       DEFAULT_EMBEDDING, folder)]
-    else:
-        model = _taste_or_fail(catalog, _half_life(half_life))
-        songs = [item.track for item in recommend(catalog, model, top, folder)]
-    catalog.close()
+    with open_catalog(db) as catalog:
+        _prepare(catalog, folder)
+        if seed is not None:
+            seed_track = _seed_track(catalog, seed)
+            songs = [seed_track] + [t for t, _ in similar(catalog, seed_track.id, top - 1,
+                                                           DEFAULT_EMBEDDING, folder)]
+        else:
+            model = _taste_or_fail(catalog, _half_life(half_life))
+            songs = [item.track for item in recommend(catalog, model, top, folder)]
     if not songs:
         fail("no songs to put in the playlist")
     left_out = write_m3u(output, songs)

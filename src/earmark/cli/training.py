@@ -109,16 +109,14 @@ def dataset_import(
     problems = request.problems(spell=lambda option: "--" + option.replace("_", "-"))
     if problems:
         fail(problems[0], 2)
-    catalog = open_catalog(db)
-    try:
-        with progress_bar("importing") as advance:
-            report = importers.import_dataset(
-                catalog, request, engine=LocalEngine(workers) if workers else None,
-                progress=advance)
-    except (OSError, ValueError, csv.Error) as exc:
-        catalog.close()
-        fail(escape(f"cannot import: {exc}"))  # every reason names the file at fault
-    catalog.close()
+    with open_catalog(db) as catalog:
+        try:
+            with progress_bar("importing") as advance:
+                report = importers.import_dataset(
+                    catalog, request, engine=LocalEngine(workers) if workers else None,
+                    progress=advance)
+        except (OSError, ValueError, csv.Error) as exc:
+            fail(escape(f"cannot import: {exc}"))  # every reason names the file at fault
     _print_import(report, as_json)
     if not report.labelled:
         fail("nothing was imported")
@@ -168,9 +166,8 @@ def _print_import(report: DatasetImportReport, as_json: bool) -> None:
 def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Labelled datasets in the catalog, with their tasks and sizes."""
     from earmark.catalog.labels import datasets
-    catalog = open_catalog(db)
-    rows = datasets(catalog)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        rows = datasets(catalog)
     if as_json:
         for row in rows:
             emit_json(row)
@@ -266,14 +263,12 @@ def train_command(
 def _prepare(db: Path | None, experiment: Experiment) -> tuple[np.ndarray, LabelledSet]:
     """The experiment's songs and inputs, with a progress bar; stops when there are none."""
     from earmark.learn.runs import NoLabelledSongs, prepare_experiment
-    catalog = open_catalog(db)
-    try:
-        with progress_bar("preparing songs") as advance:
-            return prepare_experiment(catalog, experiment, advance)
-    except NoLabelledSongs as exc:
-        fail(str(exc))
-    finally:
-        catalog.close()
+    with open_catalog(db) as catalog:
+        try:
+            with progress_bar("preparing songs") as advance:
+                return prepare_experiment(catalog, experiment, advance)
+        except NoLabelledSongs as exc:
+            fail(str(exc))
 
 
 @app.command("evaluate")
@@ -300,21 +295,20 @@ def evaluate_command(
         model = load_model(model_path)
     except EarmarkError as exc:
         fail(str(exc))
-    catalog = open_catalog(db)
-    try:
-        plan = plan_evaluation(catalog, model, model_path, dataset, split)
-    except (NoLabelledSongs, EmptySplit) as exc:
-        fail(str(exc))
-    if plan.left_out:
-        err_console.print(f"[yellow]note:[/] {plan.left_out} songs have labels the model "
-                          "does not know and are left out")
-    if plan.may_include_training:
-        err_console.print("[yellow]warning:[/] the dataset has no test split; scores "
-                          "include songs the model may have been trained on")
-    with progress_bar("preparing songs") as advance:
-        evaluation = run_evaluation(catalog, plan, report=report, results=results,
-                                    top_k=top_k, spectrograms=spectrograms, progress=advance)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        try:
+            plan = plan_evaluation(catalog, model, model_path, dataset, split)
+        except (NoLabelledSongs, EmptySplit) as exc:
+            fail(str(exc))
+        if plan.left_out:
+            err_console.print(f"[yellow]note:[/] {plan.left_out} songs have labels the model "
+                              "does not know and are left out")
+        if plan.may_include_training:
+            err_console.print("[yellow]warning:[/] the dataset has no test split; scores "
+                              "include songs the model may have been trained on")
+        with progress_bar("preparing songs") as advance:
+            evaluation = run_evaluation(catalog, plan, report=report, results=results,
+                                        top_k=top_k, spectrograms=spectrograms, progress=advance)
     if as_json:
         emit_json(evaluation.to_dict())
         return
@@ -356,12 +350,11 @@ def predict_command(
             err_console.print(f"[red]skipped[/] {path}: {problem}", highlight=False)
     if not files:
         fail("no audio files found")
-    catalog = open_catalog(db)
-    with progress_bar("predicting") as advance:
-        predictions = predict_and_store(catalog, model, stored_name(model_path), files,
-                                        method=method.value, per_chunk=chunks,
-                                        threshold=threshold, progress=advance)
-    catalog.close()
+    with open_catalog(db) as catalog:
+        with progress_bar("predicting") as advance:
+            predictions = predict_and_store(catalog, model, stored_name(model_path), files,
+                                            method=method.value, per_chunk=chunks,
+                                            threshold=threshold, progress=advance)
     _print_predictions(predictions, as_json)
     if any(prediction.error for prediction in predictions):
         raise typer.Exit(EXIT_SOME_FAILED)
