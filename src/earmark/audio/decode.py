@@ -259,14 +259,17 @@ class Downmix:
         """``(channels, n)`` float32 -> ``(1, n)`` float32."""
         if x.shape[-1] == 0:
             return x[:1]
-        self.peak = max(self.peak, float(np.abs(x).max()))
+        # Levels by max/min and dot products: no temporary arrays, a few percent of decoding
+        # (float32 sums are ample for a threshold this coarse).
+        self.peak = max(self.peak, float(x.max()), -float(x.min()))
         if x.shape[0] == 1:
             return x
         self.blocks += 1
+        n = x.shape[-1]
         mix = x.mean(axis=0, keepdims=True)
-        power = np.mean(np.square(x, dtype=np.float64), axis=-1)
+        power = np.einsum("ij,ij->i", x, x) / n
         unrelated = float(np.sqrt(power.sum())) / x.shape[0]
-        mix_rms = float(np.sqrt(np.mean(np.square(mix, dtype=np.float64))))
+        mix_rms = float(np.sqrt(np.dot(mix[0], mix[0]) / n))
         if unrelated > SILENCE_PEAK / 10 and mix_rms < _CANCELLING_MIX * unrelated:
             self.fallback_blocks += 1
             loudest = int(np.argmax(power))
