@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from mutagen.apev2 import APEv2
@@ -85,12 +86,19 @@ def assert_json_safe(tags) -> None:
 # --- WMA (issue 17, case 1) -------------------------------------------------------------------
 
 
-def test_wma_beside_flac_scans_both_with_the_wma_tags(tmp_path, music_files):
-    """The issue's case: a WMA made by ffmpeg beside a good FLAC crashed the whole scan."""
-    folder = tmp_path / "old windows library"
+def wma_beside_flac(folder: Path, music_files: dict[str, Path]) -> Path:
+    """Make ``folder`` with a 3 s WMA made by ffmpeg (``song.wma``, returned) beside a good
+    FLAC (``good.flac``)."""
     folder.mkdir()
     wma = realworld.wma(folder / "song.wma", seconds=3.0)
     shutil.copyfile(music_files["flac"], folder / "good.flac")
+    return wma
+
+
+def test_wma_beside_flac_scans_both_with_the_wma_tags(tmp_path, music_files):
+    """The issue's case: a WMA made by ffmpeg beside a good FLAC crashed the whole scan."""
+    folder = tmp_path / "old windows library"
+    wma = wma_beside_flac(folder, music_files)
     db = tmp_path / "cli.sqlite"
     result = runner.invoke(app, ["scan", str(folder), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
@@ -158,9 +166,7 @@ def test_windows_media_rating_scale(tmp_path, value, expected):
 
 def test_tag_on_a_folder_with_a_wma_scans_it_first_without_crashing(tmp_path, music_files):
     folder = tmp_path / "to tag"
-    folder.mkdir()
-    wma = realworld.wma(folder / "song.wma", seconds=3.0)
-    shutil.copyfile(music_files["flac"], folder / "good.flac")
+    wma = wma_beside_flac(folder, music_files)
     db = tmp_path / "cli.sqlite"
     # Genres from stored predictions of a model that has none: no listening, only the scan
     # and the planning run; every file is then skipped for want of predictions.

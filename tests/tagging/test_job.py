@@ -4,7 +4,6 @@ independent reader."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,24 +13,9 @@ from earmark.catalog.predictions import store_predictions
 from earmark.ingest.scan import add_file
 from earmark.tagging import load_policy, undo
 from earmark.tagging.job import TaggingJob, plan_status
+from stages import RecordedStages
 
 MODEL = "test-classifier"
-
-
-class RecordedStages:
-    """A real :data:`earmark.types.Stages`: records each stage and the last progress call."""
-
-    def __init__(self):
-        self.seen: dict[str, tuple[int, int]] = {}
-
-    @contextmanager
-    def __call__(self, description: str):
-        self.seen[description] = (0, 0)
-
-        def progress(done: int, total: int, label: str = "") -> None:
-            self.seen[description] = (done, total)
-
-        yield progress
 
 
 @pytest.fixture

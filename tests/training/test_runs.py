@@ -5,7 +5,6 @@ the saved model, cross-validation and tuning, called without the CLI on a real l
 from __future__ import annotations
 
 import csv
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -23,22 +22,7 @@ from earmark.learn.runs import (
     run_tuning,
 )
 from earmark.models.io import load_model
-
-
-class RecordedStages:
-    """A real :data:`earmark.types.Stages` that records the stages and their last progress."""
-
-    def __init__(self):
-        self.seen: dict[str, tuple[int, int]] = {}
-
-    @contextmanager
-    def __call__(self, description: str):
-        self.seen[description] = (0, 0)
-
-        def progress(done: int, total: int, label: str = "") -> None:
-            self.seen[description] = (done, total)
-
-        yield progress
+from stages import RecordedStages
 
 
 @pytest.fixture(scope="module")

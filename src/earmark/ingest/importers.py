@@ -409,19 +409,8 @@ def read_mtt(
     Raises ``ValueError`` when the table has no ``clip_id`` and ``mp3_path`` columns.
     """
     listing = Listing()
-    with _open_table(annotations, listing) as handle:
-        rows = _rows(handle, annotations, listing, delimiter="\t")
-        header = _header(rows, annotations)
-        if "mp3_path" not in header or "clip_id" not in header:
-            raise ValueError(f"{annotations}: not MagnaTagATune's annotations_final.csv "
-                             "(needs tab-separated clip_id and mp3_path columns)")
-        table = []
-        for line, row in rows:
-            problem = _width_problem(row, len(header))
-            if problem:
-                listing.failed.append((f"{annotations}:{line}", problem))
-            else:
-                table.append((line, [c.strip() for c in row]))
+    header, table = _mtt_table(annotations, listing, "annotations_final.csv",
+                               ("clip_id", "mp3_path"))
     path_col, id_col = header.index("mp3_path"), header.index("clip_id")
     tag_cols = [i for i in range(len(header)) if i not in (path_col, id_col)]
     counts = {i: sum(r[i] == "1" for _, r in table) for i in tag_cols}
@@ -455,23 +444,33 @@ def read_mtt(
     return listing
 
 
-def _mtt_artists(clip_info: str | Path, listing: Listing) -> dict[str, str]:
-    """``clip_id -> artist`` from ``clip_info_final.csv``."""
-    with _open_table(clip_info, listing) as handle:
-        rows = _rows(handle, clip_info, listing, delimiter="\t")
-        header = _header(rows, clip_info)
-        if "clip_id" not in header or "artist" not in header:
-            raise ValueError(f"{clip_info}: not MagnaTagATune's clip_info_final.csv (needs "
-                             "tab-separated clip_id and artist columns)")
-        id_col, artist_col = header.index("clip_id"), header.index("artist")
-        artists = {}
+def _mtt_table(path: str | Path, listing: Listing, name: str, columns: tuple[str, ...]
+               ) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the ``(line number, stripped cells)`` rows of one of MagnaTagATune's
+    tab-separated tables (``name``, for the error message); a row of the wrong width becomes
+    a failed row ``<path>:<line>``. Raises ``ValueError`` when a column of ``columns`` is
+    missing."""
+    with _open_table(path, listing) as handle:
+        rows = _rows(handle, path, listing, delimiter="\t")
+        header = _header(rows, path)
+        if any(column not in header for column in columns):
+            raise ValueError(f"{path}: not MagnaTagATune's {name} (needs tab-separated "
+                             f"{' and '.join(columns)} columns)")
+        table = []
         for line, row in rows:
             problem = _width_problem(row, len(header))
             if problem:
-                listing.failed.append((f"{clip_info}:{line}", problem))
-            elif row[artist_col].strip():
-                artists[row[id_col].strip()] = row[artist_col].strip()
-    return artists
+                listing.failed.append((f"{path}:{line}", problem))
+            else:
+                table.append((line, [c.strip() for c in row]))
+    return header, table
+
+
+def _mtt_artists(clip_info: str | Path, listing: Listing) -> dict[str, str]:
+    """``clip_id -> artist`` from ``clip_info_final.csv``."""
+    header, table = _mtt_table(clip_info, listing, "clip_info_final.csv", ("clip_id", "artist"))
+    id_col, artist_col = header.index("clip_id"), header.index("artist")
+    return {row[id_col]: row[artist_col] for _, row in table if row[artist_col]}
 
 
 #: FMA's nested subsets: a track in ``small`` is also in ``medium``, ``large`` and ``full``.

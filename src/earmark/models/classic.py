@@ -19,16 +19,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.utils.validation import validate_data
-from threadpoolctl import threadpool_limits
 
 from earmark.models.contract import (
+    ArrayModel,
     check_input,
-    check_params,
     encode_classes,
     options,
-    positives,
     real,
-    whole,
+    store_params,
 )
 from earmark.models.outputs import hard_predictions, softmax, softmax_weights
 from earmark.models.selection import inner_folds, search_C
@@ -59,32 +57,15 @@ def pairwise_decisions(K: np.ndarray, n_support: np.ndarray, dual_coef: np.ndarr
     return np.stack(columns, axis=1)
 
 
-class _DescriptorSVMBase(BaseEstimator):
-    """What the SVM and the SVR share: checks, standardising, choosing ``C``, the arrays.
+class _DescriptorSVMBase(ArrayModel, BaseEstimator):
+    """What the SVM and the SVR share: standardising, choosing ``C`` (checks, fitting on one
+    thread and the saved arrays: :class:`~earmark.models.contract.ArrayModel`).
 
     Subclasses set :attr:`kind` and provide :meth:`_targets`, :meth:`_width` and
     :meth:`_fit_svm` (the fitted libsvm arrays).
     """
 
-    kind: str
-    parameter_rules = {"C": real(above=0) | options("auto"), "Cs": positives(),
-                       "gamma": real(above=0) | options("scale"), "seed": whole(0)}
-
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
-            **targets) -> _DescriptorSVMBase:
-        """Fit on descriptors ``X`` ``(n, d)`` and targets ``y`` ``(n,)``; ``groups``
-        ``(n,)`` keeps related songs together when ``C="auto"`` is chosen."""
-        check_params(self)
-        X, y = self._targets(X, y, **targets)
-        # Problems this small fit in milliseconds on one thread; BLAS threads only contend.
-        with threadpool_limits(limits=1):
-            return self._fit(X, y, groups)
-
-    def _targets(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
-
-    def _width(self) -> int:
-        raise NotImplementedError
+    parameter_rules = {"gamma": real(above=0) | options("scale")}
 
     def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None
              ) -> _DescriptorSVMBase:
@@ -107,26 +88,6 @@ class _DescriptorSVMBase(BaseEstimator):
 
     def _standardised(self, X: np.ndarray) -> np.ndarray:
         return (check_input(self, X) - self.state_["mean"]) / self.state_["scale"]
-
-    def state(self) -> dict[str, np.ndarray]:
-        """The fitted arrays (for safetensors)."""
-        return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.state_.items()}
-
-    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict
-                   ) -> _DescriptorSVMBase:
-        """Restore a fitted model from :meth:`state` and :meth:`fitted_info` (``inputs``: the
-        card's; descriptors are computed outside the model, so they are not needed here)."""
-        self.state_ = dict(state)
-        self.C_ = fitted["C"]
-        self.n_features_in_ = int(state["mean"].shape[0])
-        return self
-
-    def fitted_info(self) -> dict:
-        """Choices made while fitting (for the model card)."""
-        info = {"C": self.C_}
-        if hasattr(self, "selection_"):
-            info["selection"] = self.selection_
-        return info
 
 
 class DescriptorSVM(ClassifierMixin, _DescriptorSVMBase):
@@ -151,12 +112,7 @@ class DescriptorSVM(ClassifierMixin, _DescriptorSVMBase):
     def __init__(self, kind: str = "single", C: float | str = "auto",
                  Cs: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0), gamma: float | str = "scale",
                  class_weight: str | None = "balanced", seed: int = 0):
-        self.kind = kind
-        self.C = C
-        self.Cs = Cs
-        self.gamma = gamma
-        self.class_weight = class_weight
-        self.seed = seed
+        store_params(self, locals())
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
             n_classes: int | None = None) -> DescriptorSVM:
@@ -246,10 +202,7 @@ class DescriptorSVR(RegressorMixin, _DescriptorSVMBase):
 
     def __init__(self, C: float | str = "auto", Cs: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0),
                  gamma: float | str = "scale", seed: int = 0):
-        self.C = C
-        self.Cs = Cs
-        self.gamma = gamma
-        self.seed = seed
+        store_params(self, locals())
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
             ) -> DescriptorSVR:

@@ -1,13 +1,15 @@
 """The scikit-learn estimator contract, shared by every trainable earmark model.
 
-``__init__`` only stores keyword parameters; ``fit`` checks them (:func:`check_params`, against
-the :class:`Rule` each class declares in ``parameter_rules``) and its input, then returns
-``self``; predict methods first check that the estimator is fitted (:func:`check_input`, which
-raises :class:`sklearn.exceptions.NotFittedError`). :func:`encode_classes` gives classifiers
+``__init__`` only stores keyword parameters (:func:`store_params` can do it); ``fit`` checks
+them (:func:`check_params`, against the :class:`Rule` each class declares in
+``parameter_rules``) and its input, then returns ``self``; predict methods first check that the
+estimator is fitted (:func:`check_input`, which raises
+:class:`sklearn.exceptions.NotFittedError`). :func:`encode_classes` gives classifiers
 scikit-learn's label handling (any labels in, the same labels out of ``predict``).
 
 Saving and loading go through one protocol, :class:`Trainable`, used by
-:func:`earmark.models.io.save_model` and :func:`~earmark.models.io.load_model`.
+:func:`earmark.models.io.save_model` and :func:`~earmark.models.io.load_model`;
+:class:`ArrayModel` is what the models on precomputed features share to keep it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 
 class Trainable(Protocol):
@@ -104,6 +107,18 @@ def text() -> Rule:
 NONE = options(None)
 
 
+def store_params(estimator: BaseEstimator, arguments: dict[str, object]) -> None:
+    """Store an ``__init__``'s arguments as attributes of the same names, all that such an
+    ``__init__`` may do (``get_params`` reads them back by the signature's names).
+
+    ``arguments`` is the ``__init__``'s ``locals()``, taken first thing; ``self`` (and
+    ``__class__``, there when the method uses ``super()``) are left out.
+    """
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 def check_params(estimator: BaseEstimator) -> None:
     """Raise ``ValueError`` naming the first hyper-parameter of ``estimator`` that breaks its
     rule. Rules come from the ``parameter_rules`` dicts of the estimator's classes (a subclass
@@ -157,3 +172,60 @@ def check_input(estimator: BaseEstimator, X: np.ndarray) -> np.ndarray:
     """
     check_is_fitted(estimator)
     return validate_data(estimator, X, reset=False, dtype=np.float64)
+
+
+class ArrayModel:
+    """What the models on precomputed feature rows share (the embedding heads, the descriptor
+    SVMs): checks and one-thread fitting, and the :class:`Trainable` protocol.
+
+    ``fit`` checks the hyper-parameters (the ``C``, ``Cs`` and ``seed`` rules are here) and the
+    targets, then fits. The fitted model is plain arrays in ``state_`` (``"mean"`` holds one
+    value per input column), the ``C_`` used and, when ``C="auto"`` searched, ``selection_``
+    (``{"Cs", "scores"}``); :meth:`state`, :meth:`fitted_info` and :meth:`load_state` save
+    and restore them. Subclasses (scikit-learn estimators) set ``kind`` and provide
+    :meth:`_targets` (checked ``X, y``), :meth:`_width` and ``_fit(X, y, groups)``.
+    """
+
+    kind: str
+    parameter_rules = {"C": real(above=0) | options("auto"), "Cs": positives(),
+                       "seed": whole(0)}
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
+            **targets) -> Self:
+        """Fit on feature rows ``X`` ``(n, d)`` and targets ``y`` (``targets``: what the
+        subclass's ``_targets`` also takes); ``groups`` ``(n,)`` keeps related songs together
+        when ``C="auto"`` is chosen. Raises ``ValueError`` for bad parameters or targets."""
+        check_params(self)
+        X, y = self._targets(X, y, **targets)
+        # Problems this small fit in milliseconds on one thread; BLAS threads only contend.
+        with threadpool_limits(limits=1):
+            return self._fit(X, y, groups)
+
+    def _targets(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _width(self) -> int:
+        """Columns of the output layer."""
+        raise NotImplementedError
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> Self:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays (for safetensors)."""
+        return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.state_.items()}
+
+    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict) -> Self:
+        """Restore a fitted model from :meth:`state` and :meth:`fitted_info` (``inputs``: the
+        card's; the features are computed outside the model, so they are not needed here)."""
+        self.state_ = dict(state)
+        self.C_ = fitted["C"]
+        self.n_features_in_ = int(state["mean"].shape[0])
+        return self
+
+    def fitted_info(self) -> dict:
+        """Choices made while fitting (for the model card)."""
+        info = {"C": self.C_}
+        if hasattr(self, "selection_"):
+            info["selection"] = self.selection_
+        return info

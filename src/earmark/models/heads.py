@@ -20,17 +20,15 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import validate_data
-from threadpoolctl import threadpool_limits
 
 from earmark.models.contract import (
     NONE,
+    ArrayModel,
     check_input,
-    check_params,
     encode_classes,
     flag,
     options,
-    positives,
-    real,
+    store_params,
     whole,
 )
 from earmark.models.outputs import (
@@ -46,33 +44,15 @@ from earmark.models.selection import inner_folds, search_C
 DEFAULT_CS = (0.001, 0.01, 0.1, 1.0, 10.0)
 
 
-class _Head(BaseEstimator):
-    """What both heads share: checks, standardising and PCA, choosing ``C``, the arrays.
+class _Head(ArrayModel, BaseEstimator):
+    """What both heads share: standardising and PCA, choosing ``C`` (checks, fitting on one
+    thread and the saved arrays: :class:`~earmark.models.contract.ArrayModel`).
 
     Subclasses set :attr:`kind` and provide :meth:`_targets` (checked targets),
-    :meth:`_fit_output` (the output layer's arrays) and :meth:`_activate`.
+    :meth:`_width` and :meth:`_fit_output` (the output layer's arrays).
     """
 
-    kind: str
-    parameter_rules = {"C": real(above=0) | options("auto"), "Cs": positives(),
-                       "pca": whole(1) | NONE, "seed": whole(0)}
-
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
-            **targets) -> _Head:
-        """Fit on embeddings ``X`` ``(n, dim)``; ``groups`` ``(n,)`` keeps related songs
-        together when ``C="auto"`` is chosen."""
-        check_params(self)
-        X, y = self._targets(X, y, **targets)
-        # Problems this small fit in milliseconds on one thread; BLAS threads only contend.
-        with threadpool_limits(limits=1):
-            return self._fit(X, y, groups)
-
-    def _targets(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
-
-    def _width(self) -> int:
-        """Columns of the output layer."""
-        raise NotImplementedError
+    parameter_rules = {"pca": whole(1) | NONE}
 
     def _search_C(self) -> bool:
         """Whether inner cross-validation is needed (to choose ``C``, or to calibrate)."""
@@ -123,25 +103,6 @@ class _Head(BaseEstimator):
             z = np.maximum(z @ s["hidden_W"].T + s["hidden_b"], 0.0)
         return z @ s["out_W"].T + s["out_b"]
 
-    def state(self) -> dict[str, np.ndarray]:
-        """The fitted arrays (for safetensors)."""
-        return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in self.state_.items()}
-
-    def load_state(self, state: dict[str, np.ndarray], fitted: dict, inputs: dict) -> _Head:
-        """Restore a fitted head from :meth:`state` and :meth:`fitted_info` (``inputs``: the
-        card's; embeddings are computed outside the head, so they are not needed here)."""
-        self.state_ = dict(state)
-        self.C_ = fitted["C"]
-        self.n_features_in_ = int(state["mean"].shape[0])
-        return self
-
-    def fitted_info(self) -> dict:
-        """Choices made while fitting (for the model card)."""
-        info = {"C": self.C_}
-        if hasattr(self, "selection_"):
-            info["selection"] = self.selection_
-        return info
-
 
 class EmbeddingHead(ClassifierMixin, _Head):
     """A linear (or small MLP) classification head on song embeddings.
@@ -179,15 +140,7 @@ class EmbeddingHead(ClassifierMixin, _Head):
                  pca: int | None = None, hidden: int = 256,
                  class_weight: str | None = "balanced", calibrate: bool = True,
                  seed: int = 0):
-        self.kind = kind
-        self.classifier = classifier
-        self.C = C
-        self.Cs = Cs
-        self.pca = pca
-        self.hidden = hidden
-        self.class_weight = class_weight
-        self.calibrate = calibrate
-        self.seed = seed
+        store_params(self, locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -305,10 +258,7 @@ class EmbeddingHeadRegressor(RegressorMixin, _Head):
 
     def __init__(self, C: float | str = "auto", Cs: tuple[float, ...] = DEFAULT_CS,
                  pca: int | None = None, seed: int = 0):
-        self.C = C
-        self.Cs = Cs
-        self.pca = pca
-        self.seed = seed
+        store_params(self, locals())
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
             ) -> EmbeddingHeadRegressor:

@@ -21,7 +21,7 @@ from torch import nn
 
 from earmark.errors import ModelError
 from earmark.features import MelParams, log_mel
-from earmark.models.contract import options
+from earmark.models.contract import options, store_params
 from earmark.models.musicnn import MUSICNN_PARAMS, PATCH_FRAMES, MusicnnTagger, load_musicnn
 from earmark.models.nets.shortchunk import AudioNetClassifier, AudioNetRegressor
 
@@ -97,14 +97,7 @@ class MusicnnFineTuned(MusicnnFineTuning, AudioNetClassifier):
                  stretch: float = 0.0, mixup_alpha: float = 0.0,
                  class_weight: str | None = "balanced", device: str | None = None,
                  checkpoint: str | None = None, resume: bool = False, seed: int = 0):
-        super().__init__(epochs=epochs, chunks_per_song=chunks_per_song, batch_size=batch_size,
-                         lr=lr, weight_decay=weight_decay, patience=patience, augment=augment,
-                         pitch=pitch, stretch=stretch, mixup_alpha=mixup_alpha, device=device,
-                         checkpoint=checkpoint, resume=resume, seed=seed)
-        self.kind = kind
-        self.base = base
-        self.train_layers = train_layers
-        self.class_weight = class_weight
+        store_params(self, locals())
 
 
 class MusicnnFineTunedRegressor(MusicnnFineTuning, AudioNetRegressor):
@@ -117,9 +110,4 @@ class MusicnnFineTunedRegressor(MusicnnFineTuning, AudioNetRegressor):
                  pitch: float = 0.0, stretch: float = 0.0, mixup_alpha: float = 0.0,
                  device: str | None = None, checkpoint: str | None = None,
                  resume: bool = False, seed: int = 0):
-        super().__init__(epochs=epochs, chunks_per_song=chunks_per_song, batch_size=batch_size,
-                         lr=lr, weight_decay=weight_decay, patience=patience, augment=augment,
-                         pitch=pitch, stretch=stretch, mixup_alpha=mixup_alpha, device=device,
-                         checkpoint=checkpoint, resume=resume, seed=seed)
-        self.base = base
-        self.train_layers = train_layers
+        store_params(self, locals())

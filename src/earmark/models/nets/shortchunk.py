@@ -52,6 +52,7 @@ from earmark.models.contract import (
     flag,
     options,
     real,
+    store_params,
     text,
     whole,
 )
@@ -125,7 +126,9 @@ class AudioNetEstimator(BaseEstimator):
     A concrete model combines a network part (:meth:`_build`, the preset front end
     :attr:`mel_params` and :attr:`chunk_samples`, :meth:`_check_front_end`), e.g.
     :class:`ShortChunkNet`, with a task part, :class:`AudioNetClassifier` or
-    :class:`AudioNetRegressor`. Hyper-parameters (shared):
+    :class:`AudioNetRegressor`. Hyper-parameters (shared; each concrete model's ``__init__``
+    takes them, with its own defaults, and stores them with
+    :func:`~earmark.models.contract.store_params`):
 
     Parameters
     ----------
@@ -163,26 +166,6 @@ class AudioNetEstimator(BaseEstimator):
         "mixup_alpha": real(0), "device": text() | NONE, "checkpoint": text() | NONE,
         "resume": flag(), "seed": whole(0),
     }
-
-    def __init__(self, *, epochs: int = 30, chunks_per_song: int = 2, batch_size: int = 16,
-                 lr: float = 1e-3, weight_decay: float = 1e-4, patience: int = 5,
-                 augment: bool = True, pitch: float = 0.0, stretch: float = 0.0,
-                 mixup_alpha: float = 0.0, device: str | None = None,
-                 checkpoint: str | None = None, resume: bool = False, seed: int = 0):
-        self.epochs = epochs
-        self.chunks_per_song = chunks_per_song
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.augment = augment
-        self.pitch = pitch
-        self.stretch = stretch
-        self.mixup_alpha = mixup_alpha
-        self.device = device
-        self.checkpoint = checkpoint
-        self.resume = resume
-        self.seed = seed
 
     # -- what the network part provides -------------------------------------------------------
     def _build(self, n_outputs: int) -> nn.Module:
@@ -593,13 +576,7 @@ class ShortChunkClassifier(ShortChunkNet, AudioNetClassifier):
                  pitch: float = 0.0, stretch: float = 0.0, mixup_alpha: float = 0.0,
                  class_weight: str | None = "balanced", device: str | None = None,
                  checkpoint: str | None = None, resume: bool = False, seed: int = 0):
-        super().__init__(epochs=epochs, chunks_per_song=chunks_per_song, batch_size=batch_size,
-                         lr=lr, weight_decay=weight_decay, patience=patience, augment=augment,
-                         pitch=pitch, stretch=stretch, mixup_alpha=mixup_alpha, device=device,
-                         checkpoint=checkpoint, resume=resume, seed=seed)
-        self.kind = kind
-        self.width = width
-        self.class_weight = class_weight
+        store_params(self, locals())
 
 
 class ShortChunkRegressor(ShortChunkNet, AudioNetRegressor):
@@ -611,8 +588,4 @@ class ShortChunkRegressor(ShortChunkNet, AudioNetRegressor):
                  patience: int = 5, augment: bool = True, pitch: float = 0.0,
                  stretch: float = 0.0, mixup_alpha: float = 0.0, device: str | None = None,
                  checkpoint: str | None = None, resume: bool = False, seed: int = 0):
-        super().__init__(epochs=epochs, chunks_per_song=chunks_per_song, batch_size=batch_size,
-                         lr=lr, weight_decay=weight_decay, patience=patience, augment=augment,
-                         pitch=pitch, stretch=stretch, mixup_alpha=mixup_alpha, device=device,
-                         checkpoint=checkpoint, resume=resume, seed=seed)
-        self.width = width
+        store_params(self, locals())
