@@ -22,7 +22,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import TypeVar
@@ -50,6 +50,26 @@ def _worker_init() -> None:
     configure(threads=1)
 
 
+def _top_up(executor: ProcessPoolExecutor, fn: Callable, items: list, done: int,
+            pending: deque, window: int) -> None:
+    """Keep ``window`` unfinished items submitted until the first pending one is finished.
+
+    Waiting on the first item alone would leave a worker idle whenever the items after it are
+    finished and the first is not (songs differ in length); here every finished future frees
+    a slot for the next item at once, as :meth:`ProcessPoolExecutor.map` does, while a crash
+    still leaves few items to run again.
+    """
+    while True:
+        unfinished = [f for f in pending if not f.done()]
+        while done + len(pending) < len(items) and len(unfinished) < window:
+            future = executor.submit(fn, items[done + len(pending)])
+            pending.append(future)
+            unfinished.append(future)
+        if pending[0].done():
+            return
+        wait(unfinished, return_when=FIRST_COMPLETED)
+
+
 def map_files(
     fn: Callable[[T], R],
     items: Iterable[T],
@@ -63,8 +83,8 @@ def map_files(
     ``fn`` must be importable (a module-level function or a partial of one) and should not
     raise for a bad file: return the error as a result instead, so one file never ends a batch.
     ``preload`` names the modules ``fn`` needs (the first pool of a process fixes them). With
-    one worker (or one item) everything runs in this process. About ``2 * chunksize`` items
-    per worker are in flight at a time.
+    one worker (or one item) everything runs in this process. About ``2 * chunksize`` unfinished
+    items per worker are in flight at a time.
 
     A worker process can still die on a file (a crash inside FFmpeg, the out-of-memory killer).
     With ``on_crash``, the items that were in flight are then run again one at a time, each in
@@ -83,23 +103,21 @@ def map_files(
     def pool(n: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(n, mp_context=context, initializer=_worker_init)
 
+    window = max(1, chunksize) * workers * 2  # unfinished items in flight: a crash is cheap
     done = 0
     while done < len(items):
-        window = max(1, chunksize) * workers * 2  # items in flight: bounded, so a crash is cheap
         with pool(workers) as executor:
-            pending: deque = deque()
+            pending: deque = deque()  # futures of items[done:], in order
             try:
                 while done < len(items):
-                    while len(pending) < window and done + len(pending) < len(items):
-                        pending.append(executor.submit(fn, items[done + len(pending)]))
-                    result = pending[0].result()
-                    pending.popleft()
+                    _top_up(executor, fn, items, done, pending, window)
+                    result = pending.popleft().result()
                     done += 1
                     yield result
             except BrokenProcessPool:
                 if on_crash is None:
                     raise
-                suspects = items[done:done + len(pending)]
+                suspects = items[done:done + len(pending) + 1]
             else:
                 return
         for item in suspects:  # one item per pool: a crash now names its file
