@@ -213,12 +213,25 @@ def find_moved(catalog: Catalog, content_hash: str) -> Track | None:
 
 
 def move_track(catalog: Catalog, track_id: int, new_path: str | Path) -> None:
-    """Point a track at its new location, keeping everything earmark knows about it."""
+    """Point a track at its new location, keeping everything earmark knows about it.
+
+    The tag journal's rows for the file follow it in the same transaction, so ``earmark undo``
+    restores the file where it now is: rows of the track, and rows journalled at its old path
+    without a track (their track was forgotten and re-added since).
+    """
+    key = catalog_key(new_path)
     with catalog.transaction() as conn:
+        row = conn.execute("SELECT path FROM tracks WHERE id = ?", (track_id,)).fetchone()
         conn.execute(
             "UPDATE tracks SET path = ?, scanned_at = ? WHERE id = ?",
-            (catalog_key(new_path), time.time(), track_id),
+            (key, time.time(), track_id),
         )
+        if row is not None:
+            conn.execute(
+                "UPDATE tag_journal SET path = ?, track_id = ? "
+                "WHERE track_id = ? OR (track_id IS NULL AND path = ?)",
+                (key, track_id, track_id, row["path"]),
+            )
 
 
 def missing_tracks(catalog: Catalog, under: str | Path | None = None) -> list[str]:

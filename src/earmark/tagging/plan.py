@@ -317,6 +317,12 @@ def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]
                                             "first")
     try:
         current = write.content_hash(path)
+    except FileNotFoundError:
+        # A move that scan recognised carries the journal along (tracks.move_track), so a file
+        # missing here moved or was deleted behind the catalog's back.
+        return TrackResult(path, "refused", (
+            "file moved or deleted since earmark wrote it; run `earmark scan` on its folder so "
+            "earmark can find it"))
     except OSError as exc:
         return TrackResult(path, "refused", f"cannot read: {exc.strerror or exc}")
     # The file holds what it held before the newest writes: they were interrupted before the
