@@ -33,7 +33,8 @@ AUDIO_EXTENSIONS = frozenset(
     {
         ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac", ".wav",
         ".aif", ".aiff", ".aifc", ".wma", ".ape", ".wv", ".mka", ".webm", ".alac", ".mpc",
-        ".mp2", ".spx", ".tta", ".ofr", ".tak", ".ac3", ".dsf", ".dff",
+        ".mp2", ".spx", ".tta", ".ofr", ".tak", ".ac3", ".dsf", ".dff", ".bwf", ".w64",
+        ".rf64", ".caf", ".m4r",
     }
 )
 

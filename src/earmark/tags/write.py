@@ -168,10 +168,22 @@ def open_tags(path: str | Path, cls: type | None = None) -> mutagen.FileType:
         elif cls is None and isinstance(audio, ID3_FILES):
             audio = _load(path, type(audio))
     except mutagen.MutagenError as exc:
+        untaggable = _UNTAGGABLE.get(Path(path).suffix.lower())
+        if untaggable is not None:
+            raise TagWriteError(f"writing tags into {untaggable} files is not supported") from exc
         raise TagWriteError(f"cannot read the tags: {exc}") from exc
     if audio is None:
+        untaggable = _UNTAGGABLE.get(Path(path).suffix.lower())
+        if untaggable is not None:
+            raise TagWriteError(f"writing tags into {untaggable} files is not supported")
         raise TagWriteError("not a music file mutagen can tag")
     return audio
+
+
+#: Extensions of containers FFmpeg decodes but mutagen (1.48) has no tag support for (it does
+#: not recognise Wave64 or CAF and refuses RF64's root chunk): named in the skip reason, so a
+#: person reads why rather than mutagen's parser message.
+_UNTAGGABLE = {".w64": "Wave64", ".rf64": "RF64", ".caf": "Core Audio (CAF)"}
 
 
 #: Classes whose tags are an ID3v2 tag (in front of a bare stream, or in a WAV/AIFF chunk).
@@ -228,11 +240,15 @@ def field_keys(audio: mutagen.FileType, field: str, id3_version: int = 4) -> lis
     A WAV that carries a RIFF INFO chunk also gets its genre in the INFO item (``INFO:IGNR``),
     which is what FFmpeg-based players show; an MP3 or True Audio file whose ID3v2 tag has an
     APEv2 tag beside it gets the field in the APEv2 item too (``APEv2:Genre``), which is what
-    foobar2000 and FFmpeg show. Neither block is ever created: a new INFO chunk would hide the
-    id3 chunk (title, artist...) from those players, a new APEv2 tag the ID3v2 one.
+    foobar2000 and FFmpeg show. Neither block is created for a plain WAV or MP3: a new INFO
+    chunk would hide the id3 chunk (title, artist...) from those players, a new APEv2 tag the
+    ID3v2 one. A Broadcast WAV (a ``bext`` chunk) without INFO gets one created: FFmpeg already
+    hides its id3 chunk, as it reads ID3 only from a WAV with no other metadata and a ``bext``
+    chunk always gives some (``time_reference``), so the INFO item is the only place it shows.
     """
     keys = [field_key(_family(audio), field, id3_version)]
-    if field in _INFO_ITEMS and isinstance(audio, WAVE) and _info_items(audio.filename) is not None:
+    if field in _INFO_ITEMS and isinstance(audio, WAVE) and (
+            _info_items(audio.filename) is not None or _has_bext(audio.filename)):
         keys.append(INFO_PREFIX + _INFO_ITEMS[field])
     if _apev2_beside(audio) is not None:
         keys.append(APE_PREFIX + _KEYS[field]["apev2"])
@@ -562,6 +578,15 @@ def _info_items(path: str | Path) -> dict[str, str] | None:
         return None
 
 
+def _has_bext(path: str | Path) -> bool:
+    """Whether a WAV has a Broadcast WAV ``bext`` chunk (``False`` when unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            return any(chunk.id == "bext" for chunk in RiffFile(handle).root.subchunks())
+    except (OSError, mutagen.MutagenError):
+        return False
+
+
 def _write_side(path: str, new: Mapping[str, Values]) -> None:
     """Write the keys of ``new`` that live beside the main tag block (:func:`side_key`) into the
     saved file at ``path``, after the main block was saved."""
@@ -582,7 +607,14 @@ def _write_side(path: str, new: Mapping[str, Values]) -> None:
 
 def _write_info(path: str, new: Mapping[str, Values]) -> None:
     """Write the RIFF INFO keys of ``new`` into the WAV at ``path`` (one value each, or
-    ``None`` to remove the item)."""
+    ``None`` to remove the item).
+
+    A missing INFO chunk is created at the end of the file (only a Broadcast WAV gets INFO keys
+    without one, see :func:`field_keys`); an INFO chunk left empty at the end of the file is
+    removed, so undoing the write that created it gives back the original bytes, and undoing
+    the removal of a last chunk's last item re-creates it where it was. An empty INFO chunk
+    elsewhere stays, as it was there before earmark.
+    """
     new = {key.removeprefix(INFO_PREFIX): values for key, values in new.items()
            if single_valued(key)}
     if not new:
@@ -590,7 +622,10 @@ def _write_info(path: str, new: Mapping[str, Values]) -> None:
     with open(path, "rb+") as fileobj:
         info = _info_list(RiffFile(fileobj))
         if info is None:
-            raise TagWriteError("the RIFF INFO chunk is gone")
+            if all(values is None for values in new.values()):
+                return
+            RiffFile(fileobj).root.insert_chunk("LIST", b"INFO")
+            info = _info_list(RiffFile(fileobj))
         for item, values in new.items():
             if values is not None and len(values) != 1:
                 raise TagWriteError(f"RIFF INFO {item} holds one value, not {len(values)}")
@@ -605,6 +640,10 @@ def _write_info(path: str, new: Mapping[str, Values]) -> None:
             else:
                 chunk.resize(len(data))
                 chunk.write(data)
+        riff = RiffFile(fileobj)
+        info = _info_list(riff)
+        if not info.subchunks() and riff.root.subchunks()[-1].offset == info.offset:
+            info.delete()
 
 
 def check_writable(path: str | Path) -> str | None:
