@@ -152,8 +152,10 @@ def read_playlist(path: str | Path, notes: list[str] | None = None) -> list[Play
         if not line.strip():
             continue
         if line.startswith("#"):
-            if line.startswith("#EXT") or _resolve(base, line) is None:
-                continue
+            found = None if line.startswith("#EXT") else _resolve(base, line)
+            if found is not None:
+                entries.append(PlaylistEntry(number, line, found))
+            continue
         url = urlparse(line.strip())
         if url.scheme == "file":
             name = unquote(url.path)
