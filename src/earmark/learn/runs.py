@@ -31,6 +31,7 @@ from earmark.learn.train import (
     DEFAULT_EMBEDDING,
     cross_validate,
     default_inputs,
+    mean_and_std,
     song_matrix,
     train_model,
 )
@@ -180,12 +181,6 @@ def prepare_experiment(catalog: Catalog, experiment: Experiment,
     return song_matrix(catalog, data, experiment.inputs, progress)
 
 
-def _mean_and_std(per_run: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
-    names = [n for n, v in per_run[0].items() if isinstance(v, float) and n != "songs"]
-    return ({n: float(np.mean([s[n] for s in per_run])) for n in names},
-            {n: float(np.std([s[n] for s in per_run])) for n in names})
-
-
 def run_experiment(X: np.ndarray, data: LabelledSet, experiment: Experiment, *,
                    stages: Stages = no_progress) -> ExperimentResult:
     """Run every seed of ``experiment`` on ``X`` and ``data`` (from
@@ -218,7 +213,7 @@ def run_experiment(X: np.ndarray, data: LabelledSet, experiment: Experiment, *,
             "model_type": experiment.model_type, "data": experiment.dataset or "*",
             "split": experiment.split, "seed": run_seed, "songs": len(data),
             "metrics": scores})
-    mean, std = _mean_and_std(per_run)
+    mean, std = mean_and_std(per_run)
     saved = None
     if first is not None and experiment.out is not None:
         if experiment.runs > 1:

@@ -201,13 +201,17 @@ def cross_validate(
         scores.append(fold_scores)
         if progress is not None:
             progress(number, len(folds), f"fold {number}")
-    numeric = [k for k, v in scores[0].items() if isinstance(v, float)]
-    return CVResult(
-        folds=scores,
-        mean={k: float(np.mean([s[k] for s in scores])) for k in numeric},
-        std={k: float(np.std([s[k] for s in scores])) for k in numeric},
-        output=output, test_folds=[te for _, te in folds],
-    )
+    mean, std = mean_and_std(scores)
+    return CVResult(folds=scores, mean=mean, std=std, output=output,
+                    test_folds=[te for _, te in folds])
+
+
+def mean_and_std(runs: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
+    """``(mean, std)`` over ``runs`` (score dicts of the same shape: folds, seeds) of every
+    float score of the first, the song count left out."""
+    names = [n for n, v in runs[0].items() if isinstance(v, float) and n != "songs"]
+    return ({n: float(np.mean([s[n] for s in runs])) for n in names},
+            {n: float(np.std([s[n] for s in runs])) for n in names})
 
 
 def make_card(model_type: str, data: LabelledSet, inputs: dict, estimator, seed: int,
