@@ -662,7 +662,7 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
         info = _describe(container, stream, path, logs)
         time_base = float(stream.time_base) if stream.time_base else 0.0
         framed = container.format.name in _FRAMED_STREAMS
-        tags_at = _appended_tags_at(path) if framed else None
+        tags_at = appended_tags_at(path) if framed else None
         last = None  # the last packet of audio
         # Packets of a bare stream since the last one that starts with a frame header: junk
         # if the file ends with them, damage if audio follows. ``before_junk`` is the tally
@@ -785,18 +785,19 @@ def _ends_early(
     return False, False
 
 
-def _appended_tags_at(path: str | Path) -> int | None:
+def appended_tags_at(path: str | Path) -> int | None:
     """Where the tags appended after the audio begin, or ``None`` when the file ends with audio.
 
     Tags found, in any order and combination before an ID3v1 tag at the very end: APEv2,
     Lyrics3 v2 and Lyrics3 v1 (Winamp-era lyrics, which sit just before ID3v1). Hand-read
     because a bare MP3 or AAC stream has no container to say where its audio ends, FFmpeg's
     parser hands such tag bytes on as packets, and mutagen finds neither Lyrics3 nor an APEv2
-    tag behind one. ID3v1 is the last 128 bytes, starting ``TAG``; an APEv2 tag ends in a
-    32-byte footer (``APETAGEX``, version, size of items and footer, item count, flags, 8
-    reserved bytes) and has a 32-byte header too when flag bit 31 is set; Lyrics3 v2 is
-    ``LYRICSBEGIN``, fields, a 6-digit size of all that, ``LYRICS200``; Lyrics3 v1 is
-    ``LYRICSBEGIN``, at most 5100 bytes of lyrics, ``LYRICSEND``.
+    tag behind one (and keeps the offsets it finds private). ID3v1 is the last 128 bytes,
+    starting ``TAG`` (unless that ``TAG`` is part of an APEv2 header's ``APETAGEX``, as in a
+    131-byte APEv2 tag); an APEv2 tag ends in a 32-byte footer (``APETAGEX``, version, size of
+    items and footer, item count, flags, 8 reserved bytes) and has a 32-byte header too when
+    flag bit 31 is set; Lyrics3 v2 is ``LYRICSBEGIN``, fields, a 6-digit size of all that,
+    ``LYRICS200``; Lyrics3 v1 is ``LYRICSBEGIN``, at most 5100 bytes of lyrics, ``LYRICSEND``.
     """
     with open(path, "rb") as handle:
         end = handle.seek(0, os.SEEK_END)
@@ -805,7 +806,9 @@ def _appended_tags_at(path: str | Path) -> int | None:
             handle.seek(max(0, at))
             return handle.read(n)
 
-        start = end - 128 if end >= 128 and read(end - 128, 3) == b"TAG" else end
+        id3v1 = (end >= 128 and read(end - 128, 3) == b"TAG"
+                 and (end < 131 or read(end - 131, 8) != b"APETAGEX"))
+        start = end - 128 if id3v1 else end
         while length := _tag_before(read, start):
             start -= length
     return start if start < end else None
@@ -813,7 +816,7 @@ def _appended_tags_at(path: str | Path) -> int | None:
 
 def _tag_before(read: Callable[[int, int], bytes], end: int) -> int:
     """The length of the APEv2 or Lyrics3 tag that ends at byte ``end``, or 0 when none does
-    (see :func:`_appended_tags_at`); ``read(at, n)`` reads ``n`` bytes from ``at``."""
+    (see :func:`appended_tags_at`); ``read(at, n)`` reads ``n`` bytes from ``at``."""
     footer = read(end - 32, 32) if end >= 32 else b""
     if footer.startswith(b"APETAGEX"):
         length = (int.from_bytes(footer[12:16], "little")

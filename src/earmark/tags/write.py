@@ -57,7 +57,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.trueaudio import TrueAudio
 from mutagen.wave import WAVE
 
-from earmark.audio import check_audio, content_digest, content_hash
+from earmark.audio import appended_tags_at, check_audio, content_digest, content_hash
 from earmark.errors import AudioError, TagWriteError
 from earmark.tags.read import riff_info
 
@@ -1196,30 +1196,21 @@ def _edit_and_verify(
 
 
 def _stream_digest(path: str, audio: mutagen.FileType) -> str:
-    """Digest of a bare stream's bytes between its leading ID3v2 tag and its trailing APEv2 and
-    ID3v1 tags (see :data:`BARE_STREAMS`): everything in the file that is not a tag.
+    """Digest of a bare stream's bytes between its leading ID3v2 tag and the tags appended
+    after its audio (see :data:`BARE_STREAMS`): everything in the file that is not a tag.
 
-    The leading tag's size is mutagen's (``ID3.size``, 0 without one); the trailing tags are
-    found by their fixed footers (mutagen keeps their offsets private): ID3v1 is the last 128
-    bytes when they start with ``TAG`` (and that ``TAG`` is not the end of an APEv2 header's
-    ``APETAGEX``, as in a 131-byte APEv2 tag); an APEv2 footer is the 32 bytes before that,
-    starting with ``APETAGEX``, with the tag's size (items + footer) at byte 12 and, in the
-    flags at byte 20, bit 31 set when a 32-byte header precedes the items.
+    The leading tag's size is mutagen's (``ID3.size``, 0 without one); the appended tags (APEv2,
+    Lyrics3, ID3v1) are found by :func:`~earmark.audio.appended_tags_at`, as the audio check
+    finds them.
     """
     start = audio.tags.size if isinstance(audio.tags, ID3) else 0
-    digest = hashlib.blake2b(digest_size=16)
+    stop = appended_tags_at(path)
+    digest = content_digest()
     with open(path, "rb") as fileobj:
-        end = fileobj.seek(0, os.SEEK_END)
-        fileobj.seek(max(start, end - 160))
-        tail = fileobj.read()
-        id3v1 = tail[-128:-125] == b"TAG" and tail[-131:-123] != b"APETAGEX"
-        trailing = 128 if id3v1 else 0
-        footer = tail[len(tail) - trailing - 32:len(tail) - trailing]
-        if len(footer) == 32 and footer.startswith(b"APETAGEX"):
-            size, flags = int.from_bytes(footer[12:16], "little"), footer[23] >> 7
-            trailing += size + 32 * flags
+        if stop is None:
+            stop = fileobj.seek(0, os.SEEK_END)
         fileobj.seek(start)
-        remaining = max(end - trailing - start, 0)
+        remaining = max(stop - start, 0)
         while remaining:
             block = fileobj.read(min(remaining, 1 << 20))
             if not block:
