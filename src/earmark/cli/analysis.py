@@ -25,7 +25,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
-from earmark.errors import AudioError, ModelError
+from earmark.errors import AudioError
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files
 from earmark.models.registry import ALIASES
 from earmark.settings import PRECISIONS, settings
@@ -60,10 +60,7 @@ def _load(model: str, precision: str):
     from earmark.engine.device import pick_device
     from earmark.models.musicnn import load_musicnn
 
-    try:
-        return load_musicnn(model, device=pick_device(), precision=precision)
-    except ModelError as exc:
-        fail(str(exc))
+    return load_musicnn(model, device=pick_device(), precision=precision)
 
 
 def _report_failure(path: str, reason: str, as_json: bool) -> None:

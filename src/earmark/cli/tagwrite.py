@@ -135,10 +135,7 @@ def tag_command(
     with open_catalog(db) as catalog:
         job = TaggingJob(catalog, policy, model=model, fields=fields, id3v23=id3v23,
                          upgrade_id3=upgrade_id3)
-        try:
-            preview = job.prepare(None if whole_catalog else paths, stages=progress_bar)
-        except EarmarkError as exc:
-            fail(str(exc))
+        preview = job.prepare(None if whole_catalog else paths, stages=progress_bar)
         _print_preview(preview, as_json, dry_run)
         if dry_run or not preview.to_write:
             raise typer.Exit(EXIT_SOME_FAILED if preview.failed else 0)

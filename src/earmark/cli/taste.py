@@ -47,7 +47,6 @@ from earmark.taste.ratings_io import (
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.
 if TYPE_CHECKING:
-    from earmark.taste.model import TasteModel
     from earmark.taste.review import Answer, Proposal, Retrained, ReviewSession, Round
 
 ratings_app = typer.Typer(help="Import and export ratings.", no_args_is_help=True)
@@ -144,12 +143,8 @@ def import_command(
     as_json: JsonOption = False,
 ) -> None:
     """Import ratings; unknown songs are added to the catalog. Exit 1 if some files failed."""
-    with open_catalog(db) as catalog:
-        try:
-            with progress_bar("importing") as advance:
-                report = import_ratings(catalog, source, progress=advance)
-        except EarmarkError as exc:
-            fail(escape(str(exc)))
+    with open_catalog(db) as catalog, progress_bar("importing") as advance:
+        report = import_ratings(catalog, source, progress=advance)
     _print_import(report, as_json)
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
@@ -205,21 +200,10 @@ def _prepare(catalog: Catalog, folder: Path | None) -> None:
         for item in report.failed:
             err_console.print(f"[red]unreadable[/] {escape(item.path)}: "
                               f"{escape(str(item.reason))}", highlight=False)
-    try:
-        with progress_bar("embedding") as advance:
-            embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance)
-    except EarmarkError as exc:  # e.g. the pretrained model is not installed
-        fail(escape(str(exc)))
+    with progress_bar("embedding") as advance:
+        embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance)
     for path, reason in embedded.failed:
         err_console.print(f"[red]not embedded[/] {escape(path)}: {escape(reason)}", highlight=False)
-
-
-def _taste_or_fail(catalog: Catalog, half_life: float | None) -> TasteModel:
-    from earmark.taste.model import NotEnoughRatings, current_taste
-    try:
-        return current_taste(catalog, DEFAULT_EMBEDDING, half_life)
-    except NotEnoughRatings as exc:
-        fail(escape(str(exc)))
 
 
 @app.command("taste")
@@ -229,13 +213,10 @@ def taste_command(
     as_json: JsonOption = False,
 ) -> None:
     """Retrain the taste model on the current ratings and show how well it predicts them."""
-    from earmark.taste.model import NotEnoughRatings, taste_model_path, train_taste
+    from earmark.taste.model import taste_model_path, train_taste
     with open_catalog(db) as catalog:
         _prepare(catalog, None)
-        try:
-            model = train_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
-        except NotEnoughRatings as exc:
-            fail(escape(str(exc)))
+        model = train_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
     if as_json:
         emit_json(model.info)
         return
@@ -465,10 +446,11 @@ def recommend_command(
     as_json: JsonOption = False,
 ) -> None:
     """Unrated songs you will probably like, best first, each with a reason."""
+    from earmark.taste.model import current_taste
     from earmark.taste.recommend import recommend, song_name
     with open_catalog(db) as catalog:
         _prepare(catalog, folder)
-        model = _taste_or_fail(catalog, _half_life(half_life))
+        model = current_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
         found = recommend(catalog, model, top, folder)
     if not found:
         fail("no unrated songs with embeddings to recommend"
@@ -488,14 +470,6 @@ def recommend_command(
     console.print(table)
 
 
-def _seed_track(catalog: Catalog, song: Path) -> Track:
-    from earmark.taste.recommend import ensure_song
-    try:
-        return ensure_song(catalog, song, DEFAULT_EMBEDDING)
-    except EarmarkError as exc:
-        fail(escape(str(exc)))
-
-
 @app.command("similar")
 def similar_command(
     song: Annotated[Path, typer.Argument(help="A song (added and embedded if new).")],
@@ -505,11 +479,11 @@ def similar_command(
     as_json: JsonOption = False,
 ) -> None:
     """The songs that sound nearest to SONG (cosine similarity of embeddings)."""
-    from earmark.taste.recommend import similar, song_name
+    from earmark.taste.recommend import ensure_song, similar, song_name
     with open_catalog(db) as catalog:
         if folder is not None:
             _prepare(catalog, folder)
-        seed = _seed_track(catalog, song)
+        seed = ensure_song(catalog, song, DEFAULT_EMBEDDING)
         found = similar(catalog, seed.id, top, DEFAULT_EMBEDDING, folder)
     if not found:
         fail("no other songs with embeddings to compare with")
@@ -537,16 +511,17 @@ def playlist_command(
     half_life: HalfLifeOption = DEFAULT_HALF_LIFE_DAYS,
 ) -> None:
     """Write an M3U8 playlist of your top recommendations, or of songs like --seed."""
-    from earmark.taste.recommend import recommend, similar
+    from earmark.taste.model import current_taste
+    from earmark.taste.recommend import ensure_song, recommend, similar
     check_output_path(output)
     with open_catalog(db) as catalog:
         _prepare(catalog, folder)
         if seed is not None:
-            seed_track = _seed_track(catalog, seed)
+            seed_track = ensure_song(catalog, seed, DEFAULT_EMBEDDING)
             songs = [seed_track] + [t for t, _ in similar(catalog, seed_track.id, top - 1,
                                                            DEFAULT_EMBEDDING, folder)]
         else:
-            model = _taste_or_fail(catalog, _half_life(half_life))
+            model = current_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
             songs = [item.track for item in recommend(catalog, model, top, folder)]
     if not songs:
         fail("no songs to put in the playlist")

@@ -262,13 +262,9 @@ def train_command(
 
 def _prepare(db: Path | None, experiment: Experiment) -> tuple[np.ndarray, LabelledSet]:
     """The experiment's songs and inputs, with a progress bar; stops when there are none."""
-    from earmark.learn.runs import NoLabelledSongs, prepare_experiment
-    with open_catalog(db) as catalog:
-        try:
-            with progress_bar("preparing songs") as advance:
-                return prepare_experiment(catalog, experiment, advance)
-        except NoLabelledSongs as exc:
-            fail(str(exc))
+    from earmark.learn.runs import prepare_experiment
+    with open_catalog(db) as catalog, progress_bar("preparing songs") as advance:
+        return prepare_experiment(catalog, experiment, advance)
 
 
 @app.command("evaluate")
@@ -289,17 +285,11 @@ def evaluate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Score a model on a labelled dataset: a JSON report, confusion matrix, mistakes."""
-    from earmark.learn.runs import EmptySplit, NoLabelledSongs, plan_evaluation, run_evaluation
+    from earmark.learn.runs import plan_evaluation, run_evaluation
     from earmark.models.io import load_model
-    try:
-        model = load_model(model_path)
-    except EarmarkError as exc:
-        fail(str(exc))
+    model = load_model(model_path)
     with open_catalog(db) as catalog:
-        try:
-            plan = plan_evaluation(catalog, model, model_path, dataset, split)
-        except (NoLabelledSongs, EmptySplit) as exc:
-            fail(str(exc))
+        plan = plan_evaluation(catalog, model, model_path, dataset, split)
         if plan.left_out:
             err_console.print(f"[yellow]note:[/] {plan.left_out} songs have labels the model "
                               "does not know and are left out")
@@ -338,10 +328,7 @@ def predict_command(
     """
     from earmark.analysis.predict import predict_and_store, stored_name
     from earmark.models.io import load_model
-    try:
-        model = load_model(model_path)
-    except EarmarkError as exc:
-        fail(str(exc))
+    model = load_model(model_path)
     files = []
     for path, problem in find_audio_files(paths):
         if problem is None:
