@@ -137,16 +137,13 @@ def _rows(handle: TextIO, where: str | Path, listing: Listing,
 
 def _header(rows: Iterator[tuple[int, list[str]]], source: str | Path) -> list[str]:
     """The first row's cells, stripped; an empty table is an error."""
-    try:
-        _, row = next(rows)
-    except StopIteration:
-        raise ValueError(f"{source} is empty or ends within its header") from None
-    return [cell.strip() for cell in row]
+    return [cell.strip() for cell in _header_end(rows, source)[1]]
 
 
 def _header_end(rows: Iterator[tuple[int, list[str]]],
                 source: str | Path) -> tuple[int, list[str]]:
-    """The first row after a multi-row header; a table that ends there is an error."""
+    """The next row, while a header is still being read (also the first row after a
+    multi-row header); a table that ends there is an error."""
     try:
         return next(rows)
     except StopIteration:
