@@ -37,6 +37,7 @@ from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.settings import TASTE_HALF_LIFE_DAYS as DEFAULT_HALF_LIFE_DAYS
 from earmark.taste.active import STRATEGIES
 from earmark.taste.ratings_io import (
+    ImportItem,
     RatingsImportReport,
     export_ratings,
     import_ratings,
@@ -91,8 +92,7 @@ def rate_command(
     with open_catalog(db) as catalog:
         item = rate_file(catalog, file, verdict, stars, "user")
     if as_json:
-        emit_json({"path": item.path, "action": item.status, "verdict": item.verdict,
-                   "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
+        _emit_item(item)
     if item.status == "failed":
         fail(escape(f"{item.path}: {item.reason}"))
     if as_json:
@@ -107,11 +107,16 @@ def rate_command(
                       "latest rating counts, the earlier one stays in the history[/]")
 
 
+def _emit_item(item: ImportItem) -> None:
+    """The JSON line ``rate`` and ``ratings import`` print per song."""
+    emit_json({"path": item.path, "action": item.status, "verdict": item.verdict,
+               "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
+
+
 def _print_import(report: RatingsImportReport, as_json: bool) -> None:
     if as_json:
         for item in report.items:
-            emit_json({"path": item.path, "action": item.status, "verdict": item.verdict,
-                       "stars": item.stars, "replaced": item.replaced, "reason": item.reason})
+            _emit_item(item)
         for note in report.notes:
             err_console.print(escape(note), highlight=False)
         return
