@@ -11,6 +11,7 @@ encodings; the files people hand over are these three.) Binary data is refused.
 from __future__ import annotations
 
 import codecs
+import io
 from itertools import chain
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -42,26 +43,30 @@ def text_encoding(path: str | Path, save_as: str = "UTF-8") -> tuple[str, str | 
     it (``"CSV UTF-8"`` for a spreadsheet). Raises :class:`~earmark.errors.InputFileError` for
     binary data or text in none of the three encodings, and ``OSError`` when it cannot be read.
     """
-    path = Path(path)
     with open(path, "rb") as handle:
-        head = handle.read(8192)
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            handle.seek(0)
-            bad = _first_undecodable(handle, "utf-16")
-            if bad is not None:
-                raise InputFileError(f"{path} is damaged UTF-16 text (undecodable bytes "
-                                     f"around line {bad[0]}); save it as {save_as}")
-            return "utf-16", None
-        if b"\0" in head:
-            raise InputFileError(f"{path} is binary data, not text (save it as {save_as})")
+        return _encoding_of(handle, Path(path), save_as)
+
+
+def _encoding_of(handle: BinaryIO, path: Path, save_as: str) -> tuple[str, str | None]:
+    """:func:`text_encoding` of the binary ``handle`` (at its start) of ``path``."""
+    head = handle.read(8192)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         handle.seek(0)
-        bad = _first_undecodable(handle, "utf-8")
-        if bad is None:
-            return "utf-8-sig", None
-        handle.seek(0)
-        if _first_undecodable(handle, "cp1252") is not None:
-            raise InputFileError(f"{path} is neither UTF-8 nor Windows-1252 text (byte "
-                                 f"0x{bad[1]:02x} on line {bad[0]}); save it as {save_as}")
+        bad = _first_undecodable(handle, "utf-16")
+        if bad is not None:
+            raise InputFileError(f"{path} is damaged UTF-16 text (undecodable bytes "
+                                 f"around line {bad[0]}); save it as {save_as}")
+        return "utf-16", None
+    if b"\0" in head:
+        raise InputFileError(f"{path} is binary data, not text (save it as {save_as})")
+    handle.seek(0)
+    bad = _first_undecodable(handle, "utf-8")
+    if bad is None:
+        return "utf-8-sig", None
+    handle.seek(0)
+    if _first_undecodable(handle, "cp1252") is not None:
+        raise InputFileError(f"{path} is neither UTF-8 nor Windows-1252 text (byte "
+                             f"0x{bad[1]:02x} on line {bad[0]}); save it as {save_as}")
     return "cp1252", (f"{path.name} is not UTF-8 (byte 0x{bad[1]:02x} on line {bad[0]}): read "
                       f"as Windows-1252, as Excel and older Windows programs save text; check "
                       f"accented names, or save it as {save_as}")
@@ -78,7 +83,8 @@ def open_text(path: str | Path, warnings: list[str], save_as: str = "UTF-8") -> 
 
 def read_text(path: str | Path, save_as: str = "UTF-8") -> tuple[str, str | None]:
     """``(text, warning)``: the whole text file in its encoding (see :func:`text_encoding`),
-    line breaks as written; ``warning`` says when the encoding was guessed."""
-    encoding, warning = text_encoding(path, save_as)
-    with open(path, newline="", encoding=encoding) as handle:
-        return handle.read(), warning
+    line breaks as written; ``warning`` says when the encoding was guessed. The file is read
+    from disk once: its encoding is found in the bytes already read."""
+    data = Path(path).read_bytes()
+    encoding, warning = _encoding_of(io.BytesIO(data), Path(path), save_as)
+    return data.decode(encoding), warning
