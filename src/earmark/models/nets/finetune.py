@@ -24,6 +24,7 @@ from earmark.features import MelParams, log_mel
 from earmark.models.contract import options, store_params
 from earmark.models.musicnn import MUSICNN_PARAMS, PATCH_FRAMES, MusicnnTagger, load_musicnn
 from earmark.models.nets.shortchunk import AudioNetClassifier, AudioNetRegressor
+from earmark.models.registry import PRETRAINED
 
 
 class FineTunedNet(nn.Module):
@@ -49,7 +50,9 @@ class MusicnnFineTuning:
     chunk_samples: ClassVar[int] = PATCH_FRAMES * MUSICNN_PARAMS.hop_length
     #: Cards of fine-tuned models also name the pretrained model they started from.
     card_inputs: ClassVar[tuple[str, ...]] = ("base_model",)
-    parameter_rules = {"base": options("MSD_musicnn", "MTT_musicnn"),
+    # The VGG baselines have no dense embedding layer to fine-tune.
+    parameter_rules = {"base": options(*(m.name for m in PRETRAINED.values()
+                                         if m.architecture == "musicnn")),
                        "train_layers": options("last", "all")}
     base: str
     train_layers: str
