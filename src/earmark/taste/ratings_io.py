@@ -516,7 +516,7 @@ def export_rows(catalog: Catalog, history: bool = False) -> list[dict]:
     else:
         current = ratings.current_ratings(catalog, include_skips=True)
         rows = sorted(current.values(), key=lambda r: (r.rated_at, r.id))
-    by_id = {t.id: t for t in tracks.iter_tracks(catalog, None)}
+    by_id = tracks.tracks_by_id(catalog, {r.track_id for r in rows})
     out = []
     for r in rows:
         track = by_id[r.track_id]
