@@ -1025,19 +1025,19 @@ def _undo_id3_version(original: mutagen.FileType, id3_version: int) -> int | Non
     return id3_version
 
 
-def _check_restorable(temp: str, cls: type, old: Mapping[str, Values],
+def _check_restorable(trial: mutagen.FileType, old: Mapping[str, Values],
                       id3_version: int | None) -> None:
     """Refuse a write that undo could not reverse exactly.
 
-    The old values are set again on the written copy's tags, which are saved in memory in the
-    ID3 version undo would use and read back: each must read back as it was. Vorbis comments,
-    MP4, ASF and APEv2 items hold any list of strings, and RIFF INFO items any one string, so
-    only ID3 is tried.
+    The old values are set again on the written copy's tags (``trial``, as
+    :func:`_edit_and_verify` read it back; changed here, in memory only), which are saved in
+    memory in the ID3 version undo would use and read back: each must read back as it was.
+    Vorbis comments, MP4, ASF and APEv2 items hold any list of strings, and RIFF INFO items any
+    one string, so only ID3 is tried.
     """
     old = {key: values for key, values in old.items() if not side_key(key)}
     if id3_version is None or not old:
         return
-    trial = _open_split(temp, cls)
     _set_split(trial, old)
     trial.tags = _id3_round_trip(trial.tags, id3_version, keep_frames=True)
     got = _read_split(trial, list(old))
@@ -1128,9 +1128,10 @@ def prepare_write(
         if expect_hash is not None and old_hash != expect_hash:
             raise TagWriteError(
                 "the file changed since it was scanned; run `earmark scan` first")
-        new_container = _edit_and_verify(path, temp, original, new, id3_version,
-                                         keep_frames, drop_empty_container)
-        _check_restorable(temp, type(original), old, _undo_id3_version(original, id3_version))
+        written = _edit_and_verify(path, temp, original, new, id3_version,
+                                   keep_frames, drop_empty_container)
+        new_container = container_form(written)
+        _check_restorable(written, old, _undo_id3_version(original, id3_version))
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         new_hash = content_hash(temp)
@@ -1145,8 +1146,8 @@ def prepare_write(
 def _edit_and_verify(
     path: str, temp: str, original: mutagen.FileType, new: Mapping[str, Values],
     id3_version: int, keep_frames: bool = False, drop_empty_container: bool = False,
-) -> str | None:
-    """Edit the copy, re-read and verify it; returns its :func:`container_form`.
+) -> mutagen.FileType:
+    """Edit the copy, re-read and verify it; returns the copy as re-read (:func:`_open_split`).
 
     Tags are compared as stored (:func:`tag_snapshot`); when the ID3 version changes, the
     original's frames are compared as the conversion leaves them (:func:`_id3_round_trip`).
@@ -1192,7 +1193,7 @@ def _edit_and_verify(
             raise TagWriteError(f"verification failed: {exc.reason}; file left unchanged") from exc
     if not same_audio:
         raise TagWriteError("verification failed: the audio would change; file left unchanged")
-    return container_form(reread)
+    return reread
 
 
 def _stream_digest(path: str, audio: mutagen.FileType) -> str:
