@@ -23,12 +23,12 @@ import os
 import re
 import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mutagen
-from mutagen._riff import RiffFile
+from mutagen._riff import RiffFile, RiffListChunk
 from mutagen.apev2 import APEBinaryValue, APENoHeaderError, APETextValue, APEv2
 from mutagen.asf import ASF, ASFGUIDAttribute
 from mutagen.asf._attrs import ASFBaseAttribute
@@ -379,6 +379,12 @@ def _main_block(audio: mutagen.FileType) -> FileTags | None:
 # --- blocks beside the main one ----------------------------------------------------------------
 
 
+def info_chunks(riff: RiffFile) -> Iterator[RiffListChunk]:
+    """The ``LIST`` chunks of type ``INFO`` at the top level of a RIFF file, in file order."""
+    return (chunk for chunk in riff.root.subchunks()
+            if isinstance(chunk, RiffListChunk) and chunk.name == "INFO")
+
+
 def riff_info(path: str | Path) -> dict[str, str] | None:
     """The items of a WAV file's LIST/INFO chunk, by chunk id (``{"INAM": "Title", ...}``).
 
@@ -395,9 +401,7 @@ def riff_info(path: str | Path) -> dict[str, str] | None:
     """
     items: dict[str, str] | None = None
     with open(path, "rb") as handle:
-        for chunk in RiffFile(handle).root.subchunks():
-            if chunk.id != "LIST" or getattr(chunk, "name", None) != "INFO":
-                continue
+        for chunk in info_chunks(RiffFile(handle)):
             if items is None:
                 items = {}
             for item in chunk.subchunks():

@@ -59,7 +59,7 @@ from mutagen.wave import WAVE
 
 from earmark.audio import appended_tags_at, check_audio, content_digest, content_hash
 from earmark.errors import AudioError, TagWriteError
-from earmark.tags.read import riff_info
+from earmark.tags.read import info_chunks, riff_info
 
 TEMP_PREFIX = ".earmark-"
 TEMP_SUFFIX = ".partial"
@@ -562,12 +562,7 @@ def _text(value: object) -> str:
 
 def _info_list(riff: RiffFile) -> RiffListChunk | None:
     """The ``LIST`` chunk of type ``INFO`` in a RIFF/WAVE file, if any."""
-    if riff.file_type != "WAVE":
-        return None
-    for chunk in riff.root.subchunks():
-        if isinstance(chunk, RiffListChunk) and chunk.name == "INFO":
-            return chunk
-    return None
+    return next(info_chunks(riff), None) if riff.file_type == "WAVE" else None
 
 
 def _info_items(path: str | Path) -> dict[str, str] | None:
