@@ -233,8 +233,9 @@ def scan(
     roots = [tracks.normalise_path(r) for r in roots]
     report = ScanReport()
     todo: list[str] = []
+    # The roots are normalised, so every path found under them (a folder joined with a name)
+    # already is.
     for path, problem in find_audio_files(roots):
-        path = tracks.normalise_path(path)
         if problem == FOLDER_LOOP:
             report.items.append(ScanItem(path, "skipped", problem))
         elif problem:
