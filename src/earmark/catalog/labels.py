@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from earmark.catalog.db import Catalog
 from earmark.catalog.ratings import current_ratings
-from earmark.catalog.tracks import iter_tracks
+from earmark.catalog.tracks import tracks_by_id
 from earmark.data.dataset import RATING_TASKS, LabelledSet
 
 
@@ -96,12 +96,13 @@ def load_labelled(
 def _load_ratings(catalog: Catalog, task: str) -> LabelledSet:
     """Each rated song's *current* rating, by the rules of :mod:`earmark.catalog.ratings` (the
     latest opinion wins, skips change nothing), so training and the taste model agree."""
-    playable = {t.id: t for t in iter_tracks(catalog)}
+    current = current_ratings(catalog)
+    rated = tracks_by_id(catalog, current)
     rows = []
-    for track_id, rating in sorted(current_ratings(catalog).items()):
-        track = playable.get(track_id)
+    for track_id, rating in sorted(current.items()):
+        track = rated.get(track_id)
         target = rating.label if task == "like" else rating.stars
-        if track is not None and target is not None:
+        if track is not None and track.status == "ok" and target is not None:
             rows.append((track_id, track.path, target, track.artist))
     if task == "like":
         targets = [int(r[2]) for r in rows]
