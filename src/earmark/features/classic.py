@@ -98,3 +98,17 @@ def song_descriptors(
     """:func:`classic_descriptors` of a file (``[offset, offset + duration)`` seconds)."""
     audio = decode_audio(path, params.sample_rate, offset=offset, duration=duration)
     return classic_descriptors(audio, params)
+
+
+def compile_kernels(params: ClassicParams = ClassicParams()) -> None:
+    """Compile librosa's numba kernels for :func:`classic_descriptors` in this process.
+
+    librosa caches its numba-compiled kernels on disk beside its sources. Worker processes
+    that compile the same kernel at the same time can leave a cache that crashes the next
+    process to load it (seen here as a segfault in ``librosa.core.pitch``, so every song's
+    worker died). Describing one second of noise here first, in one process, leaves the
+    workers only reading the cache.
+    """
+    noise = np.random.default_rng(0).standard_normal(params.sample_rate).astype(np.float32)
+    classic_descriptors(0.1 * noise, params)
+

@@ -26,7 +26,7 @@ from earmark.catalog.tracks import tracks_by_id
 from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
 from earmark.engine import Engine, default_engine
 from earmark.errors import EarmarkError, ModelError
-from earmark.features.classic import ClassicParams
+from earmark.features.classic import ClassicParams, compile_kernels
 from earmark.learn.evaluate import evaluate, tune_thresholds
 from earmark.models.io import ModelCard, TrainedModel, estimator_class
 from earmark.models.outputs import card_thresholds
@@ -81,6 +81,8 @@ def ensure_embeddings(
         todo = [t for t in todo if t in wanted]
     found = tracks_by_id(catalog, todo)
     tracks = [(i, found[i].path, found[i].content_hash) for i in sorted(found)]
+    if tracks and "descriptors" in inputs:  # once here, so the workers only read the cache
+        compile_kernels(ClassicParams(**inputs["descriptors"]))
     vectors = (engine or default_engine()).map_files(
         partial(_song_vector, inputs), [path for _, path, _ in tracks],
         preload=("earmark.learn.train",), on_crash=_crashed)
