@@ -18,7 +18,15 @@ from earmark.features import (
     mel_filterbank,
     mel_spectrogram,
 )
+from earmark.features.classic import compile_kernels
 from music import gtzan_clip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def librosa_kernels() -> None:
+    """``librosa.core`` compiles numba kernels when first imported: let earmark do it under
+    its lock, or another test process compiling them at the same time breaks their cache."""
+    compile_kernels()
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,21 @@ so any length of audio gives one fixed-size vector.
 
 from __future__ import annotations
 
+import importlib.util
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import librosa
 import numpy as np
+from filelock import FileLock
 
 from earmark.audio import decode_audio
+from earmark.errors import EarmarkError
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,8 @@ def descriptor_names(params: ClassicParams = ClassicParams()) -> list[str]:
 
 
 def classic_descriptors(audio: np.ndarray, params: ClassicParams = ClassicParams()) -> np.ndarray:
-    """Descriptor statistics of mono audio.
+    """Descriptor statistics of mono audio (librosa's kernels made ready first, see
+    :func:`compile_kernels`).
 
     Parameters
     ----------
@@ -67,6 +77,12 @@ def classic_descriptors(audio: np.ndarray, params: ClassicParams = ClassicParams
         their standard deviations (names from :func:`descriptor_names`). Centroid and roll-off
         are in kHz so all values have a similar range.
     """
+    compile_kernels(params)
+    return _describe(audio, params)
+
+
+def _describe(audio: np.ndarray, params: ClassicParams) -> np.ndarray:
+    """:func:`classic_descriptors` without the kernel check."""
     y = np.asarray(audio, dtype=np.float32)
     if y.size < params.n_fft:
         y = np.pad(y, (0, params.n_fft - y.size))
@@ -101,14 +117,95 @@ def song_descriptors(
 
 
 def compile_kernels(params: ClassicParams = ClassicParams()) -> None:
-    """Compile librosa's numba kernels for :func:`classic_descriptors` in this process.
+    """Make librosa's numba kernels for :func:`classic_descriptors` ready in this process.
 
-    librosa caches its numba-compiled kernels on disk beside its sources. Worker processes
-    that compile the same kernel at the same time can leave a cache that crashes the next
-    process to load it (seen here as a segfault in ``librosa.core.pitch``, so every song's
-    worker died). Describing one second of noise here first, in one process, leaves the
-    workers only reading the cache.
+    librosa compiles two numba kernels (zero crossings, and the pitch interpolation behind
+    chroma's tuning estimate) when ``librosa.core`` is first imported, and caches them on disk
+    beside its sources. Two processes compiling them at once leave a cache that crashes every
+    later process loading it with a segfault; the CI of session 3 lost every song of the
+    descriptor tests to it. So the first call in a process holds an inter-process lock
+    (``filelock``) beside that cache while it:
+
+    1. in a main process, describes one second of noise in a fresh child interpreter. A
+       child that fails (a broken cache kills it with a segfault) has the cache cleared and
+       is run again, so one broken cache never breaks earmark for good;
+    2. describes the noise here, which only reads the now-valid cache.
+
+    Worker processes skip step 1 (their parent did it). Later calls return at once.
+    :func:`classic_descriptors` calls this itself.
+
+    Raises
+    ------
+    EarmarkError
+        When the kernels cannot be compiled even after clearing their cache.
     """
+    global _kernels_ready
+    if _kernels_ready:
+        return
+    with FileLock(_kernel_lock_path()):
+        if multiprocessing.parent_process() is None:
+            _check_kernels_in_child()
+        _describe_noise(params)
+    _kernels_ready = True
+
+
+_kernels_ready = False
+
+
+def _kernel_cache_folder() -> Path | None:
+    """Where numba caches librosa's kernels (``librosa/core/__pycache__``), found without
+    importing ``librosa.core`` (importing it compiles the kernels); ``None`` when that folder
+    is not writable and numba uses its per-user cache instead."""
+    spec = importlib.util.find_spec("librosa")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "core" / "__pycache__"
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
+def _kernel_lock_path() -> Path:
+    """The lock file beside numba's cache of the kernels, or a per-user one in the temporary
+    folder when numba keeps a per-user cache."""
+    folder = _kernel_cache_folder()
+    if folder is not None:
+        return folder / "earmark-kernels.lock"
+    return Path(tempfile.gettempdir()) / f"earmark-librosa-kernels-{os.getuid()}.lock"
+
+
+def _clear_kernel_cache() -> bool:
+    """Delete numba's cached kernels of ``librosa.core``; ``False`` if there is no such
+    folder to clear."""
+    folder = _kernel_cache_folder()
+    if folder is None:
+        return False
+    for cached in [*folder.glob("*.nbi"), *folder.glob("*.nbc")]:
+        cached.unlink(missing_ok=True)
+    return True
+
+
+def _describe_noise(params: ClassicParams = ClassicParams()) -> None:
+    """Describe one second of noise: runs (and compiles or loads) every kernel."""
     noise = np.random.default_rng(0).standard_normal(params.sample_rate).astype(np.float32)
-    classic_descriptors(0.1 * noise, params)
+    _describe(0.1 * noise, params)
+
+
+def _check_kernels_in_child() -> None:
+    """Run :func:`_describe_noise` in a child interpreter; if it fails (a broken cache kills
+    it with a segfault), clear the kernel cache and try once more."""
+    command = [sys.executable, "-c",
+               "from earmark.features.classic import _describe_noise; _describe_noise()"]
+    for attempt in range(2):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        if attempt == 1 or not _clear_kernel_cache():
+            break
+    detail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    raise EarmarkError(
+        f"librosa's numba kernels cannot be compiled ({detail}); delete the *.nbi and *.nbc "
+        "files in librosa's __pycache__ folders and try again")
 
