@@ -121,6 +121,28 @@ def check_output_path(path: Path) -> None:
     fail(f"cannot create {escape(str(path))}: {reason}", code=EXIT_USAGE)
 
 
+def display_path(path: str | Path, roots: list[Path] | None = None) -> str:
+    """How a table or message shows a file: relative to the first of the folders the user gave
+    (``roots``) that holds it (``jazz/01 Song.flac``), else relative to the current folder when
+    inside it, else absolute. JSON output always keeps the absolute path (see
+    :func:`json_path`)."""
+    absolute = Path(os.path.abspath(os.path.expanduser(str(path))))
+    bases = [Path(os.path.abspath(os.path.expanduser(str(r)))) for r in roots or []]
+    for base in [*(b if b.is_dir() else b.parent for b in bases), Path.cwd()]:
+        try:
+            relative = absolute.relative_to(base)
+        except ValueError:
+            continue
+        if str(relative) != ".":
+            return str(relative)
+    return str(absolute)
+
+
+def json_path(path: str | Path) -> str:
+    """The path a JSON object carries: absolute, ``~`` expanded (every command the same)."""
+    return os.path.abspath(os.path.expanduser(str(path)))
+
+
 def emit_json(obj: dict) -> None:
     """One JSON object per line on stdout, flushed so pipes see it at once.
 
