@@ -31,6 +31,34 @@ def set_labels(
         )
 
 
+def add_label(catalog: Catalog, track_id: int, dataset: str, task: str, label: str) -> bool:
+    """Give a track one more label for ``(dataset, task)``, keeping its others; ``True`` when
+    it is new, ``False`` when the track had it already."""
+    with catalog.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO labels (track_id, dataset, task, label) VALUES (?, ?, ?, ?)",
+            (track_id, dataset, task, label))
+        return cursor.rowcount > 0
+
+
+def remove_label(catalog: Catalog, track_id: int, dataset: str, task: str, label: str) -> bool:
+    """Take one label of ``(dataset, task)`` off a track (any case of it); ``True`` when the
+    track had it."""
+    with catalog.transaction() as conn:
+        cursor = conn.execute(
+            "DELETE FROM labels WHERE track_id = ? AND dataset = ? AND task = ? "
+            "AND label = ? COLLATE NOCASE", (track_id, dataset, task, label))
+        return cursor.rowcount > 0
+
+
+def dataset_labels(catalog: Catalog, dataset: str, task: str) -> list[tuple[str, str]]:
+    """``(path, label)`` of every label in ``(dataset, task)``, by path then label."""
+    rows = catalog.execute(
+        "SELECT t.path, l.label FROM labels l JOIN tracks t ON t.id = l.track_id "
+        "WHERE l.dataset = ? AND l.task = ? ORDER BY t.path, l.label", (dataset, task))
+    return [(path, label) for path, label in rows.fetchall()]
+
+
 def datasets(catalog: Catalog) -> list[dict]:
     """Labelled collections in the catalog: ``{dataset, task, songs, labels}`` each."""
     rows = catalog.execute(

@@ -1,0 +1,391 @@
+"""Learn the library's own genres from the genres its songs already carry, and fill in the rest.
+
+The training data are the catalog's songs that carry genre tags (every value of every tag block,
+as :func:`earmark.tags.read.read_tags` found them at the last scan) and the songs labelled for
+task ``genre`` (``earmark dataset import`` folders and ``earmark label``, dataset
+:data:`USER_LABELS`); a song's genres are the union of both. Names are normalised through the
+vocabulary given (aliases and canonical spellings, as :mod:`earmark.tagging.policy` reads them:
+a parameter, since tagging sits above this layer), and spellings that differ only in case,
+spaces or punctuation (``Hip Hop``, ``Hip-Hop``, ``hiphop``) are one genre. Genres earmark
+itself wrote into a file (the tag journal says so) are not learned from.
+
+A multi-label :class:`~earmark.models.heads.EmbeddingHead` on the songs' MSD musicnn
+embeddings is cross-validated with folds grouped by album and artist (songs sharing either
+never straddle a fold), which gives each genre's precision and recall at the confidence the
+tagger writes. A genre with fewer than ``min_examples`` songs, without songs lacking it, or
+with a cross-validated F1 below ``min_f1`` is left out, with the reason. The head is then
+fitted on every example with the genres kept, and its genres for the other songs are stored in
+the catalog's predictions table under :data:`LEARNED_MODEL` (kind ``genres``:
+``[[genre, confidence], ...]``, most confident first, as
+:class:`earmark.tagging.sources.StoredPredictions` reads them; kind ``reason``: the text
+"learned from your tags: 412 songs", for the per-file reason a face shows).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from earmark.analysis.predict import estimator_output
+from earmark.catalog import Catalog, journal, tracks
+from earmark.catalog.embeddings import load_embeddings
+from earmark.catalog.labels import load_labelled
+from earmark.catalog.predictions import store_predictions
+from earmark.data import LabelledSet, group_keys
+from earmark.engine import Engine
+from earmark.errors import EarmarkError
+from earmark.ingest.scan import scan
+from earmark.learn.train import (
+    cross_validate,
+    default_inputs,
+    ensure_embeddings,
+    fit_estimator,
+    make_estimator,
+)
+from earmark.types import Stages, no_progress
+
+#: The model name the learned genres are stored under (``earmark tag --model learned``).
+LEARNED_MODEL = "learned"
+#: The labels dataset of genres given with ``earmark label``.
+USER_LABELS = "user"
+#: Fewer songs than this with a genre: it is not learned.
+MIN_EXAMPLES = 5
+#: A genre whose cross-validated F1 (at the write threshold) is below this is not predicted.
+MIN_F1 = 0.5
+#: The confidence at which precision and recall are measured: ``earmark tag``'s default bar.
+THRESHOLD = 0.3
+#: Cross-validation folds (fewer when there are fewer album/artist groups).
+FOLDS = 5
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+def genre_key(name: str) -> str:
+    """What makes two spellings one genre: case, spaces and punctuation ignored
+    (``"Hip Hop"``, ``"hip-hop"`` and ``"HipHop"`` -> ``"hiphop"``; ``"R&B"`` -> ``"rb"``)."""
+    return _NOT_ALNUM.sub("", name.casefold())
+
+
+def normalise_genres(
+    songs: Mapping[int, Sequence[str]], aliases: Mapping[str, str] | None = None,
+    canonical: Sequence[str] = (),
+) -> dict[int, list[str]]:
+    """Each song's genres in one spelling per genre.
+
+    Parameters
+    ----------
+    songs : song id -> genre values as found (any spelling; empty values are dropped).
+    aliases : lower-case name -> canonical name (the vocabulary file's ``aliases``); matched
+        by :func:`genre_key`, so ``"Hip_Hop"`` finds the alias ``"hip hop"``.
+    canonical : names in their canonical spelling. A genre outside it keeps the library's
+        most common spelling (ties: the first in sort order).
+
+    Returns
+    -------
+    dict
+        Song id -> its genres, each once, in the order first found.
+    """
+    by_key = {genre_key(k): v for k, v in (aliases or {}).items()}
+    spelled = {genre_key(c): c for c in canonical}
+    resolved: dict[int, list[str]] = {}
+    seen: dict[str, Counter] = {}
+    for song, values in songs.items():
+        keys = []
+        for value in values:
+            name = by_key.get(genre_key(value), value.strip())
+            key = genre_key(name)
+            if key and key not in keys:
+                keys.append(key)
+                seen.setdefault(key, Counter())[name] += 1
+        resolved[song] = keys
+    spelling = {key: spelled.get(key) or min(counts, key=lambda s: (-counts[s], s))
+                for key, counts in seen.items()}
+    return {song: [spelling[k] for k in keys] for song, keys in resolved.items()}
+
+
+@dataclass(frozen=True)
+class GenreScore:
+    """One genre found in the library: ``songs`` carrying it; cross-validated ``precision``,
+    ``recall`` and ``f1`` at the write threshold (``None`` when it was not cross-validated);
+    ``learned``, or left out for ``reason``."""
+
+    genre: str
+    songs: int
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    learned: bool = False
+    reason: str | None = None
+
+
+@dataclass
+class LearnReport:
+    """What :func:`learn_genres` learned.
+
+    ``songs``: songs learned from (with an embedding); ``from_tags`` / ``from_labels``: how
+    many of them carry genre tags / labels (a song may have both). ``genres``: every genre
+    found, learned or not, most songs first. ``predicted``: track ids given learned genres;
+    ``failed``: ``(path, reason)`` of songs that could not be listened to. ``folds``, ``seed``,
+    ``threshold``, ``min_examples``, ``min_f1``: how it was measured and decided.
+    """
+
+    songs: int
+    from_tags: int
+    from_labels: int
+    genres: list[GenreScore]
+    predicted: list[int] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    folds: int = 0
+    seed: int = 0
+    threshold: float = THRESHOLD
+    min_examples: int = MIN_EXAMPLES
+    min_f1: float = MIN_F1
+
+    @property
+    def learned(self) -> list[str]:
+        """The genres predicted."""
+        return [g.genre for g in self.genres if g.learned]
+
+    @property
+    def left_out(self) -> list[GenreScore]:
+        """The genres not predicted, each with its reason."""
+        return [g for g in self.genres if not g.learned]
+
+    @property
+    def reason(self) -> str:
+        """Where a learned genre comes from, in words: ``learned from your tags: 412 songs``
+        (``your labels``, ``your tags and labels``)."""
+        sources = " and ".join(name for name, n in (("tags", self.from_tags),
+                                                    ("labels", self.from_labels)) if n)
+        return f"learned from your {sources or 'tags'}: {self.songs} songs"
+
+    def to_dict(self) -> dict:
+        """JSON-ready: every field, plus ``reason`` and ``learned``."""
+        out = asdict(self)
+        out["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
+        return out | {"reason": self.reason, "learned": self.learned}
+
+
+def _written_by_earmark(catalog: Catalog) -> dict[int, set[str]]:
+    """Track id -> genre keys of values earmark wrote into a file that had none (journal rows
+    not undone): a file's own genre is the user's, a filled one is only earmark's guess."""
+    written: dict[int, set[str]] = {}
+    for entry in journal.entries(catalog):
+        if entry.track_id is not None and not entry.old and entry.new:
+            written.setdefault(entry.track_id, set()).update(genre_key(v) for v in entry.new)
+    return written
+
+
+def _tagged_genres(catalog: Catalog) -> dict[int, list[str]]:
+    """Track id -> genre values of every playable song that carries some of its own."""
+    written = _written_by_earmark(catalog)
+    songs = {}
+    for track in tracks.iter_tracks(catalog):
+        values = track.tags.get("genres") or []
+        own = [v for v in values if genre_key(v) not in written.get(track.id, set())]
+        if own:
+            songs[track.id] = own
+    return songs
+
+
+def _album_artist_groups(found: dict[int, tracks.Track]) -> dict[int, str | None]:
+    """Track id -> a grouping key shared by every song linked to it through a common artist
+    or album (a compilation joins its artists), or ``None`` for a song with neither (the
+    splits then group it by its file name, see :func:`earmark.data.group_keys`)."""
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    links = {}
+    for track_id, track in found.items():
+        nodes = [f"{kind}:{value.strip().casefold()}" for kind, value in
+                 (("artist", track.artist), ("album", track.album)) if value and value.strip()]
+        for node in nodes[1:]:
+            parent[root(node)] = root(nodes[0])
+        links[track_id] = nodes[0] if nodes else None
+    return {track_id: root(node) if node else None for track_id, node in links.items()}
+
+
+def library_examples(
+    catalog: Catalog, aliases: Mapping[str, str] | None = None, canonical: Sequence[str] = (),
+) -> tuple[LabelledSet, set[int], set[int]]:
+    """The catalog's songs with genres, as a multi-label set: ``(data, tagged, labelled)``.
+    ``data.artists`` holds each song's album/artist group (see the module docstring);
+    ``tagged`` / ``labelled`` are the ids of the songs with genre tags / labels."""
+    tagged = _tagged_genres(catalog)
+    labelled = load_labelled(catalog, "genre", kind="multi")
+    labels = dict(zip(labelled.track_ids, labelled.targets, strict=True))
+    ids = sorted(set(tagged) | set(labels))
+    genres = normalise_genres({i: [*tagged.get(i, []), *labels.get(i, [])] for i in ids},
+                              aliases, canonical)
+    found = tracks.tracks_by_id(catalog, ids)
+    ids = [i for i in ids if i in found and genres[i]]
+    groups = _album_artist_groups({i: found[i] for i in ids})
+    data = LabelledSet(
+        track_ids=ids, paths=[found[i].path for i in ids], targets=[genres[i] for i in ids],
+        kind="multi", classes=sorted({g for i in ids for g in genres[i]}),
+        artists=[groups[i] for i in ids], splits=[None] * len(ids), task="genre")
+    return data, set(tagged), set(labels)
+
+
+def _cross_validated(X: np.ndarray, data: LabelledSet, folds: int, seed: int,
+                     threshold: float) -> tuple[int, dict[str, tuple[float, float, float]]]:
+    """``(folds used, {genre: (precision, recall, f1)})`` of out-of-fold outputs at
+    ``threshold``; no scores when the songs form fewer than two groups."""
+    n_groups = len(set(group_keys(data.paths, data.artists)))
+    n_splits = min(folds, n_groups)
+    if n_splits < 2:
+        return 0, {}
+    output = cross_validate(X, data, "head", n_splits=n_splits, seed=seed).output
+    y = data.y().astype(bool)
+    predicted = output[:, : y.shape[1]] >= threshold
+    scores = {}
+    for j, genre in enumerate(data.classes):
+        tp = float((predicted[:, j] & y[:, j]).sum())
+        precision = tp / predicted[:, j].sum() if predicted[:, j].any() else 0.0
+        recall = tp / y[:, j].sum()
+        f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+        scores[genre] = (precision, recall, f1)
+    return n_splits, scores
+
+
+def _only_classes(data: LabelledSet, keep: list[str]) -> LabelledSet:
+    """``data`` with its genres limited to ``keep`` (songs without one stay, as negatives)."""
+    wanted = set(keep)
+    return LabelledSet(
+        track_ids=data.track_ids, paths=data.paths,
+        targets=[[g for g in t if g in wanted] for t in data.targets], kind="multi",
+        classes=sorted(wanted), artists=data.artists, splits=data.splits, task=data.task)
+
+
+def fit_library_genres(
+    X: np.ndarray, data: LabelledSet, *, min_examples: int = MIN_EXAMPLES,
+    min_f1: float = MIN_F1, threshold: float = THRESHOLD, folds: int = FOLDS, seed: int = 0,
+) -> tuple[object | None, list[GenreScore], int]:
+    """Decide which genres of ``data`` can be learned and fit the head on them.
+
+    Parameters
+    ----------
+    X : song embeddings ``(n, dim)``, rows in the order of ``data`` (multi-label).
+    min_examples, min_f1, threshold, folds, seed : see :func:`learn_genres`.
+
+    Returns
+    -------
+    (estimator, scores, folds)
+        The fitted multi-label head whose columns are the learned genres in sorted order
+        (``None`` when no genre could be learned), a :class:`GenreScore` per genre of
+        ``data`` (most songs first) and the number of folds cross-validated.
+    """
+    counts = dict(zip(data.classes, data.y().sum(axis=0).tolist(), strict=True))
+    reasons = {}
+    for genre, n in counts.items():
+        if n < min_examples:
+            reasons[genre] = f"only {n} song{'s' * (n != 1)} (at least {min_examples} needed)"
+        elif n == len(data):
+            reasons[genre] = "every song learned from has it: nothing to tell it apart from"
+    candidates = [g for g in data.classes if g not in reasons]
+    n_folds, cv = (0, {})
+    if candidates:
+        n_folds, cv = _cross_validated(X, _only_classes(data, candidates), folds, seed,
+                                       threshold)
+        if not n_folds:
+            reasons |= {g: "the songs with genres form fewer than 2 album/artist groups: "
+                           "nothing to cross-validate on" for g in candidates}
+    for genre, (_, _, f1) in cv.items():
+        if f1 < min_f1:
+            reasons[genre] = f"cross-validated F1 {f1:.2f} is below the floor {min_f1:.2f}"
+    keep = [g for g in candidates if g not in reasons]
+    scores = [GenreScore(g, int(counts[g]), *cv.get(g, (None, None, None)),
+                         learned=g in keep, reason=reasons.get(g))
+              for g in sorted(data.classes, key=lambda g: (-counts[g], g))]
+    if not keep:
+        return None, scores, n_folds
+    kept = _only_classes(data, keep)
+    estimator = make_estimator("head", "multi", seed)
+    fit_estimator(estimator, X, kept.y(), group_keys(kept.paths, kept.artists), len(keep))
+    return estimator, scores, n_folds
+
+
+def predict_genres(estimator, genres: list[str], X: np.ndarray) -> list[list[list]]:
+    """Per song of ``X`` ``(n, dim)``: ``[[genre, confidence 0..1], ...]``, most confident
+    first (the payload :class:`earmark.tagging.sources.StoredPredictions` reads)."""
+    output = estimator_output(estimator, "multi", X)
+    return [[[genres[j], round(float(row[j]), 5)] for j in np.argsort(-row)] for row in output]
+
+
+def learn_genres(
+    catalog: Catalog, paths: Sequence[str | Path] | None = None, *,
+    aliases: Mapping[str, str] | None = None, canonical: Sequence[str] = (),
+    min_examples: int = MIN_EXAMPLES, min_f1: float = MIN_F1, threshold: float = THRESHOLD,
+    folds: int = FOLDS, seed: int = 0, stages: Stages = no_progress,
+    engine: Engine | None = None,
+) -> LearnReport:
+    """Learn the catalog's genres and store predictions for the songs without any.
+
+    Parameters
+    ----------
+    paths : music files or folders to fill (scanned first, so their tags count); ``None``:
+        every song in the catalog. The training data are always the whole catalog's.
+    aliases, canonical : the genre vocabulary (see :func:`normalise_genres`).
+    min_examples : a genre needs at least this many songs.
+    min_f1 : a genre whose cross-validated F1 at ``threshold`` is lower is not predicted.
+    threshold : the confidence (0..1) at which precision and recall are measured.
+    folds : cross-validation folds (at most the number of album/artist groups).
+    seed : seeds the folds and the head.
+    stages : progress per stage (``reading files``, ``listening``, ``learning``).
+
+    Returns
+    -------
+    LearnReport
+        Predictions are stored (see the module docstring) for :attr:`LearnReport.predicted`.
+
+    Raises
+    ------
+    EarmarkError
+        When no song in the catalog carries a genre (tag or label).
+    """
+    if paths is not None:
+        with stages("reading files") as progress:
+            scan(catalog, paths, verify=False, engine=engine, progress=progress)
+    data, tagged, labelled = library_examples(catalog, aliases, canonical)
+    if not len(data):
+        raise EarmarkError("no song in the catalog carries a genre to learn from: scan songs "
+                           "with genre tags, or label some with `earmark label FILE... GENRE`")
+    scope = (tracks.select_tracks(catalog, [str(p) for p in paths]) if paths is not None
+             else list(tracks.iter_tracks(catalog)))
+    examples = set(data.track_ids)
+    targets = [t.id for t in scope if t.id not in examples]
+    inputs = default_inputs("head")
+    with stages(f"listening ({inputs['embedding_model']})") as progress:
+        failed = ensure_embeddings(catalog, inputs, data.track_ids + targets, progress, engine)
+    ids, matrix = load_embeddings(catalog, inputs["embedding_model"], data.track_ids + targets)
+    row = {t: i for i, t in enumerate(ids)}
+    data = data.subset([i for i, t in enumerate(data.track_ids) if t in row])
+    X = matrix[[row[t] for t in data.track_ids]] if len(data) else np.zeros((0, 0))
+    with stages("learning"):
+        estimator, scores, n_folds = fit_library_genres(
+            X, data, min_examples=min_examples, min_f1=min_f1, threshold=threshold,
+            folds=folds, seed=seed)
+    report = LearnReport(
+        songs=len(data), from_tags=len(tagged.intersection(data.track_ids)),
+        from_labels=len(labelled.intersection(data.track_ids)), genres=scores, failed=failed,
+        folds=n_folds, seed=seed, threshold=threshold, min_examples=min_examples,
+        min_f1=min_f1)
+    predictable = [t for t in targets if t in row]
+    if estimator is not None and predictable:
+        payloads = predict_genres(estimator, sorted(report.learned),
+                                  matrix[[row[t] for t in predictable]])
+        for track_id, payload in zip(predictable, payloads, strict=True):
+            store_predictions(catalog, track_id, LEARNED_MODEL,
+                              {"genres": payload, "reason": report.reason})
+        report.predicted = predictable
+    return report
