@@ -4,18 +4,22 @@ This module is the storage layer only (connection, schema, migrations, transacti
 domain operations live beside it (``tracks``, ``labels``, ``ratings``, ``embeddings``,
 ``journal``) and take a :class:`Catalog`. One process writes at a time: writers take SQLite's
 write lock with ``BEGIN IMMEDIATE`` and wait up to ``timeout`` seconds for it; readers never
-block thanks to write-ahead logging. A :class:`Catalog` belongs to the thread that opened it:
-threads (a web server's requests, say) each open their own.
+block thanks to write-ahead logging. A whole run that writes (a command) holds the writer lock
+of :mod:`.lock` (``Catalog(path, lock=True)``), so a second run waits for it. A
+:class:`Catalog` belongs to the thread that opened it: threads (a web server's requests, say)
+each open their own.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from earmark.catalog.lock import take_writer_lock
 from earmark.errors import CatalogError
 from earmark.settings import settings
 
@@ -131,20 +135,40 @@ class Catalog:
 
     Parameters
     ----------
-    path : database file; ``None`` uses :func:`default_catalog_path`. Created with its schema if
-        missing; an older schema is migrated in place.
+    path : database file (``~`` expanded); ``None`` uses :func:`default_catalog_path`. Created
+        with its schema if missing (unless ``create`` is false); an older schema is migrated
+        in place.
     timeout : seconds to wait for another process's write lock before failing.
+    lock : hold the catalog's writer lock (:func:`~earmark.catalog.lock.take_writer_lock`)
+        until :meth:`close`, waiting for another process that holds it.
+    lock_timeout : with ``lock``, seconds to wait at most (``None``: as long as it takes).
+    on_wait : with ``lock``, called once with the holder's process id when this one waits.
+    create : when false, a missing database file is not created:
+        :class:`~earmark.errors.CatalogError` instead.
 
     Use it only in the thread that opened it (:class:`~earmark.errors.CatalogError` otherwise):
     one connection serves one thread, so a transaction never interleaves with another thread's
     statements. Threads that need the catalog, such as a web server's requests, open their own.
     """
 
-    def __init__(self, path: str | Path | None = None, timeout: float = 30.0):
-        self.path = Path(path) if path is not None else default_catalog_path()
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        timeout: float = 30.0,
+        *,
+        lock: bool = False,
+        lock_timeout: float | None = None,
+        on_wait: Callable[[int | None], None] | None = None,
+        create: bool = True,
+    ):
+        self.path = (Path(os.path.expanduser(path)) if path is not None
+                     else default_catalog_path())
+        if not create and not self.path.is_file():
+            raise CatalogError(f"no catalog at {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread = threading.get_ident()
         self.closed = False
+        self._lock = (take_writer_lock(self.path, lock_timeout, on_wait) if lock else None)
         try:
             # Never check_same_thread=False: a connection shared by threads would let one
             # thread's statements land inside another's transaction.
@@ -160,7 +184,11 @@ class Catalog:
                 self.close()
                 raise
         except sqlite3.DatabaseError as exc:
+            self._release()
             raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
+        except BaseException:
+            self._release()
+            raise
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -207,6 +235,12 @@ class Catalog:
         """Close the connection (again: nothing); :attr:`closed` tells it was."""
         self.conn.close()
         self.closed = True
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Catalog:
         return self

@@ -26,12 +26,13 @@ NOT_UTF8 = ("file name is not valid UTF-8 (written in an older encoding); rename
 
 
 def normalise_path(path: str | Path) -> str:
-    """The catalog's form of a path: absolute, with '..' resolved but symlinks kept as named.
+    """The catalog's form of a path: ``~`` expanded, absolute, with '..' resolved but symlinks
+    kept as named.
 
     Never raises; a path the catalog cannot hold is refused by :func:`catalog_key`, which
     every query and write by path goes through.
     """
-    return os.path.normpath(os.path.abspath(os.fspath(path)))
+    return os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
 
 def catalog_key(path: str | Path) -> str:

@@ -11,8 +11,10 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,7 @@ from rich.progress import (
 )
 from typer.core import TyperGroup
 
+import earmark
 from earmark.catalog import Catalog
 from earmark.errors import EarmarkError
 from earmark.types import ProgressFn
@@ -41,6 +44,8 @@ class SafetyNet(TyperGroup):
     folder that vanished, a message a library raised for a person) is printed as
     ``error: ...`` and stops with exit code 3, never as a traceback: these say what went
     wrong in words already. Other exceptions are bugs and keep their traceback, for the report.
+    Ctrl-C stops with one line saying how far the command got (:func:`interrupted_message`)
+    and exit code 130, the shell's code for an interrupted program.
     """
 
     def invoke(self, ctx: typer.Context):
@@ -50,6 +55,9 @@ class SafetyNet(TyperGroup):
             err_console.print(f"[bold red]error:[/] {escape(describe_error(exc))}",
                               highlight=False)
             raise typer.Exit(EXIT_FAILED) from None
+        except KeyboardInterrupt:
+            err_console.print(interrupted_message(), highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def describe_error(exc: BaseException) -> str:
@@ -68,6 +76,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's own help layout: paragraphs re-wrapped to the terminal (Rich's kept the source
+    # line breaks, cutting sentences mid-line) and no "<bool>" type column on flags.
+    rich_markup_mode=None,
 )
 
 console = Console()
@@ -77,6 +88,22 @@ err_console = Console(stderr=True)
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a program stopped by Ctrl-C
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"earmark {earmark.__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print earmark's version and exit.", callback=_show_version,
+        is_eager=True)] = False,
+) -> None:
+    """Listen to a music library: scan it, tag genres, learn your taste."""
 
 DbOption = Annotated[
     Path | None,
@@ -88,11 +115,22 @@ JsonOption = Annotated[
 ]
 
 
-def open_catalog(db: Path | None) -> Catalog:
+def open_catalog(db: Path | None, *, write: bool = True) -> Catalog:
     """The catalog at ``db`` (default: the settings'), for ``with open_catalog(db) as
     catalog:``, so that it is closed however the command ends (a ``fail()`` included); a
-    catalog that cannot be opened fails the command with the reason (via :class:`SafetyNet`)."""
-    return Catalog(db)
+    catalog that cannot be opened fails the command with the reason (via :class:`SafetyNet`).
+
+    With ``write`` (commands that change the catalog or files) the command holds the catalog's
+    writer lock for its whole run: a second such command waits for the first, saying once on
+    stderr which process it waits for, and then sees the first one's work done. Commands that
+    only read pass ``write=False`` and never wait.
+    """
+    def waiting(pid: int | None) -> None:
+        holder = f"earmark (process {pid})" if pid else "another earmark command"
+        err_console.print(f"waiting: {holder} is writing to this catalog; this command starts "
+                          "when it has finished (Ctrl-C to stop)", highlight=False)
+
+    return Catalog(db, lock=write, on_wait=waiting)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
@@ -161,9 +199,42 @@ def emit_json(obj: dict) -> None:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+@dataclass
+class _Done:
+    """How far the latest progress bar got, for the line Ctrl-C prints."""
+
+    done: int = 0
+    total: int | None = None
+
+
+_latest = _Done()
+
+#: Without a terminal, a progress line at most this often (seconds) or per tenth of the work.
+PLAIN_PROGRESS_SECONDS = 10.0
+
+
+def interrupted_message() -> str:
+    """The line printed when Ctrl-C stops a command: ``interrupted: 2 of 6 songs done; run it
+    again to continue`` (work already done is kept in the catalog, so a rerun goes on)."""
+    if _latest.total:
+        return (f"interrupted: {_latest.done} of {_latest.total} songs done; run it again to "
+                "continue")
+    return "interrupted; run it again to continue"
+
+
 @contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressFn]:
-    """A Rich progress bar with ETA on stderr; yields ``advance(done, total, label)``."""
+    """Progress on stderr; yields ``advance(done, total, label)``.
+
+    On a terminal, a Rich bar with ETA (the total shows as soon as the work knows it: services
+    call ``advance(0, total)`` before the first item). Without one (a log, a pipe, cron), a
+    plain line ``scanning: 30 of 120 (25%)`` every :data:`PLAIN_PROGRESS_SECONDS` seconds or
+    each tenth of the work, so a long run shows it is alive without flooding the log.
+    """
+    _latest.done, _latest.total = 0, total
+    if not err_console.is_terminal:
+        yield _plain_progress(description)
+        return
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -178,8 +249,26 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Progres
     task = progress.add_task(description, total=total, label="")
 
     def advance(done: int, total_: int, label: str = "") -> None:
+        _latest.done, _latest.total = done, total_
         name = Path(label).name if label else ""
         progress.update(task, completed=done, total=total_, label=name[:40])
 
     with progress:
         yield advance
+
+
+def _plain_progress(description: str) -> ProgressFn:
+    last = {"at": time.monotonic(), "tenth": 0}
+
+    def advance(done: int, total: int, label: str = "") -> None:
+        _latest.done, _latest.total = done, total
+        if not total or done in (0, total):
+            return
+        tenth = done * 10 // total
+        now = time.monotonic()
+        if tenth > last["tenth"] or now - last["at"] >= PLAIN_PROGRESS_SECONDS:
+            last.update(at=now, tenth=tenth)
+            err_console.print(f"{description}: {done} of {total} ({100 * done // total}%)",
+                              highlight=False, soft_wrap=True)
+
+    return advance
