@@ -218,6 +218,8 @@ def embed_tracks(
             report.items.append(EmbedItem(track.path, "unchanged", None, track_id))
     if not todo:
         return report
+    if progress is not None:
+        progress(0, len(todo), "")  # the total shows while the model loads and the first song
     tagger = load_musicnn(model, device=pick_device(device),
                           precision=precision or settings().precision)
     by_path = {t.path: t for t in todo}

@@ -25,6 +25,8 @@ from earmark.types import Outcome, ProgressFn
 
 #: The problem :func:`find_audio_files` reports for a folder reached again through a link.
 FOLDER_LOOP = "symbolic link loop (folder already scanned)"
+#: The problem :func:`find_audio_files` reports for a root that does not exist.
+ROOT_NOT_FOUND = "file or folder not found"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,19 @@ class ScanReport:
         return sum(1 for item in self.items if item.status == status)
 
     @property
+    def still_missing(self) -> list[str]:
+        """The :attr:`missing` tracks that are still in the catalog (not :attr:`pruned`)."""
+        pruned = set(self.pruned)
+        return [path for path in self.missing if path not in pruned]
+
+    @property
+    def found_nothing(self) -> bool:
+        """Whether the scan had nothing to work on: no audio file under any root (each root
+        missing or holding none) and no catalog track under them that went missing."""
+        return not self.missing and all(
+            item.status == "failed" and item.reason == ROOT_NOT_FOUND for item in self.items)
+
+    @property
     def failed(self) -> list[ScanItem]:
         return [item for item in self.items if item.status == "failed"]
 
@@ -91,7 +106,7 @@ def find_audio_files(
     for root in roots:
         root = os.fspath(root)
         if not os.path.isdir(root):
-            yield root, _name_problem(root) if os.path.lexists(root) else "file or folder not found"
+            yield root, _name_problem(root) if os.path.lexists(root) else ROOT_NOT_FOUND
             continue
         stack = [root]
         while stack:
@@ -228,7 +243,12 @@ def scan(
         are kept and listed in :attr:`ScanReport.not_pruned`.
     engine : where files are inspected (:meth:`~earmark.engine.Engine.map_files`); default
         :func:`~earmark.engine.default_engine` (processes on every core).
-    progress : called as ``progress(done, total, path)`` after each file.
+    progress : called as ``progress(done, total, path)`` after each file to inspect, and once
+        as ``progress(0, total, "")`` before the first, so the total shows from the start.
+
+    ``roots`` may start with ``~`` (the user's home). A root that does not exist is a
+    ``failed`` item with the reason :data:`ROOT_NOT_FOUND`; :attr:`ScanReport.found_nothing`
+    tells when the scan had nothing at all to work on.
     """
     roots = [tracks.normalise_path(r) for r in roots]
     report = ScanReport()
@@ -247,6 +267,8 @@ def scan(
 
     inspect = partial(inspect_file, verify=verify, min_seconds=min_seconds,
                       max_seconds=max_seconds)
+    if progress is not None and todo:
+        progress(0, len(todo), "")
     records = (engine or default_engine()).map_files(
         inspect, todo, chunksize=4, preload=("earmark.ingest.scan",), on_crash=_crashed)
     for done, record in enumerate(records, start=1):
