@@ -24,8 +24,10 @@ the catalog's predictions table under :data:`LEARNED_MODEL` (kind ``genres``:
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -73,7 +75,7 @@ def genre_key(name: str) -> str:
 
 def normalise_genres(
     songs: Mapping[int, Sequence[str]], aliases: Mapping[str, str] | None = None,
-    canonical: Sequence[str] = (),
+    canonical: Sequence[str] = (), parents: Mapping[str, str] | None = None,
 ) -> dict[int, list[str]]:
     """Each song's genres in one spelling per genre.
 
@@ -84,24 +86,28 @@ def normalise_genres(
         by :func:`genre_key`, so ``"Hip_Hop"`` finds the alias ``"hip hop"``.
     canonical : names in their canonical spelling. A genre outside it keeps the library's
         most common spelling (ties: the first in sort order).
+    parents : the genre tree, genre -> parent genre (the vocabulary file's ``parents``): a
+        song of a genre is also a song of its ancestors (``Heavy Metal`` teaches ``Metal``).
 
     Returns
     -------
     dict
-        Song id -> its genres, each once, in the order first found.
+        Song id -> its genres, each once, in the order first found, each followed by its
+        ancestors.
     """
     by_key = {genre_key(k): v for k, v in (aliases or {}).items()}
     spelled = {genre_key(c): c for c in canonical}
+    up = {genre_key(child): parent for child, parent in (parents or {}).items() if parent}
     resolved: dict[int, list[str]] = {}
     seen: dict[str, Counter] = {}
     for song, values in songs.items():
-        keys = []
+        keys: list[str] = []
         for value in values:
             name = by_key.get(genre_key(value), value.strip())
-            key = genre_key(name)
-            if key and key not in keys:
-                keys.append(key)
-                seen.setdefault(key, Counter())[name] += 1
+            while name and genre_key(name) not in keys:
+                keys.append(genre_key(name))
+                seen.setdefault(genre_key(name), Counter())[name] += 1
+                name = up.get(genre_key(name))
         resolved[song] = keys
     spelling = {key: spelled.get(key) or min(counts, key=lambda s: (-counts[s], s))
                 for key, counts in seen.items()}
@@ -217,6 +223,7 @@ def _album_artist_groups(found: dict[int, tracks.Track]) -> dict[int, str | None
 
 def library_examples(
     catalog: Catalog, aliases: Mapping[str, str] | None = None, canonical: Sequence[str] = (),
+    parents: Mapping[str, str] | None = None,
 ) -> tuple[LabelledSet, set[int], set[int]]:
     """The catalog's songs with genres, as a multi-label set: ``(data, tagged, labelled)``.
     ``data.artists`` holds each song's album/artist group (see the module docstring);
@@ -226,7 +233,7 @@ def library_examples(
     labels = dict(zip(labelled.track_ids, labelled.targets, strict=True))
     ids = sorted(set(tagged) | set(labels))
     genres = normalise_genres({i: [*tagged.get(i, []), *labels.get(i, [])] for i in ids},
-                              aliases, canonical)
+                              aliases, canonical, parents)
     found = tracks.tracks_by_id(catalog, ids)
     ids = [i for i in ids if i in found and genres[i]]
     groups = _album_artist_groups({i: found[i] for i in ids})
@@ -237,6 +244,15 @@ def library_examples(
     return data, set(tagged), set(labels)
 
 
+@contextmanager
+def _rare_genres_expected() -> Iterator[None]:
+    """Silence scikit-learn's warning that a class has fewer songs than folds: expected here
+    (five songs teach a genre), and it would only alarm the user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        yield
+
+
 def _cross_validated(X: np.ndarray, data: LabelledSet, folds: int, seed: int,
                      threshold: float) -> tuple[int, dict[str, tuple[float, float, float]]]:
     """``(folds used, {genre: (precision, recall, f1)})`` of out-of-fold outputs at
@@ -245,7 +261,8 @@ def _cross_validated(X: np.ndarray, data: LabelledSet, folds: int, seed: int,
     n_splits = min(folds, n_groups)
     if n_splits < 2:
         return 0, {}
-    output = cross_validate(X, data, "head", n_splits=n_splits, seed=seed).output
+    with _rare_genres_expected():
+        output = cross_validate(X, data, "head", n_splits=n_splits, seed=seed).output
     y = data.y().astype(bool)
     predicted = output[:, : y.shape[1]] >= threshold
     scores = {}
@@ -254,7 +271,7 @@ def _cross_validated(X: np.ndarray, data: LabelledSet, folds: int, seed: int,
         precision = tp / predicted[:, j].sum() if predicted[:, j].any() else 0.0
         recall = tp / y[:, j].sum()
         f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-        scores[genre] = (precision, recall, f1)
+        scores[genre] = (float(precision), float(recall), float(f1))
     return n_splits, scores
 
 
@@ -311,7 +328,8 @@ def fit_library_genres(
         return None, scores, n_folds
     kept = _only_classes(data, keep)
     estimator = make_estimator("head", "multi", seed)
-    fit_estimator(estimator, X, kept.y(), group_keys(kept.paths, kept.artists), len(keep))
+    with _rare_genres_expected():
+        fit_estimator(estimator, X, kept.y(), group_keys(kept.paths, kept.artists), len(keep))
     return estimator, scores, n_folds
 
 
@@ -325,9 +343,9 @@ def predict_genres(estimator, genres: list[str], X: np.ndarray) -> list[list[lis
 def learn_genres(
     catalog: Catalog, paths: Sequence[str | Path] | None = None, *,
     aliases: Mapping[str, str] | None = None, canonical: Sequence[str] = (),
-    min_examples: int = MIN_EXAMPLES, min_f1: float = MIN_F1, threshold: float = THRESHOLD,
-    folds: int = FOLDS, seed: int = 0, stages: Stages = no_progress,
-    engine: Engine | None = None,
+    parents: Mapping[str, str] | None = None, min_examples: int = MIN_EXAMPLES,
+    min_f1: float = MIN_F1, threshold: float = THRESHOLD, folds: int = FOLDS, seed: int = 0,
+    stages: Stages = no_progress, engine: Engine | None = None,
 ) -> LearnReport:
     """Learn the catalog's genres and store predictions for the songs without any.
 
@@ -335,7 +353,7 @@ def learn_genres(
     ----------
     paths : music files or folders to fill (scanned first, so their tags count); ``None``:
         every song in the catalog. The training data are always the whole catalog's.
-    aliases, canonical : the genre vocabulary (see :func:`normalise_genres`).
+    aliases, canonical, parents : the genre vocabulary (see :func:`normalise_genres`).
     min_examples : a genre needs at least this many songs.
     min_f1 : a genre whose cross-validated F1 at ``threshold`` is lower is not predicted.
     threshold : the confidence (0..1) at which precision and recall are measured.
@@ -356,7 +374,7 @@ def learn_genres(
     if paths is not None:
         with stages("reading files") as progress:
             scan(catalog, paths, verify=False, engine=engine, progress=progress)
-    data, tagged, labelled = library_examples(catalog, aliases, canonical)
+    data, tagged, labelled = library_examples(catalog, aliases, canonical, parents)
     if not len(data):
         raise EarmarkError("no song in the catalog carries a genre to learn from: scan songs "
                            "with genre tags, or label some with `earmark label FILE... GENRE`")
