@@ -1,7 +1,10 @@
 """Run the pretrained tagger over catalog tracks: embeddings and tag/genre predictions stored.
 
 One pass per song gives both the embedding (for taste models and trained heads) and the
-whole-song tag probabilities (and, for MSD models, genres), so nothing is decoded twice. Work is
+whole-song tag probabilities and genres, so nothing is decoded twice; by default MSD_musicnn
+and MTT_musicnn run together on one decode and one mel spectrogram (they share the front end),
+and their combined, calibrated genres are stored too (:mod:`earmark.analysis.genres`). Taste
+and training read the MSD embedding (``EMBEDDING_MODEL``). Work is
 incremental: a track is analysed again only if its file content changed or ``force`` is set.
 Songs are streamed block by block and decoded in a thread ahead of the network (PyAV and soxr
 release the GIL), so memory stays flat on long mixes. On the CPU several songs are analysed at
@@ -11,7 +14,7 @@ once, one per core, on threads sharing the model (the engine's
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,7 +22,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from earmark.analysis.songs import analyse_song, embedding_from_patches, genre_from_tags
+from earmark.analysis.genres import combination_name, zero_shot_genres
+from earmark.analysis.songs import analyse_song_models, embedding_from_patches
 from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
 from earmark.catalog.embeddings import missing_embeddings, store_embedding
@@ -28,7 +32,7 @@ from earmark.engine import Engine, default_engine
 from earmark.engine.device import pick_device
 from earmark.errors import AudioError
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
-from earmark.models.registry import pretrained
+from earmark.models.registry import ZERO_SHOT_MODELS, pretrained
 from earmark.settings import EMBEDDING_MODEL, settings
 from earmark.types import Outcome, ProgressFn
 
@@ -36,9 +40,30 @@ DEFAULT_MODEL = EMBEDDING_MODEL
 
 
 @dataclass(frozen=True)
+class TaggerOutput:
+    """One tagger's view of a song: whole-song ``tag_probabilities`` ``(n_tags,)``, the
+    per-patch ``taggram`` ``(n_patches, n_tags)``, the ``embedding`` ``(2 * d,)`` (mean and
+    max over patches) and this tagger's own calibrated ``genres`` (empty for silent audio)."""
+
+    model: str
+    tags: tuple[str, ...]
+    tag_probabilities: np.ndarray
+    taggram: np.ndarray
+    embedding: np.ndarray
+    genres: list[tuple[str, float]]
+
+    def top_tags(self, n: int = 10) -> list[tuple[str, float]]:
+        """The ``n`` most probable ``(tag, probability)``, most probable first."""
+        order = np.argsort(-self.tag_probabilities)[:n]
+        return [(self.tags[i], float(self.tag_probabilities[i])) for i in order]
+
+
+@dataclass(frozen=True)
 class SongResult:
-    """A song through a tagger: whole-song ``tag_probabilities`` ``(n_tags,)``, ``embedding``
-    ``(2 * d,)`` (mean and max over patches), the per-patch ``taggram`` and ``genres``.
+    """A song through one or more taggers that share a front end: one :class:`TaggerOutput`
+    per tagger in ``outputs`` (in the order given; ``tags``, ``tag_probabilities``,
+    ``taggram``, ``embedding`` and :meth:`top_tags` are the first one's) and ``genres``, the
+    calibrated genres of all taggers together (:func:`earmark.analysis.genres.zero_shot_genres`).
 
     ``silent``: the audio was silent, so ``genres`` is empty and the tag probabilities describe
     nothing (report "silent audio", never tags); ``downmix``: a note when the channels cancelled
@@ -46,10 +71,7 @@ class SongResult:
     """
 
     path: str
-    tags: tuple[str, ...]
-    tag_probabilities: np.ndarray
-    taggram: np.ndarray
-    embedding: np.ndarray
+    outputs: tuple[TaggerOutput, ...]
     genres: list[tuple[str, float]]
     padded: bool
     duration: float
@@ -57,9 +79,30 @@ class SongResult:
     silent: bool
     downmix: str | None
 
+    @property
+    def model(self) -> str:
+        """The name the genres are stored under: the tagger, or the taggers joined by ``+``."""
+        return combination_name([o.model for o in self.outputs])
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.outputs[0].tags
+
+    @property
+    def tag_probabilities(self) -> np.ndarray:
+        return self.outputs[0].tag_probabilities
+
+    @property
+    def taggram(self) -> np.ndarray:
+        return self.outputs[0].taggram
+
+    @property
+    def embedding(self) -> np.ndarray:
+        return self.outputs[0].embedding
+
     def top_tags(self, n: int = 10) -> list[tuple[str, float]]:
-        order = np.argsort(-self.tag_probabilities)[:n]
-        return [(self.tags[i], float(self.tag_probabilities[i])) for i in order]
+        """The first tagger's ``n`` most probable tags (see :meth:`TaggerOutput.top_tags`)."""
+        return self.outputs[0].top_tags(n)
 
 
 @dataclass(frozen=True)
@@ -103,32 +146,40 @@ class EmbedReport:
 
 def analyse_file(
     path: str | Path,
-    model: MusicnnTagger,
+    model: MusicnnTagger | Sequence[MusicnnTagger],
     start: float | None = None,
     duration: float | None = None,
 ) -> SongResult | AudioError:
-    """One song through ``model``: its :class:`SongResult`, or the :class:`AudioError` that
-    says why it could not be decoded (returned, not raised, so a batch goes on)."""
+    """One song through ``model`` (or several taggers sharing one decode and one mel
+    spectrogram, :func:`~earmark.analysis.songs.analyse_song_models`): its
+    :class:`SongResult`, or the :class:`AudioError` that says why it could not be decoded
+    (returned, not raised, so a batch goes on)."""
     path = str(path)
+    models = [model] if isinstance(model, MusicnnTagger) else list(model)
     try:
-        analysis = analyse_song(path, model, start, duration)
+        analyses = analyse_song_models(path, models, start, duration)
     except AudioError as exc:
         return exc
-    probs = analysis.taggram.mean(axis=0)
-    has_genres = pretrained(model.name).has_genres and not analysis.info.silent
-    genres = genre_from_tags(probs, analysis.tags) if has_genres else []
+    info = analyses[0].info
+    outputs = []
+    for tagger, analysis in zip(models, analyses, strict=True):
+        probs = analysis.taggram.mean(axis=0)
+        own = [] if info.silent or not pretrained(tagger.name).has_genres else (
+            zero_shot_genres({tagger.name: (probs, analysis.tags)}))
+        outputs.append(TaggerOutput(tagger.name, analysis.tags, probs, analysis.taggram,
+                                    embedding_from_patches(analysis.embeddings), own))
+    genres = outputs[0].genres if len(outputs) == 1 else [] if info.silent else (
+        zero_shot_genres({o.model: (o.tag_probabilities, o.tags) for o in outputs}))
     return SongResult(
-        path=path, tags=analysis.tags, tag_probabilities=probs,
-        taggram=analysis.taggram, embedding=embedding_from_patches(analysis.embeddings),
-        genres=genres, padded=analysis.info.padded, duration=analysis.info.duration,
-        patch_seconds=analysis.info.patch_seconds, silent=analysis.info.silent,
-        downmix=analysis.info.downmix,
+        path=path, outputs=tuple(outputs), genres=genres, padded=info.padded,
+        duration=info.duration, patch_seconds=info.patch_seconds, silent=info.silent,
+        downmix=info.downmix,
     )
 
 
 def analyse_files(
     paths: Iterable[str | Path],
-    model: MusicnnTagger,
+    model: MusicnnTagger | Sequence[MusicnnTagger],
     *,
     start: float | None = None,
     duration: float | None = None,
@@ -136,36 +187,48 @@ def analyse_files(
 ) -> Iterator[tuple[str, SongResult | AudioError]]:
     """Analyse songs, yielding ``(path, result)`` or ``(path, error)`` per file, in order.
 
-    A file that cannot be decoded yields its :class:`~earmark.errors.AudioError`; the rest go
-    on. On the CPU, the ``engine``'s workers (default :func:`~earmark.engine.default_engine`:
-    one per core) analyse songs at once on threads sharing the model, each with one torch
-    thread. A single song, or a model on a GPU, runs one at a time
-    (:func:`~earmark.analysis.songs.analyse_song` then spreads a song's patches over torch's
-    threads itself).
+    ``model``: one tagger, or several that share a front end (each song is then decoded once
+    and its mel spectrogram computed once for all of them). A file that cannot be decoded
+    yields its :class:`~earmark.errors.AudioError`; the rest go on. On the CPU, the
+    ``engine``'s workers (default :func:`~earmark.engine.default_engine`: one per core)
+    analyse songs at once on threads sharing the models, each with one torch thread. A single
+    song, or models on a GPU, run one at a time
+    (:func:`~earmark.analysis.songs.analyse_song_models` then spreads a song's patches over
+    torch's threads itself).
     """
     paths = [str(p) for p in paths]
-    at_once = len(paths) if model.device.type == "cpu" else 1
+    first = model if isinstance(model, MusicnnTagger) else model[0]
+    at_once = len(paths) if first.device.type == "cpu" else 1
     analyse = partial(analyse_file, model=model, start=start, duration=duration)
     results = (engine or default_engine()).map_threads(analyse, paths, workers=at_once)
     yield from zip(paths, results, strict=True)
 
 
-def store_song_predictions(catalog: Catalog, track_id: int, model: str,
-                          result: SongResult) -> None:
-    """Record a song's tag probabilities (and genres) in the catalog's predictions table, and
-    what the analysis heard (kind ``audio``: ``{"silent": bool, "downmix": note or null}``).
+def store_song_predictions(catalog: Catalog, track_id: int, result: SongResult) -> None:
+    """Record a song's predictions in the catalog's predictions table: per tagger its tag
+    probabilities (kind ``tags``) and its own genres (kind ``genres``), and for several taggers
+    their combined genres under :attr:`SongResult.model` (``MSD_musicnn+MTT_musicnn``); with
+    each, what the analysis heard (kind ``audio``: ``{"silent": bool, "downmix": note or
+    null}``).
 
-    A silent song gets no tags and no genres: the model's outputs for silence mean nothing, and
+    A silent song gets no tags and no genres: the models' outputs for silence mean nothing, and
     tag writing reads the ``audio`` record to say "silent audio" instead.
     """
-    probabilities = dict(zip(result.tags, result.tag_probabilities.tolist(), strict=True))
-    payloads: dict[str, object] = {
-        "tags": {} if result.silent else {t: round(p, 5) for t, p in probabilities.items()},
-        "audio": {"silent": result.silent, "downmix": result.downmix},
-    }
-    if result.genres:
-        payloads["genres"] = [[g, round(c, 5)] for g, c in result.genres]
-    store_predictions(catalog, track_id, model, payloads)
+    audio = {"silent": result.silent, "downmix": result.downmix}
+    for output in result.outputs:
+        payloads: dict[str, object] = {
+            "tags": {} if result.silent else {t: round(p, 5) for t, p in zip(
+                output.tags, output.tag_probabilities.tolist(), strict=True)},
+            "audio": audio,
+        }
+        if output.genres:
+            payloads["genres"] = [[g, round(c, 5)] for g, c in output.genres]
+        store_predictions(catalog, track_id, output.model, payloads)
+    if len(result.outputs) > 1:
+        combined: dict[str, object] = {"audio": audio}
+        if result.genres:
+            combined["genres"] = [[g, round(c, 5)] for g, c in result.genres]
+        store_predictions(catalog, track_id, result.model, combined)
 
 
 def load_predictions(catalog: Catalog, track_id: int, kind: str,
@@ -176,7 +239,7 @@ def load_predictions(catalog: Catalog, track_id: int, kind: str,
 
 def embed_tracks(
     catalog: Catalog,
-    model: str = DEFAULT_MODEL,
+    model: str | Sequence[str] = ZERO_SHOT_MODELS,
     track_ids: Iterable[int] | None = None,
     *,
     force: bool = False,
@@ -189,7 +252,11 @@ def embed_tracks(
 
     Parameters
     ----------
-    model : musicnn model name (see :func:`earmark.models.musicnn.load_musicnn`).
+    model : musicnn model name (see :func:`earmark.models.musicnn.load_musicnn`), or several
+        that share a front end (default: MSD_musicnn and MTT_musicnn): each song is decoded
+        once, every model's embedding and predictions are stored, and their combined genres
+        too (:func:`store_song_predictions`). A track is analysed when any of them lacks an
+        up-to-date embedding.
     track_ids : restrict to these tracks (default: every playable track).
     force : recompute even when an up-to-date embedding exists.
     device : torch device; default the settings' (``EARMARK_DEVICE``), else the best available.
@@ -199,7 +266,8 @@ def embed_tracks(
     progress : called as ``progress(done, total, path)``.
     """
     report = EmbedReport()
-    stale = set(missing_embeddings(catalog, model))
+    models = [model] if isinstance(model, str) else list(model)
+    stale = set().union(*(missing_embeddings(catalog, m) for m in models))
     if track_ids is None:
         wanted = [(t.id, t) for t in tracks.iter_tracks(catalog)]
     else:
@@ -220,17 +288,19 @@ def embed_tracks(
         return report
     if progress is not None:
         progress(0, len(todo), "")  # the total shows while the model loads and the first song
-    tagger = load_musicnn(model, device=pick_device(device),
-                          precision=precision or settings().precision)
+    taggers = [load_musicnn(m, device=pick_device(device),
+                            precision=precision or settings().precision) for m in models]
     by_path = {t.path: t for t in todo}
-    songs = analyse_files(list(by_path), tagger, engine=engine)
+    songs = analyse_files(list(by_path), taggers, engine=engine)
     for done, (path, result) in enumerate(songs, start=1):
         track = by_path[path]
         if isinstance(result, AudioError):
             report.items.append(EmbedItem(path, "failed", result.reason, track.id))
         else:
-            store_embedding(catalog, track.id, model, result.embedding, track.content_hash)
-            store_song_predictions(catalog, track.id, model, result)
+            for output in result.outputs:
+                store_embedding(catalog, track.id, output.model, output.embedding,
+                                track.content_hash)
+            store_song_predictions(catalog, track.id, result)
             notes = (("silent audio: no tags or genres stored",) if result.silent else ()) + (
                 (result.downmix,) if result.downmix else ())
             report.items.append(EmbedItem(path, "embedded", None, track.id, notes))

@@ -1,5 +1,8 @@
 """Whole songs through the pretrained musicnn taggers: taggrams, song tags, embeddings, genres.
 
+(Genres: :mod:`earmark.analysis.genres`; :data:`GENRE_TAGS` and :func:`genre_from_tags` are
+re-exported here.)
+
 Every function takes a file path (streamed with :func:`earmark.audio.stream_audio`, so memory
 stays flat on long mixes) or samples already in memory, cuts the model's log-mel spectrogram
 into consecutive non-overlapping patches of ``model.patch_frames`` frames (3 s) exactly as the
@@ -18,7 +21,7 @@ says when the analysed audio was silent (callers then report no tags or genres),
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Queue
@@ -27,11 +30,16 @@ import numpy as np
 import soxr
 import torch
 
+from earmark.analysis.genres import GENRE_TAGS, genre_from_tags
 from earmark.audio import Downmix, stream_audio
 from earmark.engine.local import map_threads
 from earmark.errors import ModelError
 from earmark.features import log_mel
 from earmark.models.musicnn import MusicnnTagger
+
+__all__ = ["GENRE_TAGS", "SongAnalysis", "SongInfo", "analyse_song", "analyse_song_models",
+           "embedding_from_patches", "genre_from_tags", "song_embedding", "song_taggram",
+           "song_tags"]
 
 
 @dataclass(frozen=True)
@@ -198,9 +206,39 @@ def analyse_song(
     on one thread, which uses several cores far better than torch's own threads do on these
     small convolutions; results are the same and in order.
     """
-    params = model.mel_params
+    return analyse_song_models(source, [model], start, duration, sr=sr, batch_size=batch_size,
+                               block_seconds=block_seconds)[0]
+
+
+def analyse_song_models(
+    source: Source,
+    models: Sequence[MusicnnTagger],
+    start: float | None = None,
+    duration: float | None = None,
+    *,
+    sr: int | None = None,
+    batch_size: int | None = None,
+    block_seconds: float = 6.0,
+) -> list[SongAnalysis]:
+    """:func:`analyse_song` for several taggers at once: the song is decoded once and each
+    patch's log-mel spectrogram computed once, then fed to every model (MSD_musicnn and
+    MTT_musicnn share the front end, :data:`earmark.features.MUSICNN_MEL`, and the 187-frame
+    patch). Returns one :class:`SongAnalysis` per model, in the order given.
+
+    Raises :class:`~earmark.errors.ModelError` when the models differ in front end, patch
+    length or device (they could not share the spectrogram), or take a centred front end
+    padded other than with zeros.
+    """
+    if not models:
+        raise ModelError("analyse_song_models needs at least one model")
+    first = models[0]
+    params, frames, device = first.mel_params, first.patch_frames, first.device
+    for other in models[1:]:
+        if (other.mel_params, other.patch_frames, other.device) != (params, frames, device):
+            raise ModelError(f"{first.name} and {other.name} do not share a front end, patch "
+                             "length and device: analyse them separately")
     if params.center and params.pad_mode != "constant":
-        raise ModelError(f"{model.name}: patch-wise analysis needs a zero-padded front end")
+        raise ModelError(f"{first.name}: patch-wise analysis needs a zero-padded front end")
     downmix = Downmix()  # the channel mean, as librosa (and so musicnn) mixes
     if isinstance(source, (str, Path)):
         blocks = _prefetched(stream_audio(source, params.sample_rate, offset=start or 0.0,
@@ -209,36 +247,40 @@ def analyse_song(
     else:
         blocks = iter([_in_memory_samples(source, params.sample_rate, start, duration, sr,
                                           downmix)])
-    hop, n_fft, frames = params.hop_length, params.n_fft, model.patch_frames
+    hop, n_fft = params.hop_length, params.n_fft
     uncentred = params.with_(center=False)
-    device = model.device
     on_cpu = device.type == "cpu"
     cutter = _PatchCutter(n_fft, hop, frames, batch_size or (2 if on_cpu else 32), params.center)
 
-    def run(span_and_count: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
+    def run(span_and_count: tuple[np.ndarray, int]) -> list[tuple[np.ndarray, np.ndarray]]:
         span, count = span_and_count
         with torch.inference_mode():  # per thread
             mel = log_mel(span, uncentred, device=device)  # (n_mels, count * frames)
-            p, e = model(mel.reshape(mel.shape[0], count, frames).transpose(0, 1))
-        return p.float().cpu().numpy(), e.float().cpu().numpy()
+            patches = mel.reshape(mel.shape[0], count, frames).transpose(0, 1)
+            outputs = [model(patches) for model in models]
+        return [(p.float().cpu().numpy(), e.float().cpu().numpy()) for p, e in outputs]
 
     # One song's patches share this process's threads, as torch's intra-op threads would: an
     # engine spreads whole songs, not the parts of one.
-    outputs = list(map_threads(run, cutter.spans(blocks),
+    batches = list(map_threads(run, cutter.spans(blocks),
                                workers=torch.get_num_threads() if on_cpu else 1))
-    probs, embeds = [p for p, _ in outputs], [e for _, e in outputs]
-    info = SongInfo(
-        model=model.name,
-        source=str(source) if isinstance(source, (str, Path)) else None,
-        start=float(start or 0.0),
-        duration=cutter.seen / params.sample_rate,
-        patch_seconds=frames * hop / params.sample_rate,
-        n_patches=sum(len(x) for x in probs),
-        padded=cutter.padded,
-        silent=downmix.silent,
-        downmix=downmix.note,
-    )
-    return SongAnalysis(np.concatenate(probs), np.concatenate(embeds), tuple(model.tags), info)
+    analyses = []
+    for k, model in enumerate(models):
+        probs = np.concatenate([batch[k][0] for batch in batches])
+        embeds = np.concatenate([batch[k][1] for batch in batches])
+        info = SongInfo(
+            model=model.name,
+            source=str(source) if isinstance(source, (str, Path)) else None,
+            start=float(start or 0.0),
+            duration=cutter.seen / params.sample_rate,
+            patch_seconds=frames * hop / params.sample_rate,
+            n_patches=len(probs),
+            padded=cutter.padded,
+            silent=downmix.silent,
+            downmix=downmix.note,
+        )
+        analyses.append(SongAnalysis(probs, embeds, tuple(model.tags), info))
+    return analyses
 
 
 def song_taggram(
@@ -290,64 +332,3 @@ def song_embedding(
 def embedding_from_patches(embeddings: np.ndarray) -> np.ndarray:
     """``(n_patches, d)`` per-patch embeddings -> ``(2 * d,)`` [mean over time, max over time]."""
     return np.concatenate([embeddings.mean(axis=0), embeddings.max(axis=0)]).astype(np.float32)
-
-
-#: Genre -> {tag: weight}. A genre's confidence is the largest ``weight * probability`` over its
-#: tags present in the model's vocabulary, so it reads like a probability and strongly correlated
-#: tags ("rock", "classic rock", "hard rock") do not add up. Weight 1 marks a tag that *is* the
-#: genre (or a sub-genre of it); lower weights mark indirect evidence (a sound or mood typical of
-#: the genre). The MSD vocabulary (Last.fm tags) covers most genres; MagnaTagATune's adds
-#: classical, opera/choral, new age and Indian music but has no jazz, blues, hip-hop or folk.
-GENRE_TAGS: dict[str, dict[str, float]] = {
-    "rock": {"rock": 1.0, "classic rock": 1.0, "hard rock": 1.0, "alternative rock": 1.0,
-             "indie rock": 1.0, "Progressive rock": 1.0},
-    "alternative/indie": {"alternative": 1.0, "indie": 1.0, "alternative rock": 1.0,
-                          "indie rock": 1.0, "indie pop": 1.0},
-    "pop": {"pop": 1.0, "indie pop": 1.0},
-    "electronic": {"electronic": 1.0, "electronica": 1.0, "electro": 1.0, "techno": 1.0,
-                   "House": 1.0, "synth": 0.5},
-    "dance": {"dance": 1.0, "House": 1.0, "electro": 0.7, "party": 0.6, "techno": 0.7},
-    "jazz": {"jazz": 1.0},
-    "metal": {"metal": 1.0, "heavy metal": 1.0, "hard rock": 0.5},
-    "hip-hop": {"Hip-Hop": 1.0},
-    "blues": {"blues": 1.0},
-    "country": {"country": 1.0},
-    "folk": {"folk": 1.0, "acoustic": 0.5},
-    "soul/r&b": {"soul": 1.0, "rnb": 1.0},
-    "funk": {"funk": 1.0},
-    "punk": {"punk": 1.0},
-    "ambient": {"ambient": 1.0, "chillout": 0.6, "new age": 0.6},
-    "experimental": {"experimental": 1.0, "weird": 0.5},
-    "easy listening": {"easy listening": 1.0},
-    "classical": {"classical": 1.0, "classic": 1.0, "opera": 1.0, "choral": 0.9,
-                  "harpsichord": 0.8, "strings": 0.5, "violin": 0.5, "cello": 0.5},
-    "new age": {"new age": 1.0},
-    "world/indian": {"indian": 1.0, "sitar": 1.0},
-}
-
-
-def genre_from_tags(
-    tag_probabilities: np.ndarray, tags: list[str] | tuple[str, ...]
-) -> list[tuple[str, float]]:
-    """Map tag probabilities to genre confidences through :data:`GENRE_TAGS`.
-
-    Parameters
-    ----------
-    tag_probabilities : ``(n_tags,)`` whole-song probabilities (e.g. from :func:`song_tags`).
-    tags : their names, in the same order (``model.tags``).
-
-    Returns
-    -------
-    list of (genre, confidence)
-        Every genre the vocabulary can express, most confident first; confidences in [0, 1].
-    """
-    probs = np.asarray(tag_probabilities, dtype=np.float64)
-    if probs.shape != (len(tags),):
-        raise ValueError(f"expected {len(tags)} tag probabilities, got shape {probs.shape}")
-    index = {tag: i for i, tag in enumerate(tags)}
-    genres = []
-    for genre, weights in GENRE_TAGS.items():
-        scores = [w * probs[index[tag]] for tag, w in weights.items() if tag in index]
-        if scores:
-            genres.append((genre, float(max(scores))))
-    return sorted(genres, key=lambda item: -item[1])

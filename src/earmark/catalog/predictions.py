@@ -47,3 +47,10 @@ def is_silent(catalog: Catalog, track_id: int) -> bool:
     rows = catalog.execute(
         "SELECT payload FROM predictions WHERE track_id = ? AND kind = 'audio'", (track_id,))
     return any(json.loads(payload).get("silent") for (payload,) in rows)
+
+
+def prediction_models(catalog: Catalog, kind: str) -> list[str]:
+    """The model names that have stored ``kind`` predictions for some track, sorted."""
+    rows = catalog.execute("SELECT DISTINCT model FROM predictions WHERE kind = ? ORDER BY model",
+                           (kind,))
+    return [model for (model,) in rows]

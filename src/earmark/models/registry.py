@@ -51,8 +51,9 @@ class Pretrained:
 
     @property
     def has_genres(self) -> bool:
-        """Its tags name genres that :func:`earmark.analysis.songs.genre_from_tags` maps."""
-        return self.dataset == "MSD"
+        """Its tags name genres that :func:`earmark.analysis.genres.genre_from_tags` maps
+        (both vocabularies do: MSD's Last.fm genres, MTT's classical, metal, country...)."""
+        return self.dataset in ("MSD", "MTT")
 
 
 _MSD = "Million Song Dataset (Last.fm) tags: genres, eras, moods"
@@ -71,6 +72,13 @@ MODEL_NAMES: tuple[str, ...] = tuple(PRETRAINED)
 
 #: Short command-line name -> model name (``"msd-vgg"`` -> ``"MSD_vgg"``).
 ALIASES: dict[str, str] = {m.alias: m.name for m in PRETRAINED.values()}
+
+#: The taggers ``genre``, ``tag`` and ``embed`` run together by default: one decode and one
+#: mel spectrogram (they share the front end), both networks, genres from both vocabularies.
+ZERO_SHOT_MODELS: tuple[str, ...] = ("MSD_musicnn", "MTT_musicnn")
+
+#: The command line's name for :data:`ZERO_SHOT_MODELS` together.
+BOTH = "both"
 
 
 def pretrained(name: str) -> Pretrained:
