@@ -275,7 +275,8 @@ def test_training_uses_the_imported_split(gtzan_split, tmp_path):
                "--db", db)
     with Catalog(db) as catalog:
         data = load_labelled(catalog, "genre", "filtered")
-    train, valid, test = split_for_training(data, seed=3)
+    split = split_for_training(data, seed=3)
+    train, valid, test = split.train, split.valid, split.test
 
     def names(indices) -> list[str]:
         return sorted(os.path.basename(data.paths[i]).split(".")[1] for i in indices)

@@ -41,13 +41,13 @@ def library(genre_tree, tmp_path_factory):
 def test_split_for_training_keeps_groups_apart_and_honours_source_splits(library):
     with Catalog(library) as catalog:
         data = load_labelled(catalog, "genre", "mini")
-    train, valid, test = split_for_training(data, 0.3, seed=2)
+    split = split_for_training(data, 0.3, seed=2)
     groups = group_keys(data.paths)
-    assert len(test) == 0 and not set(groups[train]) & set(groups[valid])
+    assert len(split.test) == 0 and not set(groups[split.train]) & set(groups[split.valid])
     data.splits = ["test" if "00005" in p else "valid" if "00004" in p else "train"
                    for p in data.paths]
-    train, valid, test = split_for_training(data)
-    assert len(test) == 3 and len(valid) == 3 and len(train) == 12
+    split = split_for_training(data)
+    assert (len(split.test), len(split.valid), len(split.train)) == (3, 3, 12)
 
 
 @pytest.mark.slow

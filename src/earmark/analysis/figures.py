@@ -22,6 +22,27 @@ def _pyplot():
     return plt
 
 
+#: At most this many time columns in a taggram; longer songs have their patches averaged in
+#: bins, so a two-hour mix draws no wider than a song.
+MAX_TAGGRAM_COLUMNS = 1500
+#: Widest taggram figure, inches (at 110 dpi: 1760 px).
+MAX_TAGGRAM_INCHES = 16.0
+
+
+def bin_patches(taggram: np.ndarray, max_columns: int = MAX_TAGGRAM_COLUMNS
+                ) -> tuple[np.ndarray, int]:
+    """``(binned, per)``: ``taggram`` ``(n_patches, n_tags)`` with every ``per`` consecutive
+    patches averaged into one column, ``per`` the smallest that leaves at most
+    ``max_columns`` columns (the last column may average fewer patches)."""
+    n_patches = len(taggram)
+    per = max(1, -(-n_patches // max_columns))
+    if per == 1:
+        return taggram, 1
+    starts = np.arange(0, n_patches, per)
+    counts = np.diff(np.append(starts, n_patches))
+    return np.add.reduceat(taggram, starts, axis=0) / counts[:, None], per
+
+
 def plot_taggram(
     taggram: np.ndarray,
     tags: tuple[str, ...] | list[str],
@@ -33,19 +54,25 @@ def plot_taggram(
 ) -> Path:
     """Save a tags x time heat map of ``taggram`` ``(n_patches, n_tags)`` probabilities as PNG.
 
-    Tags are ordered by their mean probability over the song, the likeliest at the top.
+    Tags are ordered by their mean probability over the song, the likeliest at the top. The
+    image is at most :data:`MAX_TAGGRAM_INCHES` wide whatever the song's length: past
+    :data:`MAX_TAGGRAM_COLUMNS` patches, neighbouring patches are averaged
+    (:func:`bin_patches`) and the time axis still reads in seconds of the song.
     """
     plt = _pyplot()
 
     order = np.argsort(-taggram.mean(axis=0))
     n_patches, n_tags = taggram.shape
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * n_patches + 3), 0.22 * n_tags + 1.5))
-    image = ax.imshow(taggram[:, order].T, aspect="auto", interpolation="nearest",
+    binned, per = bin_patches(taggram)
+    width = min(MAX_TAGGRAM_INCHES, max(6.0, 0.25 * n_patches + 3))
+    fig, ax = plt.subplots(figsize=(width, 0.22 * n_tags + 1.5))
+    image = ax.imshow(binned[:, order].T, aspect="auto", interpolation="nearest",
                       cmap="magma", vmin=0.0, vmax=1.0,
                       extent=(start, start + n_patches * patch_seconds, n_tags - 0.5, -0.5))
     ax.set_yticks(range(n_tags))
     ax.set_yticklabels([tags[i] for i in order], fontsize=7)
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel("time (s)" if per == 1 else
+                  f"time (s); each column averages {per} patches of {patch_seconds:g} s")
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label="probability", fraction=0.03)
     fig.tight_layout()
@@ -55,17 +82,22 @@ def plot_taggram(
     return out
 
 
-def plot_confusion(matrix: np.ndarray, labels: list[str], path: str | Path) -> None:
-    """A confusion-matrix heat map with counts, rows = truth."""
+def plot_confusion(matrix: np.ndarray, labels: list[str], path: str | Path,
+                   title: str = "") -> None:
+    """A confusion-matrix heat map of ``matrix`` ``(k, k)`` counts (rows = truth) with each
+    count written in its cell, a colour bar and ``title`` (say which model, dataset and
+    split it shows)."""
     plt = _pyplot()
 
-    size = 2 + 0.5 * len(labels)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
+    size = 2.5 + 0.5 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    image = ax.imshow(matrix, cmap="Blues", vmin=0)
     ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9, wrap=True)
+    fig.colorbar(image, ax=ax, label="songs", fraction=0.046, pad=0.04)
     top = matrix.max() if matrix.size else 0
     for (i, j), count in np.ndenumerate(matrix):
         if count:

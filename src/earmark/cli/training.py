@@ -17,9 +17,11 @@ from earmark.cli.app import (
     JsonOption,
     app,
     console,
+    display_path,
     emit_json,
     err_console,
     fail,
+    json_path,
     open_catalog,
     progress_bar,
 )
@@ -233,8 +235,6 @@ def train_command(
 ) -> None:
     """Train a model on labelled songs in the catalog (embeddings computed first if missing)."""
     from earmark.learn.runs import Experiment, hyper_params, run_experiment
-    if out is None and not cv:
-        fail("give --out PATH for the model (or --cv K to only cross-validate)", 2)
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint", 2)
     experiment = Experiment(
@@ -251,12 +251,17 @@ def train_command(
         fail(str(exc))
     except ValueError as exc:
         fail(f"cannot train: {exc}")
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if result.saved is not None:
-        err_console.print(f"model written to {result.saved}")
+        err_console.print(f"model written to {escape(str(result.saved))}", highlight=False)
+    else:
+        err_console.print(f"[yellow]note:[/] {escape(result.not_saved_reason)}",
+                          highlight=False)
     if as_json:
         emit_json(result.to_dict())
         return
-    _print_scores(f"{model.value} on {dataset or task}: {experiment.split}, "
+    _print_scores(f"{model.value} on {dataset or task}: {result.scored}, "
                   f"{runs} run{'s' if runs > 1 else ''}", result.score_rows())
 
 
@@ -296,6 +301,11 @@ def evaluate_command(
         if plan.may_include_training:
             err_console.print("[yellow]warning:[/] the dataset has no test split; scores "
                               "include songs the model may have been trained on")
+        if plan.trained_on and plan.split != "train":
+            err_console.print(f"[yellow]warning:[/] {plan.trained_on} of the "
+                              f"{len(plan.data)} songs scored were used to train this model, "
+                              "so these scores are optimistic (--split valid scores the songs "
+                              "it never saw, where it has some)")
         with progress_bar("preparing songs") as advance:
             evaluation = run_evaluation(catalog, plan, report=report, results=results,
                                         top_k=top_k, spectrograms=spectrograms, progress=advance)
@@ -323,10 +333,12 @@ def predict_command(
 ) -> None:
     """Predict whole songs with a trained model (chunk by chunk, then aggregated).
 
-    Predictions of songs that are in the catalog are stored there. Exit code 1 when some
-    files could not be read.
+    Files not yet in the catalog are added to it (scanned), and every song's predictions are
+    stored there under the model's name, for `earmark tag --model NAME`. Exit code 1 when
+    some files could not be read.
     """
-    from earmark.analysis.predict import predict_and_store, stored_name
+    from earmark.analysis.predict import stored_name
+    from earmark.learn.runs import run_prediction
     from earmark.models.io import load_model
     model = load_model(model_path)
     files = []
@@ -334,34 +346,39 @@ def predict_command(
         if problem is None:
             files.append(path)
         else:
-            err_console.print(f"[red]skipped[/] {path}: {problem}", highlight=False)
+            err_console.print(f"[red]skipped[/] {escape(display_path(path, paths))}: {problem}",
+                              highlight=False)
     if not files:
         fail("no audio files found")
     with open_catalog(db) as catalog:
-        with progress_bar("predicting") as advance:
-            predictions = predict_and_store(catalog, model, stored_name(model_path), files,
-                                            method=method.value, per_chunk=chunks,
-                                            threshold=threshold, progress=advance)
-    _print_predictions(predictions, as_json)
-    if any(prediction.error for prediction in predictions):
+        run = run_prediction(catalog, model, stored_name(model_path), files,
+                             method=method.value, per_chunk=chunks, threshold=threshold,
+                             stages=progress_bar)
+    if run.added:
+        err_console.print(f"{len(run.added)} new song(s) added to the catalog")
+    _print_predictions(run.predictions, paths, as_json)
+    if any(prediction.error for prediction in run.predictions):
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _print_predictions(predictions: list[SongPrediction], as_json: bool) -> None:
-    """A JSON line per song, or a table: the song's labels (or value) and its top score."""
+def _print_predictions(predictions: list[SongPrediction], roots: list[Path],
+                       as_json: bool) -> None:
+    """A JSON line per song (absolute path), or a table: the song (relative to the folder
+    given), its labels (or value) and its top score."""
     if as_json:
         for prediction in predictions:
-            emit_json(prediction.to_dict())
+            emit_json(prediction.to_dict() | {"path": json_path(prediction.path)})
         return
     table = Table("song", "prediction", "score", header_style="bold")
     for prediction in predictions:
+        song = escape(display_path(prediction.path, roots))
         if prediction.error:
-            table.add_row(prediction.path, f"[red]{prediction.error}[/]", "")
+            table.add_row(song, f"[red]{escape(prediction.error)}[/]", "")
         else:
             top = max(prediction.scores.items(), key=lambda kv: kv[1])
             shown = prediction.labels if isinstance(prediction.labels, float) else \
                 ", ".join(prediction.labels) or "-"
-            table.add_row(Path(prediction.path).name, str(shown), f"{top[0]} {top[1]:.2f}")
+            table.add_row(song, escape(str(shown)), f"{top[0]} {top[1]:.2f}")
     console.print(table)
 
 
@@ -383,8 +400,9 @@ def tune_command(
         help="Optuna storage to keep/resume the study, e.g. sqlite:///tune.db.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Train a model with the best parameters and write it here.")] = None,
-    results: Annotated[Path, typer.Option(help="Append one row per trial to this CSV.")
-    ] = Path("results.csv"),
+    results: Annotated[Path | None, typer.Option(
+        help="Append one row per scored trial to this CSV (default: results.csv beside "
+             "--out, else in the current folder, as train).")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -400,23 +418,33 @@ def tune_command(
         fail(f"cannot tune: {exc}")
     result = tuned.search
     if tuned.saved is not None:
-        err_console.print(f"model written to {tuned.saved}")
+        err_console.print(f"model written to {escape(str(tuned.saved))}", highlight=False)
+    err_console.print(f"trials appended to {escape(str(experiment.results_path))}",
+                      highlight=False)
     if as_json:
         emit_json({"metric": result.metric, "best_score": result.best_score,
-                   "best_params": result.best_params, "trials": len(result.trials),
-                   "model": str(out) if out else None})
+                   "best_params": result.best_params, "trials": result.trials,
+                   "model": str(tuned.saved) if tuned.saved else None,
+                   "results": str(experiment.results_path)})
     else:
         _print_trials(result, model.value)
 
 
 def _print_trials(result: TuneResult, model_type: str) -> None:
-    """The ten best trials, best first, under the best score."""
-    table = Table("trial", "state", result.metric, "parameters", header_style="bold",
+    """The ten best scored trials, best first, under the best score; then every failed trial
+    with its reason. A trial's warnings (e.g. a fit that did not converge) are one note."""
+    table = Table("trial", "state", result.metric, "parameters", "note", header_style="bold",
                   title=f"{model_type}: best {result.metric} {result.best_score:.3f} "
                         "(selection score, optimistic)")
-    for trial in sorted(result.trials, key=lambda t: -(t["value"] or -np.inf))[:10]:
-        table.add_row(str(trial["number"]), trial["state"],
+    scored = [t for t in result.trials if t["value"] is not None]
+    failed = [t for t in result.trials if t["value"] is None]
+    # nearest the best first: right whether the metric is maximised or minimised (rmse)
+    best = sorted(scored, key=lambda t: abs(t["value"] - result.best_score))[:10]
+    for trial in [*best, *failed]:
+        state = "failed" if trial["state"] == "fail" else trial["state"]
+        table.add_row(str(trial["number"]), state,
                       "" if trial["value"] is None else f"{trial['value']:.3f}",
                       ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                for k, v in trial["params"].items()))
+                                for k, v in trial["params"].items()),
+                      escape(trial.get("reason") or trial.get("note") or ""))
     console.print(table)

@@ -6,7 +6,7 @@ collections is :mod:`earmark.ingest.importers`.
 
 from earmark.data.dataset import LabelledSet
 
-_SPLITS = ("cv_folds", "group_keys", "holdout_split")
+_SPLITS = ("cv_folds", "group_keys", "holdout_split", "missing_classes")
 
 __all__ = ["LabelledSet", *_SPLITS]
 

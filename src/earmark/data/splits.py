@@ -5,7 +5,7 @@ A group is the song's artist when known. Without artists, files named ``<prefix>
 in blocks of ``block`` consecutive numbers per folder, because neighbouring GTZAN clips often
 come from one artist or even one recording; anything else is its own group. Each chunk of a
 song always follows the song, since splits are made over songs. Every split is a pure function
-of its inputs and ``seed``.
+of its inputs and ``seed``; a hold-out looks for a split with every class on both sides.
 """
 
 from __future__ import annotations
@@ -79,16 +79,43 @@ def cv_folds(
             for tr, te in splitter.split(np.zeros(len(strata)), strata, groups)]
 
 
+def missing_classes(y: np.ndarray, indices: np.ndarray, kind: str) -> np.ndarray:
+    """Class indices present in ``y`` but absent from the songs ``indices``, ``(m,)`` ints.
+
+    ``single``/``binary``: classes of ``y`` ``(n,)`` no song of ``indices`` has; ``multi``:
+    tags of ``y`` ``(n, k)`` with a positive somewhere but none among ``indices``;
+    ``regression``: none (there are no classes).
+    """
+    y = np.asarray(y)
+    if kind == "regression":
+        return np.array([], dtype=np.int64)
+    if kind == "multi":
+        return np.flatnonzero(y.any(axis=0) & ~y[indices].any(axis=0))
+    return np.setdiff1d(np.unique(y), y[indices])
+
+
 def holdout_split(
     y: np.ndarray, groups: np.ndarray, test_fraction: float = 0.2, seed: int = 0,
-    kind: str = "single",
+    kind: str = "single", attempts: int = 10,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One stratified, grouped split: ``(train_indices, held_out_indices)``.
 
-    The held-out part is about ``test_fraction`` of the songs (one fold of a
-    ``round(1 / test_fraction)``-fold split).
+    The held-out part is about ``test_fraction`` of the songs: one fold of a
+    ``round(1 / test_fraction)``-fold split. Stratification alone does not put every class on
+    both sides when classes have few groups, so the folds of up to ``attempts`` shuffles
+    (seeds derived from ``seed``) are tried in turn and the first whose both sides hold every
+    class is taken, else the one missing the fewest (see :func:`missing_classes` to find
+    out which).
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError("test_fraction must be between 0 and 1")
     n_splits = max(2, min(round(1.0 / test_fraction), len(set(groups))))
-    return cv_folds(y, groups, n_splits, seed, kind)[0]
+    best, fewest = None, None
+    for attempt in range(attempts):
+        for train, held in cv_folds(y, groups, n_splits, seed + 7919 * attempt, kind):
+            missing = len(missing_classes(y, held, kind)) + len(missing_classes(y, train, kind))
+            if missing == 0:
+                return train, held
+            if fewest is None or missing < fewest:
+                best, fewest = (train, held), missing
+    return best

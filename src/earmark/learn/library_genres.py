@@ -30,18 +30,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from earmark.analysis.predict import estimator_output
 from earmark.catalog import Catalog, journal, tracks
 from earmark.catalog.embeddings import load_embeddings
-from earmark.catalog.labels import load_labelled
+from earmark.catalog.labels import add_label, dataset_labels, load_labelled, remove_label
 from earmark.catalog.predictions import store_predictions
 from earmark.data import LabelledSet, group_keys
 from earmark.engine import Engine
 from earmark.errors import EarmarkError
-from earmark.ingest.scan import scan
+from earmark.ingest.scan import FOLDER_LOOP, add_file, find_audio_files, scan
 from earmark.learn.train import (
     cross_validate,
     default_inputs,
@@ -49,7 +50,7 @@ from earmark.learn.train import (
     fit_estimator,
     make_estimator,
 )
-from earmark.types import Stages, no_progress
+from earmark.types import Outcome, Stages, no_progress
 
 #: The model name the learned genres are stored under (``earmark tag --model learned``).
 LEARNED_MODEL = "learned"
@@ -407,3 +408,62 @@ def learn_genres(
                               {"genres": payload, "reason": report.reason})
         report.predicted = predictable
     return report
+
+
+@dataclass(frozen=True)
+class LabelItem(Outcome):
+    """What :func:`label_songs` did with one file: ``labelled`` (the label is new),
+    ``removed``, ``unchanged`` (``reason`` says why) or ``failed``; ``genre`` as stored."""
+
+    STATUSES: ClassVar[frozenset[str]] = frozenset({"labelled", "removed", "unchanged",
+                                                    "failed"})
+
+    genre: str | None = None
+
+
+def label_songs(
+    catalog: Catalog, paths: Sequence[str | Path], genre: str, *, remove: bool = False,
+    aliases: Mapping[str, str] | None = None, canonical: Sequence[str] = (),
+) -> list[LabelItem]:
+    """Give songs a genre label of your own (dataset :data:`USER_LABELS`), or take it off.
+
+    Labels join the songs' genre tags when :func:`learn_genres` learns: five songs teach a
+    genre. ``genre`` is spelled as the vocabulary says (``aliases``, ``canonical``: see
+    :func:`normalise_genres`). ``paths`` are files or folders (``~`` expanded); new or
+    changed files are added to the catalog first, unless ``remove``. Never raises for a bad
+    file: its item says why. Raises ``ValueError`` for an empty genre name.
+    """
+    if not genre_key(genre):
+        raise ValueError(f"{genre!r} is not a genre name")
+    name = normalise_genres({0: [genre]}, aliases, canonical)[0][0]
+    items = []
+    for path, problem in find_audio_files([Path(p).expanduser() for p in paths]):
+        if problem:
+            if problem != FOLDER_LOOP:
+                items.append(LabelItem(path, "failed", problem, name))
+            continue
+        items.append(_label_one(catalog, path, name, remove))
+    return items
+
+
+def _label_one(catalog: Catalog, path: str, genre: str, remove: bool) -> LabelItem:
+    try:
+        track = tracks.get_track(catalog, path) if remove else add_file(catalog, path)
+    except (OSError, EarmarkError) as exc:
+        return LabelItem(path, "failed", str(exc), genre)
+    if track is None:
+        return LabelItem(path, "unchanged", "not in the catalog, so it has no label", genre)
+    if remove:
+        done = remove_label(catalog, track.id, USER_LABELS, "genre", genre)
+        return LabelItem(track.path, "removed" if done else "unchanged",
+                         None if done else f"it had no label {genre!r}", genre)
+    if track.status != "ok":
+        return LabelItem(track.path, "failed", f"not playable: {track.error}", genre)
+    if add_label(catalog, track.id, USER_LABELS, "genre", genre):
+        return LabelItem(track.path, "labelled", None, genre)
+    return LabelItem(track.path, "unchanged", f"already labelled {genre!r}", genre)
+
+
+def user_labels(catalog: Catalog) -> list[tuple[str, str]]:
+    """``(path, genre)`` of every label given with :func:`label_songs`, by path."""
+    return dataset_labels(catalog, USER_LABELS, "genre")

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from earmark.analysis.predict import model_output
+from earmark.analysis.predict import SongPrediction, model_output, predict_and_store
 from earmark.catalog import Catalog
 from earmark.catalog.labels import load_labelled
 from earmark.data import LabelledSet
 from earmark.errors import EarmarkError
+from earmark.ingest.scan import scan
 from earmark.learn.evaluate import append_results, evaluate, headline, write_report
 from earmark.learn.train import (
     DEFAULT_EMBEDDING,
@@ -154,6 +155,35 @@ class ExperimentResult:
     model: TrainedModel | None = None
     saved: Path | None = None
 
+    @property
+    def scored(self) -> str:
+        """How the scores were made and on how many songs, for a report's title:
+        ``validation: 14 held-out songs``, ``out-of-fold validation: 60 songs``, ``3-fold
+        grouped CV: 60 songs``."""
+        songs = self.per_run[0].get("songs", 0)
+        if self.model is None:
+            return f"{self.experiment.split}: {songs} songs"
+        if self.model.card.training.get("valid_songs"):
+            return f"validation: {songs} held-out songs"
+        return f"out-of-fold validation: {songs} songs"
+
+    @property
+    def notes(self) -> list[str]:
+        """What a person should know about how the model was validated (each note once):
+        the model cards' ``training["notes"]``."""
+        notes = self.model.card.training.get("notes", []) if self.model else []
+        return list(dict.fromkeys(notes))
+
+    @property
+    def not_saved_reason(self) -> str:
+        """Why no model was saved and how to save one (empty when one was)."""
+        if self.saved is not None:
+            return ""
+        if self.experiment.cv:
+            return ("cross-validation only scores the model type; no model was saved (train "
+                    "without --cv, with --out PATH, to save one)")
+        return "the model was not saved; give --out PATH to save it (e.g. --out models/genres)"
+
     def score_rows(self) -> list[tuple[str, float, float | None, float | None]]:
         """``(score, mean, std or None for one run, chance level or None)`` per score, the
         chance levels (``<score>_chance``) folded into their score's row."""
@@ -162,10 +192,12 @@ class ExperimentResult:
                 for n, v in self.mean.items() if not n.endswith("_chance")]
 
     def to_dict(self) -> dict:
-        """The JSON fields ``earmark train --json`` prints."""
-        out = self.experiment.out
-        return {"model": str(out) if out else None, "runs": self.experiment.runs,
-                "split": self.experiment.split, "mean": self.mean,
+        """The JSON fields ``earmark train --json`` prints (``model``: the saved model's
+        path, ``None`` when none was saved)."""
+        return {"model": str(self.saved) if self.saved else None,
+                "runs": self.experiment.runs, "split": self.experiment.split,
+                "scored": self.scored, "notes": self.notes,
+                "results": str(self.experiment.results_path), "mean": self.mean,
                 "std": self.std if self.experiment.runs > 1 else None}
 
 
@@ -197,9 +229,9 @@ def run_experiment(X: np.ndarray, data: LabelledSet, experiment: Experiment, *,
     for run_seed in experiment.seeds:
         if experiment.cv:
             with stages(f"cross-validating (seed {run_seed})") as progress:
-                scores = cross_validate(X, data, experiment.model_type, n_splits=experiment.cv,
-                                        seed=run_seed, hyper=experiment.hyper,
-                                        progress=progress).mean
+                scores = {"songs": len(data), **cross_validate(
+                    X, data, experiment.model_type, n_splits=experiment.cv, seed=run_seed,
+                    hyper=experiment.hyper, progress=progress).mean}
         else:
             with stages(f"training (seed {run_seed})") as progress:
                 fitted = train_model(X, data, experiment.model_type, experiment.inputs,
@@ -278,6 +310,39 @@ def run_tuning(
     return TuningResult(search, saved)
 
 
+@dataclass(frozen=True)
+class PredictionRun:
+    """What :func:`run_prediction` did: every song's prediction (in the order given) and the
+    songs it added to the catalog (files it had not seen)."""
+
+    predictions: list[SongPrediction]
+    added: list[str]
+
+
+def run_prediction(
+    catalog: Catalog, model: TrainedModel, name: str, files: list[str], *,
+    method: str = "mean", per_chunk: bool = False, threshold: float | None = None,
+    stages: Stages = no_progress,
+) -> PredictionRun:
+    """Predict ``files`` with ``model`` and keep every song's scores in the catalog under
+    model ``name`` (kind ``genres`` for a genre model), so ``earmark tag --model NAME`` finds
+    them.
+
+    Files the catalog does not hold yet (or changed since) are scanned into it first, as
+    ``tag`` and ``rate`` do: a folder never scanned gets stored predictions too. Options as
+    :func:`earmark.analysis.predict.predict_songs`. Stages: ``reading files``, ``predicting``.
+    A file that cannot be read gives a prediction with ``error`` set and stores nothing.
+    """
+    with stages("reading files") as progress:
+        # No full decode here: predicting decodes every song anyway and reports a bad one.
+        report = scan(catalog, files, verify=False, progress=progress)
+    with stages("predicting") as progress:
+        predictions = predict_and_store(catalog, model, name, files, method=method,
+                                        per_chunk=per_chunk, threshold=threshold,
+                                        progress=progress)
+    return PredictionRun(predictions, [i.path for i in report.items if i.status == "added"])
+
+
 class EmptySplit(EarmarkError):
     """The dataset has no songs in the split a model was asked to be scored on."""
 
@@ -288,9 +353,11 @@ class EvaluationPlan:
 
     ``data``: the dataset's songs in ``split``, labelled in the model's label order;
     ``left_out``: songs dropped because the model does not know their labels;
-    ``may_include_training``: the split was chosen as ``all`` because the dataset has no test
-    split, and the model may have been trained on these songs (its card names this dataset
-    or none), so its scores may be optimistic.
+    ``trained_on``: how many of the planned songs the model's card records as songs it was
+    trained on (their scores are optimistic); ``may_include_training``: the card records no
+    songs (a model from before split records), the split was chosen as ``all`` because the
+    dataset has no test split, and the card names this dataset or none, so the model may
+    have been trained on these songs.
     """
 
     model: TrainedModel
@@ -299,6 +366,7 @@ class EvaluationPlan:
     split: str
     data: LabelledSet
     left_out: int = 0
+    trained_on: int = 0
     may_include_training: bool = False
 
 
@@ -345,24 +413,41 @@ def plan_evaluation(catalog: Catalog, model: TrainedModel, model_path: str | Pat
                     dataset: str, split: str = "auto") -> EvaluationPlan:
     """Choose the songs of ``dataset`` that ``model`` (saved at ``model_path``) is scored on.
 
-    ``split``: ``test``, ``valid``, ``train``, ``all``, or ``auto`` (``test`` when the
-    dataset has one, else ``all``). Reads labels only; no audio is touched. Raises
-    :class:`NoLabelledSongs` when the dataset has no songs for the model's task and
-    :class:`EmptySplit` when the chosen split has none.
+    ``split``: ``test``, ``valid``, ``train``, ``all``, or ``auto``: ``test`` when the
+    dataset has one, else ``valid`` when the model's held-out validation songs are in the
+    dataset, else ``all``. ``valid`` and ``train`` are the songs the model's card records
+    (:func:`~earmark.learn.train.train_model`), so ``valid`` is exactly the songs it was
+    validated on and never trained on; for a card without them, the dataset's own splits.
+    Reads labels only; no audio is touched. Raises :class:`NoLabelledSongs` when the dataset
+    has no songs for the model's task and :class:`EmptySplit` when the chosen split has none
+    (saying why: e.g. a model validated by cross-validation holds no songs out).
     """
     data, left_out = _known_labels_only(labelled_songs(catalog, model.card.task, dataset),
                                         model)
+    recorded = model.card.training.get("songs")
     may_include_training = False
     if split == "auto":
-        split = "test" if "test" in data.splits else "all"
-        may_include_training = split == "all" and \
+        held_out = set(recorded["valid"]) if recorded else set()
+        split = "test" if "test" in data.splits else \
+            "valid" if any(p in held_out for p in data.paths) else "all"
+        may_include_training = split == "all" and not recorded and \
             model.card.training.get("dataset") in (dataset, None)
-    if split != "all":
+    if split in ("train", "valid") and recorded is not None:
+        wanted = set(recorded[split])
+        data = data.subset(i for i, p in enumerate(data.paths) if p in wanted)
+        if not wanted:
+            raise EmptySplit(f"{Path(model_path).name} has no held-out validation songs: it "
+                             f"was validated by {model.card.training.get('split', '?')}")
+        if not len(data):
+            raise EmptySplit(f"none of the model's {len(wanted)} {split} songs are in "
+                             f"dataset {dataset!r}")
+    elif split != "all":
         data = data.subset(i for i, s in enumerate(data.splits) if s == split)
         if not len(data):
             raise EmptySplit(f"dataset {dataset!r} has no songs in split {split!r}")
+    trained = set(recorded["train"]) if recorded else set()
     return EvaluationPlan(model, Path(model_path), dataset, split, data, left_out,
-                          may_include_training)
+                          sum(p in trained for p in data.paths), may_include_training)
 
 
 def run_evaluation(catalog: Catalog, plan: EvaluationPlan, *,

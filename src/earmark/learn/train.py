@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 
 from earmark.analysis.embed import embed_tracks
-from earmark.analysis.predict import estimator_output, model_output, song_input
+from earmark.analysis.predict import estimator_output, song_input
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings, store_embedding
 from earmark.catalog.tracks import tracks_by_id
-from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split
+from earmark.data import LabelledSet, cv_folds, group_keys, holdout_split, missing_classes
 from earmark.engine import Engine, default_engine
 from earmark.errors import EarmarkError, ModelError
 from earmark.features.classic import ClassicParams, compile_kernels
@@ -228,43 +228,90 @@ def make_card(model_type: str, data: LabelledSet, inputs: dict, estimator, seed:
     )
 
 
-def split_for_training(data: LabelledSet, valid_fraction: float = 0.2, seed: int = 0):
-    """``(train, valid, test)`` index arrays.
+@dataclass(frozen=True)
+class TrainingSplit:
+    """Which songs (row indices of a :class:`~earmark.data.LabelledSet`) train, validate and
+    are held out for testing, and how the split was made.
+
+    ``missing``: classes the hold-out could not put on both sides (each class needs songs of
+    two groups); :func:`train_model` then validates by grouped cross-validation instead, or,
+    for a network (which needs validation songs for early stopping), says so in the card.
+    """
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    how: str
+    missing: list[str] = field(default_factory=list)
+
+
+def split_for_training(data: LabelledSet, valid_fraction: float = 0.2,
+                       seed: int = 0) -> TrainingSplit:
+    """The songs that train, validate and stay unseen (:class:`TrainingSplit`).
 
     The source's own splits win: songs marked ``test`` are kept out entirely, songs marked
-    ``valid`` validate. Otherwise validation is a stratified grouped hold-out of
-    ``valid_fraction`` of the rest, reproducible from ``seed``.
+    ``valid`` validate. Otherwise validation is a stratified grouped hold-out of about
+    ``valid_fraction`` of the rest with every class on both sides where one exists
+    (:func:`~earmark.data.holdout_split`), reproducible from ``seed``.
     """
     in_test = data.in_split("test")
     test, pool = np.flatnonzero(in_test), np.flatnonzero(~in_test)
     given_valid = np.flatnonzero(data.in_split("valid"))
     if len(given_valid):
-        return np.setdiff1d(pool, given_valid), given_valid, test
+        return TrainingSplit(np.setdiff1d(pool, given_valid), given_valid, test,
+                             "the source's train/valid/test splits")
     rest = data.without_split("test")  # the songs of ``pool``, in its order
     groups = group_keys(rest.paths, rest.artists)
-    train, valid = holdout_split(rest.y(), groups, valid_fraction, seed, data.kind)
-    return pool[train], pool[valid], test
+    y = rest.y()
+    train, valid = holdout_split(y, groups, valid_fraction, seed, data.kind)
+    missing = np.union1d(missing_classes(y, valid, data.kind),
+                         missing_classes(y, train, data.kind))
+    return TrainingSplit(pool[train], pool[valid], test,
+                         f"stratified group hold-out, {len(valid)} of {len(rest)} songs "
+                         "validate", [data.classes[int(i)] for i in missing])
+
+
+def _validate_by_cv(X: np.ndarray, data: LabelledSet, split: TrainingSplit, model_type: str,
+                    seed: int, valid_fraction: float, hyper: dict | None
+                    ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Grouped k-fold cross-validation (``k = round(1 / valid_fraction)``, at most one fold
+    per group) over the songs of ``split.train`` and ``split.valid``, for when no hold-out
+    holds every class: ``(songs, out_of_fold_output, how)``, every song validated once by a
+    model that did not see it."""
+    songs = np.sort(np.concatenate([split.train, split.valid]))
+    pool = data.subset(songs)
+    k = max(2, min(round(1.0 / valid_fraction), len(set(group_keys(pool.paths, pool.artists)))))
+    result = cross_validate(X[songs], pool, model_type, n_splits=k, seed=seed, hyper=hyper)
+    how = (f"grouped {k}-fold cross-validation over all {len(songs)} songs (no hold-out "
+           f"could hold every label on both sides: {', '.join(split.missing)} have too few "
+           "groups); the model is then trained on all of them")
+    return songs, result.output, how
 
 
 def train_model(
     X: np.ndarray, data: LabelledSet, model_type: str = "head", inputs: dict | None = None, *,
     seed: int = 0, valid_fraction: float = 0.2, hyper: dict | None = None,
-    refit: bool = True, progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None,
 ) -> TrainedModel:
     """Train a model on ``X`` (from :func:`song_matrix`) and the targets of ``data``.
 
-    The model is fitted on the training split and scored on the validation split (the
-    card's ``metrics``; multi-label thresholds are tuned there). With ``refit`` the final
-    vector model is then refitted on training + validation songs with the chosen
-    hyper-parameters, which costs seconds and uses every labelled song; networks keep the
-    weights chosen by early stopping on validation. ``progress`` follows a network's batches.
+    The model is fitted on the training songs of :func:`split_for_training` and scored on its
+    validation songs (the card's ``metrics["validation"]``; multi-label thresholds are tuned
+    there), which the saved model has never seen: ``earmark evaluate MODEL DATASET --split
+    valid`` scores exactly them. When no hold-out holds every class on both sides, a vector
+    model is validated by grouped cross-validation instead (out-of-fold scores of every song)
+    and then trained on all songs; a network keeps the hold-out (it stops early on it) and
+    its card notes the classes validation lacks. The card's ``training`` records the split:
+    ``split`` (how, in words), ``songs`` (``train``/``valid`` paths) and ``notes``.
+    ``progress`` follows a network's batches. Raises :class:`~earmark.errors.ModelError` for
+    fewer than 4 songs.
     """
     inputs = inputs or default_inputs(model_type)
     if len(data) < 4:
         raise ModelError(f"only {len(data)} labelled songs: too few to train")
     y = data.y()
     groups = group_keys(data.paths, data.artists)
-    train, valid, test = split_for_training(data, valid_fraction, seed)
+    split = split_for_training(data, valid_fraction, seed)
     n_classes = len(data.classes)
     estimator = make_estimator(model_type, data.kind, seed, **(hyper or {}))
     if model_type not in VECTOR_MODELS and any(
@@ -272,31 +319,37 @@ def train_model(
         # The card must name the front end the network really reads, or loading honours a lie.
         raise ModelError(f"a {model_type} network trains on its own front end "
                          f"({estimator.front_end_inputs()}); the inputs given differ")
-    network = {} if model_type in VECTOR_MODELS else {
-        "X_valid": X[valid], "y_valid": y[valid], "progress": progress}
-    fit_estimator(estimator, X[train], y[train], groups[train], n_classes, **network)
+    notes = []
+    if split.missing and model_type in VECTOR_MODELS:
+        train, valid_out, how = _validate_by_cv(X, data, split, model_type, seed,
+                                                valid_fraction, hyper)
+        valid = np.array([], dtype=np.int64)
+        scored = train  # out of fold: each song scored by a model that did not see it
+        notes.append(f"validated by {how}")
+        fit_estimator(estimator, X[train], y[train], groups[train], n_classes)
+    else:
+        train, valid, how = split.train, split.valid, split.how
+        if split.missing:
+            notes.append(f"validation lacks {', '.join(split.missing)}: too few groups of "
+                         "them for a hold-out; its scores say nothing about them")
+        network = {} if model_type in VECTOR_MODELS else {
+            "X_valid": X[valid], "y_valid": y[valid], "progress": progress}
+        fit_estimator(estimator, X[train], y[train], groups[train], n_classes, **network)
+        valid_out = getattr(estimator, "valid_output_", None)  # networks scored it in training
+        if valid_out is None:
+            valid_out = estimator_output(estimator, data.kind, X[valid])
+        scored = valid
     card = make_card(model_type, data, inputs, estimator, seed)
-    model = TrainedModel(estimator, card)
-    valid_out = getattr(estimator, "valid_output_", None)  # networks scored it while training
-    if valid_out is None:
-        valid_out = model_output(model, X[valid])
     if data.kind == "multi":
-        card.thresholds = tune_thresholds(y[valid], valid_out).tolist()
-    card.metrics = {"validation": evaluate(y[valid], valid_out, data.kind, data.classes,
+        card.thresholds = tune_thresholds(y[scored], valid_out).tolist()
+    card.metrics = {"validation": evaluate(y[scored], valid_out, data.kind, data.classes,
                                            card_thresholds(card))}
-    if refit and model_type in VECTOR_MODELS:
-        fixed = dict(hyper or {}, C=estimator.C_)
-        both = np.concatenate([train, valid])
-        estimator = make_estimator(model_type, data.kind, seed, **fixed)
-        fit_estimator(estimator, X[both], y[both], groups[both], n_classes)
-        model.estimator = estimator
-        card.fitted = estimator.fitted_info()
-        card.hyperparameters = estimator.get_params()
     card.training = {
         **data.summary(), "seed": seed, "train_songs": int(len(train)),
-        "valid_songs": int(len(valid)), "test_songs_held_out": int(len(test)),
-        "refit_on_validation": bool(refit and model_type in VECTOR_MODELS),
-        "split": "source splits" if any(data.splits) else
-        f"stratified group hold-out, {valid_fraction:.0%} validation",
+        "valid_songs": int(len(valid)), "validation_scored_songs": int(len(scored)),
+        "test_songs_held_out": int(len(split.test)), "split": how,
+        "songs": {"train": [data.paths[i] for i in train],
+                  "valid": [data.paths[i] for i in valid]},
+        "notes": notes,
     }
-    return model
+    return TrainedModel(estimator, card)

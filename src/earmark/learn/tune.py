@@ -13,11 +13,13 @@ chosen model on held-out songs (``earmark evaluate``) for an honest number.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from earmark.data import LabelledSet, cv_folds, group_keys
+from earmark.errors import EarmarkError
 from earmark.learn.train import score_fold
 from earmark.types import ProgressFn
 
@@ -50,7 +52,9 @@ def search_space(model_type: str, trial, kind: str = "single") -> dict:
 
 @dataclass
 class TuneResult:
-    """The best hyper-parameters, their cross-validated score, and every trial."""
+    """The best hyper-parameters, their cross-validated score, and every trial: ``number``,
+    ``state`` (``complete``, ``pruned``, ``fail``), ``params``, ``value`` (``None`` unless
+    scored), ``reason`` (why a failed trial failed) and ``note`` (its warnings, one line)."""
 
     metric: str
     best_params: dict
@@ -78,7 +82,9 @@ def tune(
     """
     import optuna  # here, not at the top: with SQLAlchemy it takes a second to import
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # earmark reports each trial itself (state, reason, one note); Optuna's own log lines
+    # would repeat them with tracebacks.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     X, data = X[~data.in_split("test")], data.without_split("test")
     metric, higher = OBJECTIVES[data.kind]
     y = data.y()
@@ -87,14 +93,23 @@ def tune(
 
     def objective(trial) -> float:
         hyper = {**search_space(model_type, trial, data.kind), **(fixed or {})}
-        scores = []
-        for step, (train, test) in enumerate(folds):
-            _, fold_scores = score_fold(X, data, train, test, model_type, y=y, groups=groups,
-                                        seed=seed, hyper=hyper)
-            scores.append(fold_scores[metric])
-            trial.report(float(np.mean(scores)), step)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
+        scores, notes = [], {}
+        try:
+            for step, (train, test) in enumerate(folds):
+                output, fold_scores = _fit_fold(X, data, train, test, model_type, y, groups,
+                                                seed, hyper, notes)
+                if not np.isfinite(output).all() or not np.isfinite(fold_scores[metric]):
+                    raise FitFailed(f"fold {step + 1}: the model's outputs are not finite "
+                                    "(the fit diverged)")
+                scores.append(fold_scores[metric])
+                trial.report(float(np.mean(scores)), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        except FitFailed as exc:
+            trial.set_user_attr("reason", str(exc))
+            raise
+        finally:
+            trial.set_user_attr("note", _summarise(notes))
         return float(np.mean(scores))
 
     study = optuna.create_study(
@@ -110,12 +125,51 @@ def tune(
         if progress is not None:
             progress(done[0], n_trials, f"trial {trial.number}: {trial.state.name.lower()}")
 
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[callback])
+    # A failed fit marks its trial failed (with its reason) and the search goes on.
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[callback],
+                   catch=(FitFailed,))
+    trials = [{"number": t.number, "state": t.state.name.lower(), "params": t.params,
+               "value": t.value, "reason": t.user_attrs.get("reason"),
+               "note": t.user_attrs.get("note")} for t in study.trials]
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not finished:
-        raise ValueError("no trial finished; raise n_trials or timeout")
-    trials = [{"number": t.number, "state": t.state.name.lower(), "params": t.params,
-               "value": t.value} for t in study.trials]
+        reasons = "; ".join(f"trial {t['number']}: {t['reason']}" for t in trials
+                            if t["reason"])
+        raise ValueError("no trial finished" + (f" ({reasons})" if reasons else
+                                                "; raise n_trials or timeout"))
     best = {**search_space(model_type, optuna.trial.FixedTrial(study.best_params), data.kind),
             **(fixed or {})}
     return TuneResult(metric, best, float(study.best_value), trials)
+
+
+class FitFailed(Exception):
+    """A trial's model could not be fitted or gave no usable output; the message says why."""
+
+
+def _fit_fold(X: np.ndarray, data: LabelledSet, train: np.ndarray, test: np.ndarray,
+              model_type: str, y: np.ndarray, groups: np.ndarray, seed: int, hyper: dict,
+              notes: dict[str, int]) -> tuple[np.ndarray, dict]:
+    """:func:`~earmark.learn.train.score_fold`, with the library warnings of the fit (e.g.
+    scikit-learn's ConvergenceWarning) counted in ``notes`` by their first line instead of
+    printed, and a fit that raises turned into :class:`FitFailed` with its reason."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return score_fold(X, data, train, test, model_type, y=y, groups=groups,
+                              seed=seed, hyper=hyper)
+        except (ValueError, ArithmeticError, EarmarkError, np.linalg.LinAlgError) as exc:
+            raise FitFailed(str(exc) or type(exc).__name__) from exc
+        finally:
+            for warning in caught:
+                line = str(warning.message).strip().splitlines()[0] if str(warning.message) \
+                    else warning.category.__name__
+                notes[line] = notes.get(line, 0) + 1
+
+
+def _summarise(notes: dict[str, int]) -> str | None:
+    """One line for a trial's warnings: the most frequent, with counts."""
+    if not notes:
+        return None
+    first, count = max(notes.items(), key=lambda kv: kv[1])
+    more = f" (+{len(notes) - 1} other warning(s))" if len(notes) > 1 else ""
+    return f"{first} (x{count}){more}"
