@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -228,8 +229,11 @@ def test_export_csv_and_json_round_trip(catalog, song_files, tmp_path):
     assert export_ratings(catalog, out, "csv") == 2
     lines = out.getvalue().splitlines()
     assert lines[0] == "path,verdict,stars,source,rated_at,artist,title"
-    assert lines[1].startswith(f"{song_files[1]},,2,user,2000.0")
-    assert lines[2].startswith(f"{song_files[0]},dislike,,user,3000.0")
+    # ISO 8601 with the UTC offset: 2000 s and 3000 s after the epoch, in local time.
+    at_2000 = datetime.fromtimestamp(2000, timezone.utc).astimezone().isoformat()
+    assert lines[1].startswith(f"{song_files[1]},,2,user,{at_2000},")
+    assert datetime.fromisoformat(lines[2].split(",")[4]).timestamp() == 3000.0
+    assert datetime.fromisoformat(lines[2].split(",")[4]).utcoffset() is not None
     history = io.StringIO()
     assert export_ratings(catalog, history, "json", history=True) == 3
     assert json.loads(history.getvalue().splitlines()[0])["verdict"] == "like"
@@ -242,6 +246,71 @@ def test_export_csv_and_json_round_trip(catalog, song_files, tmp_path):
         current = {r.path: r for r in ratings.current_ratings(other).values()}
         assert current[str(song_files[0])].verdict == "dislike"
         assert current[str(song_files[0])].rated_at == 3000.0
+
+
+def test_import_reads_iso_times_and_the_epoch_seconds_of_old_exports(catalog, song_files,
+                                                                    tmp_path):
+    naive = "2023-11-14T22:13:20"  # no offset: local time, as a person might type it
+    export = tmp_path / "mixed times.csv"
+    export.write_text(
+        "path,verdict,stars,source,rated_at\n"
+        f"{song_files[0]},like,,user,1700000000.5\n"              # an export before ISO times
+        f"{song_files[1]},dislike,,user,2023-11-14T22:13:20+00:00\n"
+        f"{song_files[2]},,4,user,2023-11-15T00:13:20+02:00\n"    # the same moment, UTC+2
+        f"{song_files[3]},,2,user,2023-11-14T22:13:20Z\n"
+        f"{song_files[4]},like,,user,{naive}\n",
+        encoding="utf-8")
+    report = import_ratings(catalog, export)
+    assert report.count("rated") == 5 and not report.failed
+    at = {Path(r.path).name: r.rated_at for r in ratings.current_ratings(catalog).values()}
+    assert at == {"song 0.flac": 1700000000.5, "song 1.flac": 1700000000.0,
+                  "song 2.flac": 1700000000.0, "song 3.flac": 1700000000.0,
+                  "song 4.flac": datetime.fromisoformat(naive).timestamp()}
+    # Exported again, each time is ISO 8601 with an offset and names the same moment.
+    out = io.StringIO()
+    export_ratings(catalog, out, "json")
+    times = [json.loads(line)["rated_at"] for line in out.getvalue().splitlines()]
+    assert all(datetime.fromisoformat(t).utcoffset() is not None for t in times)
+    assert sorted(datetime.fromisoformat(t).timestamp() for t in times) == sorted(
+        int(v) for v in at.values())
+
+
+def test_ratings_import_summary_splits_likes_from_dislikes(song_files, tmp_path):
+    root = tmp_path / "mine"
+    for sub, songs in (("good", song_files[:3]), ("bad", song_files[3:5])):
+        (root / sub).mkdir(parents=True)
+        for song in songs:
+            shutil.copyfile(song, root / sub / song.name)
+    result = CliRunner().invoke(app, ["ratings", "import", str(root), "--db",
+                                      str(tmp_path / "c.sqlite")], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    rows = {" ".join(line.strip("│ ").split()) for line in result.output.splitlines()}
+    assert "rated: liked │ 3" in rows and "rated: disliked │ 2" in rows
+    assert not any(row.startswith("rated │") for row in rows)
+
+
+@pytest.mark.parametrize("shape", ["empty folder", "empty rating folders", "empty playlist",
+                                   "empty csv", "csv header only", "empty json lines"])
+def test_ratings_import_of_nothing_exits_3_with_one_line(shape, tmp_path):
+    source = {"empty folder": tmp_path / "nothing", "empty rating folders": tmp_path / "mine",
+              "empty playlist": tmp_path / "fav.m3u8", "empty csv": tmp_path / "r.csv",
+              "csv header only": tmp_path / "h.csv", "empty json lines": tmp_path / "r.jsonl"
+              }[shape]
+    if shape == "empty folder":
+        source.mkdir()
+    elif shape == "empty rating folders":
+        (source / "good").mkdir(parents=True)
+        (source / "bad").mkdir()
+    elif shape == "csv header only":
+        source.write_text("path,verdict,stars,source,rated_at\n", encoding="utf-8")
+    else:
+        source.write_text("#EXTM3U\n" if shape == "empty playlist" else "", encoding="utf-8")
+    db = tmp_path / "c.sqlite"
+    result = CliRunner().invoke(app, ["ratings", "import", str(source), "--db", str(db)])
+    assert result.exit_code == 3, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(source.name) in errors[0], result.output
+    assert "Traceback" not in result.output
 
 
 def test_import_unknown_source_is_a_clear_error(catalog, tmp_path):

@@ -78,7 +78,8 @@ def test_bad_rows_fail_with_their_line_and_the_rest_imports(catalog, song_files,
         (f"{export}:6", "neither a verdict nor stars"),
         (f"{export}:7", "no path (columns path, verdict, stars, source, rated_at, artist, "
                         "title)"),
-        (f"{export}:8", "rated_at 'yesterday' is not a time in seconds"),
+        (f"{export}:8", "rated_at 'yesterday' is neither an ISO 8601 time "
+                        "(2024-05-01T14:03:09+02:00) nor seconds since 1970"),
     ]
     assert current_stars(catalog) == {song_files[0].name: ("like", None),
                                       song_files[5].name: (None, 4)}

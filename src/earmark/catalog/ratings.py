@@ -65,6 +65,14 @@ def parse_rating(text: str) -> tuple[str | None, int | None]:
     raise ValueError(f"not a rating: {text!r} (like, dislike, skip or 1-5 stars)")
 
 
+def answer_words() -> str:
+    """The answers :func:`parse_rating` takes, for a help text: ``like (l, +, ...), dislike
+    (...), skip (s), or 1-5 stars``."""
+    spellings = {verdict: [w for w, v in _ANSWERS.items() if v == verdict and w != verdict]
+                 for verdict in VERDICTS}
+    return ", ".join(f"{v} ({', '.join(spellings[v])})" for v in VERDICTS) + ", or 1-5 stars"
+
+
 def rating_label(verdict: str | None, stars: int | None) -> int | None:
     """1 = liked, 0 = disliked, ``None`` = teaches the like/dislike classifier nothing.
 

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from earmark.catalog import Catalog, ratings
-from earmark.catalog.ratings import describe_rating
+from earmark.catalog.ratings import answer_words, describe_rating
 from earmark.catalog.tracks import Track
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
@@ -25,9 +25,11 @@ from earmark.cli.app import (
     app,
     check_output_path,
     console,
+    display_path,
     emit_json,
     err_console,
     fail,
+    json_path,
     open_catalog,
     progress_bar,
 )
@@ -35,7 +37,7 @@ from earmark.errors import EarmarkError
 from earmark.ingest.scan import scan
 from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.settings import TASTE_HALF_LIFE_DAYS as DEFAULT_HALF_LIFE_DAYS
-from earmark.taste.active import STRATEGIES
+from earmark.taste.active import LIKELY, STRATEGIES
 from earmark.taste.ratings_io import (
     ImportItem,
     RatingsImportReport,
@@ -48,6 +50,7 @@ from earmark.taste.ratings_io import (
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.
 if TYPE_CHECKING:
+    from earmark.taste.recommend import QuerySong
     from earmark.taste.review import Answer, Proposal, Retrained, ReviewSession, Round
 
 ratings_app = typer.Typer(help="Import and export ratings.", no_args_is_help=True)
@@ -72,6 +75,17 @@ TopOption = Annotated[int, typer.Option("--top", min=1, help="How many songs.")]
 
 def _half_life(days: float) -> float | None:
     return days if days > 0 else None
+
+
+def _roots(folder: Path | None) -> list[Path]:
+    """The folders paths are shown relative to (:func:`~earmark.cli.app.display_path`)."""
+    return [] if folder is None else [folder]
+
+
+def _song_cell(song: Track | QuerySong, roots: list[Path]) -> str:
+    """A table cell naming a song: ``Artist - Title`` and, dimmed below, where it is."""
+    from earmark.taste.recommend import song_name
+    return f"{escape(song_name(song))}\n[dim]{escape(display_path(song.path, roots))}[/]"
 
 
 # --- rate and import/export --------------------------------------------------------------------
@@ -123,7 +137,12 @@ def _print_import(report: RatingsImportReport, as_json: bool) -> None:
     table = Table(title=f"ratings import ({report.kind})", header_style="bold")
     table.add_column("result")
     table.add_column("songs", justify="right")
-    for status in ("rated", "unchanged", "unrated", "failed"):
+    kinds = {"liked": "rated: liked", "disliked": "rated: disliked",
+             "neither": "rated: neither (3 stars, skip)"}
+    for kind, n in report.rated_kinds().items():
+        if n:
+            table.add_row(kinds[kind], str(n))
+    for status in ("unchanged", "unrated", "failed"):
         if report.count(status):
             table.add_row(status, str(report.count(status)))
     console.print(table)
@@ -196,8 +215,10 @@ def _quality(info: dict) -> str:
     return text
 
 
-def _prepare(catalog: Catalog, folder: Path | None) -> None:
-    """Scan ``--from``, embed what is missing (with progress bars) and report failures."""
+def _prepare(catalog: Catalog, folder: Path | None, unrated: bool = False) -> None:
+    """Scan ``--from``, embed what is missing (with progress bars) and report failures: the
+    rated songs and those under ``--from``, and with ``unrated`` every unrated song that could
+    be proposed for review (see :func:`earmark.taste.recommend.embed_missing`)."""
     from earmark.taste.recommend import embed_missing
     if folder is not None:
         with progress_bar("scanning") as advance:
@@ -206,9 +227,10 @@ def _prepare(catalog: Catalog, folder: Path | None) -> None:
             err_console.print(f"[red]unreadable[/] {escape(item.path)}: "
                               f"{escape(str(item.reason))}", highlight=False)
     with progress_bar("embedding") as advance:
-        embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance)
+        embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance, unrated=unrated)
     for path, reason in embedded.failed:
-        err_console.print(f"[red]not embedded[/] {escape(path)}: {escape(reason)}", highlight=False)
+        err_console.print(f"[red]not embedded[/] {escape(display_path(path, _roots(folder)))}: "
+                          f"{escape(reason)}", highlight=False)
 
 
 @app.command("taste")
@@ -356,7 +378,9 @@ def review_command(
     )] = Strategy.mixed,
     answers: Annotated[Path | None, typer.Option(
         "--answers", help="Answer from this file instead of the keyboard: CSV lines "
-                          "'path,answer' or one answer per line, in proposal order.",
+                          "'path,answer' or one answer per line, in proposal order. An "
+                          f"answer is one of: {answer_words()}. Answers that rate no song "
+                          "are listed with the reason.",
         exists=True, dir_okay=False)] = None,
     folder: FromOption = None,
     rounds: Annotated[int | None, typer.Option(
@@ -373,14 +397,23 @@ def review_command(
     """Rate the songs that teach the taste model most; it retrains after each batch.
 
     Without --answers, asks on the terminal and plays an excerpt when a player is installed.
+    Songs without an embedding are analysed first. Exit 1 when some answers of --answers
+    could not be used (each is listed with why), 3 when none could.
     """
-    from earmark.taste.review import FileAnswers, ReviewSession, run_review
+    from earmark.taste.review import (
+        FileAnswers,
+        ReviewSession,
+        Round,
+        nothing_to_review,
+        run_review,
+    )
     try:
-        source = FileAnswers(answers) if answers is not None else None
+        file_answers = FileAnswers(answers) if answers is not None else None
     except EarmarkError as exc:
         fail(escape(str(exc)), code=2)
     with open_catalog(db) as catalog:
-        _prepare(catalog, folder)
+        _prepare(catalog, folder, unrated=True)
+        source = file_answers
         if source is None:
             if play and player_command("", 0, 1) is None:
                 err_console.print("no audio player found (ffplay, mpv, paplay): showing songs only")
@@ -390,8 +423,20 @@ def review_command(
                                 half_life_days=_half_life(half_life), seed=seed,
                                 embedding_model=DEFAULT_EMBEDDING)
         for event in run_review(session, source, rounds):
+            if isinstance(event, Round) and event.number == 1 and not event.proposals:
+                fail(escape("nothing to review: "
+                            + nothing_to_review(catalog, folder, DEFAULT_EMBEDDING)))
             _print_review_event(event, as_json, echo=answers is not None)
+        unused = file_answers.unused(session) if file_answers is not None else []
     err_console.print(f"{session.rated} song(s) rated in this review")
+    for item in unused:
+        colour = "red" if item.status == "unusable" else "yellow"
+        err_console.print(f"[{colour}]answer not used[/] {escape(display_path(item.path))}: "
+                          f"{escape(item.reason)}", highlight=False)
+    if any(item.status == "unusable" for item in unused):
+        if not session.rated:
+            fail(f"none of the answers in {escape(display_path(answers))} could be used")
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 class TerminalAnswers:
@@ -450,58 +495,60 @@ def recommend_command(
     half_life: HalfLifeOption = DEFAULT_HALF_LIFE_DAYS,
     as_json: JsonOption = False,
 ) -> None:
-    """Unrated songs you will probably like, best first, each with a reason."""
+    """Unrated songs you will probably like, best first, each with a reason (the liked songs
+    it resembles, or for a low score the disliked ones)."""
     from earmark.taste.model import current_taste
-    from earmark.taste.recommend import recommend, song_name
+    from earmark.taste.recommend import recommend
     with open_catalog(db) as catalog:
         _prepare(catalog, folder)
         model = current_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
         found = recommend(catalog, model, top, folder)
     if not found:
         fail("no unrated songs with embeddings to recommend"
-             + (f" in {folder}" if folder else " (earmark embed computes them)"))
+             + (f" in {escape(str(folder))}" if folder else " (earmark embed computes them)"))
     err_console.print(f"taste model: {_quality(model.info)}", highlight=False)
     if as_json:
         for item in found:
-            emit_json(item.to_dict())
+            emit_json({**item.to_dict(), "path": json_path(item.path)})
         return
     table = Table(header_style="bold")
-    table.add_column("like", justify="right")
-    table.add_column("song", overflow="fold")
-    table.add_column("why", overflow="fold")
+    table.add_column("like", justify="right", no_wrap=True)
+    table.add_column("song", overflow="fold", ratio=1)
+    table.add_column("why", overflow="fold", ratio=1)
     for item in found:
-        song = f"{escape(song_name(item.track))}\n[dim]{escape(item.path)}[/]"
-        table.add_row(f"{item.score:.0%}", song, escape(item.reason))
+        table.add_row(f"{item.score:.0%}", _song_cell(item.track, _roots(folder)),
+                      escape(item.reason))
     console.print(table)
 
 
 @app.command("similar")
 def similar_command(
-    song: Annotated[Path, typer.Argument(help="A song (added and embedded if new).")],
+    song: Annotated[Path, typer.Argument(
+        help="A song: one of the catalog, or any file (analysed, not added to the catalog).")],
     db: DbOption = None,
     folder: FromOption = None,
     top: TopOption = 10,
     as_json: JsonOption = False,
 ) -> None:
     """The songs that sound nearest to SONG (cosine similarity of embeddings)."""
-    from earmark.taste.recommend import ensure_song, similar, song_name
+    from earmark.taste.recommend import query_song, similar, song_name
     with open_catalog(db) as catalog:
         if folder is not None:
             _prepare(catalog, folder)
-        seed = ensure_song(catalog, song, DEFAULT_EMBEDDING)
-        found = similar(catalog, seed.id, top, DEFAULT_EMBEDDING, folder)
+        query = query_song(catalog, song, DEFAULT_EMBEDDING)
+        found = similar(catalog, query, top, DEFAULT_EMBEDDING, folder)
     if not found:
         fail("no other songs with embeddings to compare with")
     if as_json:
         for track, sim in found:
-            emit_json({"path": track.path, "similarity": round(sim, 4),
+            emit_json({"path": json_path(track.path), "similarity": round(sim, 4),
                        "artist": track.artist, "title": track.title})
         return
-    table = Table(title=f"like {escape(song_name(seed))}", header_style="bold")
-    table.add_column("similarity", justify="right")
+    table = Table(title=f"like {escape(song_name(query))}", header_style="bold")
+    table.add_column("similarity", justify="right", no_wrap=True)
     table.add_column("song", overflow="fold")
     for track, sim in found:
-        table.add_row(f"{sim:.2f}", f"{escape(song_name(track))}\n[dim]{escape(track.path)}[/]")
+        table.add_row(f"{sim:.2f}", _song_cell(track, _roots(folder)))
     console.print(table)
 
 
@@ -509,31 +556,55 @@ def similar_command(
 def playlist_command(
     output: Annotated[Path, typer.Argument(help="The M3U8 file to write.", dir_okay=False)],
     seed: Annotated[Path | None, typer.Option(
-        "--seed", help="Songs like this one instead of your top recommendations.")] = None,
+        "--seed", help="Songs like this one instead of your top recommendations (any file: "
+                       "it is analysed, not added to the catalog).")] = None,
     db: DbOption = None,
     folder: FromOption = None,
     top: TopOption = 20,
+    min_score: Annotated[float, typer.Option(
+        "--min-score", min=0.0, max=1.0,
+        help="Top recommendations only: leave out songs with a lower predicted liking (0-1). "
+             f"The default, {LIKELY:g}, keeps the songs the calibrated taste model thinks you "
+             "more likely like than not; 0 keeps every unrated song.")] = LIKELY,
+    include_disliked: Annotated[bool, typer.Option(
+        "--include-disliked", help="With --seed: let songs you disliked (dislike, 1-2 stars) "
+                                   "into the playlist too.")] = False,
     half_life: HalfLifeOption = DEFAULT_HALF_LIFE_DAYS,
 ) -> None:
-    """Write an M3U8 playlist of your top recommendations, or of songs like --seed."""
+    """Write an M3U8 playlist of your top recommendations, or of songs like --seed.
+
+    Songs you disliked never enter it unless --include-disliked (with --seed) says so: a
+    recommendation playlist holds unrated songs only.
+    """
     from earmark.taste.model import current_taste
-    from earmark.taste.recommend import ensure_song, recommend, similar
+    from earmark.taste.recommend import best_score, query_song, recommend, similar
+    if include_disliked and seed is None:
+        fail("--include-disliked goes with --seed: a playlist of recommendations holds only "
+             "songs you have not rated", code=2)
     check_output_path(output)
+    nothing = "no songs to put in the playlist: no other songs with embeddings" + (
+        f" in {escape(str(folder))}" if folder else " (earmark embed computes them)")
     with open_catalog(db) as catalog:
         _prepare(catalog, folder)
         if seed is not None:
-            seed_track = ensure_song(catalog, seed, DEFAULT_EMBEDDING)
-            songs = [seed_track] + [t for t, _ in similar(catalog, seed_track.id, top - 1,
-                                                           DEFAULT_EMBEDDING, folder)]
+            query = query_song(catalog, seed, DEFAULT_EMBEDDING)
+            like_seed = similar(catalog, query, top - 1, DEFAULT_EMBEDDING, folder,
+                                exclude_disliked=not include_disliked)
+            if not like_seed:
+                fail(nothing)
+            songs = [query, *(track for track, _ in like_seed)]
         else:
             model = current_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
-            songs = [item.track for item in recommend(catalog, model, top, folder)]
-    if not songs:
-        fail("no songs to put in the playlist")
+            songs = [item.track for item in recommend(catalog, model, top, folder,
+                                                      min_score=min_score)]
+            if not songs:
+                best = best_score(catalog, model, folder)
+                fail(nothing if best is None else (
+                    f"no unrated song reaches --min-score {min_score:g} (the best scores "
+                    f"{best:.2f}): lower it, or rate more songs (earmark review)"))
     left_out = write_m3u(output, songs)
     for path, reason in left_out:
         err_console.print(f"[yellow]left out[/] {escape(repr(path))}: {escape(reason)}",
                           highlight=False)
     console.print(f"{len(songs) - len(left_out)} songs written to {escape(str(output))}",
                   highlight=False)
-

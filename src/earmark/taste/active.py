@@ -21,6 +21,12 @@ import numpy as np
 
 STRATEGIES = ("random", "uncertain", "diverse", "mixed")
 
+#: The P(like) at which a like and a dislike are equally likely. The taste model is
+#: Platt-calibrated (:mod:`earmark.taste.model`), so above it a song is more likely liked than
+#: not: a recommendation's reason then names the liked songs it resembles (below it, the
+#: disliked ones), and a playlist of recommendations keeps only songs above it by default.
+LIKELY = 0.5
+
 
 def uncertainty(proba: np.ndarray) -> np.ndarray:
     """``(n,)`` in [0, 1]: 1 at P(like) = 0.5, 0 at 0 or 1."""

@@ -16,8 +16,9 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, ClassVar, Protocol
 from urllib.parse import unquote, urlparse
 
 from earmark.catalog import Catalog, ratings, tracks
@@ -64,6 +65,16 @@ class RatingsImportReport:
     @property
     def failed(self) -> list[ImportItem]:
         return [item for item in self.items if item.status == "failed"]
+
+    def rated_kinds(self) -> dict[str, int]:
+        """How many songs were rated ``liked`` (like, 4-5 stars), ``disliked`` (dislike, 1-2
+        stars) and ``neither`` (3 stars, skip): ``{kind: songs}``, every kind present."""
+        kinds = {"liked": 0, "disliked": 0, "neither": 0}
+        names = {1: "liked", 0: "disliked", None: "neither"}
+        for item in self.items:
+            if item.status == "rated":
+                kinds[names[ratings.rating_label(item.verdict, item.stars)]] += 1
+        return kinds
 
 
 # --- playlists ---------------------------------------------------------------------------------
@@ -181,7 +192,17 @@ def read_m3u(path: str | Path) -> list[str]:
     return [entry.path for entry in read_playlist(path) if entry.path is not None]
 
 
-def write_m3u(path: str | Path, songs: Iterable[tracks.Track]) -> list[tuple[str, str]]:
+class PlaylistSong(Protocol):
+    """What a playlist entry needs of a song: a catalog :class:`~earmark.catalog.tracks.Track`,
+    or a song that is not in the catalog (:class:`earmark.taste.recommend.QuerySong`)."""
+
+    path: str
+    duration: float | None
+    title: str | None
+    artist: str | None
+
+
+def write_m3u(path: str | Path, songs: Iterable[PlaylistSong]) -> list[tuple[str, str]]:
     """Write an extended M3U8 playlist with paths relative to its own folder.
 
     A name starting with ``#`` (or a space) is written as ``./#...`` so that players do not
@@ -190,9 +211,10 @@ def write_m3u(path: str | Path, songs: Iterable[tracks.Track]) -> list[tuple[str
 
     Parameters
     ----------
-    songs : catalog tracks; each is written with its ``duration`` (seconds), ``artist`` and
-        ``title``, as ``#EXTINF:<whole seconds>,<artist> - <title>`` (the file name
-        stands in for a missing title).
+    songs : catalog tracks (or other :class:`PlaylistSong`); each is written with its
+        ``duration`` (seconds), ``artist`` and ``title``, as
+        ``#EXTINF:<whole seconds>,<artist> - <title>`` (the file name stands in for a missing
+        title).
 
     Returns
     -------
@@ -412,12 +434,38 @@ def _export_row(row: dict, folder: Path) -> tuple[Path, str | None, int | None, 
         stars = int(number)
     if verdict is None and stars is None:
         raise ValueError("neither a verdict nor stars")
-    rated_at = row.get("rated_at")
-    try:
-        rated_at = None if rated_at in (None, "") else float(rated_at)
-    except (TypeError, ValueError):
-        raise ValueError(f"rated_at {rated_at!r} is not a time in seconds") from None
-    return folder / name.strip(), verdict, stars, rated_at
+    return folder / name.strip(), verdict, stars, parse_time(row.get("rated_at"))
+
+
+def iso_time(seconds: float) -> str:
+    """A Unix time as ISO 8601 local time with its UTC offset, to the second
+    (``2024-05-01T14:03:09+02:00``): what a ratings export writes, readable by people and
+    spreadsheets, and exact about the moment wherever it is read."""
+    return datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
+
+
+def parse_time(value: object) -> float | None:
+    """A ``rated_at`` of a ratings export as a Unix time in seconds: ISO 8601 (what
+    :func:`export_ratings` writes; without an offset it is local time) or seconds since 1970
+    (what exports before ISO times wrote); ``None`` for an empty value. Raises ``ValueError``
+    saying what is wrong."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                seconds = datetime.fromisoformat(text).timestamp()
+            except ValueError:
+                seconds = math.nan
+    if not math.isfinite(seconds):
+        raise ValueError(f"rated_at {value!r} is neither an ISO 8601 time "
+                         "(2024-05-01T14:03:09+02:00) nor seconds since 1970")
+    return seconds
 
 
 def _export_records(path: Path, text: str) -> tuple[list[tuple[int, dict]], list[ImportItem]]:
@@ -487,30 +535,44 @@ def import_ratings(catalog: Catalog, source: str | Path, progress: ProgressFn | 
                    ) -> RatingsImportReport:
     """Import ratings from whatever ``source`` is.
 
-    A folder with ``good/``/``bad/`` (or ``like/``/``dislike/``) sub-folders is a folder import;
-    an ``.m3u``/``.m3u8`` file is a playlist of favourites; a ``.csv`` or ``.jsonl``/``.json``
-    file is an earlier export; any other folder or audio file has its rating tags imported.
+    Raises :class:`EarmarkError` when ``source`` is missing or holds nothing to import (an
+    empty folder, playlist or export). A folder with ``good/``/``bad/`` (or
+    ``like/``/``dislike/``) sub-folders is a folder import; an ``.m3u``/``.m3u8`` file is a
+    playlist of favourites; a ``.csv`` or ``.jsonl``/``.json`` file is an earlier export; any
+    other folder or audio file has its rating tags imported.
     """
     source = Path(source)
     if not source.exists():
         raise EarmarkError(f"{source}: file or folder not found")
-    if source.is_dir():
-        if verdict_folders(source):
-            return import_rating_folders(catalog, source, progress)
-        return import_tags(catalog, [source], progress)
     suffix = source.suffix.lower()
-    if suffix in PLAYLIST_EXTENSIONS:
-        return import_playlist(catalog, source, progress)
-    if suffix in (".csv", ".json", ".jsonl"):
-        return import_export_file(catalog, source, progress)
-    return import_tags(catalog, [source], progress)
+    if source.is_dir() and verdict_folders(source):
+        report = import_rating_folders(catalog, source, progress)
+    elif source.is_dir():
+        report = import_tags(catalog, [source], progress)
+    elif suffix in PLAYLIST_EXTENSIONS:
+        report = import_playlist(catalog, source, progress)
+    elif suffix in (".csv", ".json", ".jsonl"):
+        report = import_export_file(catalog, source, progress)
+    else:
+        report = import_tags(catalog, [source], progress)
+    if not report.items:
+        raise EarmarkError(f"{source}: nothing to import: {_NOTHING[report.kind]}")
+    return report
+
+
+#: Why an import found nothing at all, by :attr:`RatingsImportReport.kind`.
+_NOTHING = {"folder": "its rating sub-folders hold no audio files",
+            "tags": "no audio files to read rating tags from",
+            "playlist": "the playlist names no songs",
+            "file": "the file holds no ratings"}
 
 
 # --- export ------------------------------------------------------------------------------------
 
 
 def export_rows(catalog: Catalog, history: bool = False) -> list[dict]:
-    """Ratings as dicts with :data:`EXPORT_FIELDS`: each song's current one, or all of them."""
+    """Ratings as dicts with :data:`EXPORT_FIELDS`: each song's current one, or all of them
+    (``rated_at`` as ISO 8601, see :func:`iso_time`)."""
     if history:
         rows = ratings.rating_history(catalog)
     else:
@@ -521,7 +583,7 @@ def export_rows(catalog: Catalog, history: bool = False) -> list[dict]:
     for r in rows:
         track = by_id[r.track_id]
         out.append({"path": r.path, "verdict": r.verdict, "stars": r.stars, "source": r.source,
-                    "rated_at": r.rated_at, "artist": track.artist,
+                    "rated_at": iso_time(r.rated_at), "artist": track.artist,
                     "title": track.title})
     return out
 

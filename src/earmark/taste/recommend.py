@@ -15,14 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from earmark.analysis.embed import EmbedReport, embed_tracks, load_predictions
+from earmark.analysis.embed import EmbedReport, analyse_file, embed_tracks, load_predictions
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings
-from earmark.catalog.ratings import current_ratings
+from earmark.catalog.ratings import Rating, current_ratings
 from earmark.catalog.tracks import Track, song_name
-from earmark.errors import EarmarkError
-from earmark.ingest.scan import add_file
-from earmark.taste.active import cosine_distances, select_batch
+from earmark.engine.device import pick_device
+from earmark.errors import AudioError, EarmarkError
+from earmark.ingest.scan import add_file, inspect_file
+from earmark.models.musicnn import load_musicnn
+from earmark.settings import settings
+from earmark.taste.active import LIKELY, cosine_distances, select_batch
 from earmark.taste.model import DEFAULT_EMBEDDING, TasteModel
 from earmark.types import ProgressFn
 
@@ -35,7 +38,8 @@ class Recommendation:
     ----------
     score : calibrated P(like) in [0, 1].
     stars : predicted stars (1-5) when the taste model has a star regressor, else ``None``.
-    closest_liked : ``[(track, cosine similarity)]`` the liked songs it is nearest to.
+    closest_liked, closest_disliked : ``[(track, cosine similarity)]`` the liked and the
+        disliked songs it is nearest to, most similar first.
     tags : its top pretrained tags, when stored in ``predictions``.
     """
 
@@ -43,6 +47,7 @@ class Recommendation:
     score: float
     stars: float | None = None
     closest_liked: list[tuple[Track, float]] = field(default_factory=list)
+    closest_disliked: list[tuple[Track, float]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
 
     @property
@@ -51,23 +56,28 @@ class Recommendation:
 
     @property
     def reason(self) -> str:
-        """One line: which liked songs it is close to, and its top tags."""
+        """One line that agrees with the score: at or above :data:`LIKELY` the liked songs it
+        is close to, below it the disliked songs it resembles; then its top tags."""
+        liked = self.score >= LIKELY
+        closest = self.closest_liked if liked else self.closest_disliked
         parts = []
-        if self.closest_liked:
-            parts.append("close to " + ", ".join(
-                f"{song_name(t)} ({sim:.2f})" for t, sim in self.closest_liked))
+        if closest:
+            parts.append(("close to liked " if liked else "like songs you disliked: ") + ", ".join(
+                f"{song_name(t)} ({sim:.2f})" for t, sim in closest))
         if self.tags:
             parts.append("tags: " + ", ".join(self.tags))
-        return "; ".join(parts) or "no liked song or tag to compare with"
+        return "; ".join(parts) or "no rated song or tag to compare with"
 
     def to_dict(self) -> dict:
+        """The JSON fields of ``earmark recommend --json`` (paths absolute)."""
+        def near(found: list[tuple[Track, float]]) -> list[dict]:
+            return [{"path": t.path, "similarity": round(s, 4)} for t, s in found]
+
         return {"path": self.path, "score": round(self.score, 4),
                 "stars": None if self.stars is None else round(self.stars, 2),
                 "reason": self.reason, "artist": self.track.artist,
-                "title": self.track.title,
-                "closest_liked": [{"path": t.path, "similarity": round(s, 4)}
-                                  for t, s in self.closest_liked],
-                "tags": self.tags}
+                "title": self.track.title, "closest_liked": near(self.closest_liked),
+                "closest_disliked": near(self.closest_disliked), "tags": self.tags}
 
 
 def top_tags(catalog: Catalog, track_id: int, model: str = DEFAULT_EMBEDDING, n: int = 3,
@@ -90,31 +100,74 @@ def embed_missing(
     under: str | Path | None = None,
     model: str = DEFAULT_EMBEDDING,
     progress: ProgressFn | None = None,
+    *,
+    unrated: bool = False,
 ) -> EmbedReport:
     """Compute the missing embeddings of every rated song (so the taste model sees all
     ratings) and of the songs under ``under`` (scan that folder first:
-    :func:`earmark.ingest.scan.scan`).
+    :func:`earmark.ingest.scan.scan`); with ``unrated``, also of every unrated song that could
+    be proposed for review (in the whole catalog when ``under`` is ``None``).
     """
     stale = set(missing_embeddings(catalog, model))
     wanted = set(current_ratings(catalog)) & stale
-    if under is not None:
+    if under is not None or unrated:
         wanted |= {t.id for t in tracks.iter_tracks(catalog, "ok", under)} & stale
     return embed_tracks(catalog, model, sorted(wanted), progress=progress)
 
 
-def ensure_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDING) -> Track:
-    """The catalog row of ``path`` with an up-to-date embedding (adding and embedding it if
-    needed); :class:`EarmarkError` when the file is missing or unplayable."""
+@dataclass(frozen=True)
+class QuerySong:
+    """A song to find the neighbours of (:func:`query_song`).
+
+    Attributes
+    ----------
+    path : the file (absolute). vector : ``(dim,)`` its embedding.
+    track_id : its catalog row, or ``None`` for a file analysed for this query alone.
+    audio_hash : of its audio packets, to leave its duplicates out (``None`` if unknown).
+    title, artist : from its tags; duration : seconds (as a playlist entry needs them).
+    """
+
+    path: str
+    vector: np.ndarray
+    track_id: int | None = None
+    audio_hash: str | None = None
+    title: str | None = None
+    artist: str | None = None
+    duration: float | None = None
+
+
+def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDING) -> QuerySong:
+    """The embedding of the song ``path`` for :func:`similar`, without making it a library
+    song: a catalog track is brought up to date (re-scanned if changed, embedded if needed);
+    any other file is analysed in memory and nothing about it is recorded, so it never shows
+    up in recommendations or reviews afterwards (``earmark scan`` adds it when wanted).
+
+    Raises :class:`EarmarkError` when the file is missing, cannot be named in the catalog, or
+    cannot be decoded.
+    """
     if not os.path.exists(path):
         raise EarmarkError(f"{path}: file not found")
-    track = add_file(catalog, path)
-    if track.status != "ok":
-        raise EarmarkError(f"{track.path}: not playable: {track.error}")
-    if track.id in missing_embeddings(catalog, model):
-        report = embed_tracks(catalog, model, [track.id])
-        if report.failed:
-            raise EarmarkError(f"{track.path}: {report.failed[0][1]}")
-    return track
+    key = tracks.catalog_key(path)
+    if tracks.get_track(catalog, key) is not None:
+        track = add_file(catalog, key)
+        if track.status != "ok":
+            raise EarmarkError(f"{track.path}: not playable: {track.error}")
+        if track.id in missing_embeddings(catalog, model):
+            report = embed_tracks(catalog, model, [track.id])
+            if report.failed:
+                raise EarmarkError(f"{track.path}: {report.failed[0][1]}")
+        _, X = load_embeddings(catalog, model, [track.id])
+        return QuerySong(track.path, X[0], track.id, track.audio_hash, track.title,
+                         track.artist, track.duration)
+    record = inspect_file(key)
+    if record.get("status") != "ok":
+        raise EarmarkError(f"{key}: not playable: {record.get('error')}")
+    tagger = load_musicnn(model, device=pick_device(), precision=settings().precision)
+    result = analyse_file(key, tagger)
+    if isinstance(result, AudioError):
+        raise EarmarkError(f"{key}: {result.reason}")
+    return QuerySong(key, result.embedding, None, record.get("audio_hash"),
+                     record.get("title"), record.get("artist"), record.get("duration"))
 
 
 def _candidates(catalog: Catalog, model: str, under: str | Path | None,
@@ -126,21 +179,49 @@ def _candidates(catalog: Catalog, model: str, under: str | Path | None,
     return [pool[i] for i in ids], X
 
 
+def _nearest_rated(catalog: Catalog, model: str, X: np.ndarray, rated: dict[int, Rating],
+                   n: int) -> dict[int, list[list[tuple[Track, float]]]]:
+    """For each row of ``X`` ``(m, dim)``, the ``n`` nearest liked (key 1) and disliked (key
+    0) songs among ``rated``: ``{label: [[(track, cosine similarity)] per row]}``. The same few
+    rated songs are close to many rows, so every one named is looked up in one query."""
+    nearest: dict[int, tuple[list[int], np.ndarray, np.ndarray]] = {}
+    for label in (1, 0):
+        ids, Y = load_embeddings(catalog, model, [i for i, r in rated.items() if r.label == label])
+        if ids and len(X):
+            sims = cosine_similarities(X, Y)
+            nearest[label] = (ids, sims, np.argsort(-sims, axis=1, kind="stable")[:, :n])
+    needed = {ids[j] for ids, _, order in nearest.values() for j in order.ravel()}
+    found = tracks.tracks_by_id(catalog, needed)
+    out: dict[int, list[list[tuple[Track, float]]]] = {}
+    for label in (1, 0):
+        if label not in nearest:
+            out[label] = [[] for _ in range(len(X))]
+            continue
+        ids, sims, order = nearest[label]
+        out[label] = [[(found[ids[j]], float(sims[row, j])) for j in order[row]]
+                      for row in range(len(X))]
+    return out
+
+
 def recommend(
     catalog: Catalog,
     taste: TasteModel,
     top: int | None = 20,
     under: str | Path | None = None,
     n_closest: int = 2,
+    min_score: float | None = None,
 ) -> list[Recommendation]:
     """Unrated songs (under ``under`` when given) ranked by predicted liking, best first.
+
+    Rated songs, disliked ones included, are never recommended.
 
     Parameters
     ----------
     taste : the listener's model (see :func:`earmark.taste.current_taste`); its
         ``info["embedding_model"]`` names the embeddings used.
-    top : how many to return (``None``: all).
-    n_closest : liked songs named in each reason.
+    top : how many to return at most (``None``: all).
+    n_closest : liked and disliked songs found for each reason.
+    min_score : leave out songs whose P(like) is below it (``None``: keep all).
     """
     model = taste.info["embedding_model"]
     rated = current_ratings(catalog)
@@ -149,50 +230,53 @@ def recommend(
         return []
     scores = taste.like_probability(X)
     stars = taste.regressor.predict(X) if taste.regressor is not None else None
-    order = np.argsort(-scores, kind="stable")[:top]
-    liked_ids, liked_X = load_embeddings(
-        catalog, model, [i for i, r in rated.items() if r.label == 1])
-    if liked_ids:
-        similarity = cosine_similarities(X[order], liked_X)
-        nearest = [np.argsort(-sims)[:n_closest] for sims in similarity]
-    else:
-        similarity, nearest = None, [[] for _ in order]
-    # The same few favourites are close to many songs: look each one up once.
-    needed = {liked_ids[j] for js in nearest for j in js}
-    liked = tracks.tracks_by_id(catalog, needed)
-    result = []
-    for row, index in enumerate(order):
-        closest = [(liked[liked_ids[j]], float(similarity[row, j])) for j in nearest[row]]
-        track = songs[index]
-        result.append(Recommendation(
-            track, float(scores[index]), None if stars is None else float(stars[index]),
-            closest, top_tags(catalog, track.id, model)))
-    return result
+    order = np.argsort(-scores, kind="stable")
+    if min_score is not None:
+        order = order[scores[order] >= min_score]
+    order = order[:top]
+    near = _nearest_rated(catalog, model, X[order], rated, n_closest)
+    return [Recommendation(songs[index], float(scores[index]),
+                           None if stars is None else float(stars[index]),
+                           near[1][row], near[0][row], top_tags(catalog, songs[index].id, model))
+            for row, index in enumerate(order)]
+
+
+def best_score(catalog: Catalog, taste: TasteModel, under: str | Path | None = None
+               ) -> float | None:
+    """The highest P(like) of any unrated song with an embedding (under ``under``), or ``None``
+    when there is none: says how far a ``min_score`` that left nothing is from the best."""
+    songs, X = _candidates(catalog, taste.info["embedding_model"], under,
+                           current_ratings(catalog))
+    return float(taste.like_probability(X).max()) if songs else None
 
 
 def similar(
     catalog: Catalog,
-    track_id: int,
+    query: QuerySong,
     top: int = 10,
     model: str = DEFAULT_EMBEDDING,
     under: str | Path | None = None,
+    *,
+    exclude_disliked: bool = False,
 ) -> list[tuple[Track, float]]:
-    """The ``top`` songs nearest to a track in embedding space: ``[(track, cosine similarity)]``.
+    """The ``top`` catalog songs nearest to ``query`` (see :func:`query_song`) in embedding
+    space: ``[(track, cosine similarity)]``, most similar first.
 
-    Songs with the very same audio (duplicates) are left out.
+    The query's own row and songs with the very same audio (duplicates) are left out, and so
+    are the songs whose current rating is a dislike (dislike, 1-2 stars) when
+    ``exclude_disliked``.
     """
-    ids, seed = load_embeddings(catalog, model, [track_id])
-    if not ids:
-        raise EarmarkError(f"track {track_id} has no {model} embedding (earmark embed)")
-    songs, X = _candidates(catalog, model, under, [track_id])
+    exclude = [] if query.track_id is None else [query.track_id]
+    if exclude_disliked:
+        exclude += [i for i, r in current_ratings(catalog).items() if r.label == 0]
+    songs, X = _candidates(catalog, model, under, exclude)
     if not songs:
         return []
-    sims = cosine_similarities(seed, X)[0]
-    origin = tracks.get_track_by_id(catalog, track_id)
+    sims = cosine_similarities(query.vector[np.newaxis, :], X)[0]
     out = []
     for index in np.argsort(-sims, kind="stable"):
         track = songs[index]
-        if origin.audio_hash and track.audio_hash == origin.audio_hash:
+        if query.audio_hash and track.audio_hash == query.audio_hash:
             continue
         out.append((track, float(sims[index])))
         if len(out) == top:

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
-from earmark.catalog import Catalog, ratings
+from earmark.catalog import Catalog, ratings, tracks
+from earmark.catalog.embeddings import missing_embeddings
 from earmark.catalog.tracks import Track
+from earmark.errors import EarmarkError
 from earmark.taste.model import (
     DEFAULT_EMBEDDING,
     DEFAULT_HALF_LIFE_DAYS,
@@ -30,6 +32,7 @@ from earmark.taste.model import (
 )
 from earmark.taste.ratings_io import read_answers
 from earmark.taste.recommend import songs_to_review
+from earmark.types import Outcome
 
 #: The answer that ends a review (a person pressing q): not a rating.
 QUIT = "quit"
@@ -181,26 +184,101 @@ class AnswerSource(Protocol):
         """Whether to go on after a round."""
 
 
+@dataclass(frozen=True)
+class UnusedAnswer(Outcome):
+    """An answer of a file that rated no song: ``path`` the song it names (or the answers file,
+    for answers given in order), ``reason`` why it was not used. ``status`` is ``unusable``
+    (the song cannot be proposed: not in the catalog, rated before ...) or ``not proposed``
+    (the review stopped, or ran out of songs, before the answer's turn)."""
+
+    STATUSES: ClassVar[frozenset[str]] = frozenset({"unusable", "not proposed"})
+
+
 class FileAnswers:
     """Answers read from a file (see :func:`earmark.taste.ratings_io.read_answers`): by path
-    when the file names the song, else the next answer in order. Ends the review once every
-    answer is used. Raises :class:`~earmark.errors.EarmarkError` for a bad file."""
+    when the file names the song, else the next answer in order. Ends the review once no
+    answer can be used any more; :meth:`unused` says which answers were left and why. Raises
+    :class:`~earmark.errors.EarmarkError` for a bad file or one without answers."""
 
     def __init__(self, path: str | Path):
+        self.path = str(path)
         self.by_path, self.in_order = read_answers(path)
+        if not self.by_path and not self.in_order:
+            raise EarmarkError(f"{path} holds no answers (lines 'path,answer', or one answer "
+                               "per line for the songs in the order they are proposed)")
+        self._used: set[str] = set()
 
     def answer(self, proposal: Proposal) -> str | None:
         found = self.by_path.get(proposal.track.path)
-        if found is None and self.in_order:
+        if found is not None:
+            self._used.add(proposal.track.path)
+        elif self.in_order:
             found = self.in_order.pop(0)
         return found
 
     def another_round(self, session: ReviewSession) -> bool:
+        return bool(self.in_order) or any(
+            reason is None for reason in self._left_over(session).values())
+
+    def unused(self, session: ReviewSession) -> list[UnusedAnswer]:
+        """The answers that rated nothing in ``session``, each with why: the song is not in
+        the catalog, not playable, outside the session's folder, was rated before, has no
+        embedding, or was not proposed before the review stopped."""
+        out = []
+        for path, reason in self._left_over(session).items():
+            out.append(UnusedAnswer(path, "unusable", reason) if reason else UnusedAnswer(
+                path, "not proposed", f"not proposed in the {session.rounds} round(s) of this "
+                "review (it stopped first; run it again, or without --rounds)"))
         if self.in_order:
-            return True
-        rated = {r.path for r in ratings.current_ratings(session.catalog,
-                                                         include_skips=True).values()}
-        return not set(self.by_path) <= rated
+            out.append(UnusedAnswer(self.path, "not proposed", (
+                f"{len(self.in_order)} answer(s) given in order were left over: no more songs "
+                "were proposed")))
+        return out
+
+    def _left_over(self, session: ReviewSession) -> dict[str, str | None]:
+        """``{path: why it cannot be proposed}`` of each by-path answer not used yet; the
+        reason is ``None`` while the song may still be proposed."""
+        waiting = [p for p in self.by_path if p not in self._used]
+        if not waiting:
+            return {}
+        catalog = session.catalog
+        rated = ratings.current_ratings(catalog, include_skips=True)
+        stale = set(missing_embeddings(catalog, session.embedding_model))
+        inside = None if session.folder is None else {
+            t.id for t in tracks.iter_tracks(catalog, None, session.folder)}
+        reasons: dict[str, str | None] = {}
+        for path in waiting:
+            track = tracks.get_track(catalog, path)
+            if track is None:
+                reasons[path] = "not in the catalog (earmark scan adds it)"
+            elif track.status != "ok":
+                reasons[path] = f"not playable: {track.error}"
+            elif inside is not None and track.id not in inside:
+                reasons[path] = f"not under {session.folder} (--from)"
+            elif track.id in rated:
+                reasons[path] = f"already rated ({rated[track.id].describe()}) before this review"
+            elif track.id in stale:
+                reasons[path] = "it has no embedding (it could not be analysed)"
+            else:
+                reasons[path] = None
+        return reasons
+
+
+def nothing_to_review(catalog: Catalog, folder: str | Path | None = None,
+                      model: str = DEFAULT_EMBEDDING) -> str:
+    """Why a review finds no song to propose, in words: the catalog (or ``folder``) holds no
+    playable song, every song is rated already, or the unrated ones have no embedding."""
+    where = f"under {folder}" if folder is not None else "in the catalog"
+    playable = [t.id for t in tracks.iter_tracks(catalog, "ok", folder)]
+    if not playable:
+        return (f"no playable songs {where}: earmark scan FOLDER adds them"
+                if folder is None else f"no playable songs {where}")
+    rated = ratings.current_ratings(catalog, include_skips=True)
+    unrated = [i for i in playable if i not in rated]
+    if not unrated:
+        return f"all {len(playable)} songs {where} are rated (or skipped) already"
+    return (f"none of the {len(unrated)} unrated songs {where} has a {model} embedding "
+            "(they could not be analysed)")
 
 
 def run_review(session: ReviewSession, source: AnswerSource, rounds: int | None = None
