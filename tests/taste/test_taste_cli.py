@@ -307,22 +307,6 @@ def test_review_on_a_real_terminal_takes_single_key_presses(embedded_catalog):
                                                       (None, 5)]
 
 
-@pytest.mark.slow
-def test_similar_to_a_new_song_adds_and_embeds_it_and_leaves_out_its_duplicate(
-        embedded_catalog, excerpt_embeddings, tmp_path):
-    original = excerpt_embeddings["files"][2]  # classical 0
-    copy = tmp_path / "elsewhere" / "same music.flac"
-    copy.parent.mkdir()
-    shutil.copyfile(original, copy)
-    result = run("similar", copy, "--db", embedded_catalog.path, "--top", "9", "--json")
-    assert result.exit_code == 0, result.output
-    paths = [r["path"] for r in _json_lines(result.output)]
-    assert len(paths) == 9 and str(original) not in paths and str(copy) not in paths
-    assert get_track(embedded_catalog, copy).status == "ok"
-    missing = run("similar", tmp_path / "nothing.flac", "--db", embedded_catalog.path)
-    assert missing.exit_code == 3 and "file not found" in text(missing)
-
-
 def test_excerpt_player_starts_and_stops_without_leaving_a_process(song_files):
     track = Track(id=1, path=str(song_files[0]), duration=4.0, status="ok", added_at=0.0,
                   scanned_at=0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -230,7 +230,7 @@ def test_export_csv_and_json_round_trip(catalog, song_files, tmp_path):
     lines = out.getvalue().splitlines()
     assert lines[0] == "path,verdict,stars,source,rated_at,artist,title"
     # ISO 8601 with the UTC offset: 2000 s and 3000 s after the epoch, in local time.
-    at_2000 = datetime.fromtimestamp(2000, timezone.utc).astimezone().isoformat()
+    at_2000 = datetime.fromtimestamp(2000, UTC).astimezone().isoformat()
     assert lines[1].startswith(f"{song_files[1]},,2,user,{at_2000},")
     assert datetime.fromisoformat(lines[2].split(",")[4]).timestamp() == 3000.0
     assert datetime.fromisoformat(lines[2].split(",")[4]).utcoffset() is not None
