@@ -101,8 +101,8 @@ def test_a_model_loaded_by_alias_has_the_registry_name_tags_and_architecture():
      {"track_id": 3, "moved_from": "/old.mp3", "warning": None}),
     (ImportItem, {"rated", "unchanged", "unrated", "failed"},
      {"verdict": "like", "stars": None, "replaced": None}),
-    (TrackResult, {"written", "unchanged", "skipped", "failed", "restored", "not written",
-                   "refused"}, {"changes": ()}),
+    (TrackResult, {"written", "kept", "below-threshold", "skipped", "failed", "restored",
+                   "not written", "refused"}, {"changes": (), "cause": None}),
     (EmbedItem, {"embedded", "unchanged", "failed"}, {"track_id": 3, "notes": ()}),
 ])
 def test_per_file_outcomes_share_one_shape(kind, statuses, extra):

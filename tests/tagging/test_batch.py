@@ -71,11 +71,11 @@ def test_fill_leaves_existing_genres_and_second_run_changes_nothing(decorated, c
     scanned(tagged)
     scanned(empty)
     _, _, results = run_batch(catalog, [tagged, empty], {"genre": ROCK_HIPHOP})
-    assert [r.status for r in results] == ["unchanged", "written"]
+    assert [r.status for r in results] == ["kept", "written"]
     assert read_tags(tagged).genres == ["Jazz"]
     # The catalog row was refreshed after the write, so the file is not "changed since scan".
     _, _, again = run_batch(catalog, [tagged, empty], {"genre": ROCK_HIPHOP})
-    assert [r.status for r in again] == ["unchanged", "unchanged"]
+    assert [r.status for r in again] == ["kept", "kept"]
 
 
 def test_undo_refuses_a_file_someone_else_changed(decorated, catalog, scanned):
@@ -146,7 +146,7 @@ def test_undo_after_someone_put_the_old_file_back_restores_nothing(decorated, ca
     assert [r.status for r in again] == ["written"]
 
 
-def test_hard_linked_file_is_skipped_and_undo_refuses_to_separate_links(
+def test_hard_linked_file_fails_and_undo_refuses_to_separate_links(
         decorated, catalog, scanned, tmp_path):
     path = decorated("ogg")
     scanned(path)
@@ -154,7 +154,7 @@ def test_hard_linked_file_is_skipped_and_undo_refuses_to_separate_links(
     os.link(path, other)
     before = path.read_bytes()
     plans, _, results = run_batch(catalog, [path], {"genre": ROCK_HIPHOP})
-    assert [r.status for r in results] == ["skipped"]
+    assert [r.status for r in results] == ["failed"]
     assert results[0].reason.startswith("has 2 hard links; writing would separate them")
     assert path.read_bytes() == before and os.path.samefile(path, other)
 
@@ -182,22 +182,22 @@ def test_stacked_batches_undo_to_the_first_old_value(decorated, catalog, scanned
     assert read_tags(path).genres == []
 
 
-def test_file_changed_since_scan_is_skipped_untouched(decorated, catalog, scanned):
+def test_file_changed_since_scan_fails_untouched(decorated, catalog, scanned):
     path = decorated("mp3")
     scanned(path)
     write.write_keys(path, {"TIT2": ["Retitled Elsewhere"]})
     before = path.read_bytes()
     plans, _, results = run_batch(catalog, [path], {"genre": ROCK_HIPHOP})
-    assert results[0].status == "skipped"
+    assert results[0].status == "failed"
     assert "changed since it was scanned" in results[0].reason
     assert path.read_bytes() == before
 
 
-def test_track_without_predictions_is_skipped(decorated, catalog, scanned):
+def test_track_without_predictions_fails(decorated, catalog, scanned):
     path = decorated("flac")
     scanned(path)
     _, _, results = run_batch(catalog, [path], {"genre": lambda track: None})
-    assert results[0].status == "skipped" and "no genre predictions" in results[0].reason
+    assert results[0].status == "failed" and "no genre predictions" in results[0].reason
 
 
 def test_moods_and_instruments_go_to_their_own_keys(decorated, catalog, scanned, probe):

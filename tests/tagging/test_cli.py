@@ -50,7 +50,7 @@ def test_dry_run_shows_and_writes_nothing(library):
     before = [s.read_bytes() for s in songs]
     result = tag(db, str(folder), "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "Jazz; Blues" in result.output and "0.80, 0.40" in result.output
+    assert "Jazz; Blues" in result.output and "predicted Jazz 0.80" in result.output
     assert [s.read_bytes() for s in songs] == before
 
 
@@ -95,7 +95,8 @@ def test_undo_file_refuses_foreign_change_with_exit_1(library):
     folder, songs, db = library
     written = tag(db, str(songs[0]), "--yes")
     assert written.exit_code == 0
-    assert "1 written; batch " in written.output and "earmark undo --last" in written.output
+    said = " ".join(written.output.split())
+    assert "1 written (predicted: 1); batch " in said and "earmark undo --last" in said
     write_keys(songs[0], {"TIT2": ["Changed Elsewhere"], "TCON": ["Polka"]})
     result = runner.invoke(app, ["undo", str(songs[0]), "--db", str(db)])
     assert result.exit_code == 1
@@ -121,7 +122,7 @@ def test_a_run_that_wrote_nothing_does_not_offer_undo(library):
                          (track.id, MODEL, json.dumps([["rock", 0.9]]), time.time()))
     result = tag(db, str(damaged), "--yes", "--mode", "overwrite")
     assert result.exit_code == 1
-    assert "1 failed; nothing written" in result.output
+    assert "1 failed (write failed: 1); nothing written" in " ".join(result.output.split())
     assert "undo" not in result.output
 
 
@@ -132,7 +133,7 @@ def test_separator_and_catalog_mode(library):
     assert read_tags(songs[0]).genres == ["Jazz / Blues"]
 
 
-def test_missing_predictions_are_skipped_with_exit_1(library, decorated):
+def test_missing_predictions_fail_with_exit_1(library, decorated):
     folder, songs, db = library
     extra = decorated("flac", "music/unknown.flac")
     other = decorated("ogg", "music/another unknown.ogg")
@@ -141,7 +142,7 @@ def test_missing_predictions_are_skipped_with_exit_1(library, decorated):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     # New files are scanned (in parallel) first; the report keeps the folder's order.
     assert [line["path"] for line in lines] == sorted(map(str, [*songs, extra, other]))
-    assert {line["path"]: line["status"] for line in lines}[str(extra)] == "skipped"
+    assert {line["path"]: line["status"] for line in lines}[str(extra)] == "failed"
     assert "no genre predictions" in result.output
     assert read_tags(extra).genres == []
     assert read_tags(songs[0]).genres == ["Jazz", "Blues"]

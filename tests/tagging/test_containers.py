@@ -316,7 +316,7 @@ def test_fill_mode_counts_a_genre_in_any_tag_block(tmp_path, catalog, scanned, s
     scanned(path)
     before = path.read_bytes()
     plans, _, results = run_batch(catalog, [path], ROCK_HIPHOP, load_policy())
-    assert [r.status for r in results] == ["unchanged"]
+    assert [r.status for r in results] == ["kept"]
     assert plans[0].changes == []
     assert path.read_bytes() == before
 

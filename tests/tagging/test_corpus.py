@@ -112,7 +112,7 @@ def test_every_container_goes_through_scan_tag_undo(tmp_path, probe):
     assert result.exit_code == 1, result.output  # the AC-3 file could not be tagged
     assert set(written) == {str(p) for p in paths}, result.output
     statuses = {p.name: written[str(p)]["status"] for p in paths}
-    assert statuses == {p.name: "skipped" if p.name in UNTAGGABLE else "written"
+    assert statuses == {p.name: "failed" if p.name in UNTAGGABLE else "written"
                         for p in paths}, {n: line["reason"] for n, line in written.items()}
     for name, reason in UNTAGGABLE.items():
         assert written[str(folder / name)]["reason"] == reason

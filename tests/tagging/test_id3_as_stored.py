@@ -137,8 +137,8 @@ def test_upgrade_names_every_frame_it_converts_or_drops(tmp_path, catalog, scann
     before = path.read_bytes()
 
     plan, _, result = tag_batch(path, ROCK_JAZZ)
-    assert result.status == "skipped" and "(TSOP)" in plan.skipped
-    assert "--upgrade-id3" in plan.skipped
+    assert result.status == "failed" and "(TSOP)" in plan.reason
+    assert "--upgrade-id3" in plan.reason
     assert path.read_bytes() == before
 
     plan, batch, result = tag_batch(path, ROCK_JAZZ, upgrade_id3=True)
@@ -191,8 +191,8 @@ def test_id3v22_tag_needs_upgrade_id3_and_is_saved_as_v23(
     scanned(path)
 
     plan, _, result = tag_batch(path, ROCK_JAZZ)
-    assert result.status == "skipped"
-    assert "ID3v2.2" in plan.skipped and "--upgrade-id3" in plan.skipped
+    assert result.status == "failed"
+    assert "ID3v2.2" in plan.reason and "--upgrade-id3" in plan.reason
     with pytest.raises(TagWriteError, match="ID3v2.2.*--upgrade-id3"):
         write.write_keys(path, {"TCON": ["Rock"]}, id3_version=None)
     assert path.read_bytes() == before

@@ -85,14 +85,14 @@ def test_unreadable_paths_and_tracks_without_predictions_are_reported_not_fatal(
     job = TaggingJob(catalog, model=MODEL)
     preview = job.prepare([root, missing])
     assert preview.unreadable == [(str(missing), "file or folder not found")]
-    skipped = [p for p in preview.plans if plan_status(p) == "skipped"]
-    assert [p.path for p in skipped] == [str(extra)]
-    assert skipped[0].skipped == "no genre predictions for this track"
+    failed = [p for p in preview.plans if plan_status(p) == "failed"]
+    assert [p.path for p in failed] == [str(extra)]
+    assert failed[0].reason == "no genre predictions for this track"
     assert preview.failed == 2 and len(preview.to_write) == 2
     # The new file was scanned into the catalog on the way.
     assert tracks.get_track(catalog, extra).status == "ok"
     outcome = job.apply()
-    assert outcome.counts() == {"written": 2, "skipped": 1}
+    assert outcome.counts() == {"written": 2, "failed": 1}
 
 
 def test_fill_mode_leaves_files_with_a_genre_and_whole_catalog_jobs(folder, catalog):
@@ -103,7 +103,7 @@ def test_fill_mode_leaves_files_with_a_genre_and_whole_catalog_jobs(folder, cata
     job = TaggingJob(catalog, model=MODEL)  # fill mode: only files without a genre
     preview = job.prepare(None)  # the whole catalog
     assert {p.path: plan_status(p) for p in preview.plans} == {
-        str(songs[0]): "unchanged", str(songs[1]): "planned"}
+        str(songs[0]): "kept", str(songs[1]): "planned"}
     assert not job.needs_listening(tracks.get_track(catalog, songs[0]))
 
 

@@ -186,7 +186,7 @@ def test_numeric_mp4_genre_counts_in_fill_mode_and_survives_other_writes(
     path = realworld.m4a_gnre(tmp_path / "itunes.m4a", number=5)  # 5 is Disco
     scanned(path)
     plan, _, result = tag_batch(path, ROCK_JAZZ, mode="fill")
-    assert result.status == "unchanged" and not plan.changes
+    assert result.status == "kept" and not plan.changes
     write.write_keys(path, {"----:com.apple.iTunes:MOOD": ["Happy"]})
     assert b"gnre" in ilst_atoms(path) and b"\xa9gen" not in ilst_atoms(path)
     assert write.read_keys(write.open_tags(path), ["\xa9gen"]) == {"\xa9gen": ["Disco"]}

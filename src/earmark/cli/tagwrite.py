@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from earmark.catalog import journal
@@ -21,13 +23,17 @@ from earmark.cli.app import (
     JsonOption,
     app,
     console,
+    display_path,
     emit_json,
     err_console,
     fail,
+    json_path,
     open_catalog,
     progress_bar,
 )
+from earmark.cli.labels import learn_before_tagging
 from earmark.errors import EarmarkError
+from earmark.learn.library_genres import LEARNED_MODEL
 from earmark.models.registry import MODEL_NAMES
 from earmark.tagging import plan as tagplan
 from earmark.tagging.job import DEFAULT_TAGGER, TaggingJob, TagOutcome, TagPreview, plan_status
@@ -44,31 +50,51 @@ def _values(values: list[str] | None) -> str:
     return "; ".join(values) if values else "—"
 
 
-def _preview(plans: list[tagplan.TrackPlan]) -> None:
-    table = Table(title="tags to write", header_style="bold")
-    for column in ("file", "field", "old value", "new value", "confidence"):
-        table.add_column(column, overflow="fold")
-    for plan in plans:
-        for change in plan.changes:
-            confidence = ", ".join(f"{change.confidence[v]:.2f}" for v in change.new
-                                   if v in change.confidence)
-            table.add_row(plan.path, change.field, _values(change.old), _values(change.new),
-                          confidence or "—")
-    if table.row_count:
-        console.print(table)
-    for plan in plans:
-        if plan.note and not plan.skipped:
-            err_console.print(f"[cyan]note[/] {plan.path}: {plan.note}", highlight=False)
-        if plan.skipped:
-            err_console.print(f"[yellow]skipped[/] {plan.path}: {plan.skipped}", highlight=False)
+_STATUS_STYLE = {"planned": "green", "written": "green", "kept": "dim",
+                 "below-threshold": "yellow", "skipped": "yellow", "failed": "red"}
 
 
-def _plan_json(plan: tagplan.TrackPlan, status: str, reason: str | None = None) -> dict:
+def _change_text(changes: tuple[tagplan.FieldChange, ...] | list[tagplan.FieldChange]) -> str:
+    """``genre: Metal -> Jazz; Blues``, one line per field (a WAV's second key that gets the
+    same values, RIFF INFO, is not shown again)."""
+    shown: dict[str, str] = {}
+    for change in changes:
+        old = f"{_values(change.old)} → " if change.old else ""
+        shown.setdefault(change.field, f"{change.field}: {old}{_values(change.new)}")
+    return "\n".join(shown.values())
+
+
+def _file_table(title: str, rows: list[tuple[str, str, str, str]]) -> Table:
+    """One row per file: path, status, change, reason; cells fold to fit 80 columns."""
+    table = Table(title=title, header_style="bold")
+    table.add_column("file", overflow="fold", ratio=3)
+    table.add_column("status", overflow="fold", no_wrap=False)
+    table.add_column("change", overflow="fold", ratio=2)
+    table.add_column("reason", overflow="fold", ratio=3)
+    for path, status, change, reason in rows:
+        style = _STATUS_STYLE.get(status, "")
+        table.add_row(escape(path), f"[{style}]{status}[/]" if style else status,
+                      escape(change), escape(reason))
+    return table
+
+
+def _plan_json(plan: tagplan.TrackPlan, status: str, reason: str | None,
+               cause: str | None) -> dict:
     return {
-        "path": plan.path, "status": status, "reason": reason, "note": plan.note,
+        "path": json_path(plan.path), "status": status, "reason": reason, "cause": cause,
+        "note": plan.note,
         "changes": [{"field": c.field, "key": c.key, "old": c.old, "new": c.new,
                      "confidence": c.confidence} for c in plan.changes],
     }
+
+
+def _summary(items: list) -> str:
+    """``2 planned (album consensus: 2), 1 kept (kept existing genre (mode fill): 1)``."""
+    parts = []
+    for status, n, causes in tagplan.summarise(items):
+        detail = ", ".join(f"{cause}: {count}" for cause, count in causes.items())
+        parts.append(f"{n} {status} ({detail})" if detail else f"{n} {status}")
+    return "; ".join(parts)
 
 
 @app.command("tag")
@@ -100,6 +126,17 @@ def tag_command(
     default_config: Annotated[bool, typer.Option(
         "--default-config", help="Print the default vocabulary file to copy and edit, "
                                  "then stop.")] = False,
+    per_track: Annotated[bool, typer.Option(
+        "--per-track", help="Decide each song's genres on its own. By default the songs of "
+                            "one album (album and album-artist tags, else one folder) get one "
+                            "decision from their pooled evidence; a song whose own evidence "
+                            "strongly disagrees keeps its own.")] = False,
+    coarse: Annotated[bool, typer.Option(
+        "--coarse", help="Write each genre's top-level parent from the genre tree "
+                         "(Alternative Rock -> Rock, Techno -> Electronic).")] = False,
+    prefer_specific: Annotated[bool, typer.Option(
+        "--prefer-specific", help="Write the deepest genres of the tree: a genre is left out "
+                                  "when one of its sub-genres is confident too.")] = False,
     id3v23: Annotated[bool, typer.Option(
         "--id3v23", help="Save ID3 tags as v2.3 (MP3, WAV, AIFF) for old players.")] = False,
     upgrade_id3: Annotated[bool, typer.Option(
@@ -110,59 +147,86 @@ def tag_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only show what would change.")] = False,
+    learn: Annotated[bool, typer.Option(
+        "--learn", help="First learn your library's own genres from the songs that have genre "
+                        "tags (and `earmark label` labels), then write them into the songs "
+                        "without one (model 'learned').")] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write predicted genres into music files, after showing what will change.
 
-    Every change is journalled in the catalog; `earmark undo --last` restores what was there.
-    Files changed since they were scanned, read-only files and damaged files are skipped with a
-    reason; a failed write leaves the file exactly as it was. Exit code 1 when some files were
-    skipped or failed.
+    Every file gets a status and a reason: planned / written, kept (fill mode and it has a
+    genre, or it already holds the chosen ones), below-threshold, skipped (silent audio, no
+    genre in the model's vocabulary), failed (damaged, read-only, changed since it was scanned,
+    no predictions, a failed write, which leaves the file exactly as it was). Every change is
+    journalled in the catalog; `earmark undo --last` restores what was there. Exit code 1 when
+    some files failed, 3 when no file could be planned.
     """
     if default_config:
         sys.stdout.write(default_config_text())
         return
     if not paths and not whole_catalog:
         fail("give music files or folders, or --catalog", code=2)
+    if coarse and prefer_specific:
+        fail("--coarse and --prefer-specific contradict each other: give one", code=2)
+    granularity = "coarse" if coarse else "specific" if prefer_specific else None
     try:
         policy = load_policy(config).with_(
             mode=mode.value if mode else None, min_confidence=min_confidence,
-            max_values=max_genres, separator=separator)
+            max_values=max_genres, separator=separator, granularity=granularity)
     except EarmarkError as exc:
         fail(str(exc), code=2)
+    roots = None if whole_catalog else [Path(os.path.expanduser(str(p))) for p in paths]
     fields = ["genre"] + (["mood"] if mood else []) + (["instrument"] if instrument else [])
     with open_catalog(db) as catalog:
+        if learn:
+            policy = learn_before_tagging(catalog, None if whole_catalog else paths, policy)
+            model = LEARNED_MODEL
         job = TaggingJob(catalog, policy, model=model, fields=fields, id3v23=id3v23,
-                         upgrade_id3=upgrade_id3)
-        preview = job.prepare(None if whole_catalog else paths, stages=progress_bar)
-        _print_preview(preview, as_json, dry_run)
+                         upgrade_id3=upgrade_id3, per_track=per_track)
+        preview = job.prepare(roots, stages=progress_bar)
+        _print_preview(preview, as_json, dry_run, roots)
+        if not preview.plans:
+            fail("the catalog has no tracks; scan a folder first" if whole_catalog else
+                 "no audio files in the paths given" if not preview.unreadable else
+                 "none of the paths given could be read")
         if dry_run or not preview.to_write:
             raise typer.Exit(EXIT_SOME_FAILED if preview.failed else 0)
         refused = None if yes else _ask_to_write(len(preview.to_write))
         if refused is not None:
             raise typer.Exit(refused)
         outcome = job.apply(stages=progress_bar)
-    _print_outcome(preview, outcome, as_json)
-    if preview.failed or outcome.counts().get("failed"):
+    _print_outcome(preview, outcome, as_json, roots)
+    if preview.unreadable or outcome.counts().get("failed"):
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _print_preview(preview: TagPreview, as_json: bool, dry_run: bool) -> None:
-    """Unreadable paths, then the table of changes with notes and skips (or, as JSON, one
-    object per file when nothing will be written)."""
+def _print_preview(preview: TagPreview, as_json: bool, dry_run: bool,
+                   roots: list[Path] | None) -> None:
+    """Unreadable paths, then every file with its status, change and reason, and a summary
+    counting each reason (or, as JSON, one object per file when nothing will be written)."""
     for path, problem in preview.unreadable:
         if as_json:
-            emit_json({"path": path, "status": "failed", "reason": problem})
+            emit_json({"path": json_path(path), "status": "failed", "reason": problem,
+                       "cause": problem})
         else:
-            err_console.print(f"[red]failed[/] {path}: {problem}", highlight=False)
-    if not as_json:
-        _preview(preview.plans)
-        if not preview.to_write:
-            err_console.print("nothing to write")
-    elif dry_run or not preview.to_write:
-        for plan in preview.plans:
-            emit_json(_plan_json(plan, plan_status(plan), plan.skipped))
+            err_console.print(f"[red]failed[/] {escape(display_path(path, roots))}: "
+                              f"{escape(problem)}", highlight=False)
+    if as_json:
+        if dry_run or not preview.to_write:
+            for plan in preview.plans:
+                emit_json(_plan_json(plan, plan_status(plan), plan.reason, plan.cause))
+        return
+    if preview.plans:
+        console.print(_file_table("tags to write" if preview.to_write else "nothing to write", [
+            (display_path(plan.path, roots), plan.status, _change_text(plan.changes),
+             plan.reason or "") for plan in preview.plans]))
+        console.print(_summary(preview.plans), highlight=False)
+    for plan in preview.plans:
+        if plan.note and plan.status == "planned":
+            err_console.print(f"[cyan]note[/] {escape(display_path(plan.path, roots))}: "
+                              f"{escape(plan.note)}", highlight=False)
 
 
 def _ask_to_write(n_files: int) -> int | None:
@@ -179,21 +243,26 @@ def _ask_to_write(n_files: int) -> int | None:
     return None
 
 
-def _print_outcome(preview: TagPreview, outcome: TagOutcome, as_json: bool) -> None:
-    """One JSON object per file, or the failures and a summary naming the batch."""
+def _print_outcome(preview: TagPreview, outcome: TagOutcome, as_json: bool,
+                   roots: list[Path] | None) -> None:
+    """One JSON object per file, or the files that were not written as planned and a summary
+    naming the batch."""
     for plan, result in zip(preview.plans, outcome.results, strict=True):
         if as_json:
-            emit_json({**_plan_json(plan, result.status, result.reason),
+            emit_json({**_plan_json(plan, result.status, result.reason, result.cause),
                        "batch": outcome.batch})
-        elif result.status == "failed":
-            err_console.print(f"[red]failed[/] {result.path}: {result.reason}", highlight=False)
-    if not as_json:
-        counts = outcome.counts()
-        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        # A batch that wrote nothing has no journal rows: `undo --last` would undo an older one.
-        undo_hint = (f"; batch {outcome.batch} (undo with `earmark undo --last`)"
-                     if counts.get("written") else "; nothing written")
-        console.print(summary + undo_hint, highlight=False)
+    if as_json:
+        return
+    surprises = [r for r, p in zip(outcome.results, preview.plans, strict=True)
+                 if p.status == "planned" and r.status != "written"]
+    if surprises:
+        console.print(_file_table("not written as planned", [
+            (display_path(r.path, roots), r.status, "", r.reason or "") for r in surprises]))
+    counts = outcome.counts()
+    # A batch that wrote nothing has no journal rows: `undo --last` would undo an older one.
+    undo_hint = (f"; batch {outcome.batch} (undo with `earmark undo --last`)"
+                 if counts.get("written") else "; nothing written")
+    console.print(_summary(outcome.results) + undo_hint, highlight=False)
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -241,23 +310,40 @@ def undo_command(
         else:
             selected = journal.entries(catalog, paths=[str(f) for f in files])
         if not selected:
-            err_console.print("nothing to undo")
-            return
+            fail("nothing to undo" + (f": earmark wrote no tags into {_named(files)}"
+                                      if files else ""))
         with progress_bar("restoring tags") as advance:
             results = tagplan.undo(catalog, selected, progress=advance)
-    table = Table(title="undo", header_style="bold")
-    for column in ("file", "result", "restored / reason"):
-        table.add_column(column, overflow="fold")
-    for result in results:
-        if as_json:
-            emit_json({"path": result.path, "status": result.status, "reason": result.reason,
+    if as_json:
+        for result in results:
+            emit_json({"path": json_path(result.path), "status": result.status,
+                       "reason": result.reason,
                        "restored": {c.key: c.new for c in result.changes}})
-        else:
-            detail = "; ".join(filter(None, [
-                ", ".join(f"{c.field} = {_values(c.new)}" for c in result.changes),
-                result.reason]))
-            table.add_row(result.path, result.status, detail)
-    if not as_json:
-        console.print(table)
+    else:
+        _print_undo(results, files)
     if any(r.status == "refused" for r in results):
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _named(files: list[Path]) -> str:
+    return ", ".join(escape(display_path(f, files)) for f in files[:3]) + (
+        f" and {len(files) - 3} more" if len(files) > 3 else "")
+
+
+def _print_undo(results: list[tagplan.TrackResult], files: list[Path] | None) -> None:
+    """A table of files, results and restored values; then each reason on its own lines, as a
+    table column would fold a long reason into an unreadable strip on 80 columns."""
+    table = Table(title="undo", header_style="bold")
+    table.add_column("file", overflow="fold", ratio=3)
+    table.add_column("result", overflow="fold")
+    table.add_column("restored", overflow="fold", ratio=2)
+    for result in results:
+        restored = "\n".join(f"{c.field} = {_values(c.new)}" for c in result.changes)
+        table.add_row(escape(display_path(result.path, files)), result.status, escape(restored))
+    console.print(table)
+    for result in results:
+        if result.reason:
+            style = "red" if result.status == "refused" else "cyan"
+            console.print(f"[{style}]{result.status}[/] "
+                          f"{escape(display_path(result.path, files))}: {escape(result.reason)}",
+                          highlight=False)

@@ -18,6 +18,7 @@ from earmark.catalog.tracks import Track
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
 from earmark.models.registry import MODEL_NAMES
 from earmark.settings import EMBEDDING_MODEL
+from earmark.tagging.albums import AlbumPooling
 from earmark.tagging.plan import TrackPlan, TrackResult, apply_plans, plan_track
 from earmark.tagging.policy import TagPolicy, load_policy
 from earmark.tagging.sources import Source, StoredPredictions, ensure_predictions
@@ -32,11 +33,9 @@ DEFAULT_TAGGER = EMBEDDING_MODEL
 
 
 def plan_status(plan: TrackPlan) -> str:
-    """``skipped`` (``plan.skipped`` says why), ``planned`` (changes to write) or
-    ``unchanged``: a planned file's status before anything is written."""
-    if plan.skipped:
-        return "skipped"
-    return "planned" if plan.changes else "unchanged"
+    """A planned file's status before anything is written: ``plan.status``, one of
+    :data:`~earmark.tagging.plan.TAG_STATUSES` (``plan.reason`` says why)."""
+    return plan.status
 
 
 @dataclass(frozen=True)
@@ -50,13 +49,14 @@ class TagPreview:
 
     @property
     def to_write(self) -> list[TrackPlan]:
-        """The plans with changes to write (skipped files excluded)."""
-        return [p for p in self.plans if p.changes and not p.skipped]
+        """The plans with changes to write."""
+        return [p for p in self.plans if p.status == "planned"]
 
     @property
     def failed(self) -> int:
-        """Files that will not be tagged for a reason: unreadable paths and skipped plans."""
-        return len(self.unreadable) + sum(1 for p in self.plans if p.skipped)
+        """Files that could not be planned: unreadable paths and ``failed`` plans (files kept
+        or skipped by the policy are not failures)."""
+        return len(self.unreadable) + sum(1 for p in self.plans if p.status == "failed")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,9 @@ class TaggingJob:
     (:data:`~earmark.models.registry.MODEL_NAMES`). ``fields`` is a subset of
     :data:`TAG_FIELDS` and must hold ``"genre"``; ``policy`` (default
     :func:`~earmark.tagging.policy.load_policy`) decides which values to write and how;
-    ``id3v23`` and ``upgrade_id3`` go to :func:`~earmark.tagging.plan.plan_track`.
+    ``id3v23`` and ``upgrade_id3`` go to :func:`~earmark.tagging.plan.plan_track`. The songs
+    of one album get one genre decision (:class:`~earmark.tagging.albums.AlbumPooling`)
+    unless ``per_track``.
 
     Raises ``ValueError`` for an unknown field or fields without ``"genre"``.
     """
@@ -97,6 +99,7 @@ class TaggingJob:
         fields: Sequence[str] = ("genre",),
         id3v23: bool = False,
         upgrade_id3: bool = False,
+        per_track: bool = False,
     ):
         unknown = set(fields) - set(TAG_FIELDS)
         if unknown or "genre" not in fields:
@@ -108,6 +111,7 @@ class TaggingJob:
         self.fields = [f for f in TAG_FIELDS if f in fields]
         self.id3v23 = id3v23
         self.upgrade_id3 = upgrade_id3
+        self.per_track = per_track
         self.preview: TagPreview | None = None
 
     @property
@@ -171,6 +175,8 @@ class TaggingJob:
                 # them with a reason.
                 ensure_predictions(self.catalog, name, listen, progress)
         sources = self.sources()
+        if not self.per_track:
+            sources["genre"] = AlbumPooling(sources["genre"], rows, self.policy)
         plans = []
         with stages("planning") as progress:
             for done, track in enumerate(rows, start=1):

@@ -37,30 +37,74 @@ class FieldChange:
     confidence: dict[str, float] = field(default_factory=dict)
 
 
+#: Every status a file ends ``earmark tag`` in, in the order summaries list them:
+#: ``planned`` (a preview: changes to write), ``written``, ``kept`` (the file keeps what it
+#: has: fill mode and it has a value, or it already holds the chosen values),
+#: ``below-threshold`` (no prediction reaches ``--min-confidence``), ``skipped`` (nothing to
+#: write by design: silent audio, no value in the vocabulary, an override that says never),
+#: ``failed`` (it could not, or safely would not, be written: damaged, read-only, changed
+#: since the scan, no predictions, a write error). Only ``failed`` makes the run exit 1.
+TAG_STATUSES = ("planned", "written", "kept", "below-threshold", "skipped", "failed")
+
+#: The statuses of a file that nothing will be written into, worst first: a plan with several
+#: fields takes the worst of its fields' statuses.
+_NOT_WRITTEN = ("failed", "skipped", "below-threshold", "kept")
+
+
 @dataclass
 class TrackPlan:
-    """What writing would do to one file; ``skipped`` is the reason when nothing will, ``note``
-    what else the write changes (an ID3v2.3 tag saved as ID3v2.4)."""
+    """What writing would do to one file.
+
+    ``status`` is one of :data:`TAG_STATUSES` (``planned`` when there are ``changes``);
+    ``reason`` says why in words for a person ("kept existing genre 'Jazz' (mode fill)",
+    "album consensus: Rock (8 songs)"), ``cause`` the same without the file's own values, so
+    a summary can count files per cause ("kept existing genre (mode fill)"); ``note`` what
+    else the write changes (an ID3v2.3 tag saved as ID3v2.4).
+    """
 
     path: str
     track_id: int | None
     changes: list[FieldChange] = field(default_factory=list)
-    skipped: str | None = None
+    status: str = "planned"
+    reason: str | None = None
+    cause: str | None = None
     expect_hash: str | None = None
     id3_version: int = 4
     note: str | None = None
 
+    def stop(self, status: str, reason: str, cause: str | None = None) -> TrackPlan:
+        """Mark the file as not to be written (``status`` from :data:`_NOT_WRITTEN`), with no
+        changes; ``cause`` defaults to ``reason``."""
+        self.status, self.reason, self.cause = status, reason, cause or reason
+        self.changes = []
+        return self
+
 
 @dataclass(frozen=True)
 class TrackResult(Outcome):
-    """Outcome per file: ``status`` is ``written``, ``unchanged``, ``skipped`` or ``failed``
-    (batch writes), or ``restored``, ``not written`` or ``refused`` (undo). ``reason`` says why
-    for the failures, and for ``restored`` when only part of the file was put back."""
+    """Outcome per file: a status of :data:`TAG_STATUSES` but ``planned`` (batch writes), or
+    ``restored``, ``not written`` or ``refused`` (undo). ``reason`` says why, for every status
+    of a batch write and for undo's failures, or for ``restored`` when only part of the file
+    was put back; ``cause`` is the plan's (see :class:`TrackPlan`)."""
 
     STATUSES: ClassVar[frozenset[str]] = frozenset(
-        {"written", "unchanged", "skipped", "failed", "restored", "not written", "refused"})
+        {*TAG_STATUSES, "restored", "not written", "refused"} - {"planned"})
 
     changes: tuple[FieldChange, ...] = ()
+    cause: str | None = None
+
+
+def summarise(items: Iterable[TrackPlan | TrackResult]) -> list[tuple[str, int, dict[str, int]]]:
+    """``[(status, files, {cause: files})]`` in :data:`TAG_STATUSES` order, for the statuses
+    present: what a summary line of ``earmark tag`` counts."""
+    counts: dict[str, dict[str, int]] = {}
+    for item in items:
+        causes = counts.setdefault(item.status, {})
+        key = item.cause or item.reason or ""
+        causes[key] = causes.get(key, 0) + 1
+    order = [*TAG_STATUSES, *sorted(set(counts) - set(TAG_STATUSES))]
+    return [(status, sum(counts[status].values()), counts[status])
+            for status in order if status in counts]
 
 
 def _known_hash(catalog: Catalog, track: Track, current: str) -> bool:
@@ -99,36 +143,32 @@ def plan_track(
     """
     plan = TrackPlan(track.path, track.id)
     if track.status != "ok":
-        plan.skipped = f"not readable as audio: {track.error or 'unknown error'}"
-        return plan
+        return plan.stop("failed", f"not readable as audio: {track.error or 'unknown error'}",
+                         "not readable as audio")
     try:
         problem = write.check_writable(os.path.realpath(plan.path))
         if problem:
-            plan.skipped = problem
-            return plan
+            return plan.stop("failed", problem)
         current = write.content_hash(plan.path)
         if not _known_hash(catalog, track, current):
-            plan.skipped = "changed since it was scanned; run `earmark scan` first"
-            return plan
+            return plan.stop("failed", "changed since it was scanned; run `earmark scan` first")
         plan.expect_hash = current
         audio = write.open_tags(plan.path)
         tagged = write.describe(audio, plan.path)
         plan.id3_version = write.write_version(tagged, id3v23)
         if tagged.id3_version == 2 and not upgrade_id3:
-            plan.skipped = write.ID3V22_REFUSED
-            return plan
+            return plan.stop("failed", write.ID3V22_REFUSED)
         lost = (write.v24_only_frames(audio.tags)
                 if plan.id3_version == 3 and tagged.id3_version in (3, 4) else [])
         if lost and not upgrade_id3:
-            plan.skipped = (
+            return plan.stop("failed", (
                 f"its ID3v2.{tagged.id3_version} tag holds frames only ID3v2.4 defines "
                 f"({', '.join(lost)}), "
                 + ("as iTunes writes them; earmark writes into such a tag only when told which "
                    "version to keep" if tagged.id3_version == 3 else
                    "which saving it as ID3v2.3 would drop")
                 + "; pass --upgrade-id3 to save this tag as ID3v2.4 (undo puts back what was "
-                "there)")
-            return plan
+                "there)"), "its ID3v2.3 tag holds frames only ID3v2.4 defines")
         if lost:
             plan.id3_version = 4
         keys = {f: write.field_keys(audio, f, plan.id3_version) for f in sources}
@@ -141,36 +181,123 @@ def plan_track(
         # fields); the journal keeps the values as stored (write.prepare_write).
         olds = write.shown_values(audio, [key for field in keys.values() for key in field],
                                   plan.id3_version)
-        for name, source in sources.items():
-            predictions = source(track)
-            if predictions is None:
-                plan.skipped = f"no {name} predictions for this track"
-                plan.changes = []
-                return plan
-            if name == "genre":
-                chosen = pol.choose_genres(predictions, policy, track.artist,
-                                           track.album)
-            else:
-                vocabulary = policy.moods if name == "mood" else policy.instruments
-                chosen = pol.choose_labels(predictions, vocabulary, policy)
-            # A value in any tag block (an APEv2 Genre on an MP3, a WAV's INFO IGNR, a second
-            # ID3v2 tag) is one the file has: fill mode must not add a conflicting one, and
-            # merge adds to all of them, so every block ends up with the same values.
-            held = [v for key in keys[name] for v in olds[key] or []]
-            if name == "genre":
-                held += existing_genres(plan.path)
-            for key in keys[name]:
-                # A key that holds one string (RIFF INFO) gets the values joined.
-                joined = policy.with_(separator=policy.separator or "; ")
-                new = pol.new_values(olds[key], [label for label, _ in chosen],
-                                     joined if write.single_valued(key) else policy, held)
-                if new is not None:
-                    plan.changes.append(FieldChange(name, key, olds[key], new, dict(chosen)))
+        decisions = [_plan_field(track, name, source, policy, keys[name], olds, plan)
+                     for name, source in sources.items()]
+        plan.changes = [change for decision in decisions for change in decision.changes]
+        worst = min(decisions, key=lambda d: (
+            _NOT_WRITTEN.index(d.status) if d.status in _NOT_WRITTEN else len(_NOT_WRITTEN)))
+        if worst.status == "failed" or not plan.changes:
+            return plan.stop(worst.status, _field_reasons(decisions), worst.cause)
+        plan.reason = _field_reasons(decisions)
+        plan.cause = next(d.cause for d in decisions if d.status == "planned")
         plan.note = _join_notes(plan.note, _id3v1_note(audio, plan.changes))
     except (EarmarkError, OSError) as exc:
-        plan.skipped = str(exc) if isinstance(exc, EarmarkError) else f"cannot read: {exc}"
-        plan.changes = []
+        if isinstance(exc, EarmarkError):
+            return plan.stop("failed", str(exc))
+        return plan.stop("failed", f"cannot read: {exc}", "cannot read the file")
     return plan
+
+
+@dataclass
+class _FieldDecision:
+    """What one field of one file gets: a status of :data:`TAG_STATUSES`, why, and the
+    changes (only for ``planned``)."""
+
+    field: str
+    status: str
+    reason: str
+    cause: str
+    changes: list[FieldChange] = field(default_factory=list)
+
+
+def _shown_values(values: Iterable[str]) -> str:
+    return repr("; ".join(values))
+
+
+def _scores(scored: Iterable[tuple[str, float]]) -> str:
+    return ", ".join(f"{label} {confidence:.2f}" for label, confidence in scored)
+
+
+def _plan_field(track: Track, name: str, source: Source, policy: pol.TagPolicy,
+                keys: list[str], olds: dict[str, list[str] | None],
+                plan: TrackPlan) -> _FieldDecision:
+    """Decide one field of one file, with the reason a person reads (see :class:`TrackPlan`).
+
+    Fill mode keeps a value the file has before asking the source (a file with a genre need
+    not be listened to). A source's :class:`EarmarkError` (silent audio) skips the field with
+    its message; no predictions at all fail it. A source may explain its values with
+    ``source.explain(track, chosen) -> (reason, cause) | None`` (the album consensus of
+    :class:`~earmark.tagging.albums.AlbumPooling`; a learned model's "learned from your tags:
+    412 songs").
+    """
+    # A value in any tag block (an APEv2 Genre on an MP3, a WAV's INFO IGNR, a second ID3v2
+    # tag) is one the file has: fill mode must not add a conflicting one, and merge adds to
+    # all of them, so every block ends up with the same values.
+    held = [v for key in keys for v in olds[key] or []]
+    if name == "genre":
+        held += existing_genres(plan.path)
+    existing = pol.split_values(held)
+    if policy.mode == "fill" and existing:
+        return _FieldDecision(name, "kept",
+                              f"kept existing {name} {_shown_values(existing)} (mode fill)",
+                              f"kept existing {name} (mode fill)")
+    try:
+        predictions = source(track)
+    except EarmarkError as exc:
+        return _FieldDecision(name, "skipped", str(exc), str(exc))
+    if predictions is None:
+        reason = f"no {name} predictions for this track"
+        return _FieldDecision(name, "failed", reason, reason)
+    if name == "genre":
+        chosen = pol.choose_genres(predictions, policy, track.artist, track.album)
+        vocabulary = None
+    else:
+        vocabulary = policy.moods if name == "mood" else policy.instruments
+        chosen = pol.choose_labels(predictions, vocabulary, policy)
+    if not chosen:
+        return _nothing_chosen(track, name, predictions, vocabulary, policy)
+    values = [label for label, _ in chosen]
+    changes = []
+    for key in keys:
+        # A key that holds one string (RIFF INFO) gets the values joined.
+        joined = policy.with_(separator=policy.separator or "; ")
+        new = pol.new_values(olds[key], values, joined if write.single_valued(key) else policy,
+                             held)
+        if new is not None:
+            changes.append(FieldChange(name, key, olds[key], new, dict(chosen)))
+    if not changes:
+        return _FieldDecision(name, "kept", f"already holds {_shown_values(values)}",
+                              f"already holds the chosen {name}s")
+    explain = getattr(source, "explain", None)
+    explained = explain(track, values) if explain is not None else None
+    if explained is not None:
+        reason, cause = explained
+    elif name == "genre" and pol.override_for(policy, track.artist, track.album) is not None:
+        reason = cause = "set for its artist/album in the tag config"
+    else:
+        reason, cause = f"predicted {_scores(chosen)}", "predicted"
+    return _FieldDecision(name, "planned", reason, cause, changes)
+
+
+def _nothing_chosen(track: Track, name: str, predictions: pol.Scored,
+                    vocabulary: dict[str, str] | None, policy: pol.TagPolicy) -> _FieldDecision:
+    """Why no value of the field is written although the source has predictions."""
+    if name == "genre" and pol.override_for(policy, track.artist, track.album) == []:
+        reason = "its artist/album is never tagged (an empty list in the tag config)"
+        return _FieldDecision(name, "skipped", reason, reason)
+    best = pol.best_in_vocabulary(predictions, vocabulary, policy)
+    if best is None:
+        reason = f"no {name} in this model's vocabulary"
+        return _FieldDecision(name, "skipped", reason, reason)
+    bar = f"below --min-confidence {policy.min_confidence:.2f}"
+    return _FieldDecision(name, "below-threshold", f"{bar} (best: {_scores([best])})", bar)
+
+
+def _field_reasons(decisions: list[_FieldDecision]) -> str:
+    """The plan's reason: the fields' reasons, each named when there are several fields."""
+    if len(decisions) == 1:
+        return decisions[0].reason
+    return "; ".join(f"{d.field}: {d.reason}" for d in decisions)
 
 
 def _join_notes(*notes: str | None) -> str | None:
@@ -261,22 +388,28 @@ def apply_plans(
     results: list[TrackResult] = []
     cleaned: set[str] = set()
     for done, plan in enumerate(plans, start=1):
-        if plan.skipped:
-            results.append(TrackResult(plan.path, "skipped", plan.skipped))
-        elif not plan.changes:
-            results.append(TrackResult(plan.path, "unchanged"))
+        if plan.status != "planned":
+            results.append(TrackResult(plan.path, plan.status, plan.reason, cause=plan.cause))
         else:
             folder = os.path.dirname(os.path.realpath(plan.path))
             if folder not in cleaned:
                 write.remove_leftovers(folder)
                 cleaned.add(folder)
             try:
-                _write_journalled(catalog, batch_id, plan.track_id, plan.path,
-                                  {c.key: c.new for c in plan.changes}, plan.id3_version,
-                                  plan.expect_hash)
-                results.append(TrackResult(plan.path, "written", None, tuple(plan.changes)))
+                prepared = _write_journalled(catalog, batch_id, plan.track_id, plan.path,
+                                             {c.key: c.new for c in plan.changes},
+                                             plan.id3_version, plan.expect_hash)
             except (EarmarkError, OSError) as exc:
-                results.append(TrackResult(plan.path, "failed", str(exc)))
+                results.append(TrackResult(plan.path, "failed", str(exc), cause="write failed"))
+            else:
+                # The values as stored already were the new ones (planning compares them as
+                # players show them).
+                results.append(
+                    TrackResult(plan.path, "kept", "the file already holds these values",
+                                cause="already holds the chosen values")
+                    if prepared.unchanged else
+                    TrackResult(plan.path, "written", plan.reason, tuple(plan.changes),
+                                cause=plan.cause))
         if progress is not None:
             progress(done, len(plans), plan.path)
     return batch_id, results

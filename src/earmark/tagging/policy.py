@@ -4,7 +4,13 @@ per-artist and per-album overrides. Pure functions over lists; no files are touc
 The vocabulary lives in a user-editable file (JSON, or TOML with the same keys); the default is
 ``earmark/data/genres.json``, whose ``_comment`` documents the keys. A user file replaces the
 default's lists and maps key by key, so a file with only ``artists`` keeps the default
-vocabulary.
+vocabulary; the genre tree (``parents``) is the exception: a user's ``parents`` extend the
+default tree unless ``replace_parents`` is true.
+
+The genre tree maps each canonical genre to its parent (``Alternative Rock -> Rock``,
+``Techno -> Electronic``). By default the genres predicted are written as they are; with
+``granularity="coarse"`` each becomes its top-level ancestor, and with ``"specific"`` a genre
+is dropped when a more specific one of its descendants is also confident enough.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ from earmark.errors import EarmarkError
 from earmark.ingest.textfiles import read_text
 
 MODES = ("fill", "overwrite", "merge")
+
+#: How the genre tree shapes what is written: the genres as predicted, their top-level
+#: ancestors (``--coarse``), or only the deepest of those on one branch (``--prefer-specific``).
+GRANULARITIES = ("as-predicted", "coarse", "specific")
 
 Scored = list[tuple[str, float]]
 
@@ -41,6 +51,8 @@ class TagPolicy:
     moods, instruments : model tag -> value written for the ``mood`` / ``instrument`` fields.
     artists, albums : lower-case artist / album -> genres always written for its tracks
         (confidence 1); an empty list means never write genres for it. Albums win over artists.
+    parents : the genre tree, canonical genre -> its canonical parent (no cycles).
+    granularity : one of :data:`GRANULARITIES` (see the module docstring).
     """
 
     mode: str = "fill"
@@ -53,10 +65,16 @@ class TagPolicy:
     instruments: dict[str, str] = field(default_factory=dict)
     artists: dict[str, list[str]] = field(default_factory=dict)
     albums: dict[str, list[str]] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)
+    granularity: str = "as-predicted"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise EarmarkError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.granularity not in GRANULARITIES:
+            raise EarmarkError(f"unknown granularity {self.granularity!r}; choose one of "
+                               f"{', '.join(GRANULARITIES)}")
+        _check_acyclic(self.parents)
         if not 0.0 <= self.min_confidence <= 1.0:
             raise EarmarkError("minimum confidence must be between 0 and 1")
         if self.max_values < 1:
@@ -75,6 +93,10 @@ def _is_genre_list(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _is_parent(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -88,6 +110,7 @@ _CONFIG_VALUES = {
                    lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
     "separator": ("text (or null: separate values)", lambda v: v is None or _is_text(v)),
     "canonical": ("a list of genre names", _is_genre_list),
+    "replace_parents": ("true or false", lambda v: isinstance(v, bool)),
 }
 _CONFIG_MAPS = {
     "aliases": ("a genre name", _is_text),
@@ -95,6 +118,7 @@ _CONFIG_MAPS = {
     "instruments": ("an instrument name", _is_text),
     "artists": ("a list of genre names", _is_genre_list),
     "albums": ("a list of genre names", _is_genre_list),
+    "parents": ("a parent genre name (or null: a top-level genre)", _is_parent),
 }
 _CONFIG_KEYS = {*_CONFIG_VALUES, *_CONFIG_MAPS}
 
@@ -156,23 +180,83 @@ def default_config_text() -> str:
 
 
 def load_policy(path: str | Path | None = None) -> TagPolicy:
-    """The default policy, with the settings of a user config file (JSON/TOML) on top."""
+    """The default policy, with the settings of a user config file (JSON/TOML) on top.
+
+    The user's ``parents`` extend the default genre tree (a genre mapped to ``null`` becomes
+    top-level) unless ``replace_parents`` is true; the tree is then pruned to the canonical
+    names (:func:`_pruned_tree`). Raises :class:`EarmarkError` for a file that cannot be read
+    or holds a wrong value, and for a tree with a cycle.
+    """
     data = json.loads(default_config_text())
+    tree: dict[str, str | None] = dict(data.get("parents", {}))
     if path is not None:
-        data.update(_read_config(Path(path)))
+        user = _read_config(Path(path))
+        if user.get("replace_parents"):
+            tree = {}
+        tree.update(user.pop("parents", {}))
+        data.update(user)
     data.pop("_comment", None)
+    canonical = tuple(data.get("canonical", ()))
     return TagPolicy(
         mode=data.get("mode", "fill"),
         min_confidence=float(data.get("min_confidence", 0.3)),
         max_values=int(data.get("max_values", 2)),
         separator=data.get("separator"),
-        canonical=tuple(data.get("canonical", ())),
+        canonical=canonical,
         aliases={k.lower(): v for k, v in data.get("aliases", {}).items()},
         moods=dict(data.get("moods", {})),
         instruments=dict(data.get("instruments", {})),
         artists={k.strip().lower(): list(v) for k, v in data.get("artists", {}).items()},
         albums={k.strip().lower(): list(v) for k, v in data.get("albums", {}).items()},
+        parents=_pruned_tree(tree, canonical),
     )
+
+
+def _check_acyclic(parents: dict[str, str]) -> None:
+    """Raise :class:`EarmarkError` naming the loop when following parents never ends."""
+    for start in parents:
+        seen = [start]
+        node = parents.get(start)
+        while node is not None:
+            if node in seen:
+                loop = " -> ".join([*seen[seen.index(node):], node])
+                raise EarmarkError(f"the genre tree has a cycle: {loop}")
+            seen.append(node)
+            node = parents.get(node)
+
+
+def _pruned_tree(tree: dict[str, str | None], canonical: tuple[str, ...]) -> dict[str, str]:
+    """The tree over the canonical names only: a genre whose parent is not canonical hangs
+    from its nearest canonical ancestor, and a genre that is not canonical is left out (so a
+    user's short ``canonical`` list needs no tree of its own). Names are matched ignoring
+    case and spelled as ``canonical`` spells them; without a ``canonical`` list every name
+    counts."""
+    spelling = {name.lower(): name for name in canonical}
+    by_lower = {child.lower(): parent for child, parent in tree.items()}
+
+    def known(name: str) -> str | None:
+        return spelling.get(name.lower()) if canonical else name
+
+    _check_acyclic({k: v.lower() for k, v in by_lower.items() if v is not None})
+    pruned = {}
+    for child, parent in tree.items():
+        child = known(child)
+        while parent is not None and known(parent) is None:
+            parent = by_lower.get(parent.lower())
+        if child is not None and parent is not None:
+            pruned[child] = known(parent)
+    return pruned
+
+
+def ancestors(genre: str, policy: TagPolicy) -> list[str]:
+    """The canonical genre's parent, grandparent ... up to its top-level genre (``[]`` for a
+    top-level one), from ``policy.parents``."""
+    out = []
+    node = policy.parents.get(genre)
+    while node is not None:
+        out.append(node)
+        node = policy.parents.get(node)
+    return out
 
 
 def canonical_genre(name: str, policy: TagPolicy) -> str | None:
@@ -214,22 +298,47 @@ def choose_genres(
     fixed = override_for(policy, artist, album)
     if fixed is not None:
         return [(genre, 1.0) for genre in fixed]
-    return _rank(((canonical_genre(name, policy), c) for name, c in predictions), policy)
+    confident = _rank(((canonical_genre(name, policy), c) for name, c in predictions), policy)
+    return _rank(_shaped(confident, policy), policy)[: policy.max_values]
+
+
+def _shaped(scored: Scored, policy: TagPolicy) -> Scored:
+    """Confident canonical genres shaped by ``policy.granularity`` through the tree: each
+    replaced by its top-level ancestor (``coarse``), or without the genres that are ancestors
+    of another confident one (``specific``)."""
+    if policy.granularity == "coarse":
+        return [((ancestors(genre, policy) or [genre])[-1], c) for genre, c in scored]
+    if policy.granularity == "specific":
+        covered = {a for genre, _ in scored for a in ancestors(genre, policy)}
+        return [(genre, c) for genre, c in scored if genre not in covered]
+    return scored
 
 
 def choose_labels(predictions: Scored, vocabulary: dict[str, str], policy: TagPolicy) -> Scored:
     """Mood or instrument values from model tags: mapped through ``vocabulary``, thresholded."""
-    return _rank(((vocabulary.get(tag), c) for tag, c in predictions), policy)
+    return _rank(((vocabulary.get(tag), c) for tag, c in predictions), policy)[
+        : policy.max_values]
 
 
 def _rank(labelled: Iterable[tuple[str | None, float]], policy: TagPolicy) -> Scored:
     """Confident labels (``None``: not in the vocabulary), each at its best confidence, most
-    confident first, at most ``policy.max_values``."""
+    confident first (all of them: callers cut to ``policy.max_values``)."""
     best: dict[str, float] = {}
     for label, confidence in labelled:
         if label is not None and confidence >= policy.min_confidence:
             best[label] = max(confidence, best.get(label, 0.0))
-    return sorted(best.items(), key=lambda item: -item[1])[: policy.max_values]
+    return sorted(best.items(), key=lambda item: -item[1])
+
+
+def best_in_vocabulary(predictions: Scored, vocabulary: dict[str, str] | None,
+                       policy: TagPolicy) -> tuple[str, float] | None:
+    """The most confident prediction that names a value the policy writes, at any confidence,
+    or ``None`` when none does: genres through :func:`canonical_genre` (``vocabulary=None``),
+    moods and instruments through their ``vocabulary``. Says why nothing cleared the bar."""
+    named = [(canonical_genre(name, policy) if vocabulary is None else vocabulary.get(name), c)
+             for name, c in predictions]
+    known = [(label, c) for label, c in named if label is not None]
+    return max(known, key=lambda item: item[1]) if known else None
 
 
 def split_values(values: list[str] | None) -> list[str]:
