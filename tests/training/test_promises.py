@@ -14,8 +14,12 @@ import pytest
 from sklearn.datasets import load_wine
 from typer.testing import CliRunner
 
-from earmark.analysis.figures import MAX_TAGGRAM_COLUMNS, bin_patches, plot_confusion, \
-    plot_taggram
+from earmark.analysis.figures import (
+    MAX_TAGGRAM_COLUMNS,
+    bin_patches,
+    plot_confusion,
+    plot_taggram,
+)
 from earmark.catalog import Catalog
 from earmark.cli import app
 from earmark.data import LabelledSet, group_keys
@@ -128,7 +132,8 @@ def test_train_reports_the_validation_size_and_where_the_model_went(held_out_mod
     held = card.training["valid_songs"]
     assert 0 < held < 18 and card.training["notes"] == []
     assert f"validation: {held} held-out songs" in " ".join(result.stdout.split())
-    assert f"model written to {out}.safetensors" in " ".join(result.stderr.split())
+    assert "model written to" in result.stderr
+    assert f"{out}.safetensors" in "".join(result.stderr.split())  # Rich may wrap the path
 
 
 @pytest.mark.slow
@@ -193,8 +198,8 @@ def test_predict_stores_never_scanned_songs_for_tag_model(library, held_out_mode
     """The README flow: train -> predict MODEL NEWFOLDER -> tag NEWFOLDER --model NAME."""
     out, _ = held_out_model
     new = tmp_path / "new"
-    for genre in ("metal", "classical"):
-        excerpt(genre, 8, new / genre / f"{genre} song.wav")
+    for genre in ("jazz", "rock"):  # clips the model never saw, in a folder never scanned
+        excerpt(genre, 0, new / genre / f"{genre} song.wav")
     predicted = runner.invoke(app, ["predict", str(out), str(new), "--db", str(library),
                                     "--json"])
     assert predicted.exit_code == 0, predicted.output
@@ -215,11 +220,11 @@ def test_predict_stores_never_scanned_songs_for_tag_model(library, held_out_mode
     plans = [json.loads(line) for line in tagged.stdout.splitlines()]
     proposed = {p["path"].rsplit("/", 1)[-1]: p["changes"][0]["new"] for p in plans
                 if p.get("changes")}
-    assert set(proposed) == {"metal song.wav", "classical song.wav"}
+    assert set(proposed) == {"jazz song.wav", "rock song.wav"}
     # a table shows paths relative to the folder given
     table = runner.invoke(app, ["predict", str(out), str(new), "--db", str(library)],
                           terminal_width=200)
-    assert "metal/metal song.wav" in table.stdout and str(tmp_path) not in table.stdout
+    assert "rock/rock song.wav" in table.stdout and str(tmp_path) not in table.stdout
 
 
 def wine_set() -> tuple[np.ndarray, LabelledSet]:
@@ -260,8 +265,7 @@ def test_tune_writes_its_results_beside_the_model_as_train_does(library, tmp_pat
     assert result.exit_code == 0, result.output
     assert (tmp_path / "models" / "results.csv").is_file()
     assert not (tmp_path / "results.csv").exists()
-    assert f"trials appended to {tmp_path / 'models' / 'results.csv'}" in \
-        " ".join(result.stderr.split())
+    assert "trials appended to models/results.csv" in result.stderr  # relative to here
     assert "ConvergenceWarning" not in result.stderr and "Traceback" not in result.stderr
 
 

@@ -254,7 +254,8 @@ def train_command(
     for note in result.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if result.saved is not None:
-        err_console.print(f"model written to {escape(str(result.saved))}", highlight=False)
+        err_console.print(f"model written to {escape(display_path(result.saved))}",
+                          highlight=False)
     else:
         err_console.print(f"[yellow]note:[/] {escape(result.not_saved_reason)}",
                           highlight=False)
@@ -314,7 +315,7 @@ def evaluate_command(
         return
     _print_scores(f"{model_path.name} on {dataset} ({plan.split}, {evaluation.songs} songs)",
                   evaluation.score_rows())
-    console.print(f"report: {evaluation.report}")
+    console.print(f"report: {escape(display_path(evaluation.report))}", highlight=False)
 
 
 @app.command("predict")
@@ -418,8 +419,9 @@ def tune_command(
         fail(f"cannot tune: {exc}")
     result = tuned.search
     if tuned.saved is not None:
-        err_console.print(f"model written to {escape(str(tuned.saved))}", highlight=False)
-    err_console.print(f"trials appended to {escape(str(experiment.results_path))}",
+        err_console.print(f"model written to {escape(display_path(tuned.saved))}",
+                          highlight=False)
+    err_console.print(f"trials appended to {escape(display_path(experiment.results_path))}",
                       highlight=False)
     if as_json:
         emit_json({"metric": result.metric, "best_score": result.best_score,
