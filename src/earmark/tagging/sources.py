@@ -12,17 +12,24 @@ for any model; earmark ships two:
 * :func:`ensure_predictions` first runs a pretrained musicnn tagger
   (:func:`earmark.analysis.embed.embed_tracks`) on tracks that have no stored predictions from
   it, so a second run (or the beets plugin) reads instead of listening again.
+
+:func:`resolve_genre_model` is the one place that turns what a user typed after ``--model``
+(``genre``, ``tags``, ``tag``) into a :class:`GenreModel`, and :func:`ensure_genres` makes
+sure its genres are in the catalog for the tracks asked about.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from earmark.catalog import Catalog
-from earmark.catalog.predictions import is_silent, load_predictions
+from earmark.catalog.predictions import is_silent, load_predictions, prediction_models
 from earmark.catalog.tracks import Track
 from earmark.errors import EarmarkError
-from earmark.models.registry import MODEL_NAMES
+from earmark.models.registry import ALIASES, BOTH, MODEL_NAMES, ZERO_SHOT_MODELS, pretrained
 from earmark.types import ProgressFn
 
 Scored = list[tuple[str, float]]
@@ -85,3 +92,95 @@ def ensure_predictions(
         return []
     report = embed_tracks(catalog, model, missing, force=True, progress=progress)
     return report.failed
+
+
+#: The model name under which learning from the library's own genre tags stores its genres.
+LEARNED = "learned"
+
+
+@dataclass(frozen=True)
+class GenreModel:
+    """Where genres come from, resolved from a ``--model`` value.
+
+    ``name``: the model name its genres are stored under in the catalog (kind ``genres``);
+    ``taggers``: the pretrained taggers earmark runs itself to get them (empty for stored or
+    trained models); ``path``: a trained model's file (its predictions are made with
+    :func:`earmark.analysis.predict.predict_and_store`), else ``None``.
+    """
+
+    name: str
+    taggers: tuple[str, ...] = ()
+    path: Path | None = None
+
+
+def _trained_model_file(value: str) -> Path | None:
+    """The model file ``value`` names (``models/genres``, ``.safetensors`` or ``.json``,
+    ``~`` expanded), or ``None`` when there is none."""
+    path = Path(os.path.expanduser(value))
+    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    weights = stem.with_name(stem.name + ".safetensors")
+    return weights if weights.is_file() else None
+
+
+def resolve_genre_model(catalog: Catalog | None, value: str) -> GenreModel:
+    """What ``--model value`` means, for ``genre``, ``tags`` and ``tag`` alike.
+
+    Accepted, in this order: ``both`` (the default: MSD_musicnn and MTT_musicnn together,
+    genres stored as ``MSD_musicnn+MTT_musicnn``); a pretrained model's name
+    (``MTT_musicnn``) or short name (``mtt``); ``learned`` (genres learned from the library's
+    own tags); a trained model's name with genres stored in ``catalog``; a trained model's file
+    or stem (``models/genres``). Raises :class:`~earmark.errors.EarmarkError` listing the valid
+    names for anything else.
+    """
+    from earmark.analysis.genres import combination_name
+
+    key = value.strip()
+    if key == BOTH:
+        return GenreModel(combination_name(ZERO_SHOT_MODELS), ZERO_SHOT_MODELS)
+    if key in MODEL_NAMES or key in ALIASES:
+        name = pretrained(key).name
+        return GenreModel(name, (name,))
+    stored = prediction_models(catalog, "genres") if catalog is not None else []
+    if key == LEARNED or key in stored:
+        return GenreModel(key)
+    path = _trained_model_file(key)
+    if path is not None:
+        from earmark.analysis.predict import stored_name
+
+        return GenreModel(stored_name(path), path=path)
+    names = [BOTH, *MODEL_NAMES, *ALIASES, LEARNED]
+    names += [n for n in stored if n not in names]
+    raise EarmarkError(f"unknown model {value!r}: not a pretrained model, a model with "
+                       f"genres in the catalog, nor a model file; choose one of "
+                       f"{', '.join(names)}, or give a trained model's file")
+
+
+def ensure_genres(catalog: Catalog, model: GenreModel, track_ids: list[int],
+                  progress: ProgressFn | None = None) -> list[tuple[str, str]]:
+    """Make ``model``'s genres of the tracks ``track_ids`` available in the catalog: run its
+    pretrained taggers (together, one decode) or its trained model on the tracks without
+    stored genres of ``model.name``; stored-only models (``learned``) are read as they are.
+
+    Returns ``(path, reason)`` for tracks that could not be analysed (planning then skips
+    them with a reason). Raises :class:`~earmark.errors.EarmarkError` when a model cannot be
+    loaded.
+    """
+    missing = [i for i in track_ids if load_prediction(catalog, i, model.name, "genres") is None
+               and not is_silent(catalog, i)]
+    if not missing or not (model.taggers or model.path):
+        return []
+    if model.taggers:
+        from earmark.analysis.embed import embed_tracks
+
+        report = embed_tracks(catalog, list(model.taggers), missing, force=True,
+                              progress=progress)
+        return report.failed
+    from earmark.analysis.predict import predict_and_store
+    from earmark.catalog.tracks import tracks_by_id
+    from earmark.models.io import load_model
+
+    found = tracks_by_id(catalog, missing)
+    paths = [found[i].path for i in missing if i in found]
+    predictions = predict_and_store(catalog, load_model(model.path), model.name, paths,
+                                    progress=progress)
+    return [(p.path, p.error) for p in predictions if p.error]
