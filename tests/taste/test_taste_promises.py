@@ -294,6 +294,14 @@ def test_review_with_every_song_rated_exits_3(catalog, library):
                                    "rated (or skipped) already"]
 
 
+def test_ratings_export_without_ratings_exits_3_and_writes_nothing(tmp_path):
+    out = tmp_path / "ratings.csv"
+    result = run("ratings", "export", "-o", out, "--db", tmp_path / "c.sqlite")
+    assert result.exit_code == 3 and not out.exists()
+    assert error_lines(result) == ["error: no ratings to export: rate songs with earmark rate, "
+                                   "earmark review or earmark ratings import"]
+
+
 @pytest.mark.parametrize("command", ["recommend", "playlist"])
 def test_recommend_and_playlist_without_ratings_exit_3(command, catalog, library, tmp_path):
     embed_randomly(catalog, library[:4])

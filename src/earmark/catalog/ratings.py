@@ -171,6 +171,11 @@ def latest_opinion(history: Iterable[Rating]) -> Rating | None:
     return latest
 
 
+def count_ratings(catalog: Catalog) -> int:
+    """How many ratings the catalog holds (the history, skips included)."""
+    return catalog.execute("SELECT count(*) FROM ratings").fetchone()[0]
+
+
 def ratings_fingerprint(catalog: Catalog) -> str:
     """Changes whenever a rating is added or removed: tells a saved taste model is stale."""
     count, last = catalog.execute("SELECT count(*), max(id) FROM ratings").fetchone()

@@ -185,10 +185,14 @@ def export_command(
         "--history", help="Every rating ever made, not only each song's current one.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Export ratings as CSV or JSON lines ('ratings import' reads them back)."""
+    """Export ratings as CSV or JSON lines ('ratings import' reads them back); times are ISO
+    8601 with the UTC offset. Exit 3, writing nothing, when there is no rating."""
     if output is not None:
         check_output_path(output)
     with open_catalog(db) as catalog:
+        if not ratings.count_ratings(catalog):
+            fail("no ratings to export: rate songs with earmark rate, earmark review or "
+                 "earmark ratings import")
         if output is None:
             n = export_ratings(catalog, sys.stdout, fmt.value, history)
         else:
