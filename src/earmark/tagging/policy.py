@@ -183,20 +183,27 @@ def load_policy(path: str | Path | None = None) -> TagPolicy:
     """The default policy, with the settings of a user config file (JSON/TOML) on top.
 
     The user's ``parents`` extend the default genre tree (a genre mapped to ``null`` becomes
-    top-level) unless ``replace_parents`` is true; the tree is then pruned to the canonical
-    names (:func:`_pruned_tree`). Raises :class:`EarmarkError` for a file that cannot be read
-    or holds a wrong value, and for a tree with a cycle.
+    top-level) unless ``replace_parents`` is true, and the genres they name become canonical
+    names; the tree is then pruned to the canonical names (:func:`_pruned_tree`). Raises
+    :class:`EarmarkError` for a file that cannot be read or holds a wrong value, and for a
+    tree with a cycle.
     """
     data = json.loads(default_config_text())
     tree: dict[str, str | None] = dict(data.get("parents", {}))
+    named: list[str] = []  # genres the user's tree names: canonical, even if not listed
     if path is not None:
         user = _read_config(Path(path))
-        if user.get("replace_parents"):
+        if user.pop("replace_parents", False):
             tree = {}
-        tree.update(user.pop("parents", {}))
+        mine = user.pop("parents", {})
+        tree.update(mine)
+        named = [n for pair in mine.items() for n in pair if n is not None]
         data.update(user)
     data.pop("_comment", None)
     canonical = tuple(data.get("canonical", ()))
+    if canonical:
+        listed = {name.lower() for name in canonical}
+        canonical += tuple(dict.fromkeys(n for n in named if n.lower() not in listed))
     return TagPolicy(
         mode=data.get("mode", "fill"),
         min_confidence=float(data.get("min_confidence", 0.3)),
