@@ -16,20 +16,26 @@ from pathlib import Path
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.tracks import Track
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
-from earmark.models.registry import MODEL_NAMES
+from earmark.models.registry import BOTH
 from earmark.settings import EMBEDDING_MODEL
 from earmark.tagging.albums import AlbumPooling
 from earmark.tagging.plan import TrackPlan, TrackResult, apply_plans, plan_track
 from earmark.tagging.policy import TagPolicy, load_policy
-from earmark.tagging.sources import Source, StoredPredictions, ensure_predictions
+from earmark.tagging.sources import (
+    Source,
+    StoredPredictions,
+    ensure_genres,
+    ensure_predictions,
+    resolve_genre_model,
+)
 from earmark.types import Stages, no_progress
 
 #: The fields a job can write, in the order they are planned.
 TAG_FIELDS = ("genre", "mood", "instrument")
 
-#: The pretrained tagger whose tag predictions give moods and instruments when the genre
-#: model is not one (a trained classifier predicts genres only).
-DEFAULT_TAGGER = EMBEDDING_MODEL
+#: Where genres come from by default: both pretrained taggers together
+#: (:func:`~earmark.tagging.sources.resolve_genre_model` says what else ``model`` can be).
+DEFAULT_TAGGER = BOTH
 
 
 def plan_status(plan: TrackPlan) -> str:
@@ -108,6 +114,7 @@ class TaggingJob:
         self.catalog = catalog
         self.policy = policy or load_policy()
         self.model = model
+        self.genre_model = resolve_genre_model(catalog, model)
         self.fields = [f for f in TAG_FIELDS if f in fields]
         self.id3v23 = id3v23
         self.upgrade_id3 = upgrade_id3
@@ -117,22 +124,23 @@ class TaggingJob:
     @property
     def tagger(self) -> str:
         """The pretrained model whose tag predictions give moods and instruments."""
-        return self.model if self.model in MODEL_NAMES else DEFAULT_TAGGER
+        taggers = self.genre_model.taggers
+        return taggers[0] if taggers else EMBEDDING_MODEL
 
     def sources(self) -> dict[str, Source]:
         """Field -> source of its values (see :mod:`earmark.tagging.sources`)."""
-        sources: dict[str, Source] = {"genre": StoredPredictions(self.catalog, self.model,
-                                                                 "genres")}
+        sources: dict[str, Source] = {"genre": StoredPredictions(
+            self.catalog, self.genre_model.name, "genres")}
         for name in self.fields[1:]:
             sources[name] = StoredPredictions(self.catalog, self.tagger, "tags")
         return sources
 
     def models_to_run(self) -> list[str]:
-        """The pretrained taggers :meth:`prepare` runs on tracks that lack their predictions."""
-        to_run = {self.model} if self.model in MODEL_NAMES else set()
-        if self.fields != ["genre"]:
-            to_run.add(self.tagger)
-        return sorted(to_run)
+        """The pretrained taggers :meth:`prepare` runs for moods and instruments on tracks
+        that lack their predictions (genres: :func:`~earmark.tagging.sources.ensure_genres`)."""
+        if self.fields == ["genre"] or self.tagger in self.genre_model.taggers:
+            return []
+        return [self.tagger]
 
     def needs_listening(self, track: Track) -> bool:
         """Whether a track must be analysed: in fill mode a file that already has a genre
@@ -169,6 +177,8 @@ class TaggingJob:
         """
         rows, unreadable = self.collect(paths, stages)
         listen = [t.id for t in rows if self.needs_listening(t)]
+        with stages(f"listening ({self.genre_model.name})") as progress:
+            ensure_genres(self.catalog, self.genre_model, listen, progress)
         for name in self.models_to_run():
             with stages(f"listening ({name})") as progress:
                 # Tracks that cannot be analysed stay without predictions: planning skips
