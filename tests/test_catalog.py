@@ -8,6 +8,7 @@ import importlib
 import json
 import re
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +69,22 @@ def test_info_json_lists_what_every_table_knows_of_a_track(tmp_path, music_files
     assert set(writes[0]) == {"batch_id", "field", "old_value", "new_value", "written_at",
                               "undone_at"}
 
-    # The table view shows the same knowledge.
+    # The human view shows the same knowledge compactly: one line per kind, no raw numbers.
     shown = runner.invoke(app, ["info", str(song), "--db", str(db)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
-    assert '"dataset": "mine"' in shown.output and '"batch_id": "b2"' in shown.output
+    lines = {line.split("  ")[0]: " ".join(line.split()) for line in shown.stdout.splitlines()}
+    assert lines["labels"] == "labels mine: blues (train); mine: rock (train)"
+    assert lines["ratings"] == (f"ratings 2 stars ({_iso(50.0)}); like ({_iso(100.0)})")
+    assert lines["embeddings"] == "embeddings 1 (MSD_musicnn, 4 values)"
+    assert lines["MSD_musicnn genres"] == "MSD_musicnn genres rock 0.90"
+    assert lines["tag writes"].startswith("tag writes 2; last ")
+    assert lines["tag writes"].endswith(': GENRE ["Rock"] -> ["Blues", "Rock"]')
+    assert "mtime_ns" not in shown.stdout and "content_hash" not in shown.stdout
+    assert len(shown.stdout.splitlines()) < 15
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds).isoformat(sep=" ", timespec="seconds")
 
 
 def _in_thread(fn):

@@ -182,6 +182,7 @@ def test_prune_keeps_the_tracks_of_an_unmounted_drive(tmp_path, music_files):
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert rows == [
         {"path": str(other / "c.ogg"), "action": "added", "reason": None},
+        {"path": str(other / "b.flac"), "action": "pruned", "reason": "file gone: forgotten"},
         {"path": str(mount), "action": "not pruned", "tracks": 1,
          "reason": f"not pruned: {mount} is empty — is the drive unmounted?"}]
     table = runner.invoke(app, ["scan", str(mount), "--prune", "--db", str(db)])

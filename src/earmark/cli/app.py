@@ -53,10 +53,10 @@ class SafetyNet(TyperGroup):
             return super().invoke(ctx)
         except (EarmarkError, OSError) as exc:
             err_console.print(f"[bold red]error:[/] {escape(describe_error(exc))}",
-                              highlight=False)
+                              highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_FAILED) from None
         except KeyboardInterrupt:
-            err_console.print(interrupted_message(), highlight=False)
+            err_console.print(interrupted_message(), highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -128,14 +128,14 @@ def open_catalog(db: Path | None, *, write: bool = True) -> Catalog:
     def waiting(pid: int | None) -> None:
         holder = f"earmark (process {pid})" if pid else "another earmark command"
         err_console.print(f"waiting: {holder} is writing to this catalog; this command starts "
-                          "when it has finished (Ctrl-C to stop)", highlight=False)
+                          "when it has finished (Ctrl-C to stop)", highlight=False, soft_wrap=True)
 
     return Catalog(db, lock=write, on_wait=waiting)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:
     """Print an error for a person and stop with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

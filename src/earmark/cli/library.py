@@ -89,8 +89,10 @@ def _emit_scan_json(report) -> None:
         if item.path in dup_of:
             row["duplicates"] = sorted(set(dup_of[item.path]))
         emit_json(row)
+    kept = {path for paths in report.not_pruned.values() for path in paths}
     for path in report.still_missing:
-        emit_json({"path": path, "action": "missing", "reason": "in the catalog, file gone"})
+        if path not in kept:  # those kept get their folder's "not pruned" line below
+            emit_json({"path": path, "action": "missing", "reason": "in the catalog, file gone"})
     for path in report.pruned:
         emit_json({"path": path, "action": "pruned", "reason": "file gone: forgotten"})
     for folder, kept in report.not_pruned.items():
