@@ -219,14 +219,16 @@ def load_policy(path: str | Path | None = None) -> TagPolicy:
     )
 
 
-def _check_acyclic(parents: dict[str, str]) -> None:
-    """Raise :class:`EarmarkError` naming the loop when following parents never ends."""
+def _check_acyclic(parents: dict[str, str], spelling: dict[str, str] | None = None) -> None:
+    """Raise :class:`EarmarkError` naming the loop when following parents never ends (names
+    shown through ``spelling`` where it has them)."""
     for start in parents:
         seen = [start]
         node = parents.get(start)
         while node is not None:
             if node in seen:
-                loop = " -> ".join([*seen[seen.index(node):], node])
+                loop = " -> ".join((spelling or {}).get(n, n)
+                                   for n in [*seen[seen.index(node):], node])
                 raise EarmarkError(f"the genre tree has a cycle: {loop}")
             seen.append(node)
             node = parents.get(node)
@@ -244,7 +246,9 @@ def _pruned_tree(tree: dict[str, str | None], canonical: tuple[str, ...]) -> dic
     def known(name: str) -> str | None:
         return spelling.get(name.lower()) if canonical else name
 
-    _check_acyclic({k: v.lower() for k, v in by_lower.items() if v is not None})
+    # Checked ignoring case, as names are matched: "rock" -> "Rock" would loop too.
+    _check_acyclic({k: v.lower() for k, v in by_lower.items() if v is not None},
+                   {name.lower(): name for pair in tree.items() for name in pair if name})
     pruned = {}
     for child, parent in tree.items():
         child = known(child)
