@@ -75,8 +75,13 @@ def test_auto_split_without_a_test_split_scores_all_songs_and_warns(trained, tmp
     with Catalog(db) as catalog:
         plan = plan_evaluation(catalog, model, path, "mini")
         assert (plan.split, len(plan.data), plan.left_out) == ("all", 18, 0)
-        # trained on this very dataset, which has no test split: the scores may be optimistic
-        assert plan.may_include_training
+        # validated by cross-validation, then trained on every song: the card says so
+        assert plan.trained_on == 18 and not plan.may_include_training
+        # a card without its songs (older earmark) trained on this very dataset, which has no
+        # test split: the scores may be optimistic
+        del model.card.training["songs"]
+        old = plan_evaluation(catalog, model, path, "mini")
+        assert old.may_include_training and old.trained_on == 0
         evaluation = run_evaluation(catalog, plan, results=tmp_path / "results.csv",
                                     report=tmp_path / "report", spectrograms=0)
     assert evaluation.songs == 18
@@ -153,8 +158,11 @@ def test_an_empty_split_and_an_unknown_dataset_are_refused(trained):
     db, _, _, path, _ = trained
     model = load_model(path)
     with Catalog(db) as catalog:
-        with pytest.raises(EmptySplit, match="dataset 'mini' has no songs in split 'valid'"):
+        with pytest.raises(EmptySplit, match="genres.safetensors has no held-out validation "
+                                             "songs: it was validated by grouped 5-fold"):
             plan_evaluation(catalog, model, path, "mini", "valid")
+        with pytest.raises(EmptySplit, match="dataset 'mini' has no songs in split 'test'"):
+            plan_evaluation(catalog, model, path, "mini", "test")
         with pytest.raises(NoLabelledSongs, match="in dataset 'nowhere'"):
             plan_evaluation(catalog, model, path, "nowhere")
 

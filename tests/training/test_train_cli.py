@@ -139,11 +139,11 @@ def test_cli_import_train_evaluate_predict(library, genre_tree, tmp_path):
     assert sum(g == ["Metal"] for g in genres) >= 4, genres
 
 
-def test_cli_train_needs_labels_and_out(tmp_path):
+def test_cli_train_needs_labelled_songs(tmp_path):
     empty = str(tmp_path / "empty.sqlite")
     result = runner.invoke(app, ["train", "--db", empty, "--out", str(tmp_path / "m")])
     assert result.exit_code == 3 and "no labelled songs" in result.output
-    assert runner.invoke(app, ["train", "--db", empty]).exit_code == 2
+    assert runner.invoke(app, ["train", "--db", empty]).exit_code == 3
 
 
 @pytest.mark.slow

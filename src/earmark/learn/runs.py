@@ -416,22 +416,26 @@ def plan_evaluation(catalog: Catalog, model: TrainedModel, model_path: str | Pat
     ``split``: ``test``, ``valid``, ``train``, ``all``, or ``auto``: ``test`` when the
     dataset has one, else ``valid`` when the model's held-out validation songs are in the
     dataset, else ``all``. ``valid`` and ``train`` are the songs the model's card records
-    (:func:`~earmark.learn.train.train_model`), so ``valid`` is exactly the songs it was
-    validated on and never trained on; for a card without them, the dataset's own splits.
+    (:func:`~earmark.learn.train.train_model`) when ``dataset`` is the one it was trained
+    on, so ``valid`` is exactly the songs it was validated on and never trained on; else
+    (another dataset, or a card without them) the dataset's own splits.
     Reads labels only; no audio is touched. Raises :class:`NoLabelledSongs` when the dataset
     has no songs for the model's task and :class:`EmptySplit` when the chosen split has none
     (saying why: e.g. a model validated by cross-validation holds no songs out).
     """
     data, left_out = _known_labels_only(labelled_songs(catalog, model.card.task, dataset),
                                         model)
-    recorded = model.card.training.get("songs")
+    trained_on_dataset = model.card.training.get("dataset") in (dataset, None)
+    songs = model.card.training.get("songs")
+    # The card's train/valid songs name the split of the data it was trained on; another
+    # dataset's "valid" is that dataset's own split.
+    recorded = songs if trained_on_dataset else None
     may_include_training = False
     if split == "auto":
         held_out = set(recorded["valid"]) if recorded else set()
         split = "test" if "test" in data.splits else \
             "valid" if any(p in held_out for p in data.paths) else "all"
-        may_include_training = split == "all" and not recorded and \
-            model.card.training.get("dataset") in (dataset, None)
+        may_include_training = split == "all" and not songs and trained_on_dataset
     if split in ("train", "valid") and recorded is not None:
         wanted = set(recorded[split])
         data = data.subset(i for i, p in enumerate(data.paths) if p in wanted)
@@ -445,7 +449,7 @@ def plan_evaluation(catalog: Catalog, model: TrainedModel, model_path: str | Pat
         data = data.subset(i for i, s in enumerate(data.splits) if s == split)
         if not len(data):
             raise EmptySplit(f"dataset {dataset!r} has no songs in split {split!r}")
-    trained = set(recorded["train"]) if recorded else set()
+    trained = set(songs["train"]) if songs else set()
     return EvaluationPlan(model, Path(model_path), dataset, split, data, left_out,
                           sum(p in trained for p in data.paths), may_include_training)
 

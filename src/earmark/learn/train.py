@@ -282,9 +282,9 @@ def _validate_by_cv(X: np.ndarray, data: LabelledSet, split: TrainingSplit, mode
     pool = data.subset(songs)
     k = max(2, min(round(1.0 / valid_fraction), len(set(group_keys(pool.paths, pool.artists)))))
     result = cross_validate(X[songs], pool, model_type, n_splits=k, seed=seed, hyper=hyper)
-    how = (f"grouped {k}-fold cross-validation over all {len(songs)} songs (no hold-out "
-           f"could hold every label on both sides: {', '.join(split.missing)} have too few "
-           "groups); the model is then trained on all of them")
+    how = (f"grouped {k}-fold cross-validation over all {len(songs)} songs (no "
+           f"{valid_fraction:.0%} hold-out held every label on both sides; the best lacked "
+           f"{', '.join(split.missing)}); the model is then trained on all of them")
     return songs, result.output, how
 
 
