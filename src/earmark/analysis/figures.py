@@ -116,8 +116,9 @@ def plot_spectrogram(audio_path: str, path: str | Path, title: str,
     audio = decode_audio(audio_path, params.sample_rate, duration=seconds)
     mel = log_mel(audio, params).numpy()
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.imshow(mel, origin="lower", aspect="auto", cmap="magma",
-              extent=(0, len(audio) / params.sample_rate, 0, mel.shape[0]))
+    image = ax.imshow(mel, origin="lower", aspect="auto", cmap="magma",
+                      extent=(0, len(audio) / params.sample_rate, 0, mel.shape[0]))
+    fig.colorbar(image, ax=ax, label="dB", fraction=0.03)
     ax.set_xlabel("seconds")
     ax.set_ylabel("mel band")
     ax.set_title(f"{Path(audio_path).name}: {title}", fontsize=9)
