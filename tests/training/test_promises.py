@@ -28,7 +28,7 @@ from earmark.ingest.importers import import_dataset_folders
 from earmark.learn.evaluate import confusion_title
 from earmark.learn.train import default_inputs, split_for_training, train_model
 from earmark.learn.tune import tune
-from earmark.models.io import load_model
+from earmark.models.io import load_model, save_model
 
 runner = CliRunner()
 GENRES10 = tuple("abcdefghij")
@@ -316,3 +316,12 @@ def test_training_commands_exit_3_with_one_line_on_missing_inputs(tmp_path):
             (case, result.stderr)
         assert not isinstance(result.exception, Exception) or \
             isinstance(result.exception, SystemExit), (case, result.exception)
+
+
+def test_a_model_path_may_start_with_a_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    data = genre_set(6)
+    model = train_model(separable(data), data, "head", default_inputs("head"), seed=0,
+                        hyper={"C": 1.0})
+    assert save_model(model, "~/models/genres") == tmp_path / "models" / "genres.safetensors"
+    assert load_model("~/models/genres").card.labels == list(GENRES10)

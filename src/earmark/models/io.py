@@ -119,7 +119,8 @@ class TrainedModel:
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
-    path = Path(path)
+    """``(weights, card)`` paths of a model given as either file or the stem, ``~`` expanded."""
+    path = Path(path).expanduser()
     stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
     return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
 
