@@ -72,13 +72,14 @@ def test_info_json_lists_what_every_table_knows_of_a_track(tmp_path, music_files
     # The human view shows the same knowledge compactly: one line per kind, no raw numbers.
     shown = runner.invoke(app, ["info", str(song), "--db", str(db)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
-    lines = {line.split("  ")[0]: " ".join(line.split()) for line in shown.stdout.splitlines()}
-    assert lines["labels"] == "labels mine: blues (train); mine: rock (train)"
-    assert lines["ratings"] == (f"ratings 2 stars ({_iso(50.0)}); like ({_iso(100.0)})")
-    assert lines["embeddings"] == "embeddings 1 (MSD_musicnn, 4 values)"
-    assert lines["MSD_musicnn genres"] == "MSD_musicnn genres rock 0.90"
-    assert lines["tag writes"].startswith("tag writes 2; last ")
-    assert lines["tag writes"].endswith(': GENRE ["Rock"] -> ["Blues", "Rock"]')
+    # (Words compared with the spaces squeezed: a narrow terminal folds a long value.)
+    text = " ".join(shown.stdout.split())
+    assert "labels mine: blues (train); mine: rock (train)" in text
+    assert f"ratings 2 stars ({_iso(50.0)}); like ({_iso(100.0)})" in text
+    assert "embeddings 1 (MSD_musicnn, 4 values)" in text
+    assert "MSD_musicnn genres rock 0.90" in text
+    assert re.search(r'tag writes 2; last \S+ \S+: GENRE \["Rock"\] -> \["Blues", "Rock"\]',
+                     text)
     assert "mtime_ns" not in shown.stdout and "content_hash" not in shown.stdout
     assert len(shown.stdout.splitlines()) < 15
 
