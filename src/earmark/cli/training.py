@@ -166,10 +166,13 @@ def _print_import(report: DatasetImportReport, as_json: bool) -> None:
 
 @dataset_app.command("list")
 def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Labelled datasets in the catalog, with their tasks and sizes."""
+    """Labelled datasets in the catalog, with their tasks and sizes. Exit code 3 when the
+    catalog has none."""
     from earmark.catalog.labels import datasets
     with open_catalog(db) as catalog:
         rows = datasets(catalog)
+    if not rows:
+        fail("no labelled datasets in the catalog; add one with `earmark dataset import PATH`")
     if as_json:
         for row in rows:
             emit_json(row)
