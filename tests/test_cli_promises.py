@@ -77,7 +77,6 @@ NOT_YET = {
     "tags-missing": ("9", "helper A"), "tags-empty": ("9", "helper A"),
     "genre-missing": ("9", "helper A"), "embed-missing": ("9", "helper A"),
     "embed-empty": ("9", "helper A"), "label-missing": ("9", "helper B (issue 11 'label')"),
-    "dataset-list-empty-catalog": ("9", "helper D"),
 }
 NOTHING_TO_DO = [
     pytest.param(*p.values, id=p.id, marks=_xfail(*NOT_YET[p.id]) if p.id in NOT_YET else ())
