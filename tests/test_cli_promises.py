@@ -74,9 +74,7 @@ NOTHING_TO_DO = [
 
 # Cases other helpers' commands do not meet yet; the lead removes each line when it is fixed.
 NOT_YET = {
-    "tags-missing": ("9", "helper A"), "tags-empty": ("9", "helper A"),
-    "genre-missing": ("9", "helper A"), "embed-missing": ("9", "helper A"),
-    "embed-empty": ("9", "helper A"), "label-missing": ("9", "helper B (issue 11 'label')"),
+    "label-missing": ("9", "helper B (issue 11 'label')"),
 }
 NOTHING_TO_DO = [
     pytest.param(*p.values, id=p.id, marks=_xfail(*NOT_YET[p.id]) if p.id in NOT_YET else ())
@@ -117,8 +115,7 @@ def test_nothing_to_do_exits_3_with_one_error_line(argv, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(name, marks=_xfail("9", "helper A") if name == "tags" else ())
-    for name in sorted(_every_command())])
+    pytest.param(name) for name in sorted(_every_command())])
 def test_every_command_takes_db(name):
     """README: "Every command takes --db PATH"."""
     import typer.main
@@ -173,15 +170,14 @@ def test_info_shows_a_compact_human_view(tmp_path, music_files):
     assert runner.invoke(app, ["scan", str(song), "--db", str(db)]).exit_code == 0
     result = runner.invoke(app, ["info", str(song), "--db", str(db)], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
-    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
-    assert lines[0] == str(song)
-    assert "audio 0:04, flac, 44.1 kHz, 2 ch" in lines[1]
-    assert lines[2] == "status ok"
+    text = " ".join(result.stdout.split())  # a long path folds on a narrow terminal
+    assert text.startswith(f"{song} audio 0:04, flac, 44.1 kHz, 2 ch, ")
+    assert " status ok " in text
     # Dates in ISO 8601, never epoch seconds or raw nanoseconds.
     with Catalog(db) as catalog:
         track = tracks.get_track(catalog, song)
     assert str(track.mtime_ns) not in result.stdout and "mtime_ns" not in result.stdout
-    assert any(line.startswith("scanned 20") for line in lines)
+    assert " scanned 20" in text
 
 
 def test_scan_summary_counts_a_missing_file_not_as_playable_and_prune_says_pruned(
