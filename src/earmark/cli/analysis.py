@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from earmark.catalog import Catalog, default_catalog_path
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
@@ -19,18 +24,21 @@ from earmark.cli.app import (
     app,
     check_output_path,
     console,
+    display_path,
     emit_json,
     err_console,
     fail,
+    json_path,
     open_catalog,
     progress_bar,
 )
-from earmark.errors import AudioError
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files
-from earmark.models.registry import ALIASES
+from earmark.models.registry import ALIASES, BOTH, MODEL_NAMES, ZERO_SHOT_MODELS
 from earmark.settings import PRECISIONS, settings
 
-TaggerChoice = StrEnum("TaggerChoice", {alias.replace("-", "_"): alias for alias in ALIASES})
+if TYPE_CHECKING:
+    from earmark.tagging.lookup import SongLabels
+
 PrecisionChoice = StrEnum("PrecisionChoice", {p: p for p in PRECISIONS})
 #: ``$EARMARK_PRECISION`` or ``auto`` (see :mod:`earmark.settings`).
 DEFAULT_PRECISION = PrecisionChoice(settings().precision)
@@ -56,58 +64,84 @@ def _audio_paths(paths: list[Path]) -> tuple[list[str], list[tuple[str, str]]]:
     return files, problems
 
 
-def _load(model: str, precision: str):
-    from earmark.engine.device import pick_device
-    from earmark.models.musicnn import load_musicnn
-
-    return load_musicnn(model, device=pick_device(), precision=precision)
-
-
-def _report_failure(path: str, reason: str, as_json: bool) -> None:
+def _report_failure(path: str, reason: str, as_json: bool, roots: list[Path]) -> None:
     if as_json:
-        emit_json({"path": path, "error": reason})
+        emit_json({"path": json_path(path), "error": reason})
     else:
-        err_console.print(f"[red]skipped[/] {path}: {reason}", highlight=False)
+        err_console.print(f"[red]skipped[/] {display_path(path, roots)}: {reason}",
+                          highlight=False, soft_wrap=True)
 
 
-def _run(paths: list[Path], model_name: str, precision: str, start: float | None,
-         duration: float | None, as_json: bool, failed: list[str]):
-    """Yield each song's result; report unreadable files on the way (as JSON lines with
-    ``as_json``, else on stderr) and append their paths to ``failed``, so the command can print
-    what it has before it stops with exit code 1."""
-    from earmark.analysis.embed import analyse_files
-
+def _files(paths: list[Path], as_json: bool, failed: list[str]) -> list[str]:
+    """The audio files under ``paths``; paths that cannot be read are reported and appended to
+    ``failed``. None at all stops the command with exit code 3 and one ``error:`` line (the
+    problem itself when there is one: ``error: song.mp3: file or folder not found``)."""
     files, problems = _audio_paths(paths)
-    for path, problem in problems:
-        _report_failure(path, problem, as_json)
     if not files:
-        fail("no audio files found", code=EXIT_SOME_FAILED if problems else 3)
+        if len(problems) == 1:
+            path, problem = problems[0]
+            fail(f"{display_path(path, paths)}: {problem}")
+        for path, problem in problems:
+            _report_failure(path, problem, as_json, paths)
+        fail("none of the paths given could be read" if problems else "no audio files found")
+    for path, problem in problems:
+        _report_failure(path, problem, as_json, paths)
     failed += [path for path, _ in problems]
-    tagger = _load(model_name, precision)
+    return files
+
+
+@contextmanager
+def _existing_catalog(db: Path | None, wanted: bool = True) -> Iterator[Catalog | None]:
+    """The catalog (``--db``, else the default) when it exists and is ``wanted``, else
+    ``None``: ``genre`` and ``tags`` reuse and complete a catalog's predictions but never
+    create one."""
+    path = Path(os.path.expanduser(str(db))) if db is not None else default_catalog_path()
+    if not wanted or not path.is_file():
+        yield None
+        return
+    with open_catalog(path) as catalog:
+        yield catalog
+
+
+def _answers(lookup: Callable[..., Iterator[SongLabels]], roots: list[Path], as_json: bool,
+             failed: list[str]) -> Iterator[SongLabels]:
+    """Yield each answer of ``lookup(progress=...)`` (:mod:`earmark.tagging.lookup`) that has
+    labels (or silence) to show, under a progress bar; report failures on the
+    way (JSON lines with ``as_json``, else on stderr) and append their paths to ``failed``, so
+    the command prints what it has before it stops with exit code 1; notes on stderr."""
     with progress_bar("listening") as advance:
-        for done, (path, result) in enumerate(
-            analyse_files(files, tagger, start=start, duration=duration), start=1
-        ):
-            advance(done, len(files), path)
-            if isinstance(result, AudioError):
-                failed.append(path)
-                _report_failure(path, result.reason, as_json)
+        for answer in lookup(progress=advance):
+            if answer.status == "failed":
+                failed.append(answer.path)
+                _report_failure(answer.path, answer.reason, as_json, roots)
                 continue
-            if result.padded:
+            shown = display_path(answer.path, roots)
+            if answer.padded:
                 err_console.print(
-                    f"[yellow]note[/] {path}: shorter than one 3 s patch "
-                    f"({result.duration:.1f} s), padded with silence", highlight=False)
-            if result.downmix:
-                err_console.print(f"[yellow]note[/] {path}: {result.downmix}", highlight=False)
-            yield result
+                    f"[yellow]note[/] {shown}: shorter than one 3 s patch "
+                    f"({answer.result.duration:.1f} s), padded with silence", highlight=False,
+                    soft_wrap=True)
+            if answer.downmix:
+                err_console.print(f"[yellow]note[/] {shown}: {answer.downmix}", highlight=False,
+                                  soft_wrap=True)
+            yield answer
+
+
+#: ``--model`` of ``tags``: one pretrained tagger, by name or short name.
+TAGGER_HELP = (f"Which pretrained tagger: msd (Last.fm genres, eras, moods), mtt (instruments, "
+               f"voice, genres), msd-vgg, mtt-vgg, or a full name ({', '.join(MODEL_NAMES)}).")
+
+#: What ``--db`` means to ``genre`` and ``tags``.
+LOOKUP_DB_HELP = ("Catalog to reuse (default: $EARMARK_DB or the user data dir; never created): "
+                  "its unchanged songs are answered from their stored predictions, computed and "
+                  "stored once if missing; other files are analysed without joining the "
+                  "library (earmark scan adds them).")
 
 
 @app.command("tags")
 def tags_command(
     paths: PathsArgument,
-    model: Annotated[TaggerChoice, typer.Option(
-        help="msd: Last.fm genres, eras, moods; mtt: instruments, voice, genres.")
-    ] = TaggerChoice.msd,
+    model: Annotated[str, typer.Option(help=TAGGER_HELP)] = "msd",
     top: Annotated[int, typer.Option(help="How many tags per song.")] = 5,
     start: Annotated[float | None, typer.Option(help="Start at this second.")] = None,
     duration: Annotated[float | None, typer.Option(help="Analyse this many seconds.")] = None,
@@ -118,50 +152,72 @@ def tags_command(
         help="Write the taggram (tags x time) of the song to this PNG (one song only).")
     ] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
+    db: Annotated[Path | None, typer.Option("--db", help=LOOKUP_DB_HELP, dir_okay=False)
+                  ] = None,
 ) -> None:
     """Top tags of each song, from a pretrained musicnn model (no training needed)."""
-    name = ALIASES[model.value]
+    from earmark.tagging.lookup import song_tags, tagger_name
+
+    name = tagger_name(model)
     if plot is not None:
         if len(_audio_paths(paths)[0]) != 1:
             fail("--plot draws one song's taggram: give exactly one file", code=EXIT_USAGE)
         check_output_path(plot)
+    failed: list[str] = []
+    files = _files(paths, as_json, failed)
     writer = csv.writer(sys.stdout) if as_csv else None
     if writer:
         writer.writerow(["path", "rank", "tag", "probability"])
-    results, failed = [], []
+    plotted = None
     # CSV rows stay CSV: in that mode a file that failed is told on stderr
-    for result in _run(paths, name, precision.value, start, duration, as_json, failed):
-        results.append(result)
-        top_tags = [] if result.silent else result.top_tags(top)
-        if as_json:
-            emit_json({"path": result.path, "model": name, "padded": result.padded,
-                       "silent": result.silent, "downmix": result.downmix,
-                       "tags": [{"tag": t, "probability": round(p, 4)} for t, p in top_tags]})
-        elif writer:
-            if result.silent:
-                err_console.print(f"[yellow]note[/] {result.path}: {SILENT_AUDIO}",
-                                  highlight=False)
-            for rank, (tag, p) in enumerate(top_tags, start=1):
-                writer.writerow([result.path, rank, tag, f"{p:.4f}"])
-        else:
-            line = (f"[dim]{SILENT_AUDIO}[/]" if result.silent
-                    else ", ".join(f"{t} [dim]{p:.2f}[/]" for t, p in top_tags))
-            console.print(f"[bold]{Path(result.path).name}[/]  {line}", highlight=False,
-                          soft_wrap=True)
-    if plot is not None and results:
+    # a taggram needs this run's analysis, so --plot never reads stored tags
+    with _existing_catalog(db, wanted=plot is None) as catalog:
+        lookup = partial(song_tags, files, name, catalog, start=start, duration=duration,
+                         precision=precision.value)
+        for answer in _answers(lookup, paths, as_json, failed):
+            plotted = plotted or answer.result
+            top_tags = answer.labels[:top]
+            if as_json:
+                emit_json({"path": json_path(answer.path), "model": name,
+                           "padded": answer.padded, "silent": answer.silent,
+                           "downmix": answer.downmix, "from_catalog": answer.status == "stored",
+                           "tags": [{"tag": t, "probability": round(p, 4)} for t, p in top_tags]})
+            elif writer:
+                if answer.silent:
+                    err_console.print(f"[yellow]note[/] {display_path(answer.path, paths)}: "
+                                      f"{SILENT_AUDIO}", highlight=False, soft_wrap=True)
+                for rank, (tag, p) in enumerate(top_tags, start=1):
+                    writer.writerow([json_path(answer.path), rank, tag, f"{p:.4f}"])
+            else:
+                line = (f"[dim]{SILENT_AUDIO}[/]" if answer.silent
+                        else ", ".join(f"{t} [dim]{p:.2f}[/]" for t, p in top_tags))
+                console.print(f"[bold]{display_path(answer.path, paths)}[/]  {line}",
+                              highlight=False, soft_wrap=True)
+    if plot is not None and plotted is not None:
         from earmark.analysis.figures import plot_taggram
 
-        plot_taggram(results[0].taggram, results[0].tags, plot,
-                     title=Path(results[0].path).name, start=start or 0.0,
-                     patch_seconds=results[0].patch_seconds)
+        plot_taggram(plotted.taggram, plotted.tags, plot,
+                     title=Path(plotted.path).name, start=start or 0.0,
+                     patch_seconds=plotted.patch_seconds)
         err_console.print(f"taggram written to {plot}")
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
+#: ``--model`` of ``genre`` and ``tag``: what :func:`earmark.tagging.sources.resolve_genre_model`
+#: accepts.
+GENRE_MODEL_HELP = (
+    f"Where genres come from: {BOTH} (default: MSD and MTT musicnn together, calibrated); one "
+    f"pretrained tagger by name or short name ({', '.join(MODEL_NAMES)}; "
+    f"{', '.join(ALIASES)}); learned (genres learned from your own tags); a trained model's "
+    "name with genres stored in the catalog, or its file (models/genres). An unknown name is "
+    "an error listing the valid ones.")
+
+
 @app.command("genre")
 def genre_command(
     paths: PathsArgument,
+    model: Annotated[str, typer.Option(help=GENRE_MODEL_HELP)] = BOTH,
     top: Annotated[int, typer.Option(help="How many genres per song.")] = 3,
     min_confidence: Annotated[float, typer.Option(
         help="Leave out genres below this confidence (0-1).")] = 0.1,
@@ -169,20 +225,46 @@ def genre_command(
     duration: Annotated[float | None, typer.Option(help="Analyse this many seconds.")] = None,
     as_json: JsonOption = False,
     precision: PrecisionOption = DEFAULT_PRECISION,
+    learn: Annotated[bool, typer.Option(
+        "--learn", help="Learn your library's own genres from the catalog's songs with genre "
+                        "tags (and `earmark label` labels) and show those instead.")] = False,
+    db: DbOption = None,
 ) -> None:
-    """Genres of each song without training: MSD musicnn tags mapped to a genre vocabulary."""
+    """Genres of each song without training: by default MSD and MTT musicnn together, their tags
+    mapped to one genre vocabulary and calibrated (the genres `earmark tag` writes).
+
+    With --db (or the default catalog, when it exists) the catalog's unchanged songs are
+    answered from their stored genres, computed and stored once if missing; other files are
+    analysed without joining the library (earmark scan adds them).
+    """
+    if learn:
+        from earmark.cli.labels import show_learned_genres
+
+        show_learned_genres(paths, db, top, min_confidence, as_json)
+        return
+    from earmark.tagging.lookup import song_genres
+    from earmark.tagging.sources import resolve_genre_model
+
     table = None if as_json else Table("song", "genres", header_style="bold")
     failed: list[str] = []
-    for result in _run(paths, "MSD_musicnn", precision.value, start, duration, as_json, failed):
-        genres = [(g, c) for g, c in result.genres[:top] if c >= min_confidence]
-        if as_json:
-            emit_json({"path": result.path, "silent": result.silent, "downmix": result.downmix,
-                       "genres": [{"genre": g, "confidence": round(c, 4)} for g, c in genres]})
-        elif result.silent:
-            table.add_row(Path(result.path).name, f"[dim]{SILENT_AUDIO}[/]")
-        else:
-            text = ", ".join(f"{g} [dim]{c:.2f}[/]" for g, c in genres) or "[dim]unsure[/]"
-            table.add_row(Path(result.path).name, text)
+    files = _files(paths, as_json, failed)
+    with _existing_catalog(db) as catalog:
+        chosen = resolve_genre_model(catalog, model)
+        lookup = partial(song_genres, files, chosen, catalog, start=start, duration=duration,
+                         precision=precision.value)
+        for answer in _answers(lookup, paths, as_json, failed):
+            genres = [(g, c) for g, c in answer.labels[:top] if c >= min_confidence]
+            if as_json:
+                emit_json({"path": json_path(answer.path), "model": chosen.name,
+                           "silent": answer.silent, "downmix": answer.downmix,
+                           "from_catalog": answer.status == "stored",
+                           "genres": [{"genre": g, "confidence": round(c, 4)}
+                                      for g, c in genres]})
+            elif answer.silent:
+                table.add_row(display_path(answer.path, paths), f"[dim]{SILENT_AUDIO}[/]")
+            else:
+                text = ", ".join(f"{g} [dim]{c:.2f}[/]" for g, c in genres) or "[dim]unsure[/]"
+                table.add_row(display_path(answer.path, paths), text)
     if table is not None:
         console.print(table)
     if failed:
@@ -195,8 +277,10 @@ def embed_command(
         help="Scan these folders first (default: every track already in the catalog).")
     ] = None,
     db: DbOption = None,
-    model: Annotated[TaggerChoice, typer.Option(help="Which pretrained model.")
-                     ] = TaggerChoice.msd,
+    model: Annotated[str, typer.Option(help=(
+        f"{BOTH} (default: MSD and MTT musicnn on one decode, both taggers' tags and their "
+        f"combined genres stored), or one pretrained tagger ({', '.join(ALIASES)} or "
+        "its full name)."))] = BOTH,
     force: Annotated[bool, typer.Option("--force", help="Recompute existing embeddings.")
                      ] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, mps (default: best).")] = None,
@@ -205,19 +289,25 @@ def embed_command(
 ) -> None:
     """Compute per-song embeddings (and tag/genre predictions) for catalog tracks."""
     from earmark.analysis.embed import embed_tracks
+    from earmark.analysis.genres import combination_name
     from earmark.catalog import tracks
     from earmark.ingest.scan import scan
+    from earmark.tagging.lookup import tagger_name
 
+    if paths and not _audio_paths(paths)[0]:
+        _files(paths, as_json, [])  # no audio at all: exit 3 with the reason, no catalog made
     with open_catalog(db) as catalog:
         track_ids = None
         if paths:
             with progress_bar("scanning") as advance:
                 scan(catalog, paths, progress=advance)
             track_ids = [t.id for t in tracks.select_tracks(catalog, paths)]
-        name = ALIASES[model.value]
+        taggers = (list(ZERO_SHOT_MODELS) if model.strip() == BOTH
+                   else [tagger_name(model)])
+        name = combination_name(taggers)
         try:
             with progress_bar(f"embedding ({name})") as advance:
-                report = embed_tracks(catalog, name, track_ids, force=force, device=device,
+                report = embed_tracks(catalog, taggers, track_ids, force=force, device=device,
                                       precision=precision.value, progress=advance)
         except ValueError as exc:
             fail(str(exc))
@@ -235,8 +325,10 @@ def embed_command(
             console.print(f"{len(report.done)} embedded, {report.up_to_date} already up to date, "
                           f"{len(report.failed)} failed ({name})")
             for path, note in report.notes:
-                err_console.print(f"[yellow]note[/] {path}: {note}", highlight=False)
+                err_console.print(f"[yellow]note[/] {display_path(path, paths)}: {note}",
+                                  highlight=False, soft_wrap=True)
             for path, reason in report.failed:
-                err_console.print(f"[red]failed[/] {path}: {reason}", highlight=False)
+                err_console.print(f"[red]failed[/] {display_path(path, paths)}: {reason}",
+                                  highlight=False, soft_wrap=True)
     if report.failed:
         raise typer.Exit(EXIT_SOME_FAILED)

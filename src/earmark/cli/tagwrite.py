@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from earmark.catalog import journal
+from earmark.cli.analysis import GENRE_MODEL_HELP
 from earmark.cli.app import (
     EXIT_FAILED,
     EXIT_SOME_FAILED,
@@ -34,7 +35,6 @@ from earmark.cli.app import (
 from earmark.cli.labels import learn_before_tagging
 from earmark.errors import EarmarkError
 from earmark.learn.library_genres import LEARNED_MODEL
-from earmark.models.registry import MODEL_NAMES
 from earmark.tagging import plan as tagplan
 from earmark.tagging.job import DEFAULT_TAGGER, TaggingJob, TagOutcome, TagPreview, plan_status
 from earmark.tagging.policy import default_config_text, load_policy
@@ -103,10 +103,7 @@ def tag_command(
         help="Music files or folders (new or changed files are scanned first).")] = None,
     whole_catalog: Annotated[bool, typer.Option(
         "--catalog", help="Tag every track in the catalog instead of PATHS.")] = False,
-    model: Annotated[str, typer.Option(
-        help="Where genres come from: predictions stored in the catalog under this model name "
-             "(e.g. a trained classifier), or a pretrained tagger earmark runs itself "
-             f"({', '.join(MODEL_NAMES)}).")] = DEFAULT_TAGGER,
+    model: Annotated[str, typer.Option(help=GENRE_MODEL_HELP)] = DEFAULT_TAGGER,
     mood: Annotated[bool, typer.Option("--mood", help="Also write moods.")] = False,
     instrument: Annotated[bool, typer.Option(
         "--instrument", help="Also write instruments.")] = False,

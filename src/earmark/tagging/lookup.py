@@ -1,0 +1,218 @@
+"""Genres and tags of files, for the ``genre`` and ``tags`` commands: the catalog is reused, never
+grown.
+
+A file the catalog holds, unchanged since it was scanned (same size and modification time),
+is answered from its stored predictions; a catalog song without them is analysed once and they
+are stored (:func:`~earmark.tagging.sources.ensure_genres`,
+:func:`~earmark.tagging.sources.ensure_predictions`), so neither command nor ``tag`` listens to
+it twice. Any other file (not in the catalog, changed since its scan, or asked about an excerpt
+with ``start``/``duration``) is analysed now and nothing about it is stored: looking a song up
+does not add it to the library (``earmark scan`` does).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from earmark.analysis.embed import SongResult, analyse_files
+from earmark.catalog import Catalog
+from earmark.catalog.predictions import is_silent, load_predictions
+from earmark.catalog.tracks import Track, get_track
+from earmark.errors import AudioError, EarmarkError
+from earmark.models.registry import MODEL_NAMES, pretrained
+from earmark.tagging.sources import (
+    GenreModel,
+    Scored,
+    ensure_genres,
+    ensure_predictions,
+    load_prediction,
+)
+from earmark.types import Outcome, ProgressFn
+
+
+@dataclass(frozen=True)
+class SongLabels(Outcome):
+    """One file's genres (or tags), most confident first, in ``labels``.
+
+    ``status``: ``stored`` (read from the catalog), ``analysed`` (the models listened to it
+    now) or ``failed`` (``reason`` says why, ``labels`` empty). ``silent``: the audio was silent,
+    so ``labels`` is empty. ``padded`` (shorter than one patch) and ``downmix`` (a note when the
+    channels cancelled) come from this run's analysis; ``padded`` is ``None`` for a stored
+    answer. ``result``: the analysis (with its taggram) of an ``analysed`` file.
+    """
+
+    STATUSES: ClassVar[frozenset[str]] = frozenset({"stored", "analysed", "failed"})
+
+    labels: Scored = field(default_factory=list)
+    silent: bool = False
+    padded: bool | None = None
+    downmix: str | None = None
+    result: SongResult | None = None
+
+
+def catalog_tracks(catalog: Catalog | None, paths: Sequence[str]) -> dict[str, Track]:
+    """``{path: track}`` for the files of ``paths`` the catalog holds as playable and that are
+    unchanged since their scan (size and modification time), so their stored predictions still
+    describe them."""
+    found = {}
+    for path in paths if catalog is not None else ():
+        try:
+            track, stat = get_track(catalog, path), os.stat(path)
+        except (EarmarkError, OSError):
+            continue
+        if (track is not None and track.status == "ok" and track.size == stat.st_size
+                and track.mtime_ns == stat.st_mtime_ns):
+            found[path] = track
+    return found
+
+
+def _analysed(path: str, result: SongResult | AudioError, labels: Scored) -> SongLabels:
+    if isinstance(result, AudioError):
+        return SongLabels(path, "failed", result.reason)
+    return SongLabels(path, "analysed", None, [] if result.silent else labels, result.silent,
+                      result.padded, result.downmix, result)
+
+
+def _stored(catalog: Catalog, path: str, track: Track, model: str, kind: str,
+            failures: dict[str, str]) -> SongLabels:
+    if is_silent(catalog, track.id):
+        return SongLabels(path, "stored", None, [], True,
+                          downmix=_stored_downmix(catalog, track.id, model))
+    labels = load_prediction(catalog, track.id, model, kind)
+    if labels is None:
+        return SongLabels(path, "failed", failures.get(track.path) or
+                          f"no {kind} from {model!r} stored for this song")
+    return SongLabels(path, "stored", None, labels,
+                      downmix=_stored_downmix(catalog, track.id, model))
+
+
+def _stored_downmix(catalog: Catalog, track_id: int, model: str) -> str | None:
+    audio = load_predictions(catalog, track_id, "audio", model)
+    return audio.get("downmix") if isinstance(audio, dict) else None
+
+
+def _load_taggers(names: Sequence[str], precision: str | None):
+    from earmark.engine.device import pick_device
+    from earmark.models.musicnn import load_musicnn
+
+    return [load_musicnn(name, device=pick_device(), precision=precision) for name in names]
+
+
+def _counted(progress: ProgressFn | None, items: Iterator, total: int) -> Iterator:
+    for done, item in enumerate(items, start=1):
+        if progress is not None:
+            progress(done, total, item[0])
+        yield item
+
+
+def song_genres(
+    paths: Sequence[str],
+    model: GenreModel,
+    catalog: Catalog | None = None,
+    *,
+    start: float | None = None,
+    duration: float | None = None,
+    precision: str | None = None,
+    progress: ProgressFn | None = None,
+) -> Iterator[SongLabels]:
+    """The genres of each file of ``paths``, in order, as ``model`` hears them
+    (:func:`~earmark.tagging.sources.resolve_genre_model`): the combined, calibrated genres of
+    both taggers by default, one tagger's, a trained model's, or genres only stored in the
+    catalog (``learned``). See the module for what the catalog is used for.
+
+    ``start``/``duration`` (seconds) analyse an excerpt: the pretrained taggers only, never
+    from or into the catalog. ``precision``: see :func:`earmark.models.musicnn.load_musicnn`.
+    A file that cannot be decoded gives a ``failed`` :class:`SongLabels`; the rest go on.
+    Raises :class:`~earmark.errors.EarmarkError` for an excerpt of a model that does not
+    listen itself, or a trained model that cannot be loaded.
+    """
+    excerpt = start is not None or duration is not None
+    if excerpt and not model.taggers:
+        raise EarmarkError(f"--start/--duration choose the excerpt the pretrained taggers hear; "
+                           f"{model.name!r} gives whole songs' genres")
+    known = {} if excerpt else catalog_tracks(catalog, paths)
+    failures: dict[str, str] = {}
+    if known:
+        failures = dict(ensure_genres(catalog, model, [t.id for t in known.values()],
+                                      progress=progress))
+    outside = [p for p in paths if p not in known]
+    answers = _outside_genres(outside, model, start, duration, precision, progress)
+    for path in paths:
+        if path in known:
+            yield _stored(catalog, path, known[path], model.name, "genres", failures)
+        else:
+            yield next(answers)
+
+
+def _outside_genres(paths: list[str], model: GenreModel, start: float | None,
+                    duration: float | None, precision: str | None,
+                    progress: ProgressFn | None) -> Iterator[SongLabels]:
+    if not paths:
+        return
+    if model.taggers:
+        songs = analyse_files(paths, _load_taggers(model.taggers, precision), start=start,
+                              duration=duration)
+        for path, result in _counted(progress, songs, len(paths)):
+            yield _analysed(path, result, [] if isinstance(result, AudioError) else result.genres)
+    elif model.path is not None:
+        from earmark.analysis.predict import predict_songs
+        from earmark.models.io import load_model
+
+        for prediction in predict_songs(load_model(model.path), paths, progress=progress):
+            if prediction.error:
+                yield SongLabels(prediction.path, "failed", prediction.error)
+            else:
+                labels = sorted(prediction.scores.items(), key=lambda item: -item[1])
+                yield SongLabels(prediction.path, "analysed", None, labels)
+    else:
+        for path in paths:
+            yield SongLabels(path, "failed", f"not in the catalog: genres of {model.name!r} "
+                                             "exist only for catalog songs (earmark scan it)")
+
+
+def tagger_name(value: str) -> str:
+    """The pretrained tagger ``value`` names (``mtt`` -> ``MTT_musicnn``): tags come from one
+    tagger's own vocabulary. Raises :class:`~earmark.errors.EarmarkError` listing the taggers
+    for anything else (``both``, ``learned``, a trained model: they give genres, not tags)."""
+    try:
+        return pretrained(value.strip()).name
+    except EarmarkError:
+        raise EarmarkError(f"no tags from {value!r}: tags come from one pretrained tagger; "
+                           f"choose one of {', '.join(MODEL_NAMES)} (or msd, mtt, msd-vgg, "
+                           "mtt-vgg)") from None
+
+
+def song_tags(
+    paths: Sequence[str],
+    model: str,
+    catalog: Catalog | None = None,
+    *,
+    start: float | None = None,
+    duration: float | None = None,
+    precision: str | None = None,
+    progress: ProgressFn | None = None,
+) -> Iterator[SongLabels]:
+    """Every tag of pretrained tagger ``model`` (a name of :data:`MODEL_NAMES`) for each file
+    of ``paths``, most probable first, in order; the catalog is used as :func:`song_genres`
+    uses it. An ``analysed`` answer carries its :class:`~earmark.analysis.embed.SongResult`
+    (the taggram)."""
+    excerpt = start is not None or duration is not None
+    known = {} if excerpt else catalog_tracks(catalog, paths)
+    failures: dict[str, str] = {}
+    if known:
+        failures = dict(ensure_predictions(catalog, model, [t.id for t in known.values()],
+                                           progress=progress))
+    outside = [p for p in paths if p not in known]
+    songs = _counted(progress, analyse_files(
+        outside, _load_taggers([model], precision), start=start, duration=duration),
+        len(outside)) if outside else iter(())
+    for path in paths:
+        if path in known:
+            yield _stored(catalog, path, known[path], model, "tags", failures)
+        else:
+            path, result = next(songs)
+            yield _analysed(path, result, [] if isinstance(result, AudioError)
+                            else result.top_tags(len(result.tags)))
