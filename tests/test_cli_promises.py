@@ -134,7 +134,7 @@ def test_scan_of_a_missing_folder_exits_3_and_creates_no_catalog(tmp_path):
     assert not db.exists()
 
 
-def test_scan_of_an_empty_folder_exits_3_but_a_missing_root_beside_a_real_one_is_1(
+def test_empty_folder_scan_exits_3_with_no_catalog_and_a_missing_root_beside_one_is_1(
         tmp_path, music_files):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -142,6 +142,7 @@ def test_scan_of_an_empty_folder_exits_3_but_a_missing_root_beside_a_real_one_is
     result = runner.invoke(app, ["scan", str(empty), "--db", str(db)])
     assert result.exit_code == 3
     assert result.stderr.strip() == f"error: no audio files in {empty}: nothing to scan"
+    assert not db.exists() and not lock_path(db).exists()  # nothing to keep: no catalog made
     # One folder missing among real ones: that root failed, the rest was done.
     song = shutil.copyfile(music_files["ogg"], empty / "a.ogg")
     result = runner.invoke(app, ["scan", str(empty), str(tmp_path / "gone"), "--db", str(db),

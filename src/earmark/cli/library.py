@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from earmark.catalog import Catalog, tracks
+from earmark.catalog import Catalog, default_catalog_path, tracks
 from earmark.catalog.knowledge import track_knowledge
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
@@ -29,7 +29,13 @@ from earmark.cli.app import (
 )
 from earmark.engine import LocalEngine
 from earmark.errors import CatalogError
-from earmark.ingest.scan import ROOT_NOT_FOUND, inspect_file, not_pruned_reason, scan
+from earmark.ingest.scan import (
+    ROOT_NOT_FOUND,
+    find_audio_files,
+    inspect_file,
+    not_pruned_reason,
+    scan,
+)
 
 
 @app.command("scan")
@@ -57,6 +63,14 @@ def scan_command(
     if not any(os.path.lexists(os.path.expanduser(f)) for f in folders):
         # Checked before the catalog is opened, so a mistyped folder creates no catalog.
         fail(f"{escape(', '.join(map(str, folders)))}: {ROOT_NOT_FOUND}")
+    nothing = f"no audio files in {escape(', '.join(map(str, folders)))}: nothing to scan"
+    catalog_path = Path(os.path.expanduser(str(db))) if db is not None else default_catalog_path()
+    if not catalog_path.exists() and all(
+            problem == ROOT_NOT_FOUND
+            for _, problem in find_audio_files(os.path.expanduser(f) for f in folders)):
+        # A new catalog would stay empty: create none. (With a catalog, an emptied folder may
+        # still have missing tracks to report, so the scan itself decides.)
+        fail(nothing)
     with open_catalog(db) as catalog:
         with progress_bar("scanning") as advance:
             report = scan(
@@ -66,7 +80,7 @@ def scan_command(
                 progress=advance,
             )
         if report.found_nothing:
-            fail(f"no audio files in {escape(', '.join(map(str, folders)))}: nothing to scan")
+            fail(nothing)
         if as_json:
             _emit_scan_json(report)
         else:
