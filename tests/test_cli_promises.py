@@ -339,3 +339,34 @@ def test_two_scans_at_once_write_one_after_the_other(tmp_path):
     assert (first.returncode, second.returncode) == (0, 0), err2
     assert [json.loads(x)["action"] for x in out1.splitlines()] == ["added"] * total
     assert [json.loads(x)["action"] for x in out2.splitlines()] == ["unchanged"] * total
+
+
+def test_read_only_commands_do_not_wait_for_a_writer(tmp_path, music_files):
+    """``ratings export`` and ``dataset list`` only read: they run while another process
+    holds the writer lock (here this test), and say nothing about waiting; a writer (``rate``)
+    started meanwhile does wait, and gives up after its timeout."""
+    from earmark.catalog import ratings
+
+    db = tmp_path / "c.sqlite"
+    song = shutil.copyfile(music_files["ogg"], tmp_path / "a.ogg")
+    with Catalog(db) as catalog:
+        scan(catalog, [song], engine=LocalEngine(1))
+        ratings.add_rating(catalog, tracks.get_track(catalog, song).id, "like")
+    with Catalog(db, lock=True):
+        export = _earmark("ratings", "export", "--format", "json", db=db)
+        datasets = _earmark("dataset", "list", db=db)
+        out, err = export.communicate(timeout=60)
+        assert (export.returncode, err) == (0, "")
+        assert [(json.loads(line)["path"], json.loads(line)["verdict"])
+                for line in out.splitlines()] == [(str(song), "like")]
+        _, err = datasets.communicate(timeout=60)
+        assert datasets.returncode == 3
+        assert err.splitlines() == ["error: no labelled datasets in the catalog; add one with "
+                                    "`earmark dataset import PATH`"]
+        writer = _earmark("rate", str(song), "dislike", db=db)
+        said = writer.stderr.readline()
+        assert said.startswith(f"waiting: earmark (process {os.getpid()}) is writing")
+        writer.kill()
+        writer.communicate(timeout=60)
+    with Catalog(db) as catalog:  # the writer that was stopped while waiting changed nothing
+        assert [r.verdict for r in ratings.rating_history(catalog)] == ["like"]

@@ -189,7 +189,7 @@ def export_command(
     8601 with the UTC offset. Exit 3, writing nothing, when there is no rating."""
     if output is not None:
         check_output_path(output)
-    with open_catalog(db) as catalog:
+    with open_catalog(db, write=False) as catalog:
         if not ratings.count_ratings(catalog):
             fail("no ratings to export: rate songs with earmark rate, earmark review or "
                  "earmark ratings import")

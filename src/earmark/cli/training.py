@@ -169,7 +169,7 @@ def dataset_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Labelled datasets in the catalog, with their tasks and sizes. Exit code 3 when the
     catalog has none."""
     from earmark.catalog.labels import datasets
-    with open_catalog(db) as catalog:
+    with open_catalog(db, write=False) as catalog:
         rows = datasets(catalog)
     if not rows:
         fail("no labelled datasets in the catalog; add one with `earmark dataset import PATH`")
