@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import earmark
-from earmark.catalog import Catalog, tracks
+from earmark.catalog import Catalog, journal, tracks
 from earmark.catalog.lock import holder_pid, lock_path
 from earmark.cli import app
 from earmark.engine import LocalEngine
@@ -265,16 +265,23 @@ def test_catalog_lock_waits_for_the_holder_and_names_it(tmp_path):
     assert not (tmp_path / "none.sqlite").exists()
 
 
-def _library(folder: Path, n: int) -> int:
-    """``n`` 3 s clips of real music, then a full 7-minute song that keeps a scan busy for
-    seconds (so a test can act while it runs); returns the number of files."""
-    from music import asc_songs, gtzan_clip, transcode
+def _clips(folder: Path, n: int) -> list[Path]:
+    """``n`` 3 s clips of real music (GTZAN, one genre after another) as FLAC in ``folder``."""
+    from music import gtzan_clip, transcode
 
     folder.mkdir(parents=True, exist_ok=True)
     genres = ["rock", "jazz", "blues", "pop", "metal", "disco", "reggae", "country"]
-    for i in range(n):
-        transcode(gtzan_clip(genres[i % len(genres)], i // len(genres)),
-                  folder / f"{i:02d}.flac", "flac", seconds=3.0, rate=22050, channels=1)
+    return [transcode(gtzan_clip(genres[i % len(genres)], i // len(genres)),
+                      folder / f"{i:02d}.flac", "flac", seconds=3.0, rate=22050, channels=1)
+            for i in range(n)]
+
+
+def _library(folder: Path, n: int) -> int:
+    """``n`` 3 s clips of real music, then a full 7-minute song that keeps a scan busy for
+    seconds (so a test can act while it runs); returns the number of files."""
+    from music import asc_songs
+
+    _clips(folder, n)
     shutil.copyfile(max(asc_songs(), key=lambda p: p.stat().st_size), folder / "99 long.mp3")
     return n + 1
 
@@ -313,32 +320,91 @@ def test_ctrl_c_during_scan_says_how_far_it_got_and_a_rerun_continues(tmp_path):
     assert actions == ["added"] * (total - kept) + ["unchanged"] * kept
 
 
-@pytest.mark.slow
-def test_two_scans_at_once_write_one_after_the_other(tmp_path):
-    """The second writer waits for the first (saying for which process), then finds the
-    first's work done: nothing is inspected twice, nothing fails."""
-    total = _library(tmp_path / "lib", 2)
-    db = tmp_path / "c.sqlite"
-    first = _earmark("scan", str(tmp_path / "lib"), "--json", db=db)
-    deadline = time.monotonic() + 60
+def _one_while_another_writes(argv: list[str], db: Path, second_argv: list[str] | None = None
+                              ) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """Start ``earmark *argv`` on ``db`` and, while it holds the writer lock, ``earmark
+    *second_argv`` (default: the same). The first is paused meanwhile, so the second surely
+    finds the lock taken, whatever the timing. Checks the second's one waiting line and
+    returns both, running."""
+    first = _earmark(*argv, db=db)
+    deadline = time.monotonic() + 120
     while holder_pid(db) != first.pid and time.monotonic() < deadline:
         time.sleep(0.005)
-    # Paused while it holds the lock, so the second surely finds it taken.
     first.send_signal(signal.SIGSTOP)
     try:
         assert holder_pid(db) == first.pid
-        second = _earmark("scan", str(tmp_path / "lib"), "--json", db=db)
+        second = _earmark(*(second_argv or argv), db=db)
         said = second.stderr.readline()
     finally:
         first.send_signal(signal.SIGCONT)
     assert said == (
         f"waiting: earmark (process {first.pid}) is writing to this catalog; this command "
         "starts when it has finished (Ctrl-C to stop)\n")
+    return first, second
+
+
+@pytest.mark.slow
+def test_two_scans_at_once_write_one_after_the_other(tmp_path):
+    """The second writer waits for the first (saying for which process), then finds the
+    first's work done: nothing is inspected twice, nothing fails."""
+    total = _library(tmp_path / "lib", 2)
+    db = tmp_path / "c.sqlite"
+    first, second = _one_while_another_writes(["scan", str(tmp_path / "lib"), "--json"], db)
     out1, _ = first.communicate(timeout=300)
     out2, err2 = second.communicate(timeout=300)
     assert (first.returncode, second.returncode) == (0, 0), err2
     assert [json.loads(x)["action"] for x in out1.splitlines()] == ["added"] * total
     assert [json.loads(x)["action"] for x in out2.splitlines()] == ["unchanged"] * total
+
+
+@pytest.mark.slow
+def test_two_embeds_at_once_compute_each_song_once(tmp_path):
+    """The second ``embed`` waits for the first, then finds every song embedded: it computes
+    nothing and says so; the catalog holds one embedding row per song and model."""
+    songs = _clips(tmp_path / "lib", 2)
+    db = tmp_path / "c.sqlite"
+    with Catalog(db) as catalog:
+        scan(catalog, [tmp_path / "lib"], engine=LocalEngine(1))
+    first, second = _one_while_another_writes(["embed", "--json"], db, ["embed"])
+    out1, err1 = first.communicate(timeout=600)
+    out2, err2 = second.communicate(timeout=600)
+    assert (first.returncode, second.returncode) == (0, 0), err1 + err2
+    assert sorted((json.loads(x)["path"], json.loads(x)["embedded"])
+                  for x in out1.splitlines()) == [(str(song), True) for song in songs]
+    assert out2.startswith(f"0 embedded, {len(songs)} already up to date, 0 failed"), out2
+
+
+@pytest.mark.slow
+def test_two_tag_runs_at_once_write_each_file_once_and_undo_restores_all(tmp_path):
+    """The second ``tag --yes`` waits, then finds the files tagged (fill mode: each keeps its
+    genre): no failures, nothing written twice, and ``undo --last`` (the first run's batch,
+    the only one that wrote) gives every file back its tags, as ffprobe reads them."""
+    from realworld import ffprobe_tags
+
+    songs = _clips(tmp_path / "lib", 2)
+    before = {song: ffprobe_tags(song) for song in songs}
+    assert all("genre" not in tags for tags in before.values())
+    db = tmp_path / "c.sqlite"
+    first, second = _one_while_another_writes(["tag", str(tmp_path / "lib"), "--yes", "--json"],
+                                              db)
+    out1, err1 = first.communicate(timeout=600)
+    out2, err2 = second.communicate(timeout=600)
+    assert (first.returncode, second.returncode) == (0, 0), err1 + err2
+    written = {json.loads(x)["path"]: json.loads(x)["status"] for x in out1.splitlines()}
+    assert written == {str(song): "written" for song in songs}
+    again = {json.loads(x)["path"]: json.loads(x)["status"] for x in out2.splitlines()}
+    assert again == {str(song): "kept" for song in songs}
+    genres = {song: ffprobe_tags(song).get("genre") for song in songs}
+    assert all(genres.values()), genres
+    with Catalog(db) as catalog:  # one journalled genre write per file, all in one batch
+        entries = journal.entries(catalog)
+    assert sorted((e.path, e.field.lower()) for e in entries) == [(str(s), "genre") for s in songs]
+    assert len({e.batch_id for e in entries}) == 1
+    undo = _earmark("undo", "--last", "--json", db=db)
+    out3, err3 = undo.communicate(timeout=300)
+    assert undo.returncode == 0, err3
+    assert sorted(json.loads(x)["status"] for x in out3.splitlines()) == ["restored"] * 2
+    assert {song: ffprobe_tags(song) for song in songs} == before
 
 
 def test_read_only_commands_do_not_wait_for_a_writer(tmp_path, music_files):
