@@ -14,6 +14,7 @@ except SettingsError as exc:
 
 from earmark.cli import (  # noqa: E402, F401  (registers commands)
     analysis,
+    labels,
     library,
     tagwrite,
     taste,
