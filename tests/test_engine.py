@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -155,3 +157,41 @@ def test_the_command_line_configures_the_process_and_refuses_bad_settings():
                          text=True, env={**clean, "EARMARK_WORKERS": "0"})
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: $EARMARK_WORKERS: workers must be at least 1, not 0"
+
+
+# A pool of two workers busy with long items; the parent is interrupted after the first result.
+_INTERRUPTED_POOL = """
+import os, signal, sys, threading, time
+from earmark.engine.local import map_files
+if __name__ == "__main__":
+    start = time.monotonic()
+    results = map_files(time.sleep, [0.1, 60, 60, 60], workers=2, preload=())
+    next(results)
+    if sys.argv[1] == "close":
+        results.close()  # the consumer stops early
+    else:
+        print("busy", flush=True)
+        try:
+            next(results)
+        except KeyboardInterrupt:
+            pass
+    print(f"{time.monotonic() - start:.1f}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "close"])
+def test_a_stopped_pool_ends_its_workers_at_once_without_tracebacks(how):
+    """Ctrl-C in a terminal signals the whole process group: the workers ignore it (no
+    traceback from each), the parent cancels what is pending and ends the busy workers, so
+    the process exits in seconds, not after the 60 s items; a consumer that stops early
+    (``close()``) ends them the same way."""
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_POOL, how], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # its own process group, as a terminal's
+    if how == "ctrl-c":
+        assert proc.stdout.readline() == "busy\n"
+        time.sleep(1)  # both workers are well into their 60 s items
+        os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and err == ""
+    assert float(out.split()[-1]) < 15

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -48,6 +49,10 @@ def _worker_init() -> None:
     # One torch thread per worker (the processes fill the cores), whether torch was preloaded
     # or gets imported by ``fn`` later: the set-up every process running earmark's work does.
     configure(threads=1)
+    # Ctrl-C in a terminal signals the whole process group: the parent alone decides what
+    # to do (stop the pool, say how far it got); a worker raising KeyboardInterrupt would only
+    # print its own traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _top_up(executor: ProcessPoolExecutor, fn: Callable, items: list, done: int,
@@ -68,6 +73,19 @@ def _top_up(executor: ProcessPoolExecutor, fn: Callable, items: list, done: int,
         if pending[0].done():
             return
         wait(unfinished, return_when=FIRST_COMPLETED)
+
+
+def _stop_now(executor: ProcessPoolExecutor) -> None:
+    """Stop ``executor`` at once: items not started are cancelled and the workers busy with
+    one are ended, so an interrupted command stops now, not after each worker's current file
+    (minutes for a long one). Workers only compute and return results (the caller stores
+    them), so ending one mid-file loses nothing but that file's work."""
+    # Python 3.14 has ProcessPoolExecutor.terminate_workers(); until then its processes are
+    # only reachable through this attribute (which shutdown() clears, so read it first).
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 def map_files(
@@ -118,6 +136,9 @@ def map_files(
                 if on_crash is None:
                     raise
                 suspects = items[done:done + len(pending) + 1]
+            except BaseException:  # Ctrl-C, or the consumer stopped early (GeneratorExit)
+                _stop_now(executor)
+                raise
             else:
                 return
         for item in suspects:  # one item per pool: a crash now names its file
