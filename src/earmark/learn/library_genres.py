@@ -40,6 +40,7 @@ from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.labels import add_label, dataset_labels, load_labelled, remove_label
 from earmark.catalog.predictions import store_predictions
 from earmark.data import LabelledSet, group_keys
+from earmark.data.splits import stratify_labels
 from earmark.engine import Engine
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import FOLDER_LOOP, add_file, find_audio_files, scan
@@ -259,7 +260,9 @@ def _cross_validated(X: np.ndarray, data: LabelledSet, folds: int, seed: int,
     """``(folds used, {genre: (precision, recall, f1)})`` of out-of-fold outputs at
     ``threshold``; no scores when the songs form fewer than two groups."""
     n_groups = len(set(group_keys(data.paths, data.artists)))
-    n_splits = min(folds, n_groups)
+    # Stratified folds need a stratum (a song's rarest genre) with a song for each fold.
+    _, per_stratum = np.unique(stratify_labels(data.y(), "multi"), return_counts=True)
+    n_splits = min(folds, n_groups, int(per_stratum.max()))
     if n_splits < 2:
         return 0, {}
     with _rare_genres_expected():
