@@ -286,10 +286,14 @@ def _library(folder: Path, n: int) -> int:
     return n + 1
 
 
-def _earmark(*args: str, db: Path) -> subprocess.Popen:
-    env = {**os.environ, "EARMARK_WORKERS": "1"}  # in order, in one process
+def _earmark(*args: str, db: Path, workers: int = 1) -> subprocess.Popen:
+    """``earmark *args --db db`` in its own process group, as a terminal starts it (so a
+    test's ``os.killpg`` is a Ctrl-C that reaches its worker processes too). One worker
+    (default): in order, in one process."""
+    env = {**os.environ, "EARMARK_WORKERS": str(workers)}
     return subprocess.Popen([sys.executable, "-m", "earmark", *args, "--db", str(db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
 
 
 @pytest.mark.slow
@@ -341,6 +345,49 @@ def _one_while_another_writes(argv: list[str], db: Path, second_argv: list[str] 
         f"waiting: earmark (process {first.pid}) is writing to this catalog; this command "
         "starts when it has finished (Ctrl-C to stop)\n")
     return first, second
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_parallel_scan_stops_its_workers_without_tracebacks(tmp_path):
+    """Ctrl-C in a terminal reaches the scan's worker processes too: none prints a traceback,
+    and the scan stops without finishing the long song first."""
+    total = _library(tmp_path / "lib", 4)
+    proc = _earmark("scan", str(tmp_path / "lib"), db=tmp_path / "c.sqlite", workers=2)
+    assert proc.stderr.readline().startswith(f"scanning: 1 of {total}")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert err.splitlines()[-1].endswith("songs done; run it again to continue"), err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_embed_says_how_far_it_got_and_a_rerun_does_the_rest(tmp_path):
+    """Ctrl-C (to the process group, as a terminal sends it) during ``embed``: one line
+    saying how many songs are done, exit 130, no traceback; the songs done are kept and a
+    rerun embeds only the others."""
+    total = _library(tmp_path / "lib", 4)
+    db = tmp_path / "c.sqlite"
+    with Catalog(db) as catalog:
+        scan(catalog, [tmp_path / "lib"], engine=LocalEngine(1))
+    proc = _earmark("embed", db=db)
+    line = proc.stderr.readline()
+    assert line.startswith("embedding (") and f": 1 of {total} (" in line, line
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: ") and last.endswith(
+        f" of {total} songs done; run it again to continue"), err
+    done = int(last.split()[1])
+    assert 1 <= done < total
+    rerun = _earmark("embed", db=db)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err
+    kept = int(out.split(" already up to date")[0].split()[-1])
+    assert kept >= done  # every song reported done was kept
+    assert out.startswith(f"{total - kept} embedded, {kept} already up to date, 0 failed")
 
 
 @pytest.mark.slow
