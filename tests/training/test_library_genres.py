@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -15,9 +16,12 @@ from earmark.catalog import Catalog
 from earmark.catalog.predictions import load_predictions
 from earmark.catalog.tracks import get_track
 from earmark.cli import app
+from earmark.data import LabelledSet
 from earmark.learn.library_genres import (
     LEARNED_MODEL,
+    MIN_CV_SONGS,
     MIN_F1,
+    fit_library_genres,
     genre_key,
     learn_genres,
     normalise_genres,
@@ -206,3 +210,52 @@ def test_tag_learn_on_a_catalog_without_genres_exits_3(tmp_path):
                                  "--db", str(tmp_path / "c.sqlite")])
     assert result.exit_code == 3
     assert "no song in the catalog carries a genre" in result.output
+
+
+def _songs(genres: dict[str, int], seed: int = 0) -> tuple[np.ndarray, LabelledSet]:
+    """Embeddings ``(n, 16)`` and a one-genre-a-song set, each song its own artist: a genre
+    is a tight cluster, except those named ``noise*``, whose songs each sit in a random other
+    genre's cluster (nothing to learn them by)."""
+    rng = np.random.default_rng(seed)
+    real = [k for k, g in enumerate(genres) if not g.startswith("noise")]
+    rows, targets = [], []
+    for k, (genre, n) in enumerate(genres.items()):
+        where = rng.choice(real, n) if genre.startswith("noise") else np.full(n, k)
+        rows.append(np.eye(16)[where] * 4.0 + rng.normal(size=(n, 16)))
+        targets += [[genre]] * n
+    n = len(targets)
+    data = LabelledSet(track_ids=list(range(n)), paths=[f"/m/{i}.flac" for i in range(n)],
+                       targets=targets, kind="multi", classes=sorted(genres),
+                       artists=[f"artist {i}" for i in range(n)], splits=[None] * n,
+                       task="genre")
+    return np.vstack(rows), data
+
+
+def test_one_genre_a_song_fits_a_single_label_head_and_small_genres_skip_the_f1_floor():
+    # Few songs: cross-validated F1 is too noisy to judge a genre by, so a 6-song genre that
+    # scores under the floor is still learned (the head ranks it against the others).
+    X, data = _songs({"Jazz": 8, "Metal": 8, "Reggae": 8, "noise": 6})
+    estimator, scores, folds = fit_library_genres(X, data, seed=0)
+    by_genre = {g.genre: g for g in scores}
+    assert folds >= 2 and estimator.kind == "single"
+    assert by_genre["noise"].learned and by_genre["noise"].f1 < MIN_F1
+    assert all(g.learned and g.reason is None for g in scores)
+
+
+def test_a_genre_with_enough_songs_below_the_f1_floor_is_left_out_with_its_score():
+    X, data = _songs({"Jazz": 12, "Metal": 12, "Reggae": 12, "noise": MIN_CV_SONGS + 2})
+    estimator, scores, _ = fit_library_genres(X, data, seed=0)
+    by_genre = {g.genre: g for g in scores}
+    assert not by_genre["noise"].learned
+    assert by_genre["noise"].reason == (f"cross-validated F1 {by_genre['noise'].f1:.2f} is below "
+                                        f"the floor {MIN_F1:.2f}")
+    assert [g for g in scores if g.learned] == [by_genre[g] for g in ("Jazz", "Metal", "Reggae")]
+    # Its songs stay as negatives, which only a multi-label head can learn from.
+    assert estimator.kind == "multi"
+
+
+def test_a_song_with_two_genres_fits_a_multi_label_head():
+    X, data = _songs({"Jazz": 8, "Metal": 8, "Reggae": 8})
+    data.targets[0] = ["Jazz", "Metal"]
+    estimator, scores, _ = fit_library_genres(X, data, seed=0)
+    assert estimator.kind == "multi" and all(g.learned for g in scores)

@@ -9,11 +9,16 @@ a parameter, since tagging sits above this layer), and spellings that differ onl
 spaces or punctuation (``Hip Hop``, ``Hip-Hop``, ``hiphop``) are one genre. Genres earmark
 itself wrote into a file (the tag journal says so) are not learned from.
 
-A multi-label :class:`~earmark.models.heads.EmbeddingHead` on the songs' MSD musicnn
-embeddings is cross-validated with folds grouped by album and artist (songs sharing either
-never straddle a fold), which gives each genre's precision and recall at the confidence the
-tagger writes. A genre with fewer than ``min_examples`` songs, without songs lacking it, or
-with a cross-validated F1 below ``min_f1`` is left out, with the reason. The head is then
+An :class:`~earmark.models.heads.EmbeddingHead` on the songs' MSD musicnn embeddings is
+cross-validated with folds grouped by album and artist (songs sharing either never straddle a
+fold), which gives each genre's precision and recall at the confidence the tagger writes. The
+head is single-label (softmax) when every song has exactly one genre, multi-label otherwise:
+one genre a song is the common case, and a softmax ranks genres against each other where
+independent sigmoids each have to clear the bar alone. A genre with fewer than
+``min_examples`` songs, or without songs lacking it, is left out; so is one whose
+cross-validated F1 is below ``min_f1``, when it has at least :data:`MIN_CV_SONGS` songs (with
+fewer, each fold tests one or two of them and one song moves the F1 by 0.3, so the floor
+would drop learnable genres at random). The report says why. The head is then
 fitted on every example with the genres kept, and its genres for the other songs are stored in
 the catalog's predictions table under :data:`LEARNED_MODEL` (kind ``genres``:
 ``[[genre, confidence], ...]``, most confident first, as
@@ -59,8 +64,11 @@ LEARNED_MODEL = "learned"
 USER_LABELS = "user"
 #: Fewer songs than this with a genre: it is not learned.
 MIN_EXAMPLES = 5
-#: A genre whose cross-validated F1 (at the write threshold) is below this is not predicted.
+#: A genre whose cross-validated F1 (at the write threshold) is below this is not predicted
+#: (when it has :data:`MIN_CV_SONGS` songs or more).
 MIN_F1 = 0.5
+#: Genres with fewer songs are not held to :data:`MIN_F1` (see the module docstring).
+MIN_CV_SONGS = 10
 #: The confidence at which precision and recall are measured: ``earmark tag``'s default bar.
 THRESHOLD = 0.3
 #: Cross-validation folds (fewer when there are fewer album/artist groups).
@@ -258,17 +266,21 @@ def _rare_genres_expected() -> Iterator[None]:
 def _cross_validated(X: np.ndarray, data: LabelledSet, folds: int, seed: int,
                      threshold: float) -> tuple[int, dict[str, tuple[float, float, float]]]:
     """``(folds used, {genre: (precision, recall, f1)})`` of out-of-fold outputs at
-    ``threshold``; no scores when the songs form fewer than two groups."""
+    ``threshold`` (single-label: the top genre only, as it is written); no scores when the
+    songs form fewer than two groups."""
     n_groups = len(set(group_keys(data.paths, data.artists)))
     # Stratified folds need a stratum (a song's rarest genre) with a song for each fold.
-    _, per_stratum = np.unique(stratify_labels(data.y(), "multi"), return_counts=True)
+    _, per_stratum = np.unique(stratify_labels(data.y(), data.kind), return_counts=True)
     n_splits = min(folds, n_groups, int(per_stratum.max()))
     if n_splits < 2:
         return 0, {}
     with _rare_genres_expected():
         output = cross_validate(X, data, "head", n_splits=n_splits, seed=seed).output
-    y = data.y().astype(bool)
-    predicted = output[:, : y.shape[1]] >= threshold
+    y = _multi(data).y().astype(bool)
+    output = output[:, : y.shape[1]]
+    if data.kind == "single":
+        output = np.where(output == output.max(axis=1, keepdims=True), output, 0.0)
+    predicted = output >= threshold
     scores = {}
     for j, genre in enumerate(data.classes):
         tp = float((predicted[:, j] & y[:, j]).sum())
@@ -280,12 +292,21 @@ def _cross_validated(X: np.ndarray, data: LabelledSet, folds: int, seed: int,
 
 
 def _only_classes(data: LabelledSet, keep: list[str]) -> LabelledSet:
-    """``data`` with its genres limited to ``keep`` (songs without one stay, as negatives)."""
+    """``data`` with its genres limited to ``keep`` (songs without one stay, as negatives):
+    single-label when every song then has exactly one genre, else multi-label."""
     wanted = set(keep)
+    targets = [[g for g in t if g in wanted] for t in data.targets]
+    kind = "single" if all(len(t) == 1 for t in targets) else "multi"
     return LabelledSet(
-        track_ids=data.track_ids, paths=data.paths,
-        targets=[[g for g in t if g in wanted] for t in data.targets], kind="multi",
+        track_ids=data.track_ids, paths=data.paths, targets=targets, kind=kind,
         classes=sorted(wanted), artists=data.artists, splits=data.splits, task=data.task)
+
+
+def _multi(data: LabelledSet) -> LabelledSet:
+    """``data`` as a multi-label set (0/1 columns whatever its kind)."""
+    return LabelledSet(
+        track_ids=data.track_ids, paths=data.paths, targets=data.targets, kind="multi",
+        classes=data.classes, artists=data.artists, splits=data.splits, task=data.task)
 
 
 def fit_library_genres(
@@ -302,11 +323,13 @@ def fit_library_genres(
     Returns
     -------
     (estimator, scores, folds)
-        The fitted multi-label head whose columns are the learned genres in sorted order
+        The fitted head (single-label when each song has one learned genre, else
+        multi-label; see the module docstring) whose columns are the learned genres in sorted
+        order
         (``None`` when no genre could be learned), a :class:`GenreScore` per genre of
         ``data`` (most songs first) and the number of folds cross-validated.
     """
-    counts = dict(zip(data.classes, data.y().sum(axis=0).tolist(), strict=True))
+    counts = dict(zip(data.classes, _multi(data).y().sum(axis=0).tolist(), strict=True))
     reasons = {}
     for genre, n in counts.items():
         if n < min_examples:
@@ -322,7 +345,7 @@ def fit_library_genres(
             reasons |= {g: "the songs with genres form fewer than 2 album/artist groups: "
                            "nothing to cross-validate on" for g in candidates}
     for genre, (_, _, f1) in cv.items():
-        if f1 < min_f1:
+        if f1 < min_f1 and counts[genre] >= MIN_CV_SONGS:
             reasons[genre] = f"cross-validated F1 {f1:.2f} is below the floor {min_f1:.2f}"
     keep = [g for g in candidates if g not in reasons]
     scores = [GenreScore(g, int(counts[g]), *cv.get(g, (None, None, None)),
@@ -331,7 +354,7 @@ def fit_library_genres(
     if not keep:
         return None, scores, n_folds
     kept = _only_classes(data, keep)
-    estimator = make_estimator("head", "multi", seed)
+    estimator = make_estimator("head", kept.kind, seed)
     with _rare_genres_expected():
         fit_estimator(estimator, X, kept.y(), group_keys(kept.paths, kept.artists), len(keep))
     return estimator, scores, n_folds
@@ -340,7 +363,7 @@ def fit_library_genres(
 def predict_genres(estimator, genres: list[str], X: np.ndarray) -> list[list[list]]:
     """Per song of ``X`` ``(n, dim)``: ``[[genre, confidence 0..1], ...]``, most confident
     first (the payload :class:`earmark.tagging.sources.StoredPredictions` reads)."""
-    output = estimator_output(estimator, "multi", X)
+    output = estimator_output(estimator, estimator.kind, X)
     return [[[genres[j], round(float(row[j]), 5)] for j in np.argsort(-row)] for row in output]
 
 
@@ -359,7 +382,8 @@ def learn_genres(
         every song in the catalog. The training data are always the whole catalog's.
     aliases, canonical, parents : the genre vocabulary (see :func:`normalise_genres`).
     min_examples : a genre needs at least this many songs.
-    min_f1 : a genre whose cross-validated F1 at ``threshold`` is lower is not predicted.
+    min_f1 : a genre (of at least :data:`MIN_CV_SONGS` songs) whose cross-validated F1 at
+        ``threshold`` is lower is not predicted.
     threshold : the confidence (0..1) at which precision and recall are measured.
     folds : cross-validation folds (at most the number of album/artist groups).
     seed : seeds the folds and the head.
