@@ -168,9 +168,9 @@ def test_tag_on_a_folder_with_a_wma_scans_it_first_without_crashing(tmp_path, mu
     folder = tmp_path / "to tag"
     wma = wma_beside_flac(folder, music_files)
     db = tmp_path / "cli.sqlite"
-    # Genres from stored predictions of a model that has none: no listening, only the scan
-    # and the planning run; every file is then skipped for want of predictions.
-    result = runner.invoke(app, ["tag", str(folder), "--model", "no-such-model", "--dry-run",
+    # Genres learned from the library (stored only, none yet): no listening, only the scan
+    # and the planning run; every file then fails for want of predictions.
+    result = runner.invoke(app, ["tag", str(folder), "--model", "learned", "--dry-run",
                                  "--json", "--db", str(db)])
     assert isinstance(result.exception, SystemExit | None), result.output
     assert result.exit_code == 1, result.output

@@ -10,12 +10,12 @@ import pytest
 
 from earmark.analysis.embed import EmbedItem
 from earmark.catalog import Catalog
-from earmark.cli.analysis import TaggerChoice
 from earmark.errors import ModelError
 from earmark.ingest.scan import ScanItem
 from earmark.models import musicnn
 from earmark.models.registry import ALIASES, MODEL_NAMES, MSD_TAGS, MTT_TAGS, pretrained
 from earmark.settings import Settings, SettingsError, override_settings, settings
+from earmark.tagging.lookup import tagger_name
 from earmark.tagging.plan import TrackResult
 from earmark.taste.ratings_io import ImportItem
 from earmark.types import Outcome
@@ -75,7 +75,7 @@ def test_the_registry_names_every_pretrained_model_once():
     assert MODEL_NAMES == ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
     assert ALIASES == {"msd": "MSD_musicnn", "mtt": "MTT_musicnn", "msd-vgg": "MSD_vgg",
                        "mtt-vgg": "MTT_vgg"}
-    assert [choice.value for choice in TaggerChoice] == list(ALIASES)  # the CLI's choices
+    assert [tagger_name(alias) for alias in ALIASES] == list(ALIASES.values())  # the CLI's
     for alias, name in ALIASES.items():
         assert pretrained(alias) is pretrained(name)
         model = pretrained(name)

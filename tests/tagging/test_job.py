@@ -10,6 +10,7 @@ import pytest
 
 from earmark.catalog import journal, tracks
 from earmark.catalog.predictions import store_predictions
+from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file
 from earmark.tagging import load_policy, undo
 from earmark.tagging.job import TaggingJob, plan_status
@@ -114,6 +115,8 @@ def test_misuse_is_refused(catalog):
         TaggingJob(catalog, fields=["genre", "tempo"])
     with pytest.raises(RuntimeError, match="prepare"):
         TaggingJob(catalog).apply()
-    assert TaggingJob(catalog, model="MTT_musicnn", fields=["genre", "mood"]).models_to_run() \
-        == ["MTT_musicnn"]
-    assert TaggingJob(catalog, model=MODEL).models_to_run() == []
+    # MTT's genres and moods come from one run of it, made for the genres (ensure_genres)
+    mtt = TaggingJob(catalog, model="MTT_musicnn", fields=["genre", "mood"])
+    assert mtt.genre_model.taggers == ("MTT_musicnn",) and mtt.models_to_run() == []
+    with pytest.raises(EarmarkError, match="unknown model 'test-classifier'.*choose one of"):
+        TaggingJob(catalog, model=MODEL)  # no genres of it in this (empty) catalog

@@ -58,9 +58,11 @@ def test_two_runs_give_mean_and_std_a_csv_row_each_and_one_saved_model(prepared,
                                 result.mean["accuracy_chance"])
     assert rows["accuracy"][2] == pytest.approx(1 / 3)
     assert not any(name.endswith("_chance") for name in rows)
-    assert result.to_dict() == {"model": str(experiment.out), "runs": 2,
-                                "split": "validation", "mean": result.mean,
-                                "std": result.std}
+    assert result.to_dict() == {"model": str(tmp_path / "m" / "genres.safetensors"),
+                                "runs": 2, "split": "validation", "scored": result.scored,
+                                "notes": result.notes,
+                                "results": str(tmp_path / "m" / "results.csv"),
+                                "mean": result.mean, "std": result.std}
 
     # The first run's model is saved, with the seeds and scores of both runs in its card.
     assert result.saved == tmp_path / "m" / "genres.safetensors"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -29,14 +29,11 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
-from earmark.learn.library_genres import (
-    LEARNED_MODEL,
-    LearnReport,
-    label_songs,
-    learn_genres,
-    user_labels,
-)
+from earmark.models.registry import LEARNED
 from earmark.tagging.policy import TagPolicy, load_policy
+
+if TYPE_CHECKING:  # the learning modules load torch and scikit-learn: only when used
+    from earmark.learn.library_genres import LearnReport
 
 
 def _score(value: float | None) -> str:
@@ -70,6 +67,8 @@ def _learn(catalog: Catalog, paths: list[Path] | None, policy: TagPolicy, as_jso
            ) -> LearnReport:
     """Learn with the vocabulary of ``policy``, print the report; exit 3 when no genre could
     be learned (the report says why)."""
+    from earmark.learn.library_genres import learn_genres
+
     report = learn_genres(
         catalog, [p.expanduser() for p in paths] if paths is not None else None,
         aliases=policy.aliases, canonical=policy.canonical, parents=policy.parents,
@@ -103,7 +102,7 @@ def show_learned_genres(paths: list[Path], db: Path | None, top: int, min_confid
     with open_catalog(db) as catalog:
         report = _learn(catalog, paths, policy, as_json)
         songs = select_tracks(catalog, [p.expanduser() for p in paths])
-        rows = [(t, load_predictions(catalog, t.id, "genres", LEARNED_MODEL)) for t in songs]
+        rows = [(t, load_predictions(catalog, t.id, "genres", LEARNED)) for t in songs]
     table = None if as_json else Table("song", "genres", header_style="bold")
     learned = set(report.predicted)
     for track, payload in rows:
@@ -137,6 +136,8 @@ def label_command(
     """Label songs with a genre of your own: labels join the songs' genre tags when
     `earmark tag --learn` or `earmark genre --learn` learns your library's genres (five songs
     teach a new genre). Files not in the catalog yet are added."""
+    from earmark.learn.library_genres import label_songs, user_labels
+
     if list_labels:
         with open_catalog(db) as catalog:
             labels = user_labels(catalog)

@@ -34,7 +34,7 @@ from earmark.cli.app import (
 )
 from earmark.cli.labels import learn_before_tagging
 from earmark.errors import EarmarkError
-from earmark.learn.library_genres import LEARNED_MODEL
+from earmark.models.registry import LEARNED
 from earmark.tagging import plan as tagplan
 from earmark.tagging.job import DEFAULT_TAGGER, TaggingJob, TagOutcome, TagPreview, plan_status
 from earmark.tagging.policy import default_config_text, load_policy
@@ -179,7 +179,7 @@ def tag_command(
     with open_catalog(db) as catalog:
         if learn:
             policy = learn_before_tagging(catalog, None if whole_catalog else paths, policy)
-            model = LEARNED_MODEL
+            model = LEARNED
         job = TaggingJob(catalog, policy, model=model, fields=fields, id3v23=id3v23,
                          upgrade_id3=upgrade_id3, per_track=per_track)
         preview = job.prepare(roots, stages=progress_bar)

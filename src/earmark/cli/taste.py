@@ -436,7 +436,7 @@ def review_command(
     for item in unused:
         colour = "red" if item.status == "unusable" else "yellow"
         err_console.print(f"[{colour}]answer not used[/] {escape(display_path(item.path))}: "
-                          f"{escape(item.reason)}", highlight=False)
+                          f"{escape(item.reason)}", highlight=False, soft_wrap=True)
     if any(item.status == "unusable" for item in unused):
         if not session.rated:
             fail(f"none of the answers in {escape(display_path(answers))} could be used")

@@ -83,9 +83,15 @@ def _stop_now(executor: ProcessPoolExecutor) -> None:
     # Python 3.14 has ProcessPoolExecutor.terminate_workers(); until then its processes are
     # only reachable through this attribute (which shutdown() clears, so read it first).
     processes = list((getattr(executor, "_processes", None) or {}).values())
+    manager = getattr(executor, "_executor_manager_thread", None)
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
+    # Wait for the pool's manager thread to see its workers gone and close its pipes: left
+    # running, it races the interpreter's exit hook, which then writes to a closed pipe and
+    # prints "Exception ignored ... Bad file descriptor" after the interrupted line.
+    if manager is not None:
+        manager.join(timeout=30)
 
 
 def map_files(

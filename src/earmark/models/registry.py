@@ -80,6 +80,10 @@ ZERO_SHOT_MODELS: tuple[str, ...] = ("MSD_musicnn", "MTT_musicnn")
 #: The command line's name for :data:`ZERO_SHOT_MODELS` together.
 BOTH = "both"
 
+#: The model name under which genres learned from the library's own genre tags are stored
+#: (:mod:`earmark.learn.library_genres`; ``earmark tag --model learned``).
+LEARNED = "learned"
+
 
 def pretrained(name: str) -> Pretrained:
     """The model called ``name`` or by the alias ``name``.

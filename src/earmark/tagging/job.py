@@ -177,8 +177,9 @@ class TaggingJob:
         """
         rows, unreadable = self.collect(paths, stages)
         listen = [t.id for t in rows if self.needs_listening(t)]
-        with stages(f"listening ({self.genre_model.name})") as progress:
-            ensure_genres(self.catalog, self.genre_model, listen, progress)
+        if self.genre_model.taggers or self.genre_model.path:  # stored-only: nothing to run
+            with stages(f"listening ({self.genre_model.name})") as progress:
+                ensure_genres(self.catalog, self.genre_model, listen, progress)
         for name in self.models_to_run():
             with stages(f"listening ({name})") as progress:
                 # Tracks that cannot be analysed stay without predictions: planning skips

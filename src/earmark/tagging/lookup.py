@@ -22,7 +22,7 @@ from earmark.catalog import Catalog
 from earmark.catalog.predictions import is_silent, load_predictions
 from earmark.catalog.tracks import Track, get_track
 from earmark.errors import AudioError, EarmarkError
-from earmark.models.registry import MODEL_NAMES, pretrained
+from earmark.models.registry import ALIASES, MODEL_NAMES, pretrained
 from earmark.tagging.sources import (
     GenreModel,
     Scored,
@@ -181,8 +181,8 @@ def tagger_name(value: str) -> str:
         return pretrained(value.strip()).name
     except EarmarkError:
         raise EarmarkError(f"no tags from {value!r}: tags come from one pretrained tagger; "
-                           f"choose one of {', '.join(MODEL_NAMES)} (or msd, mtt, msd-vgg, "
-                           "mtt-vgg)") from None
+                           f"choose one of {', '.join(MODEL_NAMES)} (or "
+                           f"{', '.join(ALIASES)})") from None
 
 
 def song_tags(

@@ -29,7 +29,14 @@ from earmark.catalog import Catalog
 from earmark.catalog.predictions import is_silent, load_predictions, prediction_models
 from earmark.catalog.tracks import Track
 from earmark.errors import EarmarkError
-from earmark.models.registry import ALIASES, BOTH, MODEL_NAMES, ZERO_SHOT_MODELS, pretrained
+from earmark.models.registry import (
+    ALIASES,
+    BOTH,
+    LEARNED,
+    MODEL_NAMES,
+    ZERO_SHOT_MODELS,
+    pretrained,
+)
 from earmark.types import ProgressFn
 
 Scored = list[tuple[str, float]]
@@ -94,8 +101,6 @@ def ensure_predictions(
     return report.failed
 
 
-#: The model name under which learning from the library's own genre tags stores its genres.
-LEARNED = "learned"
 
 
 @dataclass(frozen=True)
