@@ -3,9 +3,10 @@
 :class:`EmbeddingHead` (classification) and :class:`EmbeddingHeadRegressor` are scikit-learn
 estimators (``fit`` / ``predict_proba`` / ``predict``, ``get_params`` / ``set_params``):
 standardise, optionally project with PCA, then a logistic regression (or a one-hidden-layer
-MLP), or a ridge regression. scikit-learn does the fitting; the fitted model is then kept as
-plain arrays (:meth:`state`) and predictions are computed from them, so a model loaded from
-safetensors behaves exactly like the one just trained.
+MLP, or single-label nearest class centroids by cosine), or a ridge regression. scikit-learn
+does the fitting; the fitted model is then kept as plain arrays (:meth:`state`) and
+predictions are computed from them, so a model loaded from safetensors behaves exactly like
+the one just trained.
 
 Targets by ``kind``: ``"single"`` class labels ``(n,)``; ``"multi"`` 0/1 ``(n, n_tags)``;
 ``"binary"`` two classes ``(n,)``; the regressor takes floats ``(n,)``.
@@ -17,8 +18,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import NearestCentroid
 from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import StandardScaler, normalize
 from sklearn.utils.validation import validate_data
 
 from earmark.models.contract import (
@@ -58,8 +60,12 @@ class _Head(ArrayModel, BaseEstimator):
         """Whether inner cross-validation is needed (to choose ``C``, or to calibrate)."""
         return self.C == "auto"
 
+    def _candidate_Cs(self) -> tuple[float, ...]:
+        """The values of ``C`` to fit (the inner cross-validation picks one of several)."""
+        return tuple(self.Cs) if self.C == "auto" else (float(self.C),)
+
     def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> _Head:
-        candidates = self.Cs if self.C == "auto" else (float(self.C),)
+        candidates = self._candidate_Cs()
         held_out = None
         if self._search_C():
             folds = inner_folds(y, groups, self.kind, 3, self.seed)
@@ -99,6 +105,8 @@ class _Head(ArrayModel, BaseEstimator):
         z = (X - s["mean"]) / s["scale"]
         if "pca_components" in s:
             z = (z - s["pca_mean"]) @ s["pca_components"].T
+        if "unit_norm" in s:  # centroid heads: logits are cosine similarities
+            z = normalize(z)
         if "hidden_W" in s:
             z = np.maximum(z @ s["hidden_W"].T + s["hidden_b"], 0.0)
         return z @ s["out_W"].T + s["out_b"]
@@ -110,7 +118,15 @@ class EmbeddingHead(ClassifierMixin, _Head):
     Parameters
     ----------
     kind : ``"single"``, ``"multi"`` or ``"binary"`` (values: :class:`EmbeddingHeadRegressor`).
-    classifier : ``"logreg"`` or ``"mlp"`` (one hidden ReLU layer of ``hidden`` units).
+    classifier : ``"logreg"``, ``"mlp"`` (one hidden ReLU layer of ``hidden`` units) or
+        ``"centroid"`` (single-label only): a prototype classifier. Standardised embeddings
+        are L2-normalised, each class is the normalised mean of its songs
+        (:class:`sklearn.neighbors.NearestCentroid`), and the class probabilities are a
+        softmax over the cosine similarities ``(n, k)`` divided by the calibrated
+        temperature (the nearest-class-mean / prototypical-network rule: Mensink et al.
+        2013, Snell et al. 2017, "Prototypical networks for few-shot learning"). It needs no
+        ``C`` (ignored) and holds up with a handful of songs per class, where a logistic
+        regression overfits.
     C : inverse regularisation strength, or ``"auto"``: pick it from ``Cs`` by an inner
         (grouped, stratified) cross-validation on the training data only.
     Cs : candidates for ``C="auto"``.
@@ -132,7 +148,8 @@ class EmbeddingHead(ClassifierMixin, _Head):
 
     parameter_rules = {"kind": options("single", "multi", "binary",
                                        hint="values: EmbeddingHeadRegressor"),
-                       "classifier": options("logreg", "mlp"), "hidden": whole(1),
+                       "classifier": options("logreg", "mlp", "centroid"),
+                       "hidden": whole(1),
                        "class_weight": options("balanced", None), "calibrate": flag()}
 
     def __init__(self, kind: str = "single", classifier: str = "logreg",
@@ -169,6 +186,9 @@ class EmbeddingHead(ClassifierMixin, _Head):
     def _width(self) -> int:
         return len(self.classes_)
 
+    def _candidate_Cs(self) -> tuple[float, ...]:
+        return (1.0,) if self.classifier == "centroid" else super()._candidate_Cs()
+
     def _search_C(self) -> bool:
         return super()._search_C() or self.calibrate
 
@@ -178,7 +198,16 @@ class EmbeddingHead(ClassifierMixin, _Head):
     def _fit_output(self, z: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         width = self._width()
         state = {}
-        if self.classifier == "mlp":
+        if self.classifier == "centroid":
+            if self.kind != "single":
+                raise ValueError("classifier='centroid' is single-label only (kind='single')")
+            z = normalize(z)
+            model = NearestCentroid().fit(z, y)
+            # Unit centroids, so z @ W.T is the cosine; an absent class gets -1e3 below.
+            W, b, present = normalize(model.centroids_), np.zeros(len(model.classes_)), \
+                model.classes_
+            state["unit_norm"] = np.ones(1)
+        elif self.classifier == "mlp":
             mlp = MLPClassifier((self.hidden,), alpha=1.0 / self.C_, max_iter=500,
                                 random_state=self.seed).fit(z, y)
             state["hidden_W"], state["hidden_b"] = mlp.coefs_[0].T, mlp.intercepts_[0]
