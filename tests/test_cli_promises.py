@@ -31,10 +31,6 @@ EMPTY = "empty folder"
 MODEL = "no such model"
 
 
-def _xfail(item: str, owner: str):
-    return pytest.mark.xfail(strict=True, reason=f"issue 12 item {item}, {owner}'s command")
-
-
 # Every command given a file that does not exist, a folder without audio, or (for commands
 # that only read the catalog) a catalog with nothing in it. Each does nothing, so exit 3.
 NOTHING_TO_DO = [
@@ -71,14 +67,6 @@ NOTHING_TO_DO = [
     pytest.param(["dataset", "list"], id="dataset-list-empty-catalog"),
 ]
 
-
-# Cases other helpers' commands do not meet yet; the lead removes each line when it is fixed.
-NOT_YET = {
-    "label-missing": ("9", "helper B (issue 11 'label')"),
-}
-NOTHING_TO_DO = [
-    pytest.param(*p.values, id=p.id, marks=_xfail(*NOT_YET[p.id]) if p.id in NOT_YET else ())
-    for p in NOTHING_TO_DO]
 
 
 def _every_command() -> set[str]:

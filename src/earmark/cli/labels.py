@@ -174,6 +174,6 @@ def label_command(
         fail("no audio files found", EXIT_FAILED)
     failed = sum(1 for item in outcome if item.status == "failed")
     if failed == len(outcome):
-        raise typer.Exit(EXIT_FAILED)
+        fail(f"no song could be labelled ({failed} failed, each said above)", EXIT_FAILED)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
