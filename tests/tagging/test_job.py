@@ -13,7 +13,7 @@ from earmark.catalog.predictions import store_predictions
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file
 from earmark.tagging import load_policy, undo
-from earmark.tagging.job import TaggingJob, plan_status
+from earmark.tagging.job import TaggingJob
 from stages import RecordedStages
 
 MODEL = "test-classifier"
@@ -42,7 +42,7 @@ def test_prepare_previews_without_writing_and_apply_writes_what_it_showed(folder
     preview = job.prepare([root], stages=stages)
     assert [s.read_bytes() for s in songs] == before
     assert [p.path for p in preview.plans] == sorted(map(str, songs))
-    assert [plan_status(p) for p in preview.plans] == ["planned", "planned"]
+    assert [p.status for p in preview.plans] == ["planned", "planned"]
     by_path = {p.path: p for p in preview.plans}
     change = by_path[str(songs[0])].changes[0]
     assert (change.field, change.new, change.confidence) == (
@@ -86,7 +86,7 @@ def test_unreadable_paths_and_tracks_without_predictions_are_reported_not_fatal(
     job = TaggingJob(catalog, model=MODEL)
     preview = job.prepare([root, missing])
     assert preview.unreadable == [(str(missing), "file or folder not found")]
-    failed = [p for p in preview.plans if plan_status(p) == "failed"]
+    failed = [p for p in preview.plans if p.status == "failed"]
     assert [p.path for p in failed] == [str(extra)]
     assert failed[0].reason == "no genre predictions for this track"
     assert preview.failed == 2 and len(preview.to_write) == 2
@@ -103,7 +103,7 @@ def test_fill_mode_leaves_files_with_a_genre_and_whole_catalog_jobs(folder, cata
     first.apply()
     job = TaggingJob(catalog, model=MODEL)  # fill mode: only files without a genre
     preview = job.prepare(None)  # the whole catalog
-    assert {p.path: plan_status(p) for p in preview.plans} == {
+    assert {p.path: p.status for p in preview.plans} == {
         str(songs[0]): "kept", str(songs[1]): "planned"}
     assert not job.needs_listening(tracks.get_track(catalog, songs[0]))
 

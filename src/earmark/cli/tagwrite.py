@@ -36,7 +36,7 @@ from earmark.cli.labels import learn_before_tagging
 from earmark.errors import EarmarkError
 from earmark.models.registry import LEARNED
 from earmark.tagging import plan as tagplan
-from earmark.tagging.job import DEFAULT_TAGGER, TaggingJob, TagOutcome, TagPreview, plan_status
+from earmark.tagging.job import DEFAULT_TAGGER, TaggingJob, TagOutcome, TagPreview
 from earmark.tagging.policy import default_config_text, load_policy
 
 
@@ -213,7 +213,7 @@ def _print_preview(preview: TagPreview, as_json: bool, dry_run: bool,
     if as_json:
         if dry_run or not preview.to_write:
             for plan in preview.plans:
-                emit_json(_plan_json(plan, plan_status(plan), plan.reason, plan.cause))
+                emit_json(_plan_json(plan, plan.status, plan.reason, plan.cause))
         return
     if preview.plans:
         console.print(_file_table("tags to write" if preview.to_write else "nothing to write", [

@@ -38,12 +38,6 @@ TAG_FIELDS = ("genre", "mood", "instrument")
 DEFAULT_TAGGER = BOTH
 
 
-def plan_status(plan: TrackPlan) -> str:
-    """A planned file's status before anything is written: ``plan.status``, one of
-    :data:`~earmark.tagging.plan.TAG_STATUSES` (``plan.reason`` says why)."""
-    return plan.status
-
-
 @dataclass(frozen=True)
 class TagPreview:
     """What a job would do: a plan per track, and the given paths that could not be read at
