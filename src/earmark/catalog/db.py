@@ -130,6 +130,13 @@ def default_catalog_path() -> Path:
     return settings().catalog_path
 
 
+def catalog_file(path: str | Path | None = None) -> Path:
+    """The database file :class:`Catalog` opens for ``path``: ``path`` with ``~`` expanded, or
+    :func:`default_catalog_path` when ``None`` (for a caller that must know whether it exists
+    before opening it)."""
+    return Path(os.path.expanduser(path)) if path is not None else default_catalog_path()
+
+
 class Catalog:
     """An open catalog database.
 
@@ -161,8 +168,7 @@ class Catalog:
         on_wait: Callable[[int | None], None] | None = None,
         create: bool = True,
     ):
-        self.path = (Path(os.path.expanduser(path)) if path is not None
-                     else default_catalog_path())
+        self.path = catalog_file(path)
         if not create and not self.path.is_file():
             raise CatalogError(f"no catalog at {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from earmark.catalog import Catalog, default_catalog_path
+from earmark.catalog import Catalog, catalog_file
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
     EXIT_USAGE,
@@ -95,11 +94,10 @@ def _existing_catalog(db: Path | None, wanted: bool = True) -> Iterator[Catalog 
     """The catalog (``--db``, else the default) when it exists and is ``wanted``, else
     ``None``: ``genre`` and ``tags`` reuse and complete a catalog's predictions but never
     create one."""
-    path = Path(os.path.expanduser(str(db))) if db is not None else default_catalog_path()
-    if not wanted or not path.is_file():
+    if not wanted or not catalog_file(db).is_file():
         yield None
         return
-    with open_catalog(path) as catalog:
+    with open_catalog(db) as catalog:
         yield catalog
 
 

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from earmark.catalog import Catalog, default_catalog_path, tracks
+from earmark.catalog import Catalog, catalog_file, tracks
 from earmark.catalog.knowledge import track_knowledge
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
@@ -64,8 +64,7 @@ def scan_command(
         # Checked before the catalog is opened, so a mistyped folder creates no catalog.
         fail(f"{escape(', '.join(map(str, folders)))}: {ROOT_NOT_FOUND}")
     nothing = f"no audio files in {escape(', '.join(map(str, folders)))}: nothing to scan"
-    catalog_path = Path(os.path.expanduser(str(db))) if db is not None else default_catalog_path()
-    if not catalog_path.exists() and all(
+    if not catalog_file(db).exists() and all(
             problem == ROOT_NOT_FOUND
             for _, problem in find_audio_files(os.path.expanduser(f) for f in folders)):
         # A new catalog would stay empty: create none. (With a catalog, an emptied folder may
