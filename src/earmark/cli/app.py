@@ -33,6 +33,7 @@ from typer.core import TyperGroup
 
 import earmark
 from earmark.catalog import Catalog
+from earmark.catalog.tracks import normalise_path
 from earmark.errors import EarmarkError
 from earmark.types import ProgressFn
 
@@ -164,8 +165,8 @@ def display_path(path: str | Path, roots: list[Path] | None = None) -> str:
     (``roots``) that holds it (``jazz/01 Song.flac``), else relative to the current folder when
     inside it, else absolute. JSON output always keeps the absolute path (see
     :func:`json_path`)."""
-    absolute = Path(os.path.abspath(os.path.expanduser(str(path))))
-    bases = [Path(os.path.abspath(os.path.expanduser(str(r)))) for r in roots or []]
+    absolute = Path(normalise_path(path))
+    bases = [Path(normalise_path(r)) for r in roots or []]
     for base in [*(b if b.is_dir() else b.parent for b in bases), Path.cwd()]:
         try:
             relative = absolute.relative_to(base)
@@ -177,8 +178,9 @@ def display_path(path: str | Path, roots: list[Path] | None = None) -> str:
 
 
 def json_path(path: str | Path) -> str:
-    """The path a JSON object carries: absolute, ``~`` expanded (every command the same)."""
-    return os.path.abspath(os.path.expanduser(str(path)))
+    """The path a JSON object carries: absolute, ``~`` expanded (every command the same): the
+    catalog's form of it (:func:`~earmark.catalog.tracks.normalise_path`)."""
+    return normalise_path(path)
 
 
 def emit_json(obj: dict) -> None:
