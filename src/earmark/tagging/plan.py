@@ -210,8 +210,9 @@ class _FieldDecision:
     changes: list[FieldChange] = field(default_factory=list)
 
 
-def _shown_values(values: Iterable[str]) -> str:
-    return repr("; ".join(values))
+def _shown(values: list[str] | None) -> str:
+    """Values as reasons quote them: ``'Rock; Pop'``, or ``nothing``."""
+    return "nothing" if values is None else repr("; ".join(values))
 
 
 def _scores(scored: Iterable[tuple[str, float]]) -> str:
@@ -239,7 +240,7 @@ def _plan_field(track: Track, name: str, source: Source, policy: pol.TagPolicy,
     existing = pol.split_values(held)
     if policy.mode == "fill" and existing:
         return _FieldDecision(name, "kept",
-                              f"kept existing {name} {_shown_values(existing)} (mode fill)",
+                              f"kept existing {name} {_shown(existing)} (mode fill)",
                               f"kept existing {name} (mode fill)")
     try:
         predictions = source(track)
@@ -266,7 +267,7 @@ def _plan_field(track: Track, name: str, source: Source, policy: pol.TagPolicy,
         if new is not None:
             changes.append(FieldChange(name, key, olds[key], new, dict(chosen)))
     if not changes:
-        return _FieldDecision(name, "kept", f"already holds {_shown_values(values)}",
+        return _FieldDecision(name, "kept", f"already holds {_shown(values)}",
                               f"already holds the chosen {name}s")
     explain = getattr(source, "explain", None)
     explained = explain(track, values) if explain is not None else None
@@ -437,10 +438,6 @@ def undo(
         if progress is not None:
             progress(done, len(by_path), path)
     return results
-
-
-def _shown(values: list[str] | None) -> str:
-    return "nothing" if values is None else repr("; ".join(values))
 
 
 def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]) -> TrackResult:
