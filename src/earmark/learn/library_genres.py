@@ -37,7 +37,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -53,6 +53,7 @@ from earmark.data.splits import stratify_labels
 from earmark.engine import Engine
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import FOLDER_LOOP, add_file, find_audio_files, scan
+from earmark.learn.evaluate import counted_scores
 from earmark.learn.train import (
     cross_validate,
     default_inputs,
@@ -300,14 +301,11 @@ def _cross_validated(X: np.ndarray, data: LabelledSet, folds: int, seed: int,
     if data.kind == "single":
         output = np.where(output == output.max(axis=1, keepdims=True), output, 0.0)
     predicted = output >= threshold
-    scores = {}
-    for j, genre in enumerate(data.classes):
-        tp = float((predicted[:, j] & y[:, j]).sum())
-        precision = tp / predicted[:, j].sum() if predicted[:, j].any() else 0.0
-        recall = tp / y[:, j].sum()
-        f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-        scores[genre] = (float(precision), float(recall), float(f1))
-    return n_splits, scores
+    per_genre = counted_scores((predicted & y).sum(axis=0), predicted.sum(axis=0),
+                               y.sum(axis=0))
+    return n_splits, {genre: (float(per_genre["precision"][j]), float(per_genre["recall"][j]),
+                              float(per_genre["f1"][j]))
+                      for j, genre in enumerate(data.classes)}
 
 
 def _only_classes(data: LabelledSet, keep: list[str]) -> LabelledSet:
@@ -316,16 +314,12 @@ def _only_classes(data: LabelledSet, keep: list[str]) -> LabelledSet:
     wanted = set(keep)
     targets = [[g for g in t if g in wanted] for t in data.targets]
     kind = "single" if all(len(t) == 1 for t in targets) else "multi"
-    return LabelledSet(
-        track_ids=data.track_ids, paths=data.paths, targets=targets, kind=kind,
-        classes=sorted(wanted), artists=data.artists, splits=data.splits, task=data.task)
+    return replace(data, targets=targets, kind=kind, classes=sorted(wanted))
 
 
 def _multi(data: LabelledSet) -> LabelledSet:
     """``data`` as a multi-label set (0/1 columns whatever its kind)."""
-    return LabelledSet(
-        track_ids=data.track_ids, paths=data.paths, targets=data.targets, kind="multi",
-        classes=data.classes, artists=data.artists, splits=data.splits, task=data.task)
+    return replace(data, kind="multi")
 
 
 def fit_library_genres(
