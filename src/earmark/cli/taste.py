@@ -17,7 +17,7 @@ from rich.table import Table
 
 from earmark.catalog import Catalog, ratings
 from earmark.catalog.ratings import answer_words, describe_rating
-from earmark.catalog.tracks import Track
+from earmark.catalog.tracks import Track, song_name
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
     DbOption,
@@ -84,7 +84,6 @@ def _roots(folder: Path | None) -> list[Path]:
 
 def _song_cell(song: Track | QuerySong, roots: list[Path]) -> str:
     """A table cell naming a song: ``Artist - Title`` and, dimmed below, where it is."""
-    from earmark.taste.recommend import song_name
     return f"{escape(song_name(song))}\n[dim]{escape(display_path(song.path, roots))}[/]"
 
 
@@ -304,7 +303,7 @@ def stop_player(player: subprocess.Popen | None) -> None:
 
 
 def _show(catalog: Catalog, track: Track, p_like: float | None, position: str) -> None:
-    from earmark.taste.recommend import song_name, top_tags
+    from earmark.taste.recommend import top_tags
     lines = [f"[bold]{escape(song_name(track))}[/]  [dim]{position}[/]"]
     if track.album:
         lines.append(f"album: {escape(track.album)}")
@@ -466,7 +465,6 @@ class TerminalAnswers:
 def _print_review_event(event: Round | Answer | Retrained, as_json: bool, echo: bool) -> None:
     """A round's heading, an answer (as JSON, or echoed when answers come from a file) or how
     the retrained model does."""
-    from earmark.taste.recommend import song_name
     from earmark.taste.review import Answer, Round
     if isinstance(event, Round):
         if not event.proposals:
@@ -535,7 +533,7 @@ def similar_command(
     as_json: JsonOption = False,
 ) -> None:
     """The songs that sound nearest to SONG (cosine similarity of embeddings)."""
-    from earmark.taste.recommend import query_song, similar, song_name
+    from earmark.taste.recommend import query_song, similar
     with open_catalog(db) as catalog:
         if folder is not None:
             _prepare(catalog, folder)
