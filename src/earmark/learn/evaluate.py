@@ -42,8 +42,16 @@ def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
 def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
     """Precision, recall, F1 and support per class ``(k,)`` from a confusion matrix
     (0 where undefined, as scikit-learn's ``zero_division=0``)."""
-    tp = np.diag(matrix).astype(np.float64)
-    predicted, support = matrix.sum(axis=0), matrix.sum(axis=1)
+    return counted_scores(np.diag(matrix), matrix.sum(axis=0), matrix.sum(axis=1))
+
+
+def counted_scores(tp: np.ndarray, predicted: np.ndarray, support: np.ndarray
+                   ) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support per class ``(k,)`` from its counts of true
+    positives, songs predicted and songs truly of it (0 where undefined, as scikit-learn's
+    ``zero_division=0``): what :func:`per_class_scores` reads off a confusion matrix, and
+    what a multi-label decision ``(n, k)`` gives column by column."""
+    tp = np.asarray(tp).astype(np.float64)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
     denom = precision + recall
