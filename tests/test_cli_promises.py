@@ -229,6 +229,9 @@ def test_library_paths_expand_the_home_folder(tmp_path, music_files, monkeypatch
         report = scan(catalog, ["~/Music"], engine=LocalEngine(1))
         assert [(i.path, i.status) for i in report.items] == [(str(song), "added")]
         assert tracks.get_track(catalog, "~/Music/a.ogg").path == str(song)
+        # A folder given with '~' selects its songs, as a file does (embed PATHS, learn).
+        for given in ("~/Music", "~/Music/a.ogg"):
+            assert [t.path for t in tracks.select_tracks(catalog, [given])] == [str(song)]
     assert (home / "my.sqlite").is_file()
 
 

@@ -283,9 +283,10 @@ def counts(catalog: Catalog) -> dict[str, int]:
 def select_tracks(
     catalog: Catalog, paths: Iterable[str | Path], status: str | None = "ok"
 ) -> list[Track]:
-    """Tracks at the given files or under the given folders, each once, in the order given."""
+    """Tracks at the given files or under the given folders (``~`` expanded, as by every
+    lookup here), each once, in the order given."""
     selected: dict[int, Track] = {}
-    for path in paths:
+    for path in map(normalise_path, paths):
         if os.path.isdir(path):
             found = list(iter_tracks(catalog, status, path))
         else:
