@@ -244,11 +244,10 @@ def _print_outcome(preview: TagPreview, outcome: TagOutcome, as_json: bool,
                    roots: list[Path] | None) -> None:
     """One JSON object per file, or the files that were not written as planned and a summary
     naming the batch."""
-    for plan, result in zip(preview.plans, outcome.results, strict=True):
-        if as_json:
+    if as_json:
+        for plan, result in zip(preview.plans, outcome.results, strict=True):
             emit_json({**_plan_json(plan, result.status, result.reason, result.cause),
                        "batch": outcome.batch})
-    if as_json:
         return
     surprises = [r for r, p in zip(outcome.results, preview.plans, strict=True)
                  if p.status == "planned" and r.status != "written"]
