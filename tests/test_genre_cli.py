@@ -175,3 +175,17 @@ def test_embed_runs_both_taggers_by_default_and_one_with_model(library, tmp_path
     with Catalog(one_db) as catalog:
         assert prediction_models(catalog, "tags") == ["MSD_musicnn"]
         assert prediction_models(catalog, "genres") == ["MSD_musicnn"]
+
+
+def test_library_lookups_without_a_precision_use_the_settings_one(library):
+    """``song_tags``/``song_genres`` called from Python without ``precision`` load the taggers
+    as ``embed_tracks`` does (the settings' precision); they used to hand ``None`` to
+    ``load_musicnn``, which refused it."""
+    from earmark.tagging.lookup import song_genres, song_tags
+    from earmark.tagging.sources import resolve_genre_model
+
+    _, files = library
+    [tags] = song_tags([str(files["metal"])], "MSD_musicnn")
+    assert tags.status == "analysed" and len(tags.labels) == 50
+    [genres] = song_genres([str(files["classical"])], resolve_genre_model(None, "both"))
+    assert genres.status == "analysed" and genres.labels[0][0] == "classical"

@@ -144,6 +144,20 @@ class EmbedReport:
         return [(item.path, note) for item in self.items for note in item.notes]
 
 
+def load_taggers(names: Sequence[str], *, device: str | None = None,
+                 precision: str | None = None) -> list[MusicnnTagger]:
+    """The pretrained taggers ``names`` (:func:`earmark.models.musicnn.load_musicnn`), in order,
+    on ``device`` (default: the settings' ``EARMARK_DEVICE``, else the best available; see
+    :func:`earmark.engine.device.pick_device`) at ``precision`` (default: the settings'
+    ``EARMARK_PRECISION``, else ``auto``).
+
+    Raises :class:`~earmark.errors.ModelError` for an unknown name, precision or unreadable
+    weights, ``ValueError`` for a device that is not available.
+    """
+    return [load_musicnn(name, device=pick_device(device),
+                         precision=precision or settings().precision) for name in names]
+
+
 def analyse_file(
     path: str | Path,
     model: MusicnnTagger | Sequence[MusicnnTagger],
@@ -288,8 +302,7 @@ def embed_tracks(
         return report
     if progress is not None:
         progress(0, len(todo), "")  # the total shows while the model loads and the first song
-    taggers = [load_musicnn(m, device=pick_device(device),
-                            precision=precision or settings().precision) for m in models]
+    taggers = load_taggers(models, device=device, precision=precision)
     by_path = {t.path: t for t in todo}
     songs = analyse_files(list(by_path), taggers, engine=engine)
     for done, (path, result) in enumerate(songs, start=1):

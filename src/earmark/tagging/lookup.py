@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from earmark.analysis.embed import SongResult, analyse_files
+from earmark.analysis.embed import SongResult, analyse_files, load_taggers
 from earmark.catalog import Catalog
 from earmark.catalog.predictions import is_silent, load_predictions
 from earmark.catalog.tracks import Track, get_track
@@ -94,13 +94,6 @@ def _stored_downmix(catalog: Catalog, track_id: int, model: str) -> str | None:
     return audio.get("downmix") if isinstance(audio, dict) else None
 
 
-def _load_taggers(names: Sequence[str], precision: str | None):
-    from earmark.engine.device import pick_device
-    from earmark.models.musicnn import load_musicnn
-
-    return [load_musicnn(name, device=pick_device(), precision=precision) for name in names]
-
-
 def _counted(progress: ProgressFn | None, items: Iterator, total: int) -> Iterator:
     for done, item in enumerate(items, start=1):
         if progress is not None:
@@ -153,7 +146,7 @@ def _outside_genres(paths: list[str], model: GenreModel, start: float | None,
     if not paths:
         return
     if model.taggers:
-        songs = analyse_files(paths, _load_taggers(model.taggers, precision), start=start,
+        songs = analyse_files(paths, load_taggers(model.taggers, precision=precision), start=start,
                               duration=duration)
         for path, result in _counted(progress, songs, len(paths)):
             yield _analysed(path, result, [] if isinstance(result, AudioError) else result.genres)
@@ -207,7 +200,7 @@ def song_tags(
                                            progress=progress))
     outside = [p for p in paths if p not in known]
     songs = _counted(progress, analyse_files(
-        outside, _load_taggers([model], precision), start=start, duration=duration),
+        outside, load_taggers([model], precision=precision), start=start, duration=duration),
         len(outside)) if outside else iter(())
     for path in paths:
         if path in known:
