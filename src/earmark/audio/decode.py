@@ -107,6 +107,12 @@ class AudioInfo:
     bit_rate: int | None
     duration_exact: bool = True
 
+    @property
+    def declared_duration(self) -> float | None:
+        """:attr:`duration` where the container states it exactly, else ``None``: the length a
+        decode may be held to (an estimate from the bit rate says nothing about the file)."""
+        return self.duration if self.duration_exact else None
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -575,7 +581,7 @@ class AudioCheck:
         complains but still gives all the audio is not damage (see :attr:`warning`).
         """
         seconds = self.decoded_seconds
-        declared = self.info.duration if self.info.duration_exact else None
+        declared = self.info.declared_duration
         if declared and seconds < declared - _TRUNCATED_SECONDS:
             return (f"incomplete audio: only {seconds:.1f} s of the {declared:.1f} s its header "
                     "declares could be read (truncated or damaged file)")
@@ -703,7 +709,7 @@ def check_audio(path: str | Path, decode: bool = True) -> AudioCheck:
             # the rest of the file could not be read
             tally.complain(ffmpeg_reason(exc), None, lost=True)
         if last is None and not junk:
-            declared = info.duration if info.duration_exact else None
+            declared = info.declared_duration
             raise CorruptAudioError(path, "no audio data: the file ends before any of the "
                                     f"{declared:.1f} s its header declares (truncated file)"
                                     if declared else _NO_AUDIO_DATA)
