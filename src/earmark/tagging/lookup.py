@@ -13,7 +13,7 @@ does not add it to the library (``earmark scan`` does).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -69,11 +69,12 @@ def catalog_tracks(catalog: Catalog | None, paths: Sequence[str]) -> dict[str, T
     return found
 
 
-def _analysed(path: str, result: SongResult | AudioError, labels: Scored) -> SongLabels:
+def _analysed(path: str, result: SongResult | AudioError,
+              labels: Callable[[SongResult], Scored]) -> SongLabels:
     if isinstance(result, AudioError):
         return SongLabels(path, "failed", result.reason)
-    return SongLabels(path, "analysed", None, [] if result.silent else labels, result.silent,
-                      result.padded, result.downmix, result)
+    return SongLabels(path, "analysed", None, [] if result.silent else labels(result),
+                      result.silent, result.padded, result.downmix, result)
 
 
 def _stored(catalog: Catalog, path: str, track: Track, model: str, kind: str,
@@ -101,6 +102,35 @@ def _counted(progress: ProgressFn | None, items: Iterator, total: int) -> Iterat
         yield item
 
 
+def _listened(paths: list[str], taggers: Sequence[str], labels: Callable[[SongResult], Scored],
+              start: float | None, duration: float | None, precision: str | None,
+              progress: ProgressFn | None) -> Iterator[SongLabels]:
+    """``paths`` analysed now by the pretrained ``taggers`` (loaded before this returns), each
+    answer's labels picked from its analysis by ``labels``."""
+    songs = analyse_files(paths, load_taggers(taggers, precision=precision), start=start,
+                          duration=duration)
+    return (_analysed(path, result, labels)
+            for path, result in _counted(progress, songs, len(paths)))
+
+
+def _lookup(paths: Sequence[str], catalog: Catalog | None, excerpt: bool, model: str, kind: str,
+            ensure: Callable[[list[int]], list[tuple[str, str]]],
+            outside: Callable[[list[str]], Iterator[SongLabels]]) -> Iterator[SongLabels]:
+    """The answer for each file of ``paths``, in order: ``kind`` predictions of ``model``
+    read from the catalog for its unchanged songs (none for an ``excerpt``), once ``ensure``
+    (called with their track ids, returning ``(path, reason)`` of those that failed) has
+    computed what was missing; ``outside`` answers the other files."""
+    known = {} if excerpt else catalog_tracks(catalog, paths)
+    failures = dict(ensure([t.id for t in known.values()])) if known else {}
+    rest = [p for p in paths if p not in known]
+    answers = outside(rest) if rest else iter(())
+    for path in paths:
+        if path in known:
+            yield _stored(catalog, path, known[path], model, kind, failures)
+        else:
+            yield next(answers)
+
+
 def song_genres(
     paths: Sequence[str],
     model: GenreModel,
@@ -126,30 +156,18 @@ def song_genres(
     if excerpt and not model.taggers:
         raise EarmarkError(f"--start/--duration choose the excerpt the pretrained taggers hear; "
                            f"{model.name!r} gives whole songs' genres")
-    known = {} if excerpt else catalog_tracks(catalog, paths)
-    failures: dict[str, str] = {}
-    if known:
-        failures = dict(ensure_genres(catalog, model, [t.id for t in known.values()],
-                                      progress=progress))
-    outside = [p for p in paths if p not in known]
-    answers = _outside_genres(outside, model, start, duration, precision, progress)
-    for path in paths:
-        if path in known:
-            yield _stored(catalog, path, known[path], model.name, "genres", failures)
-        else:
-            yield next(answers)
+    yield from _lookup(
+        paths, catalog, excerpt, model.name, "genres",
+        lambda ids: ensure_genres(catalog, model, ids, progress=progress),
+        lambda rest: _outside_genres(rest, model, start, duration, precision, progress))
 
 
 def _outside_genres(paths: list[str], model: GenreModel, start: float | None,
                     duration: float | None, precision: str | None,
                     progress: ProgressFn | None) -> Iterator[SongLabels]:
-    if not paths:
-        return
     if model.taggers:
-        songs = analyse_files(paths, load_taggers(model.taggers, precision=precision), start=start,
-                              duration=duration)
-        for path, result in _counted(progress, songs, len(paths)):
-            yield _analysed(path, result, [] if isinstance(result, AudioError) else result.genres)
+        yield from _listened(paths, model.taggers, lambda result: result.genres, start,
+                             duration, precision, progress)
     elif model.path is not None:
         from earmark.analysis.predict import predict_songs
         from earmark.models.io import load_model
@@ -192,20 +210,8 @@ def song_tags(
     of ``paths``, most probable first, in order; the catalog is used as :func:`song_genres`
     uses it. An ``analysed`` answer carries its :class:`~earmark.analysis.embed.SongResult`
     (the taggram)."""
-    excerpt = start is not None or duration is not None
-    known = {} if excerpt else catalog_tracks(catalog, paths)
-    failures: dict[str, str] = {}
-    if known:
-        failures = dict(ensure_predictions(catalog, model, [t.id for t in known.values()],
-                                           progress=progress))
-    outside = [p for p in paths if p not in known]
-    songs = _counted(progress, analyse_files(
-        outside, load_taggers([model], precision=precision), start=start, duration=duration),
-        len(outside)) if outside else iter(())
-    for path in paths:
-        if path in known:
-            yield _stored(catalog, path, known[path], model, "tags", failures)
-        else:
-            path, result = next(songs)
-            yield _analysed(path, result, [] if isinstance(result, AudioError)
-                            else result.top_tags(len(result.tags)))
+    yield from _lookup(
+        paths, catalog, start is not None or duration is not None, model, "tags",
+        lambda ids: ensure_predictions(catalog, model, ids, progress=progress),
+        lambda rest: _listened(rest, [model], lambda result: result.top_tags(len(result.tags)),
+                               start, duration, precision, progress))
