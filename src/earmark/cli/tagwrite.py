@@ -178,7 +178,7 @@ def tag_command(
     fields = ["genre"] + (["mood"] if mood else []) + (["instrument"] if instrument else [])
     with open_catalog(db) as catalog:
         if learn:
-            policy = learn_before_tagging(catalog, None if whole_catalog else paths, policy)
+            policy = learn_before_tagging(catalog, roots, policy)
             model = LEARNED
         job = TaggingJob(catalog, policy, model=model, fields=fields, id3v23=id3v23,
                          upgrade_id3=upgrade_id3, per_track=per_track)
