@@ -287,6 +287,20 @@ def _earmark(*args: str, db: Path, workers: int = 1) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def _stopped_part_way(proc: subprocess.Popen, err: str, total: int) -> int:
+    """How many of ``total`` songs the Ctrl-C'd ``proc`` says it did, checked: exit 130, no
+    traceback, and a last line 'interrupted: N of TOTAL songs done; run it again to continue'
+    with 1 <= N < TOTAL."""
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: ") and last.endswith(
+        f" of {total} songs done; run it again to continue"), err
+    done = int(last.split()[1])
+    assert 1 <= done < total
+    return done
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_scan_says_how_far_it_got_and_a_rerun_continues(tmp_path):
     total = _library(tmp_path / "lib", 4)
@@ -298,13 +312,7 @@ def test_ctrl_c_during_scan_says_how_far_it_got_and_a_rerun_continues(tmp_path):
     assert line.startswith(f"scanning: 1 of {total}"), line
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("interrupted: ") and last.endswith(
-        f" of {total} songs done; run it again to continue"), err
-    done = int(last.split()[1])
-    assert 1 <= done < total
+    done = _stopped_part_way(proc, err, total)
     with Catalog(db) as catalog:
         kept = len(list(tracks.iter_tracks(catalog)))
     assert kept >= done  # every song reported done is in the catalog
@@ -366,13 +374,7 @@ def test_ctrl_c_during_embed_says_how_far_it_got_and_a_rerun_does_the_rest(tmp_p
     assert line.startswith("embedding (") and f": 1 of {total} (" in line, line
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("interrupted: ") and last.endswith(
-        f" of {total} songs done; run it again to continue"), err
-    done = int(last.split()[1])
-    assert 1 <= done < total
+    done = _stopped_part_way(proc, err, total)
     rerun = _earmark("embed", db=db)
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err
