@@ -19,11 +19,7 @@ from earmark.taste.review import (
     Round,
     run_review,
 )
-
-
-def _genre_answer(excerpts: dict, path: str) -> str:
-    genre = dict(zip(map(str, excerpts["files"]), excerpts["genres"], strict=True))[path]
-    return "like" if genre in excerpts["liked"] else "dislike"
+from taste_builders import genre_verdict
 
 
 class Listener:
@@ -37,7 +33,7 @@ class Listener:
         if len(self.asked) == self.limit:
             return QUIT
         self.asked.append(proposal.track.path)
-        return _genre_answer(self.excerpts, proposal.track.path)
+        return genre_verdict(self.excerpts, proposal.track.path)
 
     def another_round(self, session):
         return True
@@ -54,7 +50,7 @@ def test_session_proposes_answers_and_retrains_from_cold_start(embedded_catalog,
                                                                       (3, 3, 1)]
     assert all(p.p_like is None for p in first.proposals)  # no model: variety alone
     for proposal in first.proposals:
-        answer = session.answer(proposal, _genre_answer(excerpt_embeddings,
+        answer = session.answer(proposal, genre_verdict(excerpt_embeddings,
                                                         proposal.track.path))
         assert answer.to_dict()["p_like_before"] is None
     too_few = session.retrain()
@@ -64,7 +60,7 @@ def test_session_proposes_answers_and_retrains_from_cold_start(embedded_catalog,
     seen = {p.track.path for p in first.proposals}
     assert not seen & {p.track.path for p in second.proposals}  # rated songs stay out
     for proposal in second.proposals:
-        session.answer(proposal, _genre_answer(excerpt_embeddings, proposal.track.path))
+        session.answer(proposal, genre_verdict(excerpt_embeddings, proposal.track.path))
     trained = session.retrain()
     assert trained.model is not None and trained.model.info["cv"]["n_ratings"] == 6
     runs = embedded_catalog.execute("SELECT metrics FROM model_runs WHERE kind = 'taste'")
@@ -125,7 +121,7 @@ def test_file_answers_by_path_end_the_review_once_all_are_given(embedded_catalog
     chosen = [str(p) for p in excerpt_embeddings["files"][:4]]
     answers = tmp_path / "answers.csv"
     answers.write_text("path,answer\n" + "".join(
-        f"{p},{_genre_answer(excerpt_embeddings, p)}\n" for p in chosen), encoding="utf-8")
+        f"{p},{genre_verdict(excerpt_embeddings, p)}\n" for p in chosen), encoding="utf-8")
     session = ReviewSession(embedded_catalog, batch=5, strategy="random", seed=3)
     events = list(run_review(session, FileAnswers(answers)))
     answered = [e.proposal.track.path for e in events if isinstance(e, Answer)]

@@ -23,6 +23,7 @@ from earmark.catalog.tracks import Track, get_track
 from earmark.cli import app
 from earmark.cli.taste import play_excerpt, player_command, stop_player
 from earmark.taste.ratings_io import read_m3u
+from taste_builders import rate_by_genre
 
 runner = CliRunner()
 
@@ -38,13 +39,6 @@ def text(result) -> str:
 
 def _json_lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-
-
-def _rate_by_genre(catalog, excerpts, indices):
-    for i in indices:
-        track = get_track(catalog, excerpts["files"][i])
-        verdict = "like" if excerpts["genres"][i] in excerpts["liked"] else "dislike"
-        ratings.add_rating(catalog, track.id, verdict)
 
 
 def test_rate_adds_unknown_song_and_says_when_it_replaces_a_rating(song_files, tmp_path):
@@ -150,7 +144,7 @@ def test_review_interactive_typed_answers_and_quit(embedded_catalog):
 
 @pytest.mark.slow
 def test_review_as_a_real_process_on_piped_stdin(embedded_catalog, excerpt_embeddings):
-    _rate_by_genre(embedded_catalog, excerpt_embeddings, range(5))
+    rate_by_genre(embedded_catalog, excerpt_embeddings, range(5))
     env = {**os.environ, "COLUMNS": "100"}
     proc = subprocess.run(
         [sys.executable, "-m", "earmark", "review", "--db", str(embedded_catalog.path),
@@ -166,7 +160,7 @@ def test_review_as_a_real_process_on_piped_stdin(embedded_catalog, excerpt_embed
 @pytest.mark.slow
 def test_recommend_ranks_liked_genres_first_with_reasons(embedded_catalog, excerpt_embeddings):
     files, genres, liked = (excerpt_embeddings[k] for k in ("files", "genres", "liked"))
-    _rate_by_genre(embedded_catalog, excerpt_embeddings, [i for i in range(10) if i % 2 == 0])
+    rate_by_genre(embedded_catalog, excerpt_embeddings, [i for i in range(10) if i % 2 == 0])
     result = run("recommend", "--db", embedded_catalog.path, "--json", "--top", "5")
     assert result.exit_code == 0, result.output
     rows = _json_lines(result.output)
@@ -182,7 +176,7 @@ def test_recommend_ranks_liked_genres_first_with_reasons(embedded_catalog, excer
 @pytest.mark.slow
 def test_recommend_from_folder_scans_embeds_and_ranks_new_songs(
         embedded_catalog, excerpt_embeddings, tmp_path):
-    _rate_by_genre(embedded_catalog, excerpt_embeddings, range(6))
+    rate_by_genre(embedded_catalog, excerpt_embeddings, range(6))
     new = tmp_path / "new music"
     new.mkdir()
     shutil.copyfile(excerpt_embeddings["files"][7], new / "fresh.flac")  # a metal excerpt
@@ -198,7 +192,7 @@ def test_recommend_with_only_liked_songs_explains_instead_of_crashing(
         embedded_catalog, excerpt_embeddings):
     liked = [i for i, g in enumerate(excerpt_embeddings["genres"])
              if g in excerpt_embeddings["liked"]]
-    _rate_by_genre(embedded_catalog, excerpt_embeddings, liked)
+    rate_by_genre(embedded_catalog, excerpt_embeddings, liked)
     result = run("recommend", "--db", embedded_catalog.path)
     assert result.exit_code == 3
     assert "all 4 rated songs are liked" in text(result)
@@ -228,7 +222,7 @@ def test_similar_and_seed_playlist(embedded_catalog, excerpt_embeddings, tmp_pat
 
 @pytest.mark.slow
 def test_recommendation_playlist(embedded_catalog, excerpt_embeddings, tmp_path):
-    _rate_by_genre(embedded_catalog, excerpt_embeddings, range(6))
+    rate_by_genre(embedded_catalog, excerpt_embeddings, range(6))
     out = tmp_path / "top.m3u8"
     made = run("playlist", out, "--top", "3", "--db", embedded_catalog.path)
     assert made.exit_code == 0, made.output

@@ -12,18 +12,17 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from earmark.catalog import Catalog, ratings
-from earmark.catalog.embeddings import store_embedding
+from earmark.catalog import ratings
 from earmark.catalog.tracks import get_track, iter_tracks
 from earmark.cli import app
 from earmark.ingest.scan import add_file
 from earmark.taste.active import LIKELY
 from earmark.taste.model import DEFAULT_EMBEDDING
 from earmark.taste.ratings_io import read_m3u
+from taste_builders import embed_randomly, rate_by_genre
 
 runner = CliRunner()
 
@@ -45,17 +44,6 @@ def error_lines(result) -> list[str]:
     return [line for line in result.output.splitlines() if line.startswith("error:")]
 
 
-def embed_randomly(catalog: Catalog, files: list[Path], seed: int = 0) -> list[int]:
-    """Add ``files`` to the catalog with random (but current) embeddings; their track ids."""
-    X = np.random.default_rng(seed).normal(size=(len(files), 16))
-    ids = []
-    for path, vector in zip(files, X, strict=True):
-        track = add_file(catalog, path, verify=False)
-        store_embedding(catalog, track.id, DEFAULT_EMBEDDING, vector, track.content_hash)
-        ids.append(track.id)
-    return ids
-
-
 @pytest.fixture
 def library(music_files, tmp_path) -> list[Path]:
     """Ten private copies of a 4 s real-music excerpt in a folder ``library/``."""
@@ -63,17 +51,6 @@ def library(music_files, tmp_path) -> list[Path]:
     folder.mkdir()
     return [Path(shutil.copyfile(music_files["flac"], folder / f"song {i}.flac"))
             for i in range(10)]
-
-
-def rate_by_genre(catalog: Catalog, excerpts: dict, indices) -> dict[str, str]:
-    """Like the excerpts of liked genres and dislike the others among ``indices``;
-    ``{path: verdict}``."""
-    said = {}
-    for i in indices:
-        path = str(excerpts["files"][i])
-        said[path] = "like" if excerpts["genres"][i] in excerpts["liked"] else "dislike"
-        ratings.add_rating(catalog, get_track(catalog, path).id, said[path])
-    return said
 
 
 # --- item 5: playlists ---------------------------------------------------------------------------
@@ -203,7 +180,7 @@ def test_review_help_lists_the_valid_answers():
 
 
 def test_review_reports_each_answer_it_could_not_use_and_why(catalog, library, tmp_path):
-    ids = embed_randomly(catalog, library[:8])
+    ids, _ = embed_randomly(catalog, library[:8])
     ratings.add_rating(catalog, ids[0], "like")
     broken = library[9]
     broken.write_bytes(b"\0" * 4096)
@@ -230,7 +207,7 @@ def test_review_reports_each_answer_it_could_not_use_and_why(catalog, library, t
 
 
 def test_review_whose_answers_all_fail_exits_3_saying_so(catalog, library, tmp_path):
-    ids = embed_randomly(catalog, library[:4])
+    ids, _ = embed_randomly(catalog, library[:4])
     ratings.add_rating(catalog, ids[0], "like")
     answers = tmp_path / "answers.csv"
     answers.write_text(f"{library[0]},like\n{library[6]},dislike\n", encoding="utf-8")
@@ -285,8 +262,8 @@ def test_review_on_an_empty_catalog_exits_3(tmp_path):
 
 
 def test_review_with_every_song_rated_exits_3(catalog, library):
-    for track_id, verdict in zip(embed_randomly(catalog, library[:3]), ("like", "dislike",
-                                                                      "skip"), strict=True):
+    ids, _ = embed_randomly(catalog, library[:3])
+    for track_id, verdict in zip(ids, ("like", "dislike", "skip"), strict=True):
         ratings.add_rating(catalog, track_id, verdict)
     result = run("review", "--db", catalog.path, "--no-play")
     assert result.exit_code == 3
@@ -314,7 +291,7 @@ def test_recommend_and_playlist_without_ratings_exit_3(command, catalog, library
 
 @pytest.mark.parametrize("command", ["recommend", "playlist"])
 def test_recommend_and_playlist_without_embeddings_exit_3(command, catalog, library, tmp_path):
-    ids = embed_randomly(catalog, library[:6])
+    ids, _ = embed_randomly(catalog, library[:6])
     for track_id, verdict in zip(ids, ["like", "dislike"] * 3, strict=True):
         ratings.add_rating(catalog, track_id, verdict)
     add_file(catalog, library[6])  # the one unrated song has no embedding
@@ -339,7 +316,7 @@ def test_recommend_and_similar_tables_fit_80_columns_with_paths_relative_to_the_
     # leaves out as duplicates).
     songs = [Path(shutil.copyfile(p, deep / f"song {i} with a long title{p.suffix}"))
              for i, p in enumerate(music_files.values())]
-    ids = embed_randomly(catalog, songs, seed=2)
+    ids, _ = embed_randomly(catalog, songs, seed=2)
     for track_id, verdict in zip(ids[:5], ["like", "dislike", "like", "dislike", "like"],
                                  strict=True):
         ratings.add_rating(catalog, track_id, verdict)

@@ -5,29 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import earmark.taste.model
 import earmark.taste.review
 from earmark.catalog import ratings
-from earmark.catalog.embeddings import store_embedding
 from earmark.cli import app
-from earmark.ingest.scan import add_file
 from earmark.taste.model import DEFAULT_EMBEDDING, TasteClassifier, TasteModel
 from earmark.taste.recommend import recommend
-
-
-def _embedded_songs(catalog, song_files, seed: int = 0) -> tuple[list[int], np.ndarray]:
-    """The songs in the catalog with random embeddings ``(n, 16)``: ``(track ids, X)``."""
-    X = np.random.default_rng(seed).normal(size=(len(song_files), 16))
-    ids = []
-    for path, vector in zip(song_files, X, strict=True):
-        track = add_file(catalog, path, verify=False)
-        store_embedding(catalog, track.id, DEFAULT_EMBEDDING, vector, track.content_hash)
-        ids.append(track.id)
-    return ids, X
+from taste_builders import embed_randomly
 
 
 @pytest.fixture
@@ -47,7 +34,7 @@ def builds(monkeypatch) -> list[int]:
 
 
 def test_recommend_looks_up_the_close_liked_songs_in_one_query(catalog, song_files, sql_statements):
-    ids, X = _embedded_songs(catalog, song_files)
+    ids, X = embed_randomly(catalog, song_files)
     for track_id, verdict in zip(ids[:3], ("like", "like", "dislike"), strict=True):
         ratings.add_rating(catalog, track_id, verdict)
     classifier = TasteClassifier().fit(X[:3], [1, 1, 0])
@@ -65,7 +52,7 @@ def test_recommend_looks_up_the_close_liked_songs_in_one_query(catalog, song_fil
 
 def test_review_taste_reads_the_ratings_once_before_a_model_can_be_trained(
         catalog, song_files, builds):
-    ids, _ = _embedded_songs(catalog, song_files)
+    ids, _ = embed_randomly(catalog, song_files)
     ratings.add_rating(catalog, ids[0], "like")
     ratings.add_rating(catalog, ids[1], "dislike")
     provisional = earmark.taste.model.review_taste(catalog)
@@ -82,7 +69,7 @@ def test_review_reads_the_ratings_once_per_round(catalog, music_files, tmp_path,
     songs = []
     for i in range(14):
         songs.append(shutil.copyfile(music_files["flac"], tmp_path / f"song {i:02d}.flac"))
-    _embedded_songs(catalog, songs, seed=3)
+    embed_randomly(catalog, songs, seed=3)
     answers = tmp_path / "answers.txt"
     answers.write_text("like\ndislike\nskip\n3\nlike\ndislike\n2\n5\nlike\ndislike\nlike\n4\n",
                        encoding="utf-8")
