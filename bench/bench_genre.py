@@ -29,11 +29,9 @@ from _util import markdown_table  # noqa: E402
 from earmark.analysis.genres import (  # noqa: E402
     GenreCalibration,
     combination_name,
-    combine_evidence,
-    genre_from_tags,
-    vocabulary_of,
+    song_evidence,
 )
-from earmark.models.registry import ZERO_SHOT_MODELS  # noqa: E402
+from earmark.models.registry import ZERO_SHOT_MODELS, pretrained  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ROOT.parent / "shared" / "data" / "gtzan-mini-dev"
@@ -72,17 +70,11 @@ def tag_probabilities() -> dict[str, np.ndarray]:
 
 
 def evidence(probs: dict[str, np.ndarray], models: tuple[str, ...]) -> list[dict[str, float]]:
-    """Per clip, genre -> combined evidence of ``models``."""
-    from earmark.models.registry import pretrained
-
-    out = []
-    for i in range(len(next(iter(probs.values())))):
-        per = {}
-        for m in models:
-            tags = pretrained(m).tags
-            per[vocabulary_of(tags)] = dict(genre_from_tags(probs[m][i], tags))
-        out.append(combine_evidence(per))
-    return out
+    """Per clip, genre -> combined evidence of ``models``, as earmark computes it for a song
+    (:func:`earmark.analysis.genres.song_evidence`)."""
+    tags = {m: pretrained(m).tags for m in models}
+    return [song_evidence({m: (probs[m][i], tags[m]) for m in models})[0]
+            for i in range(len(next(iter(probs.values()))))]
 
 
 def cross_validated(ev: list[dict[str, float]], labels: list[str], numbers: list[int]

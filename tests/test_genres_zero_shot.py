@@ -15,6 +15,8 @@ from earmark.analysis.genres import (
     GENRE_TAGS,
     GenreCalibration,
     combine_evidence,
+    genre_from_tags,
+    song_evidence,
     zero_shot_genres,
 )
 from earmark.catalog import Catalog, tracks
@@ -106,6 +108,21 @@ def test_zero_shot_genres_of_one_vocabulary_use_its_calibration():
     probs[MTT_TAGS.index("classical")] = 0.8
     genres = zero_shot_genres({"MTT_musicnn": (probs, MTT_TAGS)})
     assert genres[0][0] == "classical" and "jazz" not in dict(genres)
+
+
+def test_song_evidence_combines_the_known_vocabularies_and_names_the_taggers_used():
+    """The evidence the calibration is fitted on (bench/bench_genre.py) and applied to: each
+    MSD/MTT tagger mapped through GENRE_TAGS, then combined; other vocabularies left out."""
+    rng = np.random.default_rng(1)
+    msd, mtt = rng.random(50), rng.random(50)
+    evidence, used = song_evidence({"MSD_musicnn": (msd, MSD_TAGS),
+                                    "MTT_musicnn": (mtt, MTT_TAGS),
+                                    "other": (rng.random(3), ("a", "b", "c"))})
+    assert used == ["MSD_musicnn", "MTT_musicnn"]
+    assert evidence == combine_evidence({"MSD": dict(genre_from_tags(msd, MSD_TAGS)),
+                                         "MTT": dict(genre_from_tags(mtt, MTT_TAGS))})
+    assert zero_shot_genres({"MSD_musicnn": (msd, MSD_TAGS), "MTT_musicnn": (mtt, MTT_TAGS)}
+                            ) == CALIBRATIONS["MSD_musicnn+MTT_musicnn"](evidence)
 
 
 @pytest.fixture()

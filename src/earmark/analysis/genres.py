@@ -218,13 +218,14 @@ def combination_name(models: Sequence[str]) -> str:
     return "+".join(models)
 
 
-def zero_shot_genres(outputs: Mapping[str, tuple[np.ndarray, Sequence[str]]]
-                     ) -> list[tuple[str, float]]:
-    """Calibrated genres of a song from one or more taggers.
+def song_evidence(outputs: Mapping[str, tuple[np.ndarray, Sequence[str]]]
+                  ) -> tuple[dict[str, float], list[str]]:
+    """A song's combined genre evidence (uncalibrated) from one or more taggers: steps 1 and 2
+    of the module, what :class:`GenreCalibration` is fitted on and applied to.
 
     ``outputs``: model name -> (whole-song tag probabilities ``(n_tags,)``, tag names), in
-    the taggers' order (the MSD and MTT vocabularies; others are left out). Returns
-    ``[(genre, probability)]``, most probable first, probabilities summing to 1.
+    the taggers' order. Returns ``({genre: evidence}, the names of the taggers used)``: those
+    of the MSD and MTT vocabularies, the others are left out.
     """
     evidence, used = {}, []
     for name, (probs, tags) in outputs.items():
@@ -234,5 +235,16 @@ def zero_shot_genres(outputs: Mapping[str, tuple[np.ndarray, Sequence[str]]]
             continue
         evidence[vocabulary] = dict(genre_from_tags(probs, tags))
         used.append(name)
-    combined = combine_evidence(evidence)
+    return combine_evidence(evidence), used
+
+
+def zero_shot_genres(outputs: Mapping[str, tuple[np.ndarray, Sequence[str]]]
+                     ) -> list[tuple[str, float]]:
+    """Calibrated genres of a song from one or more taggers.
+
+    ``outputs``: as :func:`song_evidence` takes them. Returns ``[(genre, probability)]``,
+    most probable first, probabilities summing to 1, under the :data:`CALIBRATIONS` of the
+    taggers used.
+    """
+    combined, used = song_evidence(outputs)
     return CALIBRATIONS.get(combination_name(used), GenreCalibration())(combined)
