@@ -104,6 +104,7 @@ def test_itunes_v23_tag_with_v24_frames_is_skipped_naming_the_option(
     plan, _, result = tag_batch(path, PREDICTED)
     assert result.status == "failed"
     assert "(TSOP)" in plan.reason and "--upgrade-id3" in plan.reason
+    assert plan.cause == "its ID3v2.3 tag holds frames only ID3v2.4 defines"
     assert path.read_bytes() == before
     # The library call refuses the same way, naming the option.
     with pytest.raises(TagWriteError, match="TSOP.*--upgrade-id3"):
@@ -155,6 +156,8 @@ def test_id3v23_option_on_a_v24_tag_with_v24_frames(decorated, scanned, tag_batc
     scanned(path)
     plan, _, result = tag_batch(path, PREDICTED, id3v23=True)
     assert result.status == "failed" and "TSOP" in plan.reason
+    # the summary's cause names the version the file has, as the reason does
+    assert plan.cause == "its ID3v2.4 tag holds frames only ID3v2.4 defines"
     plan, _, result = tag_batch(path, PREDICTED, id3v23=True, upgrade_id3=True)
     assert result.status == "written" and "kept as ID3v2.4" in plan.note
     assert write.open_tags(path).tags.version[:2] == (2, 4)

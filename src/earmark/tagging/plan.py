@@ -168,7 +168,7 @@ def plan_track(
                    "version to keep" if tagged.id3_version == 3 else
                    "which saving it as ID3v2.3 would drop")
                 + "; pass --upgrade-id3 to save this tag as ID3v2.4 (undo puts back what was "
-                "there)"), "its ID3v2.3 tag holds frames only ID3v2.4 defines")
+                "there)"), f"its ID3v2.{tagged.id3_version} tag holds frames only ID3v2.4 defines")
         if lost:
             plan.id3_version = 4
         keys = {f: write.field_keys(audio, f, plan.id3_version) for f in sources}
