@@ -309,14 +309,11 @@ def embed_command(
                                       precision=precision.value, progress=advance)
         except ValueError as exc:
             fail(str(exc))
-        notes: dict[str, list[str]] = {}
-        for path, note in report.notes:
-            notes.setdefault(path, []).append(note)
         if as_json:
-            for track_id in report.done:
-                path = tracks.get_track_by_id(catalog, track_id).path
-                emit_json({"path": path, "model": name, "embedded": True,
-                           "notes": notes.get(path, [])})
+            for item in report.items:
+                if item.status == "embedded":
+                    emit_json({"path": item.path, "model": name, "embedded": True,
+                               "notes": list(item.notes)})
             for path, reason in report.failed:
                 emit_json({"path": path, "model": name, "embedded": False, "error": reason})
         else:
