@@ -22,7 +22,7 @@ from earmark.catalog.lock import holder_pid, lock_path
 from earmark.cli import app
 from earmark.engine import LocalEngine
 from earmark.errors import CatalogError
-from earmark.ingest.scan import scan
+from earmark.ingest.scan import find_audio_files, scan
 
 runner = CliRunner()
 
@@ -233,6 +233,8 @@ def test_library_paths_expand_the_home_folder(tmp_path, music_files, monkeypatch
         for given in ("~/Music", "~/Music/a.ogg"):
             assert [t.path for t in tracks.select_tracks(catalog, [given])] == [str(song)]
     assert (home / "my.sqlite").is_file()
+    # Every command finds its PATHS through find_audio_files: a quoted '~' is expanded there.
+    assert list(find_audio_files(["~/Music", "~/Music/a.ogg"])) == [(str(song), None)] * 2
 
 
 def test_catalog_lock_waits_for_the_holder_and_names_it(tmp_path):

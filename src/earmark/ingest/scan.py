@@ -100,11 +100,11 @@ def find_audio_files(
     not valid UTF-8 with :data:`~earmark.catalog.tracks.NOT_UTF8`. Hidden files and folders
     under a root (names starting with ``.``: macOS AppleDouble ``._song.flac`` resource forks,
     ``.Trash-1000``, earmark's own ``.earmark-*`` temporary copies) are left out; a root is
-    walked even when it is hidden itself.
+    walked even when it is hidden itself. A root starting with ``~`` is the home folder's.
     """
     seen_dirs: set[tuple[int, int]] = set()
     for root in roots:
-        root = os.fspath(root)
+        root = os.path.expanduser(os.fspath(root))  # every command's PATHS come through here
         if not os.path.isdir(root):
             yield root, _name_problem(root) if os.path.lexists(root) else ROOT_NOT_FOUND
             continue
