@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from earmark.catalog import Catalog
+from earmark.engine import LocalEngine
+from earmark.ingest.importers import import_dataset_folders
 from music import GTZAN, gtzan_clip, transcode
 
 GENRES3 = ("classical", "metal", "reggae")
@@ -33,6 +36,16 @@ def genre_tree(tmp_path_factory) -> Path:
         for n in range(6):
             make_excerpt(genre, n, root / genre / f"{genre}.{n:05d}.wav")
     return root
+
+
+@pytest.fixture(scope="module")
+def library(genre_tree, tmp_path_factory) -> Path:
+    """The path of a catalog holding :func:`genre_tree` imported as dataset ``mini``, one per
+    test module (a module may add labels or models of its own to it)."""
+    db = tmp_path_factory.mktemp("catalog") / "catalog.sqlite"
+    with Catalog(db) as catalog:
+        import_dataset_folders(catalog, genre_tree, engine=LocalEngine(1))
+    return db
 
 
 @pytest.fixture(scope="session")

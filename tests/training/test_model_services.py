@@ -23,8 +23,6 @@ from earmark.catalog import Catalog
 from earmark.catalog.labels import load_labelled, set_labels
 from earmark.catalog.predictions import load_predictions
 from earmark.catalog.tracks import get_track
-from earmark.engine import LocalEngine
-from earmark.ingest.importers import import_dataset_folders
 from earmark.learn.evaluate import headline
 from earmark.learn.runs import (
     EmptySplit,
@@ -39,16 +37,14 @@ from earmark.models.io import load_model, save_model
 
 
 @pytest.fixture(scope="module")
-def trained(genre_tree, tmp_path_factory):
+def trained(library):
     """The 3-genre tree in a catalog (dataset ``mini``, no splits; the same songs again as
     ``mini_split`` with clip 4 valid and clip 5 test), a classic model trained on ``mini``
     and saved, and one trained on classical and metal only: ``(db, X, data, path,
     two_genre_path)``."""
-    root = tmp_path_factory.mktemp("services")
-    db = root / "catalog.sqlite"
+    db, root = library, library.parent
     inputs = default_inputs("classic")
     with Catalog(db) as catalog:
-        import_dataset_folders(catalog, genre_tree, engine=LocalEngine(1))
         X, data = prepare_experiment(catalog, Experiment("classic", dataset="mini"))
         for track_id, path, labels in zip(data.track_ids, data.paths, data.targets,
                                           strict=True):

@@ -23,8 +23,6 @@ from earmark.analysis.figures import (
 from earmark.catalog import Catalog
 from earmark.cli import app
 from earmark.data import LabelledSet, group_keys
-from earmark.engine import LocalEngine
-from earmark.ingest.importers import import_dataset_folders
 from earmark.learn.evaluate import confusion_title
 from earmark.learn.train import default_inputs, split_for_training, train_model
 from earmark.learn.tune import tune
@@ -104,15 +102,6 @@ def test_a_covering_hold_out_is_recorded_and_never_trained_on():
     valid = [data.paths.index(p) for p in songs["valid"]]
     predicted = model.estimator.predict_proba(separable(data)[valid]).argmax(axis=1)
     assert np.mean(predicted == data.y()[valid]) == pytest.approx(validation["accuracy"])
-
-
-@pytest.fixture(scope="module")
-def library(genre_tree, tmp_path_factory):
-    """The 3-genre tree (6 clips each) imported into a catalog."""
-    db = tmp_path_factory.mktemp("promises") / "catalog.sqlite"
-    with Catalog(db) as catalog:
-        import_dataset_folders(catalog, genre_tree, engine=LocalEngine(1))
-    return db
 
 
 @pytest.fixture(scope="module")

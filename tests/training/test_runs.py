@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from earmark.catalog import Catalog
-from earmark.engine import LocalEngine
-from earmark.ingest.importers import import_dataset_folders
 from earmark.learn.runs import (
     Experiment,
     NoLabelledSongs,
@@ -26,14 +24,12 @@ from stages import RecordedStages
 
 
 @pytest.fixture(scope="module")
-def prepared(genre_tree, tmp_path_factory):
+def prepared(library):
     """The 3-genre tree in a catalog and its classic-descriptor inputs, computed once:
     ``(catalog path, X, data)``."""
-    db = tmp_path_factory.mktemp("runs") / "catalog.sqlite"
-    with Catalog(db) as catalog:
-        import_dataset_folders(catalog, genre_tree, engine=LocalEngine(1))
+    with Catalog(library) as catalog:
         X, data = prepare_experiment(catalog, Experiment("classic", dataset="mini"))
-    return db, X, data
+    return library, X, data
 
 
 def _rows(path) -> list[dict]:

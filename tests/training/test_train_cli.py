@@ -15,8 +15,6 @@ from earmark.catalog import Catalog
 from earmark.catalog.labels import load_labelled
 from earmark.cli import app
 from earmark.data import group_keys
-from earmark.engine import LocalEngine
-from earmark.ingest.importers import import_dataset_folders
 from earmark.learn.train import (
     cross_validate,
     default_inputs,
@@ -27,15 +25,6 @@ from earmark.learn.train import (
 from earmark.models.io import load_model, save_model
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def library(genre_tree, tmp_path_factory):
-    """The 3-genre tree imported into a catalog."""
-    db = tmp_path_factory.mktemp("catalog") / "catalog.sqlite"
-    with Catalog(db) as catalog:
-        import_dataset_folders(catalog, genre_tree, engine=LocalEngine(1))
-    return db
 
 
 def test_split_for_training_keeps_groups_apart_and_honours_source_splits(library):
