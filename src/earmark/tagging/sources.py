@@ -42,6 +42,7 @@ from earmark.types import ProgressFn
 Scored = list[tuple[str, float]]
 Source = Callable[[Track], Scored | None]
 
+
 def _scored(payload: object) -> Scored:
     """Normalise a stored payload: ``[[label, c], ...]`` or ``{label: c}`` -> sorted pairs."""
     pairs = payload.items() if isinstance(payload, dict) else payload
@@ -99,8 +100,6 @@ def ensure_predictions(
         return []
     report = embed_tracks(catalog, model, missing, force=True, progress=progress)
     return report.failed
-
-
 
 
 @dataclass(frozen=True)
