@@ -70,7 +70,7 @@ def _learn(catalog: Catalog, paths: list[Path] | None, policy: TagPolicy, as_jso
     from earmark.learn.library_genres import learn_genres
 
     report = learn_genres(
-        catalog, [p.expanduser() for p in paths] if paths is not None else None,
+        catalog, paths,
         aliases=policy.aliases, canonical=policy.canonical, parents=policy.parents,
         threshold=policy.min_confidence, stages=progress_bar)
     print_report(report, as_json)
@@ -101,7 +101,7 @@ def show_learned_genres(paths: list[Path], db: Path | None, top: int, min_confid
     policy = load_policy().with_(min_confidence=min_confidence)
     with open_catalog(db) as catalog:
         report = _learn(catalog, paths, policy, as_json)
-        songs = select_tracks(catalog, [p.expanduser() for p in paths])
+        songs = select_tracks(catalog, paths)
         rows = [(t, load_predictions(catalog, t.id, "genres", LEARNED)) for t in songs]
     table = None if as_json else Table("song", "genres", header_style="bold")
     learned = set(report.predicted)
@@ -160,7 +160,7 @@ def label_command(
                                   canonical=policy.canonical)
     except ValueError as exc:
         fail(escape(str(exc)), code=EXIT_USAGE)
-    roots = [Path(p).expanduser() for p in paths]
+    roots = [Path(p) for p in paths]
     for item in outcome:
         if as_json:
             emit_json({"path": json_path(item.path), "status": item.status,

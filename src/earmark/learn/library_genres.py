@@ -478,7 +478,7 @@ def label_songs(
         raise ValueError(f"{genre!r} is not a genre name")
     name = normalise_genres({0: [genre]}, aliases, canonical)[0][0]
     items = []
-    for path, problem in find_audio_files([Path(p).expanduser() for p in paths]):
+    for path, problem in find_audio_files(paths):
         if problem:
             if problem != FOLDER_LOOP:
                 items.append(LabelItem(path, "failed", problem, name))
