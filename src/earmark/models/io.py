@@ -118,7 +118,7 @@ class TrainedModel:
     card: ModelCard
 
 
-def _paths(path: str | Path) -> tuple[Path, Path]:
+def model_files(path: str | Path) -> tuple[Path, Path]:
     """``(weights, card)`` paths of a model given as either file or the stem, ``~`` expanded."""
     path = Path(path).expanduser()
     stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
@@ -131,7 +131,7 @@ def save_model(model: TrainedModel, path: str | Path) -> Path:
     Both are written to temporary files first and renamed, so a crash never leaves a
     half-written model where a good one was.
     """
-    weights, card_path = _paths(path)
+    weights, card_path = model_files(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     card = json.dumps(model.card.to_dict(), indent=2, ensure_ascii=False, default=_jsonable)
     state = {k: np.ascontiguousarray(v) for k, v in model.estimator.state().items()}
@@ -168,7 +168,7 @@ def load_model(path: str | Path, types: Mapping[str, tuple[str, str]] = MODEL_TY
     :class:`~earmark.errors.ModelError` for missing or damaged files, an unknown model type,
     hyper-parameters the estimator does not take, or inputs it cannot honour.
     """
-    weights, card_path = _paths(path)
+    weights, card_path = model_files(path)
     if not weights.is_file():
         raise ModelError(f"no model weights at {weights}")
     try:

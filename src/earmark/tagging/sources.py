@@ -20,7 +20,6 @@ sure its genres are in the catalog for the tracks asked about.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +119,9 @@ class GenreModel:
 def _trained_model_file(value: str) -> Path | None:
     """The model file ``value`` names (``models/genres``, ``.safetensors`` or ``.json``,
     ``~`` expanded), or ``None`` when there is none."""
-    path = Path(os.path.expanduser(value))
-    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-    weights = stem.with_name(stem.name + ".safetensors")
+    from earmark.models.io import model_files
+
+    weights, _ = model_files(value)
     return weights if weights.is_file() else None
 
 
