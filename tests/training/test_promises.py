@@ -168,7 +168,8 @@ def test_a_cross_validated_model_has_no_held_out_songs_to_score(library, tmp_pat
 
 
 @pytest.mark.slow
-def test_train_without_out_says_the_model_was_not_saved(library):
+def test_train_without_out_says_the_model_was_not_saved(library, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # without --out the results CSV goes to the current folder
     result = runner.invoke(app, ["train", "--db", str(library), "--dataset", "mini", "--model",
                                  "classic", "--C", "1", "--valid", "0.5"])
     assert result.exit_code == 0, result.output
@@ -179,6 +180,7 @@ def test_train_without_out_says_the_model_was_not_saved(library):
     assert cv.exit_code == 0, cv.output
     assert "no model was saved" in " ".join(cv.stderr.split())
     assert json.loads(cv.stdout.splitlines()[-1])["model"] is None
+    assert (tmp_path / "results.csv").is_file()
 
 
 @pytest.mark.slow
