@@ -34,9 +34,9 @@ run: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
-## make test-fast: skip the tests marked slow.
+## make test-fast: skip the tests marked slow, browser or ray.
 test-fast: $(TEST_STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow and not browser and not ray"
 
 ## make lint: ruff, and the import contracts in pyproject.toml (layers; one home per I/O library).
 lint: $(TEST_STAMP)
