@@ -299,17 +299,18 @@ def undo_command(
         fail("say what to undo: --last, --since TIME, or FILES", code=2)
     with open_catalog(db) as catalog:
         if last:
-            batch = journal.last_batch(catalog)
-            selected = journal.entries(catalog, batch_id=batch) if batch else []
-        elif since is not None:
-            selected = journal.entries(catalog, since=parse_since(since))
+            with progress_bar("restoring tags") as advance:
+                results = tagplan.undo_batch(catalog, progress=advance)
+            if not results:
+                fail("nothing to undo")
         else:
-            selected = journal.entries(catalog, paths=[str(f) for f in files])
-        if not selected:
-            fail("nothing to undo" + (f": earmark wrote no tags into {_named(files)}"
-                                      if files else ""))
-        with progress_bar("restoring tags") as advance:
-            results = tagplan.undo(catalog, selected, progress=advance)
+            selected = (journal.entries(catalog, since=parse_since(since)) if since is not None
+                        else journal.entries(catalog, paths=[str(f) for f in files]))
+            if not selected:
+                fail("nothing to undo" + (f": earmark wrote no tags into {_named(files)}"
+                                          if files else ""))
+            with progress_bar("restoring tags") as advance:
+                results = tagplan.undo(catalog, selected, progress=advance)
     if as_json:
         for result in results:
             emit_json({"path": json_path(result.path), "status": result.status,

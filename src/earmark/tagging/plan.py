@@ -440,6 +440,15 @@ def undo(
     return results
 
 
+def undo_batch(catalog: Catalog, batch_id: str | None = None, *,
+               progress: ProgressFn | None = None) -> list[TrackResult]:
+    """Undo one ``earmark tag`` batch (``None``: the last one written, as ``undo --last``) with
+    :func:`undo`; ``[]`` when there is nothing to undo (no batch, or it is undone already)."""
+    batch_id = batch_id or journal.last_batch(catalog)
+    selected = journal.entries(catalog, batch_id=batch_id) if batch_id else []
+    return undo(catalog, selected, progress=progress) if selected else []
+
+
 def _undo_file(catalog: Catalog, path: str, selected: list[journal.JournalEntry]) -> TrackResult:
     newest = journal.latest_write(catalog, path)
     if newest is not None and newest.id not in {e.id for e in selected}:
