@@ -119,6 +119,60 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE tracks ADD COLUMN warning TEXT;  -- status 'ok', but the decoder complained
     """,
+    # Full-text search over title, artist, album and path (catalog.search), kept in step with
+    # tracks by triggers and filled for the rows already there.
+    """
+    CREATE VIRTUAL TABLE tracks_fts USING fts5(
+        title, artist, album, path, content='tracks', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER tracks_fts_insert AFTER INSERT ON tracks BEGIN
+        INSERT INTO tracks_fts (rowid, title, artist, album, path)
+        VALUES (new.id, new.title, new.artist, new.album, new.path);
+    END;
+    CREATE TRIGGER tracks_fts_delete AFTER DELETE ON tracks BEGIN
+        INSERT INTO tracks_fts (tracks_fts, rowid, title, artist, album, path)
+        VALUES ('delete', old.id, old.title, old.artist, old.album, old.path);
+    END;
+    CREATE TRIGGER tracks_fts_update AFTER UPDATE OF title, artist, album, path ON tracks BEGIN
+        INSERT INTO tracks_fts (tracks_fts, rowid, title, artist, album, path)
+        VALUES ('delete', old.id, old.title, old.artist, old.album, old.path);
+        INSERT INTO tracks_fts (rowid, title, artist, album, path)
+        VALUES (new.id, new.title, new.artist, new.album, new.path);
+    END;
+    INSERT INTO tracks_fts (tracks_fts) VALUES ('rebuild');
+    CREATE INDEX tracks_title ON tracks(title COLLATE NOCASE, id);
+    CREATE INDEX tracks_album ON tracks(album COLLATE NOCASE, id);
+    CREATE INDEX tracks_added ON tracks(added_at, id);
+    """,
+    # earmark discover's frontier and inbox (catalog.candidates): one row per URL ever found.
+    """
+    CREATE TABLE candidates (
+        id          INTEGER PRIMARY KEY,
+        url         TEXT NOT NULL UNIQUE,  -- what is downloaded (a media URL, a page, file://)
+        page        TEXT,                  -- the page it is shown on, when another URL
+        source      TEXT NOT NULL,         -- the seed: 'feed URL', 'search QUERY', ...
+        playlist    TEXT,                  -- the playlist, feed or page it was listed in
+        parent_id   INTEGER REFERENCES candidates(id) ON DELETE SET NULL,
+        depth       INTEGER NOT NULL DEFAULT 0,
+        status      TEXT NOT NULL CHECK (status IN ('queued', 'downloaded', 'inbox',
+                        'rejected', 'duplicate', 'skipped', 'failed', 'liked', 'disliked')),
+        reason      TEXT,                  -- why it failed, was skipped, or scored as it did
+        title       TEXT,
+        uploader    TEXT,
+        duration    REAL,                  -- seconds, as the site states it
+        info_json   TEXT,                  -- yt-dlp's sanitized info, as JSON
+        file        TEXT,                  -- the staged download, while it exists
+        audio_hash  TEXT,
+        track_id    INTEGER REFERENCES tracks(id) ON DELETE SET NULL,
+        score       REAL,                  -- P(like) when it was scored
+        found_at    REAL NOT NULL,
+        fetched_at  REAL,
+        decided_at  REAL
+    );
+    CREATE INDEX candidates_status ON candidates(status, id);
+    CREATE INDEX candidates_audio_hash ON candidates(audio_hash);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -256,6 +310,14 @@ class Catalog:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (no semicolons inside our DDL strings)."""
+    """Split a migration script into statements (no semicolons inside our DDL strings; a
+    trigger's body holds several, so pieces are joined until SQLite says one is complete)."""
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, current = [], ""
+    for piece in "\n".join(lines).split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip())
+            current = ""
+    return statements
