@@ -141,9 +141,11 @@ MIGRATIONS: list[str] = [
         VALUES (new.id, new.title, new.artist, new.album, new.path);
     END;
     INSERT INTO tracks_fts (tracks_fts) VALUES ('rebuild');
-    CREATE INDEX tracks_title ON tracks(title COLLATE NOCASE, id);
-    CREATE INDEX tracks_album ON tracks(album COLLATE NOCASE, id);
-    CREATE INDEX tracks_added ON tracks(added_at, id);
+    CREATE INDEX tracks_sort_artist ON tracks(
+        ifnull(artist, '') COLLATE NOCASE, ifnull(title, '') COLLATE NOCASE, id);
+    CREATE INDEX tracks_sort_title ON tracks(ifnull(title, '') COLLATE NOCASE, id);
+    CREATE INDEX tracks_sort_album ON tracks(ifnull(album, '') COLLATE NOCASE, id);
+    CREATE INDEX tracks_sort_added ON tracks(added_at, id);
     """,
     # earmark discover's frontier and inbox (catalog.candidates): one row per URL ever found.
     """
