@@ -129,10 +129,8 @@ def _print_scan_summary(report, catalog: Catalog, roots: list[Path]) -> None:
     if report.pruned:
         summary.add_row("pruned (forgotten)", str(len(report.pruned)))
     # A track whose file is gone is not playable, though its last scan found it fine.
-    gone = set(report.still_missing)
-    ok = [t for t in tracks.iter_tracks(catalog, "ok") if t.path not in gone]
-    hours = sum(t.duration or 0 for t in ok) / 3600
-    summary.add_row("catalog: playable songs", f"{len(ok)} ({hours:.1f} h)")
+    songs, seconds = tracks.playable_totals(catalog, exclude=report.still_missing)
+    summary.add_row("catalog: playable songs", f"{songs} ({seconds / 3600:.1f} h)")
     console.print(summary)
     for folder, kept in report.not_pruned.items():
         console.print(f"[bold yellow]{escape(not_pruned_reason(folder))}[/] ({len(kept)} "

@@ -209,14 +209,16 @@ def unexpected_error(exc: BaseException) -> str:
     return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
-def _unchanged(existing: tracks.Track | None, path: str) -> bool:
-    if existing is None:
+def _unchanged(recorded: tuple[int | None, int | None] | None, path: str) -> bool:
+    """Whether the file at ``path`` still has the ``(size, mtime_ns)`` recorded at its last
+    scan (``None``: never scanned). Only metadata is read: never the file's content."""
+    if recorded is None:
         return False
     try:
         st = os.stat(path)
     except OSError:
         return False
-    return existing.size == st.st_size and existing.mtime_ns == st.st_mtime_ns
+    return recorded == (st.st_size, st.st_mtime_ns)
 
 
 def scan(
@@ -253,6 +255,7 @@ def scan(
     roots = [tracks.normalise_path(r) for r in roots]
     report = ScanReport()
     todo: list[str] = []
+    recorded = {} if force else _recorded_states(catalog, roots)
     # The roots are normalised, so every path found under them (a folder joined with a name)
     # already is.
     for path, problem in find_audio_files(roots):
@@ -260,7 +263,7 @@ def scan(
             report.items.append(ScanItem(path, "skipped", problem))
         elif problem:
             report.items.append(ScanItem(path, "failed", problem))
-        elif not force and _unchanged(tracks.get_track(catalog, path), path):
+        elif not force and _unchanged(recorded.get(path), path):
             report.items.append(ScanItem(path, "unchanged"))
         else:
             todo.append(path)
@@ -288,6 +291,18 @@ def scan(
             _prune(catalog, root, gone, report)
     report.duplicates = tracks.duplicates(catalog)
     return report
+
+
+def _recorded_states(catalog: Catalog, roots: list[str]) -> dict[str, tuple]:
+    """``{path: (size, mtime_ns)}`` of the catalog's tracks under ``roots``
+    (:func:`earmark.catalog.tracks.file_states`); a root the catalog cannot name holds none."""
+    recorded: dict[str, tuple] = {}
+    for root in roots:
+        try:
+            recorded.update(tracks.file_states(catalog, root))
+        except FileNameError:
+            continue  # its files are reported as failed by find_audio_files
+    return recorded
 
 
 def not_pruned_reason(folder: str) -> str:
@@ -380,7 +395,7 @@ def add_file(catalog: Catalog, path: str | Path, verify: bool = True) -> tracks.
     """
     path = tracks.catalog_key(path)
     existing = tracks.get_track(catalog, path)
-    if existing is not None and _unchanged(existing, path):
+    if existing is not None and _unchanged((existing.size, existing.mtime_ns), path):
         return existing
     item = record_inspected(catalog, inspect_file(path, verify))
     track = tracks.get_track(catalog, path) if item.track_id is not None else None
