@@ -54,6 +54,7 @@ NOTHING_TO_DO = [
     pytest.param(["review"], id="review-empty-catalog"),
     pytest.param(["recommend"], id="recommend-empty-catalog"),
     pytest.param(["similar", MISSING], id="similar-missing"),
+    pytest.param(["radio", MISSING], id="radio-missing"),
     pytest.param(["playlist", "out.m3u8"], id="playlist-empty-catalog"),
     pytest.param(["train"], id="train-empty-catalog"),
     pytest.param(["evaluate", MODEL, "gtzan"], id="evaluate-missing-model"),

@@ -16,6 +16,7 @@ from earmark.cli import (  # noqa: E402, F401  (registers commands)
     analysis,
     labels,
     library,
+    radio,
     tagwrite,
     taste,
     training,

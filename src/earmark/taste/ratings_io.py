@@ -202,12 +202,15 @@ class PlaylistSong(Protocol):
     artist: str | None
 
 
-def write_m3u(path: str | Path, songs: Iterable[PlaylistSong]) -> list[tuple[str, str]]:
-    """Write an extended M3U8 playlist with paths relative to its own folder.
+def m3u_text(songs: Iterable[PlaylistSong], folder: str | Path | None = None
+             ) -> tuple[str, list[tuple[str, str]]]:
+    """An extended M3U8 playlist of ``songs`` as text, with paths relative to ``folder`` (the
+    playlist file's own folder), or absolute when ``folder`` is ``None`` (a playlist handed
+    out for download, whose folder is not known).
 
-    A name starting with ``#`` (or a space) is written as ``./#...`` so that players do not
-    take it for a comment; a name holding a line break cannot be written in M3U at all and is
-    left out.
+    A relative name starting with ``#`` (or a space) is written as ``./#...`` so that players
+    do not take it for a comment; a name holding a line break cannot be written in M3U at all
+    and is left out.
 
     Parameters
     ----------
@@ -218,11 +221,9 @@ def write_m3u(path: str | Path, songs: Iterable[PlaylistSong]) -> list[tuple[str
 
     Returns
     -------
-    ``(path, reason)`` of each song left out.
+    ``(text, left_out)``: the playlist, and ``(path, reason)`` of each song left out.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folder = os.path.abspath(path.parent)
+    base = None if folder is None else os.path.abspath(folder)
     lines = ["#EXTM3U"]
     left_out = []
     for song in songs:
@@ -233,12 +234,29 @@ def write_m3u(path: str | Path, songs: Iterable[PlaylistSong]) -> list[tuple[str
         seconds = int(round(duration)) if duration else -1
         title = " ".join(_LINE_BREAK.split(tracks.song_name(song)))
         lines.append(f"#EXTINF:{seconds},{title}")
-        relative = os.path.relpath(song.path, folder)
+        if base is None:
+            lines.append(song.path)
+            continue
+        relative = os.path.relpath(song.path, base)
         if relative[:1] in ("#", " ", "\t"):
             relative = os.path.join(".", relative)
         lines.append(relative)
+    return "\n".join(lines) + "\n", left_out
+
+
+def write_m3u(path: str | Path, songs: Iterable[PlaylistSong]) -> list[tuple[str, str]]:
+    """Write :func:`m3u_text` of ``songs`` to ``path`` (UTF-8, atomically), with paths
+    relative to its own folder.
+
+    Returns
+    -------
+    ``(path, reason)`` of each song left out.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text, left_out = m3u_text(songs, path.parent)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return left_out
 

@@ -253,14 +253,14 @@ def best_score(catalog: Catalog, taste: TasteModel, under: str | Path | None = N
 def similar(
     catalog: Catalog,
     query: QuerySong,
-    top: int = 10,
+    top: int | None = 10,
     model: str = DEFAULT_EMBEDDING,
     under: str | Path | None = None,
     *,
     exclude_disliked: bool = False,
 ) -> list[tuple[Track, float]]:
     """The ``top`` catalog songs nearest to ``query`` (see :func:`query_song`) in embedding
-    space: ``[(track, cosine similarity)]``, most similar first.
+    space: ``[(track, cosine similarity)]``, most similar first (``top=None``: all of them).
 
     The query's own row and songs with the very same audio (duplicates) are left out, and so
     are the songs whose current rating is a dislike (dislike, 1-2 stars) when
