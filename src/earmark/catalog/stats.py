@@ -1,0 +1,158 @@
+"""What a library holds, in numbers: songs analysed, failed and untagged, ratings so far, the
+genre distribution of its tags, and the taste model's quality after each retrain.
+
+One read, no writes: the dashboard polls it while a long ``earmark scan`` or ``embed`` writes
+(readers never wait for a writer under write-ahead logging), and ``earmark stats`` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+
+from earmark.catalog.db import Catalog
+from earmark.catalog.ratings import current_ratings
+from earmark.catalog.tracks import Track
+from earmark.settings import EMBEDDING_MODEL
+
+#: The tracks table's columns but ``tags_json``: the fields of
+#: :class:`~earmark.catalog.tracks.Track` but ``tags``.
+_TRACK_COLUMNS = [f.name for f in fields(Track) if f.name != "tags"]
+
+
+@dataclass(frozen=True)
+class TasteRun:
+    """One retrain of the taste model: when (Unix time, seconds), on how many rated songs,
+    and its cross-validated ROC AUC and accuracy (``None`` when there were too few ratings
+    of one kind to cross-validate)."""
+
+    trained_at: float
+    n_ratings: int
+    roc_auc: float | None
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class LibraryStats:
+    """Counts over the catalog.
+
+    ``songs``: every track; ``failed``: tracks whose file cannot be used (status ``error``);
+    ``analysed``: playable tracks with an embedding of ``embedding_model`` computed from the
+    file's current content, ``not_analysed`` the other playable ones; ``untagged``: playable
+    tracks whose file holds no genre tag. ``liked`` / ``disliked``: songs whose current
+    rating is a like (or 4-5 stars) / a dislike (or 1-2 stars); ``rated``: songs with an
+    opinion, 3 stars included. ``genres``: ``[(genre, songs)]`` from the files' genre tags,
+    most common first. ``taste_runs``: the taste model's retrains, oldest first.
+    """
+
+    songs: int
+    failed: int
+    analysed: int
+    not_analysed: int
+    untagged: int
+    rated: int
+    liked: int
+    disliked: int
+    embedding_model: str
+    genres: list[tuple[str, int]] = field(default_factory=list)
+    taste_runs: list[TasteRun] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values (``genres`` as ``[[genre, songs], ...]``)."""
+        return asdict(self)
+
+
+def library_stats(catalog: Catalog, embedding_model: str = EMBEDDING_MODEL) -> LibraryStats:
+    """The catalog's :class:`LibraryStats`, read in one transaction so the numbers agree with
+    each other while another process writes."""
+    conn = catalog.conn
+    snapshot = not conn.in_transaction  # a read transaction: one snapshot for every count
+    if snapshot:
+        conn.execute("BEGIN")
+    try:
+        songs, failed, untagged = conn.execute(
+            "SELECT count(*), total(status = 'error'), "
+            "total(status = 'ok' AND (genre IS NULL OR trim(genre) = '')) FROM tracks"
+        ).fetchone()
+        analysed = conn.execute(
+            "SELECT count(*) FROM tracks t JOIN embeddings e ON e.track_id = t.id "
+            "AND e.model = ? WHERE t.status = 'ok' AND e.content_hash IS t.content_hash",
+            (embedding_model,)).fetchone()[0]
+        genres = genre_counts(catalog)
+        ratings = current_ratings(catalog)
+        runs = taste_history(catalog)
+    finally:
+        if snapshot:
+            conn.execute("COMMIT")
+    labels = [r.label for r in ratings.values()]
+    return LibraryStats(
+        songs=songs, failed=int(failed), analysed=analysed,
+        not_analysed=songs - int(failed) - analysed, untagged=int(untagged),
+        rated=len(ratings), liked=labels.count(1), disliked=labels.count(0),
+        embedding_model=embedding_model, genres=genres, taste_runs=runs)
+
+
+def genre_counts(catalog: Catalog) -> list[tuple[str, int]]:
+    """``[(genre, songs)]`` over the playable tracks' genre tags (a song with two genres counts
+    for both), most common first, then by name; names that differ only in case count as one,
+    spelled as most songs spell them."""
+    counts: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = {}
+    rows = catalog.execute("SELECT genre FROM tracks WHERE status = 'ok' AND genre IS NOT NULL")
+    for (text,) in rows:
+        names = {part.strip() for part in text.split(";") if part.strip()}
+        for name in {n.lower(): n for n in names}.values():
+            counts[name.lower()] += 1
+            spellings.setdefault(name.lower(), Counter())[name] += 1
+    return sorted(((spellings[key].most_common(1)[0][0], n) for key, n in counts.items()),
+                  key=lambda item: (-item[1], item[0].lower()))
+
+
+def taste_history(catalog: Catalog) -> list[TasteRun]:
+    """Every recorded taste model training (``model_runs`` of kind ``taste``, which
+    :func:`earmark.taste.model.train_taste` writes), oldest first."""
+    rows = catalog.execute(
+        "SELECT metrics, created_at FROM model_runs WHERE kind = 'taste' ORDER BY created_at, id")
+    runs = []
+    for metrics, created_at in rows:
+        cv = json.loads(metrics).get("cv") or {}
+        runs.append(TasteRun(float(created_at), int(cv.get("n_ratings") or 0),
+                             cv.get("roc_auc_mean"), cv.get("accuracy_mean")))
+    return runs
+
+
+def embeddings_fingerprint(catalog: Catalog, model: str) -> str:
+    """Changes whenever the set of current ``model`` embeddings changes (one added,
+    recomputed, or gone with its track or its file's change): what a cached view of them, such
+    as the library map, is keyed by. One indexed pass, no vectors read."""
+    count, ids, newest, times = catalog.execute(
+        "SELECT count(*), total(e.track_id), max(e.created_at), total(e.created_at) "
+        "FROM embeddings e JOIN tracks t ON t.id = e.track_id WHERE e.model = ? "
+        "AND t.status = 'ok' AND e.content_hash IS t.content_hash", (model,)).fetchone()
+    return f"{model}:{count}:{ids:.0f}:{newest or 0:.6f}:{times:.6f}"
+
+
+def light_tracks(catalog: Catalog) -> dict[int, Track]:
+    """``{id: track}`` of every playable track, without the full tag dictionary each row
+    carries (``tags`` is empty): for views of the whole library, where reading 100,000 tag
+    dictionaries would cost seconds."""
+    rows = catalog.execute(f"SELECT {', '.join(_TRACK_COLUMNS)} FROM tracks "
+                           "WHERE status = 'ok'")
+    return {row[0]: Track(**dict(zip(_TRACK_COLUMNS, row, strict=True))) for row in rows}
+
+
+def best_predictions(catalog: Catalog, model: str, kind: str = "genres") -> dict[int, str]:
+    """``{track id: its most confident label}`` of ``model``'s stored ``kind`` predictions
+    (payloads of ``[label, confidence]`` pairs or ``{label: confidence}``), for every track
+    that has some."""
+    out = {}
+    rows = catalog.execute("SELECT track_id, payload FROM predictions WHERE model = ? AND "
+                           "kind = ?", (model, kind))
+    for track_id, payload in rows:
+        value = json.loads(payload)
+        pairs = value.items() if isinstance(value, dict) else value
+        best = max(pairs, key=lambda pair: pair[1], default=None)
+        if best is not None:
+            out[track_id] = str(best[0])
+    return out

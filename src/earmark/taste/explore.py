@@ -1,0 +1,101 @@
+"""The explore map's points: where each song sits (:mod:`earmark.analysis.map`) and what it can
+be coloured by: its genre, its rating, and how much the listener is predicted to like it.
+
+``earmark map`` and the web app's explore page both draw these points; the columns are plain
+lists so that 100,000 songs travel as one compact JSON object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from earmark.analysis.genres import combination_name
+from earmark.analysis.map import LAID_OUT, EmbeddingMap, embedding_map
+from earmark.catalog import Catalog
+from earmark.catalog.embeddings import load_embeddings
+from earmark.catalog.ratings import current_ratings
+from earmark.catalog.stats import best_predictions, light_tracks
+from earmark.catalog.tracks import song_name
+from earmark.models.registry import ZERO_SHOT_MODELS
+from earmark.settings import EMBEDDING_MODEL
+from earmark.taste.model import NotEnoughRatings, current_taste
+
+#: The genre a song without a genre tag is coloured by: what ``earmark tag`` writes by default.
+PREDICTED_GENRES = combination_name(ZERO_SHOT_MODELS)
+
+
+@dataclass(frozen=True)
+class MapPoints:
+    """The songs on the map, one entry per song in every list (track id order).
+
+    ``x``, ``y``: position in [0, 1]; ``song``: ``Artist - Title``; ``genre``: the first genre
+    of the file's tag, else the most confident of :data:`PREDICTED_GENRES`' stored
+    predictions, else ``None``; ``genre_predicted``: whether ``genre`` is a prediction;
+    ``rating``: the current rating in words (``like``, ``2 stars``) or ``None``; ``liked``:
+    1 liked, 0 disliked, ``None`` neither; ``liking``: P(like) from the taste model, ``None``
+    for every song while there are too few ratings to train one. ``method`` says how the map
+    was laid out (:attr:`~earmark.analysis.map.EmbeddingMap.method`).
+    """
+
+    ids: list[int]
+    x: list[float]
+    y: list[float]
+    song: list[str]
+    genre: list[str | None]
+    genre_predicted: list[bool]
+    rating: list[str | None]
+    liked: list[int | None]
+    liking: list[float | None]
+    method: str
+    model: str
+
+    def to_dict(self) -> dict:
+        """Columns as JSON-ready lists, plus ``method``, ``model`` and ``count``."""
+        return {"count": len(self.ids), "method": self.method, "model": self.model,
+                "ids": self.ids, "x": self.x, "y": self.y, "song": self.song,
+                "genre": self.genre, "genre_predicted": self.genre_predicted,
+                "rating": self.rating, "liked": self.liked, "liking": self.liking}
+
+
+def _liking(catalog: Catalog, layout: EmbeddingMap) -> list[float | None]:
+    """P(like) of each song on the map, or ``None`` for all while no taste model can be
+    trained (too few ratings, or of one kind only)."""
+    try:
+        taste = current_taste(catalog, layout.model)
+    except NotEnoughRatings:
+        return [None] * len(layout.track_ids)
+    ids, X = load_embeddings(catalog, layout.model, layout.track_ids)
+    scores = dict(zip(ids, np.round(taste.like_probability(X), 4).tolist(), strict=True)) \
+        if ids else {}
+    return [scores.get(i) for i in layout.track_ids]
+
+
+def map_points(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: int = LAID_OUT,
+               refresh: bool = False) -> MapPoints:
+    """Every song with an up-to-date ``model`` embedding, placed on the map (cached layout,
+    see :func:`~earmark.analysis.map.embedding_map`; ``refresh`` lays it out again) with what
+    it can be coloured by. Trains and saves the taste model first when the ratings changed
+    since it was last trained (as ``earmark recommend`` does)."""
+    layout = embedding_map(catalog, model, laid_out=laid_out, refresh=refresh)
+    found = light_tracks(catalog)
+    # A song removed between reading the layout and the tracks is left off the map.
+    keep = [row for row, i in enumerate(layout.track_ids) if i in found]
+    if len(keep) != len(layout.track_ids):
+        layout = EmbeddingMap([layout.track_ids[r] for r in keep], layout.xy[keep],
+                              layout.laid_out, layout.model, layout.key)
+    predicted = best_predictions(catalog, PREDICTED_GENRES)
+    ratings = current_ratings(catalog)
+    songs = [found[i] for i in layout.track_ids]
+    tagged = [(t.genre or "").split(";")[0].strip() or None for t in songs]
+    xy = np.round(layout.xy.astype(np.float64), 5)
+    return MapPoints(
+        ids=layout.track_ids, x=xy[:, 0].tolist(), y=xy[:, 1].tolist(),
+        song=[song_name(t) for t in songs],
+        genre=[g or predicted.get(t.id) for g, t in zip(tagged, songs, strict=True)],
+        genre_predicted=[g is None and t.id in predicted
+                         for g, t in zip(tagged, songs, strict=True)],
+        rating=[ratings[i].describe() if i in ratings else None for i in layout.track_ids],
+        liked=[ratings[i].label if i in ratings else None for i in layout.track_ids],
+        liking=_liking(catalog, layout), method=layout.method, model=model)
