@@ -175,6 +175,32 @@ MIGRATIONS: list[str] = [
     CREATE INDEX candidates_status ON candidates(status, id);
     CREATE INDEX candidates_audio_hash ON candidates(audio_hash);
     """,
+    # A counter that moves whenever the set of current embeddings may have changed (a vector
+    # stored or removed, a track's content, status or row gone), so catalog.vectors can tell
+    # with one read whether its matrix file beside the catalog is still the catalog's.
+    """
+    CREATE TABLE vector_generation (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        generation  INTEGER NOT NULL
+    );
+    INSERT INTO vector_generation (id, generation) VALUES (1, 0);
+    CREATE TRIGGER vector_generation_embedding_insert AFTER INSERT ON embeddings BEGIN
+        UPDATE vector_generation SET generation = generation + 1;
+    END;
+    CREATE TRIGGER vector_generation_embedding_update AFTER UPDATE ON embeddings BEGIN
+        UPDATE vector_generation SET generation = generation + 1;
+    END;
+    CREATE TRIGGER vector_generation_embedding_delete AFTER DELETE ON embeddings BEGIN
+        UPDATE vector_generation SET generation = generation + 1;
+    END;
+    CREATE TRIGGER vector_generation_track_delete AFTER DELETE ON tracks BEGIN
+        UPDATE vector_generation SET generation = generation + 1;
+    END;
+    CREATE TRIGGER vector_generation_track_update AFTER UPDATE OF content_hash, status ON tracks
+    WHEN old.content_hash IS NOT new.content_hash OR old.status IS NOT new.status BEGIN
+        UPDATE vector_generation SET generation = generation + 1;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
