@@ -34,3 +34,12 @@ def record_run(
              when),
         )
     return cursor.lastrowid
+
+
+def load_runs(catalog: Catalog, kind: str) -> list[tuple[int, float, dict]]:
+    """Every recorded run of ``kind``, oldest first: ``[(run id, created_at (Unix seconds),
+    metrics)]``, the metrics as :func:`record_run` was given them."""
+    rows = catalog.execute(
+        "SELECT id, created_at, metrics FROM model_runs WHERE kind = ? ORDER BY created_at, id",
+        (kind,)).fetchall()
+    return [(run_id, created_at, json.loads(metrics)) for run_id, created_at, metrics in rows]
