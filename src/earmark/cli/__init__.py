@@ -14,9 +14,12 @@ except SettingsError as exc:
 
 from earmark.cli import (  # noqa: E402, F401  (registers commands)
     analysis,
+    discover,
     labels,
     library,
+    overview,
     radio,
+    serve,
     tagwrite,
     taste,
     training,

@@ -1,0 +1,77 @@
+"""The web app, built in one place: :func:`create_app`.
+
+One router per resource in :mod:`earmark.web.routes` (listed in :data:`ROUTERS`); security
+(:mod:`.security`) wraps every route; settings live on ``app.state.web``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+
+from earmark.catalog import Catalog
+from earmark.catalog.access import CatalogBusyError
+from earmark.errors import CatalogError
+from earmark.settings import settings
+from earmark.web.deps import WebSettings, render
+from earmark.web.security import Binding, Guard, check_csrf_token, is_loopback
+
+HERE = Path(__file__).parent
+
+#: Route modules of :mod:`earmark.web.routes`, each with a ``router``; add yours here.
+ROUTERS = ("auth", "library", "audio")
+
+
+def create_app(db_path: str | Path | None, *, host: str = "127.0.0.1", port: int,
+               token: str | None = None, cache_dir: str | Path | None = None) -> FastAPI:
+    """The web app over the catalog at ``db_path`` (``None``: the default catalog), created and
+    migrated here if missing.
+
+    ``host`` and ``port`` are the address the server is bound to (the real port, not 0):
+    requests naming another ``Host`` are refused. ``token`` is the access token visitors must
+    give on ``/login``; required (``ValueError``) when ``host`` is not a loopback address.
+    ``cache_dir`` keeps audio transcoded for the browser (default: ``audio/`` in the settings'
+    cache directory).
+    """
+    if token is None and not is_loopback(host):
+        raise ValueError(f"binding {host} (not loopback) needs an access token")
+    with Catalog(db_path) as catalog:  # create or migrate once, before requests only read
+        path = catalog.path
+    app = FastAPI(title="earmark", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(check_csrf_token)])
+    app.state.web = WebSettings(db_path=path, binding=Binding(host, port, token),
+                                cache_dir=Path(cache_dir) if cache_dir is not None
+                                else settings().cache_dir / "audio")
+    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for name in ROUTERS:
+        app.include_router(import_module(f"earmark.web.routes.{name}").router)
+    app.add_exception_handler(CatalogError, _catalog_unavailable)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(Guard, binding=app.state.web.binding)
+    return app
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Errors as a page for a browser, as ``{"detail": ...}`` for scripts."""
+    if _wants_html(request):
+        return render(request, "error.html", {"status": exc.status_code, "message": exc.detail},
+                      status_code=exc.status_code)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                        headers=exc.headers)
+
+
+async def _catalog_unavailable(request: Request, exc: CatalogError) -> Response:
+    """A busy or missing catalog is 503 with its reason (never SQLite's own words)."""
+    retry = {"Retry-After": "2"} if isinstance(exc, CatalogBusyError) else None
+    return await _http_error(request, HTTPException(503, str(exc), headers=retry))

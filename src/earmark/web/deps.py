@@ -1,0 +1,85 @@
+"""What routes take as parameters (``Annotated`` aliases), so each route says what it needs.
+
+A :class:`~earmark.catalog.Catalog` belongs to the thread that opened it, and FastAPI may run
+a dependency and its route in different worker threads, so a route gets :data:`Catalogs` and
+opens the catalog itself, in its own thread, for as long as it needs it::
+
+    @router.get("/api/songs/{song_id}")
+    def song(song_id: int, catalogs: Catalogs) -> dict:
+        with catalogs.read() as catalog:           # never waits (write-ahead logging)
+            ...
+    @router.post("/api/songs/{song_id}/rating")
+    def rate(song_id: int, catalogs: Catalogs) -> dict:
+        with catalogs.write() as catalog:          # one short transaction, no command lock
+            add_rating(catalog, song_id, "like")
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+
+from earmark.catalog import Catalog
+from earmark.catalog.access import brief_write, reading
+from earmark.web.security import Binding
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The app's settings (``app.state.web``).
+
+    ``db_path`` the catalog served; ``binding`` the bound address and access token;
+    ``cache_dir`` where transcoded audio is kept (keyed by content hash).
+    """
+
+    db_path: Path
+    binding: Binding
+    cache_dir: Path
+
+
+@dataclass(frozen=True)
+class CatalogAccess:
+    """Opens the served catalog in the calling thread: :meth:`read` for reads, :meth:`write`
+    for one short write transaction (it never takes the whole-run writer lock commands hold, so
+    a rating does not wait for a running ``embed``; a catalog kept busy too long raises
+    :class:`~earmark.catalog.access.CatalogBusyError`, which the app answers with 503)."""
+
+    path: Path
+
+    def read(self) -> AbstractContextManager[Catalog]:
+        """``with catalogs.read() as catalog:`` the catalog for reads, closed after."""
+        return reading(self.path)
+
+    def write(self) -> AbstractContextManager[Catalog]:
+        """``with catalogs.write() as catalog:`` one transaction, committed at the end."""
+        return brief_write(self.path)
+
+
+def web_settings(request: Request) -> WebSettings:
+    """The app's :class:`WebSettings`."""
+    return request.app.state.web
+
+
+def catalog_access(request: Request) -> CatalogAccess:
+    """A :class:`CatalogAccess` to the app's catalog."""
+    return CatalogAccess(request.app.state.web.db_path)
+
+
+Settings = Annotated[WebSettings, Depends(web_settings)]
+Catalogs = Annotated[CatalogAccess, Depends(catalog_access)]
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
+           status_code: int = 200) -> HTMLResponse:
+    """The page ``template`` (in ``earmark/web/templates``) rendered with ``context``; every
+    page also gets ``csrf_token`` (for forms and ``fetch``) and ``path`` (the nav's current
+    page)."""
+    values = {"csrf_token": request.state.csrf_token, "path": request.url.path,
+              **(context or {})}
+    return request.app.state.templates.TemplateResponse(request, template, values,
+                                                        status_code=status_code)

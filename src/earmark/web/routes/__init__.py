@@ -1,0 +1,2 @@
+"""One router per resource; :data:`earmark.web.app.ROUTERS` lists the modules the app
+includes."""

@@ -1,0 +1,50 @@
+"""A song's audio, by catalog id only: the file as it is when a browser plays its format, else
+a FLAC copy made once (:mod:`earmark.audio.transcode`); both answer HTTP Range requests (206)
+so the player can seek. No request parameter ever becomes a path: the path comes from the
+catalog row of the id.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter, HTTPException
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+
+from earmark.audio.decode import content_hash
+from earmark.audio.transcode import TRANSCODED_TYPE, browser_type, transcode_for_browser
+from earmark.catalog.tracks import get_track_by_id
+from earmark.errors import AudioError
+from earmark.web.deps import Catalogs, Settings
+
+router = APIRouter(tags=["audio"])
+
+SongId = PathParam(ge=1, le=2**63 - 1, description="the song's catalog id")
+
+
+@router.get("/api/songs/{song_id}/audio", response_class=FileResponse)
+def song_audio(song_id: int = SongId, *, catalogs: Catalogs, settings: Settings) -> FileResponse:
+    """The song's audio with Range support; 404 for an id not in the catalog or a file gone
+    from disk (with the reason), 422 when the file cannot be decoded for the browser."""
+    with catalogs.read() as catalog:
+        track = get_track_by_id(catalog, song_id)
+    if track is None:
+        raise HTTPException(404, f"no song with id {song_id} in the catalog")
+    try:
+        stat = os.stat(track.path)
+    except OSError as exc:
+        raise HTTPException(404, f"the file of song {song_id} is gone from disk "
+                                 f"({track.path}: {exc.strerror}); run earmark scan") from exc
+    media_type = browser_type(track.path, track.container, track.codec)
+    if media_type is not None:
+        return FileResponse(track.path, media_type=media_type, stat_result=stat)
+    # The catalog's hash names the copy while the file is as scanned; a file changed since is
+    # hashed again, so an old copy is never served for new audio.
+    unchanged = (stat.st_size, stat.st_mtime_ns) == (track.size, track.mtime_ns)
+    key = track.content_hash if unchanged and track.content_hash else content_hash(track.path)
+    try:
+        copy = transcode_for_browser(track.path, settings.cache_dir, key)
+    except AudioError as exc:
+        raise HTTPException(422, f"song {song_id} cannot be played: {exc.reason}") from exc
+    return FileResponse(copy, media_type=TRANSCODED_TYPE)
