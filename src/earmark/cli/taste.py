@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from earmark.catalog import Catalog, ratings
+from earmark.catalog.candidates import is_candidate_ref
 from earmark.catalog.ratings import answer_words, describe_rating
 from earmark.catalog.tracks import Track, song_name
 from earmark.cli.app import (
@@ -33,6 +34,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
+from earmark.cli.discover import rate_candidate
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import scan
 from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
@@ -92,16 +94,26 @@ def _song_cell(song: Track | QuerySong, roots: list[Path]) -> str:
 
 @app.command("rate")
 def rate_command(
-    file: Annotated[Path, typer.Argument(help="The song (added to the catalog if new).")],
+    file: Annotated[str, typer.Argument(
+        help="The song (added to the catalog if new), or an inbox candidate: c12 or its "
+             "address (earmark inbox).")],
     answer: Annotated[str, typer.Argument(help="like, dislike, skip, or 1-5 stars.")],
+    into: Annotated[Path | None, typer.Option(
+        "--into", help="For an inbox candidate you like: the library folder it moves into, "
+                       "named from its tags.", file_okay=False)] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Rate one song. The latest rating counts; earlier ones stay in the history."""
+    """Rate one song. The latest rating counts; earlier ones stay in the history. An inbox
+    candidate you like moves into --into DIR, one you dislike is deleted, and the taste
+    model is retrained."""
     try:
         verdict, stars = ratings.parse_rating(answer)
     except ValueError as exc:
         fail(escape(str(exc)), code=2)
+    if is_candidate_ref(file) and not os.path.exists(file):
+        rate_candidate(db, file, verdict, stars, into, as_json)
+        return
     with open_catalog(db) as catalog:
         item = rate_file(catalog, file, verdict, stars, "user")
     if as_json:
