@@ -1,5 +1,5 @@
 """Figures written to files (matplotlib, no display needed): a song's taggram, a confusion
-matrix, a song's log-mel spectrogram."""
+matrix, a song's log-mel spectrogram, the library map."""
 
 from __future__ import annotations
 
@@ -125,3 +125,52 @@ def plot_spectrogram(audio_path: str, path: str | Path, title: str,
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+#: Categories a map legend names at most; the rarer ones are drawn grey as "other".
+MAX_MAP_CATEGORIES = 12
+
+
+def plot_map(xy: np.ndarray, values: list, out: str | Path, *, title: str = "",
+             legend: str = "") -> Path:
+    """Save a scatter plot of map positions ``xy`` ``(n, 2)`` as PNG, each point coloured by
+    its entry of ``values``: names (a genre, a rating) get one colour each, the
+    :data:`MAX_MAP_CATEGORIES` most common named in a legend and the rest grey as ``other``;
+    numbers in [0, 1] (a probability) a colour scale with a colour bar titled ``legend``;
+    ``None`` light grey (``unknown``)."""
+    plt = _pyplot()
+
+    fig, ax = plt.subplots(figsize=(8, 8))
+    size = max(1.0, min(20.0, 4000 / max(len(xy), 1)))
+    known = [i for i, v in enumerate(values) if v is not None]
+    unknown = [i for i, v in enumerate(values) if v is None]
+    if unknown:
+        ax.scatter(xy[unknown, 0], xy[unknown, 1], s=size, c="#cccccc", label="unknown",
+                   linewidths=0)
+    numeric = bool(known) and all(isinstance(values[i], int | float) for i in known)
+    if numeric:
+        image = ax.scatter(xy[known, 0], xy[known, 1], s=size, linewidths=0, cmap="RdYlGn",
+                           c=[values[i] for i in known], vmin=0.0, vmax=1.0)
+        fig.colorbar(image, ax=ax, label=legend, fraction=0.04)
+    elif known:
+        names, counts = np.unique([str(values[i]) for i in known], return_counts=True)
+        shown = [str(n) for n in names[np.argsort(-counts, kind="stable")]][:MAX_MAP_CATEGORIES]
+        colours = plt.get_cmap("tab20")
+        others = [i for i in known if str(values[i]) not in shown]
+        if others:
+            ax.scatter(xy[others, 0], xy[others, 1], s=size, c="#888888", label="other",
+                       linewidths=0)
+        for k, name in enumerate(shown):
+            rows = [i for i in known if str(values[i]) == name]
+            ax.scatter(xy[rows, 0], xy[rows, 1], s=size, color=colours(k % 20), label=name,
+                       linewidths=0)
+    if unknown or (known and not numeric):
+        ax.legend(title=legend, fontsize=7, markerscale=max(1.0, 6 / size), loc="best")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9, wrap=True)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

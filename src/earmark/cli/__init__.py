@@ -18,6 +18,7 @@ from earmark.cli import (  # noqa: E402, F401  (registers commands)
     labels,
     library,
     overview,
+    overview,
     radio,
     serve,
     tagwrite,

@@ -22,6 +22,9 @@ from earmark.models.registry import ZERO_SHOT_MODELS
 from earmark.settings import EMBEDDING_MODEL
 from earmark.taste.model import NotEnoughRatings, current_taste
 
+#: What the map's points can be coloured by.
+COLOUR_BY = ("genre", "rating", "liking")
+
 #: The genre a song without a genre tag is coloured by: what ``earmark tag`` writes by default.
 PREDICTED_GENRES = combination_name(ZERO_SHOT_MODELS)
 
@@ -30,18 +33,20 @@ PREDICTED_GENRES = combination_name(ZERO_SHOT_MODELS)
 class MapPoints:
     """The songs on the map, one entry per song in every list (track id order).
 
-    ``x``, ``y``: position in [0, 1]; ``song``: ``Artist - Title``; ``genre``: the first genre
-    of the file's tag, else the most confident of :data:`PREDICTED_GENRES`' stored
-    predictions, else ``None``; ``genre_predicted``: whether ``genre`` is a prediction;
-    ``rating``: the current rating in words (``like``, ``2 stars``) or ``None``; ``liked``:
-    1 liked, 0 disliked, ``None`` neither; ``liking``: P(like) from the taste model, ``None``
-    for every song while there are too few ratings to train one. ``method`` says how the map
+    ``x``, ``y``: position in [0, 1]; ``path``: the file; ``song``: ``Artist - Title``;
+    ``genre``: the first genre of the file's tag, else the most confident of
+    :data:`PREDICTED_GENRES`' stored predictions, else ``None``; ``genre_predicted``:
+    whether ``genre`` is a prediction; ``rating``: the current rating in words (``like``,
+    ``2 stars``) or ``None``; ``liked``: 1 liked, 0 disliked, ``None`` neither; ``liking``:
+    P(like) from the taste model, ``None`` for every song while there are too few ratings to
+    train one. ``method`` says how the map
     was laid out (:attr:`~earmark.analysis.map.EmbeddingMap.method`).
     """
 
     ids: list[int]
     x: list[float]
     y: list[float]
+    path: list[str]
     song: list[str]
     genre: list[str | None]
     genre_predicted: list[bool]
@@ -51,8 +56,18 @@ class MapPoints:
     method: str
     model: str
 
+    def colours(self, by: str) -> list:
+        """What each point is coloured by (one of :data:`COLOUR_BY`): its genre or rating in
+        words, or its P(like); ``None`` where the song has none. ``ValueError`` for another
+        ``by``."""
+        columns = {"genre": self.genre, "rating": self.rating, "liking": self.liking}
+        if by not in columns:
+            raise ValueError(f"colour by one of {', '.join(COLOUR_BY)}, not {by!r}")
+        return columns[by]
+
     def to_dict(self) -> dict:
-        """Columns as JSON-ready lists, plus ``method``, ``model`` and ``count``."""
+        """Columns as JSON-ready lists (all but ``path``: a page shows songs by name and
+        asks for them by id), plus ``method``, ``model`` and ``count``."""
         return {"count": len(self.ids), "method": self.method, "model": self.model,
                 "ids": self.ids, "x": self.x, "y": self.y, "song": self.song,
                 "genre": self.genre, "genre_predicted": self.genre_predicted,
@@ -92,7 +107,7 @@ def map_points(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: int 
     xy = np.round(layout.xy.astype(np.float64), 5)
     return MapPoints(
         ids=layout.track_ids, x=xy[:, 0].tolist(), y=xy[:, 1].tolist(),
-        song=[song_name(t) for t in songs],
+        path=[t.path for t in songs], song=[song_name(t) for t in songs],
         genre=[g or predicted.get(t.id) for g, t in zip(tagged, songs, strict=True)],
         genre_predicted=[g is None and t.id in predicted
                          for g, t in zip(tagged, songs, strict=True)],
