@@ -16,7 +16,7 @@ from earmark.catalog.embeddings import store_embedding
 from earmark.catalog.tracks import get_track
 from earmark.cli import app
 from earmark.ingest.scan import scan
-from earmark.taste.model import DEFAULT_EMBEDDING
+from earmark.taste.model import DEFAULT_EMBEDDING, train_taste
 
 runner = CliRunner()
 
@@ -98,3 +98,32 @@ def test_map_refuses_an_unknown_colour_before_any_work(library):
     result = runner.invoke(app, ["map", "--db", str(db), "--colour", "mood"])
     assert result.exit_code == 2
     assert "--colour takes genre, rating, liking, not 'mood'" in result.stderr
+
+
+def test_stats_gives_the_taste_models_quality_after_every_retrain(music_files, tmp_path):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    songs = [shutil.copyfile(music_files["ogg"], folder / f"song {i}.ogg") for i in range(8)]
+    db = tmp_path / "catalog.sqlite"
+    rng = np.random.default_rng(1)
+    with Catalog(db) as catalog:
+        scan(catalog, [folder], verify=False)
+        ids = [get_track(catalog, s).id for s in songs]
+        for i, (track_id, song) in enumerate(zip(ids, songs, strict=True)):
+            store_embedding(catalog, track_id, DEFAULT_EMBEDDING,
+                            rng.normal(size=8) + (3 if i % 2 else -3),
+                            get_track(catalog, song).content_hash)
+        for i in range(6):
+            ratings.add_rating(catalog, ids[i], "like" if i % 2 else "dislike")
+        first = train_taste(catalog, save=False)
+        for i in (6, 7):
+            ratings.add_rating(catalog, ids[i], "like" if i % 2 else "dislike")
+        second = train_taste(catalog, save=False)
+    result = runner.invoke(app, ["stats", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    quality = json.loads(result.stdout)["taste_quality"]
+    assert [q["n_ratings"] for q in quality] == [6, 8]
+    assert [q["roc_auc_mean"] for q in quality] == [first.info["cv"]["roc_auc_mean"],
+                                                    second.info["cv"]["roc_auc_mean"]]
+    table = runner.invoke(app, ["stats", "--db", str(db)]).stdout
+    assert f"8 ratings, ROC AUC {second.info['cv']['roc_auc_mean']:.2f}" in table

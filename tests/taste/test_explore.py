@@ -82,10 +82,16 @@ def test_the_layout_is_cached_beside_the_catalog_until_the_embeddings_change(
     assert cache.stat().st_mtime_ns == stamp  # read, not computed and written again
     assert np.array_equal(again.xy, first.xy) and again.key == first.key
 
+    # A scanned song without an embedding changes nothing on the map.
     track = add_file(catalog, song_files[5], verify=False)
+    assert embedding_map(catalog).key == first.key and cache.stat().st_mtime_ns == stamp
     store_embedding(catalog, track.id, DEFAULT_EMBEDDING, np.ones(16), track.content_hash)
     grown = embedding_map(catalog)
     assert grown.key != first.key and grown.track_ids == [*ids, track.id]
+    # A recomputed embedding makes a new layout too.
+    store_embedding(catalog, ids[0], DEFAULT_EMBEDDING, np.zeros(16) + 0.5,
+                    get_track(catalog, song_files[0]).content_hash)
+    assert embedding_map(catalog).key not in (first.key, grown.key)
 
 
 def test_a_sampled_map_says_how_it_was_made(catalog, song_files):

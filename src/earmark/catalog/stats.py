@@ -1,5 +1,6 @@
 """What a library holds, in numbers: songs analysed, failed and untagged, ratings so far, the
-genre distribution of its tags, and the taste model's quality after each retrain.
+genre distribution of its tags (the taste model's quality after each retrain is
+:func:`earmark.taste.retrain.quality_history`).
 
 One read, no writes: the dashboard polls it while a long ``earmark scan`` or ``embed`` writes
 (readers never wait for a writer under write-ahead logging), and ``earmark stats`` prints it.
@@ -22,18 +23,6 @@ _TRACK_COLUMNS = [f.name for f in fields(Track) if f.name != "tags"]
 
 
 @dataclass(frozen=True)
-class TasteRun:
-    """One retrain of the taste model: when (Unix time, seconds), on how many rated songs,
-    and its cross-validated ROC AUC and accuracy (``None`` when there were too few ratings
-    of one kind to cross-validate)."""
-
-    trained_at: float
-    n_ratings: int
-    roc_auc: float | None
-    accuracy: float | None
-
-
-@dataclass(frozen=True)
 class LibraryStats:
     """Counts over the catalog.
 
@@ -43,7 +32,7 @@ class LibraryStats:
     tracks whose file holds no genre tag. ``liked`` / ``disliked``: songs whose current
     rating is a like (or 4-5 stars) / a dislike (or 1-2 stars); ``rated``: songs with an
     opinion, 3 stars included. ``genres``: ``[(genre, songs)]`` from the files' genre tags,
-    most common first. ``taste_runs``: the taste model's retrains, oldest first.
+    most common first.
     """
 
     songs: int
@@ -56,7 +45,6 @@ class LibraryStats:
     disliked: int
     embedding_model: str
     genres: list[tuple[str, int]] = field(default_factory=list)
-    taste_runs: list[TasteRun] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values (``genres`` as ``[[genre, songs], ...]``)."""
@@ -73,7 +61,7 @@ def library_stats(catalog: Catalog, embedding_model: str = EMBEDDING_MODEL) -> L
     try:
         songs, failed, untagged = conn.execute(
             "SELECT count(*), total(status = 'error'), "
-            "total(status = 'ok' AND (genre IS NULL OR trim(genre) = '')) FROM tracks"
+            "total(status = 'ok' AND ifnull(genre, '') = '') FROM tracks"
         ).fetchone()
         analysed = conn.execute(
             "SELECT count(*) FROM tracks t JOIN embeddings e ON e.track_id = t.id "
@@ -81,7 +69,6 @@ def library_stats(catalog: Catalog, embedding_model: str = EMBEDDING_MODEL) -> L
             (embedding_model,)).fetchone()[0]
         genres = genre_counts(catalog)
         ratings = current_ratings(catalog)
-        runs = taste_history(catalog)
     finally:
         if snapshot:
             conn.execute("COMMIT")
@@ -90,7 +77,7 @@ def library_stats(catalog: Catalog, embedding_model: str = EMBEDDING_MODEL) -> L
         songs=songs, failed=int(failed), analysed=analysed,
         not_analysed=songs - int(failed) - analysed, untagged=int(untagged),
         rated=len(ratings), liked=labels.count(1), disliked=labels.count(0),
-        embedding_model=embedding_model, genres=genres, taste_runs=runs)
+        embedding_model=embedding_model, genres=genres)
 
 
 def genre_counts(catalog: Catalog) -> list[tuple[str, int]]:
@@ -101,36 +88,12 @@ def genre_counts(catalog: Catalog) -> list[tuple[str, int]]:
     spellings: dict[str, Counter[str]] = {}
     rows = catalog.execute("SELECT genre FROM tracks WHERE status = 'ok' AND genre IS NOT NULL")
     for (text,) in rows:
-        names = {part.strip() for part in text.split(";") if part.strip()}
-        for name in {n.lower(): n for n in names}.values():
-            counts[name.lower()] += 1
+        names = [part.strip() for part in text.split(";") if part.strip()]
+        for name in names:  # every spelling votes for how the genre is shown
             spellings.setdefault(name.lower(), Counter())[name] += 1
+        counts.update({name.lower() for name in names})
     return sorted(((spellings[key].most_common(1)[0][0], n) for key, n in counts.items()),
                   key=lambda item: (-item[1], item[0].lower()))
-
-
-def taste_history(catalog: Catalog) -> list[TasteRun]:
-    """Every recorded taste model training (``model_runs`` of kind ``taste``, which
-    :func:`earmark.taste.model.train_taste` writes), oldest first."""
-    rows = catalog.execute(
-        "SELECT metrics, created_at FROM model_runs WHERE kind = 'taste' ORDER BY created_at, id")
-    runs = []
-    for metrics, created_at in rows:
-        cv = json.loads(metrics).get("cv") or {}
-        runs.append(TasteRun(float(created_at), int(cv.get("n_ratings") or 0),
-                             cv.get("roc_auc_mean"), cv.get("accuracy_mean")))
-    return runs
-
-
-def embeddings_fingerprint(catalog: Catalog, model: str) -> str:
-    """Changes whenever the set of current ``model`` embeddings changes (one added,
-    recomputed, or gone with its track or its file's change): what a cached view of them, such
-    as the library map, is keyed by. One indexed pass, no vectors read."""
-    count, ids, newest, times = catalog.execute(
-        "SELECT count(*), total(e.track_id), max(e.created_at), total(e.created_at) "
-        "FROM embeddings e JOIN tracks t ON t.id = e.track_id WHERE e.model = ? "
-        "AND t.status = 'ok' AND e.content_hash IS t.content_hash", (model,)).fetchone()
-    return f"{model}:{count}:{ids:.0f}:{newest or 0:.6f}:{times:.6f}"
 
 
 def light_tracks(catalog: Catalog) -> dict[int, Track]:

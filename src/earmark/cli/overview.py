@@ -30,6 +30,7 @@ from earmark.cli.app import (
 from earmark.errors import CatalogError
 from earmark.settings import EMBEDDING_MODEL
 from earmark.taste.explore import COLOUR_BY, map_points
+from earmark.taste.retrain import quality_history
 
 
 def _percent(part: int, whole: int) -> str:
@@ -40,7 +41,7 @@ def _percent(part: int, whole: int) -> str:
 def stats_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """The library in numbers: songs analysed, not analysed yet, failed and without a genre
     tag; likes and dislikes; the genres of its tags; the taste model's cross-validated quality
-    after each retrain. --json prints it as one object.
+    after each retrain (the last five; --json prints it as one object, with every retrain).
 
     Only reads (never waits for a running scan or embed; the counts are as of now). Exit code
     3 when there is no catalog or it holds no song.
@@ -53,10 +54,11 @@ def stats_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         fail("no catalog yet; scan a folder first (`earmark scan FOLDER`)")
     with catalog:
         stats = library_stats(catalog)
+        history = quality_history(catalog)
     if not stats.songs:
         fail("the catalog has no songs; scan a folder first (`earmark scan FOLDER`)")
     if as_json:
-        emit_json(stats.to_dict())
+        emit_json({**stats.to_dict(), "taste_quality": [q.to_dict() for q in history]})
         return
     table = Table(title="library", header_style="bold", show_header=False)
     table.add_column("what")
@@ -78,10 +80,10 @@ def stats_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         shown = ", ".join(f"{escape(g)} {n}" for g, n in stats.genres[:10])
         more = f" and {len(stats.genres) - 10} more" if len(stats.genres) > 10 else ""
         console.print(f"genres: {shown}{more}", highlight=False)
-    for run in stats.taste_runs[-5:]:
+    for run in history[-5:]:
         when = datetime.fromtimestamp(run.trained_at).isoformat(" ", "minutes")
-        quality = (f"ROC AUC {run.roc_auc:.2f}, accuracy {run.accuracy:.2f}"
-                   if run.roc_auc is not None else "too few ratings to cross-validate")
+        quality = (f"ROC AUC {run.roc_auc_mean:.2f}, accuracy {run.accuracy_mean:.2f}"
+                   if run.roc_auc_mean is not None else run.note or "not measured")
         console.print(f"taste model {when}: {run.n_ratings} ratings, {quality}",
                       highlight=False)
 

@@ -7,14 +7,13 @@ lists so that 100,000 songs travel as one compact JSON object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from earmark.analysis.genres import combination_name
 from earmark.analysis.map import LAID_OUT, EmbeddingMap, embedding_map
 from earmark.catalog import Catalog
-from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings
 from earmark.catalog.stats import best_predictions, light_tracks
 from earmark.catalog.tracks import song_name
@@ -81,10 +80,9 @@ def _liking(catalog: Catalog, layout: EmbeddingMap) -> list[float | None]:
         taste = current_taste(catalog, layout.model)
     except NotEnoughRatings:
         return [None] * len(layout.track_ids)
-    ids, X = load_embeddings(catalog, layout.model, layout.track_ids)
-    scores = dict(zip(ids, np.round(taste.like_probability(X), 4).tolist(), strict=True)) \
-        if ids else {}
-    return [scores.get(i) for i in layout.track_ids]
+    if not layout.track_ids:
+        return []
+    return np.round(taste.like_probability(layout.vectors.matrix), 4).tolist()
 
 
 def map_points(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: int = LAID_OUT,
@@ -96,10 +94,10 @@ def map_points(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: int 
     layout = embedding_map(catalog, model, laid_out=laid_out, refresh=refresh)
     found = light_tracks(catalog)
     # A song removed between reading the layout and the tracks is left off the map.
-    keep = [row for row, i in enumerate(layout.track_ids) if i in found]
-    if len(keep) != len(layout.track_ids):
-        layout = EmbeddingMap([layout.track_ids[r] for r in keep], layout.xy[keep],
-                              layout.laid_out, layout.model, layout.key)
+    keep = np.array([i in found for i in layout.track_ids], dtype=bool)
+    if not keep.all():
+        layout = replace(layout, track_ids=np.asarray(layout.track_ids)[keep].tolist(),
+                         xy=layout.xy[keep], vectors=layout.vectors.subset(keep))
     predicted = best_predictions(catalog, PREDICTED_GENRES)
     ratings = current_ratings(catalog)
     songs = [found[i] for i in layout.track_ids]
