@@ -37,13 +37,21 @@ class Request:
 class Route:
     """What the site answers at one path: ``body`` bytes with ``content_type``; ``status``;
     ``delay`` seconds before the answer (the slow endpoint); ``stream`` bytes: a body of that
-    declared size sent as zeros until the client hangs up (the huge file)."""
+    declared size sent as zeros until the client hangs up (the huge file); ``declared``:
+    whether a streamed body states its size (``Content-Length``) or just flows until the
+    connection closes."""
 
     body: bytes = b""
     content_type: str = "application/octet-stream"
     status: int = 200
     delay: float = 0.0
     stream: int | None = None
+    declared: bool = True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client that hung up on purpose (a timeout, a size limit) is no error here
 
 
 class Site:
@@ -71,7 +79,7 @@ class Site:
             def do_GET(self) -> None:
                 site._answer(self, head=False)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -150,7 +158,11 @@ class Site:
             status = 206
         handler.send_response(status)
         handler.send_header("Content-Type", route.content_type)
-        handler.send_header("Content-Length", str(size - start))
+        if route.declared:
+            handler.send_header("Content-Length", str(size - start))
+        else:
+            handler.send_header("Connection", "close")
+            handler.close_connection = True
         handler.send_header("Accept-Ranges", "bytes")
         if status == 206:
             handler.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
