@@ -46,7 +46,8 @@ CLIP_SECONDS = 5.0
 
 @pytest.fixture(scope="session")
 def web_songs(tmp_path_factory) -> list[Path]:
-    """Six 5 s excerpts of real GTZAN clips (``SONGS``), with title/artist/album tags."""
+    """Six 5 s excerpts of real GTZAN clips (``SONGS``), 44.1 kHz stereo, with title, artist,
+    album and genre tags."""
     folder = tmp_path_factory.mktemp("web-music")
     files = []
     for name, genre, fmt, title, artist, album in SONGS:
@@ -55,7 +56,7 @@ def web_songs(tmp_path_factory) -> list[Path]:
         if fmt == "aiff":
             tags += ["-write_id3v2", "1"]
         files.append(transcode(gtzan_clip(genre, 1), folder / name, fmt, seconds=CLIP_SECONDS,
-                               start=10.0, extra=tags))
+                               start=10.0, rate=44100, channels=2, extra=tags))
     return files
 
 

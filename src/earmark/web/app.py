@@ -30,8 +30,9 @@ ROUTERS = ("auth", "library", "audio")
 
 def create_app(db_path: str | Path | None, *, host: str = "127.0.0.1", port: int,
                token: str | None = None, cache_dir: str | Path | None = None) -> FastAPI:
-    """The web app over the catalog at ``db_path`` (``None``: the default catalog), created and
-    migrated here if missing.
+    """The web app over the catalog at ``db_path`` (``None``: the default catalog), migrated
+    here if older; :class:`~earmark.errors.CatalogError` when there is none (``earmark scan``
+    makes it).
 
     ``host`` and ``port`` are the address the server is bound to (the real port, not 0):
     requests naming another ``Host`` are refused. ``token`` is the access token visitors must
@@ -41,7 +42,7 @@ def create_app(db_path: str | Path | None, *, host: str = "127.0.0.1", port: int
     """
     if token is None and not is_loopback(host):
         raise ValueError(f"binding {host} (not loopback) needs an access token")
-    with Catalog(db_path) as catalog:  # create or migrate once, before requests only read
+    with Catalog(db_path, create=False) as catalog:  # migrate once, before requests read
         path = catalog.path
     app = FastAPI(title="earmark", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(check_csrf_token)])

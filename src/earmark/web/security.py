@@ -207,7 +207,7 @@ async def check_csrf_token(request: Request) -> None:
     if request.method in SAFE_METHODS:
         return
     expected = request.cookies.get(CSRF_COOKIE, "")
-    given = request.headers.get(CSRF_HEADER)
+    given = request.headers.get(CSRF_HEADER) or None
     if given is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):
         field = (await request.form()).get(CSRF_FIELD)
