@@ -20,6 +20,7 @@ from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings
 from earmark.catalog.ratings import Rating, current_ratings
 from earmark.catalog.tracks import Track, song_name
+from earmark.catalog.vectors import VectorTable, vector_table
 from earmark.engine.device import pick_device
 from earmark.errors import AudioError, EarmarkError
 from earmark.ingest.scan import add_file, inspect_file
@@ -171,19 +172,29 @@ def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDIN
 
 
 def _candidates(catalog: Catalog, model: str, under: str | Path | None,
-                exclude: Iterable[int]) -> tuple[list[Track], np.ndarray]:
-    pool = {t.id: t for t in tracks.iter_tracks(catalog, "ok", under)}
-    for track_id in exclude:
-        pool.pop(track_id, None)
-    ids, X = load_embeddings(catalog, model, pool)
-    return [pool[i] for i in ids], X
+                exclude: Iterable[int]) -> VectorTable:
+    """The current embeddings of ``model`` of the playable songs (under ``under``), without
+    the tracks ``exclude``, by track id. Tracks are read only for the songs finally chosen
+    (:func:`_tracks`): building one per candidate is what made a 100,000-song library slow."""
+    table = vector_table(catalog, model)
+    if under is not None:
+        table = table.only(tracks.track_column(catalog, "id", "ok", under))
+    return table.without(exclude)
+
+
+def _tracks(catalog: Catalog, track_ids: np.ndarray) -> list[Track]:
+    """The tracks of ``track_ids`` ``(k,)``, in that order, in one query."""
+    found = tracks.tracks_by_id(catalog, track_ids.tolist())
+    return [found[i] for i in track_ids.tolist()]
 
 
 def _nearest_rated(catalog: Catalog, model: str, X: np.ndarray, rated: dict[int, Rating],
-                   n: int) -> dict[int, list[list[tuple[Track, float]]]]:
+                   n: int, songs: Iterable[int] = ()
+                   ) -> tuple[dict[int, list[list[tuple[Track, float]]]], dict[int, Track]]:
     """For each row of ``X`` ``(m, dim)``, the ``n`` nearest liked (key 1) and disliked (key
-    0) songs among ``rated``: ``{label: [[(track, cosine similarity)] per row]}``. The same few
-    rated songs are close to many rows, so every one named is looked up in one query."""
+    0) songs among ``rated``: ``({label: [[(track, cosine similarity)] per row]}, {id: track}
+    of the track ids ``songs``)``. The same few rated songs are close to many rows, so every
+    one named, and the ``songs`` the rows are of, are looked up in one query."""
     nearest: dict[int, tuple[list[int], np.ndarray, np.ndarray]] = {}
     for label in (1, 0):
         ids, Y = load_embeddings(catalog, model, [i for i, r in rated.items() if r.label == label])
@@ -191,7 +202,7 @@ def _nearest_rated(catalog: Catalog, model: str, X: np.ndarray, rated: dict[int,
             sims = cosine_similarities(X, Y)
             nearest[label] = (ids, sims, np.argsort(-sims, axis=1, kind="stable")[:, :n])
     needed = {ids[j] for ids, _, order in nearest.values() for j in order.ravel()}
-    found = tracks.tracks_by_id(catalog, needed)
+    found = tracks.tracks_by_id(catalog, needed | set(songs))
     out: dict[int, list[list[tuple[Track, float]]]] = {}
     for label in (1, 0):
         if label not in nearest:
@@ -200,7 +211,7 @@ def _nearest_rated(catalog: Catalog, model: str, X: np.ndarray, rated: dict[int,
         ids, sims, order = nearest[label]
         out[label] = [[(found[ids[j]], float(sims[row, j])) for j in order[row]]
                       for row in range(len(X))]
-    return out
+    return out, found
 
 
 def recommend(
@@ -225,19 +236,22 @@ def recommend(
     """
     model = taste.info["embedding_model"]
     rated = current_ratings(catalog)
-    songs, X = _candidates(catalog, model, under, rated)
-    if not songs:
+    table = _candidates(catalog, model, under, rated)
+    if not len(table):
         return []
+    X = table.matrix
     scores = taste.like_probability(X)
-    stars = taste.regressor.predict(X) if taste.regressor is not None else None
     order = np.argsort(-scores, kind="stable")
     if min_score is not None:
         order = order[scores[order] >= min_score]
     order = order[:top]
-    near = _nearest_rated(catalog, model, X[order], rated, n_closest)
-    return [Recommendation(songs[index], float(scores[index]),
-                           None if stars is None else float(stars[index]),
-                           near[1][row], near[0][row], top_tags(catalog, songs[index].id, model))
+    stars = taste.regressor.predict(X[order]) if taste.regressor is not None else None
+    chosen = table.track_ids[order].tolist()
+    near, found = _nearest_rated(catalog, model, X[order], rated, n_closest, chosen)
+    songs = [found[i] for i in chosen]
+    return [Recommendation(songs[row], float(scores[index]),
+                           None if stars is None else float(stars[row]),
+                           near[1][row], near[0][row], top_tags(catalog, songs[row].id, model))
             for row, index in enumerate(order)]
 
 
@@ -245,9 +259,9 @@ def best_score(catalog: Catalog, taste: TasteModel, under: str | Path | None = N
                ) -> float | None:
     """The highest P(like) of any unrated song with an embedding (under ``under``), or ``None``
     when there is none: says how far a ``min_score`` that left nothing is from the best."""
-    songs, X = _candidates(catalog, taste.info["embedding_model"], under,
-                           current_ratings(catalog))
-    return float(taste.like_probability(X).max()) if songs else None
+    table = _candidates(catalog, taste.info["embedding_model"], under,
+                        current_ratings(catalog))
+    return float(taste.like_probability(table.matrix).max()) if len(table) else None
 
 
 def similar(
@@ -269,18 +283,22 @@ def similar(
     exclude = [] if query.track_id is None else [query.track_id]
     if exclude_disliked:
         exclude += [i for i, r in current_ratings(catalog).items() if r.label == 0]
-    songs, X = _candidates(catalog, model, under, exclude)
-    if not songs:
-        return []
-    sims = cosine_similarities(query.vector[np.newaxis, :], X)[0]
-    out = []
-    for index in np.argsort(-sims, kind="stable"):
-        track = songs[index]
-        if query.audio_hash and track.audio_hash == query.audio_hash:
-            continue
-        out.append((track, float(sims[index])))
-        if len(out) == top:
-            break
+    table = _candidates(catalog, model, under, exclude)
+    sims = cosine_similarities(query.vector[np.newaxis, :], table.matrix)[0] if len(
+        table) else np.zeros(0)
+    order = np.argsort(-sims, kind="stable")
+    out: list[tuple[Track, float]] = []
+    # Tracks are read a page of the ranking at a time: duplicates of the query are skipped, so
+    # a page may not fill ``top``.
+    page = len(order) if top is None else max(2 * top, 50)
+    for start in range(0, len(order), page):
+        chosen = order[start:start + page]
+        for index, track in zip(chosen, _tracks(catalog, table.track_ids[chosen]), strict=True):
+            if query.audio_hash and track.audio_hash == query.audio_hash:
+                continue
+            out.append((track, float(sims[index])))
+            if len(out) == top:
+                return out
     return out
 
 
@@ -304,12 +322,16 @@ def songs_to_review(
     (read here when ``None``).
     """
     rated = current_ratings(catalog, include_skips=True)
-    songs, X = _candidates(catalog, model, under, [*rated, *exclude])
-    if not songs:
+    table = _candidates(catalog, model, under, [*rated, *exclude])
+    if not len(table):
         return []
+    X = table.matrix
     if rated_X is None:
         opinions = [i for i, r in rated.items() if r.verdict != "skip"]
         _, rated_X = load_embeddings(catalog, model, opinions)
     proba = taste.like_probability(X) if taste is not None else None
-    picks = select_batch(strategy, X, k, proba, rated_X if len(rated_X) else None, seed)
-    return [(songs[i], None if proba is None else float(proba[i])) for i in picks]
+    picks = np.asarray(select_batch(strategy, X, k, proba, rated_X if len(rated_X) else None,
+                                    seed), dtype=np.int64)
+    songs = _tracks(catalog, table.track_ids[picks])
+    return [(song, None if proba is None else float(proba[i]))
+            for song, i in zip(songs, picks.tolist(), strict=True)]
