@@ -201,6 +201,14 @@ MIGRATIONS: list[str] = [
         UPDATE vector_generation SET generation = generation + 1;
     END;
     """,
+    # How each embedding was made (analysis.sampling): 'full' (every patch) or the sampling
+    # spec ('sampled:8x2'), and the network's precision ('float32', 'bfloat16'). Vectors
+    # stored before were made from every patch; their precision was not recorded.
+    """
+    ALTER TABLE embeddings ADD COLUMN analysis TEXT;
+    ALTER TABLE embeddings ADD COLUMN precision TEXT;
+    UPDATE embeddings SET analysis = 'full';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
