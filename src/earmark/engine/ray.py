@@ -1,0 +1,316 @@
+"""The Ray engine: the same ``(function, items)`` batches as the local engine, run as Ray tasks
+on a cluster; the only module that imports ``ray``.
+
+``RayEngine(address)`` connects to a running cluster (``"auto"``: the one started on this
+machine with ``ray start``; ``"HOST:PORT"``: its head). Without an address it starts a
+one-node cluster of its own with :func:`start_local_cluster`, for this process only, and
+stops it when the process ends.
+
+Workers decode and analyse; every result comes back to the driver (the process that runs the
+command), which alone writes the catalog. Results come back in the order of the items. A
+worker that dies mid-item (killed, out of memory) has its item run again by Ray
+(``max_retries``); an item that kills its worker every time becomes ``on_crash(item, reason)``
+as on the local engine.
+
+A local cluster contacts nothing but 127.0.0.1 (:func:`loopback_environment` says how): a
+default Ray start probes a cloud-metadata address and binds the machine's interface address.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from earmark.engine.setup import configure
+from earmark.errors import EarmarkError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+LOOPBACK = "127.0.0.1"
+
+#: Times Ray runs an item again after its worker died (killed, out of memory) before the item
+#: counts as one that kills its worker (``on_crash``).
+MAX_RETRIES = 3
+
+#: A minimal autoscaler config: Ray reads ``~/ray_bootstrap_config.yaml`` to learn the cloud
+#: it runs on and, when the file is missing, asks the cloud-metadata address 169.254.169.254
+#: instead (even with usage statistics off).
+_BOOTSTRAP_CONFIG = "cluster_name: earmark-local\nmax_workers: 0\nprovider:\n  type: local\n"
+
+
+class RayEngineError(EarmarkError):
+    """The Ray cluster could not be started or reached, or Ray is not installed."""
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayEngineError("the ray engine needs Ray: pip install 'earmark[ray]'") from exc
+    return ray
+
+
+def loopback_environment(home: Path) -> dict[str, str]:
+    """The environment variables that keep a one-node Ray cluster on 127.0.0.1, for the head,
+    its workers and the driver alike (they must agree on ``RAY_AUTH_MODE``, or connections
+    fail with ``InvalidAuthToken``).
+
+    * ``HOME=home``, which holds :data:`_BOOTSTRAP_CONFIG` as ``ray_bootstrap_config.yaml``
+      (see :func:`start_local_cluster`): no cloud-metadata probe;
+    * ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``: the node's address is 127.0.0.1 rather than
+      the interface a UDP probe towards a public address finds (a second node then cannot
+      join, which a local cluster never needs);
+    * ``RAY_USAGE_STATS_ENABLED=0`` and ``RAY_enable_metrics_collection=0``: no usage report,
+      no metrics exporter;
+    * token authentication with a fresh token in ``home/auth_token`` (``RAY_AUTH_MODE=token``,
+      ``RAY_AUTH_TOKEN_PATH``): other users of this machine can reach 127.0.0.1 too.
+
+    Only earmark's own local cluster gets these; a cluster given by address is the user's.
+    """
+    return {
+        "HOME": str(home),
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_enable_metrics_collection": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(home / "auth_token"),
+    }
+
+
+def use_cluster_environment(environment: dict[str, str]) -> None:
+    """Make this process a driver of the local cluster whose :func:`loopback_environment` is
+    ``environment`` (its ``HOME`` aside): same token, and 127.0.0.1 as this node's address.
+
+    Must run before ``ray`` is first imported, which reads the node-address lever once: a
+    driver importing Ray without it turns the address ``127.0.0.1:PORT`` into this machine's
+    interface address. Raises :class:`RayEngineError` when Ray was imported already without
+    the lever.
+    """
+    os.environ.update({k: v for k, v in environment.items() if k != "HOME"})
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and constants.ENABLE_RAY_CLUSTER:
+        raise RayEngineError("Ray was imported before earmark could keep its local cluster on "
+                             "127.0.0.1; start the command afresh")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # A driver killed outright (SIGKILL) cannot stop its cluster: the kernel does it instead.
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class LocalCluster:
+    """A one-node Ray cluster on 127.0.0.1 started by :func:`start_local_cluster`.
+
+    ``address`` (``127.0.0.1:PORT``) is what a driver connects to, with :attr:`environment`
+    (the :func:`loopback_environment`) in its own environment. :meth:`stop` ends every process
+    of the cluster (the process group of ``ray start``) and removes its folder; a context
+    manager.
+    """
+
+    def __init__(self, process: subprocess.Popen, address: str, home: Path):
+        self.process = process
+        self.address = address
+        self.home = home
+        self.environment = loopback_environment(home)
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End every process of the cluster and remove its folder. Calling it again does
+        nothing."""
+        # SIGKILL to the group: the cluster holds nothing worth saving (results went to the
+        # driver), and a SIGTERM makes `ray start` drain the node for 30 s first.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def start_local_cluster(cpus: int | None = None, *, timeout: float = 180.0) -> LocalCluster:
+    """Start a one-node Ray cluster on this machine that contacts only 127.0.0.1: ``ray start
+    --head --block`` in a process group of its own, with :func:`loopback_environment`, no
+    dashboard and ``cpus`` CPUs (default: all), in a fresh folder under the system's temporary
+    folder (short, as Ray's socket paths must be).
+
+    The cluster dies with this process, even when it is killed outright. Returns once the head
+    accepts connections; raises :class:`RayEngineError` (with the end of Ray's output) when it
+    has not within ``timeout`` seconds.
+    """
+    ray_cli = Path(sys.executable).with_name("ray")
+    if not ray_cli.exists():
+        _import_ray()  # says how to install it
+        raise RayEngineError(f"no `ray` command beside {sys.executable}")
+    home = Path(tempfile.mkdtemp(prefix="earmark-ray-"))
+    (home / "ray_bootstrap_config.yaml").write_text(_BOOTSTRAP_CONFIG)
+    (home / "auth_token").write_text(secrets.token_hex(32))
+    (home / "auth_token").chmod(0o600)
+    port = _free_port()
+    command = [str(ray_cli), "start", "--head", "--block", f"--node-ip-address={LOOPBACK}",
+               f"--port={port}", "--include-dashboard=false", "--disable-usage-stats",
+               f"--temp-dir={home / 'ray'}"]
+    if cpus is not None:
+        command.append(f"--num-cpus={cpus}")
+    log = open(home / "start.log", "wb")  # noqa: SIM115 - the cluster outlives this call
+    with log:
+        process = subprocess.Popen(
+            command, env=os.environ | loopback_environment(home), stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent)
+    cluster = LocalCluster(process, f"{LOOPBACK}:{port}", home)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        if "Ray runtime started" in (home / "start.log").read_text(errors="replace"):
+            return cluster
+        time.sleep(0.2)
+    output = (home / "start.log").read_text(errors="replace")[-2000:]
+    cluster.stop()
+    raise RayEngineError(f"the local Ray cluster did not start within {timeout:.0f} s:\n"
+                         f"{output}")
+
+
+def _run(fn: Callable[[T], R], item: T) -> R:
+    """One item on a worker, set up as every process running earmark's work is."""
+    # Ray already gives a task's process OMP_NUM_THREADS=1; configure sets torch to match, as
+    # the local engine's workers, so results are the same arithmetic as there.
+    configure(threads=1)
+    return fn(item)
+
+
+class RayEngine:
+    """The :class:`~earmark.engine.base.Engine` of a Ray cluster: every item is a Ray task of
+    one CPU; at most ``2 * workers`` are in flight.
+
+    Parameters
+    ----------
+    address : ``"auto"`` (the cluster ``ray start`` started on this machine), ``"HOST:PORT"``
+        (a head node), or ``None``: a one-node cluster of this process's own
+        (:func:`start_local_cluster`, ``workers`` CPUs), stopped when the process ends.
+    workers : items in flight at once; default the cluster's CPUs.
+
+    Connecting happens on first use (or :meth:`connect`) and raises :class:`RayEngineError`
+    when Ray is missing or the cluster cannot be reached.
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None):
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.address = address
+        self._workers = workers
+        self._cluster: LocalCluster | None = None
+
+    def __repr__(self) -> str:
+        return f"RayEngine(address={self.address!r}, workers={self._workers})"
+
+    @property
+    def workers(self) -> int:
+        """Items in flight at once: the ``workers`` given, else the cluster's CPUs."""
+        if self._workers is not None:
+            return self._workers
+        ray = self.connect()
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def connect(self):
+        """Connect this process to the cluster (once; starting the local one if there is no
+        address) and return the ``ray`` module."""
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            return sys.modules["ray"]
+        address = self.address
+        if address is None:
+            self._cluster = start_local_cluster(self._workers)
+            atexit.register(self.close)
+            use_cluster_environment(self._cluster.environment)
+            address = self._cluster.address
+        ray = _import_ray()
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            self.close()
+            raise RayEngineError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
+        return ray
+
+    def close(self) -> None:
+        """Disconnect, and stop the local cluster this engine started (if any)."""
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+        if self._cluster is not None:
+            self._cluster.stop()
+            self._cluster = None
+
+    def map_files(self, fn: Callable[[T], R], items: Iterable[T], *,
+                  preload: tuple[str, ...] = (),
+                  on_crash: Callable[[T, str], R] | None = None,
+                  chunksize: int = 1) -> Iterator[R]:
+        """``map(fn, items)`` as Ray tasks, results in order (see the engine contract).
+
+        ``preload`` and ``chunksize`` change nothing here: a Ray worker imports what ``fn``
+        needs once and keeps it, and each item is a task of its own.
+        """
+        return self._map(fn, items, on_crash, self.workers)
+
+    def map_threads(self, fn: Callable[[T], R], items: Iterable[T], *,
+                    workers: int | None = None) -> Iterator[R]:
+        """``map(fn, items)`` as Ray tasks, at most ``workers`` at once (default the engine's);
+        ``fn`` (with its model) is sent to the cluster once, not per item."""
+        return self._map(fn, items, None, min(workers or self.workers, self.workers))
+
+    def _map(self, fn: Callable[[T], R], items: Iterable[T],
+             on_crash: Callable[[T, str], R] | None, at_once: int) -> Iterator[R]:
+        ray = self.connect()
+        from ray.exceptions import RayTaskError
+
+        task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_run)
+        shared_fn = ray.put(fn)  # one copy in the object store, whatever the items
+        pending: deque = deque()  # (item, ref), in order
+        items = iter(items)
+        try:
+            for item in items:
+                pending.append((item, task.remote(shared_fn, item)))
+                if len(pending) >= 2 * at_once:
+                    yield self._result(ray, *pending.popleft(), on_crash)
+            while pending:
+                yield self._result(ray, *pending.popleft(), on_crash)
+        except RayTaskError as exc:  # fn raised: the same exception as on the local engine
+            raise exc.as_instanceof_cause() from None
+        finally:
+            for _, ref in pending:
+                ray.cancel(ref, force=True)
+
+    @staticmethod
+    def _result(ray, item, ref, on_crash):
+        from ray.exceptions import WorkerCrashedError
+        try:
+            return ray.get(ref)
+        except WorkerCrashedError:
+            if on_crash is None:
+                raise
+            return on_crash(item, f"the Ray worker analysing it died {MAX_RETRIES + 1} times "
+                                  "(the decoder crashed or ran out of memory)")
