@@ -37,6 +37,8 @@ NOTHING_TO_DO = [
     pytest.param(["scan", MISSING], id="scan-missing"),
     pytest.param(["scan", EMPTY], id="scan-empty"),
     pytest.param(["info", MISSING], id="info-missing"),
+    pytest.param(["list"], id="list-no-catalog"),
+    pytest.param(["serve"], id="serve-no-catalog"),
     pytest.param(["stats"], id="stats-no-catalog"),
     pytest.param(["map"], id="map-empty-catalog"),
     pytest.param(["tags", MISSING], id="tags-missing"),
@@ -68,6 +70,8 @@ NOTHING_TO_DO = [
     pytest.param(["dataset", "import", MISSING], id="dataset-import-missing"),
     pytest.param(["dataset", "import", EMPTY], id="dataset-import-empty"),
     pytest.param(["dataset", "list"], id="dataset-list-empty-catalog"),
+    pytest.param(["discover"], id="discover-no-source"),
+    pytest.param(["inbox"], id="inbox-empty-catalog"),
 ]
 
 

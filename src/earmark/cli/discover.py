@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from earmark.discover.inbox import VerdictOutcome
 
 
+def _say(text: str, err: bool = False) -> None:
+    """One message line (Rich markup), never wrapped: paths stay whole."""
+    (err_console if err else console).print(text, highlight=False, soft_wrap=True)
+
+
 def _duration(text: str | None) -> float | None:
     """``90``, ``90s``, ``30m``, ``2h`` -> seconds (``None`` for none)."""
     if text is None:
@@ -122,7 +127,7 @@ def discover_command(
     if urls is not None:
         addresses, warning = read_url_file(urls)
         if warning:
-            err_console.print(f"[yellow]{escape(warning)}[/]", highlight=False)
+            _say(f"[yellow]{escape(warning)}[/]", err=True)
         seeds += [Seed("url", a) for a in addresses]
     seeds += [Seed("feed", f) for f in feed or []]
     if folder is not None:
@@ -158,11 +163,11 @@ def _print_crawl(report: CrawlReport, as_json: bool) -> None:
             emit_json({"path": label, "status": "failed", "reason": reason})
         return
     for label, reason in report.failed_seeds:
-        err_console.print(f"[red]failed[/] {escape(label)}: {escape(reason)}", highlight=False)
+        _say(f"[red]failed[/] {escape(label)}: {escape(reason)}", err=True)
     for item in report.items:
         if item.status in ("failed", "skipped", "duplicate"):
-            err_console.print(f"{item.status} c{item.candidate_id} {escape(item.path)}: "
-                              f"{escape(item.reason or '')}", highlight=False)
+            _say(f"{item.status} c{item.candidate_id} {escape(item.path)}: "
+                              f"{escape(item.reason or '')}", err=True)
     table = Table(title="discover", header_style="bold")
     table.add_column("result")
     table.add_column("candidates", justify="right")
@@ -170,13 +175,12 @@ def _print_crawl(report: CrawlReport, as_json: bool) -> None:
         if report.count(status):
             table.add_row(status, str(report.count(status)))
     console.print(table)
-    console.print(f"{report.added} new address(es) found, {report.downloads} download(s); "
-                  f"staging folder: {escape(str(report.staging))}", highlight=False)
+    _say(f"{report.added} new address(es) found, {report.downloads} download(s); "
+         f"staging folder: {escape(str(report.staging))}")
     if report.stopped:
-        console.print(f"stopped: {escape(report.stopped)}; run it again to go on",
-                      highlight=False)
+        _say(f"stopped: {escape(report.stopped)}; run it again to go on")
     if report.count("inbox"):
-        console.print("earmark inbox lists them; earmark rate c12 like --into DIR keeps one")
+        _say("earmark inbox lists them; earmark rate c12 like --into DIR keeps one")
 
 
 def _rounded(score: float | None) -> float | None:
@@ -236,7 +240,7 @@ def rate_candidate(db: Path | None, ref: str, verdict: str | None, stars: int | 
     if model is not None and not as_json:
         auc = model.info.get("cv", {}).get("roc_auc_mean")
         said = f" (cross-validated AUC {auc:.2f})" if isinstance(auc, float) else ""
-        console.print(f"taste model retrained on your ratings{said}", highlight=False)
+        _say(f"taste model retrained on your ratings{said}")
 
 
 def _print_verdict(outcome: VerdictOutcome, as_json: bool) -> None:
@@ -245,10 +249,8 @@ def _print_verdict(outcome: VerdictOutcome, as_json: bool) -> None:
                    "action": outcome.status, "reason": outcome.reason})
         return
     if outcome.status == "liked":
-        console.print(f"liked {outcome.candidate}: moved to {escape(outcome.path)}",
-                      highlight=False)
+        _say(f"liked {outcome.candidate}: moved to {escape(outcome.path)}")
     elif outcome.status == "disliked":
-        console.print(f"disliked {outcome.candidate}: deleted (the rating is kept)",
-                      highlight=False)
+        _say(f"disliked {outcome.candidate}: deleted (the rating is kept)")
     elif outcome.status == "kept":
-        console.print(f"rated {outcome.candidate}: it stays in the inbox", highlight=False)
+        _say(f"rated {outcome.candidate}: it stays in the inbox")
