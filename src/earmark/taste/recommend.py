@@ -137,6 +137,18 @@ class QuerySong:
     duration: float | None = None
 
 
+def stored_query(catalog: Catalog, track: Track, model: str = DEFAULT_EMBEDDING
+                 ) -> QuerySong | None:
+    """Catalog ``track`` as a :class:`QuerySong` with its stored embedding, as it stands (not
+    re-scanned, nothing computed: what a web request can afford); ``None`` when it has no
+    up-to-date embedding of ``model`` (``earmark embed`` computes it)."""
+    ids, X = load_embeddings(catalog, model, [track.id])
+    if not ids:
+        return None
+    return QuerySong(track.path, X[0], track.id, track.audio_hash, track.title, track.artist,
+                     track.duration)
+
+
 def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDING) -> QuerySong:
     """The embedding of the song ``path`` for :func:`similar`, without making it a library
     song: a catalog track is brought up to date (re-scanned if changed, embedded if needed);
@@ -157,9 +169,7 @@ def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDIN
             report = embed_tracks(catalog, model, [track.id])
             if report.failed:
                 raise EarmarkError(f"{track.path}: {report.failed[0][1]}")
-        _, X = load_embeddings(catalog, model, [track.id])
-        return QuerySong(track.path, X[0], track.id, track.audio_hash, track.title,
-                         track.artist, track.duration)
+        return stored_query(catalog, track, model)
     record = inspect_file(key)
     if record.get("status") != "ok":
         raise EarmarkError(f"{key}: not playable: {record.get('error')}")

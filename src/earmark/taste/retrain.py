@@ -2,7 +2,8 @@
 
 :class:`Retrainer` runs what ``earmark taste`` runs (embed the rated songs that lack an
 embedding, then :func:`earmark.taste.model.train_taste`: train, cross-validate, save, record the
-run) in a background thread, one training at a time, with a :class:`RetrainStatus` a page polls.
+run, then score every song for the library: :func:`score_library`) in a background thread, one
+training at a time, with a :class:`RetrainStatus` a page polls.
 :func:`quality_history` reads back the cross-validated quality of every training ever recorded
 (``model_runs`` rows of kind ``taste``), oldest first: the points of a learning curve.
 """
@@ -15,11 +16,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from earmark.catalog import Catalog
+from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.runs import load_runs
+from earmark.catalog.search import store_liking
 from earmark.errors import EarmarkError
 from earmark.taste.model import (
     DEFAULT_EMBEDDING,
     DEFAULT_HALF_LIFE_DAYS,
+    TasteModel,
     taste_data,
     train_taste,
 )
@@ -73,6 +77,16 @@ def quality_history(catalog: Catalog) -> list[Quality]:
     ``review``, ``recommend``, a page's Retrain button...), oldest first."""
     return [Quality.from_info({"trained_at": created_at, **metrics})
             for _, created_at, metrics in load_runs(catalog, "taste") if "cv" in metrics]
+
+
+def score_library(catalog: Catalog, taste: TasteModel) -> int:
+    """Store ``taste``'s P(like) of every song with an embedding of its model, for the
+    library's liking column and filter (:func:`earmark.catalog.search.store_liking`); returns
+    how many songs were scored."""
+    ids, X = load_embeddings(catalog, taste.info["embedding_model"])
+    if ids:
+        store_liking(catalog, dict(zip(ids, taste.like_probability(X).tolist(), strict=True)))
+    return len(ids)
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,8 @@ class Retrainer:
                            "cross-validating")
                 model = train_taste(catalog, self.embedding_model, self.half_life_days,
                                     data=data)
+                self._step("scoring the library with the new model")
+                scored = score_library(catalog, model)
         except EarmarkError as exc:  # too few ratings, a catalog that cannot be opened...
             self._finish(state="failed", step="stopped", reason=str(exc))
             return
@@ -182,6 +198,6 @@ class Retrainer:
             self._finish(state="failed", step="stopped",
                          reason=f"unexpected error: {type(exc).__name__}: {exc}")
             return
-        step = "trained" + (f"; {len(report.failed)} rated songs could not be embedded"
-                            if report.failed else "")
+        step = f"trained; {scored} songs scored" + (
+            f"; {len(report.failed)} rated songs could not be embedded" if report.failed else "")
         self._finish(state="done", step=step, quality=Quality.from_info(model.info))
