@@ -3,6 +3,7 @@ sorting, and keyset pages that search an index rather than count or skip rows.""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -247,3 +248,33 @@ def test_songs_api_answers_json_pages(client):
     assert song["duration"] == pytest.approx(5.0, abs=0.05)
     assert client.get("/api/songs", params={"rating": "great"}).status_code == 422
     assert client.get("/api/songs", params={"limit": 0}).status_code == 422
+
+
+def test_earmark_list_finds_what_the_library_finds(client, catalog_path):
+    """The CLI face of the library: the same search, filters and order."""
+    from typer.testing import CliRunner
+
+    from earmark.cli import app as cli
+
+    ids = _ids(catalog_path)
+    with Catalog(catalog_path) as catalog:
+        ratings.add_rating(catalog, ids["Muddy Road"], "like")
+    result = CliRunner().invoke(cli, ["list", "ada", "--sort", "title", "--desc", "--json",
+                                      "--db", str(catalog_path)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    web = client.get("/api/songs", params={"q": "ada", "sort": "title", "desc": 1}).json()
+    assert [(s["id"], s["title"]) for s in lines] == [
+        (s["id"], s["title"]) for s in web["songs"]] == [
+        (ids["Muddy Road"], "Muddy Road"), (ids["Blue Smoke"], "Blue Smoke")]
+    assert lines[0]["verdict"] == "like" and lines[0]["path"].endswith("blues.wav")
+    liked = CliRunner().invoke(cli, ["list", "--rating", "like", "--db", str(catalog_path)])
+    assert liked.exit_code == 0 and "Muddy Road" in liked.stdout and "Iron" not in liked.stdout
+    limited = CliRunner().invoke(cli, ["list", "--limit", "2", "--json", "--db",
+                                       str(catalog_path)])
+    assert len(limited.stdout.splitlines()) == 2
+    none = CliRunner().invoke(cli, ["list", "zzzz", "--db", str(catalog_path)])
+    assert (none.exit_code, none.stderr.strip()) == (
+        3, "error: no song matches 'zzzz' in the catalog")
+    bad = CliRunner().invoke(cli, ["list", "--sort", "mood", "--db", str(catalog_path)])
+    assert bad.exit_code == 2 and "unknown sort 'mood'" in bad.stderr

@@ -17,7 +17,7 @@ from earmark.cli import (  # noqa: E402, F401  (registers commands)
     discover,
     labels,
     library,
-    overview,
+    listing,
     overview,
     radio,
     serve,
