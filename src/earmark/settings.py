@@ -11,6 +11,7 @@ variable                    field             default
 ``EARMARK_CACHE_DIR``       ``cache_dir``     the user cache directory
 ``EARMARK_PRECISION``       ``precision``     ``auto``
 ``EARMARK_ENGINE``          ``engine``        ``local``
+``EARMARK_RAY_ADDRESS``     ``ray_address``   none: the ray engine starts a local cluster
 ``EARMARK_WORKERS``         ``workers``       one per usable core
 ``EARMARK_DEVICE``          ``device``        the best available
 =========================== ================= ==========================================
@@ -53,7 +54,7 @@ EMBEDDING_MODEL = "MSD_musicnn"
 TASTE_HALF_LIFE_DAYS = 365.0
 
 #: Engines :func:`earmark.engine.default_engine` can build.
-ENGINES = ("local",)
+ENGINES = ("local", "ray")
 
 
 class SettingsError(EarmarkError):
@@ -73,6 +74,8 @@ class Settings:
         drift).
     precision : musicnn's arithmetic, one of :data:`PRECISIONS`.
     engine : how work is spread, one of :data:`ENGINES`.
+    ray_address : the Ray cluster the ``ray`` engine runs on (``"auto"`` or ``"HOST:PORT"``);
+        ``None`` starts a one-node cluster on this machine for each command.
     workers : processes or threads the engine uses; ``None`` is one per usable core.
     device : torch device for the networks (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``);
         ``None`` picks the best available.
@@ -84,6 +87,7 @@ class Settings:
     taste_half_life_days: float = TASTE_HALF_LIFE_DAYS
     precision: str = "auto"
     engine: str = "local"
+    ray_address: str | None = None
     workers: int | None = None
     device: str | None = None
 
@@ -138,6 +142,7 @@ def _problem(name: str, value: object) -> str | None:
 _VARIABLES = (
     ("EARMARK_PRECISION", "precision", str),
     ("EARMARK_ENGINE", "engine", str),
+    ("EARMARK_RAY_ADDRESS", "ray_address", str),
     ("EARMARK_WORKERS", "workers", int),
     ("EARMARK_DEVICE", "device", str),
 )

@@ -2,7 +2,9 @@
 
 Knows nothing of music. :class:`Engine` is the seam every batch uses (scan, embed, predict,
 training's song vectors); :class:`LocalEngine` (:mod:`.local`) runs on this machine and is the
-default; :func:`configure` sets a process up; :mod:`.device` picks where torch work runs.
+default, and :class:`~earmark.engine.ray.RayEngine` (:mod:`.ray`, imported only when
+chosen: Ray is an optional extra) runs on a Ray cluster; :func:`configure` sets a process up;
+:mod:`.device` picks where torch work runs.
 """
 
 from earmark.engine.base import Engine
@@ -11,14 +13,23 @@ from earmark.engine.setup import ProcessSetup, configure
 from earmark.settings import settings
 
 
-def default_engine() -> Engine:
-    """The engine the settings name (``EARMARK_ENGINE``, default ``local``) with the settings'
-    ``workers`` (``EARMARK_WORKERS``, default one per core): what a batch uses when its caller
-    passes none."""
+def default_engine(workers: int | None = None) -> Engine:
+    """The engine the settings name (``EARMARK_ENGINE``, default ``local``) with ``workers``
+    (default the settings' ``EARMARK_WORKERS``, else one per core, or the Ray cluster's CPUs):
+    what a batch uses when its caller passes none.
+
+    ``ray`` is the process's one :class:`~earmark.engine.ray.RayEngine` on the settings'
+    ``ray_address`` (``EARMARK_RAY_ADDRESS``; none: a local cluster of its own), shared by
+    every batch of the command, so a cluster is started (or reached) once.
+    """
     chosen = settings()
+    workers = workers or chosen.workers
     # Settings only accept the engines of settings.ENGINES; each gets its branch here.
     if chosen.engine == "local":
-        return LocalEngine(chosen.workers)
+        return LocalEngine(workers)
+    if chosen.engine == "ray":
+        from earmark.engine.ray import shared_engine  # Ray is an optional extra
+        return shared_engine(chosen.ray_address, workers)
     raise NotImplementedError(f"engine {chosen.engine!r}")
 
 

@@ -314,3 +314,23 @@ class RayEngine:
                 raise
             return on_crash(item, f"the Ray worker analysing it died {MAX_RETRIES + 1} times "
                                   "(the decoder crashed or ran out of memory)")
+
+
+_shared: RayEngine | None = None
+
+
+def shared_engine(address: str | None = None, workers: int | None = None) -> RayEngine:
+    """This process's one :class:`RayEngine` (a process is the driver of one cluster): made on
+    first call, then returned again, with ``workers`` updated where given.
+
+    Raises :class:`RayEngineError` when asked for another ``address`` than the first call's.
+    """
+    global _shared
+    if _shared is None:
+        _shared = RayEngine(address, workers)
+    elif _shared.address != address:
+        raise RayEngineError(f"this process already runs on the Ray cluster at "
+                             f"{_shared.address or 'its own local cluster'}, not {address}")
+    elif workers is not None:
+        _shared._workers = workers
+    return _shared
