@@ -31,6 +31,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
+from earmark.cli.engines import AddressOption, EngineOption
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files
 from earmark.models.registry import ALIASES, BOTH, MODEL_NAMES, ZERO_SHOT_MODELS
 from earmark.settings import PRECISIONS, settings
@@ -283,6 +284,8 @@ def embed_command(
                      ] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, mps (default: best).")] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
+    engine: EngineOption = None,
+    address: AddressOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compute per-song embeddings (and tag/genre predictions) for catalog tracks."""

@@ -27,7 +27,8 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
-from earmark.engine import LocalEngine
+from earmark.cli.engines import AddressOption, EngineOption
+from earmark.engine import default_engine
 from earmark.errors import CatalogError
 from earmark.ingest.scan import (
     ROOT_NOT_FOUND,
@@ -53,6 +54,8 @@ def scan_command(
     prune: Annotated[bool, typer.Option(
         "--prune", help="Forget catalog entries whose files are gone.")] = False,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record every audio file under FOLDERS in the catalog (incremental).
@@ -75,8 +78,7 @@ def scan_command(
             report = scan(
                 catalog, folders, verify=not quick, min_seconds=min_seconds,
                 max_seconds=max_seconds, force=force, prune=prune,
-                engine=LocalEngine(workers) if workers else None,
-                progress=advance,
+                engine=default_engine(workers), progress=advance,
             )
         if report.found_nothing:
             fail(nothing)

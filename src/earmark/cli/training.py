@@ -25,6 +25,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
+from earmark.cli.engines import AddressOption, EngineOption
 from earmark.engine import LocalEngine
 from earmark.errors import EarmarkError
 from earmark.ingest.scan import find_audio_files
@@ -233,6 +234,8 @@ def train_command(
         "--resume", help="Networks: continue from --checkpoint.")] = False,
     results: Annotated[Path | None, typer.Option(
         help="Append a row per run to this CSV (default: next to --out).")] = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -332,6 +335,8 @@ def predict_command(
     threshold: Annotated[float | None, typer.Option(
         help="Cut-off for tags (and a binary model's positive class) instead of the tuned "
              "ones.")] = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -407,6 +412,8 @@ def tune_command(
     results: Annotated[Path | None, typer.Option(
         help="Append one row per scored trial to this CSV (default: results.csv beside "
              "--out, else in the current folder, as train).")] = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
