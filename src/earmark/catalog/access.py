@@ -34,6 +34,10 @@ def _is_busy(exc: BaseException) -> bool:
     return False
 
 
+def _seconds(timeout: float | None) -> float:
+    return BRIEF_TIMEOUT if timeout is None else timeout
+
+
 def _busy(path: Path) -> CatalogBusyError:
     return CatalogBusyError(
         f"the catalog {path} is busy: another earmark command is writing to it; "
@@ -41,14 +45,15 @@ def _busy(path: Path) -> CatalogBusyError:
 
 
 @contextmanager
-def reading(path: str | Path, *, timeout: float = BRIEF_TIMEOUT) -> Iterator[Catalog]:
+def reading(path: str | Path, *, timeout: float | None = None) -> Iterator[Catalog]:
     """The catalog at ``path`` opened for this thread's reads, closed after the block.
 
     Raises :class:`~earmark.errors.CatalogError` when there is no catalog (it is never created
-    here) and :class:`CatalogBusyError` when SQLite stays locked for ``timeout`` seconds.
+    here) and :class:`CatalogBusyError` when SQLite stays locked for ``timeout`` seconds
+    (default :data:`BRIEF_TIMEOUT`).
     """
     try:
-        with Catalog(path, timeout=timeout, create=False) as catalog:
+        with Catalog(path, timeout=_seconds(timeout), create=False) as catalog:
             yield catalog
     except (sqlite3.OperationalError, CatalogError) as exc:
         if _is_busy(exc):
@@ -57,16 +62,18 @@ def reading(path: str | Path, *, timeout: float = BRIEF_TIMEOUT) -> Iterator[Cat
 
 
 @contextmanager
-def brief_write(path: str | Path, *, timeout: float = BRIEF_TIMEOUT) -> Iterator[Catalog]:
+def brief_write(path: str | Path, *, timeout: float | None = None) -> Iterator[Catalog]:
     """The catalog at ``path`` for one short write transaction (the whole block), without the
     whole-run writer lock that commands hold, so a rating never waits for a running ``embed``.
 
     The block's statements commit together when it ends (roll back if it raises). Raises
     :class:`CatalogBusyError` when another process holds SQLite's write lock for ``timeout``
-    seconds, and :class:`~earmark.errors.CatalogError` when there is no catalog.
+    seconds (default :data:`BRIEF_TIMEOUT`), and :class:`~earmark.errors.CatalogError` when
+    there is no catalog.
     """
     try:
-        with Catalog(path, timeout=timeout, create=False) as catalog, catalog.transaction():
+        with (Catalog(path, timeout=_seconds(timeout), create=False) as catalog,
+              catalog.transaction()):
             yield catalog
     except (sqlite3.OperationalError, CatalogError) as exc:
         if _is_busy(exc):
