@@ -135,6 +135,13 @@ def test_radio_pages_continue_one_queue(artist_catalog):
     assert radio(artist_catalog, seed, 20, [i.track.id for i in whole], taste=taste) == []
 
 
+def test_radio_plays_from_the_seeds_nearest_songs(artist_catalog):
+    seed = query_song(artist_catalog, _song(artist_catalog, "jazz", 0).path)
+    nearest = {track.id for track, _ in similar(artist_catalog, seed, 4)}
+    queue = {item.track.id for item in radio(artist_catalog, seed, 20, neighbourhood=4)}
+    assert queue and queue <= nearest
+
+
 def test_radio_ends_rather_than_repeat_an_artist(artist_catalog):
     seed = query_song(artist_catalog, _song(artist_catalog, "disco", 0).path)
     hiphop_0, hiphop_4 = (_song(artist_catalog, "hiphop", n).id for n in (0, 4))

@@ -9,11 +9,14 @@ default weight 0.5 a song the model is sure you like counts 1.5 times its closen
 sure you would not like half of it, and an undecided one (0.5) just its closeness. Without a
 taste model (too few ratings) the score is the closeness alone.
 
-The queue is built greedily: the best-scored song whose artist is not the previous song's
-(the seed's, for the first), never the seed or a copy of its audio, never a disliked song.
-The choice depends only on the songs already queued, so asking for the next ``count`` after
-a queue continues it exactly as one longer request would have: the web page fetches a page
-at a time as it plays, and ``earmark radio`` prints the first page.
+The radio plays from the seed's :data:`NEIGHBOURHOOD` nearest songs (a day or more of music),
+so that a request reads a few hundred catalog rows whatever the library's size, and the songs
+stay close to the seed however long it plays. The queue is built greedily: the best-scored
+song whose artist is not the previous song's (the seed's, for the first), never the seed or a
+copy of its audio, never a disliked song. The choice depends only on the songs already
+queued, so asking for the next ``count`` after a queue continues it exactly as one longer
+request would have: the web page fetches a page at a time as it plays, and ``earmark radio``
+prints the first page.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from earmark.catalog.tracks import Track
 from earmark.taste.model import DEFAULT_EMBEDDING, NotEnoughRatings, TasteModel, current_taste
 from earmark.taste.recommend import QuerySong, similar
 
+#: How many of the seed's nearest songs a radio plays from.
+NEIGHBOURHOOD = 500
 #: How much the predicted liking moves a song's score: 0 ignores it, 1 lets a sure like
 #: double and a sure dislike zero its similarity.
 LIKING_WEIGHT = 0.5
@@ -89,6 +94,7 @@ def radio(
     taste: TasteModel | None = None,
     model: str = DEFAULT_EMBEDDING,
     liking_weight: float = LIKING_WEIGHT,
+    neighbourhood: int = NEIGHBOURHOOD,
 ) -> list[RadioSong]:
     """The next ``count`` songs of the radio that starts from ``seed``.
 
@@ -102,6 +108,8 @@ def radio(
         last queued one's.
     taste : the listener's taste model (:func:`liking_model`), ``None`` for similarity alone.
     liking_weight : in [0, 1], see :data:`LIKING_WEIGHT`.
+    neighbourhood : the radio plays from this many of the seed's nearest songs (disliked ones
+        left out first).
 
     Raises ``ValueError`` for a ``count`` below 0 or a ``liking_weight`` outside [0, 1].
     """
@@ -109,7 +117,7 @@ def radio(
         raise ValueError(f"count must be 0 or more, not {count}")
     if not 0.0 <= liking_weight <= 1.0:
         raise ValueError(f"liking_weight must be in [0, 1], not {liking_weight}")
-    pool = similar(catalog, seed, None, model, exclude_disliked=True)
+    pool = similar(catalog, seed, neighbourhood, model, exclude_disliked=True)
     already = set(queued)
     pool = [(track, sim) for track, sim in pool if track.id not in already]
     if not pool or count == 0:

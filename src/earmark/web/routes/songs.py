@@ -27,7 +27,7 @@ from earmark.settings import EMBEDDING_MODEL
 from earmark.tagging.lookup import song_genres, song_tags
 from earmark.tagging.song_images import song_image
 from earmark.tagging.sources import resolve_genre_model
-from earmark.taste.radio import liking_model, radio
+from earmark.taste.radio import NEIGHBOURHOOD, liking_model, radio
 from earmark.taste.ratings_io import m3u_text
 from earmark.taste.recommend import QuerySong, similar, stored_query
 from earmark.web.deps import Catalogs, Settings, render
@@ -35,9 +35,10 @@ from earmark.web.routes.audio import SongId
 
 router = APIRouter(tags=["songs"])
 
-#: How many songs one radio request may queue, and how many queued ids it may carry.
+#: How many songs one radio request may queue, and how many queued ids it may carry (no more
+#: than the radio ever plays).
 MAX_RADIO = 100
-MAX_QUEUED = 2000
+MAX_QUEUED = NEIGHBOURHOOD
 #: Labels shown per kind on the song page.
 SHOWN_LABELS = 10
 
