@@ -139,7 +139,7 @@ def test_each_failed_download_is_recorded_with_its_reason_and_the_crawl_goes_on(
 def test_a_seed_that_fails_is_reported_and_the_others_are_crawled(library, site, clips):
     feed = serve_feed(site, clips, ["jazz-1"])
     _, report = crawl(library, [Seed("url", site.url("/gone.xml")), Seed("feed", feed)])
-    assert report.failed_seeds == [(site.url("/gone.xml"), "not found (HTTP 404)")]
+    assert report.failed_seeds == [(f"url {site.url('/gone.xml')}", "not found (HTTP 404)")]
     assert [item.status for item in report.items] == ["inbox"]
 
 

@@ -230,13 +230,13 @@ class Crawl:
 
     def _list_seed(self, seed: Seed) -> None:
         if seed.kind == "folder":
-            entries = [Entry(file_url(p), title=p.stem, playlist=file_url(seed.target))
-                       for p in folder_files(seed.target)]
+            # All of a folder is taken at once: there is no "rest" to expand into.
+            entries = [Entry(file_url(p), title=p.stem) for p in folder_files(seed.target)]
             added = self._queue(entries, seed.label, limit=None)
         else:
             address = (search_url(seed.target, self.limits.search_results)
                        if seed.kind in ("search", "likes") else seed.target)
-            entries = self._listing(address)
+            entries = self._listing(address, seed.label)
             if entries is None:
                 return
             added = self._queue(entries, seed.label)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.cookiejar import DefaultCookiePolicy
@@ -24,9 +24,10 @@ from urllib.parse import urljoin, urlsplit
 
 from yt_dlp import YoutubeDL
 from yt_dlp.networking.exceptions import HTTPError, TransportError
-from yt_dlp.utils import DownloadError, UnsupportedError, unsmuggle_url
+from yt_dlp.utils import UnsupportedError, YoutubeDLError, unsmuggle_url
 
 import earmark
+from earmark.audio import AUDIO_EXTENSIONS
 from earmark.catalog import Catalog
 from earmark.catalog.ratings import current_ratings
 from earmark.catalog.tracks import tracks_by_id
@@ -35,12 +36,6 @@ from earmark.ingest.scan import find_audio_files
 from earmark.ingest.textfiles import read_text
 
 USER_AGENT = f"earmark/{earmark.__version__} (music discovery for one listener)"
-
-#: File name endings of audio a page may link to (followed by :meth:`Provider.list` when yt-dlp
-#: finds no media on the page itself).
-AUDIO_SUFFIXES = (".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".wav", ".aiff",
-                  ".aif", ".wma", ".mpc", ".wv", ".ape")
-
 
 class SourceError(EarmarkError):
     """A listing or download that failed; ``reason`` says why in words, ``url`` what."""
@@ -201,7 +196,7 @@ class Provider:
                     ydl.cookiejar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
                 info = ydl.extract_info(url, download=download)
                 return ydl.sanitize_info(info)
-        except DownloadError as exc:
+        except YoutubeDLError as exc:  # DownloadError, and a request yt-dlp refuses to make
             raise SourceError(url, self.reason(exc)) from None
         finally:
             self._last[_host(url)] = time.monotonic()
@@ -223,21 +218,22 @@ class Provider:
                     if "html" not in (response.headers.get("Content-Type") or ""):
                         return []
                     text = response.read().decode("utf-8", "replace")
-        except (DownloadError, HTTPError, TransportError, OSError):
+        except (YoutubeDLError, OSError):
             return []
         finally:
             self._last[_host(url)] = time.monotonic()
         links = _Links()
         links.feed(text)
         found = dict.fromkeys(urljoin(url, h) for h in links.hrefs
-                              if urlsplit(h).path.lower().endswith(AUDIO_SUFFIXES))
+                              if urlsplit(h).path.lower().endswith(tuple(AUDIO_EXTENSIONS)))
         return [Entry(link, page=url, playlist=url) for link in found]
 
-    def reason(self, exc: DownloadError) -> str:
+    def reason(self, exc: YoutubeDLError) -> str:
         """yt-dlp's error in words: ``not found (HTTP 404)``, ``HTTP error 503``, ``timed out
         (no answer within 20 s)``, ``no media found at this address``, else ``extractor
         error: ...`` with its message."""
-        cause = exc.exc_info[1] if exc.exc_info else None
+        exc_info = getattr(exc, "exc_info", None)
+        cause = exc_info[1] if exc_info else exc
         if isinstance(cause, HTTPError):
             return ("not found (HTTP 404)" if cause.status == 404
                     else f"HTTP error {cause.status}")
@@ -321,33 +317,39 @@ def read_url_file(path: str | Path) -> tuple[list[str], str | None]:
 
 
 def folder_files(folder: str | Path) -> Iterator[Path]:
-    """The audio files in a downloads folder (not hidden, not partial downloads), by name."""
+    """The audio files in a downloads folder, as a scan finds them (hidden files and partial
+    downloads such as ``.part`` and ``.crdownload`` are not audio files to it)."""
     for path, problem in find_audio_files([folder]):
-        if problem is None and not path.endswith((".part", ".crdownload", ".tmp")):
+        if problem is None:
             yield Path(path)
 
 
 def likes_queries(catalog: Catalog, n: int = 5) -> list[str]:
     """Search queries from the songs you like, as Cormorant's seed keywords: the artists of
-    your liked songs (most liked first), then their genres, then titles of liked songs
-    without an artist; at most ``n``, each once (case-insensitively)."""
-    liked = [i for i, r in sorted(current_ratings(catalog).items(),
-                                  key=lambda item: -item[1].rated_at) if r.label == 1]
+    your liked songs, then their genres (``jazz music``), then the titles of liked songs
+    without an artist; within each, the most liked first, ties by the latest like; each
+    once, whatever its case; at most ``n``."""
+    current = current_ratings(catalog)
+    liked = sorted((i for i, r in current.items() if r.label == 1),
+                   key=lambda i: -current[i].rated_at)
     songs = tracks_by_id(catalog, liked)
     ordered = [songs[i] for i in liked if i in songs]
-    artists: dict[str, int] = {}
-    for song in ordered:
-        if song.artist:
-            artists[song.artist] = artists.get(song.artist, 0) + 1
-    queries = sorted(artists, key=lambda a: -artists[a])
-    queries += [f"{g.strip()} music" for s in ordered for g in (s.genre or "").split(";")
-                if g.strip()]
-    queries += [s.title for s in ordered if s.title and not s.artist]
-    unique = dict.fromkeys(q for q in queries)
-    seen: set[str] = set()
-    out = []
-    for query in unique:
-        if query.lower() not in seen:
-            seen.add(query.lower())
-            out.append(query)
-    return out[:n]
+    queries = _most_common(s.artist for s in ordered)
+    queries += [f"{g} music" for g in _most_common(
+        g for s in ordered for g in (s.genre or "").split(";"))]
+    queries += _most_common(s.title for s in ordered if not s.artist)
+    return list(dict.fromkeys(queries))[:n]
+
+
+def _most_common(values: Iterable[str | None]) -> list[str]:
+    """Distinct non-empty ``values`` (case-insensitively, spelled as first seen), most
+    frequent first, ties in the order first seen."""
+    counts: dict[str, int] = {}
+    spelling: dict[str, str] = {}
+    for value in values:
+        value = (value or "").strip()
+        if value:
+            key = value.casefold()
+            counts[key] = counts.get(key, 0) + 1
+            spelling.setdefault(key, value)
+    return [spelling[k] for k in sorted(counts, key=lambda k: -counts[k])]
