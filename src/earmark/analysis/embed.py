@@ -107,11 +107,11 @@ class SongResult:
 
 @dataclass(frozen=True)
 class EmbedItem(Outcome):
-    """What embedding did with one track: ``status`` is ``embedded``, ``unchanged`` (its
-    embedding is up to date) or ``failed`` (``reason`` says why); ``notes`` on a song embedded
-    (silent audio, cancelling channels)."""
+    """What embedding did with one track: ``status`` is ``embedded`` or ``failed`` (``reason``
+    says why); ``notes`` on a song embedded (silent audio, cancelling channels). Tracks whose
+    embedding was up to date are counted in :attr:`EmbedReport.up_to_date`."""
 
-    STATUSES: ClassVar[frozenset[str]] = frozenset({"embedded", "unchanged", "failed"})
+    STATUSES: ClassVar[frozenset[str]] = frozenset({"embedded", "failed"})
 
     track_id: int | None = None
     notes: tuple[str, ...] = ()
@@ -119,9 +119,14 @@ class EmbedItem(Outcome):
 
 @dataclass
 class EmbedReport:
-    """One :class:`EmbedItem` per track asked for, in order, and views of them."""
+    """One :class:`EmbedItem` per track embedded or failed, and views of them.
+
+    ``up_to_date`` counts the tracks whose embedding was up to date already: a count, not an
+    item each, so a run over a 100,000-song library with a few new songs holds a few items.
+    """
 
     items: list[EmbedItem] = field(default_factory=list)
+    up_to_date: int = 0
 
     @property
     def done(self) -> list[int]:
@@ -132,11 +137,6 @@ class EmbedReport:
     def failed(self) -> list[tuple[str, str]]:
         """``(path, reason)`` of the tracks that failed."""
         return [(item.path, item.reason) for item in self.items if item.status == "failed"]
-
-    @property
-    def up_to_date(self) -> int:
-        """How many tracks had an up-to-date embedding already."""
-        return sum(1 for item in self.items if item.status == "unchanged")
 
     @property
     def notes(self) -> list[tuple[str, str]]:
@@ -251,6 +251,28 @@ def load_predictions(catalog: Catalog, track_id: int, kind: str,
     return catalog_predictions.load_predictions(catalog, track_id, kind, model)
 
 
+#: Tracks read from the catalog and analysed at a time: a library is streamed in pages, so
+#: only the ids of the songs to analyse are ever held for all of them.
+PAGE_SIZE = 500
+
+
+def _pages(ids: list[int]) -> Iterator[list[int]]:
+    """``ids`` in consecutive pages of at most :data:`PAGE_SIZE`."""
+    for start in range(0, len(ids), PAGE_SIZE):
+        yield ids[start:start + PAGE_SIZE]
+
+
+def _analysed(catalog: Catalog, track_ids: list[int], taggers: list[MusicnnTagger],
+              **options) -> Iterator[tuple[tracks.Track, SongResult | AudioError]]:
+    """:func:`analyse_files` (``options`` passed on) over the catalog tracks ``track_ids``,
+    in order, reading them :data:`PAGE_SIZE` at a time: ``(track, result)`` per track."""
+    for page in _pages(track_ids):
+        found = tracks.tracks_by_id(catalog, page)
+        by_path = {found[i].path: found[i] for i in page if i in found}
+        for path, result in analyse_files(list(by_path), taggers, **options):
+            yield by_path[path], result
+
+
 def embed_tracks(
     catalog: Catalog,
     model: str | Sequence[str] = ZERO_SHOT_MODELS,
@@ -271,7 +293,8 @@ def embed_tracks(
         once, every model's embedding and predictions are stored, and their combined genres
         too (:func:`store_song_predictions`). A track is analysed when any of them lacks an
         up-to-date embedding.
-    track_ids : restrict to these tracks (default: every playable track).
+    track_ids : restrict to these tracks (default: every playable track). Tracks are read
+        and analysed :data:`PAGE_SIZE` at a time, so memory does not grow with the library.
     force : recompute even when an up-to-date embedding exists.
     device : torch device; default the settings' (``EARMARK_DEVICE``), else the best available.
     precision : see :func:`earmark.models.musicnn.load_musicnn`; default the settings'
@@ -282,31 +305,32 @@ def embed_tracks(
     report = EmbedReport()
     models = [model] if isinstance(model, str) else list(model)
     stale = set().union(*(missing_embeddings(catalog, m) for m in models))
+    todo: list[int] = []  # ids only, in path order: never a Track per library song
     if track_ids is None:
-        wanted = [(t.id, t) for t in tracks.iter_tracks(catalog)]
+        todo = tracks.track_column(catalog, "id", "ok", ids=None if force else stale)
+        report.up_to_date = tracks.playable_totals(catalog)[0] - len(todo)
     else:
-        track_ids = list(track_ids)
-        found = tracks.tracks_by_id(catalog, track_ids)
-        wanted = [(i, found.get(i)) for i in track_ids]
-    todo = []
-    for track_id, track in wanted:
-        if track is None or track.status != "ok":
-            reason = "not in the catalog" if track is None else f"unreadable: {track.error}"
-            report.items.append(EmbedItem(track.path if track else str(track_id), "failed",
-                                          reason, track_id))
-        elif force or track_id in stale:
-            todo.append(track)
-        else:
-            report.items.append(EmbedItem(track.path, "unchanged", None, track_id))
+        for page in _pages(list(track_ids)):
+            found = tracks.tracks_by_id(catalog, page)
+            for track_id in page:
+                track = found.get(track_id)
+                if track is None or track.status != "ok":
+                    reason = ("not in the catalog" if track is None
+                              else f"unreadable: {track.error}")
+                    report.items.append(EmbedItem(track.path if track else str(track_id),
+                                                  "failed", reason, track_id))
+                elif force or track_id in stale:
+                    todo.append(track_id)
+                else:
+                    report.up_to_date += 1
     if not todo:
         return report
     if progress is not None:
         progress(0, len(todo), "")  # the total shows while the model loads and the first song
     taggers = load_taggers(models, device=device, precision=precision)
-    by_path = {t.path: t for t in todo}
-    songs = analyse_files(list(by_path), taggers, engine=engine)
-    for done, (path, result) in enumerate(songs, start=1):
-        track = by_path[path]
+    songs = _analysed(catalog, todo, taggers, engine=engine)
+    for done, (track, result) in enumerate(songs, start=1):
+        path = track.path
         if isinstance(result, AudioError):
             report.items.append(EmbedItem(path, "failed", result.reason, track.id))
         else:

@@ -168,12 +168,16 @@ def file_states(catalog: Catalog, under: str | Path | None = None
 
 
 def track_column(catalog: Catalog, column: str = "path", status: str | None = None,
-                 under: str | Path | None = None) -> list:
+                 under: str | Path | None = None, ids: Iterable[int] | None = None) -> list:
     """One column, ``"path"`` or ``"id"``, of the tracks :func:`iter_tracks` gives (in path
-    order), without building each :class:`Track`: for whole-library work at 100,000 songs."""
+    order), without building each :class:`Track`: for whole-library work at 100,000 songs.
+    ``ids`` limits it to those track ids."""
     if column not in ("path", "id"):
         raise ValueError(f"column must be 'path' or 'id', not {column!r}")
     where, args = _where(status, under)
+    if ids is not None:
+        where += (" AND " if where else " WHERE ") + "id IN (SELECT value FROM json_each(?))"
+        args += (json.dumps([int(i) for i in ids]),)
     return [value for (value,) in catalog.execute(
         f"SELECT {column} FROM tracks{where} ORDER BY path", args)]
 
