@@ -18,6 +18,7 @@ from earmark.tagging.plan import undo_batch
 from earmark.tagging.policy import load_policy
 from earmark.tagging.review import EDITED, canonical_genres, start_review
 from earmark.tags.write import open_tags
+from realworld import encode, metadata_args
 
 MODEL = "test-classifier"
 
@@ -134,3 +135,30 @@ def test_edited_names_outside_the_vocabulary_are_refused_by_name():
         canonical_genres(["Jazz", "Gloomwave"], policy)
     with pytest.raises(EarmarkError, match="at least one genre"):
         canonical_genres([" ", ";"], policy)
+
+
+@pytest.mark.parametrize("fmt", ["flac", "ogg", "opus"])
+def test_ffmpeg_vorbis_comments_keep_their_spelling_and_place_so_undo_gives_the_same_bytes(
+        catalog, tmp_path, fmt):
+    """FFmpeg writes lower-case Vorbis comment names; earmark's genre goes where the file had
+    its own, spelled the same, and undo puts back the same comments in the same order: every
+    byte of a FLAC (an Ogg file's pages are laid out anew by mutagen, so only its comments)."""
+    codec = {"flac": ["-c:a", "flac"], "ogg": ["-c:a", "libvorbis"],
+             "opus": ["-c:a", "libopus"]}[fmt]
+    song = encode(tmp_path / f"song.{fmt}", codec, seconds=2.0,
+                  extra=metadata_args({"genre": "jazz", "title": "Late Set"}))
+    original = song.read_bytes()
+    comments = list(mutagen.File(song).tags)
+    names = [name for name, _ in comments]
+    track = add_file(catalog, song, verify=False)
+    store_predictions(catalog, track.id, MODEL, {"genres": {"metal": 0.9}})
+    review = start_review(catalog, model=MODEL, policy=load_policy().with_(mode="overwrite"))
+    review.accept(track.id)
+    outcome = review.apply(catalog)
+    assert outcome.counts() == {"written": 1}
+    assert [name for name, _ in mutagen.File(song).tags] == names
+    assert mutagen.File(song).tags["genre"] == ["Metal"]
+    assert [r.status for r in undo_batch(catalog, outcome.batch)] == ["restored"]
+    assert list(mutagen.File(song).tags) == comments
+    if fmt == "flac":
+        assert song.read_bytes() == original

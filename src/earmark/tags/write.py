@@ -414,9 +414,10 @@ def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
                     tags.add(Frames[frame_id](encoding=encoding, text=list(values)))
         elif family == "apev2":
             _set_ape_item(tags, key, values)
-        elif family in ("vorbis", "asf"):
-            # mutagen stores a list as repeated Vorbis comments or repeated ASF attributes of
-            # one name.
+        elif family == "vorbis":
+            _set_vorbis_comment(tags, key, values)
+        elif family == "asf":
+            # mutagen stores a list as repeated ASF attributes of one name.
             if key in tags:
                 del tags[key]
             if values is not None:
@@ -428,6 +429,19 @@ def _set_keys(audio: mutagen.FileType, new: Mapping[str, Values]) -> None:
                     tags[key] = [MP4FreeForm(v.encode("utf-8")) for v in values]
                 else:
                     tags[key] = list(values)
+
+
+def _set_vorbis_comment(tags, key: str, values: Values) -> None:
+    """Set (``None``: remove) a Vorbis comment, several values as repeated comments of one
+    name. Names ignore case; comments already there keep their spelling and their place among
+    the others (FFmpeg writes ``genre`` before ``title``), so undo puts back the same bytes."""
+    wanted = key.lower()
+    items = list(tags)  # (name, value) pairs in file order; tags[i] would look up a name
+    at = next((i for i, (name, _) in enumerate(items) if name.lower() == wanted), None)
+    name = key if at is None else items[at][0]
+    kept = [item for item in items if item[0].lower() != wanted]
+    at = len(kept) if at is None else at  # every comment before the first match is kept
+    tags[:] = kept[:at] + [(name, value) for value in values or []] + kept[at:]
 
 
 def _set_ape_item(tags: APEv2, item: str, values: Values) -> None:

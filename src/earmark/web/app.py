@@ -25,7 +25,7 @@ from earmark.web.security import Binding, Guard, check_csrf_token, is_loopback
 HERE = Path(__file__).parent
 
 #: Route modules of :mod:`earmark.web.routes`, each with a ``router``; add yours here.
-ROUTERS = ("auth", "library", "audio", "songs", "review")
+ROUTERS = ("auth", "library", "audio", "songs", "review", "tagreview", "explore", "dashboard")
 
 
 def create_app(db_path: str | Path | None, *, host: str = "127.0.0.1", port: int,

@@ -1,0 +1,29 @@
+"""The explore page (``/explore``): a map of the library drawn on a canvas from ``/api/map``
+(:func:`earmark.taste.explore.map_points`, the points ``earmark map`` draws). Songs are coloured
+by genre, rating or predicted liking; hovering shows the song, a click plays it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from earmark.analysis.map import LAID_OUT
+from earmark.taste.explore import COLOUR_BY, map_points
+from earmark.web.deps import Catalogs, render
+
+router = APIRouter(tags=["explore"])
+
+
+@router.get("/explore", response_class=HTMLResponse)
+def explore_page(request: Request) -> HTMLResponse:
+    """The page; its script fetches the points."""
+    return render(request, "explore.html", {"colours": COLOUR_BY, "laid_out": LAID_OUT})
+
+
+@router.get("/api/map")
+def map_data(catalogs: Catalogs) -> dict:
+    """The map's points as columns: ``{count, method, model, ids, x, y, song, genre,
+    genre_predicted, rating, liked, liking}`` (see :class:`~earmark.taste.explore.MapPoints`).
+    The layout is computed once per set of embeddings and cached beside the catalog."""
+    with catalogs.read() as catalog:
+        return map_points(catalog).to_dict()

@@ -1,0 +1,53 @@
+// The tag review page: plan, decide per file (accept, reject, edit), write, undo.
+"use strict";
+(() => {
+  const section = document.querySelector(".tag-review");
+  const say = (text) => { document.getElementById("tag-status").textContent = text; };
+  const review = () => section.dataset.review;
+  const lastBatch = () => sessionStorage.getItem("earmark.tagBatch");
+  const counts = (c) => Object.entries(c).map(([k, n]) => `${n} ${k}`).join(", ");
+
+  async function run(label, work) {
+    say(`${label}…`);
+    try { await work(); } catch (error) { say(`${label} failed: ${error.message}`); }
+  }
+
+  document.getElementById("plan").addEventListener("click", () => run("Planning", async () => {
+    await earmark.post("/api/tag-review", {mode: document.getElementById("mode").value});
+    location.reload();
+  }));
+
+  document.getElementById("apply")?.addEventListener("click", () => run("Writing", async () => {
+    const reply = await earmark.post(`/api/tag-review/${review()}/apply`, {});
+    sessionStorage.setItem("earmark.tagBatch", reply.batch);
+    say(`Written: ${counts(reply.counts)}`);
+    setTimeout(() => location.reload(), 800);
+  }));
+
+  document.getElementById("undo")?.addEventListener("click", () => run("Undoing", async () => {
+    const reply = await earmark.post("/api/tag-review/undo", {batch: lastBatch()});
+    sessionStorage.removeItem("earmark.tagBatch");
+    const restored = reply.results.filter((r) => r.status === "restored").length;
+    say(`Undone: ${restored} of ${reply.results.length} files restored`);
+  }));
+
+  section.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const row = button.closest("tr[data-track]");
+    const action = button.dataset.action;
+    const genres = action === "edit"
+      ? row.querySelector("input.genres").value.split(";").map((g) => g.trim()).filter(Boolean)
+      : [];
+    run(action, async () => {
+      const item = await earmark.post(
+        `/api/tag-review/${review()}/items/${row.dataset.track}`, {action, genres});
+      row.dataset.decision = item.decision;
+      row.querySelector(".decision").textContent = item.decision;
+      row.querySelector(".status").textContent = item.status;
+      row.querySelector(".reason").textContent = item.reason || "";
+      row.querySelector(".new").textContent = (item.new || []).join("; ");
+      say(`${item.path}: ${item.decision}`);
+    });
+  });
+})();
