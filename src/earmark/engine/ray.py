@@ -76,6 +76,10 @@ def loopback_environment(home: Path) -> dict[str, str]:
       join, which a local cluster never needs);
     * ``RAY_USAGE_STATS_ENABLED=0`` and ``RAY_enable_metrics_collection=0``: no usage report,
       no metrics exporter;
+    * ``RAY_USAGE_STATS_REPORT_URL`` on 127.0.0.1: with usage statistics off, a cluster
+      started by ``ray start`` still posts a one-off "disabled" report (from its dashboard
+      process, which runs even without the dashboard) to usage-stats.ray.io; found by the
+      strace test, as a DNS query;
     * token authentication with a fresh token in ``home/auth_token`` (``RAY_AUTH_MODE=token``,
       ``RAY_AUTH_TOKEN_PATH``): other users of this machine can reach 127.0.0.1 too.
 
@@ -86,6 +90,7 @@ def loopback_environment(home: Path) -> dict[str, str]:
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_enable_metrics_collection": "0",
+        "RAY_USAGE_STATS_REPORT_URL": f"http://{LOOPBACK}:9/",  # the discard port: refused
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": str(home / "auth_token"),
     }

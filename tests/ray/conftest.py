@@ -1,0 +1,50 @@
+"""A real local Ray cluster for the tests in this folder: one node on 127.0.0.1, started once
+per session the way earmark starts its own (:func:`earmark.engine.ray.start_local_cluster`),
+and stopped (every process of it) at the end, whatever happened.
+
+Every test here is marked ``ray`` and ``slow`` and kept in one xdist group, so ``pytest -n 2
+--dist loadgroup`` runs them on one worker, in file order: ``test_00_loopback`` first.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+RAY_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if RAY_DIR in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.ray)
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A running one-node cluster with two CPUs (``.address``, ``.environment``)."""
+    pytest.importorskip("ray")
+    from earmark.engine.ray import start_local_cluster
+    # Ray's start is slow on a busy machine: a generous limit.
+    cluster = start_local_cluster(2, timeout=300)
+    try:
+        yield cluster
+    finally:
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_driver(ray_cluster):
+    """This test process as a driver of :func:`ray_cluster`: a connected ``RayEngine``."""
+    from earmark.engine.ray import RayEngine, use_cluster_environment
+    use_cluster_environment(ray_cluster.environment)
+    engine = RayEngine(ray_cluster.address)
+    engine.connect()
+    return engine
