@@ -6,13 +6,14 @@ process it starts must go to a Unix socket or a loopback address."""
 
 from __future__ import annotations
 
-import re
 import json
+import re
 import shutil
 
 import pytest
-from music import gtzan_clip, transcode
 from raytools import earmark
+
+from music import gtzan_clip, transcode
 
 # strace prints e.g. {sa_family=AF_INET, sin_port=htons(6379), sin_addr=inet_addr("127.0.0.1")}
 # and {sa_family=AF_INET6, ..., inet_pton(AF_INET6, "::1", &sin6_addr), ...}.
