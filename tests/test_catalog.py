@@ -58,7 +58,8 @@ def test_info_json_lists_what_every_table_knows_of_a_track(tmp_path, music_files
     assert data["ratings"] == [
         {"verdict": None, "stars": 2, "source": "import", "rated_at": 50.0},
         {"verdict": "like", "stars": None, "source": "user", "rated_at": 100.0}]
-    assert data["embeddings"] == [{"model": "MSD_musicnn", "dim": 4, "created_at": embedded_at}]
+    assert data["embeddings"] == [{"model": "MSD_musicnn", "dim": 4, "created_at": embedded_at,
+                                   "analysis": "full", "precision": None}]
     assert sorted(data["predictions"], key=lambda p: p["kind"]) == [
         {"model": "MSD_musicnn", "kind": "audio", "value": {"silent": False}},
         {"model": "MSD_musicnn", "kind": "genres", "value": [["rock", 0.9]]}]
@@ -76,7 +77,7 @@ def test_info_json_lists_what_every_table_knows_of_a_track(tmp_path, music_files
     text = " ".join(shown.stdout.split())
     assert "labels mine: blues (train); mine: rock (train)" in text
     assert f"ratings 2 stars ({_iso(50.0)}); like ({_iso(100.0)})" in text
-    assert "embeddings 1 (MSD_musicnn, 4 values)" in text
+    assert "embeddings 1 (MSD_musicnn, 4 values, full)" in text
     assert "MSD_musicnn genres rock 0.90" in text
     assert re.search(r'tag writes 2; last \S+ \S+: GENRE \["Rock"\] -> \["Blues", "Rock"\]',
                      text)

@@ -6,6 +6,9 @@ and MTT_musicnn run together on one decode and one mel spectrogram (they share t
 and their combined, calibrated genres are stored too (:mod:`earmark.analysis.genres`). Taste
 and training read the MSD embedding (``EMBEDDING_MODEL``). Work is
 incremental: a track is analysed again only if its file content changed or ``force`` is set.
+A song longer than 30 s is analysed from a sample of its patches spread over it
+(:data:`~earmark.analysis.sampling.DEFAULT_SAMPLING`, decoded by seeking) unless ``sampling``
+is ``None`` (``--full``: every patch); each stored embedding records which, and the precision.
 Songs are streamed block by block and decoded in a thread ahead of the network (PyAV and soxr
 release the GIL), so memory stays flat on long mixes. On the CPU several songs are analysed at
 once, one per core, on threads sharing the model (the engine's
@@ -23,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from earmark.analysis.genres import combination_name, zero_shot_genres
+from earmark.analysis.sampling import DEFAULT_SAMPLING, Sampling
 from earmark.analysis.songs import analyse_song_models, embedding_from_patches
 from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
@@ -67,7 +71,8 @@ class SongResult:
 
     ``silent``: the audio was silent, so ``genres`` is empty and the tag probabilities describe
     nothing (report "silent audio", never tags); ``downmix``: a note when the channels cancelled
-    in the mono mix and the loudest one was analysed instead.
+    in the mono mix and the loudest one was analysed instead; ``analysis``: ``"full"`` or the
+    sampling spec of the patches analysed (:attr:`~earmark.analysis.songs.SongInfo.sampling`).
     """
 
     path: str
@@ -78,6 +83,7 @@ class SongResult:
     patch_seconds: float
     silent: bool
     downmix: str | None
+    analysis: str
 
     @property
     def model(self) -> str:
@@ -163,15 +169,18 @@ def analyse_file(
     model: MusicnnTagger | Sequence[MusicnnTagger],
     start: float | None = None,
     duration: float | None = None,
+    sampling: Sampling | None = DEFAULT_SAMPLING,
 ) -> SongResult | AudioError:
     """One song through ``model`` (or several taggers sharing one decode and one mel
     spectrogram, :func:`~earmark.analysis.songs.analyse_song_models`): its
     :class:`SongResult`, or the :class:`AudioError` that says why it could not be decoded
-    (returned, not raised, so a batch goes on)."""
+    (returned, not raised, so a batch goes on). ``sampling``: the patches a song longer than
+    30 s is analysed from (default :data:`~earmark.analysis.sampling.DEFAULT_SAMPLING`;
+    ``None``: every patch); a ``start``/``duration`` excerpt is analysed whole."""
     path = str(path)
     models = [model] if isinstance(model, MusicnnTagger) else list(model)
     try:
-        analyses = analyse_song_models(path, models, start, duration)
+        analyses = analyse_song_models(path, models, start, duration, sampling=sampling)
     except AudioError as exc:
         return exc
     info = analyses[0].info
@@ -187,7 +196,7 @@ def analyse_file(
     return SongResult(
         path=path, outputs=tuple(outputs), genres=genres, padded=info.padded,
         duration=info.duration, patch_seconds=info.patch_seconds, silent=info.silent,
-        downmix=info.downmix,
+        downmix=info.downmix, analysis=info.sampling,
     )
 
 
@@ -197,12 +206,14 @@ def analyse_files(
     *,
     start: float | None = None,
     duration: float | None = None,
+    sampling: Sampling | None = DEFAULT_SAMPLING,
     engine: Engine | None = None,
 ) -> Iterator[tuple[str, SongResult | AudioError]]:
     """Analyse songs, yielding ``(path, result)`` or ``(path, error)`` per file, in order.
 
     ``model``: one tagger, or several that share a front end (each song is then decoded once
-    and its mel spectrogram computed once for all of them). A file that cannot be decoded
+    and its mel spectrogram computed once for all of them). ``sampling``: as for
+    :func:`analyse_file` (``None``: every patch). A file that cannot be decoded
     yields its :class:`~earmark.errors.AudioError`; the rest go on. On the CPU, the
     ``engine``'s workers (default :func:`~earmark.engine.default_engine`: one per core)
     analyse songs at once on threads sharing the models, each with one torch thread. A single
@@ -213,7 +224,8 @@ def analyse_files(
     paths = [str(p) for p in paths]
     first = model if isinstance(model, MusicnnTagger) else model[0]
     at_once = len(paths) if first.device.type == "cpu" else 1
-    analyse = partial(analyse_file, model=model, start=start, duration=duration)
+    analyse = partial(analyse_file, model=model, start=start, duration=duration,
+                      sampling=sampling)
     results = (engine or default_engine()).map_threads(analyse, paths, workers=at_once)
     yield from zip(paths, results, strict=True)
 
@@ -279,6 +291,7 @@ def embed_tracks(
     track_ids: Iterable[int] | None = None,
     *,
     force: bool = False,
+    sampling: Sampling | None = DEFAULT_SAMPLING,
     device: str | None = None,
     precision: str | None = None,
     engine: Engine | None = None,
@@ -296,6 +309,9 @@ def embed_tracks(
     track_ids : restrict to these tracks (default: every playable track). Tracks are read
         and analysed :data:`PAGE_SIZE` at a time, so memory does not grow with the library.
     force : recompute even when an up-to-date embedding exists.
+    sampling : the patches a song longer than 30 s is analysed from (default
+        :data:`~earmark.analysis.sampling.DEFAULT_SAMPLING`); ``None`` (``--full``): every
+        patch, and an embedding made from a sample is then out of date too.
     device : torch device; default the settings' (``EARMARK_DEVICE``), else the best available.
     precision : see :func:`earmark.models.musicnn.load_musicnn`; default the settings'
         (``EARMARK_PRECISION``, else ``auto``).
@@ -304,7 +320,8 @@ def embed_tracks(
     """
     report = EmbedReport()
     models = [model] if isinstance(model, str) else list(model)
-    stale = set().union(*(missing_embeddings(catalog, m) for m in models))
+    stale = set().union(*(missing_embeddings(catalog, m, full=sampling is None)
+                          for m in models))
     todo: list[int] = []  # ids only, in path order: never a Track per library song
     if track_ids is None:
         todo = tracks.track_column(catalog, "id", "ok", ids=None if force else stale)
@@ -328,15 +345,16 @@ def embed_tracks(
     if progress is not None:
         progress(0, len(todo), "")  # the total shows while the model loads and the first song
     taggers = load_taggers(models, device=device, precision=precision)
-    songs = _analysed(catalog, todo, taggers, engine=engine)
+    songs = _analysed(catalog, todo, taggers, sampling=sampling, engine=engine)
     for done, (track, result) in enumerate(songs, start=1):
         path = track.path
         if isinstance(result, AudioError):
             report.items.append(EmbedItem(path, "failed", result.reason, track.id))
         else:
-            for output in result.outputs:
+            for output, tagger in zip(result.outputs, taggers, strict=True):
                 store_embedding(catalog, track.id, output.model, output.embedding,
-                                track.content_hash)
+                                track.content_hash, analysis=result.analysis,
+                                precision=tagger.precision)
             store_song_predictions(catalog, track.id, result)
             notes = (("silent audio: no tags or genres stored",) if result.silent else ()) + (
                 (result.downmix,) if result.downmix else ())

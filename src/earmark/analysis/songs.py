@@ -16,6 +16,11 @@ outputs are finite for any input, silence included, but meaningless for silence:
 says when the analysed audio was silent (callers then report no tags or genres), and
 ``info.downmix`` when its channels cancelled in the mono mix and the loudest one was analysed
 (:class:`earmark.audio.Downmix`).
+
+With a ``sampling`` (:mod:`earmark.analysis.sampling`), a file longer than 30 s is analysed
+from windows of patches spread over it, each decoded by seeking
+(:func:`earmark.audio.spans.decode_spans`); the patches are those of the whole-song analysis
+at the same places, and ``info.sampling`` says how the song was analysed.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import soxr
 import torch
 
 from earmark.analysis.genres import GENRE_TAGS, genre_from_tags
-from earmark.audio import Downmix, stream_audio
+from earmark.analysis.sampling import FULL, Sampling, plan_windows
+from earmark.audio import Downmix, probe_audio, stream_audio
+from earmark.audio.spans import decode_spans
 from earmark.engine.local import map_threads
 from earmark.errors import ModelError
 from earmark.features import log_mel
@@ -51,14 +58,16 @@ class SongInfo:
     model : model name, e.g. ``"MSD_musicnn"``.
     source : the file path, or ``None`` for samples passed in memory.
     start, duration : the analysed span in seconds (``duration`` is the audio actually there,
-        before any padding).
+        before any padding; for a sampled song, the length the file states).
     patch_seconds : length of one patch (one taggram row) in seconds.
-    n_patches : number of patches (taggram rows).
+    n_patches : number of patches (taggram rows); of a sampled song, the patches analysed.
     padded : the audio was shorter than one patch and was zero-padded to one.
     silent : no sample of the analysed audio reached -60 dBFS
         (:data:`earmark.audio.decode.SILENCE_PEAK`): the outputs describe nothing.
     downmix : a note when the mono mix was not the channel mean (the channels cancel), else
         ``None``.
+    sampling : ``"full"`` (every patch) or the :attr:`Sampling.spec` of the windows analysed
+        (``"sampled:8x2"``).
     """
 
     model: str
@@ -70,6 +79,7 @@ class SongInfo:
     padded: bool
     silent: bool
     downmix: str | None
+    sampling: str = FULL
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -177,6 +187,20 @@ class _PatchCutter:
             part = min(self.batch, count - first)
             yield buffer[first * step : first * step + self._need(part)], part
 
+    def windows(self, path: str, windows: Sequence[tuple[int, int]], sample_rate: int,
+                downmix: Downmix) -> Iterator[tuple[np.ndarray, int]]:
+        """Yield ``(samples, n_patches)`` spans of up to ``batch`` patches covering the
+        ``(first patch, count)`` windows of the whole-song patch grid, each window decoded by
+        seeking: the same spans :meth:`spans` yields for those patches."""
+        step = self.frames * self.hop
+        decoded = decode_spans(path, [(first * step - self.edge, self._need(count))
+                                      for first, count in windows], sample_rate,
+                               downmix=downmix)
+        for samples, (_, count) in zip(decoded, windows, strict=True):
+            for first in range(0, count, self.batch):
+                part = min(self.batch, count - first)
+                yield samples[first * step : first * step + self._need(part)], part
+
 
 def analyse_song(
     source: Source,
@@ -187,6 +211,7 @@ def analyse_song(
     sr: int | None = None,
     batch_size: int | None = None,
     block_seconds: float = 6.0,
+    sampling: Sampling | None = None,
 ) -> SongAnalysis:
     """Tag probabilities and embeddings of every 3-second patch of a song.
 
@@ -201,13 +226,17 @@ def analyse_song(
     block_seconds : a file is decoded this many seconds at a time (in a thread, ahead of the
         network), so a two-hour mix needs no more memory than a song, and the network starts
         on a song's first seconds while the rest is still being decoded.
+    sampling : analyse a file longer than 30 s from these windows of patches
+        (:func:`earmark.analysis.sampling.plan_windows`; the taggram then has the sampled
+        patches' rows only); ``None`` (default), a ``start``/``duration`` span, samples in
+        memory, or a file whose length is only estimated: every patch.
 
     On the CPU, batches are spread over ``torch.get_num_threads()`` threads that each run torch
     on one thread, which uses several cores far better than torch's own threads do on these
     small convolutions; results are the same and in order.
     """
     return analyse_song_models(source, [model], start, duration, sr=sr, batch_size=batch_size,
-                               block_seconds=block_seconds)[0]
+                               block_seconds=block_seconds, sampling=sampling)[0]
 
 
 def analyse_song_models(
@@ -219,6 +248,7 @@ def analyse_song_models(
     sr: int | None = None,
     batch_size: int | None = None,
     block_seconds: float = 6.0,
+    sampling: Sampling | None = None,
 ) -> list[SongAnalysis]:
     """:func:`analyse_song` for several taggers at once: the song is decoded once and each
     patch's log-mel spectrogram computed once, then fed to every model (MSD_musicnn and
@@ -240,17 +270,27 @@ def analyse_song_models(
     if params.center and params.pad_mode != "constant":
         raise ModelError(f"{first.name}: patch-wise analysis needs a zero-padded front end")
     downmix = Downmix()  # the channel mean, as librosa (and so musicnn) mixes
-    if isinstance(source, (str, Path)):
-        blocks = _prefetched(stream_audio(source, params.sample_rate, offset=start or 0.0,
-                                          duration=duration, block_seconds=block_seconds,
-                                          downmix=downmix))
-    else:
-        blocks = iter([_in_memory_samples(source, params.sample_rate, start, duration, sr,
-                                          downmix)])
     hop, n_fft = params.hop_length, params.n_fft
     uncentred = params.with_(center=False)
     on_cpu = device.type == "cpu"
     cutter = _PatchCutter(n_fft, hop, frames, batch_size or (2 if on_cpu else 32), params.center)
+    patch_seconds = frames * hop / params.sample_rate
+    is_file = isinstance(source, (str, Path))
+    windows, stated = None, None
+    if sampling is not None and is_file and start is None and duration is None:
+        # Only a length the container states exactly places the windows: an estimate (from
+        # the bit rate) may put them past the real end.
+        stated = probe_audio(source).declared_duration
+        windows = plan_windows(stated or 0.0, patch_seconds, sampling)
+    if windows is not None:
+        spans = cutter.windows(str(source), windows, params.sample_rate, downmix)
+    elif is_file:
+        spans = cutter.spans(_prefetched(stream_audio(
+            source, params.sample_rate, offset=start or 0.0, duration=duration,
+            block_seconds=block_seconds, downmix=downmix)))
+    else:
+        spans = cutter.spans([_in_memory_samples(source, params.sample_rate, start, duration,
+                                                 sr, downmix)])
 
     def run(span_and_count: tuple[np.ndarray, int]) -> list[tuple[np.ndarray, np.ndarray]]:
         span, count = span_and_count
@@ -262,22 +302,22 @@ def analyse_song_models(
 
     # One song's patches share this process's threads, as torch's intra-op threads would: an
     # engine spreads whole songs, not the parts of one.
-    batches = list(map_threads(run, cutter.spans(blocks),
-                               workers=torch.get_num_threads() if on_cpu else 1))
+    batches = list(map_threads(run, spans, workers=torch.get_num_threads() if on_cpu else 1))
     analyses = []
     for k, model in enumerate(models):
         probs = np.concatenate([batch[k][0] for batch in batches])
         embeds = np.concatenate([batch[k][1] for batch in batches])
         info = SongInfo(
             model=model.name,
-            source=str(source) if isinstance(source, (str, Path)) else None,
+            source=str(source) if is_file else None,
             start=float(start or 0.0),
-            duration=cutter.seen / params.sample_rate,
-            patch_seconds=frames * hop / params.sample_rate,
+            duration=cutter.seen / params.sample_rate if windows is None else stated,
+            patch_seconds=patch_seconds,
             n_patches=len(probs),
             padded=cutter.padded,
             silent=downmix.silent,
             downmix=downmix.note,
+            sampling=FULL if windows is None else sampling.spec,
         )
         analyses.append(SongAnalysis(probs, embeds, tuple(model.tags), info))
     return analyses

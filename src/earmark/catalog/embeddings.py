@@ -12,15 +12,19 @@ from earmark.catalog.db import Catalog
 
 
 def store_embedding(
-    catalog: Catalog, track_id: int, model: str, vector: np.ndarray, content_hash: str | None
+    catalog: Catalog, track_id: int, model: str, vector: np.ndarray, content_hash: str | None,
+    *, analysis: str = "full", precision: str | None = None,
 ) -> None:
-    """Save ``vector`` ``(dim,)`` for a track, replacing an older one of the same model."""
+    """Save ``vector`` ``(dim,)`` for a track, replacing an older one of the same model, with
+    how it was made: ``analysis`` ``"full"`` (every patch) or a sampling spec
+    (``"sampled:8x2"``, :mod:`earmark.analysis.sampling`), and the network's ``precision``."""
     vector = np.ascontiguousarray(vector, dtype="<f4").ravel()
     with catalog.transaction() as conn:
         conn.execute(
             "INSERT OR REPLACE INTO embeddings (track_id, model, content_hash, dim, vector, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (track_id, model, content_hash, vector.size, vector.tobytes(), time.time()),
+            "created_at, analysis, precision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (track_id, model, content_hash, vector.size, vector.tobytes(), time.time(),
+             analysis, precision),
         )
 
 
@@ -51,20 +55,22 @@ def load_embeddings(
     return ids, matrix
 
 
-def missing_embeddings(catalog: Catalog, model: str) -> list[int]:
-    """Ids of playable tracks with no up-to-date embedding of ``model``."""
+def missing_embeddings(catalog: Catalog, model: str, *, full: bool = False) -> list[int]:
+    """Ids of playable tracks with no up-to-date embedding of ``model``; with ``full``, also
+    those whose embedding was made from a sample of the song rather than every patch."""
     rows = catalog.execute(
         "SELECT t.id FROM tracks t LEFT JOIN embeddings e ON e.track_id = t.id AND e.model = ? "
-        "WHERE t.status = 'ok' AND (e.track_id IS NULL OR e.content_hash IS NOT t.content_hash) "
-        "ORDER BY t.id",
-        (model,),
+        "WHERE t.status = 'ok' AND (e.track_id IS NULL OR e.content_hash IS NOT t.content_hash "
+        "OR (? AND e.analysis IS NOT 'full')) ORDER BY t.id",
+        (model, full),
     )
     return [r[0] for r in rows]
 
 
 def track_embeddings(catalog: Catalog, track_id: int) -> list[dict]:
-    """Which models have a vector for a track: ``{model, dim, created_at}`` each (Unix time)."""
+    """Which models have a vector for a track: ``{model, dim, created_at, analysis,
+    precision}`` each (Unix time; see :func:`store_embedding`)."""
     rows = catalog.execute(
-        "SELECT model, dim, created_at FROM embeddings WHERE track_id = ? ORDER BY model",
-        (track_id,)).fetchall()
+        "SELECT model, dim, created_at, analysis, precision FROM embeddings WHERE track_id = ? "
+        "ORDER BY model", (track_id,)).fetchall()
     return [dict(r) for r in rows]
