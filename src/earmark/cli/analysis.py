@@ -51,6 +51,12 @@ PrecisionOption = Annotated[PrecisionChoice, typer.Option(
 
 PathsArgument = Annotated[list[Path], typer.Argument(help="Audio files or folders.")]
 
+#: ``--full`` of the commands that analyse songs (:mod:`earmark.analysis.sampling`).
+FullOption = Annotated[bool, typer.Option(
+    "--full", help="Analyse every 3-second patch of songs over 30 s, not a sample spread "
+                   "over the song (slower; the default's results are within the bench's "
+                   "tolerances, bench/RESULTS.md).")]
+
 #: What ``tags`` and ``genre`` say instead of labels for a song with nothing to hear.
 SILENT_AUDIO = "silent audio (no sample above -60 dBFS): no tags or genres"
 
@@ -282,15 +288,21 @@ def embed_command(
         "its full name)."))] = BOTH,
     force: Annotated[bool, typer.Option("--force", help="Recompute existing embeddings.")
                      ] = False,
+    full: FullOption = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, mps (default: best).")] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
     engine: EngineOption = None,
     address: AddressOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Compute per-song embeddings (and tag/genre predictions) for catalog tracks."""
+    """Compute per-song embeddings (and tag/genre predictions) for catalog tracks.
+
+    Songs over 30 s are analysed from a sample of patches spread over them unless --full;
+    with --full, embeddings made from a sample are computed again from every patch.
+    """
     from earmark.analysis.embed import embed_tracks
     from earmark.analysis.genres import combination_name
+    from earmark.analysis.sampling import DEFAULT_SAMPLING
     from earmark.catalog import tracks
     from earmark.ingest.scan import scan
     from earmark.tagging.lookup import tagger_name
@@ -308,8 +320,10 @@ def embed_command(
         name = combination_name(taggers)
         try:
             with progress_bar(f"embedding ({name})") as advance:
-                report = embed_tracks(catalog, taggers, track_ids, force=force, device=device,
-                                      precision=precision.value, progress=advance)
+                report = embed_tracks(catalog, taggers, track_ids, force=force,
+                                      sampling=None if full else DEFAULT_SAMPLING,
+                                      device=device, precision=precision.value,
+                                      progress=advance)
         except ValueError as exc:
             fail(str(exc))
         if as_json:

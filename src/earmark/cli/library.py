@@ -234,8 +234,11 @@ def _print_info(data: dict) -> None:
         for r in data.get("ratings", [])))
     embeddings = data.get("embeddings", [])
     if embeddings:
-        row("embeddings", f"{len(embeddings)} (" + ", ".join(
-            f"{e['model']}, {e['dim']} values" for e in embeddings) + ")")
+        # How each vector was made (every patch or a sample, precision): comparable or not.
+        row("embeddings", f"{len(embeddings)} (" + "; ".join(
+            ", ".join([f"{e['model']}, {e['dim']} values", e.get("analysis") or "full"]
+                      + ([e["precision"]] if e.get("precision") else []))
+            for e in embeddings) + ")")
     for prediction in data.get("predictions", []):
         row(f"{prediction['model']} {prediction['kind']}", _top_scores(prediction["value"]))
     writes = data.get("tag_writes", [])
