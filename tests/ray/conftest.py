@@ -8,6 +8,7 @@ Every test here is marked ``ray`` and ``slow`` and kept in one xdist group, so `
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A running one-node cluster with two CPUs (``.address``, ``.environment``)."""
-    pytest.importorskip("ray")
+    if importlib.util.find_spec("ray") is None:  # not imported here: see use_cluster_environment
+        pytest.skip("Ray is not installed (pip install 'earmark[ray]')")
     from earmark.engine.ray import start_local_cluster
     # Ray's start is slow on a busy machine: a generous limit.
     cluster = start_local_cluster(2, timeout=300)
