@@ -23,6 +23,7 @@ from earmark.catalog import Catalog
 from earmark.catalog.labels import load_labelled, set_labels
 from earmark.catalog.predictions import load_predictions
 from earmark.catalog.tracks import get_track
+from earmark.engine import LocalEngine
 from earmark.learn.evaluate import headline
 from earmark.learn.runs import (
     EmptySplit,
@@ -200,6 +201,29 @@ def test_predictions_of_catalog_songs_are_stored_others_are_returned_only(traine
         stored = catalog.execute("SELECT count(*) FROM predictions WHERE model = 'svc'")
         assert stored.fetchone()[0] == 2
     assert np.isclose(sum(predictions[0].scores.values()), 1.0, atol=1e-5)
+
+
+def test_a_prediction_stopped_part_way_keeps_the_songs_it_predicted(trained, genre_tree):
+    """Each song is stored as it is predicted: a run stopped (Ctrl-C, a crash) after two songs
+    has their predictions in the catalog, and none of the song after."""
+    db, _, _, path, _ = trained
+    songs = [str(genre_tree / genre / f"{genre}.00002.wav")
+             for genre in ("metal", "classical", "reggae")]
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(done: int, total: int, path: str) -> None:
+        if done == 2:
+            raise Stop
+
+    with Catalog(db) as catalog:
+        with pytest.raises(Stop):
+            predict_and_store(catalog, load_model(path), "part way", songs,
+                              progress=stop_after_two, engine=LocalEngine(1))
+        stored = [load_predictions(catalog, get_track(catalog, song).id, "genres", "part way")
+                  for song in songs]
+    assert stored[0] and stored[1] and stored[2] is None
 
 
 def test_a_tags_model_stores_its_task_as_the_kind(trained, genre_tree):

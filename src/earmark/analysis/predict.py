@@ -242,9 +242,11 @@ def predict_and_store(catalog: Catalog, model: TrainedModel, name: str, paths: I
     """Predict every song (:func:`predict_songs`, same options) and store the scores of the
     songs in ``catalog`` under model ``name`` (:func:`store_prediction`; see
     :func:`stored_name`). Returns the predictions in the order of ``paths``; a file that
-    cannot be read gives one with ``error`` set and stores nothing."""
-    predictions = list(predict_songs(model, paths, method=method, per_chunk=per_chunk,
-                                     threshold=threshold, progress=progress, engine=engine))
-    for prediction in predictions:
+    cannot be read gives one with ``error`` set and stores nothing. Each song is stored as
+    soon as it is predicted, so a run stopped part way keeps what it did."""
+    predictions = []
+    for prediction in predict_songs(model, paths, method=method, per_chunk=per_chunk,
+                                    threshold=threshold, progress=progress, engine=engine):
         store_prediction(catalog, name, model, prediction)
+        predictions.append(prediction)
     return predictions
