@@ -14,6 +14,7 @@ import pytest
 from websupport import ORIGIN, PORT, SiteClient
 
 from earmark.catalog import Catalog
+from earmark.catalog.candidates import add_candidates, update_candidate
 from earmark.catalog.embeddings import store_embedding
 from earmark.catalog.ratings import rating_history
 from earmark.catalog.runs import load_runs
@@ -178,3 +179,27 @@ def test_retrain_is_refused_without_the_csrf_token(site, review_catalog):
     reply = site.post("/api/review/retrain", headers={"X-CSRF-Token": "forged"})
     assert reply.status_code == 403
     assert site.get("/api/review/retrain").json()["state"] == "idle"
+
+
+def test_the_discover_inbox_shows_on_the_review_page(site, review_catalog):
+    genre = _ids_by_genre(review_catalog)
+    empty = site.get("/review", headers={"Accept": "text/html"}).text
+    assert 'id="inbox"' not in empty  # nothing discovered: no section
+    with Catalog(review_catalog) as catalog:
+        [first, second] = add_candidates(catalog, [
+            {"url": "http://127.0.0.1:9/a", "source": "test", "title": "Found Jazz",
+             "uploader": "Someone"},
+            {"url": "http://127.0.0.1:9/b", "source": "test", "title": "Found Pop"}])
+        update_candidate(catalog, first, status="inbox", track_id=genre["pop"][0], score=0.3,
+                         file="/staging/a.ogg", reason="close to liked songs")
+        update_candidate(catalog, second, status="inbox", track_id=genre["reggae"][0],
+                         score=0.8, file="/staging/b.ogg")
+    listed = site.get("/api/review/inbox").json()["candidates"]
+    assert [c["candidate"] for c in listed] == [f"c{second}", f"c{first}"]  # best first
+    assert listed[1] == {"candidate": f"c{first}", "id": genre["pop"][0],
+                         "title": "Found Jazz", "uploader": "Someone", "score": 0.3,
+                         "source": "test", "url": "http://127.0.0.1:9/a",
+                         "reason": "close to liked songs"}
+    page = site.get("/review", headers={"Accept": "text/html"}).text
+    assert 'id="inbox"' in page and "Found Jazz" in page and "Found Pop" in page
+    assert f'data-play="{genre["pop"][0]}"' in page

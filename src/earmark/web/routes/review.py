@@ -5,7 +5,8 @@ uncertain and unlike what is rated), as ``earmark review`` proposes it; each ans
 once through the song rating endpoint (:mod:`.songs`, source ``review``). Retrain runs
 :class:`earmark.taste.retrain.Retrainer` (what ``earmark taste`` does) in the background; the
 page polls its status, then shows the cross-validated quality and the new "Top picks"
-(:func:`earmark.taste.recommend.recommend`, ``earmark recommend``).
+(:func:`earmark.taste.recommend.recommend`, ``earmark recommend``). Songs ``earmark discover``
+found wait below in its inbox (``earmark inbox``), each playable, judged from the command line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from earmark.catalog import Catalog
+from earmark.catalog.candidates import inbox
 from earmark.settings import EMBEDDING_MODEL
 from earmark.taste.radio import liking_model
 from earmark.taste.recommend import recommend
@@ -60,6 +62,13 @@ def _picks(catalog: Catalog, top: int) -> dict:
             "reason": None if found else "no unrated song with an embedding left"}
 
 
+def _inbox(catalog: Catalog) -> list[dict]:
+    """What ``earmark discover`` brought back, best first, as ``earmark inbox`` lists it."""
+    return [{"candidate": c.ref, "id": c.track_id, "title": c.title, "uploader": c.uploader,
+             "score": c.score, "source": c.source, "url": c.url, "reason": c.reason}
+            for c in inbox(catalog)]
+
+
 Size = Annotated[int, Query(ge=1, le=MAX_BATCH)]
 
 
@@ -70,8 +79,10 @@ def review_page(request: Request, catalogs: Catalogs, size: Size = 10) -> HTMLRe
         batch = _batch(catalog, size)
         picks = _picks(catalog, 10)
         history = quality_history(catalog)
+        waiting = _inbox(catalog)
     return render(request, "review.html", {
         "batch": batch, "picks": picks, "quality": history[-1] if history else None,
+        "inbox": waiting,
         "retrain": _retrainer(request).status(), "size": size})
 
 
@@ -89,6 +100,14 @@ def top_picks(catalogs: Catalogs, top: Size = 10) -> dict:
     name, ..., score, reason}], "reason": why empty or null}``."""
     with catalogs.read() as catalog:
         return _picks(catalog, top)
+
+
+@router.get("/api/review/inbox")
+def discovered(catalogs: Catalogs) -> dict:
+    """``{"candidates": [{candidate: "c12", id: its song id, title, uploader, score, source,
+    url, reason}]}``: the inbox of ``earmark discover``, best first."""
+    with catalogs.read() as catalog:
+        return {"candidates": _inbox(catalog)}
 
 
 @router.post("/api/review/retrain", status_code=202)
