@@ -157,10 +157,12 @@ def tags_command(
         help="Write the taggram (tags x time) of the song to this PNG (one song only).")
     ] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
+    full: FullOption = False,
     db: Annotated[Path | None, typer.Option("--db", help=LOOKUP_DB_HELP, dir_okay=False)
                   ] = None,
 ) -> None:
     """Top tags of each song, from a pretrained musicnn model (no training needed)."""
+    from earmark.analysis.sampling import DEFAULT_SAMPLING
     from earmark.tagging.lookup import song_tags, tagger_name
 
     name = tagger_name(model)
@@ -177,8 +179,10 @@ def tags_command(
     # CSV rows stay CSV: in that mode a file that failed is told on stderr
     # a taggram needs this run's analysis, so --plot never reads stored tags
     with _existing_catalog(db, wanted=plot is None) as catalog:
+        # A taggram shows the whole song: every patch.
         lookup = partial(song_tags, files, name, catalog, start=start, duration=duration,
-                         precision=precision.value)
+                         precision=precision.value,
+                         sampling=None if full or plot is not None else DEFAULT_SAMPLING)
         for answer in _answers(lookup, paths, as_json, failed):
             plotted = plotted or answer.result
             top_tags = answer.labels[:top]
@@ -230,6 +234,7 @@ def genre_command(
     duration: Annotated[float | None, typer.Option(help="Analyse this many seconds.")] = None,
     as_json: JsonOption = False,
     precision: PrecisionOption = DEFAULT_PRECISION,
+    full: FullOption = False,
     learn: Annotated[bool, typer.Option(
         "--learn", help="Learn your library's own genres from the catalog's songs with genre "
                         "tags (and `earmark label` labels) and show those instead.")] = False,
@@ -247,6 +252,7 @@ def genre_command(
 
         show_learned_genres(paths, db, top, min_confidence, as_json)
         return
+    from earmark.analysis.sampling import DEFAULT_SAMPLING
     from earmark.tagging.lookup import song_genres
     from earmark.tagging.sources import resolve_genre_model
 
@@ -256,7 +262,8 @@ def genre_command(
     with _existing_catalog(db) as catalog:
         chosen = resolve_genre_model(catalog, model)
         lookup = partial(song_genres, files, chosen, catalog, start=start, duration=duration,
-                         precision=precision.value)
+                         precision=precision.value,
+                         sampling=None if full else DEFAULT_SAMPLING)
         for answer in _answers(lookup, paths, as_json, failed):
             genres = [(g, c) for g, c in answer.labels[:top] if c >= min_confidence]
             if as_json:

@@ -15,8 +15,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from earmark.analysis.sampling import DEFAULT_SAMPLING
 from earmark.catalog import journal
-from earmark.cli.analysis import GENRE_MODEL_HELP
+from earmark.cli.analysis import GENRE_MODEL_HELP, FullOption
 from earmark.cli.app import (
     EXIT_FAILED,
     EXIT_SOME_FAILED,
@@ -148,6 +149,7 @@ def tag_command(
         "--learn", help="First learn your library's own genres from the songs that have genre "
                         "tags (and `earmark label` labels), then write them into the songs "
                         "without one (model 'learned').")] = False,
+    full: FullOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -181,7 +183,8 @@ def tag_command(
             policy = learn_before_tagging(catalog, roots, policy)
             model = LEARNED
         job = TaggingJob(catalog, policy, model=model, fields=fields, id3v23=id3v23,
-                         upgrade_id3=upgrade_id3, per_track=per_track)
+                         upgrade_id3=upgrade_id3, per_track=per_track,
+                         sampling=None if full else DEFAULT_SAMPLING)
         preview = job.prepare(roots, stages=progress_bar)
         _print_preview(preview, as_json, dry_run, roots)
         if not preview.plans:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from earmark.analysis.sampling import DEFAULT_SAMPLING, Sampling
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.tracks import Track
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
@@ -85,7 +86,8 @@ class TaggingJob:
     :func:`~earmark.tagging.policy.load_policy`) decides which values to write and how;
     ``id3v23`` and ``upgrade_id3`` go to :func:`~earmark.tagging.plan.plan_track`. The songs
     of one album get one genre decision (:class:`~earmark.tagging.albums.AlbumPooling`)
-    unless ``per_track``.
+    unless ``per_track``. ``sampling``: how the pretrained taggers analyse songs
+    (:func:`earmark.analysis.embed.embed_tracks`; ``None``: every patch, ``--full``).
 
     Raises ``ValueError`` for an unknown field or fields without ``"genre"``.
     """
@@ -100,6 +102,7 @@ class TaggingJob:
         id3v23: bool = False,
         upgrade_id3: bool = False,
         per_track: bool = False,
+        sampling: Sampling | None = DEFAULT_SAMPLING,
     ):
         unknown = set(fields) - set(TAG_FIELDS)
         if unknown or "genre" not in fields:
@@ -113,6 +116,7 @@ class TaggingJob:
         self.id3v23 = id3v23
         self.upgrade_id3 = upgrade_id3
         self.per_track = per_track
+        self.sampling = sampling
         self.preview: TagPreview | None = None
 
     @property
@@ -173,12 +177,14 @@ class TaggingJob:
         listen = [t.id for t in rows if self.needs_listening(t)]
         if self.genre_model.taggers or self.genre_model.path:  # stored-only: nothing to run
             with stages(f"listening ({self.genre_model.name})") as progress:
-                ensure_genres(self.catalog, self.genre_model, listen, progress)
+                ensure_genres(self.catalog, self.genre_model, listen, progress,
+                              sampling=self.sampling)
         for name in self.models_to_run():
             with stages(f"listening ({name})") as progress:
                 # Tracks that cannot be analysed stay without predictions: planning skips
                 # them with a reason.
-                ensure_predictions(self.catalog, name, listen, progress)
+                ensure_predictions(self.catalog, name, listen, progress,
+                                   sampling=self.sampling)
         sources = self.sources()
         if not self.per_track:
             sources["genre"] = AlbumPooling(sources["genre"], rows, self.policy)

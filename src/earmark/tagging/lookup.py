@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from earmark.analysis.embed import SongResult, analyse_files, load_taggers
+from earmark.analysis.sampling import DEFAULT_SAMPLING, Sampling
 from earmark.catalog import Catalog
 from earmark.catalog.predictions import is_silent, load_predictions
 from earmark.catalog.tracks import Track, get_track
@@ -104,11 +105,11 @@ def _counted(progress: ProgressFn | None, items: Iterator, total: int) -> Iterat
 
 def _listened(paths: list[str], taggers: Sequence[str], labels: Callable[[SongResult], Scored],
               start: float | None, duration: float | None, precision: str | None,
-              progress: ProgressFn | None) -> Iterator[SongLabels]:
+              progress: ProgressFn | None, sampling: Sampling | None) -> Iterator[SongLabels]:
     """``paths`` analysed now by the pretrained ``taggers`` (loaded before this returns), each
     answer's labels picked from its analysis by ``labels``."""
     songs = analyse_files(paths, load_taggers(taggers, precision=precision), start=start,
-                          duration=duration)
+                          duration=duration, sampling=sampling)
     return (_analysed(path, result, labels)
             for path, result in _counted(progress, songs, len(paths)))
 
@@ -139,6 +140,7 @@ def song_genres(
     start: float | None = None,
     duration: float | None = None,
     precision: str | None = None,
+    sampling: Sampling | None = DEFAULT_SAMPLING,
     progress: ProgressFn | None = None,
 ) -> Iterator[SongLabels]:
     """The genres of each file of ``paths``, in order, as ``model`` hears them
@@ -148,6 +150,8 @@ def song_genres(
 
     ``start``/``duration`` (seconds) analyse an excerpt: the pretrained taggers only, never
     from or into the catalog. ``precision``: see :func:`earmark.models.musicnn.load_musicnn`.
+    ``sampling``: the pretrained taggers' (:func:`earmark.analysis.embed.embed_tracks`;
+    ``None``: every patch, and stored answers made from a sample are made again).
     A file that cannot be decoded gives a ``failed`` :class:`SongLabels`; the rest go on.
     Raises :class:`~earmark.errors.EarmarkError` for an excerpt of a model that does not
     listen itself, or a trained model that cannot be loaded.
@@ -158,16 +162,18 @@ def song_genres(
                            f"{model.name!r} gives whole songs' genres")
     yield from _lookup(
         paths, catalog, excerpt, model.name, "genres",
-        lambda ids: ensure_genres(catalog, model, ids, progress=progress),
-        lambda rest: _outside_genres(rest, model, start, duration, precision, progress))
+        lambda ids: ensure_genres(catalog, model, ids, progress=progress, sampling=sampling),
+        lambda rest: _outside_genres(rest, model, start, duration, precision, progress,
+                                     sampling))
 
 
 def _outside_genres(paths: list[str], model: GenreModel, start: float | None,
                     duration: float | None, precision: str | None,
-                    progress: ProgressFn | None) -> Iterator[SongLabels]:
+                    progress: ProgressFn | None, sampling: Sampling | None
+                    ) -> Iterator[SongLabels]:
     if model.taggers:
         yield from _listened(paths, model.taggers, lambda result: result.genres, start,
-                             duration, precision, progress)
+                             duration, precision, progress, sampling)
     elif model.path is not None:
         from earmark.analysis.predict import predict_songs
         from earmark.models.io import load_model
@@ -204,14 +210,17 @@ def song_tags(
     start: float | None = None,
     duration: float | None = None,
     precision: str | None = None,
+    sampling: Sampling | None = DEFAULT_SAMPLING,
     progress: ProgressFn | None = None,
 ) -> Iterator[SongLabels]:
     """Every tag of pretrained tagger ``model`` (a name of :data:`MODEL_NAMES`) for each file
     of ``paths``, most probable first, in order; the catalog is used as :func:`song_genres`
-    uses it. An ``analysed`` answer carries its :class:`~earmark.analysis.embed.SongResult`
-    (the taggram)."""
+    uses it (``sampling`` too). An ``analysed`` answer carries its
+    :class:`~earmark.analysis.embed.SongResult` (the taggram: of the sampled patches only,
+    unless ``sampling`` is ``None``)."""
     yield from _lookup(
         paths, catalog, start is not None or duration is not None, model, "tags",
-        lambda ids: ensure_predictions(catalog, model, ids, progress=progress),
+        lambda ids: ensure_predictions(catalog, model, ids, progress=progress,
+                                       sampling=sampling),
         lambda rest: _listened(rest, [model], lambda result: result.top_tags(len(result.tags)),
-                               start, duration, precision, progress))
+                               start, duration, precision, progress, sampling))

@@ -20,11 +20,13 @@ sure its genres are in the catalog for the tracks asked about.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from earmark.analysis.sampling import DEFAULT_SAMPLING, Sampling
 from earmark.catalog import Catalog
+from earmark.catalog.embeddings import missing_embeddings
 from earmark.catalog.predictions import is_silent, load_predictions, prediction_models
 from earmark.catalog.tracks import Track
 from earmark.errors import EarmarkError
@@ -80,11 +82,23 @@ class StoredPredictions:
         return load_prediction(self.catalog, track.id, self.model, self.kind)
 
 
+def _sampled(catalog: Catalog, taggers: Sequence[str], track_ids: list[int],
+             sampling: Sampling | None) -> set[int]:
+    """Of ``track_ids``, those whose stored analysis by ``taggers`` came from a sample of the
+    song when ``sampling`` is ``None`` (``--full``) asks for every patch; else none."""
+    if sampling is not None:
+        return set()
+    stale = set().union(*(missing_embeddings(catalog, t, full=True) for t in taggers))
+    return stale.intersection(track_ids)
+
+
 def ensure_predictions(
     catalog: Catalog, model: str, track_ids: list[int],
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None, *, sampling: Sampling | None = DEFAULT_SAMPLING,
 ) -> list[tuple[str, str]]:
-    """Run pretrained ``model`` on the tracks that have no stored tag predictions from it.
+    """Run pretrained ``model`` on the tracks that have no stored tag predictions from it
+    (``sampling``: see :func:`earmark.analysis.embed.embed_tracks`; with ``None``, also on
+    those whose predictions came from a sample of the song).
 
     Returns ``(path, reason)`` for tracks that could not be analysed (they stay without
     predictions, so planning skips them with a reason).
@@ -94,10 +108,13 @@ def ensure_predictions(
                            f"model earmark can run ({', '.join(MODEL_NAMES)})")
     from earmark.analysis.embed import embed_tracks
 
-    missing = [i for i in track_ids if load_prediction(catalog, i, model, "tags") is None]
+    redo = _sampled(catalog, [model], track_ids, sampling)
+    missing = [i for i in track_ids
+               if i in redo or load_prediction(catalog, i, model, "tags") is None]
     if not missing:
         return []
-    report = embed_tracks(catalog, model, missing, force=True, progress=progress)
+    report = embed_tracks(catalog, model, missing, force=True, sampling=sampling,
+                          progress=progress)
     return report.failed
 
 
@@ -159,24 +176,27 @@ def resolve_genre_model(catalog: Catalog | None, value: str) -> GenreModel:
 
 
 def ensure_genres(catalog: Catalog, model: GenreModel, track_ids: list[int],
-                  progress: ProgressFn | None = None) -> list[tuple[str, str]]:
+                  progress: ProgressFn | None = None, *,
+                  sampling: Sampling | None = DEFAULT_SAMPLING) -> list[tuple[str, str]]:
     """Make ``model``'s genres of the tracks ``track_ids`` available in the catalog: run its
     pretrained taggers (together, one decode) or its trained model on the tracks without
     stored genres of ``model.name``; stored-only models (``learned``) are read as they are.
+    ``sampling``: as for :func:`ensure_predictions` (the pretrained taggers').
 
     Returns ``(path, reason)`` for tracks that could not be analysed (planning then skips
     them with a reason). Raises :class:`~earmark.errors.EarmarkError` when a model cannot be
     loaded.
     """
-    missing = [i for i in track_ids if load_prediction(catalog, i, model.name, "genres") is None
-               and not is_silent(catalog, i)]
+    redo = _sampled(catalog, model.taggers, track_ids, sampling)
+    missing = [i for i in track_ids if i in redo or (
+        load_prediction(catalog, i, model.name, "genres") is None and not is_silent(catalog, i))]
     if not missing or not (model.taggers or model.path):
         return []
     if model.taggers:
         from earmark.analysis.embed import embed_tracks
 
         report = embed_tracks(catalog, list(model.taggers), missing, force=True,
-                              progress=progress)
+                              sampling=sampling, progress=progress)
         return report.failed
     from earmark.analysis.predict import predict_and_store
     from earmark.catalog.tracks import tracks_by_id
