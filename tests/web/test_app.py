@@ -22,3 +22,31 @@ def test_live_server_answers_on_loopback(live_server):
     with urllib.request.urlopen(live_server.url + "api/songs") as reply:
         assert reply.status == 200
         assert b"Blue Smoke" in reply.read()
+
+
+def test_an_unknown_page_is_a_404_page_for_browsers_and_json_for_scripts(client):
+    page = client.get("/no/such/page", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert "Error 404" in page.text and 'href="/"' in page.text
+    api = client.get("/api/no-such-thing")
+    assert (api.status_code, api.json()) == (404, {"detail": "Not Found"})
+
+
+def test_pages_and_static_files_ship_inside_the_package():
+    from importlib.resources import files
+
+    web = files("earmark.web")
+    for name in ("templates/base.html", "templates/library.html", "templates/login.html",
+                 "templates/error.html", "static/app.css", "static/app.js"):
+        assert web.joinpath(name).is_file(), name
+    assert "http" not in web.joinpath("templates/base.html").read_text().replace(
+        'href="/', "")  # nothing loaded from another site
+
+
+def test_a_specific_non_loopback_address_accepts_only_its_own_name():
+    from earmark.web.security import Binding
+
+    binding = Binding("192.168.1.20", 8000, token="t")
+    assert binding.host_allowed("192.168.1.20:8000")
+    for host in ("127.0.0.1:8000", "evil.example:8000", "192.168.1.20:8001", "192.168.1.20"):
+        assert not binding.host_allowed(host), host

@@ -48,7 +48,8 @@ def test_every_route_with_an_id_refuses_traversal(client, app):
         for attempt in TRAVERSALS:
             url = re.sub(r"\{[^}]+\}", attempt, template)
             reply = client.request(method, url)
-            assert reply.status_code in (400, 404, 405, 422), (method, url, reply.status_code)
+            # refused (which 4xx depends on the route: no such id, not an id, stale review)
+            assert 400 <= reply.status_code < 500, (method, url, reply.status_code)
             assert SECRET_TEXT not in reply.text, (method, url)
 
 
