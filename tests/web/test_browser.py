@@ -139,9 +139,11 @@ STORED = {"l": ("like", None), "d": ("dislike", None), "1": (None, 1), "2": (Non
           "4": (None, 4), "5": (None, 5)}
 
 
-def _picks(page) -> list[int]:
-    return [int(i) for i in page.locator("#picks li[data-pick]").evaluate_all(
-        "items => items.map(li => li.dataset.pick)")]
+def _picks(page) -> dict[int, int]:
+    """The top picks shown, best first: song id -> predicted liking in % as the page says."""
+    shown = page.locator("#picks li[data-pick]").evaluate_all(
+        "items => items.map(li => [li.dataset.pick, li.querySelector('.muted').textContent])")
+    return {int(i): int(text.split(" %")[0]) for i, text in shown}
 
 
 def test_review_keyboard_ratings_are_saved_and_retrain_changes_the_picks(page, taste_site,
@@ -169,18 +171,25 @@ def test_review_keyboard_ratings_are_saved_and_retrain_changes_the_picks(page, t
                   if r.source == "review"}
     assert stored == {i: (*STORED[k], "review") for i, k in pressed.items()}
 
-    page.click("#retrain")
-    page.wait_for_function("() => !document.getElementById('retrain').disabled",
-                           timeout=120_000)
+    with page.expect_response(lambda r: "/api/review/picks" in r.url,
+                              timeout=120_000) as reply:
+        page.click("#retrain")  # the page polls the training, then fetches the new picks
+    shown = [s["id"] for s in reply.value.json()["songs"]]
+    page.wait_for_function("ids => JSON.stringify([...document.querySelectorAll("
+                           "'#picks li[data-pick]')].map(li => +li.dataset.pick))"
+                           " === JSON.stringify(ids)", arg=shown)
     quality = page.inner_text("#quality")
     assert quality.startswith("11 ratings") and "cross-validated ROC-AUC" in quality
     after = _picks(page)
     assert set(after).isdisjoint(pressed)  # rated songs are no longer picked
     kept = [i for i in before if i in after]
+    assert len(kept) >= 2
     assert [i for i in after if i in kept] != kept  # the listener's turn reorders the rest
-    # ... towards loud songs: the new top pick is loud, the old one was quiet.
-    assert genre_of(names[before[0]]) in QUIET
-    assert genre_of(names[after[0]]) not in QUIET
+    # ... towards loud songs: each one still picked is liked more, each quiet one less.
+    for i in kept:
+        loud = genre_of(names[i]) not in QUIET
+        assert (after[i] > before[i]) if loud else (after[i] < before[i]), (names[i], before,
+                                                                             after)
     shots(page, "review-retrained")
     assert page.errors == []
 
@@ -203,19 +212,19 @@ def tag_site(web_songs, tmp_path) -> Site:
 
 def test_accepted_genre_write_reaches_the_file_and_undo_restores_it(page, tag_site, shots):
     song = next(Path(p) for p in (Path(tag_site.db).parent / "music").iterdir()
-                if p.name == "metal.ogg")
-    original = song.read_bytes()
+                if p.name == "hiphop.m4a")
+    original = ffprobe_tags(song)
     others = {p: p.read_bytes() for p in song.parent.iterdir() if p != song}
     page.goto(f"{tag_site.url}tags")
     page.select_option("#mode", "overwrite")
     page.click("#plan")
-    row = page.locator("tr[data-track]", has_text="metal.ogg")
+    row = page.locator("tr[data-track]", has_text="hiphop.m4a")
     row.wait_for(timeout=180_000)  # the page reloads once the genre model has run
     assert row.locator(".status").inner_text() == "planned"
     assert row.locator(".reason").inner_text().startswith("predicted ")
     planned = {Path(i["path"]).name: i for i in
                page.request.get(f"{tag_site.url}api/tag-review").json()["items"]}
-    new = planned["metal.ogg"]["new"]
+    new = planned["hiphop.m4a"]["new"]
     assert new and all(g in row.locator(".new").inner_text() for g in new)
     shots(page, "tags")
 
@@ -227,20 +236,23 @@ def test_accepted_genre_write_reaches_the_file_and_undo_restores_it(page, tag_si
     assert page.inner_text("#tag-status") == "Written: 1 written"
     assert ffprobe_tags(song)["genre"] == ";".join(new)
     assert {p: p.read_bytes() for p in others} == others  # pending files untouched
-    page.wait_for_load_state()
-    page.locator("tr[data-track][data-decision=applied]").wait_for()  # after the reload
+    page.wait_for_url("**/tags")  # the page reloads itself after writing
+    page.goto(f"{tag_site.url}tags?status=all")
+    assert row.get_attribute("data-decision") == "applied"
     shots(page, "tags-written")
 
     page.click("#undo")
     page.wait_for_function("() => document.getElementById('tag-status').textContent"
                            ".startsWith('Undone')")
     assert page.inner_text("#tag-status") == "Undone: 1 of 1 files restored"
-    assert song.read_bytes() == original
-    assert ffprobe_tags(song)["genre"] == "metal"
+    # The tags read back as before (README: undo restores the tags, in their form; a tagged
+    # MP4 keeps the padding the write added, so its bytes may differ).
+    assert ffprobe_tags(song) == original and original["genre"] == "hiphop"
     assert page.errors == []
 
 
 def test_map_shows_every_song_hover_names_one_and_click_plays_it(page, taste_site, shots):
+    page.set_viewport_size({"width": 1280, "height": 1400})  # the whole 900 px map in view
     page.goto(f"{taste_site.url}explore")
     page.wait_for_selector("#map[data-ready='1']", timeout=120_000)
     assert page.inner_text("#map-status").startswith("18 songs: ")
