@@ -14,6 +14,7 @@ from earmark.catalog import Catalog
 from earmark.catalog.ratings import rating_history
 from earmark.catalog.tracks import iter_tracks
 from earmark.models.registry import BOTH
+from earmark.tagging.song_images import DRAWING
 from earmark.tagging.sources import load_prediction, resolve_genre_model
 from earmark.web import create_app
 
@@ -50,6 +51,7 @@ def test_song_page_has_the_player_pictures_file_tags_and_rating_buttons(site, so
         assert f'src="/api/songs/{song.id}/images/{kind}.png"' in html
     for tag in ("Ada Quartet", "Night Sessions", "Blue Smoke"):  # the file's own tags
         assert tag in html
+    assert "Tag blocks: Vorbis comment" in html and "rating_guessed" not in html
     for answer in ("like", "dislike", "skip", "1", "2", "3", "4", "5"):
         assert f'data-rate="{answer}"' in html
     assert 'id="radio-start"' in html and f'href="/api/songs/{song.id}/radio.m3u8"' in html
@@ -209,4 +211,4 @@ def test_pictures_are_pngs_drawn_once(site, songs, kind, tmp_path):
     assert first.content.startswith(b"\x89PNG\r\n\x1a\n") and len(first.content) > 5000
     assert site.get(url).content == first.content
     assert [p.name for p in (tmp_path / "cache" / "song-images").iterdir()] == [
-        f"{song.content_hash}-{kind}.png"]
+        f"{song.content_hash}-{kind}-{DRAWING}.png"]

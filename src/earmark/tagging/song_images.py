@@ -16,27 +16,29 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from earmark.analysis.figures import plot_spectrogram, plot_taggram
 from earmark.catalog.tracks import Track, song_name
 from earmark.errors import EarmarkError
-from earmark.settings import EMBEDDING_MODEL, settings
+from earmark.settings import EMBEDDING_MODEL
 from earmark.tagging.lookup import song_tags
 
 #: The pictures a song has: ``spectrogram`` (its first :data:`SPECTROGRAM_SECONDS`) and
-#: ``taggram`` (the whole song through :data:`EMBEDDING_MODEL`).
+#: ``taggram`` (the whole song through :data:`EMBEDDING_MODEL`, its :data:`TAGGRAM_TAGS` most
+#: probable tags).
 KINDS = ("spectrogram", "taggram")
 SPECTROGRAM_SECONDS = 30.0
+#: Tags drawn in a taggram: the song's most probable ones (its mean over time).
+TAGGRAM_TAGS = 20
+#: Part of every picture's name: raise it when the drawing changes, so pictures drawn the old
+#: way are drawn again instead of being served from the cache.
+DRAWING = 2
 
 
-def images_folder() -> Path:
-    """Where the pictures are kept: ``song-images/`` in earmark's cache folder
-    (``EARMARK_CACHE_DIR``)."""
-    return settings().cache_dir / "song-images"
-
-
-def song_image(track: Track, kind: str, folder: str | Path | None = None) -> Path:
+def song_image(track: Track, kind: str, folder: str | Path) -> Path:
     """The PNG of picture ``kind`` (one of :data:`KINDS`) of catalog ``track``, drawn now if
-    ``folder`` (default :func:`images_folder`) does not hold it yet.
+    ``folder`` (a cache folder: the web app's) does not hold it yet.
 
     Raises
     ------
@@ -48,8 +50,8 @@ def song_image(track: Track, kind: str, folder: str | Path | None = None) -> Pat
         raise ValueError(f"no picture {kind!r}: choose one of {', '.join(KINDS)}")
     if track.status != "ok" or not track.content_hash:
         raise EarmarkError(f"{track.path}: not playable: {track.error or 'not scanned yet'}")
-    folder = Path(folder) if folder is not None else images_folder()
-    image = folder / f"{track.content_hash}-{kind}.png"
+    folder = Path(folder)
+    image = folder / f"{track.content_hash}-{kind}-{DRAWING}.png"
     if image.exists():
         return image
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,5 +78,9 @@ def _draw(track: Track, kind: str, out: str) -> None:
     if answer.result is None:
         raise EarmarkError(f"{track.path}: {answer.reason}")
     result = answer.result
-    plot_taggram(result.taggram, result.tags, out, title=f"{song_name(track)} ({result.model})",
+    # The tags the song is most likely to carry: 50 rows, most of them near zero, would make
+    # a page-long picture that says less.
+    top = np.argsort(-result.taggram.mean(axis=0), kind="stable")[:TAGGRAM_TAGS]
+    plot_taggram(result.taggram[:, top], [result.tags[i] for i in top], out,
+                 title=f"{song_name(track)} ({result.model})",
                  patch_seconds=result.patch_seconds)
