@@ -129,8 +129,7 @@ class LocalCluster:
 
     ``address`` (``127.0.0.1:PORT``) is what a driver connects to, with :attr:`environment`
     (the :func:`loopback_environment`) in its own environment. :meth:`stop` ends every process
-    of the cluster (the process group of ``ray start``) and removes its folder; a context
-    manager.
+    of the cluster (the session of ``ray start``) and removes its folder; a context manager.
     """
 
     def __init__(self, process: subprocess.Popen, address: str, home: Path):
@@ -148,17 +147,30 @@ class LocalCluster:
     def stop(self) -> None:
         """End every process of the cluster and remove its folder. Calling it again does
         nothing."""
-        # SIGKILL to the group: the cluster holds nothing worth saving (results went to the
-        # driver), and a SIGTERM makes `ray start` drain the node for 30 s first.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        # SIGKILL: the cluster holds nothing worth saving (results went to the driver), and a
+        # SIGTERM makes `ray start` drain the node for 30 s first. Workers run in process
+        # groups of their own, but all stay in the session `ray start` began.
+        for pid in [self.process.pid, *session_processes(self.process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.wait()
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+def session_processes(session: int) -> list[int]:
+    """Pids of the live processes in ``session`` (a session leader's pid), found in /proc."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getsid(int(entry)) == session:
+                    pids.append(int(entry))
+    return pids
+
+
 def start_local_cluster(cpus: int | None = None, *, timeout: float = 180.0) -> LocalCluster:
     """Start a one-node Ray cluster on this machine that contacts only 127.0.0.1: ``ray start
-    --head --block`` in a process group of its own, with :func:`loopback_environment`, no
+    --head --block`` in a session of its own, with :func:`loopback_environment`, no
     dashboard and ``cpus`` CPUs (default: all), in a fresh folder under the system's temporary
     folder (short, as Ray's socket paths must be).
 
@@ -198,6 +210,28 @@ def start_local_cluster(cpus: int | None = None, *, timeout: float = 180.0) -> L
     cluster.stop()
     raise RayEngineError(f"the local Ray cluster did not start within {timeout:.0f} s:\n"
                          f"{output}")
+
+
+def _cluster_messages_to_stderr() -> None:
+    """Print the cluster's messages to the driver ("a worker died ... the task will be
+    retried") on stderr, where earmark says how work went, not on stdout, which carries a
+    command's results (``--json`` lines).
+
+    Ray prints them from a thread of its own on ``sys.stdout`` and has no option for it, so
+    this wraps its printing function (a private one: without it the messages only land on
+    stdout again).
+    """
+    from ray._private import worker
+
+    printer = worker.print_to_stdstream
+    if getattr(printer, "earmark_stderr", False):
+        return
+
+    def to_stderr(data: dict, ignore_prefix: bool) -> None:
+        printer({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.earmark_stderr = True
+    worker.print_to_stdstream = to_stderr
 
 
 def _run(fn: Callable[[T], R], item: T) -> R:
@@ -259,6 +293,7 @@ class RayEngine:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             self.close()
             raise RayEngineError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
+        _cluster_messages_to_stderr()
         return ray
 
     def close(self) -> None:
