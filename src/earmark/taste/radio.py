@@ -9,7 +9,7 @@ default weight 0.5 a song the model is sure you like counts 1.5 times its closen
 sure you would not like half of it, and an undecided one (0.5) just its closeness. Without a
 taste model (too few ratings) the score is the closeness alone.
 
-The radio plays from the seed's :data:`NEIGHBOURHOOD` nearest songs (a day or more of music),
+The radio plays from the seed's :data:`NEIGHBOURHOOD` nearest songs (about half a day of music),
 so that a request reads a few hundred catalog rows whatever the library's size, and the songs
 stay close to the seed however long it plays. The queue is built greedily: the best-scored
 song whose artist is not the previous song's (the seed's, for the first), never the seed or a
@@ -33,7 +33,7 @@ from earmark.taste.model import DEFAULT_EMBEDDING, NotEnoughRatings, TasteModel,
 from earmark.taste.recommend import QuerySong, similar
 
 #: How many of the seed's nearest songs a radio plays from.
-NEIGHBOURHOOD = 500
+NEIGHBOURHOOD = 200
 #: How much the predicted liking moves a song's score: 0 ignores it, 1 lets a sure like
 #: double and a sure dislike zero its similarity.
 LIKING_WEIGHT = 0.5
