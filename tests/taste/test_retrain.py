@@ -3,9 +3,13 @@ status to poll, and every training's cross-validated quality kept for the dashbo
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from earmark.catalog import ratings
+from earmark.catalog.lock import take_writer_lock
 from earmark.catalog.runs import load_runs
 from earmark.catalog.tracks import get_track
 from earmark.taste.model import taste_model_path, train_taste
@@ -64,5 +68,26 @@ def test_a_second_start_while_running_joins_the_first(embedded_catalog, excerpt_
     first = retrainer.start()
     second = retrainer.start()
     assert second.started_at == first.started_at  # the same training, not a second one
+    assert retrainer.wait(120).state == "done"
+    assert len(quality_history(catalog)) == 1
+
+
+def test_retrain_waits_for_a_command_writing_and_says_so(embedded_catalog, excerpt_embeddings):
+    catalog = embedded_catalog
+    rate_by_genre(catalog, excerpt_embeddings, range(10))
+    holder = take_writer_lock(catalog.path)  # as a running 'earmark embed' holds it
+    try:
+        retrainer = Retrainer(catalog.path)
+        retrainer.start()
+        deadline = time.monotonic() + 30
+        while not retrainer.status().step.startswith("waiting"):
+            assert time.monotonic() < deadline, retrainer.status()
+            time.sleep(0.05)
+        assert retrainer.status().state == "running"
+        assert f"earmark (process {os.getpid()}) is writing to this catalog" in \
+            retrainer.status().step
+        assert quality_history(catalog) == []  # nothing trained while the command runs
+    finally:
+        holder.release()
     assert retrainer.wait(120).state == "done"
     assert len(quality_history(catalog)) == 1
