@@ -128,6 +128,35 @@ def test_song_page_plays_and_seeks(page, taste_site, shots):
     assert page.errors == []
 
 
+def test_every_review_key_does_what_the_page_says(page, taste_site):
+    """space plays and pauses, ← seeks back, and L, D, S, 1-5 each store their answer for the
+    current song, which then moves on to the next."""
+    page.goto(f"{taste_site.url}review?size=8")
+    batch = page.locator("#batch li[data-review]")
+    assert batch.count() == 8
+    page.keyboard.press(" ")
+    played = _played(page, 1.2)
+    page.keyboard.press("ArrowLeft")  # 10 s back from ~1.2 s: the start
+    assert page.evaluate("document.getElementById('player').currentTime") < played - 1.0
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('player').paused")
+    keys = ["l", "d", "s", "1", "2", "3", "4", "5"]
+    for turn, key in enumerate(keys):
+        page.keyboard.press(key.upper() if turn % 2 else key)  # L and l alike
+        batch.nth(turn).locator(".verdict:not(:empty)").wait_for()
+    ids = [int(i) for i in batch.evaluate_all("items => items.map(li => li.dataset.review)")]
+    with Catalog(taste_site.db) as catalog:
+        stored = {r.track_id: (r.verdict, r.stars) for r in rating_history(catalog)
+                  if r.source == "review"}
+    assert stored == dict(zip(ids, [("like", None), ("dislike", None), ("skip", None),
+                                    (None, 1), (None, 2), (None, 3), (None, 4), (None, 5)],
+                              strict=True))
+    texts = batch.locator(".verdict").all_inner_texts()
+    assert texts == ["like", "dislike", "skip", "1 star", "2 stars", "3 stars", "4 stars",
+                     "5 stars"]
+    assert page.errors == []
+
+
 def _key_for(genre: str, turn: int) -> str:
     """The key a listener who turned to loud music presses: like, 5 or 4 stars for loud songs,
     dislike, 1 or 2 stars for quiet ones (taking turns, so every key is used)."""
