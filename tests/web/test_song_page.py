@@ -13,6 +13,7 @@ from websupport import ORIGIN, PORT, SiteClient
 from earmark.catalog import Catalog
 from earmark.catalog.ratings import rating_history
 from earmark.catalog.tracks import iter_tracks
+from earmark.ingest.scan import add_file
 from earmark.models.registry import BOTH
 from earmark.tagging.song_images import DRAWING
 from earmark.tagging.sources import load_prediction, resolve_genre_model
@@ -212,3 +213,20 @@ def test_pictures_are_pngs_drawn_once(site, songs, kind, tmp_path):
     assert site.get(url).content == first.content
     assert [p.name for p in (tmp_path / "cache" / "song-images").iterdir()] == [
         f"{song.content_hash}-{kind}-{DRAWING}.png"]
+
+
+def test_an_unplayable_song_has_a_page_without_player_and_no_pictures(site, embedded_catalog_path,
+                                                                      tmp_path):
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio at all" * 200)
+    with Catalog(embedded_catalog_path) as catalog:
+        track = add_file(catalog, broken)
+    assert track.status == "error"
+    page = site.get(f"/songs/{track.id}", headers={"Accept": "text/html"}).text
+    assert "This file cannot be played" in page and 'id="player"' not in page
+    assert "images/spectrogram.png" not in page
+    reply = site.get(f"/api/songs/{track.id}/images/spectrogram.png")
+    assert reply.status_code == 422 and "not playable" in reply.json()["detail"]
+    assert site.get(f"/api/songs/{track.id}/radio").status_code == 409  # no embedding
+    assert site.post(f"/api/songs/{track.id}/rating", json={"rating": "dislike"}
+                     ).status_code == 200  # rated all the same, as 'earmark rate' does
