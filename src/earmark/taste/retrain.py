@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from earmark.catalog import Catalog
-from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.runs import load_runs
 from earmark.catalog.search import store_liking
+from earmark.catalog.vectors import vector_table
 from earmark.errors import EarmarkError
 from earmark.taste.model import (
     DEFAULT_EMBEDDING,
@@ -83,10 +83,12 @@ def score_library(catalog: Catalog, taste: TasteModel) -> int:
     """Store ``taste``'s P(like) of every song with an embedding of its model, for the
     library's liking column and filter (:func:`earmark.catalog.search.store_liking`); returns
     how many songs were scored."""
-    ids, X = load_embeddings(catalog, taste.info["embedding_model"])
-    if ids:
-        store_liking(catalog, dict(zip(ids, taste.like_probability(X).tolist(), strict=True)))
-    return len(ids)
+    table = vector_table(catalog, taste.info["embedding_model"])
+    if len(table):
+        store_liking(catalog, dict(zip(table.track_ids.tolist(),
+                                       taste.like_probability(table.matrix).tolist(),
+                                       strict=True)))
+    return len(table)
 
 
 @dataclass(frozen=True)
