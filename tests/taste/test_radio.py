@@ -171,6 +171,11 @@ def test_radio_command_prints_the_queue_and_writes_the_seed_first_in_m3u8(artist
     assert read_m3u(out) == [seed.path, *(line["path"] for line in lines)]
     played = [seed.artist, *(line["artist"] for line in lines)]
     assert all(a != b for a, b in pairwise(played))
+    table = CliRunner().invoke(app, ["radio", seed.path, "--top", "2", "--db",
+                                     str(artist_catalog.path)])
+    assert table.exit_code == 0, table.output
+    assert "radio from Jazz Band - jazz 4" in table.stdout
+    assert lines[0]["title"] is None and lines[0]["artist"] in table.stdout
 
 
 def test_radio_command_of_an_unreadable_seed_is_one_error(tmp_path):
