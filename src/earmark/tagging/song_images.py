@@ -74,7 +74,8 @@ def _draw(track: Track, kind: str, out: str) -> None:
         except EarmarkError as exc:
             raise EarmarkError(f"{track.path}: {exc}") from exc
         return
-    answer = next(song_tags([track.path], EMBEDDING_MODEL))
+    # Every patch, as 'tags --plot' analyses it: a taggram of sampled windows would have gaps.
+    answer = next(song_tags([track.path], EMBEDDING_MODEL, sampling=None))
     if answer.result is None:
         raise EarmarkError(f"{track.path}: {answer.reason}")
     result = answer.result
