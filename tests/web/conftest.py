@@ -125,6 +125,6 @@ def bare_client(app):
 
 
 @pytest.fixture
-def live_server(catalog_path):
-    with running(catalog_path) as address:
+def live_server(catalog_path, tmp_path):
+    with running(catalog_path, cache_dir=tmp_path / "live-audio-cache") as address:
         yield address

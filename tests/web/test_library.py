@@ -278,3 +278,21 @@ def test_earmark_list_finds_what_the_library_finds(client, catalog_path):
         3, "error: no song matches 'zzzz' in the catalog")
     bad = CliRunner().invoke(cli, ["list", "--sort", "mood", "--db", str(catalog_path)])
     assert bad.exit_code == 2 and "unknown sort 'mood'" in bad.stderr
+
+
+def test_the_pages_own_form_with_empty_fields_searches(client):
+    """A browser sends every field of the filter form, the empty ones as ''."""
+    reply = client.get("/", params={"q": "ada", "genre": "", "tag": "", "rating": "",
+                                    "liking": "", "sort": "artist"},
+                       headers={"Accept": "text/html"})
+    assert reply.status_code == 200
+    assert "Blue Smoke" in reply.text and "Iron Tide" not in reply.text
+
+
+def test_a_bad_parameter_is_a_page_naming_it_for_browsers_and_json_for_scripts(client):
+    page = client.get("/", params={"liking": "2"}, headers={"Accept": "text/html"})
+    assert page.status_code == 422
+    assert "Error 422" in page.text and "liking: Input should be less than or equal to 1" in (
+        page.text)
+    api = client.get("/api/songs", params={"liking": "2"})
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "liking"]

@@ -10,6 +10,8 @@ from importlib import import_module
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -55,6 +57,7 @@ def create_app(db_path: str | Path | None, *, host: str = "127.0.0.1", port: int
         app.include_router(import_module(f"earmark.web.routes.{name}").router)
     app.add_exception_handler(CatalogError, _catalog_unavailable)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(Guard, binding=app.state.web.binding)
     return app
 
@@ -76,3 +79,13 @@ async def _catalog_unavailable(request: Request, exc: CatalogError) -> Response:
     """A busy or missing catalog is 503 with its reason (never SQLite's own words)."""
     retry = {"Retry-After": "2"} if isinstance(exc, CatalogBusyError) else None
     return await _http_error(request, HTTPException(503, str(exc), headers=retry))
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    """A parameter that fails validation: for a browser a 422 page naming each bad field
+    (``liking: Input should be less than or equal to 1``), for scripts FastAPI's JSON."""
+    if not _wants_html(request):
+        return await request_validation_exception_handler(request, exc)
+    problems = "; ".join(f"{'.'.join(str(p) for p in error['loc'][1:]) or 'request'}: "
+                         f"{error['msg']}" for error in exc.errors())
+    return render(request, "error.html", {"status": 422, "message": problems}, status_code=422)

@@ -41,13 +41,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(db_path: str | Path | None, host: str, port: int
+def _server(db_path: str | Path | None, host: str, port: int,
+            cache_dir: str | Path | None = None
             ) -> tuple[uvicorn.Server, socket.socket, Address]:
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
     token = None if is_loopback(host) else new_access_token()
     try:
-        app = create_app(db_path, host=host, port=bound, token=token)
+        app = create_app(db_path, host=host, port=bound, token=token, cache_dir=cache_dir)
     except BaseException:
         sock.close()
         raise
@@ -74,10 +75,11 @@ def serve(db_path: str | Path | None, *, host: str = "127.0.0.1", port: int = 0,
 
 
 @contextmanager
-def running(db_path: str | Path | None, *, host: str = "127.0.0.1",
-            port: int = 0) -> Iterator[Address]:
-    """The app serving ``db_path`` in a background thread for the block, then stopped."""
-    server, sock, address = _server(db_path, host, port)
+def running(db_path: str | Path | None, *, host: str = "127.0.0.1", port: int = 0,
+            cache_dir: str | Path | None = None) -> Iterator[Address]:
+    """The app serving ``db_path`` in a background thread for the block, then stopped;
+    ``cache_dir`` as for :func:`~earmark.web.app.create_app`."""
+    server, sock, address = _server(db_path, host, port, cache_dir)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name="earmark-web")
     thread.start()

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from earmark.catalog.search import MAX_PAGE, SORTS, SongPage, SongQuery, search_songs
 from earmark.catalog.tracks import song_name
@@ -38,6 +38,14 @@ class LibraryParams(BaseModel):
     desc: bool = False
     after: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=MAX_PAGE)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, values: object) -> object:
+        """The page's form sends every field, the empty ones as ``''``: those mean "any"."""
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if v != ""}
+        return values
 
     def song_query(self) -> SongQuery:
         """The catalog query these parameters ask for."""
