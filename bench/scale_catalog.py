@@ -1,0 +1,155 @@
+"""The catalog half of bench/bench_scale.py (issue 16 item 3): re-scan and query times on a
+generated 100,000-song library, each beside a named reference measured in the same run.
+
+The library is real files: 100,000 tiny WAV files of distinct noise in an artist/album tree
+(tests/scale/scale_builders.py), catalogued as a scan records them (rows written in one
+transaction; a real first scan of 100,000 files would take hours of decoding here), with random
+400-dim float32 embeddings (the size of MSD_musicnn's) and 60 ratings.
+
+    python bench/scale_catalog.py                 # 100,000 songs
+    python bench/scale_catalog.py --songs 20000   # smaller, quicker
+
+Sections (each a function printing one markdown table): :func:`section_rescan`,
+:func:`section_queries`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests" / "scale"))
+from scale_builders import embed_randomly, record_rows, write_library  # noqa: E402
+
+from _util import Timing, markdown_table, timed  # noqa: E402
+from earmark.analysis.embed import embed_tracks  # noqa: E402
+from earmark.catalog import Catalog, ratings, tracks  # noqa: E402
+from earmark.catalog.embeddings import load_embeddings  # noqa: E402
+from earmark.catalog.vectors import cache_folder, vector_table  # noqa: E402
+from earmark.engine import LocalEngine  # noqa: E402
+from earmark.ingest.scan import find_audio_files, scan  # noqa: E402
+from earmark.taste.model import DEFAULT_EMBEDDING, current_taste  # noqa: E402
+from earmark.taste.recommend import QuerySong, recommend, similar  # noqa: E402
+
+DIM = 400
+EARMARK = [sys.executable, "-m", "earmark"]
+
+
+def _best(fn, repeats: int = 3) -> Timing:
+    """The least wall time and the least CPU time (this process and the commands it ran) of
+    ``repeats`` calls: on a shared machine the least is the least disturbed, and CPU time
+    moves much less than wall time when other processes load the cores."""
+    times = timed(fn, repeats=repeats, warmup=0)
+    return Timing(min(t.wall for t in times), min(t.cpu for t in times))
+
+
+def _cli(*argv: str) -> Timing:
+    """One ``earmark`` command, start-up included."""
+    return _best(lambda: subprocess.run([*EARMARK, *argv], check=True,
+                                        stdout=subprocess.DEVNULL), repeats=1)
+
+
+def _table(rows: list[tuple[str, Timing]], what: str, reference: str) -> str:
+    """Rows of timings beside the first row's CPU time, the reference."""
+    base = rows[0][1].cpu
+    return markdown_table([(name, t.wall, t.cpu, t.cpu / base) for name, t in rows],
+                          [what, "wall s", "CPU s", f"x {reference} (CPU)"])
+
+
+def build(folder: Path, songs: int) -> tuple[Path, Path]:
+    """Write the library and its catalog under ``folder``: ``(library, catalog file)``."""
+    library, db = folder / "library", folder / "catalog.sqlite"
+    start = time.perf_counter()
+    paths = write_library(library, songs)
+    with Catalog(db) as catalog:
+        ids = record_rows(catalog, paths)
+        X = embed_randomly(catalog, ids, DEFAULT_EMBEDDING, dim=DIM)
+        taste = np.random.default_rng(1).standard_normal(DIM)
+        with catalog.transaction():
+            for track_id, x in zip(ids[:60], X[:60], strict=True):
+                ratings.add_rating(catalog, track_id, "like" if x @ taste > 0 else "dislike")
+    print(f"built {songs} files and rows in {time.perf_counter() - start:.0f} s", flush=True)
+    return library, db
+
+
+def section_rescan(library: Path, db: Path) -> None:
+    """Re-scan of the unchanged library against the floor (walking the folders and stat-ing
+    every file) and against the catalog read row by row (a query per file, as before)."""
+    def walk_and_stat() -> None:
+        for folder, _, files in os.walk(library):
+            for name in files:
+                os.stat(os.path.join(folder, name))
+
+    with Catalog(db) as catalog:
+        def row_by_row() -> None:
+            for path, _ in find_audio_files([library]):
+                tracks.get_track(catalog, path)
+                os.stat(path)
+
+        def rescan() -> None:
+            report = scan(catalog, [library], engine=LocalEngine(1))
+            assert report.count("unchanged") == len(report.items)
+
+        rows = [("walk + stat every file (floor)", _best(walk_and_stat)),
+                ("a catalog query per file (before)", _best(row_by_row, 1)),
+                ("scan(): re-scan, library call", _best(rescan))]
+    rows.append(("earmark scan (CLI, start-up included)", _cli("scan", "--db", str(db),
+                                                               str(library))))
+    print(_table(rows, "unchanged re-scan", "floor"), flush=True)
+
+
+def section_queries(library: Path, db: Path) -> None:
+    """recommend / similar / playlist, against reading every embedding row by row (the plain
+    bulk read any of them needs without the matrix) and the CLI's own start-up."""
+    with Catalog(db) as catalog:
+        first = tracks.get_track(catalog, next(find_audio_files([library]))[0])
+        vector = load_embeddings(catalog, DEFAULT_EMBEDDING, [first.id])[1][0]
+        query = QuerySong(first.path, vector, first.id, first.audio_hash)
+        taste = current_taste(catalog)
+
+        def cold_matrix() -> None:
+            for path in cache_folder(catalog).glob("*.npy"):
+                path.unlink()
+            vector_table(catalog, DEFAULT_EMBEDDING)
+
+        rows = [("every embedding row by row (load_embeddings, reference)",
+                 _best(lambda: load_embeddings(catalog, DEFAULT_EMBEDDING))),
+                ("matrix from the catalog (cache rebuilt)", _best(cold_matrix)),
+                ("matrix from its cache", _best(lambda: vector_table(catalog,
+                                                                     DEFAULT_EMBEDDING))),
+                ("recommend(top 20)", _best(lambda: recommend(catalog, taste, 20))),
+                ("similar(top 10)", _best(lambda: similar(catalog, query, 10))),
+                ("embed, nothing to do (selection only)",
+                 _best(lambda: embed_tracks(catalog, DEFAULT_EMBEDDING)))]
+    out = Path(tempfile.mkdtemp()) / "mix.m3u8"
+    rows += [("earmark --version (CLI start-up)", _cli("--version")),
+             ("earmark recommend --top 20", _cli("recommend", "--db", str(db), "--top", "20")),
+             ("earmark similar SONG --top 10", _cli("similar", "--db", str(db), first.path)),
+             ("earmark playlist OUT --seed SONG", _cli("playlist", "--db", str(db), str(out),
+                                                       "--seed", first.path)),
+             ("earmark playlist OUT (recommendations)", _cli("playlist", "--db", str(db),
+                                                             str(out)))]
+    print(_table(rows, "query", "reference"), flush=True)
+
+
+def section_catalog(songs: int = 100_000) -> None:
+    """Both sections on one generated library of ``songs`` files (in a temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="earmark-scale-") as folder:
+        library, db = build(Path(folder), songs)
+        section_rescan(library, db)
+        section_queries(library, db)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--songs", type=int, default=100_000)
+    section_catalog(parser.parse_args().songs)
