@@ -43,7 +43,8 @@ def test_settings_come_from_the_environment_and_ignore_empty_values(tmp_path):
     ("EARMARK_WORKERS", "two", "$EARMARK_WORKERS='two': invalid literal for int()"),
     ("EARMARK_PRECISION", "fp8", "$EARMARK_PRECISION: precision must be one of auto, float32, "
                                  "bfloat16, not 'fp8'"),
-    ("EARMARK_ENGINE", "ray", "$EARMARK_ENGINE: engine must be one of local, not 'ray'"),
+    ("EARMARK_ENGINE", "spark", "$EARMARK_ENGINE: engine must be one of local, ray, not "
+                                "'spark'"),
 ])
 def test_a_bad_variable_is_named_in_the_error(variable, value, message):
     with pytest.raises(SettingsError) as caught:

@@ -168,6 +168,24 @@ def session_processes(session: int) -> list[int]:
     return pids
 
 
+_FOLDER_PREFIX = "earmark-ray-"
+
+
+def _remove_dead_clusters_folders() -> None:
+    """Remove the folders of this user's local clusters whose ``ray start`` is gone: a driver
+    killed outright takes its cluster with it (see :func:`_die_with_parent`) but cannot remove
+    the folder (logs, the token)."""
+    for folder in Path(tempfile.gettempdir()).glob(_FOLDER_PREFIX + "*"):
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int((folder / "pid").read_text()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):  # starting right now, or not ours to judge
+            continue
+
+
 def start_local_cluster(cpus: int | None = None, *, timeout: float = 180.0) -> LocalCluster:
     """Start a one-node Ray cluster on this machine that contacts only 127.0.0.1: ``ray start
     --head --block`` in a session of its own, with :func:`loopback_environment`, no
@@ -182,7 +200,8 @@ def start_local_cluster(cpus: int | None = None, *, timeout: float = 180.0) -> L
     if not ray_cli.exists():
         _import_ray()  # says how to install it
         raise RayEngineError(f"no `ray` command beside {sys.executable}")
-    home = Path(tempfile.mkdtemp(prefix="earmark-ray-"))
+    _remove_dead_clusters_folders()
+    home = Path(tempfile.mkdtemp(prefix=_FOLDER_PREFIX))
     (home / "ray_bootstrap_config.yaml").write_text(_BOOTSTRAP_CONFIG)
     (home / "auth_token").write_text(secrets.token_hex(32))
     (home / "auth_token").chmod(0o600)
@@ -198,6 +217,7 @@ def start_local_cluster(cpus: int | None = None, *, timeout: float = 180.0) -> L
             command, env=os.environ | loopback_environment(home), stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
+    (home / "pid").write_text(str(process.pid))
     cluster = LocalCluster(process, f"{LOOPBACK}:{port}", home)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
