@@ -112,7 +112,7 @@ def embed_missing(
     stale = set(missing_embeddings(catalog, model))
     wanted = set(current_ratings(catalog)) & stale
     if under is not None or unrated:
-        wanted |= {t.id for t in tracks.iter_tracks(catalog, "ok", under)} & stale
+        wanted |= set(tracks.track_column(catalog, "id", "ok", under)) & stale
     return embed_tracks(catalog, model, sorted(wanted), progress=progress)
 
 
@@ -165,11 +165,14 @@ def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDIN
         track = add_file(catalog, key)
         if track.status != "ok":
             raise EarmarkError(f"{track.path}: not playable: {track.error}")
-        if track.id in missing_embeddings(catalog, model):
+        # Asked of this track alone: missing_embeddings would go over the whole library.
+        query = stored_query(catalog, track, model)
+        if query is None:
             report = embed_tracks(catalog, model, [track.id])
             if report.failed:
                 raise EarmarkError(f"{track.path}: {report.failed[0][1]}")
-        return stored_query(catalog, track, model)
+            query = stored_query(catalog, track, model)
+        return query
     record = inspect_file(key)
     if record.get("status") != "ok":
         raise EarmarkError(f"{key}: not playable: {record.get('error')}")
