@@ -27,11 +27,13 @@ import hashlib
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _util import markdown_table, peak_rss_of  # noqa: E402
 from earmark.settings import settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,12 +93,250 @@ def long_song_library(folder: Path | None = None, clips: Path = GTZAN) -> list[t
     return songs
 
 
+
+def asc_songs() -> list[Path]:
+    """The asc-music songs (Debian package ``asc-music``); none when it is not installed."""
+    return sorted(ASC_MUSIC.glob("*.mp3"))
+
+
+def _taggers(names: list[str]):
+    import torch
+
+    from earmark.analysis.embed import load_taggers
+
+    torch.set_num_threads(2)
+    return load_taggers(names)
+
+
+def _analyse(paths: list[Path], taggers, sampling) -> tuple[list, float]:
+    """Every song through ``taggers`` with ``sampling`` (``None``: every patch), as embed runs
+    them (two songs at once on threads): ``(results, wall seconds)``."""
+    from earmark.analysis.embed import analyse_files
+
+    start = time.perf_counter()
+    results = [result for _, result in analyse_files(paths, taggers, sampling=sampling)]
+    return results, time.perf_counter() - start
+
+
+def _top_sets(results, k: int, n: int) -> list[frozenset]:
+    return [frozenset(np.argsort(-r.outputs[k].tag_probabilities)[:n]) for r in results]
+
+
+def _nearest(X: np.ndarray, n: int = 10) -> np.ndarray:
+    """Each row's ``n`` most cosine-similar other rows, as ``earmark similar`` ranks them."""
+    from earmark.taste.recommend import cosine_similarities
+
+    sims = cosine_similarities(X, X)
+    np.fill_diagonal(sims, -np.inf)
+    return np.argsort(-sims, axis=1, kind="stable")[:, :n]
+
+
+def _genre_accuracy(X: np.ndarray, genres: np.ndarray, sources: np.ndarray) -> float:
+    """Grouped 5-fold CV accuracy of the default head (a source's tracks on one side)."""
+    from sklearn.model_selection import GroupKFold
+
+    from earmark.models.heads import EmbeddingHead
+
+    right = 0
+    for train, test in GroupKFold(5).split(X, genres, sources):
+        head = EmbeddingHead().fit(X[train], genres[train], groups=sources[train])
+        right += int(np.sum(head.predict(X[test]) == genres[test]))
+    return right / len(genres)
+
+
+def _taste_auc(X: np.ndarray, liked: np.ndarray, sources: np.ndarray, seeds: int = 20,
+               ratings: int = 20) -> float:
+    """Mean held-out ROC-AUC after ``ratings`` random ratings, as bench_taste measures it."""
+    from bench_taste import holdout, learning_curve
+
+    aucs = []
+    for seed in range(seeds):
+        pool, test = holdout(liked, sources, np.random.default_rng(seed))
+        aucs.append(learning_curve(X, liked, pool, test, "random", [ratings], 2, seed)[-1])
+    return float(np.mean(aucs))
+
+
+def section_sampling_quality(songs: list[tuple[Path, str, str]], asc: list[Path],
+                             sampling) -> str:
+    """Sampled (the default) against ``--full`` on the same songs: the issue's four quality
+    criteria, and how close each half of the MSD embedding stays."""
+    paths = [p for p, _, _ in songs] + asc
+    taggers = _taggers(["MSD_musicnn", "MTT_musicnn"])
+    full, full_s = _analyse(paths, taggers, None)
+    sampled, sampled_s = _analyse(paths, taggers, sampling)
+    emb_f = np.stack([r.embedding for r in full])
+    emb_s = np.stack([r.embedding for r in sampled])
+    d = emb_f.shape[1] // 2
+
+    def r(half: slice) -> np.ndarray:
+        return np.array([np.corrcoef(a[half], b[half])[0, 1] for a, b in zip(emb_f, emb_s,
+                                                                            strict=True)])
+
+    lib = slice(0, len(songs))
+    genres = np.array([g for _, g, _ in songs])
+    sources = np.array([s for _, _, s in songs])
+    liked = np.isin(genres, ["jazz", "classical", "blues"]).astype(int)
+    near_f, near_s = _nearest(emb_f), _nearest(emb_s)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(near_f, near_s, strict=True)])
+    rows = [
+        ["taste AUC, 20 ratings (jazz/classical/blues liked)", _taste_auc(emb_f[lib], liked,
+         sources), _taste_auc(emb_s[lib], liked, sources), "within 0.01"],
+        ["genre accuracy, default head, grouped 5-fold CV",
+         _genre_accuracy(emb_f[lib], genres, sources),
+         _genre_accuracy(emb_s[lib], genres, sources), "within 1 point"],
+        ["top-10 similar overlap (all songs)", 1.0, float(overlap), ">= 0.80"],
+    ]
+    for k, name in enumerate(("MSD", "MTT")):
+        same = np.mean([a == b for a, b in zip(_top_sets(full, k, 5), _top_sets(sampled, k, 5),
+                                               strict=True)])
+        rows.append([f"same top-5 {name} tags", 1.0, float(same), ">= 0.90"])
+    for label, half in (("mean", slice(0, d)), ("max", slice(d, None))):
+        values = r(half)
+        rows.append([f"r of the embedding's {label} half: mean (min)", 1.0,
+                     f"{values.mean():.4f} ({values.min():.4f})", "-"])
+    minutes = sum(res.duration for res in full) / 60
+    rows.append(["seconds analysing (both taggers)", full_s, sampled_s,
+                 f"{len(paths)} songs, {minutes:.0f} min"])
+    return (f"### Sampled ({sampling.spec}) vs --full, {len(songs)} generated + {len(asc)} "
+            f"asc songs\n\n" + markdown_table(rows, ["measure", "--full", "sampled", "goal"]))
+
+
+def _embed_run(paths: list[str], models: list[str], full: bool) -> tuple[float, int, float]:
+    """Scan ``paths`` into a fresh catalog and embed them, as ``earmark embed`` does:
+    ``(seconds a song after the first, songs, start-up seconds)``: start-up (loading the
+    taggers, the first song) is left out of the rate."""
+    from earmark.analysis.embed import embed_tracks
+    from earmark.analysis.sampling import DEFAULT_SAMPLING
+    from earmark.catalog import Catalog
+    from earmark.ingest.scan import scan
+
+    with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "c.sqlite") as catalog:
+        scan(catalog, paths)
+        stamps: list[float] = []
+        start = time.perf_counter()
+        embed_tracks(catalog, models, sampling=None if full else DEFAULT_SAMPLING,
+                     progress=lambda done, total, path: stamps.append(time.perf_counter()))
+        # stamps[0]: before loading; stamps[1]: the first song done.
+        per_song = (stamps[-1] - stamps[1]) / max(1, len(stamps) - 2)
+        return per_song, len(stamps) - 1, stamps[1] - start
+
+
+def _ffmpeg_floor(paths: list[Path]) -> float:
+    """Seconds ffmpeg takes to decode ``paths`` (to nothing): the decode floor."""
+    start = time.perf_counter()
+    for path in paths:
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(path),
+                        "-f", "null", "-"], check=True)
+    return time.perf_counter() - start
+
+
+def _where_time_goes(paths: list[Path], sampling) -> list[list]:
+    """One sampled song at a time on one thread, step by step: probe and seek-decode, mel,
+    network (MSD), catalog store: seconds a song."""
+    import torch
+
+    from earmark.analysis.sampling import plan_windows
+    from earmark.audio import probe_audio
+    from earmark.audio.spans import decode_spans
+    from earmark.catalog import Catalog
+    from earmark.catalog.embeddings import store_embedding
+    from earmark.catalog.tracks import get_track
+    from earmark.features import log_mel
+    from earmark.ingest.scan import scan
+
+    (tagger,) = _taggers(["MSD_musicnn"])
+    torch.set_num_threads(1)
+    params, frames = tagger.mel_params, tagger.patch_frames
+    step, edge = frames * params.hop_length, params.n_fft // 2
+    need = (frames - 1) * params.hop_length + params.n_fft
+    totals = dict.fromkeys(("probe + seek + decode", "mel", "network", "catalog"), 0.0)
+    with tempfile.TemporaryDirectory() as tmp, Catalog(Path(tmp) / "c.sqlite") as catalog:
+        scan(catalog, [paths[0]])
+        track = get_track(catalog, str(paths[0]))
+        for path in paths:
+            t0 = time.perf_counter()
+            info = probe_audio(path)
+            windows = plan_windows(info.declared_duration, step / params.sample_rate, sampling)
+            spans = [(first * step + k * step - edge, need) for first, count in windows
+                     for k in range(count)]
+            audio = decode_spans(str(path), spans, params.sample_rate)
+            t1 = time.perf_counter()
+            with torch.inference_mode():
+                mels = torch.stack([log_mel(a, params.with_(center=False)) for a in audio])
+                t2 = time.perf_counter()
+                _, emb = tagger(mels)
+            t3 = time.perf_counter()
+            vector = np.concatenate([emb.mean(0).numpy(), emb.max(0).values.numpy()])
+            store_embedding(catalog, track.id, "MSD_musicnn", vector, track.content_hash,
+                            analysis=sampling.spec)
+            t4 = time.perf_counter()
+            for key, seconds in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                totals[key] += seconds
+    torch.set_num_threads(2)
+    return [[key, value / len(paths)] for key, value in totals.items()]
+
+
+def section_throughput(songs: list[Path], sampling) -> str:
+    """Seconds a song and songs an hour, decode to stored embedding and tags (``embed`` into
+    a fresh catalog, start-up excluded), sampled vs ``--full``, one tagger and both, against
+    the ffmpeg decode floor of the same files; then where a sampled song's time goes."""
+    paths = [str(p) for p in songs]
+    minutes = sum(_duration(p) for p in songs) / 60 / len(songs)
+    floor = _ffmpeg_floor(songs) / len(songs)
+    rows = [["ffmpeg decode (floor, 1 thread)", "-", floor, 3600 / floor, 1.0]]
+    for models in (["MSD_musicnn"], ["MSD_musicnn", "MTT_musicnn"]):
+        for full in (True, False):
+            per_song, n, _ = _embed_run(paths, models, full)
+            rows.append([f"embed {'+'.join(m[:3] for m in models)}"
+                         f"{' --full' if full else ''}", n, per_song, 3600 / per_song,
+                         per_song / floor])
+    table = markdown_table(rows, ["run", "songs timed", "s/song", "songs/hour",
+                                  "x ffmpeg floor"])
+    steps = markdown_table(_where_time_goes(songs, sampling), ["step (one thread)", "s/song"])
+    return (f"### Throughput, {len(songs)} songs of {minutes:.1f} min on average "
+            f"({sampling.spec})\n\n{table}\n\nWhere a sampled song's time goes (MSD, one "
+            f"song at a time on one thread):\n\n{steps}")
+
+
+def _duration(path: Path) -> float:
+    from earmark.audio import probe_audio
+
+    return probe_audio(path).duration or 0.0
+
+
+def _embed_peak(paths: list[str]) -> int:
+    """Peak RSS of a fresh process embedding ``paths`` (both taggers): see section_memory."""
+    return peak_rss_of(_embed_run, paths, ["MSD_musicnn", "MTT_musicnn"], False)[1]
+
+
+def section_memory(songs: list[Path]) -> str:
+    """Peak memory of a process embedding N and 2N songs: flat when songs are streamed."""
+    paths = [str(p) for p in songs]
+    half = paths[: len(paths) // 2]
+    rows = [[len(half), _embed_peak(half) / 2**20], [len(paths), _embed_peak(paths) / 2**20]]
+    return "### Peak memory of embed (both taggers)\n\n" + markdown_table(
+        rows, ["songs", "peak RSS (MiB)"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="quality,throughput")
+    parser.add_argument("--sections", default="quality,throughput,memory",
+                        help="comma-separated: quality, throughput, memory")
+    parser.add_argument("--songs", type=int, default=12,
+                        help="generated songs timed in throughput and memory (quality: all)")
     args = parser.parse_args(argv)
-    print(long_song_library())
-    del args
+    from earmark.analysis.sampling import DEFAULT_SAMPLING
+
+    library = long_song_library()
+    asc = asc_songs()
+    timed = asc + [p for p, _, _ in library[: args.songs]]
+    sections = {
+        "quality": lambda: section_sampling_quality(library, asc, DEFAULT_SAMPLING),
+        "throughput": lambda: section_throughput(timed, DEFAULT_SAMPLING),
+        "memory": lambda: section_memory(timed),
+    }
+    for name in args.sections.split(","):
+        print(sections[name.strip()](), end="\n\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from realworld import ffmpeg, vbr_mp3_without_xing
 
 PATCH_SECONDS = 187 * 256 / 16000
 # Spans in samples at 16 kHz: before the start (zeros, as a centred STFT pads), inside at odd
-# offsets, and running past the end (zeros again).
+# offsets, and running past the end (cut short there).
 SPANS = [(-256, 48_000), (100_001, 47_872), (16_000 * 12 + 5, 95_000), (16_000 * 38, 40_000)]
 
 
@@ -56,11 +56,9 @@ def encodings(tmp_path_factory) -> dict[str, object]:
 
 
 def _sliced(whole: np.ndarray, start: int, length: int) -> np.ndarray:
-    """``whole``'s samples ``[start, start + length)``, zeros outside it."""
-    out = np.zeros(length, np.float32)
+    """``whole``'s samples ``[start, start + length)``, zeros before it, cut at its end."""
     part = whole[max(0, start): start + length]
-    out[max(0, -start): max(0, -start) + len(part)] = part
-    return out
+    return np.concatenate([np.zeros(max(0, -start), np.float32), part])
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "vbr.mp3", "flac", "ogg", "wav"])
@@ -68,10 +66,12 @@ def test_spans_decoded_by_seeking_are_the_whole_decodes_samples(encodings, fmt):
     whole = decode_audio(encodings[fmt], 16000)
     spans = decode_spans(str(encodings[fmt]), SPANS, 16000)
     for (start, length), span in zip(SPANS, spans, strict=True):
-        assert span.shape == (length,) and span.dtype == np.float32
+        assert span.dtype == np.float32
         np.testing.assert_allclose(span, _sliced(whole, start, length), rtol=0, atol=1e-5)
+    assert [len(span) for span in spans[:-1]] == [length for _, length in SPANS[:-1]]
     assert not spans[0][:256].any(), "before the start is silence"
-    assert not spans[-1][-1000:].any(), "past the end is silence"
+    assert len(spans[-1]) == len(whole) - SPANS[-1][0], "a span ends where the audio does"
+    assert len(decode_spans(str(encodings[fmt]), [(len(whole) + 10, 500)], 16000)[0]) == 0
 
 
 def test_aac_spans_differ_only_in_noise_filled_bands(encodings):
@@ -177,13 +177,22 @@ def test_a_clip_of_thirty_seconds_is_analysed_whole_by_default(msd):
 
 
 @pytest.mark.slow
-def test_a_file_whose_length_is_only_estimated_is_analysed_whole(tmp_path, msd):
-    # No Xing header: FFmpeg guesses the length from the bit rate, so windows could land past
-    # the real end; every patch is analysed instead (streamed, as --full).
-    path = vbr_mp3_without_xing(tmp_path / "guess.mp3", asc_songs()[0], seconds=100)
-    assert probe_audio(path).declared_duration is None
-    result = analyse_song(path, msd, sampling=Sampling(4, 2))
-    assert result.info.sampling == FULL and result.info.n_patches == 33
+def test_an_estimated_length_places_the_windows_unless_it_proves_too_long(tmp_path, msd):
+    # No Xing header: FFmpeg estimates the length from the bit rate. Exact at a constant bit
+    # rate (as on the asc-music songs), so the song is sampled.
+    steady = tmp_path / "cbr.mp3"
+    ffmpeg("-t", "100", "-i", asc_songs()[0], "-c:a", "libmp3lame", "-b:a", "128k",
+           "-write_xing", "0", steady)
+    assert probe_audio(steady).declared_duration is None
+    assert analyse_song(steady, msd, sampling=Sampling(4, 2)).info.sampling == "sampled:4x2"
+    # VBR after 30 s of digital silence (tiny frames): the estimate is nine times too long, a
+    # window comes back short, and every patch is analysed instead (streamed, as --full).
+    guess = vbr_mp3_without_xing(tmp_path / "guess.mp3", asc_songs()[0], seconds=100,
+                                 silence_before=30)
+    assert probe_audio(guess).duration > 1000
+    result = analyse_song(guess, msd, sampling=Sampling(4, 2))
+    assert result.info.sampling == FULL and result.info.n_patches == 43
+    assert result.info.duration == pytest.approx(130, abs=0.2)
 
 
 @pytest.mark.slow

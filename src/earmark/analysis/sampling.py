@@ -27,7 +27,7 @@ _SPEC = re.compile(r"sampled:(\d+)x(\d+)")
 @dataclass(frozen=True)
 class Sampling:
     """``windows`` windows of ``patches`` contiguous patches each, centred in equal parts of
-    the song; ``spec`` (``"sampled:8x2"``) is how it is stored with each embedding."""
+    the song; ``spec`` (``"sampled:16x1"``) is how it is stored with each embedding."""
 
     windows: int
     patches: int
@@ -60,8 +60,14 @@ class Sampling:
                 for i in range(self.windows)]
 
 
-#: The default sampling of songs longer than :data:`WHOLE_SECONDS`.
-DEFAULT_SAMPLING = Sampling(8, 2)
+#: The default sampling of songs longer than :data:`WHOLE_SECONDS`: 16 single patches, one in
+#: the middle of each sixteenth of the song (a song under about 100 s is analysed whole).
+#: Measured on 43 full-length songs against ``--full`` (bench/RESULTS.md): for the same number
+#: of patches, single patches beat contiguous windows on every measure (r of the max-pooled
+#: embedding half 0.950 vs 0.935 for 8x2, 0.965 vs 0.956 for 24x1 vs 12x2); 16 keeps a four-
+#: minute song about 8x faster than ``--full`` with taste AUC, genre accuracy and ``similar``
+#: within the issue's bounds; the top-5 tag set is the one measure it misses (see RESULTS.md).
+DEFAULT_SAMPLING = Sampling(16, 1)
 
 
 def plan_windows(duration: float, patch_seconds: float, sampling: Sampling | None

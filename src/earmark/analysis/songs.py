@@ -188,18 +188,23 @@ class _PatchCutter:
             yield buffer[first * step : first * step + self._need(part)], part
 
     def windows(self, path: str, windows: Sequence[tuple[int, int]], sample_rate: int,
-                downmix: Downmix) -> Iterator[tuple[np.ndarray, int]]:
-        """Yield ``(samples, n_patches)`` spans of up to ``batch`` patches covering the
+                downmix: Downmix) -> list[tuple[np.ndarray, int]] | None:
+        """``(samples, n_patches)`` spans of up to ``batch`` patches covering the
         ``(first patch, count)`` windows of the whole-song patch grid, each window decoded by
-        seeking: the same spans :meth:`spans` yields for those patches."""
+        seeking: the same spans :meth:`spans` yields for those patches. ``None`` when the
+        audio ends before a window does (its length was only estimated, and too long)."""
         step = self.frames * self.hop
         decoded = decode_spans(path, [(first * step - self.edge, self._need(count))
                                       for first, count in windows], sample_rate,
                                downmix=downmix)
+        spans = []
         for samples, (_, count) in zip(decoded, windows, strict=True):
+            if len(samples) < self._need(count):
+                return None
             for first in range(0, count, self.batch):
                 part = min(self.batch, count - first)
-                yield samples[first * step : first * step + self._need(part)], part
+                spans.append((samples[first * step : first * step + self._need(part)], part))
+        return spans
 
 
 def analyse_song(
@@ -229,7 +234,7 @@ def analyse_song(
     sampling : analyse a file longer than 30 s from these windows of patches
         (:func:`earmark.analysis.sampling.plan_windows`; the taggram then has the sampled
         patches' rows only); ``None`` (default), a ``start``/``duration`` span, samples in
-        memory, or a file whose length is only estimated: every patch.
+        memory, or a file whose estimated length proves too long: every patch.
 
     On the CPU, batches are spread over ``torch.get_num_threads()`` threads that each run torch
     on one thread, which uses several cores far better than torch's own threads do on these
@@ -276,19 +281,22 @@ def analyse_song_models(
     cutter = _PatchCutter(n_fft, hop, frames, batch_size or (2 if on_cpu else 32), params.center)
     patch_seconds = frames * hop / params.sample_rate
     is_file = isinstance(source, (str, Path))
-    windows, stated = None, None
+    windows, spans, stated = None, None, None
     if sampling is not None and is_file and start is None and duration is None:
-        # Only a length the container states exactly places the windows: an estimate (from
-        # the bit rate) may put them past the real end.
-        stated = probe_audio(source).declared_duration
-        windows = plan_windows(stated or 0.0, patch_seconds, sampling)
+        # A length estimated from the bit rate (an MP3 without a Xing header) places the
+        # windows too: exact for constant bit rates; when it is too long, a window comes back
+        # short and the song is analysed whole instead.
+        stated = probe_audio(source).duration or 0.0
+        windows = plan_windows(stated, patch_seconds, sampling)
     if windows is not None:
         spans = cutter.windows(str(source), windows, params.sample_rate, downmix)
-    elif is_file:
+        if spans is None:
+            windows, downmix = None, Downmix()
+    if spans is None and is_file:
         spans = cutter.spans(_prefetched(stream_audio(
             source, params.sample_rate, offset=start or 0.0, duration=duration,
             block_seconds=block_seconds, downmix=downmix)))
-    else:
+    elif spans is None:
         spans = cutter.spans([_in_memory_samples(source, params.sample_rate, start, duration,
                                                  sr, downmix)])
 

@@ -45,8 +45,8 @@ def decode_spans(
     Parameters
     ----------
     path : audio file (any format FFmpeg reads).
-    spans : ``(start, length)`` in samples at ``sr``; ``start`` may be negative and a span may
-        run past the end: samples outside the audio are zeros (as a centred STFT pads).
+    spans : ``(start, length)`` in samples at ``sr``; ``start`` may be negative (the samples
+        before the audio are zeros, as a centred STFT pads) and a span may run past the end.
     sr : output sample rate in Hz.
     downmix : the :class:`~earmark.audio.decode.Downmix` mixing the channels; read it
         afterwards to know whether the decoded spans were silent or their channels cancelled.
@@ -54,7 +54,9 @@ def decode_spans(
     Returns
     -------
     list of np.ndarray
-        One ``(length,)`` float32 array per span, in the order given; the samples a whole
+        One ``(length,)`` float32 array per span, in the order given, cut short where the
+        audio ends (a span wholly past the end is empty: a length the container only
+        estimated may be too long); the samples a whole
         decode (:func:`~earmark.audio.decode.decode_audio`) has at those positions, to float
         rounding, for MP3 (CBR and VBR with its seek table, as LAME writes it), FLAC, Vorbis
         and PCM. AAC and Opus fill some bands with noise from a generator whose state runs
@@ -94,10 +96,10 @@ def decode_spans(
             if native_sr != sr and len(samples):
                 samples = soxr.resample(samples, native_sr, sr, quality="HQ")
             origin = first * sr // common  # output sample index of samples[0]
-            span = np.zeros(length, np.float32)
             lo = max(0, origin - start)  # where the decoded samples begin inside the span
             part = samples[max(0, start - origin): start - origin + length]
-            span[lo: lo + len(part)] = part
+            span = np.zeros(lo + len(part) if part.size else 0, np.float32)
+            span[lo:] = part
             out[index] = span
         return [s for s in out if s is not None]
     finally:
