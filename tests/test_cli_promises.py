@@ -378,7 +378,8 @@ def test_ctrl_c_during_embed_says_how_far_it_got_and_a_rerun_does_the_rest(tmp_p
     db = tmp_path / "c.sqlite"
     with Catalog(db) as catalog:
         scan(catalog, [tmp_path / "lib"], engine=LocalEngine(1))
-    proc = _earmark("embed", db=db)
+    # --full: every patch of the long song, which keeps embed busy (a sample takes a moment).
+    proc = _earmark("embed", "--full", db=db)
     line = proc.stderr.readline()
     assert line.startswith("embedding (") and f": 1 of {total} (" in line, line
     os.killpg(proc.pid, signal.SIGINT)
