@@ -10,6 +10,8 @@ One function per section, each printing one markdown table, so sections can be a
 * :func:`section_throughput` - seconds per song and songs per hour, sampled vs ``--full``, one
   tagger and both, with where the time goes, against the ``ffmpeg`` decode floor measured in
   the same run.
+* :func:`bench_ray.section_ray` - songs per minute, local engine vs Ray (a one-node cluster of
+  earmark's own), on the same songs.
 
 Songs: the asc-music songs (``/usr/share/games/asc/music``) and a generated library of
 full-length songs (:func:`long_song_library`: the shared GTZAN clips of one genre joined, in
@@ -34,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import markdown_table, peak_rss_of  # noqa: E402
+from bench_ray import section_ray  # noqa: E402
 from earmark.settings import settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -320,8 +323,8 @@ def section_memory(songs: list[Path]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="quality,throughput,memory",
-                        help="comma-separated: quality, throughput, memory")
+    parser.add_argument("--sections", default="quality,throughput,memory,ray",
+                        help="comma-separated: quality, throughput, memory, ray")
     parser.add_argument("--songs", type=int, default=12,
                         help="generated songs timed in throughput and memory (quality: all)")
     args = parser.parse_args(argv)
@@ -334,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         "quality": lambda: section_sampling_quality(library, asc, DEFAULT_SAMPLING),
         "throughput": lambda: section_throughput(timed, DEFAULT_SAMPLING),
         "memory": lambda: section_memory(timed),
+        "ray": lambda: section_ray(timed),
     }
     for name in args.sections.split(","):
         print(sections[name.strip()](), end="\n\n", flush=True)
