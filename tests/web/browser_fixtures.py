@@ -165,15 +165,17 @@ def taste_master_fixture(master_catalog, web_songs, song_embeddings, more_clips,
 
 @dataclass(frozen=True)
 class Site:
-    """A live app over a private catalog: open ``url``; inspect ``db``."""
+    """A live app over a private catalog: open ``url``; inspect ``db`` and ``cache`` (audio
+    transcoded for the browser)."""
 
     url: str
     db: Path
+    cache: Path
 
 
 @pytest.fixture(name="taste_site")
 def taste_site_fixture(taste_master, tmp_path) -> Iterator[Site]:
     """A private copy of ``taste_master`` served by uvicorn on a free 127.0.0.1 port."""
     db = Path(shutil.copyfile(taste_master, tmp_path / "catalog.sqlite"))
-    with running(db) as address:
-        yield Site(address.url, db)
+    with running(db, cache_dir=tmp_path / "audio-cache") as address:
+        yield Site(address.url, db, tmp_path / "audio-cache")
