@@ -51,6 +51,11 @@ def _always_die_on_two(x: int) -> str:
     return f"ok {x}"
 
 
+def _cache_dir(_item: object) -> str:
+    from earmark.settings import settings
+    return str(settings().cache_dir)
+
+
 def _scaled(weights: np.ndarray, x: int) -> float:
     return float(weights.sum() * x)
 
@@ -86,3 +91,10 @@ def test_map_threads_sends_a_function_with_its_model_and_caps_the_items_in_fligh
     fn = partial(_scaled, weights)
     assert list(engine.map_threads(fn, range(6), workers=1)) == [fn(x) for x in range(6)]
     assert engine.workers == 2  # the cluster's CPUs
+
+
+def test_workers_of_the_local_cluster_find_the_drivers_model_cache(engine):
+    # Their HOME is the cluster's temporary one: the converted models must not be looked for
+    # (and converted again) under it.
+    from earmark.settings import settings
+    assert list(engine.map_files(_cache_dir, [1, 2])) == [str(settings().cache_dir)] * 2

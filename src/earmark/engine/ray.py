@@ -36,6 +36,7 @@ from typing import TypeVar
 
 from earmark.engine.setup import configure
 from earmark.errors import EarmarkError
+from earmark.settings import settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -213,8 +214,12 @@ def start_local_cluster(cpus: int | None = None, *, timeout: float = 180.0) -> L
         command.append(f"--num-cpus={cpus}")
     log = open(home / "start.log", "wb")  # noqa: SIM115 - the cluster outlives this call
     with log:
+        # The workers' HOME is the temporary one: give them this process's cache folder
+        # (converted models), which would otherwise be looked for under it.
+        env = os.environ | loopback_environment(home) | {
+            "EARMARK_CACHE_DIR": str(settings().cache_dir)}
         process = subprocess.Popen(
-            command, env=os.environ | loopback_environment(home), stdin=subprocess.DEVNULL,
+            command, env=env, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent)
     (home / "pid").write_text(str(process.pid))
