@@ -25,6 +25,7 @@ from earmark.cli.app import (
     open_catalog,
     progress_bar,
 )
+from earmark.cli.engines import AddressOption, EngineOption
 
 if TYPE_CHECKING:
     from earmark.catalog.candidates import Candidate
@@ -107,6 +108,8 @@ def discover_command(
     cookies: Annotated[Path | None, typer.Option(
         "--cookies", help="A cookies file (Netscape format) to send; by default none is sent.",
         exists=True, dir_okay=False)] = None,
+    engine: EngineOption = None,
+    address: AddressOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
