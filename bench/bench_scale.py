@@ -4,6 +4,9 @@ sampling them costs in quality.
 One function per section, each printing one markdown table, so sections can be added (the
 100,000-row catalog half comes from another part of the issue) and run alone:
 
+* :func:`section_sampling_choice` - how many patches, where, single or contiguous: each
+  sampling's quality from the ``--full`` patches at its places (a sampled run's patches are
+  exactly those: ``tests/analysis/test_sampling.py``), so one full analysis scores them all;
 * :func:`section_sampling_quality` - sampled analysis (the default) against ``--full`` on the
   same songs: taste AUC, grouped-CV genre accuracy of the default head, top-10 ``similar``
   overlap, top-5 tag sets, and the correlation of both halves of the embedding;
@@ -204,6 +207,65 @@ def section_sampling_quality(songs: list[tuple[Path, str, str]], asc: list[Path]
             f"asc songs\n\n" + markdown_table(rows, ["measure", "--full", "sampled", "goal"]))
 
 
+def section_sampling_choice(songs: list[tuple[Path, str, str]], asc: list[Path],
+                            choices: list) -> str:
+    """Each sampling of ``choices`` scored against ``--full`` from one full analysis: the
+    patches it would analyse, pooled as the analysis pools them."""
+    from earmark.analysis.sampling import plan_windows
+    from earmark.analysis.songs import analyse_song_models, embedding_from_patches
+
+    taggers = _taggers(["MSD_musicnn", "MTT_musicnn"])
+    paths = [p for p, _, _ in songs] + asc
+    full = [analyse_song_models(str(p), taggers) for p in paths]
+    lib = slice(0, len(songs))
+    genres = np.array([g for _, g, _ in songs])
+    sources = np.array([s for _, _, s in songs])
+    liked = np.isin(genres, ["jazz", "classical", "blues"]).astype(int)
+
+    def pooled(rows_of) -> tuple[np.ndarray, list[list[frozenset]]]:
+        X, tops = [], []
+        for analyses in full:
+            rows = rows_of(analyses[0])
+            X.append(embedding_from_patches(analyses[0].embeddings[rows]))
+            tops.append([frozenset(np.argsort(-a.taggram[rows].mean(0))[:5]) for a in analyses])
+        return np.stack(X), tops
+
+    X_f, top_f = pooled(lambda a: slice(None))
+    near_f = _nearest(X_f)
+    auc_f = _taste_auc(X_f[lib], liked, sources)
+    acc_f = _genre_accuracy(X_f[lib], genres, sources)
+    rows = []
+    for sampling in choices:
+        def sampled_rows(a, sampling=sampling) -> np.ndarray:
+            windows = plan_windows(a.info.duration, a.info.patch_seconds, sampling)
+            if windows is None:
+                return np.arange(len(a.taggram))
+            return np.concatenate([np.arange(f, f + n) for f, n in windows])
+
+        X_s, top_s = pooled(sampled_rows)
+        d = X_s.shape[1] // 2
+        r_max = [np.corrcoef(a[d:], b[d:])[0, 1] for a, b in zip(X_f, X_s, strict=True)]
+        near_s = _nearest(X_s)
+        rows.append([
+            sampling.spec, sampling.windows * sampling.patches,
+            _taste_auc(X_s[lib], liked, sources) - auc_f,
+            (_genre_accuracy(X_s[lib], genres, sources) - acc_f) * 100,
+            float(np.mean([len(set(a) & set(b)) / 10
+                           for a, b in zip(near_f, near_s, strict=True)])),
+            *[float(np.mean([f[k] == s[k] for f, s in zip(top_f, top_s, strict=True)]))
+              for k in range(2)],
+            f"{np.mean(r_max):.3f} ({np.min(r_max):.3f})"])
+    gaps = [np.sort(a.taggram.mean(0))[-5] - np.sort(a.taggram.mean(0))[-6]
+            for analyses in full for a in analyses]
+    return (f"### Choosing the sampling: {len(songs)} generated + {len(asc)} asc songs, "
+            f"from their --full patches\n\n" + markdown_table(rows, [
+                "sampling", "patches", "taste AUC - full", "genre acc - full (points)",
+                "similar top-10 overlap", "same top-5 MSD", "same top-5 MTT",
+                "r max half: mean (min)"]) +
+            f"\n\nIn --full, the 5th and 6th tags are within 0.01 on "
+            f"{np.mean(np.array(gaps) < 0.01):.0%} of song-tagger pairs.")
+
+
 def _embed_run(paths: list[str], models: list[str], full: bool) -> tuple[float, int, float]:
     """Scan ``paths`` into a fresh catalog and embed them, as ``earmark embed`` does:
     ``(seconds a song after the first, songs, start-up seconds)``: start-up (loading the
@@ -323,17 +385,20 @@ def section_memory(songs: list[Path]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="quality,throughput,memory,ray",
-                        help="comma-separated: quality, throughput, memory, ray")
+    parser.add_argument("--sections", default="choice,quality,throughput,memory,ray",
+                        help="comma-separated: choice, quality, throughput, memory, ray")
     parser.add_argument("--songs", type=int, default=12,
                         help="generated songs timed in throughput and memory (quality: all)")
     args = parser.parse_args(argv)
-    from earmark.analysis.sampling import DEFAULT_SAMPLING
+    from earmark.analysis.sampling import DEFAULT_SAMPLING, Sampling
 
     library = long_song_library()
     asc = asc_songs()
     timed = asc + [p for p, _, _ in library[: args.songs]]
+    choices = [Sampling(w, k) for w, k in ((8, 1), (4, 2), (12, 1), (6, 2), (4, 3), (16, 1),
+                                           (8, 2), (20, 1), (24, 1), (12, 2), (32, 1))]
     sections = {
+        "choice": lambda: section_sampling_choice(library, asc, choices),
         "quality": lambda: section_sampling_quality(library, asc, DEFAULT_SAMPLING),
         "throughput": lambda: section_throughput(timed, DEFAULT_SAMPLING),
         "memory": lambda: section_memory(timed),
