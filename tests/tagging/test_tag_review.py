@@ -82,6 +82,7 @@ def test_accepted_file_is_written_and_journalled_and_undo_restores_it_byte_for_b
         (str(library["jazz"]), ["Jazz", "Blues"])]
     assert review.batches == [outcome.batch]
     assert review.item(_id(review, library["jazz"])).decision == "applied"
+    assert review.item(_id(review, library["jazz"])).current == ["Jazz", "Blues"]
     # Applying again writes nothing twice.
     with pytest.raises(EarmarkError, match="nothing to write"):
         review.apply(catalog)

@@ -32,12 +32,14 @@ def test_map_points_come_from_the_songs_embeddings_with_their_genres(
     ids = _ids(embedded_catalog_path)
     assert data["count"] == 6 and sorted(data["ids"]) == sorted(ids.values())
     assert all(0 <= v <= 1 for v in data["x"] + data["y"])
-    by_id = dict(zip(data["ids"], zip(data["song"], data["genre"], strict=True), strict=True))
-    assert by_id[ids["jazz.flac"]] == ("Ada Quartet - Blue Smoke", "jazz")
-    assert by_id[ids["metal.ogg"]] == ("Gravel - Iron Tide", "metal")
+    genre = dict(zip(data["ids"], data["genre"], strict=True))
+    assert (genre[ids["jazz.flac"]], genre[ids["metal.ogg"]]) == ("jazz", "metal")
+    # The page asks for a hovered song's name by its id.
+    name = client.get(f"/api/songs/{ids['jazz.flac']}").json()["song"]["name"]
+    assert name == "Ada Quartet - Blue Smoke"
     assert data["method"] == "t-SNE of all 6 songs' MSD_musicnn embeddings"
     assert data["rating"] == [None] * 6 and data["liking"] == [None] * 6
-    assert "path" not in data
+    assert "path" not in data and "song" not in data
 
 
 def test_the_map_is_cached_until_the_embeddings_change(client, embedded_catalog_path):

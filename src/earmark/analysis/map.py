@@ -27,7 +27,7 @@ from earmark.catalog.vectors import VectorTable, vector_table
 from earmark.settings import EMBEDDING_MODEL
 
 #: At most this many songs are laid out by t-SNE; the others are placed by nearest neighbour.
-LAID_OUT = 5000
+LAID_OUT = 2000
 
 #: PCA components t-SNE works on (scikit-learn's advice: reduce to ~50 dimensions first).
 PCA_COMPONENTS = 50

@@ -16,6 +16,7 @@ from earmark.analysis.figures import plot_map
 from earmark.analysis.map import LAID_OUT, map_cache_path
 from earmark.catalog import Catalog
 from earmark.catalog.stats import library_stats
+from earmark.catalog.tracks import tracks_by_id
 from earmark.cli.app import (
     DbOption,
     JsonOption,
@@ -118,11 +119,13 @@ def map_command(
     with open_catalog(db) as catalog:
         points = map_points(catalog, model, laid_out=laid_out, refresh=refresh)
         cache = map_cache_path(catalog, model)
+        found = tracks_by_id(catalog, points.ids) if as_json else {}
     if not points.ids:
         fail(f"no song has a {escape(model)} embedding yet; run `earmark embed` first")
     if as_json:
         for i, track_id in enumerate(points.ids):
-            emit_json({"path": json_path(points.path[i]), "id": track_id, "x": points.x[i],
+            emit_json({"path": json_path(found[track_id].path), "id": track_id,
+                       "x": points.x[i],
                        "y": points.y[i], "genre": points.genre[i],
                        "rating": points.rating[i], "liking": points.liking[i]})
     else:

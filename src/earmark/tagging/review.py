@@ -155,7 +155,9 @@ class TagReview:
             item.decision = "applied"
             item.plan = replace(plan, status=result.status, reason=result.reason,
                                 cause=result.cause)
-            if result.status != "written":
+            if result.status == "written":
+                item.current = split_values(item.genres[1])
+            else:
                 item.plan.changes = []
         if any(r.status == "written" for r in results):
             self.batches.append(batch)

@@ -2,7 +2,8 @@
 be coloured by: its genre, its rating, and how much the listener is predicted to like it.
 
 ``earmark map`` and the web app's explore page both draw these points; the columns are plain
-lists so that 100,000 songs travel as one compact JSON object.
+lists of numbers and short names, so that 100,000 songs travel as one compact JSON object
+(a page asks for a song's name and file by its id when it needs them).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from earmark.analysis.genres import combination_name
 from earmark.analysis.map import LAID_OUT, EmbeddingMap, embedding_map
 from earmark.catalog import Catalog
 from earmark.catalog.ratings import current_ratings
-from earmark.catalog.stats import best_predictions, light_tracks
-from earmark.catalog.tracks import song_name
+from earmark.catalog.stats import best_predictions, genre_tags
 from earmark.models.registry import ZERO_SHOT_MODELS
 from earmark.settings import EMBEDDING_MODEL
 from earmark.taste.model import NotEnoughRatings, current_taste
@@ -32,21 +32,18 @@ PREDICTED_GENRES = combination_name(ZERO_SHOT_MODELS)
 class MapPoints:
     """The songs on the map, one entry per song in every list (track id order).
 
-    ``x``, ``y``: position in [0, 1]; ``path``: the file; ``song``: ``Artist - Title``;
-    ``genre``: the first genre of the file's tag, else the most confident of
-    :data:`PREDICTED_GENRES`' stored predictions, else ``None``; ``genre_predicted``:
-    whether ``genre`` is a prediction; ``rating``: the current rating in words (``like``,
-    ``2 stars``) or ``None``; ``liked``: 1 liked, 0 disliked, ``None`` neither; ``liking``:
-    P(like) from the taste model, ``None`` for every song while there are too few ratings to
-    train one. ``method`` says how the map
+    ``x``, ``y``: position in [0, 1]; ``genre``: the first genre of the file's tag, else the
+    most confident of :data:`PREDICTED_GENRES`' stored predictions, else ``None``;
+    ``genre_predicted``: whether ``genre`` is a prediction; ``rating``: the current rating in
+    words (``like``, ``2 stars``) or ``None``; ``liked``: 1 liked, 0 disliked, ``None``
+    neither; ``liking``: P(like) from the taste model, ``None`` for every song while there are
+    too few ratings to train one. ``method`` says how the map
     was laid out (:attr:`~earmark.analysis.map.EmbeddingMap.method`).
     """
 
     ids: list[int]
     x: list[float]
     y: list[float]
-    path: list[str]
-    song: list[str]
     genre: list[str | None]
     genre_predicted: list[bool]
     rating: list[str | None]
@@ -65,10 +62,9 @@ class MapPoints:
         return columns[by]
 
     def to_dict(self) -> dict:
-        """Columns as JSON-ready lists (all but ``path``: a page shows songs by name and
-        asks for them by id), plus ``method``, ``model`` and ``count``."""
+        """Columns as JSON-ready lists, plus ``method``, ``model`` and ``count``."""
         return {"count": len(self.ids), "method": self.method, "model": self.model,
-                "ids": self.ids, "x": self.x, "y": self.y, "song": self.song,
+                "ids": self.ids, "x": self.x, "y": self.y,
                 "genre": self.genre, "genre_predicted": self.genre_predicted,
                 "rating": self.rating, "liked": self.liked, "liking": self.liking}
 
@@ -92,23 +88,21 @@ def map_points(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: int 
     it can be coloured by. Trains and saves the taste model first when the ratings changed
     since it was last trained (as ``earmark recommend`` does)."""
     layout = embedding_map(catalog, model, laid_out=laid_out, refresh=refresh)
-    found = light_tracks(catalog)
+    tags = genre_tags(catalog)
     # A song removed between reading the layout and the tracks is left off the map.
-    keep = np.array([i in found for i in layout.track_ids], dtype=bool)
+    keep = np.array([i in tags for i in layout.track_ids], dtype=bool)
     if not keep.all():
         layout = replace(layout, track_ids=np.asarray(layout.track_ids)[keep].tolist(),
                          xy=layout.xy[keep], vectors=layout.vectors.subset(keep))
     predicted = best_predictions(catalog, PREDICTED_GENRES)
     ratings = current_ratings(catalog)
-    songs = [found[i] for i in layout.track_ids]
-    tagged = [(t.genre or "").split(";")[0].strip() or None for t in songs]
+    tagged = [(tags[i] or "").split(";")[0].strip() or None for i in layout.track_ids]
     xy = np.round(layout.xy.astype(np.float64), 5)
     return MapPoints(
         ids=layout.track_ids, x=xy[:, 0].tolist(), y=xy[:, 1].tolist(),
-        path=[t.path for t in songs], song=[song_name(t) for t in songs],
-        genre=[g or predicted.get(t.id) for g, t in zip(tagged, songs, strict=True)],
-        genre_predicted=[g is None and t.id in predicted
-                         for g, t in zip(tagged, songs, strict=True)],
+        genre=[g or predicted.get(i) for g, i in zip(tagged, layout.track_ids, strict=True)],
+        genre_predicted=[g is None and i in predicted
+                         for g, i in zip(tagged, layout.track_ids, strict=True)],
         rating=[ratings[i].describe() if i in ratings else None for i in layout.track_ids],
         liked=[ratings[i].label if i in ratings else None for i in layout.track_ids],
         liking=_liking(catalog, layout), method=layout.method, model=model)

@@ -46,7 +46,7 @@ def line_chart(series: dict[str, Sequence[float | None]], tips: Sequence[str], *
     """Lines over the points ``0 .. n-1`` (one per named series, values between ``low`` and
     ``high``; ``None`` is a gap), with a legend, grid lines at quarters of the range and
     ``tips[i]`` as the hover text of each point ``i``."""
-    left, right, top, bottom = 40, 12, 12, 28
+    left, right, top, bottom = 40, 12, 30, 28
     n = max((len(values) for values in series.values()), default=0)
     plot_w, plot_h = width - left - right, height - top - bottom
 
@@ -77,8 +77,8 @@ def line_chart(series: dict[str, Sequence[float | None]], tips: Sequence[str], *
         for i, v in points:
             parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{colour}">'
                          f'<title>{escape(name)} {v:.3f}: {escape(tips[i])}</title></circle>')
-        parts.append(f'<rect x="{left + 8 + 130 * k}" y="{top + 2}" width="10" height="10" '
-                     f'fill="{colour}"/><text x="{left + 22 + 130 * k}" y="{top + 11}">'
+        parts.append(f'<rect x="{left + 130 * k}" y="6" width="10" height="10" '
+                     f'fill="{colour}"/><text x="{left + 14 + 130 * k}" y="15">'
                      f'{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

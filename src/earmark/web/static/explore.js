@@ -40,17 +40,27 @@
       }
       return values.map((v) => (v === null ? UNKNOWN : liking(v)));
     }
+    // Names that differ only in case (a file's "jazz", a predicted "Jazz") are one colour.
+    const key = (v) => v.toLowerCase();
     const counts = new Map();
-    values.forEach((v) => { if (v !== null) counts.set(v, (counts.get(v) || 0) + 1); });
+    const shown = new Map();
+    values.forEach((v) => {
+      if (v === null) return;
+      counts.set(key(v), (counts.get(key(v)) || 0) + 1);
+      if (!shown.has(key(v)) || v !== v.toLowerCase()) shown.set(key(v), v);
+    });
     const named = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, PALETTE.length);
     const colour = new Map(named.map(([name], k) => [name, PALETTE[k]]));
     for (const [name, n] of named) {
       const item = document.createElement("span");
       item.innerHTML = `<i style="background:${colour.get(name)}"></i>`;
-      item.append(`${name} (${n})`);
+      item.append(`${shown.get(name)} (${n})`);
       legend.append(item);
     }
-    return values.map((v) => (v === null ? UNKNOWN : colour.get(v) || OTHER));
+    if (counts.size > named.length) {
+      legend.insertAdjacentHTML("beforeend", `<span><i style="background:${OTHER}"></i>other</span>`);
+    }
+    return values.map((v) => (v === null ? UNKNOWN : colour.get(key(v)) || OTHER));
   }
 
   function draw() {
@@ -94,29 +104,45 @@
     return best;
   }
 
-  function describe(i) {
-    const parts = [points.song[i]];
+  const names = new Map();  // song id -> name, asked of /api/songs/ID once per song
+
+  async function songName(i) {
+    const id = points.ids[i];
+    if (!names.has(id)) {
+      names.set(id, fetch(`/api/songs/${id}`, {credentials: "same-origin"})
+        .then((reply) => reply.json()).then((body) => body.song.name)
+        .catch(() => `song ${id}`));
+    }
+    return names.get(id);
+  }
+
+  async function describe(i) {
+    const parts = [await songName(i)];
     if (points.genre[i]) parts.push(points.genre[i] + (points.genre_predicted[i] ? " (predicted)" : ""));
     if (points.rating[i]) parts.push(points.rating[i]);
     if (points.liking[i] !== null) parts.push(`liking ${Math.round(points.liking[i] * 100)} %`);
     return parts.join(" · ");
   }
 
-  canvas.addEventListener("mousemove", (event) => {
+  let hovered = -1;
+  canvas.addEventListener("mousemove", async (event) => {
     if (!points) return;
     const i = nearest(event);
-    hover.textContent = i < 0 ? "" : describe(i);
     canvas.style.cursor = i < 0 ? "crosshair" : "pointer";
+    if (i === hovered) return;
+    hovered = i;
+    const text = i < 0 ? "" : await describe(i);
+    if (hovered === i) hover.textContent = text;  // the mouse may have moved on meanwhile
   });
 
-  canvas.addEventListener("click", (event) => {
+  canvas.addEventListener("click", async (event) => {
     if (!points) return;
     const i = nearest(event);
     if (i < 0) return;
     player.src = `/api/songs/${points.ids[i]}/audio`;
     player.play();
-    hover.textContent = `▶ ${describe(i)}`;
     canvas.dataset.playing = points.ids[i];
+    hover.textContent = `▶ ${await describe(i)}`;
   });
 
   colourBy.addEventListener("change", () => {

@@ -28,7 +28,8 @@
     const reply = await earmark.post("/api/tag-review/undo", {batch: lastBatch()});
     sessionStorage.removeItem("earmark.tagBatch");
     const restored = reply.results.filter((r) => r.status === "restored").length;
-    say(`Undone: ${restored} of ${reply.results.length} files restored`);
+    say(`Undone: ${restored} of ${reply.results.length} files restored; plan again to see ` +
+        "the files as they are now");
   }));
 
   section.addEventListener("click", (event) => {
