@@ -301,8 +301,9 @@ def test_map_shows_every_song_hover_names_one_and_click_plays_it(page, taste_sit
     margin = 12  # explore.js MARGIN
     x = box["x"] + (margin + points["x"][i] * (width - 2 * margin)) * box["width"] / width
     y = box["y"] + (margin + (1 - points["y"][i]) * (height - 2 * margin)) * box["height"] / height
-    page.mouse.move(x, y)
-    assert "Blue Smoke" in page.inner_text("#hover")
+    page.mouse.move(x, y)  # the page fetches the hovered song's name
+    page.wait_for_function("text => document.getElementById('hover').textContent"
+                           ".includes(text)", arg="Blue Smoke")
     page.select_option("#colour", "rating")
     assert "like" in page.inner_text("#legend")
     shots(page, "explore")
