@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from typer.testing import CliRunner
 
@@ -59,3 +61,25 @@ def test_the_local_clusters_levers_keep_it_on_loopback_with_its_own_token(tmp_pa
     assert env["RAY_USAGE_STATS_REPORT_URL"].startswith("http://127.0.0.1:")
     assert (env["RAY_AUTH_MODE"], env["RAY_AUTH_TOKEN_PATH"]) == (
         "token", str(tmp_path / "auth_token"))
+
+
+def test_a_malformed_address_is_a_usage_error_before_any_work(tmp_path):
+    db = tmp_path / "catalog.sqlite"
+    result = CliRunner().invoke(app, ["scan", str(tmp_path), "--address", "nonsense",
+                                      "--db", str(db)])
+    assert result.exit_code == 2
+    assert "the Ray address must be auto or HOST:PORT, not 'nonsense'" in result.output
+    assert not db.exists()
+
+
+def test_a_cluster_that_does_not_answer_fails_at_once_with_the_reason(tmp_path):
+    with socket.socket() as probe:  # a port with nothing listening on it
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    (tmp_path / "music").mkdir()
+    (tmp_path / "music" / "song.flac").write_bytes(b"not really audio")
+    result = CliRunner().invoke(app, ["scan", str(tmp_path / "music"), "--address", address,
+                                      "--db", str(tmp_path / "catalog.sqlite")])
+    assert result.exit_code == 3
+    assert f"error: cannot reach the Ray cluster at {address}: Connection refused" in (
+        result.output)

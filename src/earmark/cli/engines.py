@@ -14,6 +14,7 @@ from typing import Annotated
 import click
 import typer
 
+from earmark.engine.ray import address_problem
 from earmark.settings import override_settings
 
 
@@ -42,6 +43,9 @@ def _use_address(ctx: click.Context, _param: click.Parameter,
     if value is not None:
         if _other(ctx, "engine") == EngineName.local:
             raise typer.BadParameter("--address needs --engine ray")
+        problem = address_problem(value)
+        if problem:
+            raise typer.BadParameter(problem)
         # An address names a Ray cluster: it implies the ray engine.
         ctx.with_resource(override_settings(engine="ray", ray_address=value))
     return value

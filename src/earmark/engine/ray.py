@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ipaddress
 import os
 import secrets
 import shutil
@@ -111,6 +112,45 @@ def use_cluster_environment(environment: dict[str, str]) -> None:
     if constants is not None and constants.ENABLE_RAY_CLUSTER:
         raise RayEngineError("Ray was imported before earmark could keep its local cluster on "
                              "127.0.0.1; start the command afresh")
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot name a Ray cluster (it must be ``auto`` or ``HOST:PORT``), or
+    ``None`` when it can."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or (host.strip("[]") and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    return f"the Ray address must be auto or HOST:PORT, not {address!r}"
+
+
+def _check_head(address: str, timeout: float = 10.0) -> None:
+    """Fail fast, with :class:`RayEngineError`, when ``HOST:PORT`` is malformed or nothing
+    answers there (``ray.init`` would retry for minutes). A head on a loopback address is a
+    one-node cluster on this machine: this process then keeps to loopback as its driver (Ray
+    would otherwise turn 127.0.0.1 into this machine's interface address)."""
+    problem = address_problem(address)
+    if problem:
+        raise RayEngineError(problem)
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RayEngineError(f"cannot reach the Ray cluster at {address}: "
+                             f"{exc.strerror or exc}") from exc
+    if ipaddress_is_loopback(host):
+        use_cluster_environment({"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+
+
+def ipaddress_is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _free_port() -> int:
@@ -311,6 +351,8 @@ class RayEngine:
             atexit.register(self.close)
             use_cluster_environment(self._cluster.environment)
             address = self._cluster.address
+        elif address != "auto":
+            _check_head(address)
         ray = _import_ray()
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
