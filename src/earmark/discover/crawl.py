@@ -40,6 +40,9 @@ from earmark.types import Outcome, ProgressFn
 
 #: Kinds of seed and how a crawl lists each.
 SEED_KINDS = ("search", "url", "feed", "folder", "likes")
+#: Downloads analysed together: the engine's workers start once per batch (a fraction of a
+#: second each), and a killed run loses at most a batch's analysis, never its downloads.
+BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ class Crawl:
         while not self._stop_reason():
             room = self.limits.max_downloads - self.report.downloads
             batch = store.candidates_with(self.catalog, "queued",
-                                          limit=min(room, max(2, self.engine.workers)))
+                                          limit=min(room, max(BATCH, self.engine.workers)))
             if not batch:
                 break
             staged = []

@@ -111,7 +111,7 @@ class Provider:
     delay: float = 1.0
     cookies: Path | None = None
     user_agent: str = USER_AGENT
-    _last: dict[str, float] = field(default_factory=dict, repr=False)
+    _last: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def options(self, **extra: object) -> dict:
         """The yt-dlp options of every call (``extra`` added): quiet, audio only, no cache,
