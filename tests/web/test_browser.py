@@ -118,12 +118,15 @@ def test_play_in_the_library_advances_current_time(page, taste_site, name):
 
 def test_song_page_plays_and_seeks(page, taste_site, shots):
     track_id = _ids(taste_site.db)["jazz.flac"]
+    audio = []
+    page.on("response", lambda r: audio.append(r.status) if r.url.endswith("/audio") else None)
     page.goto(f"{taste_site.url}songs/{track_id}")
     assert "Blue Smoke" in page.inner_text("h1")
     page.evaluate("document.getElementById('player').play()")
     _played(page, 0.3)
     page.evaluate("document.getElementById('player').currentTime = 3.5")  # a Range request
     _played(page, 3.7)
+    assert 206 in audio  # the browser fetched the audio by byte ranges
     # The page's asynchronous parts have loaded: genres, tags and similar songs.
     page.wait_for_function("() => !document.querySelector('#similar .muted, #genres .muted')"
                            " || document.querySelectorAll('#similar li a').length > 0")
