@@ -4,7 +4,7 @@ against the app served live over a real catalog of real clips with real embeddin
 Open the library and search it; play every format and see ``currentTime`` advance; rate six
 songs with the keyboard on the review page and find the ratings in the catalog; retrain and see
 the top picks' order change; accept a planned genre write, check the file with ffprobe, undo and
-find the original bytes; open the map, hover a song and play it by a click; and save a
+find the original tags; open the map, hover a song and play it by a click; and save a
 screenshot of every page (``$EARMARK_ARTIFACTS`` or pytest's tmp dir) with no script error.
 """
 
@@ -62,7 +62,7 @@ def _played(page, seconds: float = PLAYED) -> float:
     return page.evaluate("document.getElementById('player').currentTime")
 
 
-def test_library_lists_every_song_and_searches(page, taste_site, shots):
+def test_library_lists_every_song_with_its_tags_and_rating(page, taste_site, shots):
     page.goto(taste_site.url)
     assert page.title() == "Library · earmark"
     rows = page.locator("table.songs tbody tr")
