@@ -12,8 +12,9 @@ from discover_site import Route, request_gaps
 from earmark.catalog import Catalog, tracks
 from earmark.catalog import candidates as store
 from earmark.discover.crawl import Crawl, Limits, Seed
-from earmark.discover.sources import USER_AGENT
+from earmark.discover.sources import USER_AGENT, Provider
 from earmark.engine import LocalEngine
+from earmark.taste.model import NotEnoughRatings
 
 pytestmark = pytest.mark.slow
 
@@ -206,3 +207,46 @@ def test_keep_keeps_the_files_of_rejected_candidates(library, site, clips):
     rejected = found["metal song 1"]
     assert rejected.status == "rejected" and Path(rejected.file).is_file()
     assert len(list(run.staging.iterdir())) == 2
+
+
+class LocalSearch(Provider):
+    """The real provider, with a search site standing in for YouTube: ``ytsearchN:QUERY``
+    lists the local feed registered for QUERY (nothing for an unknown query); every other
+    address goes out as usual. The searches asked for are recorded."""
+
+    def __init__(self, results: dict[str, str]):
+        super().__init__(delay=0.0, timeout=2.0)
+        self.results = results
+        self.searched: list[str] = []
+
+    def list(self, url: str):
+        if not url.startswith("ytsearch"):
+            return super().list(url)
+        self.searched.append(url)
+        query = url.split(":", 1)[1]
+        return super().list(self.results[query]) if query in self.results else []
+
+
+def test_a_high_scorer_found_by_a_search_brings_a_search_for_its_artist(
+        library, site, clips, tmp_path):
+    tagged = tmp_path / "tagged.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(clips["jazz-1"]), "-c:a",
+                    "copy", "-metadata", "artist=Test Quartet", str(tagged)], check=True)
+    provider = LocalSearch({
+        "cool jazz": site.add_feed("/cool.xml", "results", [
+            ("tagged", site.add_file("/a/tagged.mp3", tagged))]),
+        "Test Quartet": serve_feed(site, clips, ["classical-1"], "/quartet.xml")})
+    _, report = crawl(library, [Seed("search", "cool jazz")], provider=provider,
+                      limits={"expand_above": 0.6})
+    assert provider.searched == ["ytsearch5:cool jazz", "ytsearch5:Test Quartet"]
+    found = _decided(library)
+    assert found["classical song 1"].source == (
+        f"like c{found['tagged'].id}: search Test Quartet")
+    assert found["classical song 1"].depth == 1
+
+
+def test_without_a_taste_model_nothing_is_fetched(tmp_path, site, clips):
+    feed = serve_feed(site, clips, ["jazz-1"])
+    with Catalog(tmp_path / "empty.sqlite") as catalog, pytest.raises(NotEnoughRatings):
+        Crawl(catalog, Limits()).run([Seed("feed", feed)])
+    assert site.requests == []
