@@ -21,6 +21,7 @@ from earmark.learn.library_genres import (
     LEARNED_MODEL,
     MIN_CV_SONGS,
     MIN_F1,
+    NOISY_SCORES,
     SMALL_GENRE_SONGS,
     fit_library_genres,
     genre_key,
@@ -149,6 +150,12 @@ def test_tag_learn_writes_learned_genres_and_label_teaches_a_genre_with_5_songs(
     assert result.exit_code == 0, result.output
     assert "learned from your tags: 13 songs" in result.output
     assert "only 3 songs (at least 5 needed)" in result.output
+    # Metal's and Reggae's scores rest on 5 songs each: each row says they are noisy, and
+    # the line below the table says why.
+    rows = [line for line in result.output.splitlines() if line.strip("│ ").startswith(
+        ("Metal ", "Reggae "))]
+    assert len(rows) == 2 and all("noisy: 5 songs" in row for row in rows), rows
+    assert " ".join(NOISY_SCORES.split()) in " ".join(result.output.split())
     # Two more classical songs labelled by the user: five songs now teach Classical.
     extra = [library / "classical" / f"classical.0000{n}.flac" for n in (3, 4)]
     result = runner.invoke(app, ["label", *map(str, extra), "classical", "--db", db, "--json"])
@@ -195,6 +202,9 @@ def test_genre_learn_shows_learned_genres_and_the_report_as_json(library, tmp_pa
     assert report["songs"] == 13 and report["learned"] == ["Metal", "Reggae"]
     left_out = {g["genre"]: g["reason"] for g in report["genres"] if not g["learned"]}
     assert left_out["Classical"] == "only 3 songs (at least 5 needed)"
+    caveats = {g["genre"]: g["caveat"] for g in report["genres"]}
+    assert caveats["Metal"] == caveats["Reggae"] == "noisy: 5 songs"
+    assert caveats["Classical"] is None  # not cross-validated: no scores to doubt
     songs = {Path(x["path"]).name: x for x in lines[1:]}
     assert len(songs) == 18
     assert songs["metal.00005.flac"]["genres"][0]["genre"] == "Metal"
@@ -272,3 +282,16 @@ def test_small_single_label_genres_get_a_centroid_head_and_large_ones_a_logistic
     assert (small.kind, small.classifier) == ("single", "centroid")
     assert (large.kind, large.classifier) == ("single", "logreg")
     np.testing.assert_allclose(small.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_scores_of_a_genre_under_min_cv_songs_carry_a_noisy_caveat_and_larger_ones_none():
+    X, data = _songs({"Jazz": MIN_CV_SONGS, "Metal": MIN_CV_SONGS + 3, "Reggae": 6,
+                      "Blues": MIN_CV_SONGS - 1, "Polka": 2})
+    _, scores, _ = fit_library_genres(X, data, seed=0)
+    by_genre = {g.genre: g for g in scores}
+    assert by_genre["Reggae"].caveat == "noisy: 6 songs"
+    assert by_genre["Blues"].caveat == f"noisy: {MIN_CV_SONGS - 1} songs"
+    assert by_genre["Jazz"].caveat is None and by_genre["Metal"].caveat is None
+    # The scores a caveat doubts exist; a genre left out before cross-validation has neither.
+    assert by_genre["Reggae"].recall is not None and by_genre["Reggae"].learned
+    assert by_genre["Polka"].recall is None and by_genre["Polka"].caveat is None

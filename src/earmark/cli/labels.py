@@ -49,12 +49,17 @@ def print_report(report: LearnReport, as_json: bool = False) -> None:
     folds = (f"{report.folds}-fold cross-validation grouped by album and artist, at "
              f"confidence {report.threshold:.2f}") if report.folds else "not cross-validated"
     err_console.print(f"{report.reason} ({folds})", highlight=False)
-    table = Table("genre", "songs", "precision", "recall", "learned", header_style="bold",
-                  title="genres in your library")
+    table = Table("genre", "songs", "precision", "recall", "note", "learned",
+                  header_style="bold", title="genres in your library")
     for genre in report.genres:
         table.add_row(escape(genre.genre), str(genre.songs), _score(genre.precision),
-                      _score(genre.recall), "yes" if genre.learned else "[yellow]no[/]")
+                      _score(genre.recall), escape(genre.caveat or ""),
+                      "yes" if genre.learned else "[yellow]no[/]")
     err_console.print(table)
+    if any(genre.caveat for genre in report.genres):
+        from earmark.learn.library_genres import NOISY_SCORES
+
+        err_console.print(NOISY_SCORES, highlight=False)
     for genre in report.left_out:
         err_console.print(f"[yellow]not learned[/] {escape(genre.genre)}: "
                           f"{escape(genre.reason or '')}", highlight=False, soft_wrap=True)

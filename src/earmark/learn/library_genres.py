@@ -77,6 +77,10 @@ MIN_F1 = 0.5
 MIN_CV_SONGS = 10
 #: The confidence at which precision and recall are measured: ``earmark tag``'s default bar.
 THRESHOLD = 0.3
+#: What the caveat of :func:`noisy_scores` means, for a face to print once below the scores.
+NOISY_SCORES = (f"noisy: a genre with fewer than {MIN_CV_SONGS} songs has one or two of them "
+                "in each cross-validation fold, and one song right or wrong moves its recall "
+                "by 1/songs (0.2 at 5 songs)")
 #: Cross-validation folds (fewer when there are fewer album/artist groups).
 FOLDS = 5
 #: A single-label head whose genres have a median song count below this is a nearest-centroid
@@ -138,7 +142,9 @@ def normalise_genres(
 class GenreScore:
     """One genre found in the library: ``songs`` carrying it; cross-validated ``precision``,
     ``recall`` and ``f1`` at the write threshold (``None`` when it was not cross-validated);
-    ``learned``, or left out for ``reason``."""
+    ``learned``, or left out for ``reason``; ``caveat``: why the scores are not to be trusted
+    (``"noisy: 4 songs"`` when it has fewer than :data:`MIN_CV_SONGS` songs), else
+    ``None``."""
 
     genre: str
     songs: int
@@ -147,6 +153,7 @@ class GenreScore:
     f1: float | None = None
     learned: bool = False
     reason: str | None = None
+    caveat: str | None = None
 
 
 @dataclass
@@ -322,6 +329,13 @@ def _multi(data: LabelledSet) -> LabelledSet:
     return replace(data, kind="multi")
 
 
+def noisy_scores(songs: int) -> str | None:
+    """The caveat for cross-validated scores of a genre with ``songs`` songs: under
+    :data:`MIN_CV_SONGS` (``"noisy: 4 songs"``, explained by :data:`NOISY_SCORES`),
+    else ``None``."""
+    return f"noisy: {songs} songs" if songs < MIN_CV_SONGS else None
+
+
 def fit_library_genres(
     X: np.ndarray, data: LabelledSet, *, min_examples: int = MIN_EXAMPLES,
     min_f1: float = MIN_F1, threshold: float = THRESHOLD, folds: int = FOLDS, seed: int = 0,
@@ -363,7 +377,8 @@ def fit_library_genres(
             reasons[genre] = f"cross-validated F1 {f1:.2f} is below the floor {min_f1:.2f}"
     keep = [g for g in candidates if g not in reasons]
     scores = [GenreScore(g, int(counts[g]), *cv.get(g, (None, None, None)),
-                         learned=g in keep, reason=reasons.get(g))
+                         learned=g in keep, reason=reasons.get(g),
+                         caveat=noisy_scores(int(counts[g])) if g in cv else None)
               for g in sorted(data.classes, key=lambda g: (-counts[g], g))]
     if not keep:
         return None, scores, n_folds
