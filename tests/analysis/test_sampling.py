@@ -222,3 +222,27 @@ def test_embed_stores_how_each_embedding_was_made_and_full_redoes_sampled_ones(t
         # A full embedding is up to date for both.
         assert embed_tracks(catalog, "MSD_musicnn").up_to_date == 1
         assert embed_tracks(catalog, "MSD_musicnn", sampling=None).up_to_date == 1
+
+
+@pytest.mark.slow
+def test_genre_full_makes_a_catalog_songs_sampled_answer_again_from_every_patch(tmp_path):
+    song = min(asc_songs(), key=lambda p: p.stat().st_size)
+    db = tmp_path / "catalog.sqlite"
+    with Catalog(db) as catalog:
+        scan(catalog, [song])
+        embed_tracks(catalog)  # both taggers, sampled
+        track = get_track(catalog, str(song))
+        assert {e["analysis"] for e in track_embeddings(catalog, track.id)} == {
+            DEFAULT_SAMPLING.spec}
+    runner = CliRunner()
+    plain = runner.invoke(app, ["genre", str(song), "--db", str(db), "--json"])
+    assert plain.exit_code == 0 and json.loads(plain.stdout)["from_catalog"]
+    with Catalog(db) as catalog:  # the stored answer was enough: nothing analysed again
+        assert {e["analysis"] for e in track_embeddings(catalog, track.id)} == {
+            DEFAULT_SAMPLING.spec}
+    full = runner.invoke(app, ["genre", str(song), "--db", str(db), "--json", "--full"])
+    assert full.exit_code == 0, full.output
+    answer = json.loads(full.stdout)
+    assert answer["from_catalog"] and answer["genres"]
+    with Catalog(db) as catalog:
+        assert [e["analysis"] for e in track_embeddings(catalog, track.id)] == [FULL, FULL]
