@@ -62,12 +62,13 @@ def _size(text: str) -> int | None:
 @app.command("discover")
 def discover_command(
     youtube: Annotated[list[str] | None, typer.Option(
-        "--youtube", help="Search YouTube for QUERY (audio only); repeatable.")] = None,
+        "--youtube", metavar="QUERY",
+        help="Search YouTube for QUERY (audio only); repeatable.")] = None,
     urls: Annotated[Path | None, typer.Option(
         "--urls", help="A file of addresses, one a line: tracks, playlists, channels, pages "
                        "with audio, feeds.", exists=True, dir_okay=False)] = None,
     feed: Annotated[list[str] | None, typer.Option(
-        "--feed", help="An RSS/Atom feed (a podcast); repeatable.")] = None,
+        "--feed", metavar="URL", help="An RSS/Atom feed (a podcast); repeatable.")] = None,
     folder: Annotated[Path | None, typer.Option(
         "--folder", help="A downloads folder: its audio files are candidates (copied, never "
                          "changed).", exists=True, file_okay=False)] = None,
@@ -90,15 +91,15 @@ def discover_command(
         "--max-duration", min=0, help="Skip songs longer than this many seconds (0: no limit)."
     )] = 1200,
     max_filesize: Annotated[str, typer.Option(
-        "--max-filesize", help="Refuse downloads larger than this (50M, 1G; 0: no limit).")
-    ] = "100M",
+        "--max-filesize", metavar="SIZE",
+        help="Refuse downloads larger than this (50M, 1G; 0: no limit).")] = "100M",
     delay: Annotated[float, typer.Option(
         "--delay", min=0, help="Seconds between two requests to one site.")] = 2.0,
     timeout: Annotated[float, typer.Option(
         "--timeout", min=0.1, help="Seconds a site may stay silent before the item fails.")
     ] = 20.0,
     time_budget: Annotated[str | None, typer.Option(
-        "--time-budget", help="Stop after this long (90s, 30m, 2h).")] = None,
+        "--time-budget", metavar="DURATION", help="Stop after this long (90s, 30m, 2h).")] = None,
     per_source: Annotated[int, typer.Option(
         "--per-source", min=1, help="Entries taken from each feed, playlist or search; a "
                                     "liked one brings in the rest.")] = 10,

@@ -53,6 +53,11 @@ class Seed:
     kind: str
     target: str
 
+    def __post_init__(self) -> None:
+        if self.kind not in SEED_KINDS:
+            raise ValueError(f"seed kind must be one of {', '.join(SEED_KINDS)}, not "
+                             f"{self.kind!r}")
+
     @property
     def label(self) -> str:
         return f"{self.kind} {self.target}"
@@ -171,7 +176,7 @@ class Crawl:
         self.engine = engine or default_engine()
         self.progress = progress
         self.report = CrawlReport(self.staging)
-        self.searching = False
+        self._searching = False
         self._listings: dict[str, list[Entry]] = {}
         self._deadline = (None if limits.time_budget is None
                           else time.monotonic() + limits.time_budget)
@@ -189,7 +194,7 @@ class Crawl:
         self.staging.mkdir(parents=True, exist_ok=True)
         self._analyse(store.candidates_with(self.catalog, "downloaded"))
         seeds = list(seeds)
-        self.searching = any(s.kind in ("search", "likes") for s in seeds)
+        self._searching = any(s.kind in ("search", "likes") for s in seeds)
         for seed in seeds:
             if self._stop_reason():
                 break
@@ -290,7 +295,7 @@ class Crawl:
             entries = self._listing(page)
             if entries:
                 self._queue(entries, f"{source}: same uploader", parent=candidate)
-        if self.searching and artist:
+        if self._searching and artist:
             entries = self._listing(search_url(artist, self.limits.search_results))
             if entries:
                 self._queue(entries, f"{source}: search {artist}", parent=candidate)
