@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,15 +45,6 @@ class VectorTable:
     def subset(self, keep: np.ndarray) -> VectorTable:
         """The rows where the boolean mask ``keep`` ``(n,)`` is true, in the same order."""
         return VectorTable(self.track_ids[keep], self.matrix[keep])
-
-    def without(self, track_ids: Iterable[int]) -> VectorTable:
-        """The table without the rows of ``track_ids`` (ids not in it are ignored)."""
-        drop = np.fromiter(track_ids, np.int64)
-        return self.subset(~np.isin(self.track_ids, drop)) if len(drop) else self
-
-    def only(self, track_ids: Iterable[int]) -> VectorTable:
-        """The rows of ``track_ids`` that are in the table, in the table's order."""
-        return self.subset(np.isin(self.track_ids, np.fromiter(track_ids, np.int64)))
 
 
 def cache_folder(catalog: Catalog) -> Path:
