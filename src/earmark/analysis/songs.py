@@ -188,23 +188,31 @@ class _PatchCutter:
             yield buffer[first * step : first * step + self._need(part)], part
 
     def windows(self, path: str, windows: Sequence[tuple[int, int]], sample_rate: int,
-                downmix: Downmix) -> list[tuple[np.ndarray, int]] | None:
-        """``(samples, n_patches)`` spans of up to ``batch`` patches covering the
-        ``(first patch, count)`` windows of the whole-song patch grid, each window decoded by
-        seeking: the same spans :meth:`spans` yields for those patches. ``None`` when the
+                downmix: Downmix) -> list[list[tuple[np.ndarray, int]]] | None:
+        """Batches of up to ``batch`` patches covering the ``(first patch, count)`` windows
+        of the whole-song patch grid, each window decoded by seeking; a batch is a list of
+        ``(samples, n_patches)`` spans, the same spans :meth:`spans` yields for those patches
+        (a batch may join several windows: one network call for them all). ``None`` when the
         audio ends before a window does (its length was only estimated, and too long)."""
         step = self.frames * self.hop
         decoded = decode_spans(path, [(first * step - self.edge, self._need(count))
                                       for first, count in windows], sample_rate,
                                downmix=downmix)
-        spans = []
+        batches: list[list[tuple[np.ndarray, int]]] = [[]]
+        room = self.batch
         for samples, (_, count) in zip(decoded, windows, strict=True):
             if len(samples) < self._need(count):
                 return None
-            for first in range(0, count, self.batch):
-                part = min(self.batch, count - first)
-                spans.append((samples[first * step : first * step + self._need(part)], part))
-        return spans
+            first = 0
+            while first < count:
+                if room == 0:
+                    batches.append([])
+                    room = self.batch
+                part = min(room, count - first)
+                batches[-1].append((samples[first * step : first * step + self._need(part)],
+                                    part))
+                first, room = first + part, room - part
+        return batches
 
 
 def analyse_song(
@@ -293,19 +301,22 @@ def analyse_song_models(
         if spans is None:
             windows, downmix = None, Downmix()
     if spans is None and is_file:
-        spans = cutter.spans(_prefetched(stream_audio(
+        spans = ([piece] for piece in cutter.spans(_prefetched(stream_audio(
             source, params.sample_rate, offset=start or 0.0, duration=duration,
-            block_seconds=block_seconds, downmix=downmix)))
+            block_seconds=block_seconds, downmix=downmix))))
     elif spans is None:
-        spans = cutter.spans([_in_memory_samples(source, params.sample_rate, start, duration,
-                                                 sr, downmix)])
+        spans = ([piece] for piece in cutter.spans([_in_memory_samples(
+            source, params.sample_rate, start, duration, sr, downmix)]))
 
-    def run(span_and_count: tuple[np.ndarray, int]) -> list[tuple[np.ndarray, np.ndarray]]:
-        span, count = span_and_count
+    def run(batch: list[tuple[np.ndarray, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One network call per model for the patches of a batch of ``(span, count)``."""
         with torch.inference_mode():  # per thread
-            mel = log_mel(span, uncentred, device=device)  # (n_mels, count * frames)
-            patches = mel.reshape(mel.shape[0], count, frames).transpose(0, 1)
-            outputs = [model(patches) for model in models]
+            patches = []
+            for span, count in batch:
+                mel = log_mel(span, uncentred, device=device)  # (n_mels, count * frames)
+                patches.append(mel.reshape(mel.shape[0], count, frames).transpose(0, 1))
+            joined = patches[0] if len(patches) == 1 else torch.cat(patches)
+            outputs = [model(joined) for model in models]
         return [(p.float().cpu().numpy(), e.float().cpu().numpy()) for p, e in outputs]
 
     # One song's patches share this process's threads, as torch's intra-op threads would: an
