@@ -139,11 +139,11 @@ def _check_head(address: str, timeout: float = 10.0) -> None:
     except OSError as exc:
         raise RayEngineError(f"cannot reach the Ray cluster at {address}: "
                              f"{exc.strerror or exc}") from exc
-    if ipaddress_is_loopback(host):
+    if _is_loopback(host):
         use_cluster_environment({"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
 
 
-def ipaddress_is_loopback(host: str) -> bool:
+def _is_loopback(host: str) -> bool:
     """Whether ``host`` (a name or an address) is this machine's loopback."""
     if host == "localhost":
         return True
