@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -87,14 +88,26 @@ def test_a_watched_folder_takes_songs_that_arrive_during_the_run(library, clips,
         shutil.copyfile(clips["jazz-1"], downloads / "jazz-1.mp3.part")
         os.rename(downloads / "jazz-1.mp3.part", arrival)
 
-    timer = threading.Timer(0.5, arrive)
-    timer.start()
+    def grow() -> None:
+        # Written in place, as some programs do: half now, the rest a second later.
+        data = clips["jazz-2"].read_bytes()
+        with open(downloads / "jazz-2.ogg", "wb") as handle:
+            handle.write(data[:len(data) // 2])
+            handle.flush()
+            time.sleep(1.0)
+            handle.write(data[len(data) // 2:])
+
+    timers = [threading.Timer(0.5, arrive), threading.Timer(0.3, grow)]
+    for timer in timers:
+        timer.start()
     try:
-        report = crawl(library, [Seed("folder", str(downloads))], watch=0.2, time_budget=4.0)
+        report = crawl(library, [Seed("folder", str(downloads))], watch=0.2, time_budget=7.0)
     finally:
-        timer.join()
-    assert [(i.path, i.status) for i in report.items] == [(file_url(arrival), "inbox")]
-    assert report.stopped == "time budget of 4 s used"
+        for timer in timers:
+            timer.join()
+    assert sorted((i.path, i.status) for i in report.items) == [
+        (file_url(arrival), "inbox"), (file_url(downloads / "jazz-2.ogg"), "inbox")]
+    assert report.stopped == "time budget of 7 s used"
 
 
 class Recording(Provider):

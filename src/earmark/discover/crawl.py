@@ -43,6 +43,9 @@ SEED_KINDS = ("search", "url", "feed", "folder", "likes")
 #: Downloads analysed together: the engine's workers start once per batch (a fraction of a
 #: second each), and a killed run loses at most a batch's analysis, never its downloads.
 BATCH = 8
+#: Seconds a watched folder's new file must stay unchanged before it is taken (a download
+#: written in place is still growing before that).
+SETTLED = 2.0
 
 
 @dataclass(frozen=True)
@@ -189,22 +192,24 @@ class Crawl:
         ``downloaded`` by a killed run are analysed first, without fetching them again.
 
         ``watch``: seconds between looks at the ``folder`` seeds for new files once the
-        frontier is empty, until the time budget ends (or Ctrl-C); ``None``: look once.
+        frontier is empty, until the time budget ends (or Ctrl-C); a file is taken once it has
+        not changed for :data:`SETTLED` seconds. ``None``: look once, taking every file.
         """
         self.staging.mkdir(parents=True, exist_ok=True)
         self._analyse(store.candidates_with(self.catalog, "downloaded"))
         seeds = list(seeds)
         self._searching = any(s.kind in ("search", "likes") for s in seeds)
+        settled = 0.0 if watch is None else SETTLED
         for seed in seeds:
             if self._stop_reason():
                 break
-            self._list_seed(seed)
+            self._list_seed(seed, settled)
         self._work()
         folders = [s for s in seeds if s.kind == "folder"]
         while watch is not None and folders and not self._stop_reason():
             time.sleep(watch)
             for seed in folders:
-                self._list_seed(seed)
+                self._list_seed(seed, settled)
             self._work()
         self.report.stopped = self._stop_reason()
         return self.report
@@ -236,10 +241,11 @@ class Crawl:
 
     # --- the frontier ---------------------------------------------------------------------------
 
-    def _list_seed(self, seed: Seed) -> None:
+    def _list_seed(self, seed: Seed, settled: float = 0.0) -> None:
         if seed.kind == "folder":
             # All of a folder is taken at once: there is no "rest" to expand into.
-            entries = [Entry(file_url(p), title=p.stem) for p in folder_files(seed.target)]
+            entries = [Entry(file_url(p), title=p.stem)
+                       for p in folder_files(seed.target, settled)]
             added = self._queue(entries, seed.label, limit=None)
         else:
             address = (search_url(seed.target, self.limits.search_results)

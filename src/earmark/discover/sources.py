@@ -316,12 +316,20 @@ def read_url_file(path: str | Path) -> tuple[list[str], str | None]:
             if line.strip() and not line.lstrip().startswith("#")], warning
 
 
-def folder_files(folder: str | Path) -> Iterator[Path]:
+def folder_files(folder: str | Path, settled: float = 0.0) -> Iterator[Path]:
     """The audio files in a downloads folder, as a scan finds them (hidden files and partial
-    downloads such as ``.part`` and ``.crdownload`` are not audio files to it)."""
+    downloads such as ``.part`` and ``.crdownload`` are not audio files to it), leaving out
+    those modified less than ``settled`` seconds ago: a program that writes a download in
+    place (not beside it, renamed at the end) may still be writing them."""
+    now = time.time()
     for path, problem in find_audio_files([folder]):
         if problem is None:
-            yield Path(path)
+            try:
+                recent = now - os.stat(path).st_mtime < settled
+            except OSError:  # gone meanwhile
+                continue
+            if not recent:
+                yield Path(path)
 
 
 def likes_queries(catalog: Catalog, n: int = 5) -> list[str]:
