@@ -205,3 +205,22 @@ def test_discover_prints_one_json_line_per_candidate_and_exits_1_when_some_faile
     again = runner.invoke(app, ["discover", "--db", str(library)])
     assert again.exit_code == 3  # nothing queued, no source
     assert again.stderr.startswith("error: nothing to discover")
+
+
+@pytest.mark.slow
+def test_a_urls_file_gives_each_address_comments_and_blank_lines_skipped(
+        library, site, clips, tmp_path):
+    song = site.add_file("/a/jazz-1.mp3", clips["jazz-1"])
+    feed = site.add_feed("/feed.xml", "One", [
+        ("classical", site.add_file("/a/classical-1.m4a", clips["classical-1"]))])
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"# my finds\n{song}\n\n  {feed}  \n", encoding="utf-8")
+    result = runner.invoke(app, ["discover", "--urls", str(listing), "--delay", "0", "--json",
+                                 "--db", str(library)], env={"EARMARK_WORKERS": "1"})
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((r["path"], r["status"]) for r in rows) == [
+        (site.url("/a/classical-1.m4a"), "inbox"), (song, "inbox")]
+    with Catalog(library) as catalog:
+        sources = {c.url: c.source for c in store.candidates_with(catalog, "inbox")}
+    assert sources == {song: f"url {song}", site.url("/a/classical-1.m4a"): f"url {feed}"}
