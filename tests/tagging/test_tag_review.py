@@ -16,7 +16,7 @@ from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file
 from earmark.tagging.plan import undo_batch
 from earmark.tagging.policy import load_policy
-from earmark.tagging.review import EDITED, canonical_genres, start_review
+from earmark.tagging.review import EDITED, UNDONE, canonical_genres, start_review
 from earmark.tags.write import open_tags
 from realworld import encode, metadata_args
 
@@ -91,6 +91,34 @@ def test_accepted_file_is_written_and_journalled_and_undo_restores_it_byte_for_b
     assert [(r.path, r.status) for r in results] == [(str(library["jazz"]), "restored")]
     assert library["jazz"].read_bytes() == original
     assert undo_batch(catalog, outcome.batch) == []
+
+
+def test_undo_through_the_review_marks_the_restored_file_undone_with_its_old_genre(
+        library, catalog, probe):
+    original = library["jazz"].read_bytes()
+    review = start_review(catalog, model=MODEL)
+    jazz = _id(review, library["jazz"])
+    planned = review.item(jazz).plan
+    review.accept(jazz)
+    review.apply(catalog)
+    assert review.item(jazz).plan.status == "written"
+
+    results = review.undo(catalog)  # the last batch, as 'earmark undo --last'
+    assert [(r.path, r.status) for r in results] == [(str(library["jazz"]), "restored")]
+    assert library["jazz"].read_bytes() == original
+    item = review.item(jazz)
+    # The row shows the plan it was written from again, what the file holds now (no genre)
+    # and that it was undone; it is not written again unless planned again.
+    assert (item.decision, item.plan.status, item.current) == ("undone", "planned", [])
+    assert item.plan.reason == planned.reason and item.plan.note == UNDONE
+    assert item.to_dict()["new"] == ["Jazz", "Blues"]
+    assert "genre" not in probe(library["jazz"])
+    with pytest.raises(EarmarkError, match="nothing to write"):
+        review.apply(catalog)
+    assert review.undo(catalog) == []  # nothing left to undo
+    # The other files were never written: untouched by the undo too.
+    assert {n: i.decision for n, i in _by_name(review, library).items() if n != "jazz"} == {
+        "quiet": "pending", "tagged": "pending"}
 
 
 def test_rejected_and_pending_files_stay_untouched(library, catalog):

@@ -269,20 +269,28 @@ def test_accepted_genre_write_reaches_the_file_and_undo_restores_it(page, tag_si
     row.locator("button[data-action=accept]").click()
     page.wait_for_function("() => document.querySelector('tr[data-track][data-decision=accepted]')")
     page.click("#apply")
-    page.wait_for_function("() => document.getElementById('tag-status').textContent"
-                           ".startsWith('Written')")
+    # The written file leaves the 'planned' list: the page reloads into the written ones, the
+    # row still there with its new status, and says what was written.
+    page.wait_for_url("**/tags?status=written")
     assert page.inner_text("#tag-status") == "Written: 1 written"
     assert ffprobe_tags(song)["genre"] == ";".join(new)
     assert {p: p.read_bytes() for p in others} == others  # pending files untouched
-    page.wait_for_url("**/tags")  # the page reloads itself after writing
-    page.goto(f"{tag_site.url}tags?status=all")
     assert row.get_attribute("data-decision") == "applied"
+    assert row.locator(".status").inner_text() == "written"
+    assert row.locator(".path").inner_text() == "hiphop.m4a"  # relative to the library folder
+    assert row.locator("button").count() == 0
     shots(page, "tags-written")
 
     page.click("#undo")
-    page.wait_for_function("() => document.getElementById('tag-status').textContent"
-                           ".startsWith('Undone')")
-    assert page.inner_text("#tag-status").startswith("Undone: 1 of 1 files restored")
+    # Back in the 'planned' list, the row says it was undone and holds its old genre again.
+    page.wait_for_url("**/tags?status=planned")
+    assert page.inner_text("#tag-status") == "Undone: 1 of 1 files restored"
+    assert row.get_attribute("data-decision") == "undone"
+    assert row.locator(".status").inner_text() == "planned"
+    assert "undone" in row.locator(".reason").inner_text()
+    assert row.locator("td").nth(2).inner_text() == "hiphop"
+    assert row.locator("button").count() == 0
+    shots(page, "tags-undone")
     # The tags read back as before (README: undo restores the tags, in their form; a tagged
     # MP4 keeps the padding the write added, so its bytes may differ).
     assert ffprobe_tags(song) == original and original["genre"] == "hiphop"

@@ -5,6 +5,7 @@ catalog with stored genre predictions, ffprobe as the independent reader."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from earmark.catalog import Catalog, journal
 from earmark.catalog.predictions import store_predictions
 from earmark.catalog.tracks import iter_tracks
 from earmark.ingest.scan import scan
-from earmark.tagging.review import EDITED
+from earmark.tagging.review import EDITED, UNDONE
 from earmark.tagging.sources import resolve_genre_model
 from earmark.web import create_app
 from realworld import ffprobe_tags
@@ -107,6 +108,43 @@ def test_accepted_file_gets_the_genre_and_a_journal_row_and_undo_restores_it_exa
     assert song.read_bytes() == original
     assert ffprobe_tags(song)["genre"] == "jazz"
     assert client.post("/api/tag-review/undo", json={}).status_code == 404
+
+
+def _row(page: str, name: str) -> str:
+    """The table row of the file ``name`` in a tags page's HTML."""
+    rows = re.findall(r"<tr data-track.*?</tr>", page, flags=re.S)
+    return next(row for row in rows if f">{name}</td>" in row)
+
+
+def test_written_row_stays_in_view_and_undo_shows_it_undone_with_its_old_genre(library):
+    client, song = library["client"], library["songs"]["jazz.flac"]
+    review = _plan(client, mode="overwrite")
+    rid, track = review["review_id"], library["ids"]["jazz.flac"]
+    client.post(f"/api/tag-review/{rid}/items/{track}", json={"action": "accept"})
+    assert client.post(f"/api/tag-review/{rid}/apply").status_code == 200
+    # The page lists the written file under 'written' (where the page goes after writing),
+    # with its new status and genre and no buttons; its path relative to the library folder.
+    row = _row(client.get("/tags?status=written").text, "jazz.flac")
+    assert 'data-decision="applied"' in row and '<td class="status">written</td>' in row
+    assert f'title="{song}"' in row and "<td>Jazz; Blues</td>" in row
+    assert "<button" not in row
+
+    undone = client.post("/api/tag-review/undo", json={})
+    assert [r["status"] for r in undone.json()["results"]] == ["restored"]
+    item = next(i for i in client.get("/api/tag-review").json()["items"]
+                if i["track_id"] == track)
+    assert (item["decision"], item["status"], item["current"]) == ("undone", "planned",
+                                                                    ["jazz"])
+    row = _row(client.get("/tags").text, "jazz.flac")  # the default list: planned
+    assert 'data-decision="undone"' in row and "<td>jazz</td>" in row
+    assert UNDONE in row and "<button" not in row
+    assert ffprobe_tags(song)["genre"] == "jazz"
+
+
+def test_tags_page_says_undo_restores_the_tags_not_the_bytes(library):
+    page = library["client"].get("/tags").text
+    assert "restores the files' tags exactly" in page
+    assert "restores the files exactly" not in page
 
 
 def test_rejected_file_is_left_untouched(library):

@@ -32,7 +32,7 @@ from rich.progress import (
 from typer.core import TyperGroup
 
 import earmark
-from earmark.catalog import Catalog
+from earmark.catalog import Catalog, paths
 from earmark.catalog.tracks import normalise_path
 from earmark.errors import EarmarkError
 from earmark.types import ProgressFn
@@ -165,16 +165,7 @@ def display_path(path: str | Path, roots: list[Path] | None = None) -> str:
     (``roots``) that holds it (``jazz/01 Song.flac``), else relative to the current folder when
     inside it, else absolute. JSON output always keeps the absolute path (see
     :func:`json_path`)."""
-    absolute = Path(normalise_path(path))
-    bases = [Path(normalise_path(r)) for r in roots or []]
-    for base in [*(b if b.is_dir() else b.parent for b in bases), Path.cwd()]:
-        try:
-            relative = absolute.relative_to(base)
-        except ValueError:
-            continue
-        if str(relative) != ".":
-            return str(relative)
-    return str(absolute)
+    return paths.display_path(path, [*(roots or []), Path.cwd()])
 
 
 def json_path(path: str | Path) -> str:

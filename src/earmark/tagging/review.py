@@ -18,13 +18,17 @@ from earmark.catalog import Catalog, tracks
 from earmark.catalog.tracks import Track
 from earmark.errors import EarmarkError
 from earmark.tagging.job import DEFAULT_TAGGER, TaggingJob, TagOutcome
-from earmark.tagging.plan import TrackPlan, apply_plans, plan_track
+from earmark.tagging.plan import TrackPlan, TrackResult, apply_plans, plan_track, undo_batch
 from earmark.tagging.policy import TagPolicy, canonical_genre, load_policy, split_values
 from earmark.types import Stages, no_progress
 
 #: A file's decision in a review: not decided yet, to write as planned, not to write, to write
-#: genres the reviewer chose, or already written by :meth:`TagReview.apply`.
-DECISIONS = ("pending", "accepted", "rejected", "edited", "applied")
+#: genres the reviewer chose, already written by :meth:`TagReview.apply`, or written and then
+#: restored by :meth:`TagReview.undo`.
+DECISIONS = ("pending", "accepted", "rejected", "edited", "applied", "undone")
+
+#: The note of a file :meth:`TagReview.undo` restored.
+UNDONE = "undone: its tags are back as they were before the write; plan again to write it"
 
 #: The reason an edited file's plan gives (``earmark tag`` gives "predicted ..." and the like).
 EDITED = "genres chosen in the tag review"
@@ -39,6 +43,9 @@ class ReviewItem:
     plan: TrackPlan
     current: list[str]
     decision: str = "pending"
+    #: The plan :meth:`TagReview.apply` wrote, and what the genre tag held before: what
+    #: :meth:`TagReview.undo` shows again once the file is restored.
+    written: tuple[TrackPlan, list[str]] | None = None
 
     @property
     def genres(self) -> tuple[list[str] | None, list[str] | None, dict[str, float]]:
@@ -153,6 +160,7 @@ class TagReview:
         for plan, result in zip(plans, results, strict=True):
             item = self.items[plan.track_id]
             item.decision = "applied"
+            item.written = (plan, item.current)
             item.plan = replace(plan, status=result.status, reason=result.reason,
                                 cause=result.cause)
             if result.status == "written":
@@ -162,6 +170,26 @@ class TagReview:
         if any(r.status == "written" for r in results):
             self.batches.append(batch)
         return TagOutcome(batch, results)
+
+    def undo(self, catalog: Catalog, batch: str | None = None) -> list[TrackResult]:
+        """Undo one batch of tag writes (default: the last one, whoever wrote it) with
+        :func:`~earmark.tagging.plan.undo_batch`; ``[]`` when there is nothing to undo.
+
+        Each file of this review that is ``restored`` shows again the plan it was written
+        from, with what its genre tag holds now (as before the write) and the decision
+        ``undone`` (not written again unless planned again). The caller holds the catalog's
+        writer lock.
+        """
+        results = undo_batch(catalog, batch)
+        by_path = {item.plan.path: item for item in self.items.values()}
+        for result in results:
+            item = by_path.get(result.path)
+            if result.status != "restored" or item is None or item.written is None:
+                continue
+            plan, before = item.written
+            item.plan = replace(plan, note=UNDONE)
+            item.current, item.decision, item.written = before, "undone", None
+        return results
 
     def counts(self) -> dict[str, int]:
         """How many files have each plan status, e.g. ``{"planned": 3, "kept": 2}``."""

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from earmark.catalog import Catalog
+from earmark.catalog.paths import display_path, library_folder
 from earmark.errors import CatalogError, EarmarkError
 from earmark.tagging.plan import TAG_STATUSES, TrackResult, undo_batch
 from earmark.tagging.policy import MODES, load_policy
@@ -106,15 +107,20 @@ class UndoIn(BaseModel):
 
 
 @router.get("/tags", response_class=HTMLResponse)
-def tags_page(request: Request,
+def tags_page(request: Request, catalogs: Catalogs,
               status: Annotated[Literal[("all", *TAG_STATUSES)],  # type: ignore[valid-type]
                                 Query()] = "planned") -> HTMLResponse:
-    """The review: counts per status, the files of one status with their reasons and buttons."""
+    """The review: counts per status, the files of one status with their reasons and buttons
+    (paths relative to the library's folder)."""
+    with catalogs.read() as catalog:
+        folder = library_folder(catalog)
+    bases = [folder] if folder else []
     reviews = _reviews(request)
     with reviews.lock:
         review = reviews.current
         items = [] if review is None else [
-            item.to_dict() for item in review.items.values()
+            {**item.to_dict(), "shown": display_path(item.plan.path, bases)}
+            for item in review.items.values()
             if status == "all" or item.plan.status == status]
         counts = {} if review is None else review.counts()
     return render(request, "tags.html", {
@@ -202,12 +208,16 @@ def apply(request: Request, review_id: str, settings: Settings) -> dict:
 
 
 @router.post("/api/tag-review/undo")
-def undo(body: UndoIn, settings: Settings) -> dict:
+def undo(request: Request, body: UndoIn, settings: Settings) -> dict:
     """Undo one batch of tag writes (default: the last one, as ``earmark undo --last``);
-    answers ``{results: [{path, status, reason}]}``. 404 when there is nothing to undo, 409
-    while a command writes to the catalog."""
-    with _writing(settings.db_path) as catalog:
-        results = undo_batch(catalog, body.batch)
+    answers ``{results: [{path, status, reason}]}``; the current review's files that are
+    restored say ``undone`` (:meth:`~earmark.tagging.review.TagReview.undo`). 404 when there
+    is nothing to undo, 409 while a command writes to the catalog."""
+    reviews = _reviews(request)
+    with reviews.lock, _writing(settings.db_path) as catalog:
+        review = reviews.current
+        results = (undo_batch(catalog, body.batch) if review is None
+                   else review.undo(catalog, body.batch))
     if not results:
         raise HTTPException(404, "nothing to undo")
     return {"results": [_result(r) for r in results]}

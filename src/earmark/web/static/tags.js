@@ -3,6 +3,13 @@
 (() => {
   const section = document.querySelector(".tag-review");
   const say = (text) => { document.getElementById("tag-status").textContent = text; };
+  // What a write or an undo did, said again on the page it reloads into.
+  const sayAfterReload = (text, url) => {
+    sessionStorage.setItem("earmark.tagSaid", text);
+    location.assign(url || location.href);
+  };
+  const said = sessionStorage.getItem("earmark.tagSaid");
+  if (said) { sessionStorage.removeItem("earmark.tagSaid"); say(said); }
   const review = () => section.dataset.review;
   const lastBatch = () => sessionStorage.getItem("earmark.tagBatch");
   const counts = (c) => Object.entries(c).map(([k, n]) => `${n} ${k}`).join(", ");
@@ -20,16 +27,18 @@
   document.getElementById("apply")?.addEventListener("click", () => run("Writing", async () => {
     const reply = await earmark.post(`/api/tag-review/${review()}/apply`, {});
     sessionStorage.setItem("earmark.tagBatch", reply.batch);
-    say(`Written: ${counts(reply.counts)}`);
-    setTimeout(() => location.reload(), 800);
+    // Written files leave the default 'planned' list: show them where they went.
+    const shown = ["written", "failed"].find((s) => reply.counts[s]) || "all";
+    sayAfterReload(`Written: ${counts(reply.counts)}`, `/tags?status=${shown}`);
   }));
 
   document.getElementById("undo")?.addEventListener("click", () => run("Undoing", async () => {
     const reply = await earmark.post("/api/tag-review/undo", {batch: lastBatch()});
     sessionStorage.removeItem("earmark.tagBatch");
     const restored = reply.results.filter((r) => r.status === "restored").length;
-    say(`Undone: ${restored} of ${reply.results.length} files restored; plan again to see ` +
-        "the files as they are now");
+    // Restored files are planned again (marked undone); refused ones keep their reason.
+    sayAfterReload(`Undone: ${restored} of ${reply.results.length} files restored`,
+                   restored ? "/tags?status=planned" : undefined);
   }));
 
   section.addEventListener("click", (event) => {
@@ -48,7 +57,7 @@
       row.querySelector(".status").textContent = item.status;
       row.querySelector(".reason").textContent = item.reason || "";
       row.querySelector(".new").textContent = (item.new || []).join("; ");
-      say(`${item.path}: ${item.decision}`);
+      say(`${row.querySelector(".path").textContent}: ${item.decision}`);
     });
   });
 })();
