@@ -3,11 +3,12 @@
 Pseudo-albums of neighbouring clips: the first three and the next three clips of each genre
 (neighbouring GTZAN clips often share an artist and record) are two albums, and four mixed
 albums of three clips of two different genres each show that pooling does not force songs that
-really differ into one genre. Each song's evidence is the MSD musicnn genre confidences that
-`earmark embed` stored in the catalog; pooling is :func:`earmark.tagging.albums.pool_album`,
-the rule `earmark tag` applies by default. Accuracy counts the 48 clips whose genre the MSD
-vocabulary covers (not disco, not reggae); "at 0.30" counts only songs whose written genre
-clears the default `--min-confidence`. The catalog is cached at
+really differ into one genre. Each song's evidence is the genre confidences that `earmark embed`
+stored in the catalog: by default the calibrated zero-shot genres of MSD and MTT musicnn
+together, what `earmark tag` uses (``--model MSD_musicnn`` for one tagger alone); pooling is
+:func:`earmark.tagging.albums.pool_album`, the rule `earmark tag` applies by default. Accuracy
+counts the 48 clips whose genre the vocabulary covers (not disco, not reggae); "at 0.30" counts
+only songs whose written genre clears the default `--min-confidence`. The catalog is cached at
 ``~/.cache/earmark/bench/genre_albums.sqlite`` (built on first use: scan + embed, ~1 minute).
 
     python bench/bench_genre_albums.py            # prints the table
@@ -32,7 +33,8 @@ from earmark.tagging.policy import canonical_genre, load_policy  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 GTZAN = Path(os.environ.get("EARMARK_SHARED", ROOT.parent / "shared")) / "data" / "gtzan-mini-dev"
 CACHE = Path.home() / ".cache" / "earmark" / "bench" / "genre_albums.sqlite"
-MODEL = "MSD_musicnn"
+#: The taggers `earmark tag` uses by default, stored under their combination's name.
+MODEL = "MSD_musicnn+MTT_musicnn"
 UNCOVERED = {"disco", "reggae"}  # in neither tagger's vocabulary
 MIXED = [("classical", "metal"), ("jazz", "hiphop"), ("blues", "pop"), ("country", "rock")]
 THRESHOLD = 0.30
@@ -50,7 +52,7 @@ def _evidence(db: Path, data: Path, model: str) -> dict[str, list[dict[str, floa
             from earmark.ingest.scan import scan
 
             scan(catalog, [str(data)])
-            embed_tracks(catalog, model)
+            embed_tracks(catalog, model.split("+"))  # a combination: its taggers together
             rows = [t for t in tracks.iter_tracks(catalog) if Path(t.path).is_relative_to(data)]
         by_genre: dict[str, list[dict[str, float]]] = {}
         for track in sorted(rows, key=lambda t: t.path):

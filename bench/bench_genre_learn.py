@@ -164,9 +164,9 @@ def section(seeds: int = 5) -> None:
     print(f"\nend to end (seed 0: tags removed, rescanned, `learn_genres`, stored predictions "
           f"scored): {e2e['accuracy']:.3f} on {e2e['held']} songs; {report.reason}; "
           f"{e2e['seconds']:.1f} s incl. re-embedding the {e2e['held']} changed files\n")
-    genre_rows = [[g.genre, g.songs, g.precision, g.recall, "yes" if g.learned else g.reason]
-                  for g in report.genres]
-    print(markdown_table(genre_rows, ["genre", "songs", "CV precision", "CV recall",
+    genre_rows = [[g.genre, g.songs, g.precision, g.recall, g.caveat or "—",
+                   "yes" if g.learned else g.reason] for g in report.genres]
+    print(markdown_table(genre_rows, ["genre", "songs", "CV precision", "CV recall", "note",
                                       "learned"]))
 
 
