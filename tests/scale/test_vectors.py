@@ -9,7 +9,7 @@ from scale_builders import embed_randomly, record_rows, write_library
 
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings, store_embedding
-from earmark.catalog.vectors import cache_folder, vector_table
+from earmark.catalog.vectors import cache_folder, forget_tables, vector_table
 
 MODEL = "MSD_musicnn"
 
@@ -42,6 +42,7 @@ def test_matrix_is_every_current_embedding_by_track_id_and_is_cached(catalog):
     files = sorted(p.name for p in cache_folder(catalog).iterdir())
     assert len(files) == 4  # ids and matrix, per model
     before = {p: p.stat().st_mtime_ns for p in cache_folder(catalog).iterdir()}
+    forget_tables()
     _assert_same_as_rows(catalog, MODEL)  # read from the files, not rewritten
     assert {p: p.stat().st_mtime_ns for p in cache_folder(catalog).iterdir()} == before
 
@@ -93,6 +94,7 @@ def test_damaged_or_unwritable_cache_still_gives_the_catalog_embeddings(catalog)
     vector_table(catalog, MODEL)
     for path in cache_folder(catalog).glob("*.npy"):
         path.write_bytes(b"not an array")
+    forget_tables()  # as a new process: the files are read
     _assert_same_as_rows(catalog, MODEL)
     for path in cache_folder(catalog).iterdir():
         path.unlink()
@@ -101,3 +103,21 @@ def test_damaged_or_unwritable_cache_still_gives_the_catalog_embeddings(catalog)
     store_embedding(catalog, _first(catalog).id, MODEL, np.ones(200, np.float32),
                     _first(catalog).content_hash)
     _assert_same_as_rows(catalog, MODEL)
+
+
+def test_a_new_catalog_at_the_same_path_never_takes_the_old_ones_cache(tmp_path):
+    """A catalog deleted and made again where it was (its cache folder left behind) starts at
+    another generation, so the old matrix files are not mistaken for its own."""
+    first = write_library(tmp_path / "lib", 1)[0]
+    db = tmp_path / "c.sqlite"
+    with Catalog(db) as catalog:
+        embed_randomly(catalog, record_rows(catalog, [first]), MODEL, seed=1)
+        old = vector_table(catalog, MODEL)
+    for path in tmp_path.glob("c.sqlite*"):
+        if path.is_file():
+            path.unlink()
+    with Catalog(db) as catalog:
+        embed_randomly(catalog, record_rows(catalog, [first]), MODEL, seed=2)
+        new = vector_table(catalog, MODEL)
+        _assert_same_as_rows(catalog, MODEL)
+    assert not np.array_equal(old.matrix, new.matrix)

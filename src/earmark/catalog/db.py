@@ -209,6 +209,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE embeddings ADD COLUMN precision TEXT;
     UPDATE embeddings SET analysis = 'full';
     """,
+    # vector_generation starts at a random value: the matrix files of a deleted catalog, left
+    # beside a new one made at the same path, are then never taken for the new catalog's.
+    """
+    UPDATE vector_generation SET generation = abs(random() % 1000000000000);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
