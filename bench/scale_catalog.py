@@ -130,7 +130,7 @@ def section_queries(library: Path, db: Path) -> None:
                 ("similar(top 10)", _best(lambda: similar(catalog, query, 10))),
                 ("embed, nothing to do (selection only)",
                  _best(lambda: embed_tracks(catalog, DEFAULT_EMBEDDING)))]
-    out = Path(tempfile.mkdtemp()) / "mix.m3u8"
+    out = library.parent / "mix.m3u8"  # in the bench's temporary folder
     rows += [("earmark --version (CLI start-up)", _cli("--version")),
              ("earmark recommend --top 20", _cli("recommend", "--db", str(db), "--top", "20")),
              ("earmark similar SONG --top 10", _cli("similar", "--db", str(db), first.path)),
