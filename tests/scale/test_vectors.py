@@ -9,7 +9,7 @@ from scale_builders import embed_randomly, record_rows, write_library
 
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings, store_embedding
-from earmark.catalog.vectors import cache_folder, vector_table
+from earmark.catalog.vectors import cache_folder, forget_tables, vector_table
 
 MODEL = "MSD_musicnn"
 
@@ -42,6 +42,7 @@ def test_matrix_is_every_current_embedding_by_track_id_and_is_cached(catalog):
     files = sorted(p.name for p in cache_folder(catalog).iterdir())
     assert len(files) == 4  # ids and matrix, per model
     before = {p: p.stat().st_mtime_ns for p in cache_folder(catalog).iterdir()}
+    forget_tables()
     _assert_same_as_rows(catalog, MODEL)  # read from the files, not rewritten
     assert {p: p.stat().st_mtime_ns for p in cache_folder(catalog).iterdir()} == before
 
@@ -93,6 +94,7 @@ def test_damaged_or_unwritable_cache_still_gives_the_catalog_embeddings(catalog)
     vector_table(catalog, MODEL)
     for path in cache_folder(catalog).glob("*.npy"):
         path.write_bytes(b"not an array")
+    forget_tables()  # as a new process: the files are read
     _assert_same_as_rows(catalog, MODEL)
     for path in cache_folder(catalog).iterdir():
         path.unlink()

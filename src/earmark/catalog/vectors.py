@@ -8,6 +8,10 @@ catalog's ``vector_generation`` (a counter that triggers move whenever an embedd
 or removed, or a track's content, status or row changes), so a stale file is never used: the
 files are rebuilt from the catalog on the next read. The file is only a copy: deleting it loses
 nothing, and a folder that cannot be written just means no cache.
+
+Each process also keeps the tables it read last in memory (:data:`KEPT_IN_MEMORY` of them),
+checked against the generation on every call: a web server answering ``similar`` or a radio
+then reads one number per request instead of the 80 MB file.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +40,53 @@ class VectorTable:
     track_ids : ``(n,)`` int64, ascending.
     matrix : ``(n, dim)`` float32, C-contiguous: row ``i`` is the embedding of
         ``track_ids[i]``. ``(0, 0)`` when the model has none.
+    generation : the catalog's ``vector_generation`` it was read at (``-1``: not from a
+        catalog). Tables from :func:`vector_table` are shared: their arrays are read-only.
     """
 
     track_ids: np.ndarray
     matrix: np.ndarray
+    generation: int = -1
+    _derived: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False,
+                                            compare=False)
+
+    def derived(self, name: str, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``compute(matrix)`` (read-only), computed on the first call for ``name`` and kept
+        with this table: e.g. the unit-length rows of similarity search, which then live
+        exactly as long as the table stays in memory and are never older than it."""
+        value = self._derived.get(name)
+        if value is None:
+            value = compute(self.matrix)
+            value.setflags(write=False)
+            self._derived[name] = value
+        return value
 
     def __len__(self) -> int:
         return len(self.track_ids)
 
     def subset(self, keep: np.ndarray) -> VectorTable:
         """The rows where the boolean mask ``keep`` ``(n,)`` is true, in the same order."""
-        return VectorTable(self.track_ids[keep], self.matrix[keep])
+        return VectorTable(self.track_ids[keep], self.matrix[keep], self.generation)
+
+
+#: How many ``(catalog, model)`` tables a process keeps in memory (a web server has one
+#: catalog and mostly one model; tests open many catalogs, whose old tables must not pile up).
+KEPT_IN_MEMORY = 4
+_kept: OrderedDict[tuple[str, str], VectorTable] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def forget_tables() -> None:
+    """Drop the tables this process keeps in memory (the files beside the catalogs stay), so
+    that the next :func:`vector_table` reads its file: what a new process does."""
+    with _kept_lock:
+        _kept.clear()
+
+
+def current_generation(catalog: Catalog) -> int:
+    """The catalog's ``vector_generation``: it moves whenever any model's current embeddings
+    may have changed, so an equal number means an unchanged :class:`VectorTable`."""
+    return catalog.execute("SELECT generation FROM vector_generation").fetchone()[0]
 
 
 def cache_folder(catalog: Catalog) -> Path:
@@ -82,34 +124,46 @@ def vector_table(catalog: Catalog, model: str) -> VectorTable:
     was computed from the file's present content, as
     :func:`earmark.catalog.embeddings.load_embeddings` gives them for the whole catalog.
 
-    Read from the matrix file beside the catalog when it holds the catalog's present
+    The table this process read last for this catalog and model when the generation has not
+    moved since; else the matrix file beside the catalog when it holds the present
     generation; otherwise read from the catalog in one query and the file (re)written.
     """
+    key = (str(catalog.path), model)
     with _snapshot(catalog):
-        generation = catalog.execute("SELECT generation FROM vector_generation").fetchone()[0]
+        generation = current_generation(catalog)
+        with _kept_lock:
+            kept = _kept.get(key)
+        if kept is not None and kept.generation == generation:
+            return kept
         files = _cache_files(catalog, model, generation)
-        cached = _read_cache(*files)
-        if cached is not None:
-            return cached
-        table = _read_catalog(catalog, model)
-    _write_cache(files, table)
+        table = _read_cache(*files, generation)
+        if table is None:
+            table = _read_catalog(catalog, model, generation)
+            _write_cache(files, table)
+    for array in (table.track_ids, table.matrix):
+        array.setflags(write=False)  # shared by every caller from now on
+    with _kept_lock:
+        _kept[key] = table
+        _kept.move_to_end(key)
+        while len(_kept) > KEPT_IN_MEMORY:
+            _kept.popitem(last=False)
     return table
 
 
-def _read_catalog(catalog: Catalog, model: str) -> VectorTable:
+def _read_catalog(catalog: Catalog, model: str, generation: int) -> VectorTable:
     rows = catalog.execute(
         "SELECT e.track_id, e.vector FROM embeddings e JOIN tracks t ON t.id = e.track_id "
         "WHERE e.model = ? AND t.status = 'ok' AND e.content_hash IS t.content_hash "
         "ORDER BY e.track_id", (model,)).fetchall()
     if not rows:
-        return VectorTable(np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+        return VectorTable(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), generation)
     ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
     # One join and one frombuffer: the vectors are float32 little-endian blobs of one size.
     matrix = np.frombuffer(b"".join(row[1] for row in rows), "<f4").reshape(len(rows), -1)
-    return VectorTable(ids, matrix.astype(np.float32))
+    return VectorTable(ids, matrix.astype(np.float32), generation)
 
 
-def _read_cache(ids_file: Path, matrix_file: Path) -> VectorTable | None:
+def _read_cache(ids_file: Path, matrix_file: Path, generation: int) -> VectorTable | None:
     """The cached table, or ``None`` when there is none for this generation (or it cannot be
     read: it is then rebuilt)."""
     try:
@@ -119,7 +173,7 @@ def _read_cache(ids_file: Path, matrix_file: Path) -> VectorTable | None:
         return None
     if ids.ndim != 1 or matrix.ndim != 2 or len(ids) != len(matrix):
         return None
-    return VectorTable(ids, matrix)
+    return VectorTable(ids, matrix, generation)
 
 
 def _write_cache(files: tuple[Path, Path], table: VectorTable) -> None:

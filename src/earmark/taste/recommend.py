@@ -26,7 +26,14 @@ from earmark.errors import AudioError, EarmarkError
 from earmark.ingest.scan import add_file, inspect_file
 from earmark.models.musicnn import load_musicnn
 from earmark.settings import settings
-from earmark.taste.active import LIKELY, cosine_distances, select_batch
+from earmark.taste.active import (
+    LIKELY,
+    cosine_similarities,
+    l2_normalise,
+    select_batch,
+    top_indices,
+    unit_similarities,
+)
 from earmark.taste.model import DEFAULT_EMBEDDING, TasteModel
 from earmark.types import ProgressFn
 
@@ -89,11 +96,6 @@ def top_tags(catalog: Catalog, track_id: int, model: str = DEFAULT_EMBEDDING, n:
         return []
     ranked = sorted(payload.items(), key=lambda item: -item[1])
     return [tag for tag, p in ranked[:n] if p >= minimum]
-
-
-def cosine_similarities(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """``(len(X), len(Y))`` cosine similarities in [-1, 1]."""
-    return 1.0 - cosine_distances(X, Y)
 
 
 def embed_missing(
@@ -217,17 +219,34 @@ class _Candidates:
                                for start in range(0, len(self.rows), BLOCK_ROWS)])
 
 
+def _kept_rows(catalog: Catalog, table: VectorTable, under: str | Path | None,
+               exclude: Iterable[int]) -> np.ndarray:
+    """``(n,)`` bool: which rows of ``table`` are playable songs (under ``under``) other than
+    the tracks ``exclude``."""
+    keep = ~np.isin(table.track_ids, np.fromiter(exclude, np.int64))
+    if under is not None:
+        keep &= np.isin(table.track_ids,
+                        np.array(tracks.track_column(catalog, "id", "ok", under), np.int64))
+    return keep
+
+
 def _candidates(catalog: Catalog, model: str, under: str | Path | None,
                 exclude: Iterable[int]) -> _Candidates:
     """The current embeddings of ``model`` of the playable songs (under ``under``), without
     the tracks ``exclude``, by track id. Tracks are read only for the songs finally chosen
     (:func:`_tracks`): building one per candidate is what made a 100,000-song library slow."""
     table = vector_table(catalog, model)
-    keep = ~np.isin(table.track_ids, np.fromiter(exclude, np.int64))
-    if under is not None:
-        keep &= np.isin(table.track_ids,
-                        np.array(tracks.track_column(catalog, "id", "ok", under), np.int64))
-    return _Candidates(table, np.flatnonzero(keep))
+    return _Candidates(table, np.flatnonzero(_kept_rows(catalog, table, under, exclude)))
+
+
+def unit_table(catalog: Catalog, model: str) -> tuple[VectorTable, np.ndarray]:
+    """The current embeddings of ``model`` (:func:`vector_table`) and their rows scaled to unit
+    length ``(n, dim)`` float32 (read-only), so that a song's cosine similarity to every other
+    is one matrix-vector product. The scaled rows are kept with the table, which the process
+    keeps while the catalog's generation stands: normalising 100,000 rows on every request
+    cost similar and the radio most of their time."""
+    table = vector_table(catalog, model)
+    return table, table.derived("unit", l2_normalise)
 
 
 def _tracks(catalog: Catalog, track_ids: np.ndarray) -> list[Track]:
@@ -288,10 +307,9 @@ def recommend(
     if not len(candidates):
         return []
     scores = candidates.scores(taste.like_probability)
-    order = np.argsort(-scores, kind="stable")
+    order = top_indices(scores, top)
     if min_score is not None:
         order = order[scores[order] >= min_score]
-    order = order[:top]
     X = candidates.vectors(order)
     stars = taste.regressor.predict(X) if taste.regressor is not None else None
     chosen = candidates.track_ids[order].tolist()
@@ -331,23 +349,29 @@ def similar(
     exclude = [] if query.track_id is None else [query.track_id]
     if exclude_disliked:
         exclude += [i for i, r in current_ratings(catalog).items() if r.label == 0]
-    candidates = _candidates(catalog, model, under, exclude)
-    sims = candidates.scores(lambda X: cosine_similarities(query.vector[np.newaxis, :], X)[0]
-                             ) if len(candidates) else np.zeros(0)
-    ids = candidates.track_ids
-    order = np.argsort(-sims, kind="stable")
+    table, unit = unit_table(catalog, model)
+    if not len(table):
+        return []
+    keep = _kept_rows(catalog, table, under, exclude)
+    # One matrix-vector product over the whole library; left-out rows are masked rather than
+    # copied out of the matrix, and rank last.
+    sims = unit_similarities(unit, l2_normalise(np.asarray(query.vector)[np.newaxis, :]
+                                                .astype(unit.dtype))[0])
+    sims[~keep] = -np.inf
+    wanted = int(keep.sum()) if top is None else min(max(2 * top, 50), int(keep.sum()))
     out: list[tuple[Track, float]] = []
+    done = 0
     # Tracks are read a page of the ranking at a time: duplicates of the query are skipped, so
-    # a page may not fill ``top``.
-    page = len(order) if top is None else max(2 * top, 50)
-    for start in range(0, len(order), page):
-        chosen = order[start:start + page]
-        for index, track in zip(chosen, _tracks(catalog, ids[chosen]), strict=True):
+    # a page may not fill ``top``; the next page then ranks twice as many songs.
+    while done < wanted:
+        chosen = top_indices(sims, wanted)[done:]
+        for index, track in zip(chosen, _tracks(catalog, table.track_ids[chosen]), strict=True):
             if query.audio_hash and track.audio_hash == query.audio_hash:
                 continue
             out.append((track, float(sims[index])))
             if len(out) == top:
                 return out
+        done, wanted = wanted, min(2 * wanted, int(keep.sum()))
     return out
 
 
