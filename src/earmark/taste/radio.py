@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from earmark.catalog import Catalog, tracks
-from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.tracks import Track
+from earmark.catalog.vectors import vector_table
 from earmark.taste.model import DEFAULT_EMBEDDING, NotEnoughRatings, TasteModel, current_taste
 from earmark.taste.recommend import QuerySong, similar
 
@@ -120,15 +120,20 @@ def radio(
     pool = similar(catalog, seed, neighbourhood, model, exclude_disliked=True)
     already = set(queued)
     pool = [(track, sim) for track, sim in pool if track.id not in already]
+    # The pool's embeddings are rows of the matrix similar ranked, kept in memory: no catalog
+    # read. A song whose embedding went in between (a write meanwhile) is left out.
+    table = vector_table(catalog, model)
+    rows = np.searchsorted(table.track_ids, [track.id for track, _ in pool]).astype(np.int64)
+    current = [row < len(table) and table.track_ids[row] == track.id
+               for row, (track, _) in zip(rows, pool, strict=True)]
+    pool, rows = [song for song, ok in zip(pool, current, strict=True) if ok], rows[current]
     if not pool or count == 0:
         return []
     sims = np.array([sim for _, sim in pool])
     p_like = None
     factor = np.ones(len(pool))
     if taste is not None:
-        ids, X = load_embeddings(catalog, model, [track.id for track, _ in pool])
-        order = {track_id: row for row, track_id in enumerate(ids)}
-        p_like = taste.like_probability(X)[[order[track.id] for track, _ in pool]]
+        p_like = taste.like_probability(table.matrix[rows])
         factor = 1.0 + liking_weight * (2.0 * p_like - 1.0)
     scores = (1.0 + sims) / 2.0 * factor
     ranked = np.argsort(-scores, kind="stable")

@@ -358,11 +358,13 @@ def similar(
     sims = unit_similarities(unit, l2_normalise(np.asarray(query.vector)[np.newaxis, :]
                                                 .astype(unit.dtype))[0])
     sims[~keep] = -np.inf
-    wanted = int(keep.sum()) if top is None else min(max(2 * top, 50), int(keep.sum()))
+    # A few spare songs for the query's duplicates, which are skipped: the first page nearly
+    # always fills ``top``, and reads few more Tracks than are shown.
+    wanted = int(keep.sum()) if top is None else min(top + 8, int(keep.sum()))
     out: list[tuple[Track, float]] = []
     done = 0
-    # Tracks are read a page of the ranking at a time: duplicates of the query are skipped, so
-    # a page may not fill ``top``; the next page then ranks twice as many songs.
+    # Tracks are read a page of the ranking at a time; when duplicates leave a page short of
+    # ``top``, the next page ranks twice as many songs.
     while done < wanted:
         chosen = top_indices(sims, wanted)[done:]
         for index, track in zip(chosen, _tracks(catalog, table.track_ids[chosen]), strict=True):
