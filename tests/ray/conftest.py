@@ -2,27 +2,17 @@
 per session the way earmark starts its own (:func:`earmark.engine.ray.start_local_cluster`),
 and stopped (every process of it) at the end, whatever happened.
 
-Every test here is marked ``ray`` and ``slow`` and kept in one xdist group, so ``pytest -n 2
---dist loadgroup`` runs them on one worker, in file order: ``test_00_loopback`` first.
+Every test module here sets ``pytestmark = RAY_TESTS`` (from ``raytools``): marked ``ray`` and
+``slow`` and kept in one xdist group, so ``pytest -n 2 --dist loadgroup`` runs them on one
+worker, in file order: ``test_00_loopback`` first.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
-
-RAY_DIR = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if RAY_DIR in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.ray)
-            item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(scope="session")

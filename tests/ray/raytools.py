@@ -7,6 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+#: The marks of every Ray test (each module's ``pytestmark``): the xdist group keeps them on
+#: one worker, so one cluster at a time, in file order.
+RAY_TESTS = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]
+
 
 def driver_environment(cluster) -> dict[str, str]:
     """The environment of an ``earmark`` command that drives ``cluster`` by its address: the

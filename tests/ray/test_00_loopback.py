@@ -11,7 +11,7 @@ import re
 import shutil
 
 import pytest
-from raytools import earmark
+from raytools import RAY_TESTS, earmark
 
 from music import gtzan_clip, transcode
 
@@ -23,6 +23,8 @@ _INET6 = re.compile(r'inet_pton\(AF_INET6, "(?P<ip>[^"]+)"')
 #: Families that never leave the machine: Unix sockets, the kernel's netlink, and AF_UNSPEC
 #: (a connect that dissolves a UDP socket's association).
 _LOCAL_FAMILIES = {"AF_UNIX", "AF_LOCAL", "AF_NETLINK", "AF_UNSPEC"}
+
+pytestmark = RAY_TESTS
 
 
 def _loopback(family: str, rest: str) -> str | None:

@@ -10,10 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from raytools import earmark
+from raytools import RAY_TESTS, earmark
 
 from earmark.engine.ray import session_processes
 from music import gtzan_clip, transcode
+
+pytestmark = RAY_TESTS
 
 
 def _cluster_folders() -> set[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from raytools import driver_environment, earmark
+from raytools import RAY_TESTS, driver_environment, earmark
 
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings
@@ -24,6 +24,8 @@ from earmark.engine.ray import session_processes
 from music import gtzan_clip, transcode
 
 TAGGERS = ("MSD_musicnn", "MTT_musicnn")
+
+pytestmark = RAY_TESTS
 
 
 @pytest.fixture(scope="module")

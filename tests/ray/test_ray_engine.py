@@ -13,8 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from raytools import RAY_TESTS
 
 from earmark.engine import LocalEngine
+
+pytestmark = RAY_TESTS
 
 
 @pytest.fixture(scope="module")
