@@ -32,6 +32,8 @@ def test_song_image_is_a_png_drawn_once_per_content(kind, music_copy, tmp_path):
     pixels = _picture(image)
     assert pixels.shape[0] > 100 and pixels.shape[1] > 300
     assert pixels.std() > 10  # a drawn picture, not a blank canvas
+    # Bounded: the song page shows both pictures above the genres, tags and radio.
+    assert pixels.shape[0] <= 450, pixels.shape
     drawn_at = image.stat().st_mtime_ns
     assert song_image(track, kind, folder) == image  # the second page view reuses it
     assert image.stat().st_mtime_ns == drawn_at

@@ -32,12 +32,23 @@ def test_an_unknown_page_is_a_404_page_for_browsers_and_json_for_scripts(client)
     assert (api.status_code, api.json()) == (404, {"detail": "Not Found"})
 
 
+def test_every_page_names_an_icon_the_app_serves(client):
+    """Without one, every browser asks for /favicon.ico and logs its 404 on every page."""
+    for path in ("/", "/review", "/tags", "/dashboard", "/no/such/page"):
+        page = client.get(path, headers={"Accept": "text/html"})
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.text
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg") and len(icon.content) < 1024
+
+
 def test_pages_and_static_files_ship_inside_the_package():
     from importlib.resources import files
 
     web = files("earmark.web")
     for name in ("templates/base.html", "templates/library.html", "templates/login.html",
-                 "templates/error.html", "static/app.css", "static/app.js"):
+                 "templates/error.html", "static/app.css", "static/app.js",
+                 "static/favicon.svg"):
         assert web.joinpath(name).is_file(), name
     assert "http" not in web.joinpath("templates/base.html").read_text().replace(
         'href="/', "")  # nothing loaded from another site

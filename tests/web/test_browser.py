@@ -330,9 +330,14 @@ def test_map_shows_every_song_hover_names_one_and_click_plays_it(page, taste_sit
     ("songs/999999", "page-error")])
 def test_every_page_renders_without_script_errors(page, taste_site, shots, path, name):
     url = taste_site.url + path.format(jazz=_ids(taste_site.db)["jazz.flac"])
+    logged = []  # what the browser's console says went wrong (a missing favicon, a failed fetch)
+    page.on("console", lambda message: logged.append(message.text)
+            if message.type == "error" else None)
     reply = page.goto(url)
     assert reply.status == (404 if name == "page-error" else 200)
     page.wait_for_load_state("networkidle")
     shot = shots(page, name)
     assert shot.stat().st_size > 10_000
     assert page.errors == []
+    # The error page's own 404 is the only failure a browser logs.
+    assert len(logged) == (1 if name == "page-error" else 0), logged

@@ -53,6 +53,9 @@ def test_song_page_has_the_player_pictures_file_tags_and_rating_buttons(site, so
     for tag in ("Ada Quartet", "Night Sessions", "Blue Smoke"):  # the file's own tags
         assert tag in html
     assert "Tag blocks: Vorbis comment" in html and "rating_guessed" not in html
+    # The path relative to the library's folder (every song is in one), in full on hover.
+    name = song.path.rsplit("/", 1)[-1]
+    assert f'<span class="path" title="{song.path}">{name}</span>' in html
     for answer in ("like", "dislike", "skip", "1", "2", "3", "4", "5"):
         assert f'data-rate="{answer}"' in html
     assert 'id="radio-start"' in html and f'href="/api/songs/{song.id}/radio.m3u8"' in html
@@ -65,6 +68,7 @@ def test_song_json_and_missing_ids(site, songs):
     details = site.get(f"/api/songs/{song.id}").json()
     assert set(details) == {"song", "file_tags", "rating", "history"}
     assert details["song"]["id"] == song.id and details["song"]["name"] == "Gravel - Iron Tide"
+    assert details["song"]["shown_path"] == song.path.rsplit("/", 1)[-1]
     assert details["file_tags"]["artist"] == "Gravel"
     assert details["rating"] is None and details["history"] == []
     for url in ("/api/songs/9999", "/songs/9999", "/api/songs/9999/similar",

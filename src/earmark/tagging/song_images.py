@@ -29,11 +29,13 @@ from earmark.tagging.lookup import song_tags
 #: probable tags).
 KINDS = ("spectrogram", "taggram")
 SPECTROGRAM_SECONDS = 30.0
-#: Tags drawn in a taggram: the song's most probable ones (its mean over time).
-TAGGRAM_TAGS = 20
+#: Tags drawn in a taggram: the song's most probable ones (its mean over time), as many as the
+#: song page lists, so the picture stays about as tall as the spectrogram (~400 px; 20 rows
+#: made a 650 px picture that pushed the genres and the radio out of view).
+TAGGRAM_TAGS = 10
 #: Part of every picture's name: raise it when the drawing changes, so pictures drawn the old
 #: way are drawn again instead of being served from the cache.
-DRAWING = 2
+DRAWING = 3
 
 
 def song_image(track: Track, kind: str, folder: str | Path) -> Path:

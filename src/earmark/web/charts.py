@@ -63,10 +63,11 @@ def line_chart(series: dict[str, Sequence[float | None]], tips: Sequence[str], *
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
                      f'stroke="#e2e2e6"/><text x="{left - 4}" y="{y(v) + 4:.1f}" '
                      f'text-anchor="end">{v:.2f}</text>')
-    parts.append(f'<text x="{left}" y="{height - 8}">retrain 1</text>')
-    if n > 1:
-        parts.append(f'<text x="{width - right}" y="{height - 8}" text-anchor="end">'
-                     f'retrain {n}</text>')
+    # The first and last retrains are labelled under their points (one retrain: under the
+    # single point, in the middle), so a label never names a place without a point.
+    for i, anchor in ([(0, "middle")] if n == 1 else [(0, "start"), (n - 1, "end")] if n else []):
+        parts.append(f'<text class="x-label" x="{x(i):.1f}" y="{height - 8}" '
+                     f'text-anchor="{anchor}">retrain {i + 1}</text>')
     for k, (name, values) in enumerate(series.items()):
         colour = SERIES_COLOURS[k % len(SERIES_COLOURS)]
         points = [(i, v) for i, v in enumerate(values) if v is not None]

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from earmark.catalog import Catalog, ratings
+from earmark.catalog.paths import display_path, library_folder
 from earmark.catalog.tracks import Track, get_track_by_id, song_name
 from earmark.errors import EarmarkError
 from earmark.models.registry import BOTH
@@ -76,7 +77,9 @@ def _seed(catalog: Catalog, track: Track) -> QuerySong:
 
 def _details(catalog: Catalog, track: Track) -> dict:
     history = ratings.rating_history(catalog, track.id)
-    return {"song": {**track.to_dict(), "name": song_name(track)},
+    folder = library_folder(catalog)
+    shown = display_path(track.path, [folder] if folder else [])
+    return {"song": {**track.to_dict(), "name": song_name(track), "shown_path": shown},
             "file_tags": track.tags,
             "rating": rating_dict(ratings.latest_opinion(history)),
             "history": [rating_dict(r) for r in reversed(history)]}
@@ -93,7 +96,8 @@ def song_page(request: Request, catalogs: Catalogs, song_id: int = SongId) -> HT
 
 @router.get("/api/songs/{song_id}")
 def song_details(catalogs: Catalogs, song_id: int = SongId) -> dict:
-    """``{"song": {track fields, name}, "file_tags": {...}, "rating": current or null,
+    """``{"song": {track fields, name, shown_path (relative to the library's folder)},
+    "file_tags": {...}, "rating": current or null,
     "history": [ratings, newest first]}``; 404 for an id not in the catalog."""
     with catalogs.read() as catalog:
         return _details(catalog, _track(catalog, song_id))
