@@ -167,14 +167,21 @@ def test_filter_by_rating(catalog_path):
         ratings.add_rating(catalog, ids["Mirror Ball"], stars=4)
         ratings.add_rating(catalog, ids["Mirror Ball"], "skip")    # a skip changes nothing
         ratings.add_rating(catalog, ids["Corner Talk"], "skip")    # only skipped: unrated
-    assert _titles(catalog_path, SongQuery(rating="like")) == ["Blue Smoke"]
-    assert _titles(catalog_path, SongQuery(rating="dislike")) == ["Iron Tide"]
+        ratings.add_rating(catalog, ids["Sonata in Rain"], stars=2)
+        ratings.add_rating(catalog, ids["Muddy Road"], stars=3)    # neither liked nor disliked
+    # Liked and disliked as the taste model and the dashboard count them: 4-5 stars is liked,
+    # 1-2 disliked (catalog.ratings.rating_label).
+    assert sorted(_titles(catalog_path, SongQuery(rating="like"))) == ["Blue Smoke",
+                                                                       "Mirror Ball"]
+    assert sorted(_titles(catalog_path, SongQuery(rating="dislike"))) == ["Iron Tide",
+                                                                          "Sonata in Rain"]
     assert _titles(catalog_path, SongQuery(rating="4")) == ["Mirror Ball"]
     assert _titles(catalog_path, SongQuery(rating="5")) == []
+    assert sorted(_titles(catalog_path, SongQuery(rating="3"))) == ["Mirror Ball",
+                                                                    "Muddy Road"]
     assert sorted(_titles(catalog_path, SongQuery(rating="rated"))) == [
-        "Blue Smoke", "Iron Tide", "Mirror Ball"]
-    assert sorted(_titles(catalog_path, SongQuery(rating="unrated"))) == [
-        "Corner Talk", "Muddy Road", "Sonata in Rain"]
+        "Blue Smoke", "Iron Tide", "Mirror Ball", "Muddy Road", "Sonata in Rain"]
+    assert sorted(_titles(catalog_path, SongQuery(rating="unrated"))) == ["Corner Talk"]
     with Catalog(catalog_path) as catalog:
         rows = {r.track.title: r for r in search_songs(catalog).songs}
     assert (rows["Iron Tide"].verdict, rows["Mirror Ball"].stars) == ("dislike", 4)
@@ -212,7 +219,14 @@ def test_filter_by_status_analysis_and_missing_genre(catalog_path, tmp_path):
     ids = _ids(catalog_path)
     with Catalog(catalog_path) as catalog:
         scan(catalog, [tmp_path], verify=False)
-        store_embedding(catalog, ids["Blue Smoke"], "MSD_musicnn", [0.1] * 8, None)
+        hashes = {t.id: t.content_hash for t in iter_tracks(catalog)}
+        store_embedding(catalog, ids["Blue Smoke"], "MSD_musicnn", [0.1] * 8,
+                        hashes[ids["Blue Smoke"]])
+        # Not analysed, as the dashboard counts: computed from content the file no longer
+        # has, or by another model.
+        store_embedding(catalog, ids["Iron Tide"], "MSD_musicnn", [0.1] * 8, "old content")
+        store_embedding(catalog, ids["Mirror Ball"], "MTT_musicnn", [0.1] * 8,
+                        hashes[ids["Mirror Ball"]])
         catalog.execute("UPDATE tracks SET genre = NULL WHERE title = 'Corner Talk'")
     with Catalog(catalog_path) as catalog:
         failed = search_songs(catalog, SongQuery(status="error")).songs

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from earmark.catalog.db import Catalog
 from earmark.catalog.tracks import Track, tracks_by_id
+from earmark.settings import EMBEDDING_MODEL
 
 #: Sort orders: name -> the key expressions, ending in ``id`` so every key is unique. Each
 #: matches an index of migration 3, so paging searches the index instead of scanning.
@@ -25,8 +26,10 @@ SORTS: dict[str, tuple[str, ...]] = {
     "album": ("ifnull(album, '') COLLATE NOCASE", "id"),
     "added": ("added_at", "id"),
 }
-#: Rating filters: a verdict, ``rated`` (any current opinion), ``unrated``, or stars ``1``-``5``
-#: (at least that many).
+#: Rating filters: ``like`` (liked: a like, or 4-5 stars) and ``dislike`` (a dislike, or 1-2
+#: stars), as the taste model and the dashboard count them
+#: (:func:`earmark.catalog.ratings.rating_label`); ``rated`` (any current opinion), ``unrated``,
+#: or stars ``1``-``5`` (at least that many).
 RATINGS = ("like", "dislike", "rated", "unrated", "1", "2", "3", "4", "5")
 #: A predicted tag counts for the tag filter from this probability on (musicnn's top tags of a
 #: song typically score 0.2-0.6).
@@ -36,9 +39,15 @@ TAG_THRESHOLD = 0.2
 LIKING_MODEL, LIKING_KIND = "taste", "liking"
 MAX_PAGE = 500
 
-# A song's current opinion: its latest rating that is not a skip (catalog.ratings' rule).
-_CURRENT = ("(SELECT {col} FROM ratings r WHERE r.track_id = tracks.id AND "
+# A song's current opinion: its latest rating that is not a skip (catalog.ratings' rule), of
+# the row ``{of}`` (``tracks``, or a page of it).
+_CURRENT = ("(SELECT {col} FROM ratings r WHERE r.track_id = {of}.id AND "
             "r.verdict IS NOT 'skip' ORDER BY r.rated_at DESC, r.id DESC LIMIT 1)")
+# catalog.ratings.rating_label in SQL: 1 liked, 0 disliked, NULL neither (a test pins that the
+# two agree on every verdict and star count).
+_LABEL = ("CASE WHEN verdict = 'like' THEN 1 WHEN verdict = 'dislike' THEN 0 "
+          "WHEN verdict IS NULL AND stars >= 4 THEN 1 WHEN verdict IS NULL AND stars <= 2 "
+          "THEN 0 END")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +63,9 @@ class SongQuery:
     rating : one of :data:`RATINGS`.
     min_liking : predicted P(like) at least this (0-1); songs never scored are left out.
     status : ``ok`` (playable) or ``error`` (failed to scan).
-    analysed : ``True`` only songs with an embedding, ``False`` only songs without.
+    analysed : ``True`` only songs with an embedding of the default model
+        (:data:`~earmark.settings.EMBEDDING_MODEL`) computed from the file's present content,
+        as the dashboard counts them; ``False`` only the others.
     untagged : only songs whose file has no genre tag.
     """
 
@@ -123,7 +134,6 @@ def _filters(query: SongQuery) -> tuple[list[str], list[object]]:
                      "AND lower(j.key) = lower(?) AND j.value >= ?)")
         args += [query.tag.strip(), TAG_THRESHOLD]
     if query.rating is not None:
-        verdict, stars = _CURRENT.format(col="verdict"), _CURRENT.format(col="stars")
         rated = "id IN (SELECT track_id FROM ratings WHERE verdict IS NOT 'skip')"
         if query.rating == "unrated":
             where.append(f"NOT {rated}")
@@ -132,10 +142,10 @@ def _filters(query: SongQuery) -> tuple[list[str], list[object]]:
             # short list spares checking the latest opinion of every song (1 % are rated).
             where.append(rated)
             if query.rating in ("like", "dislike"):
-                where.append(f"{verdict} = ?")
-                args.append(query.rating)
+                where.append(f"{_CURRENT.format(col=_LABEL, of='tracks')} = ?")
+                args.append(int(query.rating == "like"))
             elif query.rating != "rated":
-                where.append(f"{stars} >= ?")
+                where.append(f"{_CURRENT.format(col='stars', of='tracks')} >= ?")
                 args.append(int(query.rating))
     if query.min_liking is not None:
         where.append("(SELECT CAST(payload AS REAL) FROM predictions p WHERE p.track_id = "
@@ -145,8 +155,11 @@ def _filters(query: SongQuery) -> tuple[list[str], list[object]]:
         where.append("status = ?")
         args.append(query.status)
     if query.analysed is not None:
+        # catalog.stats and catalog.vectors' "current": computed from the present content.
         where.append(("" if query.analysed else "NOT ")
-                     + "EXISTS (SELECT 1 FROM embeddings e WHERE e.track_id = tracks.id)")
+                     + "EXISTS (SELECT 1 FROM embeddings e WHERE e.track_id = tracks.id "
+                     "AND e.model = ? AND e.content_hash IS tracks.content_hash)")
+        args.append(EMBEDDING_MODEL)
     if query.untagged:
         where.append("ifnull(genre, '') = ''")
     return where, args
@@ -192,12 +205,17 @@ def search_songs(catalog: Catalog, query: SongQuery | None = None, *, sort: str 
                      f"({', '.join('?' * len(keys))})")
         args += [values[0], *values]
     key_columns = ", ".join(f"{key} AS k{i}" for i, key in enumerate(keys))
-    sql = (f"SELECT id, {key_columns}, {_CURRENT.format(col='verdict')} AS verdict, "
-           f"{_CURRENT.format(col='stars')} AS stars, "
-           "(SELECT CAST(payload AS REAL) FROM predictions p WHERE p.track_id = tracks.id "
-           "AND p.model = ? AND p.kind = ?) AS liking FROM tracks"
-           + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY " + ", ".join(f"{key} {direction}" for key in keys) + " LIMIT ?")
+    # The inner query finds and orders the page; the opinion and liking are looked up for its
+    # rows alone (a search matching 3,000 songs would otherwise look them up 3,000 times).
+    page = (f"SELECT id, {key_columns} FROM tracks"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY " + ", ".join(f"{key} {direction}" for key in keys) + " LIMIT ?")
+    sql = (f"SELECT page.*, {_CURRENT.format(col='verdict', of='page')} AS verdict, "
+           f"{_CURRENT.format(col='stars', of='page')} AS stars, "
+           "(SELECT CAST(payload AS REAL) FROM predictions p WHERE p.track_id = page.id "
+           f"AND p.model = ? AND p.kind = ?) AS liking FROM ({page}) AS page ORDER BY "
+           + ", ".join(f"k{i}{' COLLATE NOCASE' * ('NOCASE' in key)} {direction}"
+                       for i, key in enumerate(keys)))
     rows = catalog.execute(sql, (LIKING_MODEL, LIKING_KIND, *args, limit + 1)).fetchall()
     tracks = tracks_by_id(catalog, [row["id"] for row in rows[:limit]])
     songs = [SongRow(tracks[row["id"]], row["verdict"], row["stars"], row["liking"])

@@ -37,7 +37,8 @@ def list_command(
                      ] = None,
     tag: Annotated[str | None, typer.Option(help="Only songs with this predicted tag.")] = None,
     rating: Annotated[str | None, typer.Option(
-        help=f"Only songs rated so: {', '.join(RATINGS)} (stars: at least that many).")] = None,
+        help=f"Only songs rated so: {', '.join(RATINGS)} (like: a like or 4-5 stars; dislike: "
+        "a dislike or 1-2 stars; a number: at least that many stars).")] = None,
     min_liking: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Only songs whose predicted liking is at least this (0-1).")
         ] = None,
