@@ -103,8 +103,10 @@ def test_play_in_the_library_advances_current_time(page, taste_site, name):
     transcoded by the server."""
     track_id = _ids(taste_site.db)[name]
     page.goto(taste_site.url)
+    assert page.locator("#player").is_hidden()  # no empty player before a song is chosen
     page.locator(f"table.songs tbody tr[data-song='{track_id}'] button.play").click()
     first = _played(page)
+    assert page.locator("#player").is_visible()
     page.wait_for_timeout(500)
     later = page.evaluate("document.getElementById('player').currentTime")
     assert later > first

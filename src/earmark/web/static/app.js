@@ -25,5 +25,6 @@ document.addEventListener("click", (event) => {
   const player = document.getElementById("player");
   if (!button || !player) return;
   player.src = `/api/songs/${encodeURIComponent(button.dataset.play)}/audio`;
+  player.hidden = false;
   player.play();
 });
