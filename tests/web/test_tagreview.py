@@ -238,3 +238,20 @@ def test_writes_answer_409_naming_the_command_that_holds_the_writer_lock(library
     assert song.read_bytes() == original
     assert client.post(f"/api/tag-review/{rid}/apply").json()["counts"] == {"written": 1}
     assert song.read_bytes() != original
+
+
+def test_accept_all_pending_accepts_the_planned_files_not_yet_decided(library):
+    client = library["client"]
+    review = _plan(client, mode="overwrite")
+    rid, ids = review["review_id"], library["ids"]
+    assert "Accept all 3 pending" in client.get("/tags").text
+    client.post(f"/api/tag-review/{rid}/items/{ids['metal.ogg']}", json={"action": "reject"})
+    reply = client.post(f"/api/tag-review/{rid}/accept-pending")
+    assert reply.status_code == 200 and reply.json() == {"accepted": 2}
+    decisions = {Path(i["path"]).name: i["decision"]
+                 for i in client.get("/api/tag-review").json()["items"]}
+    assert decisions == {"jazz.flac": "accepted", "blues.wav": "accepted",
+                         "metal.ogg": "rejected"}  # a decision taken stays
+    assert "pending</button>" not in client.get("/tags").text  # nothing left to accept
+    assert client.post(f"/api/tag-review/{rid}/accept-pending").json() == {"accepted": 0}
+    assert client.post("/api/tag-review/nope/accept-pending").status_code == 409

@@ -111,6 +111,15 @@ class TagReview:
         item.decision = "accepted"
         return item
 
+    def accept_pending(self) -> list[ReviewItem]:
+        """Accept every file still ``pending`` whose change is planned (a library's worth of
+        clicks in one); files already decided keep their decision. Returns those accepted."""
+        pending = [item for item in self.items.values()
+                   if item.decision == "pending" and item.plan.status == "planned"]
+        for item in pending:
+            item.decision = "accepted"
+        return pending
+
     def reject(self, track_id: int) -> ReviewItem:
         """Mark the file not to be written (it is left exactly as it is)."""
         item = self.item(track_id)

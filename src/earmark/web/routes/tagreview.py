@@ -123,7 +123,10 @@ def tags_page(request: Request, catalogs: Catalogs,
             for item in review.items.values()
             if status == "all" or item.plan.status == status]
         counts = {} if review is None else review.counts()
-    return render(request, "tags.html", {
+        pending = 0 if review is None else sum(
+            item.decision == "pending" and item.plan.status == "planned"
+            for item in review.items.values())
+    return render(request, "tags.html", {"pending": pending,
         "review": review, "items": items[:PAGE_ROWS], "more": max(0, len(items) - PAGE_ROWS),
         "counts": counts, "status": status, "statuses": TAG_STATUSES})
 
@@ -186,6 +189,14 @@ def decide(request: Request, review_id: str, track_id: int, body: DecisionIn,
         except EarmarkError as exc:
             raise HTTPException(422, str(exc)) from exc
         return item.to_dict()
+
+
+@router.post("/api/tag-review/{review_id}/accept-pending")
+def accept_pending(request: Request, review_id: str) -> dict:
+    """Accept every pending file whose change is planned; answers ``{"accepted": n}``."""
+    reviews = _reviews(request)
+    with reviews.lock:
+        return {"accepted": len(_review(request, review_id).accept_pending())}
 
 
 @router.post("/api/tag-review/{review_id}/apply")

@@ -24,6 +24,11 @@
     location.reload();
   }));
 
+  document.getElementById("accept-pending")?.addEventListener("click", () => run("Accepting", async () => {
+    const reply = await earmark.post(`/api/tag-review/${review()}/accept-pending`, {});
+    sayAfterReload(`Accepted ${reply.accepted} files; Write accepted writes them`);
+  }));
+
   document.getElementById("apply")?.addEventListener("click", () => run("Writing", async () => {
     const reply = await earmark.post(`/api/tag-review/${review()}/apply`, {});
     sessionStorage.setItem("earmark.tagBatch", reply.batch);
