@@ -18,7 +18,8 @@ independent sigmoids each have to clear the bar alone. A single-label head on sm
 (median under :data:`SMALL_GENRE_SONGS` songs) is a nearest-centroid (prototype) classifier,
 a logistic regression otherwise: with four songs a genre the centroids filled 0.88 of
 held-out songs right against 0.855 for the logistic head (``bench/bench_genre_learn.py``,
-seeds 10-19). A genre with fewer than
+seeds 10-19), and its fixed temperature keeps the right top genres of the cross-validation over
+the write threshold (:data:`~earmark.models.heads.CENTROID_TEMPERATURE`). A genre with fewer than
 ``min_examples`` songs, or without songs lacking it, is left out; so is one whose
 cross-validated F1 is below ``min_f1``, when it has at least :data:`MIN_CV_SONGS` songs (with
 fewer, each fold tests one or two of them and one song moves the F1 by 0.3, so the floor
