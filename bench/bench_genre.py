@@ -195,7 +195,9 @@ def main() -> None:
     section_speed()
     for module in ("bench_genre_learn", "bench_genre_albums"):
         if (Path(__file__).parent / f"{module}.py").is_file():
-            importlib.import_module(module).section()
+            text = importlib.import_module(module).section()  # albums returns its markdown
+            if text:
+                print(text)
 
 
 if __name__ == "__main__":
