@@ -12,7 +12,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from earmark.analysis.figures import plot_map
 from earmark.analysis.map import LAID_OUT, map_cache_path
 from earmark.catalog import Catalog
 from earmark.catalog.stats import library_stats
@@ -30,8 +29,6 @@ from earmark.cli.app import (
 )
 from earmark.errors import CatalogError
 from earmark.settings import EMBEDDING_MODEL
-from earmark.taste.explore import COLOUR_BY, map_points
-from earmark.taste.retrain import quality_history
 
 
 def _percent(part: int, whole: int) -> str:
@@ -53,6 +50,9 @@ def stats_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         catalog = None
     if catalog is None:
         fail("no catalog yet; scan a folder first (`earmark scan FOLDER`)")
+    # The taste package loads scikit-learn: imported here so every other command starts fast.
+    from earmark.taste.retrain import quality_history
+
     with catalog:
         stats = library_stats(catalog)
         history = quality_history(catalog)
@@ -94,7 +94,7 @@ def map_command(
     out: Annotated[Path | None, typer.Option(
         "--out", help="Save the map as a PNG image.", dir_okay=False)] = None,
     colour: Annotated[str, typer.Option(
-        "--colour", "--color", help=f"Colour the songs by {', '.join(COLOUR_BY)} "
+        "--colour", "--color", help="Colour the songs by genre, rating or liking "
                                     "(predicted liking).")] = "genre",
     model: Annotated[str, typer.Option(help="Embeddings to lay out.")] = EMBEDDING_MODEL,
     laid_out: Annotated[int, typer.Option(
@@ -112,6 +112,10 @@ def map_command(
 
     Exit code 3 when no song has an embedding yet (run `earmark embed`).
     """
+    # torch (the figures' mel front end) and scikit-learn (taste): see stats.
+    from earmark.analysis.figures import plot_map
+    from earmark.taste.explore import COLOUR_BY, map_points
+
     if colour not in COLOUR_BY:
         fail(f"--colour takes {', '.join(COLOUR_BY)}, not {escape(colour)!r}", code=2)
     if out is not None:
