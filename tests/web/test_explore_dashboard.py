@@ -31,14 +31,17 @@ def test_map_points_come_from_the_songs_embeddings_with_their_genres(
     data = reply.json()
     ids = _ids(embedded_catalog_path)
     assert data["count"] == 6 and sorted(data["ids"]) == sorted(ids.values())
-    assert all(0 <= v <= 1 for v in data["x"] + data["y"])
-    genre = dict(zip(data["ids"], data["genre"], strict=True))
+    assert all(0 <= v <= 1 and round(v, 4) == v for v in data["x"] + data["y"])
+    # Names travel once, each song's genre as an index into them.
+    genre = {i: data["genres"][k] for i, k in zip(data["ids"], data["genre"], strict=True)}
     assert (genre[ids["jazz.flac"]], genre[ids["metal.ogg"]]) == ("jazz", "metal")
+    assert sorted(data["genres"]) == sorted(set(genre.values()))
+    assert data["genre_predicted"] == [0] * 6
     # The page asks for a hovered song's name by its id.
     name = client.get(f"/api/songs/{ids['jazz.flac']}").json()["song"]["name"]
     assert name == "Ada Quartet - Blue Smoke"
     assert data["method"] == "t-SNE of all 6 songs' MSD_musicnn embeddings"
-    assert data["rating"] == [None] * 6 and data["liking"] == [None] * 6
+    assert (data["ratings"], data["rating"], data["liking"]) == ([], [-1] * 6, [None] * 6)
     assert "path" not in data and "song" not in data
 
 
@@ -66,10 +69,11 @@ def test_map_colours_follow_ratings_and_predicted_liking(client, embedded_catalo
                             json={"rating": "like" if name in liked else "dislike"})
         assert reply.status_code == 200, reply.text
     data = client.get("/api/map").json()
-    rating = dict(zip(data["ids"], data["rating"], strict=True))
+    rating = {i: data["ratings"][k] for i, k in zip(data["ids"], data["rating"], strict=True)}
     assert rating[ids["jazz.flac"]] == "like" and rating[ids["metal.ogg"]] == "dislike"
-    liking = dict(zip(data["ids"], data["liking"], strict=True))
-    assert all(0 <= p <= 1 for p in liking.values())
+    assert sorted(data["ratings"]) == ["dislike", "like"]
+    liking = dict(zip(data["ids"], data["liking"], strict=True))  # whole percent
+    assert all(isinstance(p, int) and 0 <= p <= 100 for p in liking.values())
     assert min(liking[ids[n]] for n in liked) > max(
         liking[i] for n, i in ids.items() if n not in liked)
 

@@ -6,10 +6,13 @@ would take many minutes. So at most :data:`LAID_OUT` songs (a random sample, the
 same seed) are laid out by t-SNE, and every other song is *placed* beside its nearest laid-out
 neighbour (in the same PCA space t-SNE saw), with a little jitter so that songs placed at one
 neighbour stay apart under the mouse. The layout is then cached in a file beside the catalog,
-keyed by a hash of the embeddings themselves (track ids and vectors, read from the matrix file
-of :func:`~earmark.catalog.vectors.vector_table`: tens of milliseconds at 100,000 songs), so a
-page load or a second ``earmark map`` reads it instead of computing again; any embedding added,
-recomputed or removed makes a new layout, while a scan that changed no embedding does not.
+keyed by a hash of the embeddings themselves (track ids and vectors, from
+:func:`~earmark.catalog.vectors.vector_table`), so a page load or a second ``earmark map``
+reads it instead of computing again; any embedding added, recomputed or removed makes a new
+layout, while a scan that changed no embedding does not. The file also records the catalog's
+``vector_generation`` it was checked at: while that number stands the embeddings cannot have
+changed, so the hash (a tenth of a second or more at 100,000 songs) is only computed after it
+moved.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -134,17 +137,39 @@ def map_cache_path(catalog: Catalog, model: str) -> Path:
     return catalog.path.with_name(f"{catalog.path.stem}.map-{safe}.npz")
 
 
-def _read_cache(path: Path, key: str) -> tuple[np.ndarray, int] | None:
+@dataclass(frozen=True)
+class _Cached:
+    """A cached layout: ``key`` (:func:`_embeddings_key`), ``xy``, ``laid_out``, the layout
+    settings ``made_with``, and the catalog ``generation`` its key was last checked at
+    (``None`` for both in files of older code)."""
+
+    key: str
+    xy: np.ndarray
+    laid_out: int
+    made_with: str | None
+    generation: int | None
+
+
+def _embeddings_key(table: VectorTable, made_with: str) -> str:
+    """A hash of the layout settings ``made_with`` and the table's track ids and vectors."""
+    digest = hashlib.blake2b(made_with.encode(), digest_size=12)
+    digest.update(np.ascontiguousarray(table.track_ids, dtype="<i8").tobytes())
+    digest.update(np.ascontiguousarray(table.matrix, dtype="<f4").tobytes())
+    return digest.hexdigest()
+
+
+def _read_cache(path: Path) -> _Cached | None:
     try:
         with np.load(path, allow_pickle=False) as data:
-            if str(data["key"]) != key:
-                return None
-            return data["xy"], int(data["laid_out"])
+            checked = "generation" in data and "made_with" in data
+            return _Cached(str(data["key"]), data["xy"], int(data["laid_out"]),
+                           str(data["made_with"]) if checked else None,
+                           int(data["generation"]) if checked else None)
     except (OSError, ValueError, KeyError):
         return None  # missing, unreadable or from other code: computed again
 
 
-def _write_cache(path: Path, key: str, xy: np.ndarray, laid_out: int) -> None:
+def _write_cache(path: Path, cached: _Cached) -> None:
     """Write the cache atomically (a reader never sees half a file); a folder that cannot be
     written only costs computing the map again next time."""
     try:
@@ -153,7 +178,9 @@ def _write_cache(path: Path, key: str, xy: np.ndarray, laid_out: int) -> None:
         return
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, key=np.array(key), xy=xy, laid_out=np.array(laid_out))
+            np.savez(f, key=np.array(cached.key), xy=cached.xy,
+                     laid_out=np.array(cached.laid_out), made_with=np.array(cached.made_with),
+                     generation=np.array(cached.generation))
         os.replace(tmp, path)
     except OSError:
         Path(tmp).unlink(missing_ok=True)
@@ -166,15 +193,16 @@ def embedding_map(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: i
     (unless ``refresh``), else computed and cached. Songs without an up-to-date embedding are
     not on the map (``earmark embed`` computes them)."""
     table = vector_table(catalog, model)
-    digest = hashlib.blake2b(f"v{_LAYOUT_VERSION}:{laid_out}:{seed}".encode(), digest_size=12)
-    digest.update(np.ascontiguousarray(table.track_ids, dtype="<i8").tobytes())
-    digest.update(np.ascontiguousarray(table.matrix, dtype="<f4").tobytes())
-    key = digest.hexdigest()
+    made_with = f"v{_LAYOUT_VERSION}:{laid_out}:{seed}"
     path = map_cache_path(catalog, model)
-    cached = None if refresh else _read_cache(path, key)
-    if cached is not None:
-        xy, n_laid_out = cached
-    else:
-        xy, n_laid_out = layout_embeddings(table.matrix, laid_out=laid_out, seed=seed)
-        _write_cache(path, key, xy, n_laid_out)
-    return EmbeddingMap(table.track_ids.tolist(), xy, n_laid_out, model, key, table)
+    cached = None if refresh else _read_cache(path)
+    if cached is None or (cached.made_with, cached.generation) != (made_with, table.generation):
+        key = _embeddings_key(table, made_with)
+        if cached is not None and cached.key == key:  # only the generation moved
+            cached = replace(cached, made_with=made_with, generation=table.generation)
+        else:
+            xy, n_laid_out = layout_embeddings(table.matrix, laid_out=laid_out, seed=seed)
+            cached = _Cached(key, xy, n_laid_out, made_with, table.generation)
+        _write_cache(path, cached)
+    return EmbeddingMap(table.track_ids.tolist(), cached.xy, cached.laid_out, model,
+                        cached.key, table)

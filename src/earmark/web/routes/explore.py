@@ -24,12 +24,13 @@ def explore_page(request: Request) -> HTMLResponse:
 
 @router.get("/api/map")
 def map_data(catalogs: Catalogs) -> Response:
-    """The map's points as columns: ``{count, method, model, ids, x, y, genre,
-    genre_predicted, rating, liked, liking}`` (see :class:`~earmark.taste.explore.MapPoints`;
-    a song's name comes from ``/api/songs/ID``). The layout is computed once per set of
-    embeddings and cached beside the catalog."""
+    """The map's points as columns of numbers: ``{count, method, model, ids, x, y, genres,
+    genre, genre_predicted, ratings, rating, liking}`` (see
+    :meth:`~earmark.taste.explore.MapPoints.to_columns`; a song's name comes from
+    ``/api/songs/ID``). The layout is computed once per set of embeddings and cached beside
+    the catalog."""
     with catalogs.read() as catalog:
-        points = map_points(catalog).to_dict()
+        points = map_points(catalog).to_columns()
     # Plain lists of numbers and names: json.dumps takes a fraction of the time FastAPI's
     # generic encoder needs for 100,000 songs' columns.
     return Response(json.dumps(points, separators=(",", ":")), media_type="application/json")

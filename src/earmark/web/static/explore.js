@@ -22,6 +22,16 @@
   const px = (i) => MARGIN + points.x[i] * (canvas.width - 2 * MARGIN);
   const py = (i) => MARGIN + (1 - points.y[i]) * (canvas.height - 2 * MARGIN);
 
+  // /api/map sends names as indices into name lists and liking in whole percent (compact at
+  // 100,000 songs); the page works on names and P(like).
+  function decode(body) {
+    const named = (names) => (k) => (k < 0 ? null : names[k]);
+    return {...body, genre: body.genre.map(named(body.genres)),
+            rating: body.rating.map(named(body.ratings)),
+            genre_predicted: body.genre_predicted.map(Boolean),
+            liking: body.liking.map((v) => (v === null ? null : v / 100))};
+  }
+
   function liking(p) {  // red (0) -> yellow -> green (1)
     const hue = Math.round(120 * p);
     return `hsl(${hue}, 70%, 45%)`;
@@ -157,7 +167,7 @@
       return body;
     })
     .then((body) => {
-      points = body;
+      points = decode(body);
       status.textContent = body.count
         ? `${body.count.toLocaleString()} songs: ${body.method}.`
         : "No song has an embedding yet: run earmark embed.";
