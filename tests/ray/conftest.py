@@ -3,8 +3,11 @@ per session the way earmark starts its own (:func:`earmark.engine.ray.start_loca
 and stopped (every process of it) at the end, whatever happened.
 
 Every test module here sets ``pytestmark = RAY_TESTS`` (from ``raytools``): marked ``ray`` and
-``slow`` and kept in one xdist group, so ``pytest -n 2 --dist loadgroup`` runs them on one
-worker, in file order: ``test_00_loopback`` first.
+``slow`` and in one xdist group, so ``pytest -n 2 --dist loadgroup`` runs them on one worker, in
+file order, ``test_00_loopback`` first. (pytest 9.2 with pytest-xdist 3.8 does not honour the
+group: xdist renames ``item._nodeid``, which pytest 9.2 no longer reads. The tests are safe
+beside each other anyway: each xdist worker gets its own cluster, and the tests that count
+clusters look in a temporary folder of their own.)
 """
 
 from __future__ import annotations
