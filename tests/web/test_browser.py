@@ -165,6 +165,27 @@ def test_every_review_key_does_what_the_page_says(page, taste_site):
     assert page.errors == []
 
 
+def test_review_keys_act_once_while_the_player_has_the_focus(page, taste_site):
+    """A focused <audio> acts on space itself: the page's key must not toggle it back."""
+    page.goto(f"{taste_site.url}review?size=4")
+    page.keyboard.press(" ")  # selects the first song and plays it
+    _played(page, 0.3)
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('player').paused")
+    page.focus("#player")
+    page.keyboard.press(" ")
+    played = _played(page, 0.6)  # one toggle: playing again
+    page.keyboard.press("ArrowLeft")  # back 10 s: the start, once
+    assert page.evaluate("document.getElementById('player').currentTime") < played
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('player').paused")
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.getElementById('player').paused")
+    page.keyboard.press("l")  # the rating keys work from the player too
+    page.locator("#batch li[data-review]").first.locator(".verdict:not(:empty)").wait_for()
+    assert page.errors == []
+
+
 def _key_for(genre: str, turn: int) -> str:
     """The key a listener who turned to loud music presses: like, 5 or 4 stars for loud songs,
     dislike, 1 or 2 stars for quiet ones (taking turns, so every key is used)."""

@@ -43,9 +43,14 @@
     }
   }
 
-  document.addEventListener("keydown", (event) => {
+  // Listened to while the event goes down (capture), and stopped there: a focused <audio> acts
+  // on space and the arrows itself, so space played and paused at once and arrows seeked twice.
+  window.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.target.closest("input, textarea, select")) return;
+    if ([" ", "ArrowLeft", "ArrowRight"].includes(event.key) || KEYS[event.key.toLowerCase()]) {
+      event.stopPropagation();
+    }
     if (event.key === " ") {
       event.preventDefault();
       if (current < 0) select(0, false);
@@ -59,7 +64,7 @@
       if (current < 0) select(0, false);
       rate(KEYS[event.key.toLowerCase()]);
     }
-  });
+  }, true);
   player.addEventListener("ended", () => select(current + 1, true));
   $("batch").addEventListener("click", (event) => {
     const row = event.target.closest("li[data-review]");
