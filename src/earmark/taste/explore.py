@@ -81,20 +81,24 @@ class MapPoints:
         """
         genres, genre = _indexed(self.genre)
         ratings, rating = _indexed(self.rating)
+        # Whole columns at once: Python's round() per value cost a 100,000-song map 0.2 s.
+        liking: list[int | None] = (
+            self.liking if None in self.liking
+            else np.rint(100 * np.asarray(self.liking, np.float64)).astype(int).tolist())
         return {"count": len(self.ids), "method": self.method, "model": self.model,
-                "ids": self.ids, "x": [round(v, 4) for v in self.x],
-                "y": [round(v, 4) for v in self.y], "genres": genres, "genre": genre,
-                "genre_predicted": [int(g) for g in self.genre_predicted],
-                "ratings": ratings, "rating": rating,
-                "liking": [None if p is None else round(100 * p) for p in self.liking]}
+                "ids": self.ids, "x": np.round(np.asarray(self.x, np.float64), 4).tolist(),
+                "y": np.round(np.asarray(self.y, np.float64), 4).tolist(),
+                "genres": genres, "genre": genre,
+                "genre_predicted": np.asarray(self.genre_predicted, int).tolist(),
+                "ratings": ratings, "rating": rating, "liking": liking}
 
 
 def _indexed(values: list[str | None]) -> tuple[list[str], list[int]]:
     """``(the distinct names in order of first appearance, each value's index among them or
     -1 for None)``: a column of 100,000 genre names as a few names and small numbers."""
-    names: dict[str | None, int] = {None: -1}
-    column = [names.setdefault(v, len(names) - 1) for v in values]
-    return [name for name in names if name is not None], column
+    names = [name for name in dict.fromkeys(values) if name is not None]
+    index: dict[str | None, int] = {None: -1, **{name: k for k, name in enumerate(names)}}
+    return names, [index[v] for v in values]
 
 
 def _liking(catalog: Catalog, layout: EmbeddingMap) -> list[float | None]:
@@ -126,7 +130,7 @@ def map_points(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: int 
     layout = embedding_map(catalog, model, laid_out=laid_out, refresh=refresh)
     tags = genre_tags(catalog)
     # A song removed between reading the layout and the tracks is left off the map.
-    keep = np.array([i in tags for i in layout.track_ids], dtype=bool)
+    keep = np.isin(layout.track_ids, np.fromiter(tags, np.int64, len(tags)))
     if not keep.all():
         layout = replace(layout, track_ids=np.asarray(layout.track_ids)[keep].tolist(),
                          xy=layout.xy[keep], vectors=layout.vectors.subset(keep))
