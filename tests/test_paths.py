@@ -58,6 +58,19 @@ def test_library_folder_is_the_deepest_folder_holding_every_song(tmp_path):
         assert display_path(two, [library_folder(catalog)]) == "jazz-live/two.mp3"
 
 
+def test_library_folder_reads_the_ends_of_the_path_index_not_every_path(tmp_path):
+    """Every song page asks for it: its query must search the index, never scan it."""
+    with Catalog(tmp_path / "catalog.sqlite") as catalog:
+        statements: list[str] = []
+        catalog.conn.set_trace_callback(statements.append)
+        library_folder(catalog)
+        catalog.conn.set_trace_callback(None)
+        [query] = [s for s in statements if "tracks" in s]
+        plan = [row[3] for row in catalog.execute(f"EXPLAIN QUERY PLAN {query}")]
+    assert [step for step in plan if "tracks" in step] == [
+        "SEARCH tracks USING COVERING INDEX sqlite_autoindex_tracks_1"] * 2, plan
+
+
 def _made(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path

@@ -42,7 +42,10 @@ def library_folder(catalog: Catalog) -> Path | None:
     prefix every path between them shares (``path`` is UNIQUE, so SQLite reads both ends of
     its index).
     """
-    first, last = catalog.execute("SELECT min(path), max(path) FROM tracks").fetchone()
+    # One subquery each: SQLite reads an end of the index only for a lone min() or max(); both
+    # in one SELECT scan the whole index (17 ms at 100,000 songs, on every song page).
+    first, last = catalog.execute("SELECT (SELECT min(path) FROM tracks), "
+                                  "(SELECT max(path) FROM tracks)").fetchone()
     if first is None:
         return None
     common = Path(os.path.commonpath([first, last]))
