@@ -268,8 +268,8 @@ def section_sampling_choice(songs: list[tuple[Path, str, str]], asc: list[Path],
 
 def _embed_run(paths: list[str], models: list[str], full: bool) -> tuple[float, int, float]:
     """Scan ``paths`` into a fresh catalog and embed them, as ``earmark embed`` does:
-    ``(seconds a song after the first, songs, start-up seconds)``: start-up (loading the
-    taggers, the first song) is left out of the rate."""
+    ``(seconds a song after the first, songs timed, start-up seconds)``: start-up (loading
+    the taggers, the first song) is left out of the rate."""
     from earmark.analysis.embed import embed_tracks
     from earmark.analysis.sampling import DEFAULT_SAMPLING
     from earmark.catalog import Catalog
@@ -282,8 +282,8 @@ def _embed_run(paths: list[str], models: list[str], full: bool) -> tuple[float, 
         embed_tracks(catalog, models, sampling=None if full else DEFAULT_SAMPLING,
                      progress=lambda done, total, path: stamps.append(time.perf_counter()))
         # stamps[0]: before loading; stamps[1]: the first song done.
-        per_song = (stamps[-1] - stamps[1]) / max(1, len(stamps) - 2)
-        return per_song, len(stamps) - 1, stamps[1] - start
+        timed = max(1, len(stamps) - 2)
+        return (stamps[-1] - stamps[1]) / timed, timed, stamps[1] - start
 
 
 def _ffmpeg_floor(paths: list[Path]) -> float:
@@ -321,7 +321,7 @@ def _where_time_goes(paths: list[Path], sampling) -> list[list]:
         for path in paths:
             t0 = time.perf_counter()
             info = probe_audio(path)
-            windows = plan_windows(info.declared_duration, step / params.sample_rate, sampling)
+            windows = plan_windows(info.duration or 0.0, step / params.sample_rate, sampling)
             spans = [(first * step + k * step - edge, need) for first, count in windows
                      for k in range(count)]
             audio = decode_spans(str(path), spans, params.sample_rate)
