@@ -13,11 +13,13 @@ from rich.table import Table
 
 from earmark.catalog import candidates as store
 from earmark.cli.app import (
+    EXIT_INTERRUPTED,
     EXIT_SOME_FAILED,
     DbOption,
     JsonOption,
     app,
     console,
+    display_path,
     emit_json,
     err_console,
     fail,
@@ -118,7 +120,7 @@ def discover_command(
     and keep those above --min-score in the inbox (earmark inbox). High scorers bring in more
     from where they came. Interrupted runs go on where they stopped. Respect the sites' terms
     and copyright."""
-    from earmark.discover.crawl import Crawl, Limits, Seed
+    from earmark.discover.crawl import Crawl, Limits, Seed, unfinished
     from earmark.discover.sources import Provider, likes_queries, read_url_file
 
     if watch and folder is None:
@@ -143,7 +145,7 @@ def discover_command(
                 fail("--from-likes: no liked song has an artist, genre or title tag to "
                      "search for")
             seeds += [Seed("likes", q) for q in queries]
-        if not seeds and not store.candidates_with(catalog, "queued", "downloaded", limit=1):
+        if not seeds and not unfinished(catalog):
             fail("nothing to discover: give a source (--youtube, --urls, --feed, --folder, "
                  "--from-likes); no earlier crawl is waiting to go on")
         provider = Provider(timeout=timeout, max_filesize=limits.max_filesize, delay=delay,
@@ -151,16 +153,41 @@ def discover_command(
         with progress_bar("discovering", max_downloads) as advance:
             crawl = Crawl(catalog, limits, min_score=min_score, keep=keep, staging=staging,
                           provider=provider, progress=advance)
-            report = crawl.run(seeds, watch=5.0 if watch else None)
-    _print_crawl(report, as_json)
+            try:
+                report = crawl.run(seeds, watch=5.0 if watch else None)
+            except KeyboardInterrupt:
+                # Ctrl-C is how a --watch run ends: say what this run did, not the generic
+                # "N of M songs done" (M would be --max-downloads, a bound, not the work).
+                _say(_interrupted(crawl.report), err=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+    _print_crawl(report, as_json, [folder] if folder is not None else [])
     if report.failed or report.failed_seeds:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _print_crawl(report: CrawlReport, as_json: bool) -> None:
+def _interrupted(report: CrawlReport) -> str:
+    """The one line Ctrl-C leaves: what this run did; the catalog has it all, so a rerun
+    goes on."""
+    return (f"interrupted: {report.downloads} download(s), {report.count('inbox')} new in the "
+            "inbox; everything is kept: run it again to go on")
+
+
+def _address(url: str, roots: list[Path], as_json: bool) -> str:
+    """A candidate's address as shown: a downloads-folder song as its path (relative to the
+    folder given, or absolute in JSON), anything else as its URL."""
+    from earmark.discover.crawl import local_path
+
+    path = local_path(url)
+    if path is None:
+        return url
+    return json_path(path) if as_json else display_path(path, roots)
+
+
+def _print_crawl(report: CrawlReport, as_json: bool, roots: list[Path]) -> None:
     if as_json:
         for item in report.items:
-            emit_json({"path": item.path, "candidate": f"c{item.candidate_id}",
+            emit_json({"path": _address(item.path, roots, True),
+                       "candidate": f"c{item.candidate_id}",
                        "status": item.status, "score": _rounded(item.score),
                        "title": item.title, "reason": item.reason})
         for label, reason in report.failed_seeds:
@@ -170,8 +197,8 @@ def _print_crawl(report: CrawlReport, as_json: bool) -> None:
         _say(f"[red]failed[/] {escape(label)}: {escape(reason)}", err=True)
     for item in report.items:
         if item.status in ("failed", "skipped", "duplicate"):
-            _say(f"{item.status} c{item.candidate_id} {escape(item.path)}: "
-                              f"{escape(item.reason or '')}", err=True)
+            _say(f"{item.status} c{item.candidate_id} {escape(_address(item.path, roots, False))}"
+                 f": {escape(item.reason or '')}", err=True)
     table = Table(title="discover", header_style="bold")
     table.add_column("result")
     table.add_column("candidates", justify="right")
@@ -183,8 +210,11 @@ def _print_crawl(report: CrawlReport, as_json: bool) -> None:
          f"staging folder: {escape(str(report.staging))}")
     if report.stopped:
         _say(f"stopped: {escape(report.stopped)}; run it again to go on")
-    if report.count("inbox"):
-        _say("earmark inbox lists them; earmark rate c12 like --into DIR keeps one")
+    best = max((i for i in report.items if i.status == "inbox"), key=lambda i: i.score or 0,
+               default=None)
+    if best is not None:
+        _say(f"earmark inbox lists them; earmark rate c{best.candidate_id} like --into DIR "
+             f"keeps one, earmark rate c{best.candidate_id} dislike deletes it")
 
 
 def _rounded(score: float | None) -> float | None:
@@ -218,7 +248,10 @@ def inbox_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         return
     table = Table(title=f"inbox ({len(waiting)})", header_style="bold")
     for column in ("id", "score", "song", "from", "why"):
-        table.add_column(column, justify="right" if column == "score" else "left")
+        # Addresses fold onto the next line rather than end in "...": two cut at the same
+        # width (the feed's, the song's) would read the same.
+        table.add_column(column, justify="right" if column == "score" else "left",
+                         overflow="fold")
     for candidate in waiting:
         song = candidate.title or Path(candidate.url).name
         if candidate.uploader:

@@ -30,7 +30,14 @@ from earmark.catalog import Catalog
 from earmark.catalog import candidates as store
 from earmark.catalog.candidates import Candidate
 from earmark.catalog.tracks import forget_tracks, get_track, normalise_path, tracks_by_id
-from earmark.discover.sources import Entry, Provider, SourceError, folder_files, search_url
+from earmark.discover.sources import (
+    Entry,
+    Provider,
+    SourceError,
+    folder_files,
+    is_transient,
+    search_url,
+)
 from earmark.engine import Engine, default_engine
 from earmark.ingest.scan import inspect_file, record_inspected
 from earmark.models.registry import ZERO_SHOT_MODELS
@@ -145,6 +152,25 @@ def file_url(path: str | Path) -> str:
     return Path(os.path.abspath(path)).as_uri()
 
 
+def local_path(url: str) -> str | None:
+    """The file a ``file:`` candidate URL names (a downloads-folder song), else ``None``."""
+    return unquote(urlsplit(url).path) if url.startswith("file:") else None
+
+
+def retriable(catalog: Catalog) -> list[Candidate]:
+    """Failed candidates whose failure may pass (a timeout, a server error: see
+    :func:`~earmark.discover.sources.is_transient`), oldest first: the next run tries them
+    again. A 404 or a file that is not audio is never fetched again."""
+    return [c for c in store.candidates_with(catalog, "failed") if is_transient(c.reason)]
+
+
+def unfinished(catalog: Catalog) -> bool:
+    """Whether a run without seeds has work: candidates queued or downloaded by an
+    interrupted run, or failed ones worth trying again (:func:`retriable`)."""
+    return bool(store.candidates_with(catalog, "queued", "downloaded", limit=1)
+                or retriable(catalog))
+
+
 class Crawl:
     """One crawl run over a catalog; :meth:`run` does it. See the module docstring.
 
@@ -196,6 +222,9 @@ class Crawl:
         not changed for :data:`SETTLED` seconds. ``None``: look once, taking every file.
         """
         self.staging.mkdir(parents=True, exist_ok=True)
+        for candidate in retriable(self.catalog):
+            store.update_candidate(self.catalog, candidate.id, status="queued", reason=None,
+                                   decided_at=None)
         self._analyse(store.candidates_with(self.catalog, "downloaded"))
         seeds = list(seeds)
         self._searching = any(s.kind in ("search", "likes") for s in seeds)
@@ -247,6 +276,10 @@ class Crawl:
             entries = [Entry(file_url(p), title=p.stem)
                        for p in folder_files(seed.target, settled)]
             added = self._queue(entries, seed.label, limit=None)
+        elif store.known_urls(self.catalog, [seed.target]) and seed.kind in ("url", "feed"):
+            # A track given again (a --urls file run twice): it is a candidate already, so
+            # asking its site for it again would only fetch what the catalog has.
+            added = 0
         else:
             address = (search_url(seed.target, self.limits.search_results)
                        if seed.kind in ("search", "likes") else seed.target)
@@ -342,7 +375,7 @@ class Crawl:
     def _copy_local(self, candidate: Candidate, stem: Path) -> Path | None:
         """A downloads-folder file, copied into the staging folder (the folder itself is
         never changed); a song already in the library is a duplicate without copying."""
-        source = unquote(urlsplit(candidate.url).path)
+        source = local_path(candidate.url)
         if get_track(self.catalog, source) is not None:
             self._decide(candidate, "duplicate", f"already in the library: {source}")
             return None
@@ -408,8 +441,10 @@ class Crawl:
         if item.track_id is None or item.status == "failed":
             self._decide(candidate, "failed", item.reason or "could not be recorded")
             return None
+        # A plain audio link states no length: the decoded file's is the one to show.
         store.update_candidate(self.catalog, candidate.id, track_id=item.track_id,
-                               audio_hash=record["audio_hash"])
+                               audio_hash=record["audio_hash"],
+                               duration=candidate.duration or record.get("duration"))
         return item.track_id
 
     def _decide(self, candidate: Candidate, status: str, reason: str | None, *,

@@ -45,6 +45,8 @@ def library_name(track: Track | None, candidate: Candidate) -> str:
     suffix = Path(candidate.file or "").suffix
     artist = (track.artist if track else None) or candidate.uploader
     title = (track.title if track else None) or candidate.title
+    if title and suffix and title.lower().endswith(suffix.lower()):
+        title = title[:-len(suffix)]  # a feed item titled "song.mp3" is not "song.mp3.mp3"
     stem = f"{artist} - {title}" if artist and title else title or candidate.ref
     stem = re.sub(r'[\x00-\x1f/\\:*?"<>|]', "_", stem).strip(" .") or candidate.ref
     return stem[:150] + suffix
@@ -63,18 +65,19 @@ def _free_path(folder: Path, name: str) -> Path:
 def judge(catalog: Catalog, ref: str, verdict: str | None, stars: int | None, *,
           into: str | Path | None = None) -> VerdictOutcome:
     """Give the inbox candidate ``ref`` (``c12`` or an address, see
-    :func:`~earmark.catalog.candidates.find_candidate`) a verdict (``like``,
+    :func:`~earmark.catalog.candidates.find_candidate`; or a rejected one whose file
+    ``discover --keep`` kept) a verdict (``like``,
     ``dislike``, ``skip`` and/or 1-5 stars, as :func:`~earmark.catalog.ratings.parse_rating`
     reads them). A liked one needs ``into``, the library folder it moves to (created if
     missing). Never raises for a candidate that cannot be judged: the outcome says why."""
     candidate = store.find_candidate(catalog, ref)
     if candidate is None:
-        return VerdictOutcome(ref, "failed", f"no candidate {ref} (earmark inbox lists them)",
-                              ref)
-    if candidate.status != "inbox" or candidate.track_id is None or not candidate.file:
+        return VerdictOutcome(ref, "failed", "no such candidate (earmark inbox lists them)", ref)
+    # A rejected candidate whose file --keep kept can still be judged: that is why it was kept.
+    if candidate.status not in ("inbox", "rejected") or candidate.track_id is None \
+            or not candidate.file:
         return VerdictOutcome(candidate.url, "failed",
-                              f"{candidate.ref} is not in the inbox (it is {candidate.status})",
-                              candidate.ref)
+                              f"not in the inbox (it is {candidate.status})", candidate.ref)
     label = rating_label(verdict, stars)
     if label == 1 and into is None:
         return VerdictOutcome(candidate.file, "failed", "a liked candidate moves into your "

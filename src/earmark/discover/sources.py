@@ -250,6 +250,19 @@ class Provider:
 #: The reason of an address where yt-dlp (and the links on the page) found nothing to play.
 NO_MEDIA = "no media found at this address"
 
+#: How :meth:`Provider.reason` begins the reasons of failures that may pass: the server was
+#: silent, unreachable, overloaded or asked to slow down. The catalog keeps only the reason,
+#: so the next run tells these from lasting ones (a 404, too large, not audio) by it.
+TRANSIENT_REASONS = ("timed out", "connection failed", "HTTP error 5", "HTTP error 429",
+                     "HTTP error 408")
+
+
+def is_transient(reason: str | None) -> bool:
+    """Whether a failure's ``reason`` (as :meth:`Provider.reason` words it) may pass, so the
+    address is worth trying again on a later run: a timeout, a connection that failed, HTTP
+    5xx, 408 or 429. A 404, a file too large or not audio, no media: ``False``."""
+    return bool(reason) and reason.startswith(TRANSIENT_REASONS)
+
 
 def describe_size(size: int | None) -> str:
     """A byte count for a person: ``50 MB`` (powers of 1000, as the option is written)."""
