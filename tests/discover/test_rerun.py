@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from discover_site import Route
 from typer.testing import CliRunner
+from yt_dlp.utils import DownloadError, bug_reports_message
 
 from earmark.catalog import Catalog
 from earmark.catalog import candidates as store
 from earmark.cli import app
 from earmark.discover.crawl import Crawl, Limits, Seed
-from earmark.discover.sources import is_transient
+from earmark.discover.sources import Provider, is_transient
 from earmark.engine import LocalEngine
 
 runner = CliRunner()
@@ -160,3 +161,23 @@ def test_ctrl_c_ends_a_watch_with_one_line_and_exit_130_and_keeps_what_it_found(
     again = discover(library, "--folder", str(downloads), "--json")
     assert again.exit_code == 0 and again.stdout == "", again.output
     assert [c.status for c in by_url(library).values()] == ["inbox"]
+
+
+@pytest.mark.slow
+def test_a_seed_that_is_not_an_address_fails_with_a_clear_reason(library, site, tmp_path):
+    feed = tmp_path / "feed.xml"
+    feed.write_text("<rss/>", encoding="utf-8")
+    no_scheme = site.url("/feed.xml").removeprefix("http://")
+    result = discover(library, "--feed", str(feed), "--feed", no_scheme)
+    assert result.exit_code == 1, result.output
+    reason = "not an address: give it as http://... or https://..."
+    assert result.stderr.splitlines() == [f"failed feed {feed}: {reason}",
+                                          f"failed feed {no_scheme}: {reason}"]
+    assert site.requests == []
+
+
+def test_yt_dlp_s_request_to_report_a_bug_is_left_out_of_the_reason():
+    error = DownloadError(f"ERROR: [generic] feed: Unable to download webpage: boom"
+                          f"{bug_reports_message()}")
+    assert Provider().reason(error) == (
+        "extractor error: [generic] feed: Unable to download webpage: boom")

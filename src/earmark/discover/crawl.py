@@ -276,6 +276,12 @@ class Crawl:
             entries = [Entry(file_url(p), title=p.stem)
                        for p in folder_files(seed.target, settled)]
             added = self._queue(entries, seed.label, limit=None)
+        elif seed.kind in ("url", "feed") and "://" not in seed.target:
+            # yt-dlp would try https:// on "host:port/feed.xml" and fail with a TLS error,
+            # or call a file path "not a valid URL"; say what is wrong instead.
+            self.report.failed_seeds.append(
+                (seed.label, "not an address: give it as http://... or https://..."))
+            return
         elif store.known_urls(self.catalog, [seed.target]) and seed.kind in ("url", "feed"):
             # A track given again (a --urls file run twice): it is a candidate already, so
             # asking its site for it again would only fetch what the catalog has.

@@ -238,6 +238,10 @@ class Provider:
             return ("not found (HTTP 404)" if cause.status == 404
                     else f"HTTP error {cause.status}")
         text = re.sub(r"^ERROR: ", "", str(exc))
+        # yt-dlp adds its "please report this issue on github..." to unexpected errors: a
+        # request to file a bug there is no reason a listener can use.
+        text = re.sub(r"[;.]?\s*please report this issue on .*$", "", text,
+                      flags=re.IGNORECASE | re.DOTALL)
         if isinstance(cause, TransportError) or "timed out" in text:
             if "timed out" in text.lower():
                 return f"timed out (no answer within {self.timeout:g} s)"
