@@ -19,6 +19,21 @@ from filelock import FileLock, Timeout
 from earmark.errors import CatalogError
 
 
+class CatalogInUseError(CatalogError):
+    """Another process held the catalog's writer lock for longer than the caller would wait;
+    ``pid`` is the holder's process id (``None`` when the lock file does not name it)."""
+
+    def __init__(self, message: str, pid: int | None):
+        super().__init__(message)
+        self.pid = pid
+
+
+def holder_name(pid: int | None) -> str:
+    """The writer lock's holder as a message names it: ``earmark (process 123)``, or
+    ``another earmark command`` when its process id is unknown."""
+    return f"earmark (process {pid})" if pid else "another earmark command"
+
+
 def lock_path(catalog_path: Path) -> Path:
     """The lock file of the catalog at ``catalog_path``: the same name with ``.lock`` added."""
     return catalog_path.with_name(catalog_path.name + ".lock")
@@ -53,7 +68,7 @@ def take_writer_lock(
 
     Raises
     ------
-    CatalogError
+    CatalogInUseError
         When ``timeout`` passed and the other process still holds the lock.
     """
     lock = FileLock(lock_path(catalog_path))
@@ -66,10 +81,9 @@ def take_writer_lock(
         try:
             lock.acquire(timeout=-1 if timeout is None else timeout)
         except Timeout:
-            holder = f"earmark (process {pid})" if pid else "another earmark"
-            raise CatalogError(
-                f"catalog {catalog_path} is still in use by {holder} after {timeout:g} s; "
-                "try again when it has finished") from None
+            raise CatalogInUseError(
+                f"catalog {catalog_path} is still in use by {holder_name(pid)} after "
+                f"{timeout:g} s; try again when it has finished", pid) from None
     # Written in place, not truncated by a waiter's open, so a waiter can name the holder.
     with open(lock_path(catalog_path), "r+") as f:
         f.write(f"{os.getpid()}\n")

@@ -33,6 +33,7 @@ from typer.core import TyperGroup
 
 import earmark
 from earmark.catalog import Catalog, paths
+from earmark.catalog.lock import holder_name
 from earmark.catalog.tracks import normalise_path
 from earmark.errors import EarmarkError
 from earmark.types import ProgressFn
@@ -127,9 +128,9 @@ def open_catalog(db: Path | None, *, write: bool = True) -> Catalog:
     only read pass ``write=False`` and never wait.
     """
     def waiting(pid: int | None) -> None:
-        holder = f"earmark (process {pid})" if pid else "another earmark command"
-        err_console.print(f"waiting: {holder} is writing to this catalog; this command starts "
-                          "when it has finished (Ctrl-C to stop)", highlight=False, soft_wrap=True)
+        err_console.print(f"waiting: {holder_name(pid)} is writing to this catalog; this "
+                          "command starts when it has finished (Ctrl-C to stop)",
+                          highlight=False, soft_wrap=True)
 
     return Catalog(db, lock=write, on_wait=waiting)
 

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from earmark.catalog import Catalog
+from earmark.catalog.lock import CatalogInUseError, holder_name
 from earmark.catalog.paths import display_path, library_folder
 from earmark.errors import CatalogError, EarmarkError
 from earmark.tagging.plan import TAG_STATUSES, TrackResult, undo_batch
@@ -58,16 +59,11 @@ def _reviews(request: Request) -> _Reviews:
 def _writing(path: Path) -> Iterator[Catalog]:
     """The catalog with its writer lock, as a command holds it; 409 at once, naming the
     holder, while another process holds it."""
-    holders: list[int | None] = []
     try:
-        catalog = Catalog(path, create=False, lock=True, lock_timeout=0,
-                          on_wait=holders.append)
-    except CatalogError as exc:
-        if not holders:
-            raise
-        who = f"earmark (process {holders[0]})" if holders[0] else "another earmark command"
-        raise HTTPException(409, f"{who} is writing to this catalog; try again when it "
-                                 "ends") from exc
+        catalog = Catalog(path, create=False, lock=True, lock_timeout=0)
+    except CatalogInUseError as exc:
+        raise HTTPException(409, f"{holder_name(exc.pid)} is writing to this catalog; try "
+                                 "again when it ends") from exc
     with catalog:
         yield catalog
 
