@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from earmark.catalog import Catalog
+from earmark.catalog.lock import holder_name
 from earmark.catalog.runs import load_runs
 from earmark.catalog.search import store_liking
 from earmark.catalog.vectors import vector_table
@@ -124,19 +125,15 @@ class Retrainer:
     Parameters
     ----------
     catalog_path : the catalog file; the thread opens its own connection (a connection
-        serves one thread).
-    lock : hold the catalog's writer lock while training, as ``earmark taste`` does (a
-        command writing meanwhile is waited for, and ``step`` says so).
-    embedding_model, half_life_days : as :func:`~earmark.taste.model.train_taste` takes them.
+        serves one thread) and holds the writer lock while training, as ``earmark taste``
+        does (a command writing meanwhile is waited for, and ``step`` says so).
+    embedding_model : as :func:`~earmark.taste.model.train_taste` takes it; ratings are
+        weighted with the default half-life, :data:`~earmark.taste.model.DEFAULT_HALF_LIFE_DAYS`.
     """
 
-    def __init__(self, catalog_path: str | Path, *, lock: bool = True,
-                 embedding_model: str = DEFAULT_EMBEDDING,
-                 half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS):
+    def __init__(self, catalog_path: str | Path, *, embedding_model: str = DEFAULT_EMBEDDING):
         self.catalog_path = Path(catalog_path)
-        self.lock = lock
         self.embedding_model = embedding_model
-        self.half_life_days = half_life_days
         self._status = RetrainStatus()
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -175,21 +172,20 @@ class Retrainer:
 
     def _run(self) -> None:
         def waiting(pid: int | None) -> None:
-            holder = f"earmark (process {pid})" if pid else "another earmark command"
-            self._step(f"waiting: {holder} is writing to this catalog")
+            self._step(f"waiting: {holder_name(pid)} is writing to this catalog")
 
         def embedding(done: int, total: int, _path: str) -> None:
             self._step(f"embedding {done} of {total} rated songs")
 
         try:
-            with Catalog(self.catalog_path, lock=self.lock, on_wait=waiting) as catalog:
+            with Catalog(self.catalog_path, lock=True, on_wait=waiting) as catalog:
                 self._step("embedding the rated songs that have no embedding yet")
                 report = embed_missing(catalog, None, self.embedding_model, embedding)
                 self._step("reading the ratings")
-                data = taste_data(catalog, self.embedding_model, self.half_life_days)
+                data = taste_data(catalog, self.embedding_model, DEFAULT_HALF_LIFE_DAYS)
                 self._step(f"training on {int(data.labelled.sum())} ratings and "
                            "cross-validating")
-                model = train_taste(catalog, self.embedding_model, self.half_life_days,
+                model = train_taste(catalog, self.embedding_model, DEFAULT_HALF_LIFE_DAYS,
                                     data=data)
                 self._step("scoring the library with the new model")
                 scored = score_library(catalog, model)
