@@ -192,6 +192,8 @@ def _print_crawl(report: CrawlReport, as_json: bool, roots: list[Path]) -> None:
                        "title": item.title, "reason": item.reason})
         for label, reason in report.failed_seeds:
             emit_json({"path": label, "status": "failed", "reason": reason})
+        if report.stopped:  # for the person watching; stdout keeps one object a candidate
+            _say(f"stopped: {escape(report.stopped)}; run it again to go on", err=True)
         return
     for label, reason in report.failed_seeds:
         _say(f"[red]failed[/] {escape(label)}: {escape(reason)}", err=True)
@@ -257,7 +259,8 @@ def inbox_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         if candidate.uploader:
             song += f"\n[dim]{escape(candidate.uploader)}[/]"
         table.add_row(candidate.ref, f"{candidate.score:.2f}", song,
-                      f"{escape(candidate.source)}\n[dim]{escape(candidate.url)}[/]",
+                      f"{escape(candidate.source)}\n"
+                      f"[dim]{escape(_address(candidate.url, [], False))}[/]",
                       escape(candidate.reason or ""))
     console.print(table)
 
