@@ -32,7 +32,7 @@ from rich.progress import (
 from typer.core import TyperGroup
 
 import earmark
-from earmark.catalog import Catalog, paths
+from earmark.catalog import Catalog, catalog_file, paths
 from earmark.catalog.lock import holder_name
 from earmark.catalog.tracks import normalise_path
 from earmark.errors import EarmarkError
@@ -133,6 +133,14 @@ def open_catalog(db: Path | None, *, write: bool = True) -> Catalog:
                           highlight=False, soft_wrap=True)
 
     return Catalog(db, lock=write, on_wait=waiting)
+
+
+def require_catalog(db: Path | None) -> None:
+    """Fail the command (exit 3) when there is no catalog at ``db`` (default: the settings'):
+    for commands that only read one, which must not create an empty one by opening it."""
+    path = catalog_file(db)
+    if not path.is_file():
+        fail(f"no catalog at {escape(str(path))}: earmark scan FOLDER makes one")
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> None:

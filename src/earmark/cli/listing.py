@@ -8,7 +8,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from earmark.catalog import catalog_file
 from earmark.catalog.search import RATINGS, SORTS, SongQuery, search_songs
 from earmark.catalog.tracks import song_name
 from earmark.cli.app import (
@@ -22,6 +21,7 @@ from earmark.cli.app import (
     fail,
     json_path,
     open_catalog,
+    require_catalog,
 )
 
 #: Songs fetched per catalog query while listing (the pages the web app shows, one by one).
@@ -51,8 +51,7 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List the catalog's songs that match, with their rating and predicted liking."""
-    if not catalog_file(db).is_file():
-        fail(f"no catalog at {catalog_file(db)}: earmark scan FOLDER makes one")
+    require_catalog(db)
     try:
         song_query = SongQuery(text=query, genre=genre, tag=tag, rating=rating,
                                min_liking=min_liking, status="error" if failed else None)

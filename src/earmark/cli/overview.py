@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from earmark.analysis.map import LAID_OUT, map_cache_path
-from earmark.catalog import Catalog
 from earmark.catalog.stats import library_stats
 from earmark.catalog.tracks import tracks_by_id
 from earmark.cli.app import (
@@ -26,8 +25,8 @@ from earmark.cli.app import (
     fail,
     json_path,
     open_catalog,
+    require_catalog,
 )
-from earmark.errors import CatalogError
 from earmark.settings import EMBEDDING_MODEL
 
 
@@ -44,16 +43,11 @@ def stats_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     Only reads (never waits for a running scan or embed; the counts are as of now). Exit code
     3 when there is no catalog or it holds no song.
     """
-    try:
-        catalog = Catalog(db, create=False)
-    except CatalogError:
-        catalog = None
-    if catalog is None:
-        fail("no catalog yet; scan a folder first (`earmark scan FOLDER`)")
+    require_catalog(db)
     # The taste package loads scikit-learn: imported here so every other command starts fast.
     from earmark.taste.retrain import quality_history
 
-    with catalog:
+    with open_catalog(db, write=False) as catalog:
         stats = library_stats(catalog)
         history = quality_history(catalog)
     if not stats.songs:

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from earmark.catalog import catalog_file
-from earmark.cli.app import EXIT_USAGE, DbOption, app, console, fail
+from earmark.cli.app import EXIT_USAGE, DbOption, app, console, fail, require_catalog
 from earmark.web import Address, serve
 
 
@@ -31,9 +30,7 @@ def serve_command(
             console.print(f"access token: {address.token}  (the page asks for it once)",
                           highlight=False, soft_wrap=True)
 
-    path = catalog_file(db)
-    if not path.is_file():
-        fail(f"no catalog at {path}: earmark scan FOLDER makes one")
+    require_catalog(db)
     try:
         serve(db, host=host, port=port, open_browser=open_browser, announce=announce)
     except OSError as exc:
