@@ -7,7 +7,7 @@ chosen: Ray is an optional extra) runs on a Ray cluster; :func:`configure` sets 
 :mod:`.device` picks where torch work runs.
 """
 
-from earmark.engine.base import Engine
+from earmark.engine.base import Engine, TrialRunner
 from earmark.engine.local import LocalEngine, usable_cores
 from earmark.engine.setup import ProcessSetup, configure
 from earmark.settings import settings
@@ -33,5 +33,5 @@ def default_engine(workers: int | None = None) -> Engine:
     raise NotImplementedError(f"engine {chosen.engine!r}")
 
 
-__all__ = ["Engine", "LocalEngine", "ProcessSetup", "configure", "default_engine",
-           "usable_cores"]
+__all__ = ["Engine", "LocalEngine", "ProcessSetup", "TrialRunner", "configure",
+           "default_engine", "usable_cores"]

@@ -61,3 +61,26 @@ class Engine(Protocol):
         song at a time); default the engine's :attr:`workers`.
         """
         ...
+
+
+@runtime_checkable
+class TrialRunner(Protocol):
+    """An engine that runs a hyper-parameter search's trials itself, spread over its workers
+    (the Ray engine, with Ray Tune). A search on an engine without it runs its trials here."""
+
+    def run_trials(
+        self, objective: Callable[[dict], dict], space: Callable[[object], None], *,
+        n_trials: int, mode: str, seed: int, timeout: float | None = None,
+        on_trial: Callable[[int, str], None] | None = None,
+    ) -> list[dict]:
+        """Run up to ``n_trials`` trials (fewer when ``timeout`` seconds pass first) of
+        ``objective(params) -> {"value": float | None, "reason": str | None, "note": ...}``,
+        a failed trial being a result with ``value`` ``None`` and its ``reason``; ``params``
+        are sampled by Optuna's TPE sampler (seeded with ``seed``) through the define-by-run
+        ``space(trial)``; ``mode`` ``"max"`` or ``"min"`` says which way is better.
+        ``on_trial(done, state)`` is called as each trial ends.
+
+        Returns each trial as ``number``, ``state`` (``complete`` or ``fail``), ``params``,
+        ``value``, ``reason``, ``note``, in the order they were started.
+        """
+        ...

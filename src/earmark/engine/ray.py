@@ -423,6 +423,117 @@ class RayEngine:
                                   "(the decoder crashed or ran out of memory)")
 
 
+    def run_trials(
+        self, objective: Callable[[dict], dict], space: Callable[[object], None], *,
+        n_trials: int, mode: str, seed: int, timeout: float | None = None,
+        on_trial: Callable[[int, str], None] | None = None,
+    ) -> list[dict]:
+        """A hyper-parameter search with Ray Tune: each trial is a Ray task of one CPU, at
+        most :attr:`workers` at once, parameters from Optuna's seeded TPE sampler
+        (``OptunaSearch`` over the define-by-run ``space``). The contract is
+        :class:`~earmark.engine.base.TrialRunner`'s.
+
+        Trials run to their end (no pruning: trials run side by side, so a median of finished
+        ones is rarely there to prune against), and with several at once the sampler sees
+        results in the order they finish, so a search is seeded but not repeatable trial for
+        trial. Tune keeps its files in a temporary folder, removed afterwards, writes no log
+        files (``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``) and leaves Ctrl-C to earmark.
+
+        Raises :class:`RayEngineError` when Ray Tune is not installed or the cluster cannot be
+        reached.
+        """
+        self.connect()
+        with _tune_environment():
+            try:
+                from ray.tune.search.optuna import OptunaSearch
+
+                from ray import tune
+            except ImportError as exc:
+                raise RayEngineError("earmark tune --engine ray needs Ray Tune: "
+                                     "pip install 'earmark[ray]'") from exc
+            trainable = tune.with_resources(
+                tune.with_parameters(_run_trial, objective=objective), {"cpu": 1})
+            search = OptunaSearch(space, metric="value", mode=mode, seed=seed)
+            callbacks = [_trial_ended_callback(on_trial)] if on_trial is not None else []
+            with tempfile.TemporaryDirectory(prefix="earmark-tune-") as folder:
+                tuner = tune.Tuner(
+                    trainable,
+                    tune_config=tune.TuneConfig(
+                        search_alg=search, num_samples=n_trials, time_budget_s=timeout,
+                        max_concurrent_trials=self.workers),
+                    run_config=tune.RunConfig(storage_path=folder, name="search", verbose=0,
+                                              callbacks=callbacks))
+                grid = tuner.fit()
+                return [_trial_outcome(number, result) for number, result in enumerate(grid)]
+
+
+class _TrialFailed(Exception):
+    """A trial's objective gave no value; the message is its ``reason``."""
+
+
+def _run_trial(params: dict, objective: Callable[[dict], dict]) -> None:
+    """One trial on a worker: the objective's outcome reported to Tune, a failed one raised
+    (so the sampler records the trial as failed) with its reason."""
+    from ray import tune
+
+    configure(threads=1)  # as _run: the same arithmetic as the local engine's workers
+    outcome = objective(params)
+    if outcome.get("value") is None:
+        raise _TrialFailed(outcome.get("reason") or "no value")
+    tune.report({"value": float(outcome["value"]), "note": outcome.get("note") or ""})
+
+
+def _trial_outcome(number: int, result) -> dict:
+    """One trial of a Tune ``ResultGrid`` in the :class:`TrialRunner` shape."""
+    if result.error is not None:
+        cause = getattr(result.error, "cause", None) or result.error
+        reason = str(cause).strip().splitlines()[-1] if str(cause).strip() else \
+            type(cause).__name__
+        return {"number": number, "state": "fail", "params": dict(result.config),
+                "value": None, "reason": reason, "note": None}
+    return {"number": number, "state": "complete", "params": dict(result.config),
+            "value": float(result.metrics["value"]), "reason": None,
+            "note": result.metrics.get("note") or None}
+
+
+@contextlib.contextmanager
+def _tune_environment() -> Iterator[None]:
+    """Tune's settings for earmark's search, for its duration: no CSV/JSON/TensorBoard logs
+    (nothing reads them: the trials come back as results), and Ctrl-C raised as usual
+    instead of Tune's own two-step stop."""
+    levers = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_DISABLE_SIGINT_HANDLER": "1"}
+    before = {name: os.environ.get(name) for name in levers}
+    os.environ.update(levers)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _trial_ended_callback(on_trial: Callable[[int, str], None]):
+    from ray.tune import Callback
+
+    class TrialEnded(Callback):
+        """Calls ``on_trial(done, state)`` in the driver as each trial ends."""
+
+        def __init__(self) -> None:
+            self.done = 0
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self.done += 1
+            on_trial(self.done, "complete")
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self.done += 1
+            on_trial(self.done, "fail")
+
+    return TrialEnded()
+
+
 _shared: RayEngine | None = None
 
 

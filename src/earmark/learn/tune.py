@@ -14,11 +14,13 @@ chosen model on held-out songs (``earmark evaluate``) for an honest number.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from earmark.data import LabelledSet, cv_folds, group_keys
+from earmark.engine import TrialRunner, default_engine
 from earmark.errors import EarmarkError
 from earmark.learn.train import score_fold
 from earmark.types import ProgressFn
@@ -89,28 +91,109 @@ def tune(
     metric, higher = OBJECTIVES[data.kind]
     y = data.y()
     groups = group_keys(data.paths, data.artists)
-    folds = cv_folds(y, groups, n_splits, seed, data.kind)
+    search = _Search(X, data, model_type, metric, y, groups,
+                     cv_folds(y, groups, n_splits, seed, data.kind), seed, fixed or {})
+    engine = default_engine()
+    if isinstance(engine, TrialRunner):
+        if storage is not None:
+            raise EarmarkError("a study kept in --storage is resumed by the local engine "
+                               "only; leave out --storage or --engine ray")
+        trials = engine.run_trials(
+            search.score, search.suggest, n_trials=n_trials, mode="max" if higher else "min",
+            seed=seed, timeout=timeout,
+            on_trial=None if progress is None else
+            lambda done, state: progress(done, n_trials, f"a trial ended: {state}"))
+    else:
+        trials = _optuna_trials(search, higher, n_trials=n_trials, seed=seed,
+                                timeout=timeout, storage=storage, study_name=study_name,
+                                progress=progress)
+    finished = [t for t in trials if t["state"] == "complete"]
+    if not finished:
+        reasons = "; ".join(f"trial {t['number']}: {t['reason']}" for t in trials
+                            if t["reason"])
+        raise ValueError("no trial finished" + (f" ({reasons})" if reasons else
+                                                "; raise n_trials or timeout"))
+    best = (max if higher else min)(finished, key=lambda t: t["value"])
+    return TuneResult(metric, search.hyper(best["params"]), float(best["value"]), trials)
+
+
+@dataclass
+class _Search:
+    """What every trial of one search shares, and the trial itself: :meth:`sample` draws a
+    trial's parameters, :meth:`hyper` turns them into the model's hyper-parameters and
+    :meth:`score` cross-validates them. Picklable, so a trial can run on a Ray worker."""
+
+    X: np.ndarray
+    data: LabelledSet
+    model_type: str
+    metric: str
+    y: np.ndarray
+    groups: np.ndarray
+    folds: list
+    seed: int
+    fixed: dict
+
+    def suggest(self, trial) -> None:
+        """Draw a trial's parameters, which the Optuna ``trial`` keeps (the define-by-run
+        space)."""
+        search_space(self.model_type, trial, self.data.kind)
+
+    def hyper(self, params: dict) -> dict:
+        """The model's hyper-parameters for a trial's drawn ``params``."""
+        import optuna
+        trial = optuna.trial.FixedTrial(params)
+        return {**search_space(self.model_type, trial, self.data.kind), **self.fixed}
+
+    def cross_validate(self, hyper: dict, notes: dict[str, int],
+                       after_fold: Callable[[int, float], None] | None = None) -> float:
+        """The mean ``metric`` of ``hyper`` over the folds; ``after_fold(step, running
+        mean)`` after each (where Optuna may prune). Raises :class:`FitFailed`."""
+        scores = []
+        for step, (train, test) in enumerate(self.folds):
+            output, fold_scores = _fit_fold(self.X, self.data, train, test, self.model_type,
+                                            self.y, self.groups, self.seed, hyper, notes)
+            if not np.isfinite(output).all() or not np.isfinite(fold_scores[self.metric]):
+                raise FitFailed(f"fold {step + 1}: the model's outputs are not finite "
+                                "(the fit diverged)")
+            scores.append(fold_scores[self.metric])
+            if after_fold is not None:
+                after_fold(step, float(np.mean(scores)))
+        return float(np.mean(scores))
+
+    def score(self, params: dict) -> dict:
+        """One trial of a :class:`~earmark.engine.TrialRunner`: ``value`` (``None`` when
+        the fit failed), ``reason`` and ``note`` (its warnings, one line)."""
+        notes: dict[str, int] = {}
+        try:
+            value, reason = self.cross_validate(self.hyper(params), notes), None
+        except FitFailed as exc:
+            value, reason = None, str(exc)
+        return {"value": value, "reason": reason, "note": _summarise(notes)}
+
+
+def _optuna_trials(search: _Search, higher: bool, *, n_trials: int, seed: int,
+                   timeout: float | None, storage: str | None, study_name: str | None,
+                   progress: ProgressFn | None) -> list[dict]:
+    """The search run here with Optuna (seeded TPE, median pruning after the first folds):
+    every trial as :class:`TuneResult` lists them."""
+    import optuna
 
     def objective(trial) -> float:
-        hyper = {**search_space(model_type, trial, data.kind), **(fixed or {})}
-        scores, notes = [], {}
+        notes: dict[str, int] = {}
+
+        def prune(step: int, running: float) -> None:
+            trial.report(running, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        search.suggest(trial)
         try:
-            for step, (train, test) in enumerate(folds):
-                output, fold_scores = _fit_fold(X, data, train, test, model_type, y, groups,
-                                                seed, hyper, notes)
-                if not np.isfinite(output).all() or not np.isfinite(fold_scores[metric]):
-                    raise FitFailed(f"fold {step + 1}: the model's outputs are not finite "
-                                    "(the fit diverged)")
-                scores.append(fold_scores[metric])
-                trial.report(float(np.mean(scores)), step)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
+            return search.cross_validate(search.hyper(trial.params), notes, prune)
         except FitFailed as exc:
             trial.set_user_attr("reason", str(exc))
             raise
         finally:
             trial.set_user_attr("note", _summarise(notes))
-        return float(np.mean(scores))
 
     study = optuna.create_study(
         direction="maximize" if higher else "minimize",
@@ -128,18 +211,9 @@ def tune(
     # A failed fit marks its trial failed (with its reason) and the search goes on.
     study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[callback],
                    catch=(FitFailed,))
-    trials = [{"number": t.number, "state": t.state.name.lower(), "params": t.params,
-               "value": t.value, "reason": t.user_attrs.get("reason"),
-               "note": t.user_attrs.get("note")} for t in study.trials]
-    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not finished:
-        reasons = "; ".join(f"trial {t['number']}: {t['reason']}" for t in trials
-                            if t["reason"])
-        raise ValueError("no trial finished" + (f" ({reasons})" if reasons else
-                                                "; raise n_trials or timeout"))
-    best = {**search_space(model_type, optuna.trial.FixedTrial(study.best_params), data.kind),
-            **(fixed or {})}
-    return TuneResult(metric, best, float(study.best_value), trials)
+    return [{"number": t.number, "state": t.state.name.lower(), "params": t.params,
+             "value": t.value, "reason": t.user_attrs.get("reason"),
+             "note": t.user_attrs.get("note")} for t in study.trials]
 
 
 class FitFailed(Exception):
