@@ -193,6 +193,15 @@ def _audio_stream(container: av.container.InputContainer, path: str | Path) -> a
     return stream
 
 
+def _sample_rate(stream: av.AudioStream, path: str | Path) -> int:
+    """The stream's sample rate in Hz (the codec's, else the stream's);
+    :class:`CorruptAudioError` when it declares none."""
+    rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+    if rate <= 0:
+        raise CorruptAudioError(path, "the audio stream declares no sample rate")
+    return rate
+
+
 def probe_audio(path: str | Path) -> AudioInfo:
     """Read container metadata of ``path`` without decoding audio.
 
@@ -331,9 +340,7 @@ def stream_audio(
         container = _open(path)
     try:
         stream = _audio_stream(container, path)
-        native_sr = int(stream.codec_context.sample_rate or stream.rate or 0)
-        if native_sr <= 0:
-            raise CorruptAudioError(path, "the audio stream declares no sample rate")
+        native_sr = _sample_rate(stream, path)
         out_sr = sr or native_sr
         block = max(1, int(round(block_seconds * out_sr)))
         resampler = soxr.ResampleStream(native_sr, out_sr, 1 if mono else _channels(stream),

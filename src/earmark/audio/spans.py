@@ -19,12 +19,12 @@ import numpy as np
 import soxr
 
 from earmark.audio.decode import (
-    CorruptAudioError,
     Downmix,
     _audio_stream,
     _decode_native,
     _ffmpeg_logs,
     _open,
+    _sample_rate,
 )
 
 #: Seconds decoded before and after each span and thrown away. Measured: 0.1 s already gives
@@ -73,9 +73,7 @@ def decode_spans(
         container = _open(path)
     try:
         stream = _audio_stream(container, path)
-        native_sr = int(stream.codec_context.sample_rate or stream.rate or 0)
-        if native_sr <= 0:
-            raise CorruptAudioError(path, "the audio stream declares no sample rate")
+        native_sr = _sample_rate(stream, path)
         # Instants that are whole samples at both rates come every 1 / common seconds.
         common = math.gcd(native_sr, sr)
         margin = math.ceil(MARGIN_SECONDS * common)

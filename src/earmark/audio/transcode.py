@@ -13,7 +13,13 @@ from pathlib import Path
 
 import av
 
-from earmark.audio.decode import _audio_stream, _ffmpeg_logs, _open, ffmpeg_reason
+from earmark.audio.decode import (
+    _audio_stream,
+    _ffmpeg_logs,
+    _open,
+    _sample_rate,
+    ffmpeg_reason,
+)
 from earmark.errors import CorruptAudioError
 
 _MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
@@ -74,7 +80,7 @@ def _encode_flac(source: Path, target: Path) -> None:
         stream = _audio_stream(container, source)
         ctx = stream.codec_context
         deep = ctx.format is not None and ctx.format.bits > 16
-        rate = int(ctx.sample_rate or stream.rate)
+        rate = _sample_rate(stream, source)
         try:
             with av.open(str(target), mode="w", format="flac") as output:
                 out = output.add_stream("flac", rate=rate, layout=ctx.layout.name)
