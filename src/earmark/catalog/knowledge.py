@@ -27,8 +27,7 @@ def track_knowledge(catalog: Catalog, track_id: int) -> dict[str, list[dict]]:
     """
     return {
         "labels": track_labels(catalog, track_id),
-        "ratings": [{"verdict": r.verdict, "stars": r.stars, "source": r.source,
-                     "rated_at": r.rated_at} for r in rating_history(catalog, track_id)],
+        "ratings": [r.to_dict() for r in rating_history(catalog, track_id)],
         "embeddings": track_embeddings(catalog, track_id),
         "predictions": track_predictions(catalog, track_id),
         "tag_writes": track_writes(catalog, track_id),

@@ -45,6 +45,11 @@ class Rating:
     def describe(self) -> str:
         return describe_rating(self.verdict, self.stars)
 
+    def to_dict(self) -> dict:
+        """The rating as JSON: ``{verdict, stars, source, rated_at}``."""
+        return {"verdict": self.verdict, "stars": self.stars, "source": self.source,
+                "rated_at": self.rated_at}
+
 
 def describe_rating(verdict: str | None, stars: int | None) -> str:
     """``like``, ``dislike``, ``skip``, ``4 stars`` or ``like, 5 stars``."""

@@ -55,8 +55,7 @@ def rating_dict(rating: ratings.Rating | None) -> dict | None:
     """A rating as JSON: ``{verdict, stars, source, rated_at, text}``, ``None`` for none."""
     if rating is None:
         return None
-    return {"verdict": rating.verdict, "stars": rating.stars, "source": rating.source,
-            "rated_at": rating.rated_at, "text": rating.describe()}
+    return {**rating.to_dict(), "text": rating.describe()}
 
 
 def _track(catalog: Catalog, song_id: int) -> Track:
