@@ -111,11 +111,16 @@ class TagReview:
         item.decision = "accepted"
         return item
 
+    def pending(self) -> list[ReviewItem]:
+        """The files still ``pending`` whose change is planned: what :meth:`accept_pending`
+        accepts."""
+        return [item for item in self.items.values()
+                if item.decision == "pending" and item.plan.status == "planned"]
+
     def accept_pending(self) -> list[ReviewItem]:
         """Accept every file still ``pending`` whose change is planned (a library's worth of
         clicks in one); files already decided keep their decision. Returns those accepted."""
-        pending = [item for item in self.items.values()
-                   if item.decision == "pending" and item.plan.status == "planned"]
+        pending = self.pending()
         for item in pending:
             item.decision = "accepted"
         return pending

@@ -119,9 +119,7 @@ def tags_page(request: Request, catalogs: Catalogs,
             for item in review.items.values()
             if status == "all" or item.plan.status == status]
         counts = {} if review is None else review.counts()
-        pending = 0 if review is None else sum(
-            item.decision == "pending" and item.plan.status == "planned"
-            for item in review.items.values())
+        pending = 0 if review is None else len(review.pending())
     return render(request, "tags.html", {"pending": pending,
         "review": review, "items": items[:PAGE_ROWS], "more": max(0, len(items) - PAGE_ROWS),
         "counts": counts, "status": status, "statuses": TAG_STATUSES})
