@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from earmark.catalog import Catalog
 from earmark.catalog.candidates import inbox
 from earmark.settings import EMBEDDING_MODEL
+from earmark.taste.model import MIN_RATINGS
 from earmark.taste.radio import liking_model
 from earmark.taste.recommend import recommend
 from earmark.taste.retrain import Retrainer, quality_history
@@ -55,7 +56,7 @@ def _picks(catalog: Catalog, top: int) -> dict:
     taste = liking_model(catalog, EMBEDDING_MODEL)
     if taste is None:
         return {"songs": [], "reason": "no taste model yet: rate a few songs you like and a "
-                                       "few you do not (5 in all)"}
+                                       f"few you do not ({MIN_RATINGS} in all)"}
     found = recommend(catalog, taste, top)
     return {"songs": [{**song_summary(r.track), "score": round(r.score, 4),
                        "reason": r.reason} for r in found],
