@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from earmark.catalog.db import Catalog
 from earmark.catalog.ratings import current_ratings
 from earmark.settings import EMBEDDING_MODEL
+from earmark.tags.read import split_genres
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def genre_counts(catalog: Catalog) -> list[tuple[str, int]]:
     spellings: dict[str, Counter[str]] = {}
     rows = catalog.execute("SELECT genre FROM tracks WHERE status = 'ok' AND genre IS NOT NULL")
     for (text,) in rows:
-        names = [part.strip() for part in text.split(";") if part.strip()]
+        names = split_genres([text])
         for name in names:  # every spelling votes for how the genre is shown
             spellings.setdefault(name.lower(), Counter())[name] += 1
         counts.update({name.lower() for name in names})

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from earmark.errors import EarmarkError
 from earmark.ingest.textfiles import read_text
+from earmark.tags.read import split_genres
 
 MODES = ("fill", "overwrite", "merge")
 
@@ -353,13 +354,13 @@ def best_in_vocabulary(predictions: Scored, vocabulary: dict[str, str] | None,
 
 
 def split_values(values: list[str] | None) -> list[str]:
-    """Separate values of a tag, also when a tagger joined them with ';' into one string."""
+    """Separate values of a tag (:func:`~earmark.tags.read.split_genres`), also when a tagger
+    joined them with ';' into one string; names that differ only in case count once, spelled
+    as first met."""
     out: list[str] = []
-    for value in values or []:
-        for part in value.replace("\x00", ";").split(";"):
-            part = part.strip()
-            if part and part.lower() not in (o.lower() for o in out):
-                out.append(part)
+    for part in split_genres(values or []):
+        if part.lower() not in (o.lower() for o in out):
+            out.append(part)
     return out
 
 

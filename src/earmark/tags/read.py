@@ -282,7 +282,7 @@ class _Block:
             title=_first(self.values(fields["title"])),
             artist=_first(self.values(fields["artist"])),
             album=_first(self.values(fields["album"])),
-            genres=_split_genres(self.values(fields["genre"]) if genres is None else genres),
+            genres=split_genres(self.values(fields["genre"]) if genres is None else genres),
             rating=rating[0] if rating else None,
             rating_scale=rating[1] if rating else None,
             rating_guessed=rating[2] if rating else False,
@@ -310,8 +310,9 @@ def _first(values: list[str]) -> str | None:
     return values[0] if values else None
 
 
-def _split_genres(values: list[str]) -> list[str]:
-    """Genres as separate values; taggers that write one string join them with ';' or NUL.
+def split_genres(values: list[str]) -> list[str]:
+    """Genres as separate values, each once; taggers that write one string join them with ';'
+    or NUL (and the catalog stores a file's genres joined with '; ').
 
     '/' is left alone: it is part of names such as "Soul/R&B".
     """
