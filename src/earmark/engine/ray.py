@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ipaddress
+import logging
 import os
 import secrets
 import shutil
@@ -499,14 +500,21 @@ def _trial_outcome(number: int, result) -> dict:
 @contextlib.contextmanager
 def _tune_environment() -> Iterator[None]:
     """Tune's settings for earmark's search, for its duration: no CSV/JSON/TensorBoard logs
-    (nothing reads them: the trials come back as results), and Ctrl-C raised as usual
-    instead of Tune's own two-step stop."""
-    levers = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_DISABLE_SIGINT_HANDLER": "1"}
+    (nothing reads them: the trials come back as results), no progress tables (the older
+    reporter, which ``verbose=0`` silences; the newer one prints its table anyway), no
+    tracebacks of failed trials (their reasons come back as results), and Ctrl-C raised as
+    usual instead of Tune's own two-step stop."""
+    levers = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_DISABLE_SIGINT_HANDLER": "1",
+              "RAY_AIR_NEW_OUTPUT": "0"}
     before = {name: os.environ.get(name) for name in levers}
     os.environ.update(levers)
+    tune_log = logging.getLogger("ray.tune")
+    level = tune_log.level
+    tune_log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
+        tune_log.setLevel(level)
         for name, value in before.items():
             if value is None:
                 os.environ.pop(name, None)
