@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from websupport import musicnn_embeddings
 
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import store_embedding
@@ -117,25 +118,12 @@ def shots_fixture(artifacts) -> Callable[[object, str], Path]:
 def more_clips_fixture(tmp_path_factory) -> tuple[list[Path], np.ndarray]:
     """The twelve ``MORE`` clips, 5 s each (title and artist tags), and their MSD_musicnn
     embeddings ``(12, 200)``."""
-    if importlib.util.find_spec("musicnn") is None:
-        pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
-    import torch
-
-    from earmark.analysis.songs import song_embedding
-    from earmark.models.musicnn import load_musicnn
-
     folder = tmp_path_factory.mktemp("browser-music")
     files = [transcode(gtzan_clip(genre, n), folder / f"{genre}{n}.mp3", "mp3", seconds=5.0,
                        start=10.0, extra=["-metadata", f"title={genre.title()} No. {n}",
                                           "-metadata", f"artist={genre.title()} Band {n}"])
              for genre, n in MORE]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = load_musicnn(EMBEDDING_MODEL)
-        return files, np.stack([song_embedding(f, model)[0] for f in files])
-    finally:
-        torch.set_num_threads(threads)
+    return files, musicnn_embeddings(files, EMBEDDING_MODEL)
 
 
 @pytest.fixture(scope="session", name="taste_master")

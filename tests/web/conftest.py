@@ -15,14 +15,13 @@ behaves like the app's own pages (Origin and CSRF token set), and a live server.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from websupport import ORIGIN, PORT, SiteClient
+from websupport import ORIGIN, PORT, SiteClient, musicnn_embeddings
 
 from earmark.catalog import Catalog
 from earmark.catalog.embeddings import store_embedding
@@ -79,20 +78,7 @@ def catalog_path(master_catalog, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def song_embeddings(web_songs) -> np.ndarray:
     """Real MSD_musicnn embeddings ``(6, 200)`` of ``web_songs``, in their order."""
-    if importlib.util.find_spec("musicnn") is None:
-        pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
-    import torch
-
-    from earmark.analysis.songs import song_embedding
-    from earmark.models.musicnn import load_musicnn
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = load_musicnn("MSD_musicnn")
-        return np.stack([song_embedding(f, model)[0] for f in web_songs])
-    finally:
-        torch.set_num_threads(threads)
+    return musicnn_embeddings(web_songs)
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ all with real MSD_musicnn embeddings."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from websupport import ORIGIN, PORT, SiteClient
+from websupport import ORIGIN, PORT, SiteClient, musicnn_embeddings
 
 from earmark.catalog import Catalog
 from earmark.catalog.candidates import add_candidates, update_candidate
@@ -32,25 +31,12 @@ MORE = [("jazz", 5, "Cole Trio"), ("classical", 5, "Vienna Strings"), ("metal", 
 @pytest.fixture(scope="module")
 def more_songs(tmp_path_factory) -> tuple[list[Path], np.ndarray]:
     """Six more 5 s real clips (artist tags set) and their MSD_musicnn embeddings."""
-    if importlib.util.find_spec("musicnn") is None:
-        pytest.skip("musicnn weights not installed: pip install --no-deps musicnn==0.1.0")
-    import torch
-
-    from earmark.analysis.songs import song_embedding
-    from earmark.models.musicnn import load_musicnn
-
     folder = tmp_path_factory.mktemp("more-music")
     files = [transcode(gtzan_clip(genre, n), folder / f"{genre}{n}.ogg", "ogg", seconds=5.0,
                        start=10.0, extra=["-metadata", f"artist={artist}",
                                           "-metadata", f"title={genre} {n}"])
              for genre, n, artist in MORE]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = load_musicnn("MSD_musicnn")
-        return files, np.stack([song_embedding(f, model)[0] for f in files])
-    finally:
-        torch.set_num_threads(threads)
+    return files, musicnn_embeddings(files)
 
 
 @pytest.fixture
