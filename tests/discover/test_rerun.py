@@ -136,6 +136,11 @@ def test_a_kept_rejected_candidate_can_be_liked_and_gets_one_extension(
     rejected = by_url(library)[song]
     assert rejected.status == "rejected" and Path(rejected.file).is_file()
     assert rejected.duration == pytest.approx(5.0, abs=0.1)  # from the file: the site said none
+    assert runner.invoke(app, ["inbox", "--db", str(library)]).exit_code == 3  # empty
+    listed = runner.invoke(app, ["inbox", "--kept", "--json", "--db", str(library)])
+    (row,) = map(json.loads, listed.stdout.splitlines())
+    assert (row["candidate"], row["status"], row["path"]) == (
+        rejected.ref, "rejected", rejected.file)
     result = runner.invoke(app, ["rate", rejected.ref, "like", "--into", str(tmp_path / "lib"),
                                  "--db", str(library)])
     assert result.exit_code == 0, result.output

@@ -152,10 +152,12 @@ def candidates_with(catalog: Catalog, *statuses: str, limit: int | None = None
     return [_row(r) for r in catalog.execute(sql, args).fetchall()]
 
 
-def inbox(catalog: Catalog) -> list[Candidate]:
-    """The candidates waiting for a verdict, best score first."""
-    rows = catalog.execute("SELECT * FROM candidates WHERE status = 'inbox' "
-                           "ORDER BY score DESC, id").fetchall()
+def inbox(catalog: Catalog, *, kept: bool = False) -> list[Candidate]:
+    """The candidates waiting for a verdict, best score first; with ``kept``, also the
+    rejected ones whose files ``discover --keep`` kept (they can be judged too)."""
+    rows = catalog.execute("SELECT * FROM candidates WHERE status = 'inbox' OR (? AND status = "
+                           "'rejected' AND file IS NOT NULL) ORDER BY score DESC, id",
+                           (kept,)).fetchall()
     return [_row(r) for r in rows]
 
 

@@ -161,6 +161,9 @@ def discover_command(
                 _say(_interrupted(crawl.report), err=True)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
     _print_crawl(report, as_json, [folder] if folder is not None else [])
+    if keep and report.count("rejected") and not as_json:
+        _say(f"{report.count('rejected')} scored below --min-score kept in the staging folder: "
+             "earmark inbox --kept lists them")
     if report.failed or report.failed_seeds:
         raise typer.Exit(EXIT_SOME_FAILED)
 
@@ -229,7 +232,7 @@ def candidate_json(candidate: Candidate) -> dict:
 
     return {"candidate": candidate.ref, "path": json_path(candidate.file) if candidate.file
             else None, "url": candidate.url, "page": candidate.page,
-            "source": candidate.source, "title": candidate.title,
+            "source": candidate.source, "status": candidate.status, "title": candidate.title,
             "uploader": candidate.uploader, "duration": candidate.duration,
             "score": _rounded(candidate.score), "reason": candidate.reason,
             "found_at": iso_time(candidate.found_at),
@@ -237,18 +240,23 @@ def candidate_json(candidate: Candidate) -> dict:
 
 
 @app.command("inbox")
-def inbox_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+def inbox_command(
+    kept: Annotated[bool, typer.Option(
+        "--kept", help="Also the candidates scored below --min-score whose files "
+                       "discover --keep kept.")] = False,
+    db: DbOption = None, as_json: JsonOption = False) -> None:
     """List what earmark discover brought back, best first, with where each came from and
     why it scored as it did. Judge them with earmark rate c12 like|dislike --into DIR."""
     with open_catalog(db, write=False) as catalog:
-        waiting = store.inbox(catalog)
+        waiting = store.inbox(catalog, kept=kept)
     if not waiting:
         fail("the inbox is empty: earmark discover fills it")
     if as_json:
         for candidate in waiting:
             emit_json(candidate_json(candidate))
         return
-    table = Table(title=f"inbox ({len(waiting)})", header_style="bold")
+    table = Table(title=f"inbox ({len(waiting)}{', kept rejected ones too' if kept else ''})",
+                  header_style="bold")
     for column in ("id", "score", "song", "from", "why"):
         # Addresses fold onto the next line rather than end in "...": two cut at the same
         # width (the feed's, the song's) would read the same.
