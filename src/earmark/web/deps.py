@@ -16,10 +16,12 @@ opens the catalog itself, in its own thread, for as long as it needs it::
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -72,6 +74,20 @@ def catalog_access(request: Request) -> CatalogAccess:
 
 Settings = Annotated[WebSettings, Depends(web_settings)]
 Catalogs = Annotated[CatalogAccess, Depends(catalog_access)]
+
+T = TypeVar("T")
+_SHARED = threading.Lock()
+
+
+def shared(request: Request, name: str, make: Callable[[], T]) -> T:
+    """The app's one object ``name`` (on ``app.state``), made by ``make()`` on first use:
+    state that every request of the app shares, such as the running retraining. Requests run
+    in worker threads, so two first uses at once still make one."""
+    state = request.app.state
+    with _SHARED:
+        if getattr(state, name, None) is None:
+            setattr(state, name, make())
+        return getattr(state, name)
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,

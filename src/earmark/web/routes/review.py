@@ -11,7 +11,6 @@ found wait below in its inbox (``earmark inbox``), each playable, judged from th
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -25,23 +24,19 @@ from earmark.taste.radio import liking_model
 from earmark.taste.recommend import recommend
 from earmark.taste.retrain import Retrainer, quality_history
 from earmark.taste.review import ReviewSession, nothing_to_review
-from earmark.web.deps import Catalogs, render
+from earmark.web.deps import Catalogs, render, shared
 from earmark.web.routes.songs import song_summary
 
 router = APIRouter(tags=["review"])
 
 #: Songs per batch and top picks shown, at most.
 MAX_BATCH = 50
-_retrainers = threading.Lock()
 
 
 def _retrainer(request: Request) -> Retrainer:
     """The app's one :class:`Retrainer` (made on first use), so two tabs share one training."""
-    state = request.app.state
-    with _retrainers:
-        if getattr(state, "retrainer", None) is None:
-            state.retrainer = Retrainer(state.web.db_path, embedding_model=EMBEDDING_MODEL)
-        return state.retrainer
+    return shared(request, "retrainer", lambda: Retrainer(
+        request.app.state.web.db_path, embedding_model=EMBEDDING_MODEL))
 
 
 def _batch(catalog: Catalog, size: int) -> dict:

@@ -28,7 +28,7 @@ from earmark.errors import CatalogError, EarmarkError
 from earmark.tagging.plan import TAG_STATUSES, TrackResult, undo_batch
 from earmark.tagging.policy import MODES, load_policy
 from earmark.tagging.review import ReviewItem, TagReview, start_review
-from earmark.web.deps import Catalogs, Settings, render
+from earmark.web.deps import Catalogs, Settings, render, shared
 
 router = APIRouter(tags=["tags"])
 
@@ -45,14 +45,8 @@ class _Reviews:
         self.current: TagReview | None = None
 
 
-_SETUP = threading.Lock()
-
-
 def _reviews(request: Request) -> _Reviews:
-    with _SETUP:
-        if not hasattr(request.app.state, "tag_reviews"):
-            request.app.state.tag_reviews = _Reviews()
-        return request.app.state.tag_reviews
+    return shared(request, "tag_reviews", _Reviews)
 
 
 @contextmanager
