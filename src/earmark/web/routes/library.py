@@ -9,7 +9,6 @@ album, added), ``desc`` (1), ``after`` (the cursor of the page before), ``limit`
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from earmark.catalog.search import MAX_PAGE, SORTS, SongPage, SongQuery, search_songs
 from earmark.catalog.tracks import song_name
 from earmark.web.deps import Catalogs, render
+from earmark.web.routes.songs import song_summary
 
 router = APIRouter(tags=["library"])
 
@@ -73,11 +73,10 @@ def songs(catalogs: Catalogs, params: Params) -> dict:
     """A page of songs as ``{"songs": [{id, path, name, title, artist, album, genre, duration,
     status, verdict, stars, liking}], "next": cursor or null}``."""
     page = _page(catalogs, params)
-    return {"songs": [{**{k: v for k, v in asdict(row.track).items()
-                          if k in ("id", "path", "title", "artist", "album", "genre",
-                                   "duration", "status", "error")},
-                       "name": song_name(row.track), "verdict": row.verdict,
-                       "stars": row.stars, "liking": row.liking} for row in page.songs],
+    return {"songs": [{**song_summary(row.track), "genre": row.track.genre,
+                       "status": row.track.status, "error": row.track.error,
+                       "verdict": row.verdict, "stars": row.stars, "liking": row.liking}
+                      for row in page.songs],
             "next": page.next_cursor}
 
 
