@@ -99,6 +99,8 @@ def test_a_track_given_again_is_not_asked_for_again_and_the_hint_names_a_real_ca
     again = discover(library, "--urls", str(listing))
     assert again.exit_code == 0, again.output
     assert len(site.requests) == asked  # no GET, no HEAD
+    assert again.stdout.splitlines()[0] == ("nothing new: every address these sources list "
+                                            "was seen before")
     assert "0 download(s)" in again.stdout
 
 

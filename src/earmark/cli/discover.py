@@ -204,13 +204,17 @@ def _print_crawl(report: CrawlReport, as_json: bool, roots: list[Path]) -> None:
         if item.status in ("failed", "skipped", "duplicate"):
             _say(f"{item.status} c{item.candidate_id} {escape(_address(item.path, roots, False))}"
                  f": {escape(item.reason or '')}", err=True)
-    table = Table(title="discover", header_style="bold")
-    table.add_column("result")
-    table.add_column("candidates", justify="right")
-    for status in ("inbox", "rejected", "duplicate", "skipped", "failed"):
-        if report.count(status):
-            table.add_row(status, str(report.count(status)))
-    console.print(table)
+    if report.items:
+        table = Table(title="discover", header_style="bold")
+        table.add_column("result")
+        table.add_column("candidates", justify="right")
+        for status in ("inbox", "rejected", "duplicate", "skipped", "failed"):
+            if report.count(status):
+                table.add_row(status, str(report.count(status)))
+        console.print(table)
+    elif not (report.failed_seeds or report.added or report.stopped):
+        # An empty table would look like a fault.
+        _say("nothing new: every address these sources list was seen before")
     _say(f"{report.added} new address(es) found, {report.downloads} download(s); "
          f"staging folder: {escape(str(report.staging))}")
     if report.stopped:
