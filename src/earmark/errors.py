@@ -23,6 +23,11 @@ class AudioError(EarmarkError):
         self.reason = reason
         super().__init__(reason)
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # An exception pickles as type(self)(*self.args), and args holds the reason alone: an
+        # AudioError returned by a worker process would fail to unpickle and break its pool.
+        return type(self), (self.path, self.reason)
+
 
 class EmptyFileError(AudioError):
     """The file has zero bytes."""

@@ -27,14 +27,23 @@ import numpy as np
 
 from earmark.analysis.genres import combination_name, zero_shot_genres
 from earmark.analysis.sampling import DEFAULT_SAMPLING, Sampling
-from earmark.analysis.songs import analyse_song_models, embedding_from_patches
+from earmark.analysis.songs import (
+    DecodedSong,
+    SongAnalysis,
+    analyse_decoded,
+    analyse_song_models,
+    decode_song,
+    embedding_from_patches,
+)
 from earmark.catalog import Catalog, tracks
 from earmark.catalog import predictions as catalog_predictions
 from earmark.catalog.embeddings import missing_embeddings, store_embedding
 from earmark.catalog.predictions import store_predictions
 from earmark.engine import Engine, default_engine
 from earmark.engine.device import pick_device
+from earmark.engine.local import PRELOAD
 from earmark.errors import AudioError
+from earmark.features import MelParams
 from earmark.models.musicnn import MusicnnTagger, load_musicnn
 from earmark.models.registry import ZERO_SHOT_MODELS, pretrained
 from earmark.settings import EMBEDDING_MODEL, settings
@@ -183,6 +192,12 @@ def analyse_file(
         analyses = analyse_song_models(path, models, start, duration, sampling=sampling)
     except AudioError as exc:
         return exc
+    return _song_result(path, models, analyses)
+
+
+def _song_result(path: str, models: Sequence[MusicnnTagger],
+                 analyses: Sequence[SongAnalysis]) -> SongResult:
+    """A song's :class:`SongResult` from its analysis by each of ``models``."""
     info = analyses[0].info
     outputs = []
     for tagger, analysis in zip(models, analyses, strict=True):
@@ -208,6 +223,7 @@ def analyse_files(
     duration: float | None = None,
     sampling: Sampling | None = DEFAULT_SAMPLING,
     engine: Engine | None = None,
+    batch_patches: int | None = None,
 ) -> Iterator[tuple[str, SongResult | AudioError]]:
     """Analyse songs, yielding ``(path, result)`` or ``(path, error)`` per file, in order.
 
@@ -222,12 +238,81 @@ def analyse_files(
     torch's threads itself).
     """
     paths = [str(p) for p in paths]
-    first = model if isinstance(model, MusicnnTagger) else model[0]
-    at_once = len(paths) if first.device.type == "cpu" else 1
-    analyse = partial(analyse_file, model=model, start=start, duration=duration,
+    models = [model] if isinstance(model, MusicnnTagger) else list(model)
+    engine = engine or default_engine()
+    on_cpu = models[0].device.type == "cpu"
+    if batch_patches is not None and sampling is not None and start is None and (
+            duration is None) and len(paths) > 1:
+        groups = _groups(paths, engine.map_files(
+            partial(_decode, params=models[0].mel_params, frames=models[0].patch_frames,
+                    sampling=sampling),
+            paths, preload=(*PRELOAD, "earmark.analysis.songs"), on_crash=AudioError),
+            batch_patches)
+        analysed = engine.map_threads(partial(_analyse_group, models=models, sampling=sampling),
+                                      groups, workers=None if on_cpu else 1)
+        for group in analysed:
+            yield from group
+        return
+    analyse = partial(analyse_file, model=models, start=start, duration=duration,
                       sampling=sampling)
-    results = (engine or default_engine()).map_threads(analyse, paths, workers=at_once)
+    results = engine.map_threads(analyse, paths, workers=len(paths) if on_cpu else 1)
     yield from zip(paths, results, strict=True)
+
+
+#: Patches per network call when songs are batched (:func:`analyse_files`' ``batch_patches``):
+#: on the CPU ... ; on a GPU, full batches.
+BATCH_PATCHES = {"cpu": 32, "gpu": 128}
+
+
+def default_batch_patches(model: MusicnnTagger) -> int:
+    """:data:`BATCH_PATCHES` for the device ``model`` runs on."""
+    return BATCH_PATCHES["cpu" if model.device.type == "cpu" else "gpu"]
+
+
+Decoded = DecodedSong | AudioError | None
+
+
+def _decode(path: str, params: MelParams, frames: int, sampling: Sampling) -> Decoded:
+    """:func:`~earmark.analysis.songs.decode_song` in an engine's worker, its error returned
+    (one bad file never ends a batch)."""
+    try:
+        return decode_song(path, params, frames, sampling)
+    except AudioError as exc:
+        return exc
+
+
+def _groups(paths: list[str], decoded: Iterable[Decoded], batch_patches: int
+            ) -> Iterator[list[tuple[str, Decoded]]]:
+    """Consecutive songs gathered until they hold ``batch_patches`` decoded patches (a song is
+    never split, so a group may hold a few more), in order; the last group may hold fewer."""
+    group: list[tuple[str, Decoded]] = []
+    patches = 0
+    for path, song in zip(paths, decoded, strict=True):
+        group.append((path, song))
+        patches += song.n_patches if isinstance(song, DecodedSong) else 0
+        if patches >= batch_patches:
+            yield group
+            group, patches = [], 0
+    if group:
+        yield group
+
+
+def _analyse_group(group: list[tuple[str, Decoded]], models: list[MusicnnTagger],
+                   sampling: Sampling) -> list[tuple[str, SongResult | AudioError]]:
+    """The network on a group of decoded songs at once
+    (:func:`~earmark.analysis.songs.analyse_decoded`): ``(path, result)`` per song, in order.
+    A song handed over undecoded (``None``: analysed whole and long) is streamed here."""
+    decoded = [song for _, song in group if isinstance(song, DecodedSong)]
+    analysed = iter(analyse_decoded(decoded, models) if decoded else [])
+    results: list[tuple[str, SongResult | AudioError]] = []
+    for path, song in group:
+        if isinstance(song, DecodedSong):
+            results.append((path, _song_result(path, models, next(analysed))))
+        elif song is None:
+            results.append((path, analyse_file(path, models, sampling=sampling)))
+        else:
+            results.append((path, song))
+    return results
 
 
 def store_song_predictions(catalog: Catalog, track_id: int, result: SongResult) -> None:
@@ -295,6 +380,7 @@ def embed_tracks(
     device: str | None = None,
     precision: str | None = None,
     engine: Engine | None = None,
+    batch_patches: int | None = None,
     progress: ProgressFn | None = None,
 ) -> EmbedReport:
     """Compute and store embeddings and predictions for catalog tracks that lack them.
@@ -316,6 +402,7 @@ def embed_tracks(
     precision : see :func:`earmark.models.musicnn.load_musicnn`; default the settings'
         (``EARMARK_PRECISION``, else ``auto``).
     engine : where songs are analysed (:func:`analyse_files`).
+    batch_patches : patches of several songs per network call (:func:`analyse_files`).
     progress : called as ``progress(done, total, path)``.
     """
     report = EmbedReport()
@@ -345,7 +432,8 @@ def embed_tracks(
     if progress is not None:
         progress(0, len(todo), "")  # the total shows while the model loads and the first song
     taggers = load_taggers(models, device=device, precision=precision)
-    songs = _analysed(catalog, todo, taggers, sampling=sampling, engine=engine)
+    songs = _analysed(catalog, todo, taggers, sampling=sampling, engine=engine,
+                      batch_patches=batch_patches)
     for done, (track, result) in enumerate(songs, start=1):
         path = track.path
         if isinstance(result, AudioError):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from queue import Queue
 
@@ -41,10 +42,11 @@ from earmark.audio import Downmix, probe_audio, stream_audio
 from earmark.audio.spans import decode_spans
 from earmark.engine.local import map_threads
 from earmark.errors import ModelError
-from earmark.features import log_mel
+from earmark.features import MelParams, log_mel
 from earmark.models.musicnn import MusicnnTagger
 
-__all__ = ["GENRE_TAGS", "SongAnalysis", "SongInfo", "analyse_song", "analyse_song_models",
+__all__ = ["GENRE_TAGS", "HANDED_PATCHES", "DecodedSong", "SongAnalysis", "SongHeard", "SongInfo",
+           "analyse_decoded", "analyse_song", "analyse_song_models", "decode_song",
            "embedding_from_patches", "genre_from_tags", "song_embedding", "song_taggram",
            "song_tags"]
 
@@ -83,6 +85,21 @@ class SongInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SongHeard:
+    """What a song's analysis heard, whatever the model: the :class:`SongInfo` fields but
+    ``model`` and ``n_patches`` (see there)."""
+
+    source: str | None
+    start: float
+    duration: float
+    patch_seconds: float
+    padded: bool
+    silent: bool
+    downmix: str | None
+    sampling: str = FULL
 
 
 @dataclass(frozen=True)
@@ -234,8 +251,9 @@ def analyse_song(
     model : a tagger from :func:`earmark.models.musicnn.load_musicnn`.
     start, duration : seconds; analyse only this span (default: the whole song).
     sr : sample rate of in-memory ``source`` (default: the model's, 16 kHz); ignored for paths.
-    batch_size : patches per forward pass; default 2 on the CPU (whose front end works through
-        patches one at a time anyway, in cache-sized slices), 32 on a GPU.
+    batch_size : patches per forward pass; default :data:`MIN_CALL_PATCHES` (4) on the CPU
+        (whose front end works through patches one at a time anyway, in cache-sized slices),
+        32 on a GPU. A pass over fewer patches is padded to :data:`MIN_CALL_PATCHES`.
     block_seconds : a file is decoded this many seconds at a time (in a thread, ahead of the
         network), so a two-hour mix needs no more memory than a song, and the network starts
         on a song's first seconds while the rest is still being decoded.
@@ -272,21 +290,14 @@ def analyse_song_models(
     length or device (they could not share the spectrogram), or take a centred front end
     padded other than with zeros.
     """
-    if not models:
-        raise ModelError("analyse_song_models needs at least one model")
+    _check_shared(models)
     first = models[0]
     params, frames, device = first.mel_params, first.patch_frames, first.device
-    for other in models[1:]:
-        if (other.mel_params, other.patch_frames, other.device) != (params, frames, device):
-            raise ModelError(f"{first.name} and {other.name} do not share a front end, patch "
-                             "length and device: analyse them separately")
-    if params.center and params.pad_mode != "constant":
-        raise ModelError(f"{first.name}: patch-wise analysis needs a zero-padded front end")
     downmix = Downmix()  # the channel mean, as librosa (and so musicnn) mixes
     hop, n_fft = params.hop_length, params.n_fft
-    uncentred = params.with_(center=False)
     on_cpu = device.type == "cpu"
-    cutter = _PatchCutter(n_fft, hop, frames, batch_size or (2 if on_cpu else 32), params.center)
+    cutter = _PatchCutter(n_fft, hop, frames, batch_size or (MIN_CALL_PATCHES if on_cpu else 32),
+                          params.center)
     patch_seconds = frames * hop / params.sample_rate
     is_file = isinstance(source, (str, Path))
     windows, spans, stated = None, None, None
@@ -308,36 +319,153 @@ def analyse_song_models(
         spans = ([piece] for piece in cutter.spans([_in_memory_samples(
             source, params.sample_rate, start, duration, sr, downmix)]))
 
-    def run(batch: list[tuple[np.ndarray, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """One network call per model for the patches of a batch of ``(span, count)``."""
-        with torch.inference_mode():  # per thread
-            patches = []
-            for span, count in batch:
-                mel = log_mel(span, uncentred, device=device)  # (n_mels, count * frames)
-                patches.append(mel.reshape(mel.shape[0], count, frames).transpose(0, 1))
-            joined = patches[0] if len(patches) == 1 else torch.cat(patches)
-            outputs = [model(joined) for model in models]
-        return [(p.float().cpu().numpy(), e.float().cpu().numpy()) for p, e in outputs]
-
     # One song's patches share this process's threads, as torch's intra-op threads would: an
     # engine spreads whole songs, not the parts of one.
-    batches = list(map_threads(run, spans, workers=torch.get_num_threads() if on_cpu else 1))
+    batches = list(map_threads(partial(_run_batch, models), spans,
+                               workers=torch.get_num_threads() if on_cpu else 1))
+    return _analyses(models, batches, SongHeard(
+        source=str(source) if is_file else None,
+        start=float(start or 0.0),
+        duration=cutter.seen / params.sample_rate if windows is None else stated,
+        patch_seconds=patch_seconds,
+        padded=cutter.padded,
+        silent=downmix.silent,
+        downmix=downmix.note,
+        sampling=FULL if windows is None else sampling.spec,
+    ))
+
+
+def _check_shared(models: Sequence[MusicnnTagger]) -> None:
+    """Raise :class:`ModelError` unless ``models`` (at least one) can share one decode and one
+    mel spectrogram: the same front end, patch length and device, and a zero-padded front end
+    (:class:`_PatchCutter` pads a centred STFT with zeros)."""
+    if not models:
+        raise ModelError("analysing a song needs at least one model")
+    first = models[0]
+    params, frames, device = first.mel_params, first.patch_frames, first.device
+    for other in models[1:]:
+        if (other.mel_params, other.patch_frames, other.device) != (params, frames, device):
+            raise ModelError(f"{first.name} and {other.name} do not share a front end, patch "
+                             "length and device: analyse them separately")
+    if params.center and params.pad_mode != "constant":
+        raise ModelError(f"{first.name}: patch-wise analysis needs a zero-padded front end")
+
+
+#: At most this many patches of one song are handed over decoded (:func:`decode_song`): more
+#: than a sampled song's (16) or a whole-analysed song's under about 100 s (33), and a longer
+#: song analysed whole is streamed by :func:`analyse_song_models` instead, so memory stays flat.
+HANDED_PATCHES = 40
+
+
+@dataclass(frozen=True)
+class DecodedSong:
+    """A song's patches decoded and cut, ready for the network (:func:`analyse_decoded`):
+    ``spans`` are ``(samples, n_patches)`` as :class:`_PatchCutter` cuts them (the samples of
+    each span's patches at the model's rate, mono float32), ``heard`` how the song was heard."""
+
+    spans: list[tuple[np.ndarray, int]]
+    heard: SongHeard
+
+    @property
+    def n_patches(self) -> int:
+        return sum(count for _, count in self.spans)
+
+
+def decode_song(path: str | Path, params: MelParams, frames: int, sampling: Sampling | None,
+                *, most: int = HANDED_PATCHES) -> DecodedSong | None:
+    """Decode the patches of ``path`` that :func:`analyse_song_models` would analyse with
+    ``sampling`` (the windows of a long song, by seeking; every patch of a short one), for a
+    front end ``params`` and patches of ``frames`` frames: the decoding half of the analysis,
+    which an engine's worker processes run while the network works on other songs.
+
+    Returns ``None`` when the song is analysed whole and has more than ``most`` patches
+    (``sampling`` ``None`` and a long song, or a length only estimated and too long): analyse
+    it with :func:`analyse_song_models`, which streams it. Raises
+    :class:`~earmark.errors.AudioError` when the file cannot be decoded.
+    """
+    path = str(path)
+    downmix = Downmix()
+    cutter = _PatchCutter(params.n_fft, params.hop_length, frames, most + 1, params.center)
+    patch_seconds = frames * params.hop_length / params.sample_rate
+    stated = probe_audio(path).duration or 0.0
+    windows = plan_windows(stated, patch_seconds, sampling) if sampling is not None else None
+    if windows is not None:
+        batches = cutter.windows(path, windows, params.sample_rate, downmix)
+        if batches is None:
+            return None
+        spans = [span for batch in batches for span in batch]
+    else:
+        spans = []
+        for span in cutter.spans(stream_audio(path, params.sample_rate, block_seconds=6.0,
+                                              downmix=downmix)):
+            spans.append(span)
+            if sum(count for _, count in spans) > most:
+                return None
+    return DecodedSong(spans, SongHeard(
+        source=path, start=0.0,
+        duration=cutter.seen / params.sample_rate if windows is None else stated,
+        patch_seconds=patch_seconds, padded=cutter.padded, silent=downmix.silent,
+        downmix=downmix.note, sampling=FULL if windows is None else sampling.spec))
+
+
+def analyse_decoded(songs: Sequence[DecodedSong], models: Sequence[MusicnnTagger]
+                    ) -> list[list[SongAnalysis]]:
+    """The network on the patches of several decoded songs at once (:func:`decode_song`):
+    one call per model for all of them, so a GPU gets full batches and a CPU pays the call's
+    overhead once. Returns per song one :class:`SongAnalysis` per model, as
+    :func:`analyse_song_models` does for the same song (to float rounding: a patch's outputs
+    do not depend on the other patches of its call).
+
+    Raises :class:`~earmark.errors.ModelError` as :func:`analyse_song_models` does.
+    """
+    _check_shared(models)
+    outputs = _run_batch(models, [span for song in songs for span in song.spans])
+    analyses, row = [], 0
+    for song in songs:
+        end = row + song.n_patches
+        analyses.append(_analyses(models, [[(p[row:end], e[row:end]) for p, e in outputs]],
+                                  song.heard))
+        row = end
+    return analyses
+
+
+#: Patches of a network call at the least (a shorter call is padded with silent patches, whose
+#: outputs are dropped): on the CPU, oneDNN convolves fewer than 4 with other kernels, whose
+#: sums differ in the last float32 bits (measured up to 4e-6), so with at least 4 a patch's
+#: outputs are the same bits whichever call it is in, one song's or several songs'.
+MIN_CALL_PATCHES = 4
+
+
+def _run_batch(models: Sequence[MusicnnTagger], batch: list[tuple[np.ndarray, int]]
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One network call per model for the patches of a batch of ``(span, count)`` (the spans
+    of :class:`_PatchCutter`, of one song or several): per model ``(probabilities (n, n_tags),
+    embeddings (n, d))`` float32, rows in the order of the spans' patches."""
+    first = models[0]
+    uncentred, frames = first.mel_params.with_(center=False), first.patch_frames
+    with torch.inference_mode():  # per thread
+        patches = []
+        for span, count in batch:
+            mel = log_mel(span, uncentred, device=first.device)  # (n_mels, count * frames)
+            patches.append(mel.reshape(mel.shape[0], count, frames).transpose(0, 1))
+        joined = patches[0] if len(patches) == 1 else torch.cat(patches)
+        n = len(joined)
+        if n < MIN_CALL_PATCHES:
+            joined = torch.cat([joined, joined.new_zeros((MIN_CALL_PATCHES - n,
+                                                          *joined.shape[1:]))])
+        outputs = [model(joined) for model in models]
+    return [(p[:n].float().cpu().numpy(), e[:n].float().cpu().numpy()) for p, e in outputs]
+
+
+def _analyses(models: Sequence[MusicnnTagger],
+              batches: Sequence[list[tuple[np.ndarray, np.ndarray]]],
+              heard: SongHeard) -> list[SongAnalysis]:
+    """One :class:`SongAnalysis` per model from a song's :func:`_run_batch` outputs."""
     analyses = []
     for k, model in enumerate(models):
         probs = np.concatenate([batch[k][0] for batch in batches])
         embeds = np.concatenate([batch[k][1] for batch in batches])
-        info = SongInfo(
-            model=model.name,
-            source=str(source) if is_file else None,
-            start=float(start or 0.0),
-            duration=cutter.seen / params.sample_rate if windows is None else stated,
-            patch_seconds=patch_seconds,
-            n_patches=len(probs),
-            padded=cutter.padded,
-            silent=downmix.silent,
-            downmix=downmix.note,
-            sampling=FULL if windows is None else sampling.spec,
-        )
+        info = SongInfo(model=model.name, n_patches=len(probs), **asdict(heard))
         analyses.append(SongAnalysis(probs, embeds, tuple(model.tags), info))
     return analyses
 
