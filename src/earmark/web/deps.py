@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
 from earmark.catalog import Catalog
 from earmark.catalog.access import brief_write, reading
+from earmark.catalog.tracks import Track, get_track_by_id
 from earmark.web.security import Binding
 
 
@@ -74,6 +76,18 @@ def catalog_access(request: Request) -> CatalogAccess:
 
 Settings = Annotated[WebSettings, Depends(web_settings)]
 Catalogs = Annotated[CatalogAccess, Depends(catalog_access)]
+
+#: A song id in a route's path: ``song_id: int = SongId``.
+SongId = PathParam(ge=1, le=2**63 - 1, description="the song's catalog id")
+
+
+def song_track(catalog: Catalog, song_id: int) -> Track:
+    """The catalog's track of ``song_id``; 404 when the catalog has none."""
+    track = get_track_by_id(catalog, song_id)
+    if track is None:
+        raise HTTPException(404, f"no song with id {song_id} in the catalog")
+    return track
+
 
 T = TypeVar("T")
 _SHARED = threading.Lock()

@@ -9,18 +9,14 @@ from __future__ import annotations
 import os
 
 from fastapi import APIRouter, HTTPException
-from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from earmark.audio.decode import content_hash
 from earmark.audio.transcode import TRANSCODED_TYPE, browser_type, transcode_for_browser
-from earmark.catalog.tracks import get_track_by_id
 from earmark.errors import AudioError
-from earmark.web.deps import Catalogs, Settings
+from earmark.web.deps import Catalogs, Settings, SongId, song_track
 
 router = APIRouter(tags=["audio"])
-
-SongId = PathParam(ge=1, le=2**63 - 1, description="the song's catalog id")
 
 
 @router.get("/api/songs/{song_id}/audio", response_class=FileResponse)
@@ -28,9 +24,7 @@ def song_audio(song_id: int = SongId, *, catalogs: Catalogs, settings: Settings)
     """The song's audio with Range support; 404 for an id not in the catalog or a file gone
     from disk (with the reason), 422 when the file cannot be decoded for the browser."""
     with catalogs.read() as catalog:
-        track = get_track_by_id(catalog, song_id)
-    if track is None:
-        raise HTTPException(404, f"no song with id {song_id} in the catalog")
+        track = song_track(catalog, song_id)
     try:
         stat = os.stat(track.path)
     except OSError as exc:

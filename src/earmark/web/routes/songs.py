@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from earmark.catalog import Catalog, ratings
 from earmark.catalog.paths import display_path, library_folder
-from earmark.catalog.tracks import Track, get_track_by_id, song_name
+from earmark.catalog.tracks import Track, song_name
 from earmark.errors import EarmarkError
 from earmark.models.registry import BOTH
 from earmark.settings import EMBEDDING_MODEL
@@ -31,8 +31,7 @@ from earmark.tagging.sources import resolve_genre_model
 from earmark.taste.radio import NEIGHBOURHOOD, liking_model, radio
 from earmark.taste.ratings_io import m3u_text
 from earmark.taste.recommend import QuerySong, similar, stored_query
-from earmark.web.deps import Catalogs, Settings, render
-from earmark.web.routes.audio import SongId
+from earmark.web.deps import Catalogs, Settings, SongId, render, song_track
 
 router = APIRouter(tags=["songs"])
 
@@ -56,13 +55,6 @@ def rating_dict(rating: ratings.Rating | None) -> dict | None:
     if rating is None:
         return None
     return {**rating.to_dict(), "text": rating.describe()}
-
-
-def _track(catalog: Catalog, song_id: int) -> Track:
-    track = get_track_by_id(catalog, song_id)
-    if track is None:
-        raise HTTPException(404, f"no song with id {song_id} in the catalog")
-    return track
 
 
 def _seed(catalog: Catalog, track: Track) -> QuerySong:
@@ -89,7 +81,7 @@ def song_page(request: Request, catalogs: Catalogs, song_id: int = SongId) -> HT
     """The song page: player, pictures, labels, file tags, rating buttons and history,
     similar songs and the radio."""
     with catalogs.read() as catalog:
-        details = _details(catalog, _track(catalog, song_id))
+        details = _details(catalog, song_track(catalog, song_id))
     return render(request, "song.html", details)
 
 
@@ -99,7 +91,7 @@ def song_details(catalogs: Catalogs, song_id: int = SongId) -> dict:
     "file_tags": {...}, "rating": current or null,
     "history": [ratings, newest first]}``; 404 for an id not in the catalog."""
     with catalogs.read() as catalog:
-        return _details(catalog, _track(catalog, song_id))
+        return _details(catalog, song_track(catalog, song_id))
 
 
 def _scored(labels: list[tuple[str, float]]) -> list[dict]:
@@ -114,7 +106,7 @@ def song_labels(catalogs: Catalogs, song_id: int = SongId) -> dict:
     ``{"genres": [{label, confidence}], "tags": [...], "stored": bool, "reason": str|null}``.
     Stored answers are read; a song without them is analysed once and they are stored."""
     with catalogs.read() as catalog:
-        track = _track(catalog, song_id)
+        track = song_track(catalog, song_id)
         genres = next(song_genres([track.path], resolve_genre_model(catalog, BOTH), catalog))
         tags = next(song_tags([track.path], EMBEDDING_MODEL, catalog))
     failed = next((a.reason for a in (genres, tags) if a.status == "failed"), None)
@@ -129,7 +121,7 @@ def similar_songs(catalogs: Catalogs, song_id: int = SongId,
     """``{"songs": [{id, name, ..., similarity}]}``: the ``top`` nearest songs (cosine
     similarity of embeddings, as ``earmark similar``); 409 when the song has no embedding."""
     with catalogs.read() as catalog:
-        found = similar(catalog, _seed(catalog, _track(catalog, song_id)), top,
+        found = similar(catalog, _seed(catalog, song_track(catalog, song_id)), top,
                         EMBEDDING_MODEL)
     return {"songs": [{**song_summary(t), "similarity": round(s, 4)} for t, s in found]}
 
@@ -145,7 +137,7 @@ def _queued(after: str) -> list[int]:
 
 def _radio(catalog: Catalog, song_id: int, count: int, after: str
            ) -> tuple[Track, list, bool]:
-    track = _track(catalog, song_id)
+    track = song_track(catalog, song_id)
     taste = liking_model(catalog, EMBEDDING_MODEL)
     queue = radio(catalog, _seed(catalog, track), count, _queued(after), taste,
                   EMBEDDING_MODEL)
@@ -188,7 +180,7 @@ def song_picture(kind: Literal["spectrogram", "taggram"], catalogs: Catalogs,
     """The song's mel spectrogram or taggram as PNG, drawn once per file content; 404 for an
     unknown id, 422 when the song cannot be decoded."""
     with catalogs.read() as catalog:
-        track = _track(catalog, song_id)
+        track = song_track(catalog, song_id)
     try:
         image = song_image(track, kind, settings.cache_dir / "song-images")
     except EarmarkError as exc:
@@ -214,7 +206,7 @@ def rate_song(body: RatingBody, catalogs: Catalogs, song_id: int = SongId) -> di
         raise HTTPException(422, str(exc)) from exc
     source = "web" if body.source == "song" else "review"
     with catalogs.write() as catalog:
-        _track(catalog, song_id)
+        song_track(catalog, song_id)
         saved = ratings.add_rating(catalog, song_id, verdict, stars, source=source)
     with catalogs.read() as catalog:
         current = ratings.current_rating(catalog, song_id)
