@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from _util import timed  # noqa: E402
 from earmark.catalog import Catalog  # noqa: E402
 from earmark.catalog.search import SongQuery, search_songs, store_liking  # noqa: E402
 from earmark.web import create_app  # noqa: E402
@@ -73,14 +74,9 @@ def _p95(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     """95th percentiles (ms) of the wall time and of this process's CPU time of ``fn``: on a
     loaded machine the CPU time shows the work a request costs, the wall time also the wait
     for a core."""
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return tuple(statistics.quantiles(t, n=20)[-1] * 1000 for t in (walls, cpus))
+    times = timed(fn, repeats=repeats, warmup=1)
+    return tuple(statistics.quantiles(t, n=20)[-1] * 1000
+                 for t in ([t.wall for t in times], [t.cpu for t in times]))
 
 
 def measure(path: Path, songs: int, repeats: int) -> dict[str, tuple[float, float]]:
