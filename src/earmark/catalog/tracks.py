@@ -96,6 +96,12 @@ class Track:
         """The track as plain JSON-ready values, keyed by field name in field order."""
         return asdict(self)
 
+    def unchanged(self, stat: os.stat_result) -> bool:
+        """Whether ``stat`` (the file's now) shows the size and modification time its scan
+        recorded, so what the catalog holds about its content (hash, predictions) still
+        describes it. Only metadata: the content is not read."""
+        return (stat.st_size, stat.st_mtime_ns) == (self.size, self.mtime_ns)
+
 
 def song_name(track: Track) -> str:
     """``Artist - Title``, or the file name when the tags lack them."""

@@ -64,8 +64,7 @@ def catalog_tracks(catalog: Catalog | None, paths: Sequence[str]) -> dict[str, T
             track, stat = get_track(catalog, path), os.stat(path)
         except (EarmarkError, OSError):
             continue
-        if (track is not None and track.status == "ok" and track.size == stat.st_size
-                and track.mtime_ns == stat.st_mtime_ns):
+        if track is not None and track.status == "ok" and track.unchanged(stat):
             found[path] = track
     return found
 

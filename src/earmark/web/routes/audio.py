@@ -35,8 +35,8 @@ def song_audio(song_id: int = SongId, *, catalogs: Catalogs, settings: Settings)
         return FileResponse(track.path, media_type=media_type, stat_result=stat)
     # The catalog's hash names the copy while the file is as scanned; a file changed since is
     # hashed again, so an old copy is never served for new audio.
-    unchanged = (stat.st_size, stat.st_mtime_ns) == (track.size, track.mtime_ns)
-    key = track.content_hash if unchanged and track.content_hash else content_hash(track.path)
+    key = (track.content_hash if track.unchanged(stat) and track.content_hash
+           else content_hash(track.path))
     try:
         copy = transcode_for_browser(track.path, settings.cache_dir, key)
     except AudioError as exc:
