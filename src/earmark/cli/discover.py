@@ -216,7 +216,7 @@ def _print_crawl(report: CrawlReport, as_json: bool, roots: list[Path]) -> None:
         # An empty table would look like a fault.
         _say("nothing new: every address these sources list was seen before")
     _say(f"{report.added} new address(es) found, {report.downloads} download(s); "
-         f"staging folder: {escape(str(report.staging))}")
+         f"staging folder: {escape(display_path(report.staging))}")
     if report.stopped:
         _say(f"stopped: {escape(report.stopped)}; run it again to go on")
     best = max((i for i in report.items if i.status == "inbox"), key=lambda i: i.score or 0,
