@@ -523,23 +523,32 @@ def _tune_environment() -> Iterator[None]:
 
 
 def _trial_ended_callback(on_trial: Callable[[int, str], None]):
+    """A Tune callback that calls ``on_trial(done, state)`` in the driver as each trial
+    ends."""
     from ray.tune import Callback
 
     class TrialEnded(Callback):
-        """Calls ``on_trial(done, state)`` in the driver as each trial ends."""
-
-        def __init__(self) -> None:
+        def __init__(self, on_trial: Callable[[int, str], None]) -> None:
+            self.on_trial = on_trial
             self.done = 0
 
+        def __getstate__(self) -> dict:
+            # Tune pickles its callbacks with the search's state (to restore a search, which
+            # earmark never does); on_trial may hold what cannot be pickled (a progress bar).
+            return {"on_trial": None, "done": self.done}
+
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-            self.done += 1
-            on_trial(self.done, "complete")
+            self._ended("complete")
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
-            self.done += 1
-            on_trial(self.done, "fail")
+            self._ended("fail")
 
-    return TrialEnded()
+        def _ended(self, state: str) -> None:
+            self.done += 1
+            if self.on_trial is not None:
+                self.on_trial(self.done, state)
+
+    return TrialEnded(on_trial)
 
 
 _shared: RayEngine | None = None
