@@ -116,3 +116,22 @@ def test_run_trials_runs_on_workers_and_returns_failed_trials_with_their_reasons
             assert int(trial["note"]) != os.getpid()  # scored on a worker, not here
     assert sorted(state for _, state in ended) == sorted(t["state"] for t in trials)
     assert {t["state"] for t in trials} == {"complete", "fail"}  # seed 3 draws both
+
+
+def test_a_study_kept_in_storage_is_refused_on_ray_before_any_trial(ray_cluster, tmp_path):
+    from sklearn.datasets import load_wine
+
+    from earmark.data import LabelledSet
+    from earmark.errors import EarmarkError
+    from earmark.learn.tune import tune
+    from earmark.settings import override_settings
+
+    X, y = load_wine(return_X_y=True)
+    data = LabelledSet(track_ids=list(range(len(y))), paths=[f"/{i}.wav" for i in range(len(y))],
+                       targets=[[str(c)] for c in y], kind="single", classes=["0", "1", "2"],
+                       artists=[None] * len(y), splits=[None] * len(y))
+    storage = tmp_path / "tune.db"
+    with override_settings(engine="ray", ray_address=ray_cluster.address), \
+            pytest.raises(EarmarkError, match="resumed by the local engine only"):
+        tune(X, data, "head", n_trials=2, storage=f"sqlite:///{storage}")
+    assert not storage.exists()  # refused before a study was made
