@@ -234,6 +234,22 @@ def test_filter_by_status_analysis_and_missing_genre(catalog_path, tmp_path):
     assert _titles(catalog_path, SongQuery(analysed=True)) == ["Blue Smoke"]
     assert len(_titles(catalog_path, SongQuery(analysed=False, status="ok"))) == 5
     assert _titles(catalog_path, SongQuery(untagged=True, status="ok")) == ["Corner Talk"]
+    # The same filters from the command line (the app holds no search the CLI lacks).
+    from typer.testing import CliRunner
+
+    from earmark.cli import app as cli
+
+    def listed(*options: str) -> list[str]:
+        result = CliRunner().invoke(cli, ["list", *options, "--json", "--db", str(catalog_path)])
+        assert result.exit_code == 0, result.output
+        return sorted(json.loads(line)["title"] or "" for line in result.stdout.splitlines())
+
+    assert listed("--analysed") == ["Blue Smoke"]
+    assert len(listed("--not-analysed", "--playable")) == 5
+    assert listed("--untagged", "--playable") == ["Corner Talk"]
+    assert listed("--failed") == [""]
+    clash = CliRunner().invoke(cli, ["list", "--failed", "--playable", "--db", str(catalog_path)])
+    assert clash.exit_code == 2 and "exclude each other" in clash.stderr
 
 
 def test_library_page_searches_filters_and_pages(client, catalog_path):

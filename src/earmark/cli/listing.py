@@ -44,6 +44,14 @@ def list_command(
         ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only songs that failed to scan.")
                       ] = False,
+    playable: Annotated[bool, typer.Option(
+        "--playable", help="Only songs that scanned well (the opposite of --failed).")] = False,
+    analysed: Annotated[bool | None, typer.Option(
+        "--analysed/--not-analysed", help="Only songs with (or without) an embedding of the "
+        "file as it is now (the default model), as `earmark stats` counts them.",
+        show_default=False)] = None,
+    untagged: Annotated[bool, typer.Option(
+        "--untagged", help="Only songs whose file has no genre tag.")] = False,
     sort: Annotated[str, typer.Option(help=f"Order: {', '.join(SORTS)}.")] = "artist",
     desc: Annotated[bool, typer.Option("--desc", help="Reverse the order.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many songs.")] = None,
@@ -52,9 +60,13 @@ def list_command(
 ) -> None:
     """List the catalog's songs that match, with their rating and predicted liking."""
     require_catalog(db)
+    if failed and playable:
+        fail("--failed and --playable exclude each other", EXIT_USAGE)
     try:
         song_query = SongQuery(text=query, genre=genre, tag=tag, rating=rating,
-                               min_liking=min_liking, status="error" if failed else None)
+                               min_liking=min_liking,
+                               status="error" if failed else "ok" if playable else None,
+                               analysed=analysed, untagged=untagged)
         if sort not in SORTS:
             raise ValueError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
     except ValueError as exc:
