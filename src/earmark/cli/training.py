@@ -417,7 +417,8 @@ def tune_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search hyper-parameters with Optuna (local, seeded TPE, median pruning)."""
+    """Search hyper-parameters with Optuna (seeded TPE, median pruning), or with Ray Tune
+    on --engine ray (trials on the cluster, no pruning)."""
     from earmark.learn.runs import Experiment, run_tuning
     experiment = Experiment(model.value, task, dataset, embedding, seed, out=out,
                             results=results)

@@ -7,6 +7,10 @@ trial samples hyper-parameters from :func:`search_space`, runs a stratified grou
 the training songs (songs in a ``test`` split are never seen), reports the running mean after
 every fold so the median pruner can stop it early, and returns the mean score.
 
+On an engine that runs trials itself (:class:`~earmark.engine.TrialRunner`: the Ray engine,
+with Ray Tune) the same seeded sampler draws from the same space and each trial is the same
+cross-validation, run on the cluster's workers, without pruning.
+
 The best trial's score is the score that *selected* it, so it is optimistic; evaluate the
 chosen model on held-out songs (``earmark evaluate``) for an honest number.
 """
@@ -80,7 +84,12 @@ def tune(
     seed : seeds the sampler, the folds and every model.
     fixed : hyper-parameters that are not searched (e.g. ``{"epochs": 3}``).
     storage, study_name : an Optuna storage URL (``sqlite:///tune.db``) to keep and resume
-        a study.
+        a study (local engine only).
+
+    The trials run where :func:`earmark.engine.default_engine` says. Raises ``ValueError``
+    when no trial finished (with each failed trial's reason) and
+    :class:`~earmark.errors.EarmarkError` for ``storage`` on an engine that runs the trials
+    itself.
     """
     import optuna  # here, not at the top: with SQLAlchemy it takes a second to import
 
@@ -119,7 +128,7 @@ def tune(
 
 @dataclass
 class _Search:
-    """What every trial of one search shares, and the trial itself: :meth:`sample` draws a
+    """What every trial of one search shares, and the trial itself: :meth:`suggest` draws a
     trial's parameters, :meth:`hyper` turns them into the model's hyper-parameters and
     :meth:`score` cross-validates them. Picklable, so a trial can run on a Ray worker."""
 
