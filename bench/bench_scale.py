@@ -266,8 +266,11 @@ def section_sampling_choice(songs: list[tuple[Path, str, str]], asc: list[Path],
             f"{np.mean(np.array(gaps) < 0.01):.0%} of song-tagger pairs.")
 
 
-def _embed_run(paths: list[str], models: list[str], full: bool) -> tuple[float, int, float]:
-    """Scan ``paths`` into a fresh catalog and embed them, as ``earmark embed`` does:
+def _embed_run(paths: list[str], models: list[str], full: bool,
+               batch_patches: int | None = None) -> tuple[float, int, float]:
+    """Scan ``paths`` into a fresh catalog and embed them, as ``earmark embed`` does
+    (``batch_patches``: patches of several songs per network call, ``0`` one song at a time,
+    ``None`` embed's default):
     ``(seconds a song after the first, songs timed, start-up seconds)``: start-up (loading
     the taggers, the first song) is left out of the rate."""
     from earmark.analysis.embed import embed_tracks
@@ -280,10 +283,15 @@ def _embed_run(paths: list[str], models: list[str], full: bool) -> tuple[float, 
         stamps: list[float] = []
         start = time.perf_counter()
         embed_tracks(catalog, models, sampling=None if full else DEFAULT_SAMPLING,
+                     batch_patches=batch_patches,
                      progress=lambda done, total, path: stamps.append(time.perf_counter()))
-        # stamps[0]: before loading; stamps[1]: the first song done.
-        timed = max(1, len(stamps) - 2)
-        return (stamps[-1] - stamps[1]) / timed, timed, stamps[1] - start
+        # stamps[0]: before loading; stamps[1]: the first song done. Batched songs finish a
+        # group at a time, stored one after another (milliseconds apart): the first group
+        # ends at the first gap of over 50 ms, and only the songs after it are timed.
+        first = next((k for k in range(2, len(stamps)) if stamps[k] - stamps[k - 1] > 0.05),
+                     len(stamps)) - 1
+        timed = max(1, len(stamps) - 1 - first)
+        return (stamps[-1] - stamps[first]) / timed, timed, stamps[first] - start
 
 
 def _ffmpeg_floor(paths: list[Path]) -> float:
@@ -341,20 +349,24 @@ def _where_time_goes(paths: list[Path], sampling) -> list[list]:
     return [[key, value / len(paths)] for key, value in totals.items()]
 
 
-def section_throughput(songs: list[Path], sampling) -> str:
+def section_throughput(songs: list[Path], sampling, batches: tuple[int, ...] = (16, 32, 64)
+                       ) -> str:
     """Seconds a song and songs an hour, decode to stored embedding and tags (``embed`` into
     a fresh catalog, start-up excluded), sampled vs ``--full``, one tagger and both, against
-    the ffmpeg decode floor of the same files; then where a sampled song's time goes."""
+    the ffmpeg decode floor of the same files; sampled also with patches of several songs in
+    each network call (``batches`` patches a call, songs decoded in worker processes); then
+    where a sampled song's time goes."""
     paths = [str(p) for p in songs]
     minutes = sum(_duration(p) for p in songs) / 60 / len(songs)
     floor = _ffmpeg_floor(songs) / len(songs)
     rows = [["ffmpeg decode (floor, 1 thread)", "-", floor, 3600 / floor, 1.0]]
     for models in (["MSD_musicnn"], ["MSD_musicnn", "MTT_musicnn"]):
-        for full in (True, False):
-            per_song, n, _ = _embed_run(paths, models, full)
+        for full, batch in ((True, 0), (False, 0), *((False, b) for b in batches)):
+            per_song, n, _ = _embed_run(paths, models, full, batch)
             rows.append([f"embed {'+'.join(m[:3] for m in models)}"
-                         f"{' --full' if full else ''}", n, per_song, 3600 / per_song,
-                         per_song / floor])
+                         f"{' --full' if full else ''}"
+                         f"{f' ({batch} patches a call)' if batch else ''}", n, per_song,
+                         3600 / per_song, per_song / floor])
     table = markdown_table(rows, ["run", "songs timed", "s/song", "songs/hour",
                                   "x ffmpeg floor"])
     steps = markdown_table(_where_time_goes(songs, sampling), ["step (one thread)", "s/song"])

@@ -115,10 +115,10 @@ def test_a_whole_song_over_the_limit_is_not_decoded_into_memory():
 
 
 @pytest.mark.slow
-def test_embed_with_batched_patches_stores_the_one_song_embeddings(library, tmp_path):
+def test_embed_batches_patches_by_default_and_stores_the_one_song_embeddings(library, tmp_path):
     paths = library[:5]
     stored = []
-    for name, batch in (("alone", None), ("batched", 40)):
+    for name, batch in (("alone", 0), ("batched", None)):
         with Catalog(tmp_path / f"{name}.sqlite") as catalog:
             scan(catalog, paths)
             report = embed_tracks(catalog, MODELS, precision="float32",

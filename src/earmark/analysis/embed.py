@@ -223,7 +223,7 @@ def analyse_files(
     duration: float | None = None,
     sampling: Sampling | None = DEFAULT_SAMPLING,
     engine: Engine | None = None,
-    batch_patches: int | None = None,
+    batch_patches: int = 0,
 ) -> Iterator[tuple[str, SongResult | AudioError]]:
     """Analyse songs, yielding ``(path, result)`` or ``(path, error)`` per file, in order.
 
@@ -236,12 +236,22 @@ def analyse_files(
     song, or models on a GPU, run one at a time
     (:func:`~earmark.analysis.songs.analyse_song_models` then spreads a song's patches over
     torch's threads itself).
+
+    ``batch_patches``: with a ``sampling``, the patches of consecutive songs are gathered until
+    a network call holds this many (a song is never split): the songs are decoded in the
+    ``engine``'s worker processes (:meth:`~earmark.engine.Engine.map_files`) while the network
+    works on earlier groups on its threads (one on a GPU, which then gets full batches). Each
+    song's results are the one-song path's (every call holds at least
+    :data:`~earmark.analysis.songs.MIN_CALL_PATCHES` patches, so the same kernels run: the same
+    bits in float32). ``0`` (default), an excerpt (``start``/``duration``) or a single path:
+    one song at a time as above. A song analysed whole and long (over
+    :data:`~earmark.analysis.songs.HANDED_PATCHES` patches) is streamed, not handed over.
     """
     paths = [str(p) for p in paths]
     models = [model] if isinstance(model, MusicnnTagger) else list(model)
     engine = engine or default_engine()
     on_cpu = models[0].device.type == "cpu"
-    if batch_patches is not None and sampling is not None and start is None and (
+    if batch_patches > 0 and sampling is not None and start is None and (
             duration is None) and len(paths) > 1:
         groups = _groups(paths, engine.map_files(
             partial(_decode, params=models[0].mel_params, frames=models[0].patch_frames,
@@ -259,8 +269,10 @@ def analyse_files(
     yield from zip(paths, results, strict=True)
 
 
-#: Patches per network call when songs are batched (:func:`analyse_files`' ``batch_patches``):
-#: on the CPU ... ; on a GPU, full batches.
+#: Patches per network call when :func:`embed_tracks` batches songs (:func:`analyse_files`'
+#: ``batch_patches``), by device. On the CPU, measured with ``bench/bench_scale.py``
+#: (bench/RESULTS.md): what it gains there is decoding in worker processes, overlapping the
+#: network, and fewer calls; on a GPU, full batches.
 BATCH_PATCHES = {"cpu": 32, "gpu": 128}
 
 
@@ -402,7 +414,10 @@ def embed_tracks(
     precision : see :func:`earmark.models.musicnn.load_musicnn`; default the settings'
         (``EARMARK_PRECISION``, else ``auto``).
     engine : where songs are analysed (:func:`analyse_files`).
-    batch_patches : patches of several songs per network call (:func:`analyse_files`).
+    batch_patches : patches of several songs per network call (:func:`analyse_files`);
+        default :func:`default_batch_patches` for the taggers' device, ``0``: one song at a
+        time. Songs are stored as their group finishes, so an interrupted run loses at most
+        the groups in flight.
     progress : called as ``progress(done, total, path)``.
     """
     report = EmbedReport()
@@ -433,7 +448,8 @@ def embed_tracks(
         progress(0, len(todo), "")  # the total shows while the model loads and the first song
     taggers = load_taggers(models, device=device, precision=precision)
     songs = _analysed(catalog, todo, taggers, sampling=sampling, engine=engine,
-                      batch_patches=batch_patches)
+                      batch_patches=default_batch_patches(taggers[0]) if batch_patches is None
+                      else batch_patches)
     for done, (track, result) in enumerate(songs, start=1):
         path = track.path
         if isinstance(result, AudioError):
