@@ -270,10 +270,11 @@ def analyse_files(
 
 
 #: Patches per network call when :func:`embed_tracks` batches songs (:func:`analyse_files`'
-#: ``batch_patches``), by device. On the CPU, measured with ``bench/bench_scale.py``
-#: (bench/RESULTS.md): what it gains there is decoding in worker processes, overlapping the
-#: network, and fewer calls; on a GPU, full batches.
-BATCH_PATCHES = {"cpu": 32, "gpu": 128}
+#: ``batch_patches``), by device. On the CPU a call's cost is about linear in its patches, so
+#: what batching gains there is decoding in worker processes while the network runs: measured
+#: with ``bench/bench_scale.py`` (bench/RESULTS.md), 16 (a sampled song a call) was 0.225 s a
+#: song against 0.248 s one song at a time and 0.238 s for 32. On a GPU, full batches.
+BATCH_PATCHES = {"cpu": 16, "gpu": 128}
 
 
 def default_batch_patches(model: MusicnnTagger) -> int:
