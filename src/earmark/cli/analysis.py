@@ -300,6 +300,10 @@ def embed_command(
     precision: PrecisionOption = DEFAULT_PRECISION,
     engine: EngineOption = None,
     address: AddressOption = None,
+    batch_patches: Annotated[int | None, typer.Option(
+        min=0, help="Patches of several songs per network call (default: 16 on a CPU, 128 on "
+        "a GPU); 0: one song a call. Songs are stored as their call finishes.",
+        show_default=False)] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compute per-song embeddings (and tag/genre predictions) for catalog tracks.
@@ -330,7 +334,7 @@ def embed_command(
                 report = embed_tracks(catalog, taggers, track_ids, force=force,
                                       sampling=None if full else DEFAULT_SAMPLING,
                                       device=device, precision=precision.value,
-                                      progress=advance)
+                                      batch_patches=batch_patches, progress=advance)
         except ValueError as exc:
             fail(str(exc))
         if as_json:
