@@ -72,7 +72,14 @@ def test_embed_runs_on_the_engine_it_is_given(two_songs, tmp_path):
         ids = [tracks.get_track(catalog, two_songs[name]).id
                for name in ("jazz", "broken", "metal")]
         report = embed_tracks(catalog, "MTT_musicnn", ids, precision="float32", engine=engine)
-        assert engine.calls == [("map_threads", sorted([two_songs["jazz"], two_songs["metal"]]))]
+        # Songs are decoded in the engine's processes, then their patches go to the network
+        # together: one group, one map_threads call (analysis.embed's batch_patches).
+        playable = sorted([two_songs["jazz"], two_songs["metal"]])
+        assert [(method, len(items)) for method, items in engine.calls] == [
+            ("map_files", 2), ("map_threads", 1)]
+        assert engine.calls[0][1] == playable
+        [group] = engine.calls[1][1]
+        assert [path for path, _decoded in group] == playable
         assert len(report.done) == 2 and report.up_to_date == 0
         [(path, reason)] = report.failed
         assert path == two_songs["broken"] and reason.startswith("unreadable: ")

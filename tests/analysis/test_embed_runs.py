@@ -21,17 +21,34 @@ from music import asc_songs, gtzan_clip
 ROOT = Path(__file__).resolve().parents[2]
 
 # Embeds the catalog given in argv[1] with both taggers (sampled, the default), then prints
-# this process's peak RSS. VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across
-# fork and exec, so a child would report at least the test process's own size.
+# this process's peak anonymous memory (RssAnon, sampled every 10 ms by a thread), in KiB.
+# Not VmHWM: it counts the mapped pages of torch's 400 MB libraries, and how many of those are
+# resident depends on the page cache (a freshly installed torch read 56 MB "bigger" on import
+# than the same files installed hours before), not on earmark. Not getrusage's ru_maxrss either:
+# Linux keeps it across fork and exec, so a child reports at least the test process's size.
 _EMBED_AND_MEASURE = """
-import sys
+import sys, threading, time
 from earmark.analysis.embed import embed_tracks
 from earmark.catalog import Catalog
+
+peak, done = 0, threading.Event()
+
+def watch():
+    global peak
+    while not done.is_set():
+        with open("/proc/self/status") as status:
+            kib = next(int(line.split()[1]) for line in status if line.startswith("RssAnon:"))
+        peak = max(peak, kib)
+        time.sleep(0.01)
+
+watcher = threading.Thread(target=watch)
+watcher.start()
 with Catalog(sys.argv[1]) as catalog:
     report = embed_tracks(catalog)
+done.set()
+watcher.join()
 assert len(report.done) == int(sys.argv[2]), report.failed
-with open("/proc/self/status") as status:
-    print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")))
+print(peak)
 """
 
 
