@@ -21,6 +21,7 @@ from earmark.catalog.ratings import current_ratings
 from earmark.catalog.stats import best_predictions, genre_tags
 from earmark.models.registry import ZERO_SHOT_MODELS
 from earmark.settings import EMBEDDING_MODEL
+from earmark.tags.read import split_genres
 from earmark.taste.model import NotEnoughRatings, current_taste
 
 #: What the map's points can be coloured by.
@@ -136,7 +137,7 @@ def map_points(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: int 
                          xy=layout.xy[keep], vectors=layout.vectors.subset(keep))
     predicted = best_predictions(catalog, PREDICTED_GENRES)
     ratings = current_ratings(catalog)
-    tagged = [(tags[i] or "").split(";")[0].strip() or None for i in layout.track_ids]
+    tagged = [next(iter(split_genres([tags[i] or ""])), None) for i in layout.track_ids]
     xy = np.round(layout.xy.astype(np.float64), 5)
     return MapPoints(
         ids=layout.track_ids, x=xy[:, 0].tolist(), y=xy[:, 1].tolist(),
