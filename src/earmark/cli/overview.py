@@ -45,7 +45,7 @@ def stats_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """
     require_catalog(db)
     # The taste package loads scikit-learn: imported here so every other command starts fast.
-    from earmark.taste.retrain import quality_history
+    from earmark.taste.retrain import quality_history, stats_report
 
     with open_catalog(db, write=False) as catalog:
         stats = library_stats(catalog)
@@ -53,7 +53,7 @@ def stats_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     if not stats.songs:
         fail("the catalog has no songs; scan a folder first (`earmark scan FOLDER`)")
     if as_json:
-        emit_json({**stats.to_dict(), "taste_quality": [q.to_dict() for q in history]})
+        emit_json(stats_report(stats, history))
         return
     table = Table(title="library", header_style="bold", show_header=False)
     table.add_column("what")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from earmark.catalog import Catalog
 from earmark.catalog.lock import holder_name
 from earmark.catalog.runs import load_runs
 from earmark.catalog.search import store_liking
+from earmark.catalog.stats import LibraryStats
 from earmark.catalog.vectors import vector_table
 from earmark.errors import EarmarkError
 from earmark.taste.model import (
@@ -78,6 +80,13 @@ def quality_history(catalog: Catalog) -> list[Quality]:
     ``review``, ``recommend``, a page's Retrain button...), oldest first."""
     return [Quality.from_info({"trained_at": created_at, **metrics})
             for _, created_at, metrics in load_runs(catalog, "taste") if "cv" in metrics]
+
+
+def stats_report(stats: LibraryStats, history: Sequence[Quality]) -> dict:
+    """The library in numbers with the taste model's quality after each retrain, as one JSON
+    object: what ``earmark stats --json`` prints and the web app's ``/api/stats`` answers
+    (``{**stats.to_dict(), "taste_quality": [quality dicts, oldest first]}``)."""
+    return {**stats.to_dict(), "taste_quality": [q.to_dict() for q in history]}
 
 
 def score_library(catalog: Catalog, taste: TasteModel) -> int:

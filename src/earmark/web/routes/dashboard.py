@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from earmark.catalog.stats import library_stats
-from earmark.taste.retrain import quality_history
+from earmark.taste.retrain import quality_history, stats_report
 from earmark.web.charts import bar_chart, line_chart
 from earmark.web.deps import Catalogs, render
 
@@ -46,8 +46,8 @@ def stats(catalogs: Catalogs) -> dict:
     """``{songs, failed, analysed, not_analysed, untagged, rated, liked, disliked,
     embedding_model, genres: [[genre, songs]], taste_quality: [{trained_at, n_ratings,
     roc_auc_mean, accuracy_mean, ...}]}``, as of now."""
-    counts, history = _stats(catalogs)
-    return {**counts, "taste_quality": [q.to_dict() for q in history]}
+    with catalogs.read() as catalog:
+        return stats_report(library_stats(catalog), quality_history(catalog))
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
