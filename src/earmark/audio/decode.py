@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -21,6 +22,7 @@ import av
 import numpy as np
 import soxr
 
+from earmark.engine.files import file_source, file_stat, open_file
 from earmark.errors import (
     CorruptAudioError,
     EmptyFileError,
@@ -153,20 +155,20 @@ def _open(path: str | Path) -> av.container.InputContainer:
     """
     path = Path(path)
     try:
-        st = os.stat(path)
+        st = file_stat(path)  # the file, or the one its driver sent (earmark.engine.files)
     except OSError as exc:
         raise UnreadableFileError.from_os_error(path, exc) from exc
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise NotAudioError(path, "not a regular file")
     if st.st_size == 0:
         raise EmptyFileError(path, "empty file (0 bytes)")
     try:
-        with open(path, "rb"):
+        with open_file(path):
             pass
     except OSError as exc:
         raise UnreadableFileError.from_os_error(path, exc) from exc
     try:
-        return av.open(str(path), mode="r", metadata_errors="replace")
+        return av.open(file_source(path), mode="r", metadata_errors="replace")
     except av.error.InvalidDataError as exc:
         said = (exc.log or (None, None, ""))[2].strip()
         if said in _OPEN_FAILURES:
@@ -650,7 +652,7 @@ def content_hash(path: str | Path) -> str:
     """blake2b-128 of the whole file, hex: how the catalog recognises a file's content
     (tags included), and how a tag write checks that a file did not change under it."""
     digest = content_digest()
-    with open(path, "rb") as handle:
+    with open_file(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -812,7 +814,7 @@ def appended_tags_at(path: str | Path) -> int | None:
     flag bit 31 is set; Lyrics3 v2 is ``LYRICSBEGIN``, fields, a 6-digit size of all that,
     ``LYRICS200``; Lyrics3 v1 is ``LYRICSBEGIN``, at most 5100 bytes of lyrics, ``LYRICSEND``.
     """
-    with open(path, "rb") as handle:
+    with open_file(path) as handle:
         end = handle.seek(0, os.SEEK_END)
 
         def read(at: int, n: int) -> bytes:
@@ -863,7 +865,7 @@ def _ogg_ending(path: str | Path, page_at: int) -> tuple[bool, bool]:
     """
     serial = None
     ended = False
-    with open(path, "rb") as handle:
+    with open_file(path) as handle:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(page_at)
         while True:

@@ -19,6 +19,7 @@ from typing import ClassVar
 from earmark.audio import AUDIO_EXTENSIONS, check_audio, content_hash
 from earmark.catalog import Catalog, tracks
 from earmark.engine import Engine, default_engine
+from earmark.engine.files import file_stat
 from earmark.errors import AudioError, EarmarkError, FileNameError, UnreadableFileError
 from earmark.tags.read import read_tags
 from earmark.types import Outcome, ProgressFn
@@ -165,7 +166,7 @@ def inspect_file(
     """
     record: dict = {"path": path, "status": "error"}
     try:
-        st = os.stat(path)
+        st = file_stat(path)  # the driver's, for a file it sent as bytes (engine.files)
         record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
         if not stat.S_ISREG(st.st_mode):
             record["error"] = "not a regular file"

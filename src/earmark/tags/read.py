@@ -19,7 +19,6 @@ with a reason.
 from __future__ import annotations
 
 import math
-import os
 import re
 import stat
 import uuid
@@ -38,6 +37,7 @@ from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm
 from mutagen.mp4 import AtomDataType as _Atom
 from mutagen.wave import WAVE
 
+from earmark.engine.files import file_source, file_stat, open_file
 from earmark.errors import NotAudioError
 
 #: Where each normalised field lives, per tag block kind; names are matched case-insensitively.
@@ -401,7 +401,7 @@ def riff_info(path: str | Path) -> dict[str, str] | None:
         When the file cannot be read or is not a RIFF file.
     """
     items: dict[str, str] | None = None
-    with open(path, "rb") as handle:
+    with open_file(path) as handle:
         for chunk in info_chunks(RiffFile(handle)):
             if items is None:
                 items = {}
@@ -419,7 +419,7 @@ def _leading_id3_tags(path: str | Path, first: ID3) -> list[FileTags]:
     first; FFmpeg and some players read them all)."""
     found = []
     offset = first.size
-    with open(path, "rb") as handle:
+    with open_file(path) as handle:
         for number in range(2, _MAX_LEADING_ID3 + 1):
             handle.seek(offset)
             marker = handle.read(3)
@@ -443,7 +443,8 @@ def _extra_blocks(path: str | Path, audio: mutagen.FileType | None
     if isinstance(audio, ID3FileType) and isinstance(audio.tags, ID3) and audio.tags.size:
         extra.append(("ID3v2#", lambda: _leading_id3_tags(path, audio.tags)))
     if not isinstance(getattr(audio, "tags", None), APEv2):
-        extra.append(("APEv2", lambda: [_from_pairs("ape", "APEv2", APEv2(path).items())]))
+        extra.append(("APEv2", lambda: [
+            _from_pairs("ape", "APEv2", APEv2(file_source(path)).items())]))
     if isinstance(audio, WAVE):
         extra.append(("INFO", lambda: [_info_block(path)]))
     return extra
@@ -497,7 +498,7 @@ def read_tags(path: str | Path) -> FileTags:
     _refuse_special_file(path)
     audio = None
     try:
-        audio = mutagen.File(path)
+        audio = mutagen.File(file_source(path))  # or the bytes its driver sent
         result = (_main_block(audio) if audio is not None else None) or FileTags()
     except Exception as exc:  # mutagen raises many types on damaged headers; tags are optional
         result = FileTags(skipped={"tags": f"cannot read the tags: {exc}"})
@@ -518,7 +519,7 @@ def read_tags(path: str | Path) -> FileTags:
 
 def _refuse_special_file(path: str | Path) -> None:
     try:
-        mode = os.stat(path).st_mode
+        mode = file_stat(path).st_mode
     except OSError:
         return  # missing or unreadable: the readers below say why in ``skipped``
     if not stat.S_ISREG(mode):
