@@ -16,7 +16,7 @@ raise top-1 accuracy from 58 % per track to 69 % (``bench/bench_genre_albums.py`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from earmark.catalog.tracks import Track
@@ -51,6 +51,31 @@ def album_key(track: Track) -> tuple[str, ...]:
         artist = album_artist(track) or track.artist or ""
         return ("album", artist.strip().lower(), track.album.strip().lower())
     return ("folder", os.path.dirname(track.path))
+
+
+def album_pages(keys: Sequence[tuple[str, ...] | None], page_size: int
+                ) -> Iterator[list[int]]:
+    """Positions of ``keys`` (each song's :func:`album_key`, ``None`` for a song decided
+    alone) in pages of about ``page_size`` songs that never split an album: a page is cut
+    only between two albums, once it holds ``page_size`` songs, so it holds at most
+    ``page_size - 1`` songs plus one whole album. Albums come in key order, a page's songs
+    album by album and in their order within ``keys``; songs decided alone keep their order.
+
+    Every position appears in exactly one page. Raises ``ValueError`` when ``page_size`` < 1.
+    """
+    if page_size < 1:
+        raise ValueError(f"page_size must be at least 1, not {page_size}")
+    # () sorts songs decided alone before every album, in their own order.
+    order = sorted(range(len(keys)), key=lambda i: (keys[i] or (), i))
+    page: list[int] = []
+    for position in order:
+        key = keys[position]
+        if len(page) >= page_size and (key is None or key != keys[page[-1]]):
+            yield page
+            page = []
+        page.append(position)
+    if page:
+        yield page
 
 
 def _top(scores: dict[str, float]) -> str:

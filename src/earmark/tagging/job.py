@@ -2,7 +2,8 @@
 
 :meth:`TaggingJob.prepare` chooses what to analyse and plans every file (nothing is written):
 it scans new or changed files, runs the pretrained tagger where predictions are missing, and
-plans each track through :func:`earmark.tagging.plan.plan_track`. The :class:`TagPreview` it
+plans each track through :func:`earmark.tagging.plan.plan_track`, a page of whole albums at a
+time, so a library of any size is planned without holding every song's predictions. The :class:`TagPreview` it
 returns is what a face shows and asks about; :meth:`TaggingJob.apply` then writes the planned
 changes through :func:`earmark.tagging.plan.apply_plans` (journalled, undoable).
 """
@@ -19,7 +20,7 @@ from earmark.catalog.tracks import Track
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
 from earmark.models.registry import BOTH
 from earmark.settings import EMBEDDING_MODEL
-from earmark.tagging.albums import AlbumPooling
+from earmark.tagging.albums import AlbumPooling, album_key, album_pages
 from earmark.tagging.plan import TrackPlan, TrackResult, apply_plans, plan_track
 from earmark.tagging.policy import TagPolicy, load_policy
 from earmark.tagging.sources import (
@@ -33,6 +34,10 @@ from earmark.types import Stages, no_progress
 
 #: The fields a job can write, in the order they are planned.
 TAG_FIELDS = ("genre", "mood", "instrument")
+
+#: Songs a job reads and plans together (:meth:`TaggingJob.prepare`): a page's tracks and
+#: their predictions are what planning holds at once, plus at most one album.
+PAGE_SONGS = 500
 
 #: Where genres come from by default: both pretrained taggers together
 #: (:func:`~earmark.tagging.sources.resolve_genre_model` says what else ``model`` can be).
@@ -88,8 +93,10 @@ class TaggingJob:
     of one album get one genre decision (:class:`~earmark.tagging.albums.AlbumPooling`)
     unless ``per_track``. ``sampling``: how the pretrained taggers analyse songs
     (:func:`earmark.analysis.embed.embed_tracks`; ``None``: every patch, ``--full``).
+    ``page_size``: songs read and planned together (:data:`PAGE_SONGS`).
 
-    Raises ``ValueError`` for an unknown field or fields without ``"genre"``.
+    Raises ``ValueError`` for an unknown field, fields without ``"genre"``, or a
+    ``page_size`` below 1.
     """
 
     def __init__(
@@ -103,11 +110,14 @@ class TaggingJob:
         upgrade_id3: bool = False,
         per_track: bool = False,
         sampling: Sampling | None = DEFAULT_SAMPLING,
+        page_size: int = PAGE_SONGS,
     ):
         unknown = set(fields) - set(TAG_FIELDS)
         if unknown or "genre" not in fields:
             raise ValueError(f"fields must include 'genre' and be among {TAG_FIELDS}, "
                              f"not {list(fields)}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, not {page_size}")
         self.catalog = catalog
         self.policy = policy or load_policy()
         self.model = model
@@ -117,6 +127,7 @@ class TaggingJob:
         self.upgrade_id3 = upgrade_id3
         self.per_track = per_track
         self.sampling = sampling
+        self.page_size = page_size
         self.preview: TagPreview | None = None
 
     @property
@@ -148,21 +159,47 @@ class TaggingJob:
                                          or not track.genre)
 
     def collect(self, paths: Sequence[str | Path] | None, stages: Stages = no_progress
-                ) -> tuple[list[Track], list[tuple[str, str]]]:
-        """Catalog tracks to tag and the paths that could not be read at all.
+                ) -> tuple[list[int], list[tuple[str, str]]]:
+        """Ids of the catalog tracks to tag, in the order the preview lists them, and the
+        paths that could not be read at all.
 
         ``paths``: music files or folders (new or changed files are scanned first, on every
-        core); ``None``: every track in the catalog.
+        core; tracks in the order the files were found); ``None``: every track in the
+        catalog, by path.
         """
         if paths is None:
-            return list(tracks.iter_tracks(self.catalog, status=None)), []
+            return tracks.track_column(self.catalog, "id"), []
         found = list(find_audio_files(paths))
         unreadable = [(path, problem) for path, problem in found
                       if problem and problem != FOLDER_LOOP]
         files = [tracks.normalise_path(path) for path, problem in found if not problem]
         with stages("reading files") as progress:
             scan(self.catalog, files, verify=False, progress=progress)
-        return [tracks.get_track(self.catalog, path) for path in files], unreadable
+        return [tracks.get_track(self.catalog, path).id for path in files], unreadable
+
+    def _survey(self, ids: list[int]) -> tuple[list[tuple[str, ...] | None], list[int]]:
+        """Each track's album key (``None`` with ``per_track``) and the ids of the tracks to
+        listen to, read :attr:`page_size` tracks at a time."""
+        keys: list[tuple[str, ...] | None] = []
+        listen = []
+        for start in range(0, len(ids), self.page_size):
+            page = ids[start:start + self.page_size]
+            found = tracks.tracks_by_id(self.catalog, page)
+            for track in (found[i] for i in page):
+                keys.append(None if self.per_track else album_key(track))
+                if self.needs_listening(track):
+                    listen.append(track.id)
+        return keys, listen
+
+    def _plan_page(self, ids: list[int]) -> list[TrackPlan]:
+        """Plan the tracks ``ids`` (whole albums) together: only their predictions are read."""
+        found = tracks.tracks_by_id(self.catalog, ids)
+        page = [found[i] for i in ids]
+        sources = self.sources()
+        if not self.per_track:
+            sources["genre"] = AlbumPooling(sources["genre"], page, self.policy)
+        return [plan_track(self.catalog, track, sources, self.policy, id3v23=self.id3v23,
+                           upgrade_id3=self.upgrade_id3) for track in page]
 
     def prepare(self, paths: Sequence[str | Path] | None = None, *,
                 stages: Stages = no_progress) -> TagPreview:
@@ -170,11 +207,15 @@ class TaggingJob:
         plan every one; nothing is written. Stages: ``reading files``, ``listening (MODEL)``
         per pretrained tagger run, ``planning``.
 
+        Tracks are read and planned :attr:`page_size` at a time, whole albums together
+        (:func:`~earmark.tagging.albums.album_pages`): what is held for the whole run is
+        each track's album key and its plan, never every song's predictions.
+
         Raises :class:`~earmark.errors.EarmarkError` when a pretrained tagger cannot run
         (e.g. its weights are not installed).
         """
-        rows, unreadable = self.collect(paths, stages)
-        listen = [t.id for t in rows if self.needs_listening(t)]
+        ids, unreadable = self.collect(paths, stages)
+        keys, listen = self._survey(ids)
         if self.genre_model.taggers or self.genre_model.path:  # stored-only: nothing to run
             with stages(f"listening ({self.genre_model.name})") as progress:
                 ensure_genres(self.catalog, self.genre_model, listen, progress,
@@ -185,16 +226,16 @@ class TaggingJob:
                 # them with a reason.
                 ensure_predictions(self.catalog, name, listen, progress,
                                    sampling=self.sampling)
-        sources = self.sources()
-        if not self.per_track:
-            sources["genre"] = AlbumPooling(sources["genre"], rows, self.policy)
-        plans = []
+        plans: list[TrackPlan | None] = [None] * len(ids)
         with stages("planning") as progress:
-            for done, track in enumerate(rows, start=1):
-                plans.append(plan_track(self.catalog, track, sources, self.policy,
-                                        id3v23=self.id3v23, upgrade_id3=self.upgrade_id3))
-                if progress is not None:
-                    progress(done, len(rows), track.path)
+            done = 0
+            for page in album_pages(keys, self.page_size):
+                for position, plan in zip(page, self._plan_page([ids[p] for p in page]),
+                                          strict=True):
+                    plans[position] = plan
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(ids), plan.path)
         self.preview = TagPreview(plans, unreadable)
         return self.preview
 
