@@ -12,6 +12,7 @@ variable                    field             default
 ``EARMARK_PRECISION``       ``precision``     ``auto``
 ``EARMARK_ENGINE``          ``engine``        ``local``
 ``EARMARK_RAY_ADDRESS``     ``ray_address``   none: the ray engine starts a local cluster
+``EARMARK_RAY_FILES``       ``ray_files``     ``auto``: bytes only to workers that lack a file
 ``EARMARK_WORKERS``         ``workers``       one per usable core
 ``EARMARK_DEVICE``          ``device``        the best available
 =========================== ================= ==========================================
@@ -56,6 +57,12 @@ TASTE_HALF_LIFE_DAYS = 365.0
 #: Engines :func:`earmark.engine.default_engine` can build.
 ENGINES = ("local", "ray")
 
+#: How the ray engine's workers get the files they work on: ``"shared"``, at their paths
+#: (every node sees the music at the same path); ``"bytes"``, sent by the driver with each
+#: task; ``"auto"``, at their paths, and sent as bytes for a task whose node lacks the file
+#: (or holds another version of it).
+RAY_FILES = ("auto", "shared", "bytes")
+
 
 class SettingsError(EarmarkError):
     """An ``EARMARK_*`` variable holds a value earmark cannot use."""
@@ -76,6 +83,7 @@ class Settings:
     engine : how work is spread, one of :data:`ENGINES`.
     ray_address : the Ray cluster the ``ray`` engine runs on (``"auto"`` or ``"HOST:PORT"``);
         ``None`` starts a one-node cluster on this machine for each command.
+    ray_files : how the ray engine's workers get files, one of :data:`RAY_FILES`.
     workers : processes or threads the engine uses; ``None`` is one per usable core.
     device : torch device for the networks (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``);
         ``None`` picks the best available.
@@ -88,11 +96,12 @@ class Settings:
     precision: str = "auto"
     engine: str = "local"
     ray_address: str | None = None
+    ray_files: str = "auto"
     workers: int | None = None
     device: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("precision", "engine", "taste_half_life_days", "workers"):
+        for name in ("precision", "engine", "ray_files", "taste_half_life_days", "workers"):
             problem = _problem(name, getattr(self, name))
             if problem:
                 raise SettingsError(problem)
@@ -131,6 +140,8 @@ def _problem(name: str, value: object) -> str | None:
         return f"precision must be one of {', '.join(PRECISIONS)}, not {value!r}"
     if name == "engine" and value not in ENGINES:
         return f"engine must be one of {', '.join(ENGINES)}, not {value!r}"
+    if name == "ray_files" and value not in RAY_FILES:
+        return f"ray files must be one of {', '.join(RAY_FILES)}, not {value!r}"
     if name == "taste_half_life_days" and not (math.isfinite(value) and value > 0):
         return f"the taste half-life must be a positive number of days, not {value!r}"
     if name == "workers" and value is not None and value < 1:
@@ -143,6 +154,7 @@ _VARIABLES = (
     ("EARMARK_PRECISION", "precision", str),
     ("EARMARK_ENGINE", "engine", str),
     ("EARMARK_RAY_ADDRESS", "ray_address", str),
+    ("EARMARK_RAY_FILES", "ray_files", str),
     ("EARMARK_WORKERS", "workers", int),
     ("EARMARK_DEVICE", "device", str),
 )

@@ -8,6 +8,10 @@ asks for what a cluster needs:
 
 * ``fn`` and the items are picklable: ``fn`` is a module-level function or a
   :func:`functools.partial` of one, items are paths or other plain values;
+* ``fn`` reads the file an item names (a path to a regular file) through
+  :mod:`earmark.engine.files` (``open_file``, ``file_source``, ``file_stat``), never by
+  ``open(path)`` alone: an engine whose workers do not see the driver's files sends the
+  file's bytes with the item instead;
 * results come back in the order of ``items``;
 * a failure of one item is a result, not an exception: ``fn`` returns the error (as an
   :class:`~earmark.errors.AudioError`, a ``(None, reason)`` pair...), so one bad file never

@@ -7,7 +7,10 @@ one-node cluster of its own with :func:`start_local_cluster`, for this process o
 stops it when the process ends.
 
 Workers decode and analyse; every result comes back to the driver (the process that runs the
-command), which alone writes the catalog. Results come back in the order of the items. A
+command), which alone writes the catalog. An item that names a file (a path to a regular file
+the driver sees) is read by the worker from shared storage, or from its bytes sent by the
+driver with the task when the nodes do not share a file system (``files``, see
+:class:`RayEngine`). Results come back in the order of the items. A
 worker that dies mid-item (killed, out of memory) has its item run again by Ray
 (``max_retries``); an item that kills its worker every time becomes ``on_crash(item, reason)``
 as on the local engine.
@@ -27,6 +30,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -36,9 +40,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from earmark.engine.files import SentFile, sent_files
 from earmark.engine.setup import configure
 from earmark.errors import EarmarkError
-from earmark.settings import settings
+from earmark.settings import RAY_FILES, settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -300,12 +305,63 @@ def _cluster_messages_to_stderr() -> None:
     worker.print_to_stdstream = to_stderr
 
 
-def _run(fn: Callable[[T], R], item: T) -> R:
-    """One item on a worker, set up as every process running earmark's work is."""
+class _NeedBytes:
+    """A worker's answer for a file it cannot see as the driver does: send its bytes."""
+
+
+def _run(fn: Callable[[T], R], item: T, driver_stat: os.stat_result | None = None,
+         data: bytes | None = None) -> R | _NeedBytes:
+    """One item on a worker, set up as every process running earmark's work is.
+
+    ``item`` is a file the driver found (:func:`_file_stat`) when ``driver_stat`` is given:
+    with ``data`` (its bytes) ``fn`` reads them instead of the file system
+    (:func:`earmark.engine.files.sent_files`); without, the worker must see the same file at
+    the item's path (same size and modification time), else it answers :class:`_NeedBytes`.
+    """
     # Ray already gives a task's process OMP_NUM_THREADS=1; configure sets torch to match, as
     # the local engine's workers, so results are the same arithmetic as there.
     configure(threads=1)
+    if driver_stat is None:
+        return fn(item)
+    if data is not None:
+        with sent_files({item: SentFile(data, driver_stat)}):
+            return fn(item)
+    try:
+        here = os.stat(item)
+    except OSError:
+        return _NeedBytes()
+    if (here.st_size, here.st_mtime_ns) != (driver_stat.st_size, driver_stat.st_mtime_ns):
+        return _NeedBytes()
     return fn(item)
+
+
+def _file_stat(item: object) -> os.stat_result | None:
+    """The driver's stat of ``item`` when it names a regular file (a ``str`` or path-like
+    that exists here), else ``None``: an item that is no file travels as it is."""
+    if not isinstance(item, str | os.PathLike):
+        return None
+    try:
+        found = os.stat(item)
+    except (OSError, ValueError):  # ValueError: a NUL in a string that names no file
+        return None
+    return found if stat.S_ISREG(found.st_mode) else None
+
+
+class _Task:
+    """One item in flight: its current Ray task ``ref``; ``unanswered`` while it is a first
+    try that may still answer :class:`_NeedBytes`; ``answer`` once fetched (else
+    :data:`_UNSET`)."""
+
+    __slots__ = ("answer", "item", "ref", "stat", "unanswered")
+
+    def __init__(self, item: object, stat: os.stat_result | None):
+        self.item, self.stat = item, stat
+        self.ref = None
+        self.unanswered = False
+        self.answer: object = _UNSET
+
+
+_UNSET = object()
 
 
 class RayEngine:
@@ -318,20 +374,43 @@ class RayEngine:
         (a head node), or ``None``: a one-node cluster of this process's own
         (:func:`start_local_cluster`, ``workers`` CPUs), stopped when the process ends.
     workers : items in flight at once; default the cluster's CPUs.
+    files : how workers get the file an item names (:data:`~earmark.settings.RAY_FILES`;
+        default the settings' ``ray_files``, ``EARMARK_RAY_FILES``, else ``"auto"``):
+
+        * ``"shared"``: at its path; every node sees the music at the same path;
+        * ``"bytes"``: the driver reads the file and sends its bytes with the task (through
+          Ray's object store); the worker reads them from memory
+          (:mod:`earmark.engine.files`) and the file's stat is the driver's;
+        * ``"auto"``: a task first runs without the bytes; a worker that does not see the
+          file at its path with the driver's size and modification time answers so at once,
+          and the driver sends it again with the bytes. Shared storage costs one ``stat``
+          a file.
+
+        Bytes go a bounded number of files at a time: those of the items in flight.
 
     Connecting happens on first use (or :meth:`connect`) and raises :class:`RayEngineError`
     when Ray is missing or the cluster cannot be reached.
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None):
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 files: str | None = None):
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
+        if files is not None and files not in RAY_FILES:
+            raise ValueError(f"files must be one of {', '.join(RAY_FILES)}, not {files!r}")
         self.address = address
         self._workers = workers
+        self._files = files
         self._cluster: LocalCluster | None = None
 
     def __repr__(self) -> str:
-        return f"RayEngine(address={self.address!r}, workers={self._workers})"
+        return f"RayEngine(address={self.address!r}, workers={self._workers}, files={self.files!r})"
+
+    @property
+    def files(self) -> str:
+        """How workers get the files of items that name one (:data:`~earmark.settings.RAY_FILES`):
+        the ``files`` given, else the settings' ``ray_files`` (``EARMARK_RAY_FILES``)."""
+        return self._files or settings().ray_files
 
     @property
     def workers(self) -> int:
@@ -395,34 +474,78 @@ class RayEngine:
         ray = self.connect()
         from ray.exceptions import RayTaskError
 
-        task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_run)
+        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_run)
         shared_fn = ray.put(fn)  # one copy in the object store, whatever the items
-        pending: deque = deque()  # (item, ref), in order
-        items = iter(items)
+        files = self.files
+
+        def start(task: _Task, send_bytes: bool) -> None:
+            data = None
+            if send_bytes:
+                try:
+                    with open(task.item, "rb") as handle:
+                        # The stat of what was read, should the file have changed since.
+                        task.stat = os.fstat(handle.fileno())
+                        data = ray.put(handle.read())
+                except OSError:  # gone or unreadable now: fn says so where it runs
+                    task.stat = None
+            task.unanswered = data is None and task.stat is not None and files == "auto"
+            task.ref = remote.remote(shared_fn, task.item,
+                                     None if files == "shared" else task.stat, data)
+            task.answer = _UNSET
+
+        # At most 2 * at_once items in flight: that bounds the files whose bytes are in the
+        # object store at once too (an item's are freed when its result is taken).
+        pending: deque[_Task] = deque()
         try:
             for item in items:
-                pending.append((item, task.remote(shared_fn, item)))
+                task = _Task(item, _file_stat(item))
+                start(task, task.stat is not None and files == "bytes")
+                pending.append(task)
                 if len(pending) >= 2 * at_once:
-                    yield self._result(ray, *pending.popleft(), on_crash)
+                    yield self._next(ray, pending, start, on_crash)
             while pending:
-                yield self._result(ray, *pending.popleft(), on_crash)
+                yield self._next(ray, pending, start, on_crash)
         except RayTaskError as exc:  # fn raised: the same exception as on the local engine
             raise exc.as_instanceof_cause() from None
         finally:
-            for _, ref in pending:
-                ray.cancel(ref, force=True)
+            for task in pending:
+                ray.cancel(task.ref, force=True)
 
     @staticmethod
-    def _result(ray, item, ref, on_crash):
+    def _next(ray, pending: deque[_Task], start: Callable[[_Task, bool], None],
+              on_crash) -> object:
+        """The result of the first item in ``pending`` (taken out), once it is there.
+
+        Meanwhile every first try that answers :class:`_NeedBytes` (a worker that lacks its
+        file) is started again with the file's bytes as soon as it answers, not when its
+        turn comes, so the workers keep busy.
+        """
+        head = pending[0]
+        while any(task.unanswered for task in pending):
+            watched = [task for task in pending if task.unanswered or task is head]
+            refs = [task.ref for task in watched]
+            ray.wait(refs, num_returns=1)
+            ready = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0])
+            for task in watched:
+                if task.unanswered and task.ref in ready:
+                    task.unanswered = False
+                    with contextlib.suppress(Exception):  # raised again in its turn
+                        task.answer = ray.get(task.ref)
+                    if isinstance(task.answer, _NeedBytes):
+                        start(task, True)
+            if not head.unanswered and head.ref in ready:
+                break
+        pending.popleft()
+        if head.answer is not _UNSET:
+            return head.answer
         from ray.exceptions import WorkerCrashedError
         try:
-            return ray.get(ref)
+            return ray.get(head.ref)
         except WorkerCrashedError:
             if on_crash is None:
                 raise
-            return on_crash(item, f"the Ray worker analysing it died {MAX_RETRIES + 1} times "
-                                  "(the decoder crashed or ran out of memory)")
-
+            return on_crash(head.item, f"the Ray worker analysing it died {MAX_RETRIES + 1} "
+                                       "times (the decoder crashed or ran out of memory)")
 
     def run_trials(
         self, objective: Callable[[dict], dict], space: Callable[[object], None], *,
