@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from earmark.cli.app import EXIT_USAGE, DbOption, app, console, fail, require_catalog
-from earmark.web import Address, serve
 
 
 @app.command("serve")
@@ -22,6 +21,8 @@ def serve_command(
                             ] = False,
 ) -> None:
     """Serve the web app (library, song pages, review, tags, map, dashboard) until Ctrl-C."""
+    # Here, not at the top: FastAPI costs every other command half a second of start-up.
+    from earmark.web import Address, serve
 
     def announce(address: Address) -> None:
         console.print(f"earmark is serving {address.url}  (Ctrl-C stops it)", highlight=False,

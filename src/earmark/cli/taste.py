@@ -242,8 +242,8 @@ def _prepare(catalog: Catalog, folder: Path | None, unrated: bool = False) -> No
             err_console.print(f"[red]unreadable[/] {escape(item.path)}: "
                               f"{escape(str(item.reason))}", highlight=False)
     with progress_bar("embedding") as advance:
-        embedded = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance, unrated=unrated)
-    for path, reason in embedded.failed:
+        failed = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance, unrated=unrated)
+    for path, reason in failed:
         err_console.print(f"[red]not embedded[/] {escape(display_path(path, _roots(folder)))}: "
                           f"{escape(reason)}", highlight=False)
 
@@ -513,7 +513,7 @@ def recommend_command(
 ) -> None:
     """Unrated songs you will probably like, best first, each with a reason (the liked songs
     it resembles, or for a low score the disliked ones)."""
-    from earmark.taste.model import current_taste
+    from earmark.taste.liking import current_taste
     from earmark.taste.recommend import recommend
     with open_catalog(db) as catalog:
         _prepare(catalog, folder)
@@ -592,7 +592,7 @@ def playlist_command(
     Songs you disliked never enter it unless --include-disliked (with --seed) says so: a
     recommendation playlist holds unrated songs only.
     """
-    from earmark.taste.model import current_taste
+    from earmark.taste.liking import current_taste
     from earmark.taste.recommend import best_score, query_song, recommend, similar
     if include_disliked and seed is None:
         fail("--include-disliked goes with --seed: a playlist of recommendations holds only "

@@ -22,13 +22,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from earmark.errors import ModelError
-from earmark.models.contract import Trainable
+
+if TYPE_CHECKING:  # the contract imports scikit-learn, which reading a model does not need
+    from earmark.models.contract import Trainable
 
 #: model type -> ``(classifier, regressor)`` as "module:Class" (imported on demand, so loading
 #: a head does not import the CNNs). The card's ``kind`` picks one: ``"regression"`` the
@@ -158,16 +161,11 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
-def load_model(path: str | Path, types: Mapping[str, tuple[str, str]] = MODEL_TYPES
-               ) -> TrainedModel:
-    """Load a model saved by :func:`save_model` (give the .safetensors, the .json or the stem).
-
-    ``types``: the model types this caller takes, as :data:`MODEL_TYPES` (the taste model
-    passes its own). The estimator is rebuilt from the card's hyper-parameters and restored
-    with :meth:`~earmark.models.contract.Trainable.load_state`. Raises
-    :class:`~earmark.errors.ModelError` for missing or damaged files, an unknown model type,
-    hyper-parameters the estimator does not take, or inputs it cannot honour.
-    """
+def read_model(path: str | Path) -> tuple[dict[str, np.ndarray], ModelCard]:
+    """The fitted arrays and the card of a model saved by :func:`save_model` (give the
+    .safetensors, the .json or the stem), without building its estimator: what a caller that
+    applies the arrays itself needs (the taste model's scoring, which then never imports
+    scikit-learn). Raises :class:`~earmark.errors.ModelError` for missing or damaged files."""
     weights, card_path = model_files(path)
     if not weights.is_file():
         raise ModelError(f"no model weights at {weights}")
@@ -184,6 +182,21 @@ def load_model(path: str | Path, types: Mapping[str, tuple[str, str]] = MODEL_TY
         card = ModelCard.from_dict(json.loads(text))
     except (TypeError, ValueError) as exc:
         raise ModelError(f"damaged model card for {weights}: {exc}") from exc
+    return state, card
+
+
+def load_model(path: str | Path, types: Mapping[str, tuple[str, str]] = MODEL_TYPES
+               ) -> TrainedModel:
+    """Load a model saved by :func:`save_model` (give the .safetensors, the .json or the stem).
+
+    ``types``: the model types this caller takes, as :data:`MODEL_TYPES` (the taste model
+    passes its own). The estimator is rebuilt from the card's hyper-parameters and restored
+    with :meth:`~earmark.models.contract.Trainable.load_state`. Raises
+    :class:`~earmark.errors.ModelError` for missing or damaged files, an unknown model type,
+    hyper-parameters the estimator does not take, or inputs it cannot honour.
+    """
+    state, card = read_model(path)
+    weights = model_files(path)[0]
     cls = estimator_class(card.model_type, card.kind, types)
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in card.hyperparameters.items()}
     if card.format < 2:

@@ -7,7 +7,9 @@ so a 0.8 means about "liked 8 times out of 10" rather than whatever the regulari
 
 The fitted model is a few hundred floats, saved next to the catalog like every trained earmark
 model (:func:`earmark.models.io.save_model`: safetensors arrays plus a JSON model card, no
-pickle) together with a fingerprint of the ratings it was trained on.
+pickle) together with a fingerprint of the ratings it was trained on. Applying it needs no
+scikit-learn: :mod:`earmark.taste.liking` holds its arithmetic (which the estimators here
+score through), reads it back and answers :func:`~earmark.taste.liking.current_taste`.
 ``recommend`` and ``review`` reuse it while the ratings are unchanged and retrain otherwise: a
 fit takes milliseconds, but cross-validating and recording the run in ``model_runs`` is what
 makes a model's quality known, so each distinct set of ratings is trained and measured once.
@@ -31,19 +33,28 @@ from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings, ratings_fingerprint
 from earmark.catalog.runs import record_run
-from earmark.errors import EarmarkError, ModelError
 from earmark.models.contract import Rule, check_params, options, real, whole
-from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
-from earmark.settings import EMBEDDING_MODEL, TASTE_HALF_LIFE_DAYS
+from earmark.models.io import ModelCard, TrainedModel, save_model
 from earmark.taste.active import l2_normalise
 
-DEFAULT_EMBEDDING = EMBEDDING_MODEL
-DEFAULT_HALF_LIFE_DAYS = TASTE_HALF_LIFE_DAYS
+# The scoring half, which commands import without this module's scikit-learn; its names stay
+# importable from here as well.
+from earmark.taste.liking import (
+    DEFAULT_EMBEDDING,
+    DEFAULT_HALF_LIFE_DAYS,
+    LikeScorer,
+    NotEnoughRatings,
+    StarScorer,
+    TasteModel,
+    saved_taste,
+    sigmoid,
+    stars_path,
+    taste_model_path,
+)
+from earmark.taste.liking import current_taste as current_taste
+from earmark.taste.liking import load_taste_model as load_taste_model
+
 MIN_RATINGS = 5
-
-
-class NotEnoughRatings(EarmarkError):
-    """The ratings cannot support a taste model yet (too few, or only one class)."""
 
 
 # --- pure functions ----------------------------------------------------------------------------
@@ -94,7 +105,7 @@ def platt_fit(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | Non
 
     a, b = 0.0, float(np.log((n_pos + 1) / (n_neg + 1)))
     for _ in range(iterations):
-        p = _sigmoid(a * s + b)
+        p = sigmoid(a * s + b)
         g = np.array([np.sum(w * (p - t) * s), np.sum(w * (p - t))])
         r = w * p * (1 - p)
         h = np.array([[np.sum(r * s * s), np.sum(r * s)], [np.sum(r * s), np.sum(r)]])
@@ -108,10 +119,6 @@ def platt_fit(scores: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | Non
         if np.abs(scale * step).max() < 1e-10:
             break
     return float(a), float(b)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-np.clip(z, -500, 500)))
 
 
 # --- estimators --------------------------------------------------------------------------------
@@ -218,16 +225,19 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
             self.calibration_ = np.array([max(a, 1e-3), b])
         return self
 
+    def scorer(self) -> LikeScorer:
+        """The fitted arrays as the :class:`~earmark.taste.liking.LikeScorer` that scores
+        with them (and is what a saved model loads as)."""
+        check_is_fitted(self)
+        return LikeScorer(self.coef_, self.intercept_, self.calibration_, self.classes_)
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Calibrated logit ``(n,)`` of liking: positive means more likely liked than not."""
-        X = _check_features(self, X)
-        a, b = self.calibration_
-        return a * (l2_normalise(X) @ self.coef_ + self.intercept_) + b
+        return self.scorer().decision_function(_check_features(self, X))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """``(n, 2)`` calibrated probabilities of ``classes_`` (``[disliked, liked]``)."""
-        p = _sigmoid(self.decision_function(X))
-        return np.column_stack([1 - p, p])
+        return self.scorer().predict_proba(_check_features(self, X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """``(n,)`` the more probable class of each row."""
@@ -240,8 +250,7 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         if not np.issubdtype(self.classes_.dtype, np.number):
             raise ValueError("only a classifier fitted on numeric labels can be saved")
-        return {"coef": self.coef_, "intercept": np.array([self.intercept_]),
-                "calibration": self.calibration_, "classes": self.classes_.astype(np.float64)}
+        return self.scorer().state()
 
     def fitted_info(self) -> dict:
         """Choices made while fitting: none beyond :meth:`state`."""
@@ -251,10 +260,9 @@ class TasteClassifier(ClassifierMixin, BaseEstimator):
                    ) -> TasteClassifier:
         """Restore a fitted classifier from :meth:`state` (``fitted``, ``inputs``: the
         card's, not needed)."""
-        self.classes_ = state["classes"].astype(int)
-        self.coef_ = state["coef"].astype(np.float64)
-        self.intercept_ = float(state["intercept"][0])
-        self.calibration_ = state["calibration"].astype(np.float64)
+        scorer = LikeScorer.from_state(state)
+        self.classes_, self.coef_ = scorer.classes, scorer.coef
+        self.intercept_, self.calibration_ = scorer.intercept, scorer.calibration
         self.n_features_in_ = self.coef_.shape[0]
         return self
 
@@ -291,16 +299,19 @@ class StarRegressor(RegressorMixin, BaseEstimator):
         self.n_features_in_ = self.coef_.shape[0]
         return self
 
+    def scorer(self) -> StarScorer:
+        """The fitted arrays as the :class:`~earmark.taste.liking.StarScorer` that predicts
+        with them (and is what a saved model loads as)."""
+        check_is_fitted(self)
+        return StarScorer(self.coef_, self.intercept_, self.range_)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted stars ``(n,)``, clipped to the range seen in training."""
-        X = _check_features(self, X)
-        return np.clip(l2_normalise(X) @ self.coef_ + self.intercept_, *self.range_)
+        return self.scorer().predict(_check_features(self, X))
 
     def state(self) -> dict[str, np.ndarray]:
         """The fitted arrays (for safetensors)."""
-        check_is_fitted(self)
-        return {"coef": self.coef_, "intercept": np.array([self.intercept_]),
-                "range": self.range_}
+        return self.scorer().state()
 
     def fitted_info(self) -> dict:
         """Choices made while fitting: none beyond :meth:`state`."""
@@ -310,9 +321,8 @@ class StarRegressor(RegressorMixin, BaseEstimator):
                    ) -> StarRegressor:
         """Restore a fitted regressor from :meth:`state` (``fitted``, ``inputs``: the
         card's, not needed)."""
-        self.coef_ = state["coef"].astype(np.float64)
-        self.intercept_ = float(state["intercept"][0])
-        self.range_ = state["range"].astype(np.float64)
+        scorer = StarScorer.from_state(state)
+        self.coef_, self.intercept_, self.range_ = scorer.coef, scorer.intercept, scorer.range
         self.n_features_in_ = self.coef_.shape[0]
         return self
 
@@ -449,35 +459,12 @@ def check_ratings(labels: np.ndarray, minimum: int = MIN_RATINGS) -> None:
             "rate a few more (earmark review)")
 
 
-@dataclass
-class TasteModel:
-    """A trained taste: classifier, optional star regressor, and what it was trained on."""
-
-    classifier: TasteClassifier
-    regressor: StarRegressor | None
-    info: dict
-
-    def like_probability(self, X: np.ndarray) -> np.ndarray:
-        """``(n,)`` calibrated P(like) of embeddings ``X`` ``(n, dim)``."""
-        return self.classifier.predict_proba(X)[:, 1]
-
-
-def taste_model_path(catalog: Catalog) -> Path:
-    """Where the catalog's current taste model lives: beside the catalog file."""
-    return catalog.path.with_name(catalog.path.stem + ".taste.safetensors")
-
-
 #: The taste model's estimators, for :func:`~earmark.models.io.load_model`: the card's kind
 #: picks the classifier (``"binary"``, P(like)) or the star regressor (``"regression"``).
 TASTE_TYPES = {"taste": ("earmark.taste.model:TasteClassifier",
                          "earmark.taste.model:StarRegressor")}
 #: Info keys that are measurements (the card's ``metrics``); the rest describe the training.
 _METRICS = ("cv", "stars_cv")
-
-
-def _stars_path(path: Path) -> Path:
-    """Where the star regressor of the taste model at ``path`` lives."""
-    return path.with_name(path.name.removesuffix(".safetensors") + "-stars.safetensors")
 
 
 def _card(model: TasteModel, kind: str, estimator: BaseEstimator) -> ModelCard:
@@ -498,7 +485,7 @@ def save_taste_model(model: TasteModel, path: str | Path) -> Path:
     names the training it belongs to, so a crash in between leaves a pair that
     :func:`load_taste_model` refuses (and the caller retrains), never a mixed model."""
     path = Path(path)
-    stars = _stars_path(path)
+    stars = stars_path(path)
     if model.regressor is not None:
         save_model(TrainedModel(model.regressor, _card(model, "regression", model.regressor)),
                    stars)
@@ -507,30 +494,6 @@ def save_taste_model(model: TasteModel, path: str | Path) -> Path:
             leftover.unlink(missing_ok=True)
     return save_model(TrainedModel(model.classifier, _card(model, "binary", model.classifier)),
                       path)
-
-
-def load_taste_model(path: str | Path) -> TasteModel:
-    """Read a model written by :func:`save_taste_model`.
-
-    Raises :class:`ModelError` ("cannot read taste model") for a missing, damaged or
-    mismatched file, and for files written before the taste model had a model card (today's
-    code retrains then, as for a damaged file).
-    """
-    path = Path(path)
-    try:
-        liked = load_model(path, TASTE_TYPES)
-        info = liked.card.training | liked.card.metrics
-        regressor = None
-        if "stars_cv" in info:
-            stars = load_model(_stars_path(path), TASTE_TYPES)
-            if stars.card.training.get("trained_at") != info.get("trained_at"):
-                raise ModelError("its star regressor belongs to another training")
-            regressor = stars.estimator
-        if liked.card.kind != "binary" or not isinstance(regressor, StarRegressor | None):
-            raise ModelError("it holds another kind of model")
-    except ModelError as exc:
-        raise ModelError(f"cannot read taste model {path}: {exc}") from exc
-    return TasteModel(liked.estimator, regressor, info)
 
 
 def train_taste(
@@ -589,35 +552,6 @@ def train_taste(
     return model
 
 
-def _saved_taste(catalog: Catalog, embedding_model: str, half_life_days: float | None
-                 ) -> TasteModel | None:
-    """The saved taste model if it was trained on exactly the current ratings with the same
-    settings, else ``None``."""
-    path = taste_model_path(catalog)
-    if not path.exists():
-        return None
-    try:
-        model = load_taste_model(path)
-    except ModelError:
-        return None
-    if model.info.get("ratings_fingerprint") == ratings_fingerprint(catalog) and \
-            model.info.get("embedding_model") == embedding_model and \
-            model.info.get("half_life_days") == half_life_days:
-        return model
-    return None
-
-
-def current_taste(
-    catalog: Catalog,
-    embedding_model: str = DEFAULT_EMBEDDING,
-    half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
-) -> TasteModel:
-    """The saved taste model if it was trained on exactly the current ratings with the same
-    settings, otherwise a freshly trained (and saved) one."""
-    model = _saved_taste(catalog, embedding_model, half_life_days)
-    return model if model is not None else train_taste(catalog, embedding_model, half_life_days)
-
-
 def review_taste(
     catalog: Catalog,
     embedding_model: str = DEFAULT_EMBEDDING,
@@ -632,7 +566,7 @@ def review_taste(
     (nothing rated, or one class only). ``data``: the current ratings as :func:`taste_data`
     read them with the same settings (read here when needed and ``None``).
     """
-    model = _saved_taste(catalog, embedding_model, half_life_days)
+    model = saved_taste(catalog, embedding_model, half_life_days)
     if model is not None:
         return model
     if data is None:

@@ -4,6 +4,11 @@
 to one (cosine similarity), :func:`songs_to_review` picks the next songs to rate with a strategy
 of :mod:`earmark.taste.active`. Playlists of their results are written by
 :func:`earmark.taste.ratings_io.write_m3u`.
+
+They answer from the catalog's stored embeddings with numpy: nothing here imports torch or
+scikit-learn, which would cost a command two to three seconds of start-up before it reads a
+row. A song that must be analysed first goes through :mod:`earmark.taste.analyse`, imported
+only then.
 """
 
 from __future__ import annotations
@@ -15,17 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from earmark.analysis.embed import EmbedReport, analyse_file, embed_tracks, load_predictions
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings, missing_embeddings
+from earmark.catalog.predictions import load_predictions
 from earmark.catalog.ratings import Rating, current_ratings
 from earmark.catalog.tracks import Track, song_name
 from earmark.catalog.vectors import VectorTable, vector_table
-from earmark.engine.device import pick_device
-from earmark.errors import AudioError, EarmarkError
+from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file, inspect_file
-from earmark.models.musicnn import load_musicnn
-from earmark.settings import settings
 from earmark.taste.active import (
     LIKELY,
     cosine_similarities,
@@ -34,7 +36,7 @@ from earmark.taste.active import (
     top_indices,
     unit_similarities,
 )
-from earmark.taste.model import DEFAULT_EMBEDDING, TasteModel
+from earmark.taste.liking import DEFAULT_EMBEDDING, TasteModel
 from earmark.types import ProgressFn
 
 
@@ -105,17 +107,23 @@ def embed_missing(
     progress: ProgressFn | None = None,
     *,
     unrated: bool = False,
-) -> EmbedReport:
+) -> list[tuple[str, str]]:
     """Compute the missing embeddings of every rated song (so the taste model sees all
     ratings) and of the songs under ``under`` (scan that folder first:
     :func:`earmark.ingest.scan.scan`); with ``unrated``, also of every unrated song that could
     be proposed for review (in the whole catalog when ``under`` is ``None``).
+
+    Returns ``(path, reason)`` of each song that could not be embedded. The network is loaded
+    only when a song lacks its embedding.
     """
     stale = set(missing_embeddings(catalog, model))
     wanted = set(current_ratings(catalog)) & stale
     if under is not None or unrated:
         wanted |= set(tracks.track_column(catalog, "id", "ok", under)) & stale
-    return embed_tracks(catalog, model, sorted(wanted), progress=progress)
+    if not wanted:
+        return []
+    from earmark.taste.analyse import embed_songs  # torch: see the module's docstring
+    return embed_songs(catalog, model, sorted(wanted), progress)
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,8 @@ def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDIN
     """The embedding of the song ``path`` for :func:`similar`, without making it a library
     song: a catalog track is brought up to date (re-scanned if changed, embedded if needed);
     any other file is analysed in memory and nothing about it is recorded, so it never shows
-    up in recommendations or reviews afterwards (``earmark scan`` adds it when wanted).
+    up in recommendations or reviews afterwards (``earmark scan`` adds it when wanted). Only
+    a song without a stored embedding loads the network (:mod:`earmark.taste.analyse`).
 
     Raises :class:`EarmarkError` when the file is missing, cannot be named in the catalog, or
     cannot be decoded.
@@ -170,19 +179,17 @@ def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDIN
         # Asked of this track alone: missing_embeddings would go over the whole library.
         query = stored_query(catalog, track, model)
         if query is None:
-            report = embed_tracks(catalog, model, [track.id])
-            if report.failed:
-                raise EarmarkError(f"{track.path}: {report.failed[0][1]}")
+            from earmark.taste.analyse import embed_songs
+            failed = embed_songs(catalog, model, [track.id])
+            if failed:
+                raise EarmarkError(f"{track.path}: {failed[0][1]}")
             query = stored_query(catalog, track, model)
         return query
     record = inspect_file(key)
     if record.get("status") != "ok":
         raise EarmarkError(f"{key}: not playable: {record.get('error')}")
-    tagger = load_musicnn(model, device=pick_device(), precision=settings().precision)
-    result = analyse_file(key, tagger)
-    if isinstance(result, AudioError):
-        raise EarmarkError(f"{key}: {result.reason}")
-    return QuerySong(key, result.embedding, None, record.get("audio_hash"),
+    from earmark.taste.analyse import file_embedding
+    return QuerySong(key, file_embedding(key, model), None, record.get("audio_hash"),
                      record.get("title"), record.get("artist"), record.get("duration"))
 
 

@@ -189,7 +189,7 @@ class Retrainer:
         try:
             with Catalog(self.catalog_path, lock=True, on_wait=waiting) as catalog:
                 self._step("embedding the rated songs that have no embedding yet")
-                report = embed_missing(catalog, None, self.embedding_model, embedding)
+                failed = embed_missing(catalog, None, self.embedding_model, embedding)
                 self._step("reading the ratings")
                 data = taste_data(catalog, self.embedding_model, DEFAULT_HALF_LIFE_DAYS)
                 self._step(f"training on {int(data.labelled.sum())} ratings and "
@@ -206,5 +206,5 @@ class Retrainer:
                          reason=f"unexpected error: {type(exc).__name__}: {exc}")
             return
         step = f"trained; {scored} songs scored" + (
-            f"; {len(report.failed)} rated songs could not be embedded" if report.failed else "")
+            f"; {len(failed)} rated songs could not be embedded" if failed else "")
         self._finish(state="done", step=step, quality=Quality.from_info(model.info))
