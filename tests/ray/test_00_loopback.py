@@ -11,49 +11,11 @@ import re
 import shutil
 
 import pytest
-from raytools import RAY_TESTS, earmark
+from raytools import RAY_TESTS, earmark, outside_connects
 
 from music import gtzan_clip, transcode
 
-# strace prints e.g. {sa_family=AF_INET, sin_port=htons(6379), sin_addr=inet_addr("127.0.0.1")}
-# and {sa_family=AF_INET6, ..., inet_pton(AF_INET6, "::1", &sin6_addr), ...}.
-_CONNECT = re.compile(r"connect\(\d+, \{sa_family=(?P<family>AF_\w+)(?P<rest>[^}]*)\}")
-_INET = re.compile(r'inet_addr\("(?P<ip>[^"]+)"\)')
-_INET6 = re.compile(r'inet_pton\(AF_INET6, "(?P<ip>[^"]+)"')
-#: Families that never leave the machine: Unix sockets, the kernel's netlink, and AF_UNSPEC
-#: (a connect that dissolves a UDP socket's association).
-_LOCAL_FAMILIES = {"AF_UNIX", "AF_LOCAL", "AF_NETLINK", "AF_UNSPEC"}
-
 pytestmark = RAY_TESTS
-
-
-def _loopback(family: str, rest: str) -> str | None:
-    """The address of an AF_INET/AF_INET6 connect, or ``None`` when it is loopback."""
-    match = (_INET if family == "AF_INET" else _INET6).search(rest)
-    ip = match["ip"] if match else rest.strip()
-    if family == "AF_INET" and ip.startswith("127."):
-        return None
-    if family == "AF_INET6" and ip in ("::1", "::ffff:127.0.0.1"):
-        return None
-    return ip
-
-
-def outside_connects(trace: str) -> tuple[list[str], int]:
-    """``(connects to a non-loopback address, loopback TCP/UDP connects)`` in ``strace -f -e
-    trace=connect`` output; a socket family not known to stay on the machine counts as
-    outside."""
-    outside, loopback = [], 0
-    for line in trace.splitlines():
-        match = _CONNECT.search(line)
-        if match is None or match["family"] in _LOCAL_FAMILIES:
-            continue
-        if match["family"] in ("AF_INET", "AF_INET6"):
-            address = _loopback(match["family"], match["rest"])
-            if address is None:
-                loopback += 1
-                continue
-        outside.append(line.strip())
-    return outside, loopback
 
 
 def test_trace_parser_flags_every_non_loopback_connect():

@@ -6,7 +6,6 @@ does only the rest)."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import subprocess
@@ -16,14 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from raytools import RAY_TESTS, driver_environment, earmark
+from raytools import RAY_TESTS, TAGGERS, driver_environment, earmark, embeddings, scan_rows
 
-from earmark.catalog import Catalog, tracks
-from earmark.catalog.embeddings import load_embeddings
 from earmark.engine.ray import session_processes
 from music import gtzan_clip, transcode
-
-TAGGERS = ("MSD_musicnn", "MTT_musicnn")
 
 pytestmark = RAY_TESTS
 
@@ -43,30 +38,15 @@ def on_ray(ray_cluster):
     return ["--address", ray_cluster.address], driver_environment(ray_cluster)
 
 
-def _embeddings(db) -> dict[tuple[str, str], np.ndarray]:
-    with Catalog(db) as catalog:
-        paths = {t.id: t.path for t in tracks.iter_tracks(catalog)}
-        return {(model, paths[i]): vector for model in TAGGERS
-                for i, vector in zip(*load_embeddings(catalog, model), strict=True)}
-
-
-def _scan_rows(db) -> list[dict]:
-    """Every track as its scan recorded it, less the catalog's own id and times."""
-    with Catalog(db) as catalog:
-        return sorted(({k: v for k, v in dataclasses.asdict(t).items()
-                        if k not in ("id", "added_at", "scanned_at")}
-                       for t in tracks.iter_tracks(catalog)), key=lambda row: row["path"])
-
-
 def test_scan_on_ray_records_the_same_rows_as_local(songs, on_ray, tmp_path):
     options, env = on_ray
     local = earmark("scan", songs, "--db", tmp_path / "local.sqlite", "--engine", "local")
     assert local.returncode == 0, local.stderr
     ray = earmark("scan", songs, "--db", tmp_path / "ray.sqlite", *options, env=env)
     assert ray.returncode == 0, ray.stderr
-    rows = _scan_rows(tmp_path / "ray.sqlite")
+    rows = scan_rows(tmp_path / "ray.sqlite")
     assert len(rows) == 4 and all(row["status"] == "ok" for row in rows)
-    assert rows == _scan_rows(tmp_path / "local.sqlite")
+    assert rows == scan_rows(tmp_path / "local.sqlite")
 
 
 def test_embed_on_ray_stores_the_same_float32_embeddings_bit_for_bit(songs, on_ray, tmp_path):
@@ -76,7 +56,7 @@ def test_embed_on_ray_stores_the_same_float32_embeddings_bit_for_bit(songs, on_r
                        "float32", *engine, env=env)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("4 embedded, 0 already up to date, 0 failed")
-    local, ray = _embeddings(tmp_path / "local.sqlite"), _embeddings(tmp_path / "ray.sqlite")
+    local, ray = embeddings(tmp_path / "local.sqlite"), embeddings(tmp_path / "ray.sqlite")
     assert sorted(ray) == sorted(local) and len(ray) == 2 * 4
     for key, vector in ray.items():
         assert vector.dtype == np.float32
@@ -124,7 +104,7 @@ def test_a_ray_worker_killed_mid_run_still_embeds_every_song(songs, on_ray, ray_
     assert killed, "no Ray worker was seen at work"
     assert process.returncode == 0, err
     assert out.startswith("4 embedded, 0 already up to date, 0 failed")
-    assert len(_embeddings(db)) == 2 * 4
+    assert len(embeddings(db)) == 2 * 4
 
 
 def test_a_killed_driver_loses_only_unfinished_songs_and_the_rerun_does_the_rest(
@@ -134,7 +114,7 @@ def test_a_killed_driver_loses_only_unfinished_songs_and_the_rerun_does_the_rest
     assert earmark("scan", songs, "--db", db, *options, env=env).returncode == 0
 
     def kill_after_first_song(process) -> bool:
-        if len(_embeddings(db)) >= len(TAGGERS):  # one song stored, both taggers
+        if len(embeddings(db)) >= len(TAGGERS):  # one song stored, both taggers
             process.send_signal(signal.SIGKILL)
             return True
         return False
@@ -144,9 +124,9 @@ def test_a_killed_driver_loses_only_unfinished_songs_and_the_rerun_does_the_rest
     process, _, _, killed = _run_until(["embed", "--db", db, "--batch-patches", "0", *options],
                                        env, kill_after_first_song)
     assert killed and process.returncode == -signal.SIGKILL
-    kept = len(_embeddings(db)) // len(TAGGERS)
+    kept = len(embeddings(db)) // len(TAGGERS)
     assert 1 <= kept < 4
     rerun = earmark("embed", "--db", db, *options, env=env)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.startswith(f"{4 - kept} embedded, {kept} already up to date, 0 failed")
-    assert len(_embeddings(db)) == 2 * 4
+    assert len(embeddings(db)) == 2 * 4
