@@ -326,13 +326,17 @@ def _run(fn: Callable[[T], R], item: T, driver_stat: os.stat_result | None = Non
     if data is not None:
         with sent_files({item: SentFile(data, driver_stat)}):
             return fn(item)
+    return fn(item) if _sees_as_driver(item, driver_stat) else _NeedBytes()
+
+
+def _sees_as_driver(path: str | os.PathLike, driver_stat: os.stat_result) -> bool:
+    """Whether this node has the driver's file at ``path``: one there, of the same size and
+    modification time."""
     try:
-        here = os.stat(item)
+        here = os.stat(path)
     except OSError:
-        return _NeedBytes()
-    if (here.st_size, here.st_mtime_ns) != (driver_stat.st_size, driver_stat.st_mtime_ns):
-        return _NeedBytes()
-    return fn(item)
+        return False
+    return (here.st_size, here.st_mtime_ns) == (driver_stat.st_size, driver_stat.st_mtime_ns)
 
 
 def _file_stat(item: object) -> os.stat_result | None:
