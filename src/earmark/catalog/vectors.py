@@ -7,7 +7,10 @@ beside the catalog (``catalog.sqlite.vectors/``), two ``.npy`` files per model n
 catalog's ``vector_generation`` (a counter that triggers move whenever an embedding is stored
 or removed, or a track's content, status or row changes), so a stale file is never used: the
 files are rebuilt from the catalog on the next read. The file is only a copy: deleting it loses
-nothing, and a folder that cannot be written just means no cache.
+nothing, and a folder that cannot be written just means no cache. Arrays computed from the
+matrix that a new process would otherwise recompute, such as the unit-length rows of
+similarity search (half a second at 100,000 x 400), are kept beside it the same way
+(:meth:`VectorTable.derived` with ``stored``).
 
 Each process also keeps the tables it read last in memory (:data:`KEPT_IN_MEMORY` of them),
 checked against the generation on every call: a web server answering ``similar`` or a radio
@@ -23,7 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,21 +45,39 @@ class VectorTable:
         ``track_ids[i]``. ``(0, 0)`` when the model has none.
     generation : the catalog's ``vector_generation`` it was read at (``-1``: not from a
         catalog). Tables from :func:`vector_table` are shared: their arrays are read-only.
+    files : the common prefix of its cache files (``None``: not cached), where
+        :meth:`derived` keeps the arrays it is asked to store.
     """
 
     track_ids: np.ndarray
     matrix: np.ndarray
     generation: int = -1
+    files: Path | None = field(default=None, repr=False, compare=False)
     _derived: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False,
                                             compare=False)
 
-    def derived(self, name: str, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """``compute(matrix)`` (read-only), computed on the first call for ``name`` and kept
-        with this table: e.g. the unit-length rows of similarity search, which then live
-        exactly as long as the table stays in memory and are never older than it."""
+    def derived(self, name: str, compute: Callable[[np.ndarray], np.ndarray], *,
+                stored: bool = False) -> np.ndarray:
+        """``compute(matrix)`` (read-only, ``len(self)`` rows), computed on the first call for
+        ``name`` and kept with this table: e.g. the unit-length rows of similarity search,
+        which then live exactly as long as the table stays in memory and are never older than
+        it. With ``stored`` (``name`` then names a file: letters, digits, ``-``), it is also
+        written beside the table's cache files, and a later process with the same table reads
+        it from there instead of computing it: the very same values. ``name`` up to its first
+        ``-`` is a kind: a stored array replaces those of its kind stored under other names
+        (the scores of a retrained taste model replace the last model's)."""
         value = self._derived.get(name)
         if value is None:
-            value = compute(self.matrix)
+            path = None if not stored or self.files is None else \
+                self.files.with_name(f"{self.files.name}.{name}.npy")
+            value = None if path is None else _read_array(path, len(self))
+            if value is None:
+                value = compute(self.matrix)
+                if path is not None and _write_arrays([(path, value)]):
+                    kind = name.split("-", 1)[0]
+                    for old in path.parent.glob(f"{self.files.name}.{kind}-*.npy"):
+                        if old != path:
+                            old.unlink(missing_ok=True)
             value.setflags(write=False)
             self._derived[name] = value
         return value
@@ -94,15 +115,20 @@ def cache_folder(catalog: Catalog) -> Path:
     return catalog.path.with_name(catalog.path.name + ".vectors")
 
 
-def _cache_files(catalog: Catalog, model: str, generation: int) -> tuple[Path, Path]:
-    """``(track ids file, matrix file)`` of ``model`` at ``generation``: plain ``.npy``
-    files (read at disk speed, no archive checksums), named by the generation so that finding
-    the file is the whole freshness check."""
+def _cache_prefix(catalog: Catalog, model: str, generation: int) -> Path:
+    """The common prefix of the cache files of ``model`` at ``generation``:
+    ``<digest>.<generation>``, then ``.ids.npy``, ``.matrix.npy`` and one ``.<name>.npy`` per
+    stored derived array. Plain ``.npy`` files (read at disk speed, no archive checksums),
+    named by the generation so that finding the file is the whole freshness check."""
     # Model names may hold any character (a trained model's name, "A+B"): name files by hash.
     digest = hashlib.sha256(model.encode("utf-8")).hexdigest()[:24]
-    folder = cache_folder(catalog)
-    return (folder / f"{digest}.{generation}.ids.npy",
-            folder / f"{digest}.{generation}.matrix.npy")
+    return cache_folder(catalog) / f"{digest}.{generation}"
+
+
+def _cache_files(prefix: Path) -> tuple[Path, Path]:
+    """``(track ids file, matrix file)`` of the table whose files start with ``prefix``."""
+    return (prefix.with_name(f"{prefix.name}.ids.npy"),
+            prefix.with_name(f"{prefix.name}.matrix.npy"))
 
 
 @contextmanager
@@ -135,11 +161,12 @@ def vector_table(catalog: Catalog, model: str) -> VectorTable:
             kept = _kept.get(key)
         if kept is not None and kept.generation == generation:
             return kept
-        files = _cache_files(catalog, model, generation)
-        table = _read_cache(*files, generation)
+        prefix = _cache_prefix(catalog, model, generation)
+        table = _read_cache(prefix, generation)
         if table is None:
             table = _read_catalog(catalog, model, generation)
-            _write_cache(files, table)
+            if _write_cache(prefix, table):
+                table = replace(table, files=prefix)
     for array in (table.track_ids, table.matrix):
         array.setflags(write=False)  # shared by every caller from now on
     with _kept_lock:
@@ -163,28 +190,41 @@ def _read_catalog(catalog: Catalog, model: str, generation: int) -> VectorTable:
     return VectorTable(ids, matrix.astype(np.float32), generation)
 
 
-def _read_cache(ids_file: Path, matrix_file: Path, generation: int) -> VectorTable | None:
-    """The cached table, or ``None`` when there is none for this generation (or it cannot be
-    read: it is then rebuilt)."""
+def _read_array(path: Path, rows: int | None = None) -> np.ndarray | None:
+    """The array in the ``.npy`` file ``path`` (read-only) if it has ``rows`` rows (any
+    number when ``None``), else ``None`` (none there, or unreadable: the caller computes it
+    again).
+
+    The file is mapped, not read: a command pays only for the pages it touches (similar
+    touches the unit-length rows, recommend the raw ones, each 160 MB at 100,000 x 400), and
+    mapping a cached file costs a fraction of copying it into fresh memory. Files are only
+    ever replaced by a rename, never changed in place, so a mapping never sees another
+    generation's bytes.
+    """
     try:
-        ids = np.load(ids_file, allow_pickle=False)
-        matrix = np.load(matrix_file, allow_pickle=False)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError):
         return None
-    if ids.ndim != 1 or matrix.ndim != 2 or len(ids) != len(matrix):
+    return array if array.ndim >= 1 and (rows is None or len(array) == rows) else None
+
+
+def _read_cache(prefix: Path, generation: int) -> VectorTable | None:
+    """The cached table, or ``None`` when there is none for this generation (or it cannot be
+    read: it is then rebuilt)."""
+    ids_file, matrix_file = _cache_files(prefix)
+    ids = _read_array(ids_file)
+    matrix = None if ids is None or ids.ndim != 1 else _read_array(matrix_file, len(ids))
+    if matrix is None or matrix.ndim != 2:
         return None
-    return VectorTable(ids, matrix, generation)
+    return VectorTable(ids, matrix, generation, prefix)
 
 
-def _write_cache(files: tuple[Path, Path], table: VectorTable) -> None:
-    """Write the table's files and remove the model's files of other generations. Each file
-    is written to a temporary name and renamed, the ids file last, so a reader that finds the
-    ids file finds the whole matrix. A folder that cannot be written leaves no cache."""
-    ids_file, matrix_file = files
-    stem = ids_file.name.split(".", 1)[0]
+def _write_arrays(files: list[tuple[Path, np.ndarray]]) -> bool:
+    """Write each array to its ``.npy`` file, in order, each to a temporary name renamed into
+    place (a reader never sees half a file); ``False`` when the folder cannot be written."""
     try:
-        ids_file.parent.mkdir(exist_ok=True)
-        for path, array in ((matrix_file, table.matrix), (ids_file, table.track_ids)):
+        for path, array in files:
+            path.parent.mkdir(exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
             try:
                 with os.fdopen(fd, "wb") as out:
@@ -193,8 +233,20 @@ def _write_cache(files: tuple[Path, Path], table: VectorTable) -> None:
             except BaseException:
                 os.unlink(tmp)
                 raise
-        for old in ids_file.parent.glob(f"{stem}.*.npy"):
-            if old not in files:
-                old.unlink(missing_ok=True)
     except OSError:
-        pass
+        return False
+    return True
+
+
+def _write_cache(prefix: Path, table: VectorTable) -> bool:
+    """Write the table's files, the ids file last (a reader that finds it finds the whole
+    matrix), and remove the model's files of other generations; ``False`` when the folder
+    cannot be written (no cache then)."""
+    ids_file, matrix_file = _cache_files(prefix)
+    if not _write_arrays([(matrix_file, table.matrix), (ids_file, table.track_ids)]):
+        return False
+    digest, generation = prefix.name.split(".")
+    for old in prefix.parent.glob(f"{digest}.*.npy"):
+        if old.name.split(".")[1] != generation:
+            old.unlink(missing_ok=True)
+    return True

@@ -12,7 +12,9 @@ imports the training side only when the saved model no longer matches the rating
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,6 +146,18 @@ class TasteModel:
     def like_probability(self, X: np.ndarray) -> np.ndarray:
         """``(n,)`` calibrated P(like) of embeddings ``X`` ``(n, dim)``."""
         return self.classifier.predict_proba(X)[:, 1]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """24 hex digits naming this classifier's fitted arrays: equal for the same P(like)
+        (a trained model and the same model read back), different after any retraining; what
+        scores kept for later are filed under."""
+        state = self.classifier.state()
+        digest = hashlib.blake2b(digest_size=12)
+        for name in sorted(state):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(state[name], dtype="<f8").tobytes())
+        return digest.hexdigest()
 
 
 def taste_model_path(catalog: Catalog) -> Path:

@@ -14,14 +14,14 @@ only then.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from earmark.catalog import Catalog, tracks
-from earmark.catalog.embeddings import load_embeddings, missing_embeddings
+from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.predictions import load_predictions
 from earmark.catalog.ratings import Rating, current_ratings
 from earmark.catalog.tracks import Track, song_name
@@ -116,10 +116,15 @@ def embed_missing(
     Returns ``(path, reason)`` of each song that could not be embedded. The network is loaded
     only when a song lacks its embedding.
     """
-    stale = set(missing_embeddings(catalog, model))
-    wanted = set(current_ratings(catalog)) & stale
+    wanted = set(current_ratings(catalog))
     if under is not None or unrated:
-        wanted |= set(tracks.track_column(catalog, "id", "ok", under)) & stale
+        wanted |= set(tracks.track_column(catalog, "id", "ok", under))
+    # The table holds the current embedding of every playable song: the songs not in it are
+    # the ones to embed, or unplayable, and only those few are read back (not a query over the
+    # whole library, a third of a second at 100,000 songs).
+    left = np.setdiff1d(np.fromiter(wanted, np.int64, len(wanted)),
+                        vector_table(catalog, model).track_ids)
+    wanted = tracks.track_column(catalog, "id", "ok", ids=left.tolist()) if len(left) else []
     if not wanted:
         return []
     from earmark.taste.analyse import embed_songs  # torch: see the module's docstring
@@ -194,9 +199,26 @@ def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDIN
 
 
 #: Rows scored at a time. Scoring converts rows to float64 and normalises them: block by block
-#: those copies stay small and their memory is reused, where copies of the whole library
-#: (320 MB at 100,000 x 400) cost a fresh process seconds of page faults. Same values.
+#: those copies stay small, where copies of the whole library (320 MB at 100,000 x 400) cost a
+#: fresh process seconds of page faults. Same values.
 BLOCK_ROWS = 1024
+
+
+def library_liking(table: VectorTable, taste: TasteModel) -> np.ndarray:
+    """``(n,)`` P(like) under ``taste`` of every row of ``table``, read-only.
+
+    Computed :data:`BLOCK_ROWS` at a time once per table and taste model, and kept with the
+    table and in a file beside its cache (under the model's
+    :attr:`~earmark.taste.liking.TasteModel.fingerprint`): scoring 100,000 songs costs a
+    command a third of a second or more (each block's float64 copies are fresh memory to the
+    process), reading the kept scores a millisecond. A retrained model, or a new embedding,
+    scores again.
+    """
+    def score_rows(matrix: np.ndarray) -> np.ndarray:
+        return np.concatenate([taste.like_probability(matrix[start:start + BLOCK_ROWS])
+                               for start in range(0, len(matrix), BLOCK_ROWS)])
+
+    return table.derived(f"liking-{taste.fingerprint}", score_rows, stored=True)
 
 
 @dataclass(frozen=True)
@@ -220,10 +242,9 @@ class _Candidates:
         """``(k, dim)`` float32 embeddings of the candidates at ``index`` (default all)."""
         return self.table.matrix[self.rows[index]]
 
-    def scores(self, score: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """``(m,)`` a row-wise ``score`` of every candidate, :data:`BLOCK_ROWS` at a time."""
-        return np.concatenate([score(self.vectors(slice(start, start + BLOCK_ROWS)))
-                               for start in range(0, len(self.rows), BLOCK_ROWS)])
+    def liking(self, taste: TasteModel) -> np.ndarray:
+        """``(m,)`` P(like) of every candidate (:func:`library_liking`)."""
+        return library_liking(self.table, taste)[self.rows]
 
 
 def _kept_rows(catalog: Catalog, table: VectorTable, under: str | Path | None,
@@ -250,10 +271,11 @@ def unit_table(catalog: Catalog, model: str) -> tuple[VectorTable, np.ndarray]:
     """The current embeddings of ``model`` (:func:`vector_table`) and their rows scaled to unit
     length ``(n, dim)`` float32 (read-only), so that a song's cosine similarity to every other
     is one matrix-vector product. The scaled rows are kept with the table, which the process
-    keeps while the catalog's generation stands: normalising 100,000 rows on every request
-    cost similar and the radio most of their time."""
+    keeps while the catalog's generation stands, and in a file beside the table's: normalising
+    100,000 rows on every request cost similar and the radio most of their time, and a new
+    process (a command) half a second."""
     table = vector_table(catalog, model)
-    return table, table.derived("unit", l2_normalise)
+    return table, table.derived("unit", l2_normalise, stored=True)
 
 
 def _tracks(catalog: Catalog, track_ids: np.ndarray) -> list[Track]:
@@ -313,7 +335,7 @@ def recommend(
     candidates = _candidates(catalog, model, under, rated)
     if not len(candidates):
         return []
-    scores = candidates.scores(taste.like_probability)
+    scores = candidates.liking(taste)
     order = top_indices(scores, top)
     if min_score is not None:
         order = order[scores[order] >= min_score]
@@ -334,7 +356,7 @@ def best_score(catalog: Catalog, taste: TasteModel, under: str | Path | None = N
     when there is none: says how far a ``min_score`` that left nothing is from the best."""
     candidates = _candidates(catalog, taste.info["embedding_model"], under,
                              current_ratings(catalog))
-    return float(candidates.scores(taste.like_probability).max()) if len(candidates) else None
+    return float(candidates.liking(taste).max()) if len(candidates) else None
 
 
 def similar(
@@ -411,7 +433,7 @@ def songs_to_review(
     if rated_X is None:
         opinions = [i for i, r in rated.items() if r.verdict != "skip"]
         _, rated_X = load_embeddings(catalog, model, opinions)
-    proba = candidates.scores(taste.like_probability) if taste is not None else None
+    proba = candidates.liking(taste) if taste is not None else None
     picks = np.asarray(select_batch(strategy, X, k, proba, rated_X if len(rated_X) else None,
                                     seed), dtype=np.int64)
     songs = _tracks(catalog, candidates.track_ids[picks])
