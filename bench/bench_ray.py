@@ -1,11 +1,14 @@
 """Songs per minute, local engine vs Ray, on the same files (issue 16, the Ray engine).
 
-Both runs embed the same songs into a fresh catalog, as ``earmark embed`` does (both taggers,
+Each run embeds the same songs into a fresh catalog, as ``earmark embed`` does (both taggers,
 the default sampling), in this process: once on the local engine (threads sharing the
-models), once on a one-node Ray cluster of earmark's own (:class:`earmark.engine.ray.RayEngine`
-without an address: tasks of one CPU, as many CPUs as this machine's cores). Start-up (loading
-the taggers, the first song; for Ray also the cluster's start and its workers' first import)
-is timed apart and left out of the rate. A section of ``bench/bench_scale.py``; alone:
+models), then twice on a one-node Ray cluster of earmark's own
+(:class:`earmark.engine.ray.RayEngine` without an address: tasks of one CPU, as many CPUs as
+this machine's cores): workers reading the files at their paths
+(``EARMARK_RAY_FILES=shared``), then sent every file's bytes by the driver (``bytes``, as for
+nodes without the music). Start-up (loading the taggers, the first song; for Ray also the
+cluster's start and its workers' first import) is timed apart and left out of the rate. A
+section of ``bench/bench_scale.py``; alone:
 
     python bench/bench_ray.py [SONG ...]     # default: the asc-music songs
 """
@@ -42,9 +45,11 @@ def _embed_rate(paths: list[str], engine) -> tuple[float, float]:
 
 
 def section_ray(songs: list[Path]) -> str:
-    """One markdown table: s/song, songs/minute and start-up, local vs Ray, same songs."""
+    """One markdown table: s/song, songs/minute and start-up, local vs Ray (files shared, files
+    as bytes), same songs."""
     from earmark.engine import LocalEngine, usable_cores
     from earmark.engine.ray import RayEngine
+    from earmark.settings import override_settings
 
     paths = [str(p) for p in songs]
     cores = usable_cores()
@@ -54,13 +59,18 @@ def section_ray(songs: list[Path]) -> str:
     ray.connect()
     cluster_start = time.perf_counter() - started
     try:
-        ray_per_song, ray_start = _embed_rate(paths, ray)
+        with override_settings(ray_files="shared"):
+            ray_per_song, ray_start = _embed_rate(paths, ray)
+        with override_settings(ray_files="bytes"):
+            bytes_per_song, bytes_start = _embed_rate(paths, ray)
     finally:
         ray.close()
     rows = [
         ["local (threads)", len(paths), local_per_song, 60 / local_per_song, local_start, 1.0],
-        ["ray (one-node cluster, tasks)", len(paths), ray_per_song, 60 / ray_per_song,
-         cluster_start + ray_start, local_per_song / ray_per_song],
+        ["ray (one-node cluster, tasks), files shared", len(paths), ray_per_song,
+         60 / ray_per_song, cluster_start + ray_start, local_per_song / ray_per_song],
+        ["ray, files sent as bytes", len(paths), bytes_per_song, 60 / bytes_per_song,
+         bytes_start, local_per_song / bytes_per_song],
     ]
     return (f"### Local vs Ray engine, {len(paths)} songs, {cores} cores\n\n"
             + markdown_table(rows, ["engine", "songs", "s/song", "songs/minute",
