@@ -3,9 +3,10 @@
 :meth:`TaggingJob.prepare` chooses what to analyse and plans every file (nothing is written):
 it scans new or changed files, runs the pretrained tagger where predictions are missing, and
 plans each track through :func:`earmark.tagging.plan.plan_track`, a page of whole albums at a
-time, so a library of any size is planned without holding every song's predictions. The :class:`TagPreview` it
-returns is what a face shows and asks about; :meth:`TaggingJob.apply` then writes the planned
-changes through :func:`earmark.tagging.plan.apply_plans` (journalled, undoable).
+time, so a library of any size is planned without holding every song's predictions. The
+:class:`TagPreview` it returns is what a face shows and asks about; :meth:`TaggingJob.apply`
+then writes the planned changes through :func:`earmark.tagging.plan.apply_plans` (journalled,
+undoable).
 """
 
 from __future__ import annotations
