@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,6 +67,29 @@ def test_bytes_mode_has_workers_read_the_drivers_bytes_and_the_others_the_path(e
     for mode, source in [("bytes", "bytes"), ("auto", "file"), ("shared", "file")]:
         assert list(engines[mode].map_files(_read_from, paths)) == [
             (source, size) for size in sizes], mode
+
+
+def test_bytes_are_read_for_a_bounded_number_of_files_at_a_time(engines, tmp_path):
+    # The driver reads a file's bytes when it takes the item from the iterable: items taken
+    # but not yet answered are the files whose bytes may be in the object store.
+    paths = []
+    for number in range(12):
+        paths.append(tmp_path / f"{number}.wav")
+        paths[-1].write_bytes(bytes(1000 + number))
+    taken: list[Path] = []
+
+    def items():
+        for path in paths:
+            taken.append(path)
+            yield path
+
+    engine = engines["bytes"]
+    in_flight = []
+    for done, answer in enumerate(engine.map_files(_read_from, items()), start=1):
+        assert answer == ("bytes", 999 + done)
+        in_flight.append(len(taken) - done + 1)  # the one just answered included
+    assert max(in_flight) <= 2 * engine.workers
+    assert len(taken) == 12
 
 
 def test_items_that_name_no_file_travel_as_they_are(engines, tmp_path):
