@@ -4,7 +4,8 @@ Knows nothing of music. :class:`Engine` is the seam every batch uses (scan, embe
 training's song vectors); :class:`LocalEngine` (:mod:`.local`) runs on this machine and is the
 default, and :class:`~earmark.engine.ray.RayEngine` (:mod:`.ray`, imported only when
 chosen: Ray is an optional extra) runs on a Ray cluster; :func:`configure` sets a process up;
-:mod:`.device` picks where torch work runs.
+:mod:`.device` picks where torch work runs; :mod:`.files` lets a worker read the files its
+driver sent as bytes.
 """
 
 from earmark.engine.base import Engine, TrialRunner
