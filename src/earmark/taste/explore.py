@@ -9,7 +9,6 @@ and file by its id when it needs them).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,7 +21,8 @@ from earmark.catalog.stats import best_predictions, genre_tags
 from earmark.models.registry import ZERO_SHOT_MODELS
 from earmark.settings import EMBEDDING_MODEL
 from earmark.tags.read import split_genres
-from earmark.taste.model import NotEnoughRatings, current_taste
+from earmark.taste.liking import NotEnoughRatings, current_taste
+from earmark.taste.recommend import library_liking
 
 #: What the map's points can be coloured by.
 COLOUR_BY = ("genre", "rating", "liking")
@@ -111,15 +111,9 @@ def _liking(catalog: Catalog, layout: EmbeddingMap) -> list[float | None]:
         return [None] * len(layout.track_ids)
     if not layout.track_ids:
         return []
-    # Scoring 100,000 songs takes about half a second: the scores are kept with the embedding
-    # table (catalog.vectors keeps it while the embeddings stand), under a hash of this very
-    # classifier, so only the first page load after a retrain or a new embedding pays it.
-    state = taste.classifier.state()
-    digest = hashlib.blake2b(digest_size=12)
-    for name in sorted(state):
-        digest.update(np.ascontiguousarray(state[name], dtype="<f8").tobytes())
-    proba = layout.vectors.derived(f"liking:{digest.hexdigest()}", taste.like_probability)
-    return np.round(proba, 4).tolist()
+    # Scoring 100,000 songs takes about half a second: the scores recommend keeps (with the
+    # table and beside it, under this very model) are read instead.
+    return np.round(library_liking(layout.vectors, taste), 4).tolist()
 
 
 def map_points(catalog: Catalog, model: str = EMBEDDING_MODEL, *, laid_out: int = LAID_OUT,

@@ -29,7 +29,7 @@ import numpy as np
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.tracks import Track
 from earmark.catalog.vectors import vector_table
-from earmark.taste.model import DEFAULT_EMBEDDING, NotEnoughRatings, TasteModel, current_taste
+from earmark.taste.liking import DEFAULT_EMBEDDING, NotEnoughRatings, TasteModel, current_taste
 from earmark.taste.recommend import QuerySong, similar
 
 #: How many of the seed's nearest songs a radio plays from.
