@@ -19,9 +19,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from earmark.analysis.sampling import DEFAULT_SAMPLING, FULL, Sampling, plan_windows
 from earmark.audio import decode_audio, song_chunks
 from earmark.catalog import Catalog
 from earmark.catalog.predictions import store_predictions
@@ -33,6 +35,9 @@ from earmark.models.io import TrainedModel
 from earmark.models.outputs import card_thresholds, hard_predictions
 from earmark.models.registry import load_pretrained
 from earmark.types import ProgressFn
+
+if TYPE_CHECKING:
+    from earmark.analysis.songs import SongInfo
 
 AGGREGATES = ("mean", "vote")
 
@@ -48,13 +53,21 @@ def song_input(inputs: dict, path: str) -> np.ndarray:
     return song_descriptors(path, ClassicParams(**inputs["descriptors"]))
 
 
-def chunk_inputs(inputs: dict, path: str) -> tuple[np.ndarray, float]:
-    """Model inputs of every chunk of a song and the chunk length in seconds.
+def chunk_inputs(inputs: dict, path: str, sampling: Sampling | None = None
+                 ) -> tuple[np.ndarray, float, list[int]]:
+    """Model inputs of the chunks of a song, the chunk length in seconds and each chunk's
+    number (chunk ``k`` starts ``k * seconds`` into the song).
 
-    Returns ``(X, seconds)``: ``X`` is ``(n_chunks, dim)`` for heads and the classic model, or
-    ``(n_chunks, n_samples)`` audio at the front end's rate for networks. A song shorter than
-    a chunk gives one (shorter) chunk; a trailing part shorter than half a chunk joins the
-    previous one instead of standing alone.
+    Returns ``(X, seconds, numbers)``: ``X`` is ``(n_chunks, dim)`` for heads and the classic
+    model, or ``(n_chunks, n_samples)`` audio at the front end's rate for networks. A song
+    shorter than a chunk gives one (shorter) chunk; a trailing part shorter than half a chunk
+    joins the previous one instead of standing alone.
+
+    ``sampling``: for heads on musicnn embeddings, analyse a song longer than 30 s from these
+    patches (:func:`earmark.analysis.songs.analyse_song`, decoded by seeking, as ``embed``
+    makes the embeddings heads are trained on): each chunk's input is the embedding of its
+    sampled patches, and chunks without one are left out of ``numbers``. ``None`` (``--full``),
+    and every other model: every patch, every chunk.
     """
     seconds = float(inputs["chunk_seconds"])
     if "embedding_model" in inputs:
@@ -62,22 +75,38 @@ def chunk_inputs(inputs: dict, path: str) -> tuple[np.ndarray, float]:
 
         tagger = load_pretrained(inputs["embedding_model"])
         rate = tagger.mel_params.sample_rate
-        # Decoded exactly as earmark.analysis.embed does for the training embeddings.
-        analysis = analyse_song(decode_audio(path, rate), tagger, sr=rate)
+        analysis = (analyse_song(decode_audio(path, rate), tagger, sr=rate) if sampling is None
+                    else analyse_song(path, tagger, sampling=sampling))
         per = max(1, round(seconds / analysis.info.patch_seconds))
-        bounds = _chunk_bounds(len(analysis.embeddings), per)
-        X = np.stack([embedding_from_patches(analysis.embeddings[a:b]) for a, b in bounds])
-        return X, per * analysis.info.patch_seconds
+        positions, n_patches = _patch_positions(analysis.info)
+        rows = [np.flatnonzero((positions >= a) & (positions < b))
+                for a, b in _chunk_bounds(n_patches, per)]
+        numbers = [k for k, chunk in enumerate(rows) if chunk.size]
+        X = np.stack([embedding_from_patches(analysis.embeddings[rows[k]]) for k in numbers])
+        return X, per * analysis.info.patch_seconds, numbers
     if "descriptors" in inputs:
         params = ClassicParams(**inputs["descriptors"])
         audio = decode_audio(path, params.sample_rate)
         per = int(seconds * params.sample_rate)
         bounds = _chunk_bounds(len(audio), per)
-        return np.stack([classic_descriptors(audio[a:b], params) for a, b in bounds]), seconds
+        X = np.stack([classic_descriptors(audio[a:b], params) for a, b in bounds])
+        return X, seconds, list(range(len(X)))
     rate = int(inputs["mel"]["sample_rate"])
     audio = decode_audio(path, rate)
     per = int(round(seconds * rate))
-    return song_chunks(audio, per), seconds
+    X = song_chunks(audio, per)
+    return X, seconds, list(range(len(X)))
+
+
+def _patch_positions(info: SongInfo) -> tuple[np.ndarray, int]:
+    """Where each analysed patch lies on the song's grid of patches, and the grid's length:
+    every patch in order, or the sampled ones (:func:`~earmark.analysis.sampling.plan_windows`
+    places them again from the stated length, as the analysis did)."""
+    if info.sampling == FULL:
+        return np.arange(info.n_patches), info.n_patches
+    windows = plan_windows(info.duration, info.patch_seconds, Sampling.from_spec(info.sampling))
+    positions = np.array([first + i for first, count in windows for i in range(count)])
+    return positions, int(info.duration / info.patch_seconds)
 
 
 def _chunk_bounds(n: int, per: int) -> list[tuple[int, int]]:
@@ -158,10 +187,11 @@ class SongPrediction:
 
 
 def predict_song(model: TrainedModel, path: str, *, method: str = "mean",
-                 per_chunk: bool = False, threshold: float | None = None) -> SongPrediction:
+                 per_chunk: bool = False, threshold: float | None = None,
+                 sampling: Sampling | None = DEFAULT_SAMPLING) -> SongPrediction:
     """Predict one song; see :func:`predict_songs`."""
     card = model.card
-    X, seconds = chunk_inputs(card.inputs, path)
+    X, seconds, numbers = chunk_inputs(card.inputs, path, sampling)
     out = model_output(model, X)
     thresholds = card_thresholds(card, threshold)
     song = aggregate(out, card.kind, method, thresholds)
@@ -170,10 +200,10 @@ def predict_song(model: TrainedModel, path: str, *, method: str = "mean",
                             {n: round(float(v), 6) for n, v in zip(names, song, strict=True)})
     if per_chunk:
         result.chunks = [
-            {"start": round(i * seconds, 3), "end": round((i + 1) * seconds, 3),
+            {"start": round(k * seconds, 3), "end": round((k + 1) * seconds, 3),
              "labels": decide(row, card.kind, card.labels, thresholds),
              "scores": {n: round(float(v), 6) for n, v in zip(names, row, strict=True)}}
-            for i, row in enumerate(out)
+            for k, row in zip(numbers, out, strict=True)
         ]
     return result
 
@@ -190,7 +220,7 @@ def _predict_or_error(model: TrainedModel, path: str, **options) -> SongPredicti
 def predict_songs(model: TrainedModel, paths: Iterable[str], *, method: str = "mean",
                   per_chunk: bool = False, threshold: float | None = None,
                   progress: ProgressFn | None = None, engine: Engine | None = None,
-                  ) -> Iterator[SongPrediction]:
+                  sampling: Sampling | None = DEFAULT_SAMPLING) -> Iterator[SongPrediction]:
     """Predict every song, in order; a file that cannot be read gives a prediction with
     ``error`` set.
 
@@ -203,12 +233,16 @@ def predict_songs(model: TrainedModel, paths: Iterable[str], *, method: str = "m
     engine : where songs are predicted, several at once on threads sharing the model
         (:meth:`~earmark.engine.Engine.map_threads`); default
         :func:`~earmark.engine.default_engine`.
+    sampling : the patches a song over 30 s is analysed from, for heads on musicnn
+        embeddings (:func:`chunk_inputs`; default
+        :data:`~earmark.analysis.sampling.DEFAULT_SAMPLING`, as ``embed``); ``None``: every
+        patch (``--full``).
     """
     paths = list(paths)
     if paths and "embedding_model" in model.card.inputs:
         load_pretrained(model.card.inputs["embedding_model"])  # once, before threads want it
     predict = partial(_predict_or_error, model, method=method, per_chunk=per_chunk,
-                      threshold=threshold)
+                      threshold=threshold, sampling=sampling)
     results = (engine or default_engine()).map_threads(predict, paths)
     for done, (path, result) in enumerate(zip(paths, results, strict=True), start=1):
         yield result
@@ -238,7 +272,8 @@ def store_prediction(catalog: Catalog, name: str, model: TrainedModel,
 def predict_and_store(catalog: Catalog, model: TrainedModel, name: str, paths: Iterable[str],
                       *, method: str = "mean", per_chunk: bool = False,
                       threshold: float | None = None, progress: ProgressFn | None = None,
-                      engine: Engine | None = None) -> list[SongPrediction]:
+                      engine: Engine | None = None,
+                      sampling: Sampling | None = DEFAULT_SAMPLING) -> list[SongPrediction]:
     """Predict every song (:func:`predict_songs`, same options) and store the scores of the
     songs in ``catalog`` under model ``name`` (:func:`store_prediction`; see
     :func:`stored_name`). Returns the predictions in the order of ``paths``; a file that
@@ -246,7 +281,8 @@ def predict_and_store(catalog: Catalog, model: TrainedModel, name: str, paths: I
     soon as it is predicted, so a run stopped part way keeps what it did."""
     predictions = []
     for prediction in predict_songs(model, paths, method=method, per_chunk=per_chunk,
-                                    threshold=threshold, progress=progress, engine=engine):
+                                    threshold=threshold, progress=progress, engine=engine,
+                                    sampling=sampling):
         store_prediction(catalog, name, model, prediction)
         predictions.append(prediction)
     return predictions

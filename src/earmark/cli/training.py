@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from earmark.cli.analysis import FullOption
 from earmark.cli.app import (
     EXIT_SOME_FAILED,
     DbOption,
@@ -335,6 +336,7 @@ def predict_command(
     threshold: Annotated[float | None, typer.Option(
         help="Cut-off for tags (and a binary model's positive class) instead of the tuned "
              "ones.")] = None,
+    full: FullOption = False,
     engine: EngineOption = None,
     address: AddressOption = None,
     db: DbOption = None,
@@ -347,6 +349,7 @@ def predict_command(
     some files could not be read.
     """
     from earmark.analysis.predict import stored_name
+    from earmark.analysis.sampling import DEFAULT_SAMPLING
     from earmark.learn.runs import run_prediction
     from earmark.models.io import load_model
     model = load_model(model_path)
@@ -362,7 +365,7 @@ def predict_command(
     with open_catalog(db) as catalog:
         run = run_prediction(catalog, model, stored_name(model_path), files,
                              method=method.value, per_chunk=chunks, threshold=threshold,
-                             stages=progress_bar)
+                             sampling=None if full else DEFAULT_SAMPLING, stages=progress_bar)
     if run.added:
         err_console.print(f"{len(run.added)} new song(s) added to the catalog")
     _print_predictions(run.predictions, paths, as_json)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from earmark.analysis.predict import SongPrediction, model_output, predict_and_store
+from earmark.analysis.sampling import DEFAULT_SAMPLING, Sampling
 from earmark.catalog import Catalog
 from earmark.catalog.labels import load_labelled
 from earmark.data import LabelledSet
@@ -322,15 +323,16 @@ class PredictionRun:
 def run_prediction(
     catalog: Catalog, model: TrainedModel, name: str, files: list[str], *,
     method: str = "mean", per_chunk: bool = False, threshold: float | None = None,
-    stages: Stages = no_progress,
+    sampling: Sampling | None = DEFAULT_SAMPLING, stages: Stages = no_progress,
 ) -> PredictionRun:
     """Predict ``files`` with ``model`` and keep every song's scores in the catalog under
     model ``name`` (kind ``genres`` for a genre model), so ``earmark tag --model NAME`` finds
     them.
 
     Files the catalog does not hold yet (or changed since) are scanned into it first, as
-    ``tag`` and ``rate`` do: a folder never scanned gets stored predictions too. Options as
-    :func:`earmark.analysis.predict.predict_songs`. Stages: ``reading files``, ``predicting``.
+    ``tag`` and ``rate`` do: a folder never scanned gets stored predictions too. Options
+    (``sampling`` too) as :func:`earmark.analysis.predict.predict_songs`. Stages: ``reading
+    files``, ``predicting``.
     A file that cannot be read gives a prediction with ``error`` set and stores nothing.
     """
     with stages("reading files") as progress:
@@ -339,7 +341,7 @@ def run_prediction(
     with stages("predicting") as progress:
         predictions = predict_and_store(catalog, model, name, files, method=method,
                                         per_chunk=per_chunk, threshold=threshold,
-                                        progress=progress)
+                                        progress=progress, sampling=sampling)
     return PredictionRun(predictions, [i.path for i in report.items if i.status == "added"])
 
 

@@ -177,7 +177,8 @@ def _outside_genres(paths: list[str], model: GenreModel, start: float | None,
         from earmark.analysis.predict import predict_songs
         from earmark.models.io import load_model
 
-        for prediction in predict_songs(load_model(model.path), paths, progress=progress):
+        for prediction in predict_songs(load_model(model.path), paths, progress=progress,
+                                        sampling=sampling):
             if prediction.error:
                 yield SongLabels(prediction.path, "failed", prediction.error)
             else:

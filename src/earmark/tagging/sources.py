@@ -181,7 +181,8 @@ def ensure_genres(catalog: Catalog, model: GenreModel, track_ids: list[int],
     """Make ``model``'s genres of the tracks ``track_ids`` available in the catalog: run its
     pretrained taggers (together, one decode) or its trained model on the tracks without
     stored genres of ``model.name``; stored-only models (``learned``) are read as they are.
-    ``sampling``: as for :func:`ensure_predictions` (the pretrained taggers').
+    ``sampling``: as for :func:`ensure_predictions` (the pretrained taggers', and a trained
+    model's on musicnn embeddings).
 
     Returns ``(path, reason)`` for tracks that could not be analysed (planning then skips
     them with a reason). Raises :class:`~earmark.errors.EarmarkError` when a model cannot be
@@ -205,5 +206,5 @@ def ensure_genres(catalog: Catalog, model: GenreModel, track_ids: list[int],
     found = tracks_by_id(catalog, missing)
     paths = [found[i].path for i in missing if i in found]
     predictions = predict_and_store(catalog, load_model(model.path), model.name, paths,
-                                    progress=progress)
+                                    progress=progress, sampling=sampling)
     return [(p.path, p.error) for p in predictions if p.error]
