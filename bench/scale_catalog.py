@@ -114,8 +114,12 @@ def section_rescan(library: Path, db: Path) -> None:
 
 
 def section_queries(library: Path, db: Path) -> None:
-    """recommend / similar / playlist, against reading every embedding row by row (the plain
-    bulk read any of them needs without the matrix) and the CLI's own start-up."""
+    """recommend / similar / playlist as library calls, against reading every embedding row by
+    row (the plain bulk read any of them needs without the matrix). The matrix files are
+    mapped, so reading one costs little until its pages are used; recommend's liking of every
+    song and similar's unit-length rows are timed kept in memory (a long-running process),
+    read from their files (a new process: the pages are mapped again) and computed (the first
+    call after new embeddings or a retrained model)."""
     with Catalog(db) as catalog:
         first = tracks.get_track(catalog, next(find_audio_files([library]))[0])
         vector = load_embeddings(catalog, DEFAULT_EMBEDDING, [first.id])[1][0]
@@ -132,14 +136,31 @@ def section_queries(library: Path, db: Path) -> None:
             forget_tables()  # as a new process: read from the file
             vector_table(catalog, DEFAULT_EMBEDDING)
 
+        def drop_kept() -> None:
+            forget_tables()
+            folder = cache_folder(catalog)
+            for path in [*folder.glob("*.unit.npy"), *folder.glob("*.liking-*.npy")]:
+                path.unlink()
+
+        def recommended(before: Callable[[], None] | None = None) -> Callable[[], object]:
+            return lambda: (before and before(), recommend(catalog, taste, 20))
+
+        def similar_songs(before: Callable[[], None] | None = None) -> Callable[[], object]:
+            return lambda: (before and before(), similar(catalog, query, 10))
+
         rows = [("every embedding row by row (load_embeddings, reference)",
                  _best(lambda: load_embeddings(catalog, DEFAULT_EMBEDDING))),
                 ("matrix from the catalog (cache rebuilt)", _best(cold_matrix)),
-                ("matrix from its cache file", _best(matrix_file)),
+                ("matrix from its cache file (mapped)", _best(matrix_file)),
                 ("matrix kept in memory (same generation)",
                  _best(lambda: vector_table(catalog, DEFAULT_EMBEDDING))),
-                ("recommend(top 20)", _best(lambda: recommend(catalog, taste, 20))),
-                ("similar(top 10)", _best(lambda: similar(catalog, query, 10))),
+                ("recommend(top 20), liking kept in memory", _best(recommended())),
+                ("recommend(top 20), liking from its file", _best(recommended(forget_tables))),
+                ("recommend(top 20), liking computed", _best(recommended(drop_kept))),
+                ("similar(top 10), unit rows kept in memory", _best(similar_songs())),
+                ("similar(top 10), unit rows from their file",
+                 _best(similar_songs(forget_tables))),
+                ("similar(top 10), unit rows computed", _best(similar_songs(drop_kept))),
                 ("embed, nothing to do (selection only)",
                  _best(lambda: embed_tracks(catalog, DEFAULT_EMBEDDING)))]
     print(_table(rows, "query", "reference"), flush=True)
