@@ -1,10 +1,14 @@
 """``earmark predict`` analyses a song as ``embed`` does (issue 16 item 1): a full-length song
 from the default sample of its patches, every patch with ``--full``; a short clip whole either
-way. A real song (Debian's asc-music), the real musicnn tagger, a head on its embeddings."""
+way. It streams (item 3): each song's prediction is stored and handed on, and none is kept.
+A real song (Debian's asc-music), the real musicnn tagger, a head on its embeddings."""
 
 from __future__ import annotations
 
+import gc
 import json
+import shutil
+import weakref
 
 import numpy as np
 import pytest
@@ -14,7 +18,10 @@ from typer.testing import CliRunner
 from earmark.analysis.predict import predict_songs
 from earmark.analysis.sampling import DEFAULT_SAMPLING, plan_windows
 from earmark.audio import probe_audio
+from earmark.catalog import Catalog, tracks
+from earmark.catalog.predictions import load_predictions
 from earmark.cli import app
+from earmark.learn.runs import run_prediction
 from earmark.learn.train import make_estimator
 from earmark.models.io import ModelCard, TrainedModel, load_model, save_model
 from music import asc_songs, gtzan_clip
@@ -93,3 +100,29 @@ def test_predict_offers_full_with_the_help_of_embed_and_tag():
     helps = {name: next(p.help for p in commands[name].params if p.name == "full")
              for name in ("predict", "embed", "tag", "genre")}
     assert len(set(helps.values())) == 1 and "every 3-second patch" in helps["predict"]
+
+
+@pytest.mark.slow
+def test_run_prediction_hands_on_each_stored_prediction_and_keeps_none(music_files, tmp_path):
+    model = load_model(_head(tmp_path, chunk_seconds=30.0))
+    songs = [shutil.copyfile(music_files[fmt], tmp_path / f"song.{fmt}")
+             for fmt in ("flac", "mp3", "ogg")]
+    (tmp_path / "damaged.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    files = [str(songs[0]), str(tmp_path / "damaged.wav"), str(songs[1]), str(songs[2])]
+    seen, alive = [], []
+
+    def each(prediction):
+        seen.append((prediction.path, prediction.error is None))
+        alive.append(weakref.ref(prediction))
+
+    with Catalog(tmp_path / "catalog.sqlite") as catalog:
+        run = run_prediction(catalog, model, "genres", files, each=each)
+        assert seen == [(files[0], True), (files[1], False), (files[2], True), (files[3], True)]
+        # The scan reports the damaged file as failed, not added.
+        assert run.failed == 1 and sorted(run.added) == sorted(map(str, songs))
+        for path in (files[0], files[2], files[3]):
+            stored = load_predictions(catalog, tracks.get_track(catalog, path).id, "genres",
+                                      "genres")
+            assert set(stored) == {"jazz", "rock", "pop"}
+    gc.collect()
+    assert not any(ref() is not None for ref in alive)  # nothing kept a song's prediction

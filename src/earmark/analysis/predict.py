@@ -273,16 +273,15 @@ def predict_and_store(catalog: Catalog, model: TrainedModel, name: str, paths: I
                       *, method: str = "mean", per_chunk: bool = False,
                       threshold: float | None = None, progress: ProgressFn | None = None,
                       engine: Engine | None = None,
-                      sampling: Sampling | None = DEFAULT_SAMPLING) -> list[SongPrediction]:
+                      sampling: Sampling | None = DEFAULT_SAMPLING) -> Iterator[SongPrediction]:
     """Predict every song (:func:`predict_songs`, same options) and store the scores of the
     songs in ``catalog`` under model ``name`` (:func:`store_prediction`; see
-    :func:`stored_name`). Returns the predictions in the order of ``paths``; a file that
-    cannot be read gives one with ``error`` set and stores nothing. Each song is stored as
-    soon as it is predicted, so a run stopped part way keeps what it did."""
-    predictions = []
+    :func:`stored_name`). Yields each prediction, in the order of ``paths``, once it is
+    stored (nothing is predicted until the caller iterates); a file that cannot be read gives
+    one with ``error`` set and stores nothing. A run stopped part way keeps what it did, and
+    holds no song's prediction after the caller is done with it."""
     for prediction in predict_songs(model, paths, method=method, per_chunk=per_chunk,
                                     threshold=threshold, progress=progress, engine=engine,
                                     sampling=sampling):
         store_prediction(catalog, name, model, prediction)
-        predictions.append(prediction)
-    return predictions
+        yield prediction

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -362,36 +363,38 @@ def predict_command(
                               highlight=False)
     if not files:
         fail("no audio files found")
+    # A JSON line per song as it is stored; the table keeps three strings a song, not its
+    # prediction (with --chunks, every chunk's scores).
+    table = Table("song", "prediction", "score", header_style="bold")
     with open_catalog(db) as catalog:
         run = run_prediction(catalog, model, stored_name(model_path), files,
                              method=method.value, per_chunk=chunks, threshold=threshold,
-                             sampling=None if full else DEFAULT_SAMPLING, stages=progress_bar)
+                             sampling=None if full else DEFAULT_SAMPLING, stages=progress_bar,
+                             each=partial(_emit_prediction, as_json=as_json, table=table,
+                                          roots=paths))
     if run.added:
         err_console.print(f"{len(run.added)} new song(s) added to the catalog")
-    _print_predictions(run.predictions, paths, as_json)
-    if any(prediction.error for prediction in run.predictions):
+    if not as_json:
+        console.print(table)
+    if run.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _print_predictions(predictions: list[SongPrediction], roots: list[Path],
-                       as_json: bool) -> None:
-    """A JSON line per song (absolute path), or a table: the song (relative to the folder
+def _emit_prediction(prediction: SongPrediction, *, as_json: bool, table: Table,
+                     roots: list[Path]) -> None:
+    """A JSON line (absolute path), or a row of ``table``: the song (relative to the folder
     given), its labels (or value) and its top score."""
     if as_json:
-        for prediction in predictions:
-            emit_json(prediction.to_dict() | {"path": json_path(prediction.path)})
+        emit_json(prediction.to_dict() | {"path": json_path(prediction.path)})
         return
-    table = Table("song", "prediction", "score", header_style="bold")
-    for prediction in predictions:
-        song = escape(display_path(prediction.path, roots))
-        if prediction.error:
-            table.add_row(song, f"[red]{escape(prediction.error)}[/]", "")
-        else:
-            top = max(prediction.scores.items(), key=lambda kv: kv[1])
-            shown = prediction.labels if isinstance(prediction.labels, float) else \
-                ", ".join(prediction.labels) or "-"
-            table.add_row(song, escape(str(shown)), f"{top[0]} {top[1]:.2f}")
-    console.print(table)
+    song = escape(display_path(prediction.path, roots))
+    if prediction.error:
+        table.add_row(song, f"[red]{escape(prediction.error)}[/]", "")
+    else:
+        top = max(prediction.scores.items(), key=lambda kv: kv[1])
+        shown = prediction.labels if isinstance(prediction.labels, float) else \
+            ", ".join(prediction.labels) or "-"
+        table.add_row(song, escape(str(shown)), f"{top[0]} {top[1]:.2f}")
 
 
 @app.command("tune")

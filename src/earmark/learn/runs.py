@@ -15,6 +15,7 @@ the report and returns an :class:`Evaluation`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -313,10 +314,11 @@ def run_tuning(
 
 @dataclass(frozen=True)
 class PredictionRun:
-    """What :func:`run_prediction` did: every song's prediction (in the order given) and the
-    songs it added to the catalog (files it had not seen)."""
+    """What :func:`run_prediction` did: how many songs could not be predicted (their
+    predictions carry the ``error``) and the songs it added to the catalog (files it had not
+    seen)."""
 
-    predictions: list[SongPrediction]
+    failed: int
     added: list[str]
 
 
@@ -324,6 +326,7 @@ def run_prediction(
     catalog: Catalog, model: TrainedModel, name: str, files: list[str], *,
     method: str = "mean", per_chunk: bool = False, threshold: float | None = None,
     sampling: Sampling | None = DEFAULT_SAMPLING, stages: Stages = no_progress,
+    each: Callable[[SongPrediction], None] = lambda prediction: None,
 ) -> PredictionRun:
     """Predict ``files`` with ``model`` and keep every song's scores in the catalog under
     model ``name`` (kind ``genres`` for a genre model), so ``earmark tag --model NAME`` finds
@@ -334,15 +337,20 @@ def run_prediction(
     (``sampling`` too) as :func:`earmark.analysis.predict.predict_songs`. Stages: ``reading
     files``, ``predicting``.
     A file that cannot be read gives a prediction with ``error`` set and stores nothing.
+    ``each(prediction)`` is called with every song's prediction, in the order of ``files``,
+    as it is stored: the run keeps none of them, so a library of any size streams through.
     """
     with stages("reading files") as progress:
         # No full decode here: predicting decodes every song anyway and reports a bad one.
         report = scan(catalog, files, verify=False, progress=progress)
+    failed = 0
     with stages("predicting") as progress:
-        predictions = predict_and_store(catalog, model, name, files, method=method,
-                                        per_chunk=per_chunk, threshold=threshold,
-                                        progress=progress, sampling=sampling)
-    return PredictionRun(predictions, [i.path for i in report.items if i.status == "added"])
+        for prediction in predict_and_store(catalog, model, name, files, method=method,
+                                            per_chunk=per_chunk, threshold=threshold,
+                                            progress=progress, sampling=sampling):
+            failed += prediction.error is not None
+            each(prediction)
+    return PredictionRun(failed, [i.path for i in report.items if i.status == "added"])
 
 
 class EmptySplit(EarmarkError):
