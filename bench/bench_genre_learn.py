@@ -17,6 +17,8 @@ are then scored.
     python bench/bench_genre_learn.py --seeds 5
 
 The library copy and its catalog (embeddings cached) live in ``.cache/bench_genre_learn/``.
+Heads are chosen on seeds 10-29 (``bench/bench_genre_learn_tried.py`` measures the per-patch ones
+tried there), never on the seeds reported here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +84,17 @@ def build_library(root: Path) -> dict[str, str]:
         _set_genre(dst, clip.parent.name)
         truth[str(dst)] = clip.parent.name
     return truth
+
+
+@contextmanager
+def bench_catalog() -> Iterator[tuple[Catalog, Path, dict[str, str]]]:
+    """The library copy with every clip's genre tag put back, scanned and embedded (cached in
+    :data:`CACHE`): ``(catalog, library root, {path: genre})``."""
+    root = CACHE / "library"
+    truth = build_library(root)
+    with Catalog(CACHE / "catalog.sqlite") as catalog:
+        learn_genres(catalog, [root], **_vocabulary())  # scan + embed what changed
+        yield catalog, root, truth
 
 
 def _vocabulary() -> dict:
@@ -141,10 +156,7 @@ def end_to_end(catalog: Catalog, root: Path, truth: dict[str, str], seed: int = 
 
 def section(seeds: int = 5) -> None:
     """Print the fill-accuracy tables (markdown) on stdout."""
-    root = CACHE / "library"
-    truth = build_library(root)
-    with Catalog(CACHE / "catalog.sqlite") as catalog:
-        learn_genres(catalog, [root], **_vocabulary())  # scan + embed once (cached)
+    with bench_catalog() as (catalog, root, truth):
         rows, accuracies, unfloored = [], [], []
         for seed in range(seeds):
             accuracy, n_held, left_out = held_out_accuracy(catalog, seed)
