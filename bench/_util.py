@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -67,9 +68,37 @@ def _peak_rss() -> int:
     raise OSError("no VmHWM in /proc/self/status")
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
 def _call_and_measure(fn: Callable[..., Any], args: tuple) -> tuple[Any, int]:
     result = fn(*args)
     return result, _peak_rss()
+
+
+def _call_and_watch(fn: Callable[..., Any], args: tuple) -> tuple[Any, int, int]:
+    """``fn(*args)`` while a thread samples RssAnon every 10 ms: (result, VmHWM, peak RssAnon)
+    in bytes."""
+    peak, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _status_kib("RssAnon"))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = fn(*args)
+    finally:
+        done.set()
+        watcher.join()
+    return result, _peak_rss(), max(peak[0], _status_kib("RssAnon")) * 1024
 
 
 def peak_rss_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, int]:
@@ -82,3 +111,14 @@ def peak_rss_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, int]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(_call_and_measure, fn, args).result()
+
+
+def peak_memory_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, int, int]:
+    """:func:`peak_rss_of` with the child's peak anonymous memory too: ``(result, peak RSS,
+    peak RssAnon)`` in bytes. RssAnon (sampled every 10 ms) is the memory the process itself
+    allocated; the RSS high-water mark also counts the resident pages of mapped libraries
+    (torch's are ~400 MB), which depend on the page cache rather than on the code measured.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_call_and_watch, fn, args).result()
