@@ -2,14 +2,15 @@
 
 ``recommend``, ``similar`` and ``playlist`` compare one song (or a taste model) with the whole
 library. Reading 100,000 vectors as rows costs about 0.4 s, and building a :class:`Track` per
-row seconds more; the matrix file is read in a few tens of milliseconds. It lives in a folder
+row seconds more; the matrix file is mapped in well under a millisecond, and a query reads the
+pages it touches (a few tens of milliseconds for all of them). It lives in a folder
 beside the catalog (``catalog.sqlite.vectors/``), two ``.npy`` files per model named by the
 catalog's ``vector_generation`` (a counter that triggers move whenever an embedding is stored
 or removed, or a track's content, status or row changes), so a stale file is never used: the
 files are rebuilt from the catalog on the next read. The file is only a copy: deleting it loses
 nothing, and a folder that cannot be written just means no cache. Arrays computed from the
 matrix that a new process would otherwise recompute, such as the unit-length rows of
-similarity search (half a second at 100,000 x 400), are kept beside it the same way
+similarity search or a taste model's liking of every song, are kept beside it the same way
 (:meth:`VectorTable.derived` with ``stored``).
 
 Each process also keeps the tables it read last in memory (:data:`KEPT_IN_MEMORY` of them),
