@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.tracks import Track
 from earmark.errors import EarmarkError
-from earmark.tagging.job import DEFAULT_TAGGER, TaggingJob, TagOutcome
+from earmark.tagging.job import DEFAULT_TAGGER, PAGE_SONGS, TaggingJob, TagOutcome
 from earmark.tagging.plan import TrackPlan, TrackResult, apply_plans, plan_track, undo_batch
 from earmark.tagging.policy import TagPolicy, canonical_genre, load_policy, split_values
 from earmark.types import Stages, no_progress
@@ -244,8 +244,13 @@ def start_review(
     policy = policy or load_policy()
     job = TaggingJob(catalog, policy, model=model, per_track=per_track)
     preview = job.prepare(None, stages=stages)
-    found = tracks.tracks_by_id(catalog, [p.track_id for p in preview.plans])
-    items = [ReviewItem(plan, split_values([found[plan.track_id].genre or ""])
-                        if plan.track_id in found else [])
-             for plan in preview.plans]
+    items = []
+    # Each file's genre tag as the catalog holds it, a page of tracks at a time as the job
+    # reads them: 100,000 Tracks at once would hold every song's parsed tags.
+    for start in range(0, len(preview.plans), PAGE_SONGS):
+        page = preview.plans[start:start + PAGE_SONGS]
+        found = tracks.tracks_by_id(catalog, [p.track_id for p in page])
+        items += [ReviewItem(plan, split_values([found[plan.track_id].genre or ""])
+                             if plan.track_id in found else [])
+                  for plan in page]
     return TagReview(items, policy, model)
