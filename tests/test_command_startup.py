@@ -211,3 +211,27 @@ def test_scores_kept_beside_the_vectors_are_the_computed_ones_and_follow_the_mod
         assert len(list(cache_folder(catalog).glob("*.unit.npy"))) == 1
         forget_tables()
         np.testing.assert_array_equal(unit_table(catalog, MODEL)[1], computed)
+
+
+@pytest.mark.slow
+def test_retraining_keeps_the_scores_the_next_recommend_reads(library):
+    # `earmark taste` (and the web retrain) score the library for its liking column; the same
+    # scores are kept beside the vectors, so the first recommend after a retrain scores nothing.
+    from earmark.catalog.predictions import load_predictions
+    from earmark.catalog.search import LIKING_KIND, LIKING_MODEL
+    from earmark.taste.retrain import score_library
+
+    with Catalog(library["db"]) as catalog:
+        taste = current_taste(catalog, MODEL)
+        for old in cache_folder(catalog).glob("*.liking-*"):
+            old.unlink()
+        forget_tables()
+        assert score_library(catalog, taste) == 15
+        stored = sorted(p.name.split(".")[2] for p in cache_folder(catalog).glob("*.liking-*"))
+        assert stored == [f"liking-{taste.fingerprint}"]
+        table = vector_table(catalog, MODEL)
+        expected = taste.like_probability(table.matrix)
+        np.testing.assert_allclose(library_liking(table, taste), expected, rtol=0, atol=1e-12)
+        column = [load_predictions(catalog, i, LIKING_KIND, LIKING_MODEL)
+                  for i in table.track_ids.tolist()]
+        np.testing.assert_allclose(column, expected, atol=6e-6)  # the column keeps 5 decimals

@@ -30,7 +30,7 @@ from earmark.taste.model import (
     taste_data,
     train_taste,
 )
-from earmark.taste.recommend import embed_missing
+from earmark.taste.recommend import embed_missing, library_liking
 
 #: What a :class:`RetrainStatus` can say: nothing asked yet, under way, finished, or failed
 #: (``reason`` says why: too few ratings, a catalog that cannot be opened...).
@@ -92,12 +92,13 @@ def stats_report(stats: LibraryStats, history: Sequence[Quality]) -> dict:
 def score_library(catalog: Catalog, taste: TasteModel) -> int:
     """Store ``taste``'s P(like) of every song with an embedding of its model, for the
     library's liking column and filter (:func:`earmark.catalog.search.store_liking`); returns
-    how many songs were scored."""
+    how many songs were scored. The scores are computed as ``recommend`` computes them
+    (:func:`~earmark.taste.recommend.library_liking`) and kept beside the vector cache too, so
+    the first ``recommend`` after a retrain reads them instead of scoring the library again."""
     table = vector_table(catalog, taste.info["embedding_model"])
     if len(table):
         store_liking(catalog, dict(zip(table.track_ids.tolist(),
-                                       taste.like_probability(table.matrix).tolist(),
-                                       strict=True)))
+                                       library_liking(table, taste).tolist(), strict=True)))
     return len(table)
 
 
