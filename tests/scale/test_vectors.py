@@ -121,3 +121,24 @@ def test_a_new_catalog_at_the_same_path_never_takes_the_old_ones_cache(tmp_path)
         new = vector_table(catalog, MODEL)
         _assert_same_as_rows(catalog, MODEL)
     assert not np.array_equal(old.matrix, new.matrix)
+
+
+def test_a_catalog_restored_from_a_backup_never_takes_the_cache_of_its_other_future(tmp_path):
+    """A catalog copied back from a backup, then changed as much as the original was after
+    the copy, reaches no generation whose matrix files the original left behind: else the
+    restored catalog would answer with the other future's embeddings."""
+    first = write_library(tmp_path / "lib", 1)[0]
+    db, backup = tmp_path / "c.sqlite", tmp_path / "backup.sqlite"
+    with Catalog(db) as catalog:
+        ids = record_rows(catalog, [first])
+        embed_randomly(catalog, ids, MODEL, seed=1)
+    backup.write_bytes(db.read_bytes())
+    with Catalog(db) as catalog:
+        embed_randomly(catalog, ids, MODEL, seed=2)  # one vector replaced
+        vector_table(catalog, MODEL)  # its files written beside the catalog
+    db.write_bytes(backup.read_bytes())
+    forget_tables()  # a new process
+    with Catalog(db) as catalog:
+        embed_randomly(catalog, ids, MODEL, seed=3)  # as many changes, other values
+        forget_tables()
+        _assert_same_as_rows(catalog, MODEL)

@@ -214,6 +214,32 @@ MIGRATIONS: list[str] = [
     """
     UPDATE vector_generation SET generation = abs(random() % 1000000000000);
     """,
+    # Each change draws a new random generation instead of adding one: a catalog restored
+    # from a backup and changed as often as the original was since the copy would otherwise
+    # reach a number whose matrix files the original left behind, and read its embeddings.
+    """
+    DROP TRIGGER vector_generation_embedding_insert;
+    DROP TRIGGER vector_generation_embedding_update;
+    DROP TRIGGER vector_generation_embedding_delete;
+    DROP TRIGGER vector_generation_track_delete;
+    DROP TRIGGER vector_generation_track_update;
+    CREATE TRIGGER vector_generation_embedding_insert AFTER INSERT ON embeddings BEGIN
+        UPDATE vector_generation SET generation = abs(random() % 1000000000000);
+    END;
+    CREATE TRIGGER vector_generation_embedding_update AFTER UPDATE ON embeddings BEGIN
+        UPDATE vector_generation SET generation = abs(random() % 1000000000000);
+    END;
+    CREATE TRIGGER vector_generation_embedding_delete AFTER DELETE ON embeddings BEGIN
+        UPDATE vector_generation SET generation = abs(random() % 1000000000000);
+    END;
+    CREATE TRIGGER vector_generation_track_delete AFTER DELETE ON tracks BEGIN
+        UPDATE vector_generation SET generation = abs(random() % 1000000000000);
+    END;
+    CREATE TRIGGER vector_generation_track_update AFTER UPDATE OF content_hash, status ON tracks
+    WHEN old.content_hash IS NOT new.content_hash OR old.status IS NOT new.status BEGIN
+        UPDATE vector_generation SET generation = abs(random() % 1000000000000);
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,8 +5,9 @@ library. Reading 100,000 vectors as rows costs about 0.4 s, and building a :clas
 row seconds more; the matrix file is mapped in well under a millisecond, and a query reads the
 pages it touches (a few tens of milliseconds for all of them). It lives in a folder
 beside the catalog (``catalog.sqlite.vectors/``), two ``.npy`` files per model named by the
-catalog's ``vector_generation`` (a counter that triggers move whenever an embedding is stored
-or removed, or a track's content, status or row changes), so a stale file is never used: the
+catalog's ``vector_generation`` (a number that triggers draw anew at random whenever an embedding
+is stored or removed, or a track's content, status or row changes), so a stale file is never
+used, not even by a catalog restored from a backup: the
 files are rebuilt from the catalog on the next read. The file is only a copy: deleting it loses
 nothing, and a folder that cannot be written just means no cache. Arrays computed from the
 matrix that a new process would otherwise recompute, such as the unit-length rows of
