@@ -316,6 +316,26 @@ def test_find_audio_files_handles_folder_loops(tmp_path):
     assert any(problem and "loop" in problem for _, problem in found)
 
 
+def test_a_file_named_again_is_found_and_scanned_once(tmp_path, music_files, monkeypatch):
+    """``earmark scan lib lib/a.flac`` (or ``lib/./a.flac``): one song, one result line, not
+    the same file scanned twice."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    song = shutil.copyfile(music_files["flac"], lib / "a.flac")
+    other = shutil.copyfile(music_files["ogg"], lib / "b.ogg")
+    monkeypatch.chdir(tmp_path)
+    roots = [lib, song, "lib/./a.flac", tmp_path / "gone.mp3", "gone.mp3"]
+    assert list(find_audio_files(roots)) == [
+        (str(song), None), (str(other), None),
+        (str(tmp_path / "gone.mp3"), "file or folder not found")]
+    result = runner.invoke(app, ["scan", str(lib), str(song), "lib/a.flac", "--json",
+                                 "--db", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert [(json.loads(line)["path"], json.loads(line)["action"])
+            for line in result.stdout.splitlines()] == [(str(song), "added"),
+                                                        (str(other), "added")]
+
+
 def apple_double(path: Path) -> Path:
     """A macOS AppleDouble file as Finder leaves beside each song on a non-Mac drive: magic
     0x00051607, version 2, 16 filler bytes, entries (finder info, resource fork), 4 KB."""

@@ -108,6 +108,19 @@ def test_fill_mode_leaves_files_with_a_genre_and_whole_catalog_jobs(folder, cata
     assert not job.needs_listening(tracks.get_track(catalog, songs[0]))
 
 
+def test_a_song_named_again_beside_its_folder_is_planned_and_written_once(folder, catalog,
+                                                                         probe):
+    """``earmark tag music music/one.flac``: one plan per file. Planned twice, the second
+    write found the file changed by the first and failed, and album pooling counted the song
+    twice."""
+    root, songs = folder
+    job = TaggingJob(catalog, load_policy().with_(mode="overwrite"), model=MODEL)
+    preview = job.prepare([root, songs[0], root / ".." / root.name / songs[0].name])
+    assert [p.path for p in preview.plans] == sorted(map(str, songs))
+    assert job.apply().counts() == {"written": 2}
+    assert probe(songs[0])["genre"] == "Jazz;Blues"
+
+
 def test_misuse_is_refused(catalog):
     with pytest.raises(ValueError, match="must include 'genre'"):
         TaggingJob(catalog, fields=["mood"])

@@ -90,6 +90,15 @@ class ScanReport:
         return [item for item in self.items if item.warning]
 
 
+def _first_time(path: str, seen: set[str]) -> bool:
+    """Whether ``path`` (as an absolute name) is not in ``seen`` yet; adds it."""
+    key = os.path.abspath(path)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 def find_audio_files(
     roots: Iterable[str | Path], extensions: frozenset[str] = AUDIO_EXTENSIONS
 ) -> Iterator[tuple[str, str | None]]:
@@ -102,12 +111,16 @@ def find_audio_files(
     under a root (names starting with ``.``: macOS AppleDouble ``._song.flac`` resource forks,
     ``.Trash-1000``, earmark's own ``.earmark-*`` temporary copies) are left out; a root is
     walked even when it is hidden itself. A root starting with ``~`` is the home folder's.
+    Each file is yielded once, though named again (a file given beside its folder, a root
+    given twice): else a command would scan, analyse or tag it twice.
     """
     seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
     for root in roots:
         root = os.path.expanduser(os.fspath(root))  # every command's PATHS come through here
         if not os.path.isdir(root):
-            yield root, _name_problem(root) if os.path.lexists(root) else ROOT_NOT_FOUND
+            if _first_time(root, seen_files):
+                yield root, _name_problem(root) if os.path.lexists(root) else ROOT_NOT_FOUND
             continue
         stack = [root]
         while stack:
@@ -137,7 +150,8 @@ def find_audio_files(
                     is_dir = False  # a link loop: treat as a file so it is reported below
                 if is_dir:
                     subdirs.append(entry.path)
-                elif os.path.splitext(entry.name)[1].lower() in extensions:
+                elif os.path.splitext(entry.name)[1].lower() in extensions and \
+                        _first_time(entry.path, seen_files):
                     yield entry.path, _name_problem(entry.path)
             stack.extend(reversed(subdirs))
 
