@@ -226,6 +226,22 @@ def test_help_is_readable_and_version_prints():
     assert (version.exit_code, version.stdout) == (0, f"earmark {earmark.__version__}\n")
 
 
+def test_output_read_by_a_program_that_stops_early_ends_quietly(tmp_path, music_files):
+    """``earmark scan lib --json | head -1``: when the reader goes away the command stops as
+    programs stopped by SIGPIPE do (exit 141, nothing on stderr), not with ``error: Broken
+    pipe``; what it did is kept."""
+    shutil.copyfile(music_files["ogg"], tmp_path / "a.ogg")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line: every write fails
+    run = subprocess.run([sys.executable, "-m", "earmark", "scan", str(tmp_path), "--json",
+                          "--db", str(tmp_path / "c.sqlite")],
+                         stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write)
+    assert (run.returncode, run.stderr) == (141, "")
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        assert tracks.get_track(catalog, tmp_path / "a.ogg").status == "ok"
+
+
 def test_library_paths_expand_the_home_folder(tmp_path, music_files, monkeypatch):
     """README's ``scan(catalog, ["~/Music"])``, ``Catalog("~/my.sqlite")``."""
     home = tmp_path / "home"

@@ -13,7 +13,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -47,12 +47,20 @@ class SafetyNet(TyperGroup):
     ``error: ...`` and stops with exit code 3, never as a traceback: these say what went
     wrong in words already. Other exceptions are bugs and keep their traceback, for the report.
     Ctrl-C stops with one line saying how far the command got (:func:`interrupted_message`)
-    and exit code 130, the shell's code for an interrupted program.
+    and exit code 130, the shell's code for an interrupted program; a reader of the output
+    that went away (``| head``) ends it quietly with 141, as SIGPIPE would.
     """
 
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # The program reading our output stopped (``| head``): end as a program stopped
+            # by SIGPIPE does, quietly. Output still buffered would fail again at exit, so
+            # what is left of stdout goes nowhere.
+            with suppress(OSError, ValueError):  # a stdout without a file (in-process runs)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         except (EarmarkError, OSError) as exc:
             err_console.print(f"[bold red]error:[/] {escape(describe_error(exc))}",
                               highlight=False, soft_wrap=True)
@@ -91,6 +99,7 @@ EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a program stopped by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of the output went away (| head)
 
 
 def _show_version(value: bool) -> None:
