@@ -182,8 +182,12 @@ def test_predictions_of_catalog_songs_are_stored_others_are_returned_only(traine
              str(genre_tree / "classical" / "classical.00000.wav"), str(outside), str(broken)]
     seen = []
     with Catalog(db) as catalog:
-        predictions = predict_and_store(catalog, model, "svc", songs, per_chunk=True,
-                                        progress=lambda done, total, p: seen.append(done))
+        # A generator: each prediction is stored as it is handed on (nothing before).
+        run = predict_and_store(catalog, model, "svc", songs, per_chunk=True,
+                                progress=lambda done, total, p: seen.append(done))
+        assert seen == [] and catalog.execute(
+            "SELECT count(*) FROM predictions WHERE model = 'svc'").fetchone()[0] == 0
+        predictions = list(run)
         assert [p.path for p in predictions] == songs and seen == [1, 2, 3, 4]
         assert predictions[3].error and not predictions[3].scores
         assert all(p.error is None for p in predictions[:3])
@@ -219,8 +223,8 @@ def test_a_prediction_stopped_part_way_keeps_the_songs_it_predicted(trained, gen
 
     with Catalog(db) as catalog:
         with pytest.raises(Stop):
-            predict_and_store(catalog, load_model(path), "part way", songs,
-                              progress=stop_after_two, engine=LocalEngine(1))
+            list(predict_and_store(catalog, load_model(path), "part way", songs,
+                                   progress=stop_after_two, engine=LocalEngine(1)))
         stored = [load_predictions(catalog, get_track(catalog, song).id, "genres", "part way")
                   for song in songs]
     assert stored[0] and stored[1] and stored[2] is None
