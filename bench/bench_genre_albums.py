@@ -3,12 +3,16 @@
 Pseudo-albums of neighbouring clips: the first three and the next three clips of each genre
 (neighbouring GTZAN clips often share an artist and record) are two albums, and four mixed
 albums of three clips of two different genres each show that pooling does not force songs that
-really differ into one genre. Each song's evidence is the genre confidences that `earmark embed`
-stored in the catalog: by default the calibrated zero-shot genres of MSD and MTT musicnn
-together, what `earmark tag` uses (``--model MSD_musicnn`` for one tagger alone); pooling is
-:func:`earmark.tagging.albums.pool_album`, the rule `earmark tag` applies by default. Accuracy
-counts the 48 clips whose genre the vocabulary covers (not disco, not reggae); "at 0.30" counts
-only songs whose written genre clears the default `--min-confidence`. The catalog is cached at
+really differ into one genre. The pseudo-albums are given to the pooling rule directly, as the
+songs of an album-tagged album or of a one-artist folder of at most
+``earmark.tagging.albums.FOLDER_ALBUM_MAX`` songs reach it (the clips carry no tags, so which
+folders `earmark tag` takes for albums does not change what this measures). Each song's
+evidence is the genre confidences that `earmark embed` stored in the catalog: by default the
+calibrated zero-shot genres of MSD and MTT musicnn together, what `earmark tag` uses (``--model
+MSD_musicnn`` for one tagger alone); pooling is :func:`earmark.tagging.albums.pool_album`, the
+rule `earmark tag` applies by default. Accuracy counts the 48 clips whose genre the vocabulary
+covers (not disco, not reggae); "at 0.30" counts only songs whose written genre clears the
+default `--min-confidence`. The catalog is cached at
 ``~/.cache/earmark/bench/genre_albums.sqlite`` (built on first use: scan + embed, ~1 minute).
 
     python bench/bench_genre_albums.py            # prints the table

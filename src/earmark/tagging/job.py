@@ -21,7 +21,7 @@ from earmark.catalog.tracks import Track
 from earmark.ingest.scan import FOLDER_LOOP, find_audio_files, scan
 from earmark.models.registry import BOTH
 from earmark.settings import EMBEDDING_MODEL
-from earmark.tagging.albums import AlbumPooling, album_key, album_pages
+from earmark.tagging.albums import AlbumKeys, AlbumPooling, album_pages
 from earmark.tagging.plan import TrackPlan, TrackResult, apply_plans, plan_track
 from earmark.tagging.policy import TagPolicy, load_policy
 from earmark.tagging.sources import (
@@ -179,26 +179,29 @@ class TaggingJob:
         return [tracks.get_track(self.catalog, path).id for path in files], unreadable
 
     def _survey(self, ids: list[int]) -> tuple[list[tuple[str, ...] | None], list[int]]:
-        """Each track's album key (``None`` with ``per_track``) and the ids of the tracks to
-        listen to, read :attr:`page_size` tracks at a time."""
-        keys: list[tuple[str, ...] | None] = []
+        """Each track's album key (:class:`~earmark.tagging.albums.AlbumKeys`; ``None`` for a
+        song decided alone, every song with ``per_track``) and the ids of the tracks to listen
+        to, read :attr:`page_size` tracks at a time."""
+        albums = AlbumKeys()
         listen = []
         for start in range(0, len(ids), self.page_size):
             page = ids[start:start + self.page_size]
             found = tracks.tracks_by_id(self.catalog, page)
             for track in (found[i] for i in page):
-                keys.append(None if self.per_track else album_key(track))
+                albums.add(track)
                 if self.needs_listening(track):
                     listen.append(track.id)
-        return keys, listen
+        return ([None] * len(ids) if self.per_track else albums.keys()), listen
 
-    def _plan_page(self, ids: list[int]) -> list[TrackPlan]:
-        """Plan the tracks ``ids`` (whole albums) together: only their predictions are read."""
+    def _plan_page(self, ids: list[int], keys: list[tuple[str, ...] | None]
+                   ) -> list[TrackPlan]:
+        """Plan the tracks ``ids`` (whole albums, with their album ``keys``) together: only
+        their predictions are read."""
         found = tracks.tracks_by_id(self.catalog, ids)
         page = [found[i] for i in ids]
         sources = self.sources()
         if not self.per_track:
-            sources["genre"] = AlbumPooling(sources["genre"], page, self.policy)
+            sources["genre"] = AlbumPooling(sources["genre"], page, keys, self.policy)
         return [plan_track(self.catalog, track, sources, self.policy, id3v23=self.id3v23,
                            upgrade_id3=self.upgrade_id3) for track in page]
 
@@ -231,8 +234,8 @@ class TaggingJob:
         with stages("planning") as progress:
             done = 0
             for page in album_pages(keys, self.page_size):
-                for position, plan in zip(page, self._plan_page([ids[p] for p in page]),
-                                          strict=True):
+                planned = self._plan_page([ids[p] for p in page], [keys[p] for p in page])
+                for position, plan in zip(page, planned, strict=True):
                     plans[position] = plan
                     done += 1
                     if progress is not None:
