@@ -219,7 +219,7 @@ def test_retraining_keeps_the_scores_the_next_recommend_reads(library):
     # scores are kept beside the vectors, so the first recommend after a retrain scores nothing.
     from earmark.catalog.predictions import load_predictions
     from earmark.catalog.search import LIKING_KIND, LIKING_MODEL
-    from earmark.taste.retrain import score_library
+    from earmark.taste.model import score_library
 
     with Catalog(library["db"]) as catalog:
         taste = current_taste(catalog, MODEL)

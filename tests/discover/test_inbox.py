@@ -80,7 +80,7 @@ def test_like_moves_the_song_into_the_library_named_from_its_tags_and_rates_it(
         assert (rating.verdict, rating.source) == ("like", "inbox")
         assert store.get_candidate(catalog, candidate.id).status == "liked"
         assert catalog.execute("SELECT count(*) FROM model_runs").fetchone()[0] == runs_before + 1
-        fingerprint = ratings.ratings_fingerprint(catalog)
+        fingerprint = ratings.ratings_fingerprint(catalog, DEFAULT_EMBEDDING)
     assert load_taste_model(taste_model_path_of(library)).info["ratings_fingerprint"] == \
         fingerprint  # retrained on the new verdict
     assert "taste model retrained" in result.stdout

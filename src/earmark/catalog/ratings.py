@@ -11,6 +11,7 @@ nothing (``None``) but 3 stars still count for the star regressor.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -181,7 +182,29 @@ def count_ratings(catalog: Catalog) -> int:
     return catalog.execute("SELECT count(*) FROM ratings").fetchone()[0]
 
 
-def ratings_fingerprint(catalog: Catalog) -> str:
-    """Changes whenever a rating is added or removed: tells a saved taste model is stale."""
-    count, last = catalog.execute("SELECT count(*), max(id) FROM ratings").fetchone()
-    return f"{count}:{last or 0}"
+def ratings_fingerprint(catalog: Catalog, embedding_model: str) -> str:
+    """What a taste model on ``embedding_model`` embeddings learns from, in a few characters:
+    tells a saved taste model is stale.
+
+    It changes whenever a rating is added or removed, and whenever a rated song's embedding
+    of ``embedding_model`` is stored again (its file re-embedded after a change, a sampled
+    vector replaced by ``embed --full``), appears, goes, or stops or starts matching the
+    file's content. Embeddings of unrated songs, and of other models, leave it as it is.
+    ``count:newest id:digest`` (the digest 16 hex digits).
+    """
+    # One row per rated song: when its embedding was stored (a new vector is stored at a new
+    # time) and whether it is current, as taste.model.taste_data selects embeddings. Reading
+    # the vectors themselves would cost a blob per rated song on every recommend.
+    rows = catalog.execute(
+        "SELECT r.track_id, r.n, r.last, e.created_at, "
+        "e.content_hash IS t.content_hash AND t.status = 'ok' "
+        "FROM (SELECT track_id, count(*) AS n, max(id) AS last FROM ratings GROUP BY track_id) r "
+        "JOIN tracks t ON t.id = r.track_id "
+        "LEFT JOIN embeddings e ON e.track_id = r.track_id AND e.model = ? "
+        "ORDER BY r.track_id", (embedding_model,)).fetchall()
+    digest = hashlib.blake2b(digest_size=8)
+    for track_id, _, _, created_at, current in rows:
+        digest.update(f"{track_id},{created_at!r},{current};".encode())
+    count = sum(row[1] for row in rows)
+    last = max((row[2] for row in rows), default=0)
+    return f"{count}:{last}:{digest.hexdigest()}"

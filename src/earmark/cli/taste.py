@@ -256,11 +256,9 @@ def taste_command(
 ) -> None:
     """Retrain the taste model on the current ratings and show how well it predicts them."""
     from earmark.taste.model import taste_model_path, train_taste
-    from earmark.taste.retrain import score_library
     with open_catalog(db) as catalog:
         _prepare(catalog, None)
         model = train_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
-        score_library(catalog, model)  # the library's liking column follows the new model
     if as_json:
         emit_json(model.info)
         return

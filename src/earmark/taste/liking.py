@@ -200,8 +200,10 @@ def load_taste_model(path: str | Path) -> TasteModel:
 
 def saved_taste(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
                 half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS) -> TasteModel | None:
-    """The saved taste model if it was trained on exactly the current ratings with the same
-    settings, else ``None`` (none saved, damaged, or trained on other ratings)."""
+    """The saved taste model if it was trained on exactly the current ratings, and the rated
+    songs' current embeddings, with the same settings; else ``None`` (none saved, damaged,
+    trained on other ratings, or a rated song re-embedded since:
+    :func:`~earmark.catalog.ratings.ratings_fingerprint`)."""
     path = taste_model_path(catalog)
     if not path.exists():
         return None
@@ -209,7 +211,7 @@ def saved_taste(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
         model = load_taste_model(path)
     except ModelError:
         return None
-    if model.info.get("ratings_fingerprint") == ratings_fingerprint(catalog) and \
+    if model.info.get("ratings_fingerprint") == ratings_fingerprint(catalog, embedding_model) and \
             model.info.get("embedding_model") == embedding_model and \
             model.info.get("half_life_days") == half_life_days:
         return model
@@ -221,12 +223,13 @@ def current_taste(
     embedding_model: str = DEFAULT_EMBEDDING,
     half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
 ) -> TasteModel:
-    """The saved taste model if it was trained on exactly the current ratings with the same
-    settings, otherwise a freshly trained (and saved) one
-    (:func:`earmark.taste.model.train_taste`, which raises :class:`NotEnoughRatings`)."""
+    """The saved taste model if it is current (:func:`saved_taste`), otherwise a freshly
+    trained one (:func:`earmark.taste.model.train_taste`, which raises
+    :class:`NotEnoughRatings`): saved, and the library's liking column rescored with it."""
     model = saved_taste(catalog, embedding_model, half_life_days)
     if model is not None:
         return model
-    # Training imports scikit-learn (about a second): only a changed set of ratings pays it.
+    # Training imports scikit-learn (about a second): only changed ratings (or a rated song's
+    # new embedding) pay it.
     from earmark.taste.model import train_taste
     return train_taste(catalog, embedding_model, half_life_days)

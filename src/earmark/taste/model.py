@@ -7,12 +7,14 @@ so a 0.8 means about "liked 8 times out of 10" rather than whatever the regulari
 
 The fitted model is a few hundred floats, saved next to the catalog like every trained earmark
 model (:func:`earmark.models.io.save_model`: safetensors arrays plus a JSON model card, no
-pickle) together with a fingerprint of the ratings it was trained on. Applying it needs no
-scikit-learn: :mod:`earmark.taste.liking` holds its arithmetic (which the estimators here
-score through), reads it back and answers :func:`~earmark.taste.liking.current_taste`.
-``recommend`` and ``review`` reuse it while the ratings are unchanged and retrain otherwise: a
-fit takes milliseconds, but cross-validating and recording the run in ``model_runs`` is what
-makes a model's quality known, so each distinct set of ratings is trained and measured once.
+pickle) together with a fingerprint of the ratings, and of the rated songs' embeddings, it was
+trained on. Applying it needs no scikit-learn: :mod:`earmark.taste.liking` holds its arithmetic
+(which the estimators here score through), reads it back and answers
+:func:`~earmark.taste.liking.current_taste`. ``recommend`` and ``review`` reuse it while the
+ratings and those embeddings are unchanged and retrain otherwise: a fit takes milliseconds, but
+cross-validating and recording the run in ``model_runs`` is what makes a model's quality known,
+so each distinct set of ratings is trained and measured once. Every model saved also rescores
+the library's liking column (:func:`score_library`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from earmark.catalog import Catalog
 from earmark.catalog.embeddings import load_embeddings
 from earmark.catalog.ratings import current_ratings, ratings_fingerprint
 from earmark.catalog.runs import record_run
+from earmark.catalog.search import store_liking
+from earmark.catalog.vectors import vector_table
 from earmark.models.contract import Rule, check_params, options, real, whole
 from earmark.models.io import ModelCard, TrainedModel, save_model
 from earmark.taste.active import l2_normalise
@@ -53,6 +57,7 @@ from earmark.taste.liking import (
 )
 from earmark.taste.liking import current_taste as current_taste
 from earmark.taste.liking import load_taste_model as load_taste_model
+from earmark.taste.recommend import library_liking
 
 MIN_RATINGS = 5
 
@@ -403,8 +408,9 @@ class TasteData:
     stars : ``(n,)`` stars, NaN where only a verdict was given.
     weights : ``(n,)`` recency weights.
     without_embedding : rated track ids with no up-to-date embedding (left out).
-    fingerprint : :func:`~earmark.catalog.ratings.ratings_fingerprint` of the ratings read
-        (compare it with the catalog's to tell whether they are still current).
+    fingerprint : :func:`~earmark.catalog.ratings.ratings_fingerprint` of the ratings and
+        embeddings read (compare it with the catalog's to tell whether they are still
+        current).
     """
 
     track_ids: list[int]
@@ -426,7 +432,7 @@ def taste_data(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
     """Current ratings joined with the embeddings of ``embedding_model``."""
     # Taken before the ratings are read: a rating added meanwhile makes the data look stale,
     # never a stale read look current.
-    fingerprint = ratings_fingerprint(catalog)
+    fingerprint = ratings_fingerprint(catalog, embedding_model)
     current = current_ratings(catalog)
     ids, matrix = load_embeddings(catalog, embedding_model, current)
     now = time.time() if now is None else now
@@ -510,8 +516,11 @@ def train_taste(
     Cross-validation on the ratings (see :func:`cross_validate_taste`, and
     :func:`cross_validate_stars` when at least ``MIN_RATINGS`` songs have stars) goes into
     ``info["cv"]`` / ``info["stars_cv"]`` and into a ``model_runs`` row of kind ``"taste"``.
-    The model is saved to :func:`taste_model_path` when ``save`` is true. ``data``: the
-    ratings as :func:`taste_data` just read them with the same ``embedding_model`` and
+    When ``save`` is true the model is saved to :func:`taste_model_path` and becomes the
+    catalog's taste: the library's liking column is rescored with it (:func:`score_library`),
+    so whoever trains (``earmark taste``, ``recommend`` after new ratings, a review session,
+    the web's Retrain) never leaves the column on an older model. ``data``: the ratings as
+    :func:`taste_data` just read them with the same ``embedding_model`` and
     ``half_life_days`` (read now when ``None``).
 
     Raises
@@ -549,7 +558,24 @@ def train_taste(
         except OSError:
             pass  # a read-only folder only costs a refit (milliseconds) next time
     record_run(catalog, "taste", info, model_path=path, created_at=info["trained_at"])
+    if save:
+        score_library(catalog, model)
     return model
+
+
+def score_library(catalog: Catalog, taste: TasteModel) -> int:
+    """Store ``taste``'s P(like) of every song with an embedding of its model, for the
+    library's liking column and filter (:func:`earmark.catalog.search.store_liking`); returns
+    how many songs were scored. :func:`train_taste` calls it for every model it saves. The
+    scores are computed as ``recommend`` computes them
+    (:func:`~earmark.taste.recommend.library_liking`) and kept beside the vector cache too, so
+    the first ``recommend`` after a retrain reads them instead of scoring the library again.
+    Writing the column costs about 0.6 s at 100,000 songs (bench/bench_liking_column.py)."""
+    table = vector_table(catalog, taste.info["embedding_model"])
+    if len(table):
+        store_liking(catalog, dict(zip(table.track_ids.tolist(),
+                                       library_liking(table, taste).tolist(), strict=True)))
+    return len(table)
 
 
 def review_taste(

@@ -2,8 +2,8 @@
 
 :class:`Retrainer` runs what ``earmark taste`` runs (embed the rated songs that lack an
 embedding, then :func:`earmark.taste.model.train_taste`: train, cross-validate, save, record the
-run, then score every song for the library: :func:`score_library`) in a background thread, one
-training at a time, with a :class:`RetrainStatus` a page polls.
+run, and score every song for the library's liking column) in a background thread, one training
+at a time, with a :class:`RetrainStatus` a page polls.
 :func:`quality_history` reads back the cross-validated quality of every training ever recorded
 (``model_runs`` rows of kind ``taste``), oldest first: the points of a learning curve.
 """
@@ -19,18 +19,16 @@ from pathlib import Path
 from earmark.catalog import Catalog
 from earmark.catalog.lock import holder_name
 from earmark.catalog.runs import load_runs
-from earmark.catalog.search import store_liking
 from earmark.catalog.stats import LibraryStats
 from earmark.catalog.vectors import vector_table
 from earmark.errors import EarmarkError
 from earmark.taste.model import (
     DEFAULT_EMBEDDING,
     DEFAULT_HALF_LIFE_DAYS,
-    TasteModel,
     taste_data,
     train_taste,
 )
-from earmark.taste.recommend import embed_missing, library_liking
+from earmark.taste.recommend import embed_missing
 
 #: What a :class:`RetrainStatus` can say: nothing asked yet, under way, finished, or failed
 #: (``reason`` says why: too few ratings, a catalog that cannot be opened...).
@@ -87,19 +85,6 @@ def stats_report(stats: LibraryStats, history: Sequence[Quality]) -> dict:
     object: what ``earmark stats --json`` prints and the web app's ``/api/stats`` answers
     (``{**stats.to_dict(), "taste_quality": [quality dicts, oldest first]}``)."""
     return {**stats.to_dict(), "taste_quality": [q.to_dict() for q in history]}
-
-
-def score_library(catalog: Catalog, taste: TasteModel) -> int:
-    """Store ``taste``'s P(like) of every song with an embedding of its model, for the
-    library's liking column and filter (:func:`earmark.catalog.search.store_liking`); returns
-    how many songs were scored. The scores are computed as ``recommend`` computes them
-    (:func:`~earmark.taste.recommend.library_liking`) and kept beside the vector cache too, so
-    the first ``recommend`` after a retrain reads them instead of scoring the library again."""
-    table = vector_table(catalog, taste.info["embedding_model"])
-    if len(table):
-        store_liking(catalog, dict(zip(table.track_ids.tolist(),
-                                       library_liking(table, taste).tolist(), strict=True)))
-    return len(table)
 
 
 @dataclass(frozen=True)
@@ -193,12 +178,12 @@ class Retrainer:
                 failed = embed_missing(catalog, None, self.embedding_model, embedding)
                 self._step("reading the ratings")
                 data = taste_data(catalog, self.embedding_model, DEFAULT_HALF_LIFE_DAYS)
-                self._step(f"training on {int(data.labelled.sum())} ratings and "
-                           "cross-validating")
+                self._step(f"training on {int(data.labelled.sum())} ratings, "
+                           "cross-validating and scoring the library")
                 model = train_taste(catalog, self.embedding_model, DEFAULT_HALF_LIFE_DAYS,
                                     data=data)
-                self._step("scoring the library with the new model")
-                scored = score_library(catalog, model)
+                # The songs train_taste scored: the table it read, still kept in memory.
+                scored = len(vector_table(catalog, self.embedding_model))
         except EarmarkError as exc:  # too few ratings, a catalog that cannot be opened...
             self._finish(state="failed", step="stopped", reason=str(exc))
             return

@@ -128,7 +128,7 @@ class ReviewSession:
     def propose(self) -> Round:
         """The next round: up to ``batch`` unrated songs, never one answered or passed over
         in this session. Its proposals are empty when none is left."""
-        fingerprint = ratings.ratings_fingerprint(self.catalog)
+        fingerprint = ratings.ratings_fingerprint(self.catalog, self.embedding_model)
         if self._data is None or self._data.fingerprint != fingerprint:
             self._data = taste_data(self.catalog, self.embedding_model, self.half_life_days)
             self._taste = None
