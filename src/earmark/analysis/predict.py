@@ -54,20 +54,21 @@ def song_input(inputs: dict, path: str) -> np.ndarray:
 
 
 def chunk_inputs(inputs: dict, path: str, sampling: Sampling | None = None
-                 ) -> tuple[np.ndarray, float, list[int]]:
-    """Model inputs of the chunks of a song, the chunk length in seconds and each chunk's
-    number (chunk ``k`` starts ``k * seconds`` into the song).
+                 ) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Model inputs of the chunks of a song, and the span of the song each chunk covers.
 
-    Returns ``(X, seconds, numbers)``: ``X`` is ``(n_chunks, dim)`` for heads and the classic
-    model, or ``(n_chunks, n_samples)`` audio at the front end's rate for networks. A song
-    shorter than a chunk gives one (shorter) chunk; a trailing part shorter than half a chunk
-    joins the previous one instead of standing alone.
+    Returns ``(X, spans)``: ``X`` is ``(n_chunks, dim)`` for heads and the classic model, or
+    ``(n_chunks, n_samples)`` audio at the front end's rate for networks; ``spans[i]`` is
+    ``(start, end)`` of chunk ``i`` in seconds, never past the end of the song. A song shorter
+    than a chunk gives one (shorter) chunk; for heads and the classic model a trailing part
+    shorter than half a chunk joins the previous one instead of standing alone (that chunk is
+    longer), networks drop it (as their training chunks do).
 
     ``sampling``: for heads on musicnn embeddings, analyse a song longer than 30 s from these
     patches (:func:`earmark.analysis.songs.analyse_song`, decoded by seeking, as ``embed``
     makes the embeddings heads are trained on): each chunk's input is the embedding of its
-    sampled patches, and chunks without one are left out of ``numbers``. ``None`` (``--full``),
-    and every other model: every patch, every chunk.
+    sampled patches, and chunks without one are left out (a chunk keeps the span it has with
+    every patch). ``None`` (``--full``), and every other model: every patch, every chunk.
     """
     seconds = float(inputs["chunk_seconds"])
     if "embedding_model" in inputs:
@@ -77,25 +78,29 @@ def chunk_inputs(inputs: dict, path: str, sampling: Sampling | None = None
         rate = tagger.mel_params.sample_rate
         analysis = (analyse_song(decode_audio(path, rate), tagger, sr=rate) if sampling is None
                     else analyse_song(path, tagger, sampling=sampling))
-        per = max(1, round(seconds / analysis.info.patch_seconds))
-        positions, n_patches = _patch_positions(analysis.info)
-        rows = [np.flatnonzero((positions >= a) & (positions < b))
-                for a, b in _chunk_bounds(n_patches, per)]
+        info = analysis.info
+        per = max(1, round(seconds / info.patch_seconds))
+        positions, n_patches = _patch_positions(info)
+        bounds = _chunk_bounds(n_patches, per)
+        rows = [np.flatnonzero((positions >= a) & (positions < b)) for a, b in bounds]
         numbers = [k for k, chunk in enumerate(rows) if chunk.size]
         X = np.stack([embedding_from_patches(analysis.embeddings[rows[k]]) for k in numbers])
-        return X, per * analysis.info.patch_seconds, numbers
+        # A song shorter than a patch is one zero-padded patch: its chunk ends with the audio.
+        return X, [(bounds[k][0] * info.patch_seconds,
+                    min(bounds[k][1] * info.patch_seconds, info.duration)) for k in numbers]
     if "descriptors" in inputs:
         params = ClassicParams(**inputs["descriptors"])
         audio = decode_audio(path, params.sample_rate)
         per = int(seconds * params.sample_rate)
         bounds = _chunk_bounds(len(audio), per)
         X = np.stack([classic_descriptors(audio[a:b], params) for a, b in bounds])
-        return X, seconds, list(range(len(X)))
+        return X, [(a / params.sample_rate, b / params.sample_rate) for a, b in bounds]
     rate = int(inputs["mel"]["sample_rate"])
     audio = decode_audio(path, rate)
     per = int(round(seconds * rate))
     X = song_chunks(audio, per)
-    return X, seconds, list(range(len(X)))
+    # Whole chunks only, except a song shorter than one: zero-padded, it ends with the audio.
+    return X, [(k * per / rate, min((k + 1) * per, len(audio)) / rate) for k in range(len(X))]
 
 
 def _patch_positions(info: SongInfo) -> tuple[np.ndarray, int]:
@@ -191,7 +196,7 @@ def predict_song(model: TrainedModel, path: str, *, method: str = "mean",
                  sampling: Sampling | None = DEFAULT_SAMPLING) -> SongPrediction:
     """Predict one song; see :func:`predict_songs`."""
     card = model.card
-    X, seconds, numbers = chunk_inputs(card.inputs, path, sampling)
+    X, spans = chunk_inputs(card.inputs, path, sampling)
     out = model_output(model, X)
     thresholds = card_thresholds(card, threshold)
     song = aggregate(out, card.kind, method, thresholds)
@@ -200,10 +205,10 @@ def predict_song(model: TrainedModel, path: str, *, method: str = "mean",
                             {n: round(float(v), 6) for n, v in zip(names, song, strict=True)})
     if per_chunk:
         result.chunks = [
-            {"start": round(k * seconds, 3), "end": round((k + 1) * seconds, 3),
+            {"start": round(start, 3), "end": round(end, 3),
              "labels": decide(row, card.kind, card.labels, thresholds),
              "scores": {n: round(float(v), 6) for n, v in zip(names, row, strict=True)}}
-            for k, row in zip(numbers, out, strict=True)
+            for (start, end), row in zip(spans, out, strict=True)
         ]
     return result
 
