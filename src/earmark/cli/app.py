@@ -126,7 +126,7 @@ JsonOption = Annotated[
 ]
 
 
-def open_catalog(db: Path | None, *, write: bool = True) -> Catalog:
+def open_catalog(db: Path | None, *, write: bool = True, wait: bool = True) -> Catalog:
     """The catalog at ``db`` (default: the settings'), for ``with open_catalog(db) as
     catalog:``, so that it is closed however the command ends (a ``fail()`` included); a
     catalog that cannot be opened fails the command with the reason (via :class:`SafetyNet`).
@@ -134,14 +134,18 @@ def open_catalog(db: Path | None, *, write: bool = True) -> Catalog:
     With ``write`` (commands that change the catalog or files) the command holds the catalog's
     writer lock for its whole run: a second such command waits for the first, saying once on
     stderr which process it waits for, and then sees the first one's work done. Commands that
-    only read pass ``write=False`` and never wait.
+    only read pass ``write=False`` and never wait. With ``wait=False`` a writer held by another
+    process raises :class:`~earmark.catalog.lock.CatalogInUseError` at once instead: for a query
+    that would rather answer from what is stored than wait (``functools.partial(open_catalog,
+    db)`` is the :class:`~earmark.taste.recommend.CatalogWriter` the taste queries take).
     """
     def waiting(pid: int | None) -> None:
         err_console.print(f"waiting: {holder_name(pid)} is writing to this catalog; this "
                           "command starts when it has finished (Ctrl-C to stop)",
                           highlight=False, soft_wrap=True)
 
-    return Catalog(db, lock=write, on_wait=waiting)
+    return Catalog(db, lock=write, lock_timeout=None if wait else 0,
+                   on_wait=waiting if wait else None)
 
 
 def require_catalog(db: Path | None) -> None:

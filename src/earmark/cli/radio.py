@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -42,19 +43,25 @@ def radio_command(
     """A radio from SONG: songs that sound like it, weighted by how much your taste model
     expects you to like them, never the same artist twice in a row, never a song you
     disliked."""
-    from earmark.taste.radio import liking_model, radio
-    from earmark.taste.recommend import query_song
+    from earmark.taste.radio import radio
+    from earmark.taste.recommend import query_song, taste_for_query
     if m3u8 is not None:
         check_output_path(m3u8)
-    with open_catalog(db) as catalog:
-        seed = query_song(catalog, song, DEFAULT_EMBEDDING)
-        taste = liking_model(catalog, DEFAULT_EMBEDDING)
-        queue = radio(catalog, seed, top, taste=taste, model=DEFAULT_EMBEDDING)
+    # Read-only: the writer lock is taken only for what must be stored (the seed's embedding,
+    # a retrained taste model), so the radio answers while another command writes.
+    writer = partial(open_catalog, db)
+    with open_catalog(db, write=False) as catalog:
+        seed = query_song(catalog, song, DEFAULT_EMBEDDING, writer)
+        taste = taste_for_query(catalog, writer, DEFAULT_EMBEDDING, required=False)
+        queue = radio(catalog, seed, top, taste=taste.model, model=DEFAULT_EMBEDDING)
     if not queue:
         fail("no other songs with embeddings to play after it (earmark embed computes them)")
-    if taste is None:
+    if taste.model is None:
         err_console.print("no taste model yet (rate a few songs): ordered by similarity alone",
                           highlight=False)
+    if taste.stale:
+        err_console.print(f"[yellow]note:[/] {escape(taste.stale)}", highlight=False,
+                          soft_wrap=True)
     if m3u8 is not None:
         for path, reason in write_m3u(m3u8, [seed, *(item.track for item in queue)]):
             err_console.print(f"[yellow]left out[/] {escape(repr(path))}: {escape(reason)}",

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,7 +37,6 @@ from earmark.cli.app import (
 )
 from earmark.cli.discover import rate_candidate
 from earmark.errors import EarmarkError
-from earmark.ingest.scan import scan
 from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.settings import TASTE_HALF_LIFE_DAYS as DEFAULT_HALF_LIFE_DAYS
 from earmark.taste.active import LIKELY, STRATEGIES
@@ -52,7 +52,7 @@ from earmark.taste.ratings_io import (
 # torch and scikit-learn are imported inside the commands that use them, so that every
 # command (and --help) starts in half a second rather than three.
 if TYPE_CHECKING:
-    from earmark.taste.recommend import QuerySong
+    from earmark.taste.recommend import CatalogWriter, QuerySong
     from earmark.taste.review import Answer, Proposal, Retrained, ReviewSession, Round
 
 ratings_app = typer.Typer(help="Import and export ratings.", no_args_is_help=True)
@@ -230,22 +230,40 @@ def _quality(info: dict) -> str:
     return text
 
 
-def _prepare(catalog: Catalog, folder: Path | None, unrated: bool = False) -> None:
+def _prepare(catalog: Catalog, folder: Path | None, unrated: bool = False,
+             writer: CatalogWriter | None = None) -> None:
     """Scan ``--from``, embed what is missing (with progress bars) and report failures: the
     rated songs and those under ``--from``, and with ``unrated`` every unrated song that could
-    be proposed for review (see :func:`earmark.taste.recommend.embed_missing`)."""
-    from earmark.taste.recommend import embed_missing
+    be proposed for review (see :func:`earmark.taste.recommend.embed_for_query`). With a
+    ``writer`` (a query that opened the catalog read-only) the writer lock is taken for these
+    writes alone; without one the command holds it already."""
+    from earmark.taste.recommend import embed_for_query, scan_for_query
     if folder is not None:
         with progress_bar("scanning") as advance:
-            report = scan(catalog, [folder], progress=advance)
-        for item in report.failed:
-            err_console.print(f"[red]unreadable[/] {escape(item.path)}: "
-                              f"{escape(str(item.reason))}", highlight=False)
+            scanned = scan_for_query(catalog, writer, folder, advance)
+        for path, reason in scanned.failed:
+            err_console.print(f"[red]unreadable[/] {escape(path)}: {escape(reason)}",
+                              highlight=False)
+        note_left_out(scanned.left_out)
     with progress_bar("embedding") as advance:
-        failed = embed_missing(catalog, folder, DEFAULT_EMBEDDING, advance, unrated=unrated)
-    for path, reason in failed:
+        embedded = embed_for_query(catalog, writer, folder, DEFAULT_EMBEDDING, advance,
+                                   unrated=unrated)
+    for path, reason in embedded.failed:
         err_console.print(f"[red]not embedded[/] {escape(display_path(path, _roots(folder)))}: "
                           f"{escape(reason)}", highlight=False)
+    note_left_out(embedded.left_out)
+
+
+def note_left_out(text: str | None) -> None:
+    """Say on stderr what a query left out, when it did."""
+    if text:
+        err_console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _writer(db: Path | None) -> CatalogWriter:
+    """The catalog for a query's short writes (:class:`~earmark.taste.recommend.
+    CatalogWriter`): the writer lock held only while one is made."""
+    return partial(open_catalog, db)
 
 
 @app.command("taste")
@@ -511,16 +529,17 @@ def recommend_command(
 ) -> None:
     """Unrated songs you will probably like, best first, each with a reason (the liked songs
     it resembles, or for a low score the disliked ones)."""
-    from earmark.taste.liking import current_taste
-    from earmark.taste.recommend import recommend
-    with open_catalog(db) as catalog:
-        _prepare(catalog, folder)
-        model = current_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
-        found = recommend(catalog, model, top, folder)
+    from earmark.taste.recommend import recommend, taste_for_query
+    writer = _writer(db)
+    with open_catalog(db, write=False) as catalog:
+        _prepare(catalog, folder, writer=writer)
+        taste = taste_for_query(catalog, writer, DEFAULT_EMBEDDING, _half_life(half_life))
+        found = recommend(catalog, taste.model, top, folder)
     if not found:
         fail("no unrated songs with embeddings to recommend"
              + (f" in {escape(str(folder))}" if folder else " (earmark embed computes them)"))
-    err_console.print(f"taste model: {_quality(model.info)}", highlight=False)
+    err_console.print(f"taste model: {_quality(taste.model.info)}", highlight=False)
+    note_left_out(taste.stale)
     if as_json:
         for item in found:
             emit_json({**item.to_dict(), "path": json_path(item.path)})
@@ -546,10 +565,11 @@ def similar_command(
 ) -> None:
     """The songs that sound nearest to SONG (cosine similarity of embeddings)."""
     from earmark.taste.recommend import query_song, similar
-    with open_catalog(db) as catalog:
+    writer = _writer(db)
+    with open_catalog(db, write=False) as catalog:
         if folder is not None:
-            _prepare(catalog, folder)
-        query = query_song(catalog, song, DEFAULT_EMBEDDING)
+            _prepare(catalog, folder, writer=writer)
+        query = query_song(catalog, song, DEFAULT_EMBEDDING, writer)
         found = similar(catalog, query, top, DEFAULT_EMBEDDING, folder)
     if not found:
         fail("no other songs with embeddings to compare with")
@@ -590,32 +610,41 @@ def playlist_command(
     Songs you disliked never enter it unless --include-disliked (with --seed) says so: a
     recommendation playlist holds unrated songs only.
     """
-    from earmark.taste.liking import current_taste
-    from earmark.taste.recommend import best_score, query_song, recommend, similar
+    from earmark.taste.recommend import (
+        best_score,
+        query_song,
+        recommend,
+        similar,
+        taste_for_query,
+    )
     if include_disliked and seed is None:
         fail("--include-disliked goes with --seed: a playlist of recommendations holds only "
              "songs you have not rated", code=2)
     check_output_path(output)
     nothing = "no songs to put in the playlist: no other songs with embeddings" + (
         f" in {escape(str(folder))}" if folder else " (earmark embed computes them)")
-    with open_catalog(db) as catalog:
-        _prepare(catalog, folder)
+    writer = _writer(db)
+    stale = None
+    with open_catalog(db, write=False) as catalog:
+        _prepare(catalog, folder, writer=writer)
         if seed is not None:
-            query = query_song(catalog, seed, DEFAULT_EMBEDDING)
+            query = query_song(catalog, seed, DEFAULT_EMBEDDING, writer)
             like_seed = similar(catalog, query, top - 1, DEFAULT_EMBEDDING, folder,
                                 exclude_disliked=not include_disliked)
             if not like_seed:
                 fail(nothing)
             songs = [query, *(track for track, _ in like_seed)]
         else:
-            model = current_taste(catalog, DEFAULT_EMBEDDING, _half_life(half_life))
-            songs = [item.track for item in recommend(catalog, model, top, folder,
+            taste = taste_for_query(catalog, writer, DEFAULT_EMBEDDING, _half_life(half_life))
+            stale = taste.stale
+            songs = [item.track for item in recommend(catalog, taste.model, top, folder,
                                                       min_score=min_score)]
             if not songs:
-                best = best_score(catalog, model, folder)
+                best = best_score(catalog, taste.model, folder)
                 fail(nothing if best is None else (
                     f"no unrated song reaches --min-score {min_score:g} (the best scores "
                     f"{best:.2f}): lower it, or rate more songs (earmark review)"))
+    note_left_out(stale)
     left_out = write_m3u(output, songs)
     for path, reason in left_out:
         err_console.print(f"[yellow]left out[/] {escape(repr(path))}: {escape(reason)}",

@@ -9,25 +9,33 @@ They answer from the catalog's stored embeddings with numpy: nothing here import
 scikit-learn, which would cost a command two to three seconds of start-up before it reads a
 row. A song that must be analysed first goes through :mod:`earmark.taste.analyse`, imported
 only then.
+
+A query only reads, unless something it needs is missing from the catalog (a changed or
+unembedded song, a taste model older than the ratings): then it takes the catalog's writer lock
+for that write alone (:class:`CatalogWriter`), and while another process holds it (``earmark
+embed`` may, for hours) it answers from what is stored and says what it left out.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from earmark.catalog import Catalog, tracks
 from earmark.catalog.embeddings import load_embeddings
+from earmark.catalog.lock import CatalogInUseError, holder_name
 from earmark.catalog.predictions import load_predictions
 from earmark.catalog.ratings import Rating, current_ratings
 from earmark.catalog.tracks import Track, song_name
 from earmark.catalog.vectors import VectorTable, vector_table
-from earmark.errors import EarmarkError
-from earmark.ingest.scan import add_file, inspect_file
+from earmark.errors import EarmarkError, ModelError
+from earmark.ingest.scan import add_file, inspect_file, scan
 from earmark.taste.active import (
     LIKELY,
     cosine_similarities,
@@ -36,7 +44,16 @@ from earmark.taste.active import (
     top_indices,
     unit_similarities,
 )
-from earmark.taste.liking import DEFAULT_EMBEDDING, TasteModel
+from earmark.taste.liking import (
+    DEFAULT_EMBEDDING,
+    DEFAULT_HALF_LIFE_DAYS,
+    NotEnoughRatings,
+    TasteModel,
+    current_taste,
+    load_taste_model,
+    saved_taste,
+    taste_model_path,
+)
 from earmark.types import ProgressFn
 
 
@@ -100,22 +117,17 @@ def top_tags(catalog: Catalog, track_id: int, model: str = DEFAULT_EMBEDDING, n:
     return [tag for tag, p in ranked[:n] if p >= minimum]
 
 
-def embed_missing(
+def songs_to_embed(
     catalog: Catalog,
     under: str | Path | None = None,
     model: str = DEFAULT_EMBEDDING,
-    progress: ProgressFn | None = None,
     *,
     unrated: bool = False,
-) -> list[tuple[str, str]]:
-    """Compute the missing embeddings of every rated song (so the taste model sees all
-    ratings) and of the songs under ``under`` (scan that folder first:
-    :func:`earmark.ingest.scan.scan`); with ``unrated``, also of every unrated song that could
-    be proposed for review (in the whole catalog when ``under`` is ``None``).
-
-    Returns ``(path, reason)`` of each song that could not be embedded. The network is loaded
-    only when a song lacks its embedding.
-    """
+) -> list[int]:
+    """Track ids ``[id]`` (ascending) of the playable songs a taste query needs embedded that
+    have no current ``model`` embedding: every rated song (so the taste model sees all
+    ratings), the songs under ``under``, and with ``unrated`` every unrated song that could be
+    proposed for review (in the whole catalog when ``under`` is ``None``). Only reads."""
     wanted = set(current_ratings(catalog))
     if under is not None or unrated:
         wanted |= set(tracks.track_column(catalog, "id", "ok", under))
@@ -124,11 +136,189 @@ def embed_missing(
     # whole library, a third of a second at 100,000 songs).
     left = np.setdiff1d(np.fromiter(wanted, np.int64, len(wanted)),
                         vector_table(catalog, model).track_ids)
-    wanted = tracks.track_column(catalog, "id", "ok", ids=left.tolist()) if len(left) else []
+    return sorted(tracks.track_column(catalog, "id", "ok", ids=left.tolist())) if len(left) \
+        else []
+
+
+def embed_missing(
+    catalog: Catalog,
+    under: str | Path | None = None,
+    model: str = DEFAULT_EMBEDDING,
+    progress: ProgressFn | None = None,
+    *,
+    unrated: bool = False,
+) -> list[tuple[str, str]]:
+    """Compute and store the embeddings :func:`songs_to_embed` lists (scan ``under`` first:
+    :func:`earmark.ingest.scan.scan`). The caller holds the writer lock.
+
+    Returns ``(path, reason)`` of each song that could not be embedded. The network is loaded
+    only when a song lacks its embedding.
+    """
+    wanted = songs_to_embed(catalog, under, model, unrated=unrated)
     if not wanted:
         return []
     from earmark.taste.analyse import embed_songs  # torch: see the module's docstring
-    return embed_songs(catalog, model, sorted(wanted), progress)
+    return embed_songs(catalog, model, wanted, progress)
+
+
+class CatalogWriter(Protocol):
+    """How a query gets the catalog for one short write: ``with writer(wait=False) as w:``
+    holds the catalog's writer lock (:mod:`earmark.catalog.lock`) for the block only, and
+    raises :class:`~earmark.catalog.lock.CatalogInUseError` at once while another process
+    holds it; ``wait=True`` waits for that process instead (the caller says so to the user).
+    The command line's is ``functools.partial(earmark.cli.app.open_catalog, db)``.
+
+    The queries (:func:`query_song`, :func:`scan_for_query`, :func:`embed_for_query`,
+    :func:`taste_for_query`) read through a catalog opened without the lock and take a
+    writer only for what they must write, so that ``similar`` or ``recommend`` answer while
+    ``earmark embed`` writes to the catalog for hours. Without a writer (``None``) they
+    write through the catalog they read: a caller that holds the lock already.
+    """
+
+    def __call__(self, *, wait: bool) -> AbstractContextManager[Catalog]: ...
+
+
+@contextmanager
+def _writing(catalog: Catalog, writer: CatalogWriter | None, wait: bool = False
+             ) -> Iterator[Catalog]:
+    """The catalog to write through: ``writer``'s (lock held for the block), or ``catalog``
+    itself without one."""
+    if writer is None:
+        yield catalog
+        return
+    with writer(wait=wait) as written:
+        yield written
+
+
+@dataclass(frozen=True)
+class QueryUpdate:
+    """What a query's write step did before it answered.
+
+    Attributes
+    ----------
+    failed : ``[(path, reason)]`` of the songs that could not be read or embedded.
+    left_out : ``None``, or a sentence for the user saying what was not written because
+        another process holds the writer lock (the query answers from what is stored).
+    """
+
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    left_out: str | None = None
+
+
+def _busy(exc: CatalogInUseError) -> str:
+    return f"{holder_name(exc.pid)} is writing to the catalog"
+
+
+def scan_for_query(catalog: Catalog, writer: CatalogWriter | None, folder: str | Path,
+                   progress: ProgressFn | None = None) -> QueryUpdate:
+    """Scan ``folder`` (``--from``: :func:`earmark.ingest.scan.scan`) under the writer lock,
+    taken for the scan alone. While another process holds it, nothing is scanned and the
+    query uses the songs of ``folder`` the catalog holds already (said in ``left_out``)."""
+    try:
+        with _writing(catalog, writer) as written:
+            report = scan(written, [folder], progress=progress)
+    except CatalogInUseError as exc:
+        return QueryUpdate(left_out=f"{folder} was not scanned for new songs: {_busy(exc)}; "
+                                    "the songs of it already in the catalog are used")
+    return QueryUpdate([(item.path, str(item.reason)) for item in report.failed])
+
+
+def embed_for_query(catalog: Catalog, writer: CatalogWriter | None,
+                    under: str | Path | None = None, model: str = DEFAULT_EMBEDDING,
+                    progress: ProgressFn | None = None, *, unrated: bool = False
+                    ) -> QueryUpdate:
+    """Embed and store what :func:`songs_to_embed` lists, taking the writer lock only when
+    something is missing and only for that. While another process holds it, nothing is
+    embedded: the songs are left out of this answer (said in ``left_out``)."""
+    missing = songs_to_embed(catalog, under, model, unrated=unrated)
+    if not missing:
+        return QueryUpdate()
+    try:
+        with _writing(catalog, writer) as written:
+            return QueryUpdate(embed_missing(written, under, model, progress, unrated=unrated))
+    except CatalogInUseError as exc:
+        return QueryUpdate(left_out=f"{len(missing)} song(s) without an embedding are left out: "
+                                    f"{_busy(exc)} (earmark embed computes them)")
+
+
+@dataclass(frozen=True)
+class QueryTaste:
+    """The taste model a query answers with (:func:`taste_for_query`).
+
+    Attributes
+    ----------
+    model : the model; ``None`` only when not ``required`` and the ratings cannot support one.
+    stale : ``None``, or a sentence saying the model was trained before the newest ratings
+        (another process held the writer lock, so it was not retrained).
+    reason : why there is no model, when ``model`` is ``None``.
+    """
+
+    model: TasteModel | None
+    stale: str | None = None
+    reason: str | None = None
+
+
+def stored_taste(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
+                 half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS) -> TasteModel | None:
+    """The saved taste model trained with these settings, whatever ratings it was trained on
+    (:func:`~earmark.taste.liking.saved_taste` asks for the current ones too); ``None`` when
+    there is none, or it is unreadable."""
+    try:
+        model = load_taste_model(taste_model_path(catalog))
+    except ModelError:
+        return None
+    same = (model.info.get("embedding_model"), model.info.get("half_life_days")) == (
+        embedding_model, half_life_days)
+    return model if same else None
+
+
+def taste_for_query(
+    catalog: Catalog,
+    writer: CatalogWriter | None,
+    embedding_model: str = DEFAULT_EMBEDDING,
+    half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
+    *,
+    required: bool = True,
+) -> QueryTaste:
+    """The taste model for ``recommend``, ``playlist`` and the radio, writing only when it must.
+
+    A saved model trained on the current ratings is used as it is: no write, no lock. When the
+    ratings changed, the model is retrained and saved (:func:`~earmark.taste.liking.
+    current_taste`) under the writer lock, taken for that alone. When another process holds
+    the lock (``earmark embed`` can hold it for hours), the saved model with the same settings
+    answers instead and :attr:`QueryTaste.stale` says it is older than the newest ratings; only
+    without any saved model does the query wait for the lock (``writer(wait=True)``), since
+    there is nothing stored to answer from.
+
+    Raises
+    ------
+    NotEnoughRatings
+        When ``required`` and the ratings cannot support a model; otherwise the model is
+        ``None`` and :attr:`QueryTaste.reason` says why.
+    """
+    model = saved_taste(catalog, embedding_model, half_life_days)
+    if model is not None:
+        return QueryTaste(model)
+    try:
+        try:
+            with _writing(catalog, writer) as written:
+                return QueryTaste(current_taste(written, embedding_model, half_life_days))
+        except CatalogInUseError as exc:
+            older = stored_taste(catalog, embedding_model, half_life_days)
+            if older is not None:
+                return QueryTaste(older, stale=(
+                    f"the taste model is older than your newest ratings: {_busy(exc)}; it is "
+                    "retrained on them at the first query after that has finished"))
+        # Training imports scikit-learn: paid only here, where there is no model to answer with.
+        from earmark.taste.model import check_ratings, taste_data
+        data = taste_data(catalog, embedding_model, half_life_days)
+        check_ratings(data.labels[data.labelled])  # too few: no model to write, nothing to wait for
+        with _writing(catalog, writer, wait=True) as written:
+            return QueryTaste(current_taste(written, embedding_model, half_life_days))
+    except NotEnoughRatings as exc:
+        if required:
+            raise
+        return QueryTaste(None, reason=str(exc))
 
 
 @dataclass(frozen=True)
@@ -138,7 +328,7 @@ class QuerySong:
     Attributes
     ----------
     path : the file (absolute). vector : ``(dim,)`` its embedding.
-    track_id : its catalog row, or ``None`` for a file analysed for this query alone.
+    track_id : its catalog row, or ``None`` for a file outside the catalog.
     audio_hash : of its audio packets, to leave its duplicates out (``None`` if unknown).
     title, artist : from its tags; duration : seconds (as a playlist entry needs them).
     """
@@ -164,12 +354,28 @@ def stored_query(catalog: Catalog, track: Track, model: str = DEFAULT_EMBEDDING
                      track.duration)
 
 
-def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDING) -> QuerySong:
+def _is_current(track: Track) -> bool:
+    """Whether the catalog's row still describes the file (size and modification time as
+    scanned; only metadata is read)."""
+    try:
+        return track.unchanged(os.stat(track.path))
+    except OSError:
+        return False
+
+
+def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDING,
+               writer: CatalogWriter | None = None) -> QuerySong:
     """The embedding of the song ``path`` for :func:`similar`, without making it a library
-    song: a catalog track is brought up to date (re-scanned if changed, embedded if needed);
-    any other file is analysed in memory and nothing about it is recorded, so it never shows
-    up in recommendations or reviews afterwards (``earmark scan`` adds it when wanted). Only
-    a song without a stored embedding loads the network (:mod:`earmark.taste.analyse`).
+    song.
+
+    A catalog track whose file is unchanged and which has its embedding answers from the
+    catalog: nothing is written, no lock is taken. A catalog track that changed or lacks its
+    embedding is brought up to date (re-scanned, embedded and stored) under the writer lock,
+    taken for that alone; while another process holds it, the file is analysed in memory
+    instead (nothing stored, no waiting). Any other file is analysed in memory and nothing
+    about it is recorded, so it never shows up in recommendations or reviews afterwards
+    (``earmark scan`` adds it when wanted). Only a song without a stored embedding loads the
+    network (:mod:`earmark.taste.analyse`).
 
     Raises :class:`EarmarkError` when the file is missing, cannot be named in the catalog, or
     cannot be decoded.
@@ -177,25 +383,43 @@ def query_song(catalog: Catalog, path: str | Path, model: str = DEFAULT_EMBEDDIN
     if not os.path.exists(path):
         raise EarmarkError(f"{path}: file not found")
     key = tracks.catalog_key(path)
-    if tracks.get_track(catalog, key) is not None:
-        track = add_file(catalog, key)
-        if track.status != "ok":
-            raise EarmarkError(f"{track.path}: not playable: {track.error}")
-        # Asked of this track alone: missing_embeddings would go over the whole library.
-        query = stored_query(catalog, track, model)
-        if query is None:
-            from earmark.taste.analyse import embed_songs
-            failed = embed_songs(catalog, model, [track.id])
-            if failed:
-                raise EarmarkError(f"{track.path}: {failed[0][1]}")
+    track = tracks.get_track(catalog, key)
+    if track is not None:
+        if _is_current(track):
+            if track.status != "ok":
+                raise EarmarkError(f"{track.path}: not playable: {track.error}")
+            # Asked of this track alone: missing_embeddings would go over the whole library.
             query = stored_query(catalog, track, model)
-        return query
+            if query is not None:
+                return query
+        try:
+            with _writing(catalog, writer) as written:
+                return _stored_up_to_date(written, key, model)
+        except CatalogInUseError:
+            pass  # another writer: analysed in memory below, as a file outside the catalog is
     record = inspect_file(key)
     if record.get("status") != "ok":
         raise EarmarkError(f"{key}: not playable: {record.get('error')}")
     from earmark.taste.analyse import file_embedding
-    return QuerySong(key, file_embedding(key, model), None, record.get("audio_hash"),
-                     record.get("title"), record.get("artist"), record.get("duration"))
+    return QuerySong(key, file_embedding(key, model), None if track is None else track.id,
+                     record.get("audio_hash"), record.get("title"), record.get("artist"),
+                     record.get("duration"))
+
+
+def _stored_up_to_date(catalog: Catalog, key: str, model: str) -> QuerySong:
+    """Catalog track ``key`` re-scanned if changed and embedded if needed, stored through
+    ``catalog`` (which holds the writer lock), as a :class:`QuerySong`."""
+    track = add_file(catalog, key)
+    if track.status != "ok":
+        raise EarmarkError(f"{track.path}: not playable: {track.error}")
+    query = stored_query(catalog, track, model)
+    if query is None:
+        from earmark.taste.analyse import embed_songs
+        failed = embed_songs(catalog, model, [track.id])
+        if failed:
+            raise EarmarkError(f"{track.path}: {failed[0][1]}")
+        query = stored_query(catalog, track, model)
+    return query
 
 
 #: Rows scored or normalised at a time. Scoring converts rows to float64 and normalises them:
