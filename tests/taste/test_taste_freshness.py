@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from earmark.analysis.embed import embed_tracks
 from earmark.catalog import Catalog, ratings
-from earmark.catalog.embeddings import load_embeddings, store_embedding
+from earmark.catalog.embeddings import load_embeddings, store_embedding, track_embeddings
 from earmark.catalog.predictions import load_predictions
 from earmark.catalog.runs import load_runs
 from earmark.catalog.search import LIKING_KIND, LIKING_MODEL
@@ -32,7 +32,7 @@ from earmark.ingest.scan import add_file, scan
 from earmark.taste.liking import current_taste, load_taste_model, saved_taste, taste_model_path
 from earmark.taste.model import DEFAULT_EMBEDDING, train_taste
 from earmark.taste.retrain import Retrainer
-from music import gtzan_clip, transcode
+from music import asc_songs, gtzan_clip, transcode
 from taste_builders import rate_by_genre
 
 pytestmark = pytest.mark.slow
@@ -212,6 +212,29 @@ def test_a_rated_song_re_embedded_after_its_file_changed_retrains(own_catalog,
     assert saved_taste(catalog).fingerprint == second.fingerprint
     # ... and the column follows it.
     np.testing.assert_allclose(_column(catalog, ids), scores, rtol=0, atol=6e-6)
+
+
+def test_embed_full_replacing_a_rated_songs_sampled_vector_retrains(own_catalog,
+                                                                    excerpt_embeddings):
+    """A full-length rated song is embedded from a sample of its patches; ``embed --full``
+    (``sampling=None``) then stores the every-patch vector: the model is retrained on it."""
+    catalog = own_catalog
+    song = transcode(asc_songs()[0], catalog.path.parent / "music" / "long.flac", "flac",
+                     seconds=110.0)  # long enough to be sampled (16 of 36 patches)
+    track = add_file(catalog, song, verify=False)
+    assert not embed_tracks(catalog, DEFAULT_EMBEDDING, [track.id]).failed
+    assert track_embeddings(catalog, track.id)[0]["analysis"].startswith("sampled")
+    ratings.add_rating(catalog, track.id, "like")
+    _rate_copies(catalog, excerpt_embeddings, FIRST)
+    first = current_taste(catalog)
+
+    assert not embed_tracks(catalog, DEFAULT_EMBEDDING, [track.id], sampling=None).failed
+    assert track_embeddings(catalog, track.id)[0]["analysis"] == "full"
+    assert saved_taste(catalog) is None
+    second = current_taste(catalog)
+    assert second.info["trained_at"] > first.info["trained_at"]
+    assert second.fingerprint != first.fingerprint
+    assert saved_taste(catalog) is not None
 
 
 def test_a_rated_song_whose_file_changed_but_is_not_re_embedded_yet_retrains_without_it(
