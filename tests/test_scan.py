@@ -17,7 +17,7 @@ from earmark.catalog import Catalog, ratings, tracks
 from earmark.cli import app
 from earmark.engine import LocalEngine
 from earmark.errors import FileNameError, printable_path
-from earmark.ingest.scan import add_file, find_audio_files, scan
+from earmark.ingest.scan import FOLDER_LOOP, add_file, find_audio_files, scan
 from music import FORMATS, gtzan_clip, transcode
 
 runner = CliRunner()
@@ -334,6 +334,29 @@ def test_a_file_named_again_is_found_and_scanned_once(tmp_path, music_files, mon
     assert [(json.loads(line)["path"], json.loads(line)["action"])
             for line in result.stdout.splitlines()] == [(str(song), "added"),
                                                         (str(other), "added")]
+
+
+def test_a_folder_given_twice_or_inside_another_is_walked_once_and_said_nothing_of(
+        tmp_path, music_files):
+    """``earmark scan dup dup`` reported the second ``dup`` "skipped: symbolic link loop",
+    though no link was there: a folder named again, or inside another one given (before or
+    after it), is walked once, silently. A symbolic link to a folder walked already is still
+    said."""
+    lib = tmp_path / "dup"
+    sub = lib / "sub"
+    sub.mkdir(parents=True)
+    song = str(shutil.copyfile(music_files["flac"], lib / "a.flac"))
+    other = str(shutil.copyfile(music_files["ogg"], sub / "b.ogg"))
+    for roots in ([lib, lib], [lib, sub], [sub, lib], [lib, f"{lib}/", f"{lib}/."]):
+        assert sorted(find_audio_files(roots)) == [(song, None), (other, None)], roots
+    result = runner.invoke(app, ["scan", str(lib), str(lib), "--json",
+                                 "--db", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert [(json.loads(line)["path"], json.loads(line)["action"])
+            for line in result.stdout.splitlines()] == [(song, "added"), (other, "added")]
+    (lib / "z link").symlink_to(sub, target_is_directory=True)
+    assert list(find_audio_files([lib, lib])) == [
+        (song, None), (other, None), (str(lib / "z link"), FOLDER_LOOP)]
 
 
 def apple_double(path: Path) -> Path:

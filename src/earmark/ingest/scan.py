@@ -104,17 +104,19 @@ def find_audio_files(
 ) -> Iterator[tuple[str, str | None]]:
     """Yield ``(path, problem)`` for every file with an audio extension under ``roots``.
 
-    Folders reached twice through symbolic links are yielded once with the problem
-    :data:`FOLDER_LOOP` and not descended into again. A root that is a file is yielded as
-    is, whatever its extension; a missing root is yielded with its problem; a name that is
-    not valid UTF-8 with :data:`~earmark.catalog.tracks.NOT_UTF8`. Hidden files and folders
+    A folder below a root reached a second time, when a symbolic link led to it either time,
+    is yielded with the problem :data:`FOLDER_LOOP` and not descended into again; a folder
+    reached again otherwise (a root given twice, a root inside another root, in either order)
+    is passed over silently, its files having been yielded already. A root that is a file is
+    yielded as is, whatever its extension; a missing root is yielded with its problem; a name
+    that is not valid UTF-8 with :data:`~earmark.catalog.tracks.NOT_UTF8`. Hidden files and folders
     under a root (names starting with ``.``: macOS AppleDouble ``._song.flac`` resource forks,
     ``.Trash-1000``, earmark's own ``.earmark-*`` temporary copies) are left out; a root is
     walked even when it is hidden itself. A root starting with ``~`` is the home folder's.
     Each file is yielded once, though named again (a file given beside its folder, a root
     given twice): else a command would scan, analyse or tag it twice.
     """
-    seen_dirs: set[tuple[int, int]] = set()
+    seen_dirs: dict[tuple[int, int], str] = {}  # folder -> the path it was walked by
     seen_files: set[str] = set()
     for root in roots:
         root = os.path.expanduser(os.fspath(root))  # every command's PATHS come through here
@@ -131,10 +133,12 @@ def find_audio_files(
                 yield folder, f"cannot open folder: {exc.strerror}"
                 continue
             key = (st.st_dev, st.st_ino)
-            if key in seen_dirs:
-                yield folder, FOLDER_LOOP
+            first = seen_dirs.get(key)
+            if first is not None:
+                if folder != root and (os.path.islink(folder) or os.path.islink(first)):
+                    yield folder, FOLDER_LOOP
                 continue
-            seen_dirs.add(key)
+            seen_dirs[key] = folder
             try:
                 entries = sorted(os.scandir(folder), key=lambda e: e.name)
             except OSError as exc:
