@@ -220,6 +220,7 @@ def test_similar_on_a_changed_song_while_another_writes_analyses_it_without_stor
     from earmark.ingest.scan import scan
     from earmark.settings import EMBEDDING_MODEL
 
+    (tmp_path / "lib").mkdir()
     songs = [transcode(gtzan_clip(genre, 0), tmp_path / "lib" / f"{genre}.flac", "flac",
                        seconds=3.0) for genre in GENRES]
     db = tmp_path / "c.sqlite"
