@@ -13,6 +13,9 @@ One function per section, each printing one markdown table, so sections can be a
 * :func:`section_throughput` - seconds per song and songs per hour, sampled vs ``--full``, one
   tagger and both, with where the time goes, against the ``ffmpeg`` decode floor measured in
   the same run.
+* :func:`section_real_top_tags` - the top-5 tag agreement of 16, 24 and 32 sampled patches on
+  real recordings (asc-music and the Wesnoth soundtrack, ``apt-get install
+  wesnoth-1.16-music``), strict and up to ties;
 * :func:`bench_ray.section_ray` - songs per minute, local engine vs Ray (a one-node cluster of
   earmark's own), on the same songs.
 
@@ -45,6 +48,7 @@ from earmark.settings import settings  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 GTZAN = ROOT.parent / "shared" / "data" / "gtzan-mini-dev"
 ASC_MUSIC = Path("/usr/share/games/asc/music")
+WESNOTH_MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae",
           "rock")
 # Encoders of the generated tracks, in turn: seeking differs by container.
@@ -98,6 +102,16 @@ def long_song_library(folder: Path | None = None, clips: Path = GTZAN) -> list[t
                                     str(path)], check=True)
     return songs
 
+
+
+def real_songs() -> list[Path]:
+    """Full-length real recordings over 100 s (so sampled): the asc-music songs and the
+    Battle for Wesnoth soundtrack (Debian package ``wesnoth-1.16-music``: 41 orchestral OGG
+    tracks, 28 of them over 100 s); those installed."""
+    from earmark.audio import probe_audio
+
+    found = sorted(WESNOTH_MUSIC.glob("*.ogg")) + asc_songs()
+    return [p for p in found if (probe_audio(p).duration or 0.0) > 100]
 
 
 def asc_songs() -> list[Path]:
@@ -296,6 +310,41 @@ def section_sampling_choice(songs: list[tuple[Path, str, str]], asc: list[Path],
             f"{np.mean(np.array(gaps) < 0.01):.0%} of song-tagger pairs.")
 
 
+def section_real_top_tags(songs: list[Path], choices: list) -> str:
+    """The top-5 tag agreement of each sampling in ``choices`` with ``--full`` on real
+    recordings (:func:`real_songs`), strict and counting ties within :data:`TIE` of the 5th,
+    scored from one full analysis per song as :func:`section_sampling_choice` does."""
+    from earmark.analysis.sampling import plan_windows
+    from earmark.analysis.songs import analyse_song_models
+
+    taggers = _taggers(["MSD_musicnn", "MTT_musicnn"])
+    full = [analyse_song_models(str(p), taggers) for p in songs]
+    rows = []
+    for sampling in choices:
+        same = np.zeros((2, 2))
+        for analyses in full:
+            info = analyses[0].info
+            windows = plan_windows(info.duration, info.patch_seconds, sampling)
+            rows_of = (slice(None) if windows is None else
+                       np.concatenate([np.arange(f, f + n) for f, n in windows]))
+            for k, analysis in enumerate(analyses):
+                probs = analysis.taggram.mean(0)
+                ours = set(np.argsort(-probs)[:5])
+                theirs = set(np.argsort(-analysis.taggram[rows_of].mean(0))[:5])
+                fifth = np.sort(probs)[-5]
+                same[k] += (ours == theirs, ours == theirs or all(
+                    probs[t] >= fifth - TIE for t in theirs - ours))
+        same /= len(full)
+        rows.append([sampling.spec, same[0, 0], same[0, 1], same[1, 0], same[1, 1]])
+    ends = [np.sort(a.taggram.mean(0))[-6:-4] for analyses in full for a in analyses]
+    near = np.mean([fifth - sixth < TIE for sixth, fifth in ends])
+    return (f"### Top-5 tags on {len(songs)} real recordings, sampled vs --full\n\n" +
+            markdown_table(rows, ["sampling", "same top-5 MSD", f"MSD, ties within {TIE}",
+                                  "same top-5 MTT", f"MTT, ties within {TIE}"]) +
+            f"\n\nIn --full, the 5th and 6th tags are within {TIE} on {near:.0%} of "
+            f"song-tagger pairs.")
+
+
 def _embed_run(paths: list[str], models: list[str], full: bool,
                batch_patches: int | None = None) -> tuple[float, int, float]:
     """Scan ``paths`` into a fresh catalog and embed them, as ``earmark embed`` does
@@ -444,7 +493,8 @@ def section_memory(songs: list[Path]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sections", default="choice,quality,throughput,memory,ray",
-                        help="comma-separated: choice, quality, throughput, memory, ray")
+                        help="comma-separated: choice, quality, throughput, memory, ray, "
+                        "real")
     parser.add_argument("--songs", type=int, default=12,
                         help="generated songs timed in throughput and memory (quality: all)")
     args = parser.parse_args(argv)
@@ -461,6 +511,8 @@ def main(argv: list[str] | None = None) -> None:
         "throughput": lambda: section_throughput(timed, DEFAULT_SAMPLING),
         "memory": lambda: section_memory(timed),
         "ray": lambda: section_ray(timed),
+        "real": lambda: section_real_top_tags(real_songs(), [Sampling(16, 1), Sampling(24, 1),
+                                                             Sampling(32, 1)]),
     }
     for name in args.sections.split(","):
         print(sections[name.strip()](), end="\n\n", flush=True)
