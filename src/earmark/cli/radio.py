@@ -25,6 +25,7 @@ from earmark.cli.app import (
     json_path,
     open_catalog,
 )
+from earmark.cli.taste import note_left_out
 from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.taste.ratings_io import write_m3u
 
@@ -59,9 +60,7 @@ def radio_command(
     if taste.model is None:
         err_console.print("no taste model yet (rate a few songs): ordered by similarity alone",
                           highlight=False)
-    if taste.stale:
-        err_console.print(f"[yellow]note:[/] {escape(taste.stale)}", highlight=False,
-                          soft_wrap=True)
+    note_left_out(taste.stale)
     if m3u8 is not None:
         for path, reason in write_m3u(m3u8, [seed, *(item.track for item in queue)]):
             err_console.print(f"[yellow]left out[/] {escape(repr(path))}: {escape(reason)}",
