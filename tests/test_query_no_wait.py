@@ -246,3 +246,25 @@ def test_similar_on_a_changed_song_while_another_writes_analyses_it_without_stor
         now = tracks.get_track(catalog, str(changed))
         assert now.content_hash != old.content_hash
         assert stored_query(catalog, now, EMBEDDING_MODEL) is not None
+
+
+def test_a_rated_song_without_embedding_is_left_out_while_another_writes(library, tmp_path):
+    """A newly rated song has no embedding yet: ``recommend`` would embed it under the lock.
+    While another process holds the lock it answers at once without it, saying how many
+    songs were left out and why; nothing is stored for the song."""
+    from earmark.ingest.scan import add_file
+
+    db = library["db"]
+    new = transcode(gtzan_clip("rock", 0), tmp_path / "lib" / "rock 0.flac", "flac", seconds=2.0)
+    with Catalog(db) as catalog:
+        track = add_file(catalog, new)
+        ratings.add_rating(catalog, track.id, "like")
+    with Catalog(db, lock=True):
+        out, err = _answer("recommend", "--json", db=db)
+    said = " ".join(err.split())
+    assert (f"note: 1 song(s) without an embedding are left out: earmark (process "
+            f"{os.getpid()}) is writing to the catalog") in said
+    assert "the taste model is older than your newest ratings" in said
+    assert len(_paths(out)) == 4 and str(new) not in _paths(out)
+    with Catalog(db) as catalog:
+        assert stored_query(catalog, tracks.get_track(catalog, str(new))) is None
