@@ -300,6 +300,11 @@ def taste_for_query(
     if model is not None:
         return QueryTaste(model)
     try:
+        # Too few ratings: no model to write, so no lock to take or wait for. (This imports
+        # scikit-learn, as the training below does: paid only when the model is out of date.)
+        from earmark.taste.model import check_ratings, taste_data
+        data = taste_data(catalog, embedding_model, half_life_days)
+        check_ratings(data.labels[data.labelled])
         try:
             with _writing(catalog, writer) as written:
                 return QueryTaste(current_taste(written, embedding_model, half_life_days))
@@ -309,10 +314,6 @@ def taste_for_query(
                 return QueryTaste(older, stale=(
                     f"the taste model is older than your newest ratings: {_busy(exc)}; it is "
                     "retrained on them at the first query after that has finished"))
-        # Training imports scikit-learn: paid only here, where there is no model to answer with.
-        from earmark.taste.model import check_ratings, taste_data
-        data = taste_data(catalog, embedding_model, half_life_days)
-        check_ratings(data.labels[data.labelled])  # too few: no model to write, nothing to wait for
         with _writing(catalog, writer, wait=True) as written:
             return QueryTaste(current_taste(written, embedding_model, half_life_days))
     except NotEnoughRatings as exc:
