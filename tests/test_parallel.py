@@ -9,6 +9,7 @@ import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,28 @@ def test_a_worker_that_dies_costs_only_its_own_item():
     with pytest.raises(BrokenProcessPool):
         list(map_files(_dies_on_poison, items, workers=2, preload=()))
 
+
+
+def _touch(path: str) -> str:
+    """A worker's item: mark it started (the file appears) and return it."""
+    Path(path).touch()
+    return path
+
+
+def test_workers_never_run_far_ahead_of_a_slow_consumer(tmp_path):
+    # Decoded songs are ~3 MB each and the network takes them slower than two workers decode:
+    # the results not yet taken must stay bounded (AHEAD windows), or memory grows with the
+    # library (it did: 334 MiB for 6 songs, 652 MiB for 129).
+    from earmark.engine.local import AHEAD
+
+    started = tmp_path / "started"
+    started.mkdir()
+    items = [str(started / f"{i:02d}") for i in range(60)]
+    ahead = []
+    for taken, result in enumerate(map_files(_touch, items, workers=2, preload=()), start=1):
+        assert result == items[taken - 1]  # in order
+        time.sleep(0.05)  # the slow consumer
+        ahead.append(len(list(started.iterdir())) - taken)
+    window = 2 * 2  # two unfinished items per worker
+    assert max(ahead) <= AHEAD * window
+    assert max(ahead) >= window  # the workers did run ahead, within the bound

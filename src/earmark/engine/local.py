@@ -55,9 +55,17 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+#: :func:`map_files` holds at most this many times its window of items at once, finished or
+#: not: workers may run this far ahead of the item the caller waits for (a long song), but
+#: the results of a fast producer (decoded songs, ~3 MB each) never pile up for a slow
+#: consumer (the network): memory stays flat whatever the number of items.
+AHEAD = 4
+
+
 def _top_up(executor: ProcessPoolExecutor, fn: Callable, items: list, done: int,
             pending: deque, window: int) -> None:
-    """Keep ``window`` unfinished items submitted until the first pending one is finished.
+    """Keep ``window`` unfinished items submitted until the first pending one is finished,
+    holding at most ``AHEAD * window`` items (finished results included).
 
     Waiting on the first item alone would leave a worker idle whenever the items after it are
     finished and the first is not (songs differ in length); here every finished future frees
@@ -66,7 +74,8 @@ def _top_up(executor: ProcessPoolExecutor, fn: Callable, items: list, done: int,
     """
     while True:
         unfinished = [f for f in pending if not f.done()]
-        while done + len(pending) < len(items) and len(unfinished) < window:
+        while (done + len(pending) < len(items) and len(unfinished) < window
+               and len(pending) < AHEAD * window):
             future = executor.submit(fn, items[done + len(pending)])
             pending.append(future)
             unfinished.append(future)
@@ -108,7 +117,8 @@ def map_files(
     raise for a bad file: return the error as a result instead, so one file never ends a batch.
     ``preload`` names the modules ``fn`` needs (the first pool of a process fixes them). With
     one worker (or one item) everything runs in this process. About ``2 * chunksize`` unfinished
-    items per worker are in flight at a time.
+    items per worker are in flight at a time, and at most :data:`AHEAD` times that many are
+    held, finished or not, so results the caller has not taken yet do not pile up.
 
     A worker process can still die on a file (a crash inside FFmpeg, the out-of-memory killer).
     With ``on_crash``, the items that were in flight are then run again one at a time, each in
