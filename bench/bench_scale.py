@@ -138,29 +138,47 @@ def _analyse(paths: list[Path], taggers, sampling) -> tuple[list, float]:
     return results, time.perf_counter() - start
 
 
-def _top_sets(results, k: int, n: int) -> list[frozenset]:
-    return [frozenset(np.argsort(-r.outputs[k].tag_probabilities)[:n]) for r in results]
-
-
 #: Tags within this much of the 5th tag of ``--full`` count as tied with it in the tie-aware
 #: top-5 agreement: the size of the default precision's own rounding (bfloat16 front end:
 #: probabilities within 0.009 of float32's, bench/RESULTS.md "pretrained").
 TIE = 0.01
 
 
+def _top5_agrees(reference: np.ndarray, other: np.ndarray, tie: float = 0.0) -> bool:
+    """Whether song tag probabilities ``other`` ``(n_tags,)`` have the top-5 tags of
+    ``reference``; with ``tie`` > 0, a tag swapped in also counts as right when its
+    ``reference`` probability is within ``tie`` of the reference's 5th (the two were tied,
+    and either set is right)."""
+    ours = set(np.argsort(-reference)[:5])
+    theirs = set(np.argsort(-other)[:5])
+    fifth = np.sort(reference)[-5]
+    return ours == theirs or (tie > 0 and all(reference[t] >= fifth - tie
+                                              for t in theirs - ours))
+
+
 def _same_top5(reference, other, k: int, tie: float = 0.0) -> float:
-    """Share of songs whose top-5 tags of tagger ``k`` in ``other`` are those of ``reference``;
-    with ``tie`` > 0, a tag swapped in also counts as right when its ``reference`` probability
-    is within ``tie`` of the reference's 5th (the two were tied, and either set is right)."""
-    same = []
-    for ref, oth in zip(reference, other, strict=True):
-        probs = ref.outputs[k].tag_probabilities
-        ours = set(np.argsort(-probs)[:5])
-        theirs = set(np.argsort(-oth.outputs[k].tag_probabilities)[:5])
-        fifth = np.sort(probs)[-5]
-        same.append(ours == theirs or (tie > 0 and all(probs[t] >= fifth - tie
-                                                       for t in theirs - ours)))
-    return float(np.mean(same))
+    """Share of songs whose top-5 tags of tagger ``k`` in ``other`` are those of ``reference``
+    (:func:`_top5_agrees`)."""
+    return float(np.mean([_top5_agrees(ref.outputs[k].tag_probabilities,
+                                       oth.outputs[k].tag_probabilities, tie)
+                          for ref, oth in zip(reference, other, strict=True)]))
+
+
+def _near_ties(song_tags: list[np.ndarray]) -> float:
+    """Share of song tag probability vectors whose 5th and 6th tags are within :data:`TIE`."""
+    ends = [np.sort(probs)[-6:-4] for probs in song_tags]
+    return float(np.mean([fifth - sixth < TIE for sixth, fifth in ends]))
+
+
+def _sampled_rows(analysis, sampling) -> np.ndarray:
+    """The taggram rows of a ``--full`` analysis that ``sampling`` would analyse (a sampled
+    run's patches are exactly those: ``tests/analysis/test_sampling.py``)."""
+    from earmark.analysis.sampling import plan_windows
+
+    windows = plan_windows(analysis.info.duration, analysis.info.patch_seconds, sampling)
+    if windows is None:
+        return np.arange(len(analysis.taggram))
+    return np.concatenate([np.arange(f, f + n) for f, n in windows])
 
 
 def _nearest(X: np.ndarray, n: int = 10) -> np.ndarray:
@@ -236,10 +254,9 @@ def section_sampling_quality(songs: list[tuple[Path, str, str]], asc: list[Path]
                      1.0, _same_top5(full, full32, k), "-"])
         rows.append([f"same top-5 {name} tags up to ties within {TIE} of the 5th", 1.0,
                      _same_top5(full, sampled, k, TIE), "-"])
-    ends = [np.sort(r.outputs[k].tag_probabilities)[-6:-4] for r in full for k in range(2)]
-    gaps = [fifth - sixth for sixth, fifth in ends]
     rows.append([f"song-tagger pairs whose 5th and 6th --full tags are within {TIE}", "-",
-                 float(np.mean(np.array(gaps) < TIE)), "-"])
+                 _near_ties([r.outputs[k].tag_probabilities for r in full for k in range(2)]),
+                 "-"])
     for label, half in (("mean", slice(0, d)), ("max", slice(d, None))):
         values = r(half)
         rows.append([f"r of the embedding's {label} half: mean (min)", 1.0,
@@ -255,7 +272,6 @@ def section_sampling_choice(songs: list[tuple[Path, str, str]], asc: list[Path],
                             choices: list) -> str:
     """Each sampling of ``choices`` scored against ``--full`` from one full analysis: the
     patches it would analyse, pooled as the analysis pools them."""
-    from earmark.analysis.sampling import plan_windows
     from earmark.analysis.songs import analyse_song_models, embedding_from_patches
 
     taggers = _taggers(["MSD_musicnn", "MTT_musicnn"])
@@ -280,13 +296,7 @@ def section_sampling_choice(songs: list[tuple[Path, str, str]], asc: list[Path],
     acc_f = _genre_accuracy(X_f[lib], genres, sources)
     rows = []
     for sampling in choices:
-        def sampled_rows(a, sampling=sampling) -> np.ndarray:
-            windows = plan_windows(a.info.duration, a.info.patch_seconds, sampling)
-            if windows is None:
-                return np.arange(len(a.taggram))
-            return np.concatenate([np.arange(f, f + n) for f, n in windows])
-
-        X_s, top_s = pooled(sampled_rows)
+        X_s, top_s = pooled(lambda a, sampling=sampling: _sampled_rows(a, sampling))
         d = X_s.shape[1] // 2
         r_max = [np.corrcoef(a[d:], b[d:])[0, 1] for a, b in zip(X_f, X_s, strict=True)]
         near_s = _nearest(X_s)
@@ -299,22 +309,20 @@ def section_sampling_choice(songs: list[tuple[Path, str, str]], asc: list[Path],
             *[float(np.mean([f[k] == s[k] for f, s in zip(top_f, top_s, strict=True)]))
               for k in range(2)],
             f"{np.mean(r_max):.3f} ({np.min(r_max):.3f})"])
-    gaps = [np.sort(a.taggram.mean(0))[-5] - np.sort(a.taggram.mean(0))[-6]
-            for analyses in full for a in analyses]
+    near = _near_ties([a.taggram.mean(0) for analyses in full for a in analyses])
     return (f"### Choosing the sampling: {len(songs)} generated + {len(asc)} asc songs, "
             f"from their --full patches\n\n" + markdown_table(rows, [
                 "sampling", "patches", "taste AUC - full", "genre acc - full (points)",
                 "similar top-10 overlap", "same top-5 MSD", "same top-5 MTT",
                 "r max half: mean (min)"]) +
-            f"\n\nIn --full, the 5th and 6th tags are within 0.01 on "
-            f"{np.mean(np.array(gaps) < 0.01):.0%} of song-tagger pairs.")
+            f"\n\nIn --full, the 5th and 6th tags are within {TIE} on {near:.0%} of "
+            f"song-tagger pairs.")
 
 
 def section_real_top_tags(songs: list[Path], choices: list) -> str:
     """The top-5 tag agreement of each sampling in ``choices`` with ``--full`` on real
     recordings (:func:`real_songs`), strict and counting ties within :data:`TIE` of the 5th,
     scored from one full analysis per song as :func:`section_sampling_choice` does."""
-    from earmark.analysis.sampling import plan_windows
     from earmark.analysis.songs import analyse_song_models
 
     taggers = _taggers(["MSD_musicnn", "MTT_musicnn"])
@@ -323,21 +331,13 @@ def section_real_top_tags(songs: list[Path], choices: list) -> str:
     for sampling in choices:
         same = np.zeros((2, 2))
         for analyses in full:
-            info = analyses[0].info
-            windows = plan_windows(info.duration, info.patch_seconds, sampling)
-            rows_of = (slice(None) if windows is None else
-                       np.concatenate([np.arange(f, f + n) for f, n in windows]))
+            rows_of = _sampled_rows(analyses[0], sampling)
             for k, analysis in enumerate(analyses):
-                probs = analysis.taggram.mean(0)
-                ours = set(np.argsort(-probs)[:5])
-                theirs = set(np.argsort(-analysis.taggram[rows_of].mean(0))[:5])
-                fifth = np.sort(probs)[-5]
-                same[k] += (ours == theirs, ours == theirs or all(
-                    probs[t] >= fifth - TIE for t in theirs - ours))
+                probs, sampled = analysis.taggram.mean(0), analysis.taggram[rows_of].mean(0)
+                same[k] += (_top5_agrees(probs, sampled), _top5_agrees(probs, sampled, TIE))
         same /= len(full)
         rows.append([sampling.spec, same[0, 0], same[0, 1], same[1, 0], same[1, 1]])
-    ends = [np.sort(a.taggram.mean(0))[-6:-4] for analyses in full for a in analyses]
-    near = np.mean([fifth - sixth < TIE for sixth, fifth in ends])
+    near = _near_ties([a.taggram.mean(0) for analyses in full for a in analyses])
     return (f"### Top-5 tags on {len(songs)} real recordings, sampled vs --full\n\n" +
             markdown_table(rows, ["sampling", "same top-5 MSD", f"MSD, ties within {TIE}",
                                   "same top-5 MTT", f"MTT, ties within {TIE}"]) +
