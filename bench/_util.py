@@ -61,11 +61,7 @@ def _peak_rss() -> int:
     carries it over from the parent through fork and exec, so a child would report at least
     the parent's size.
     """
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status")
+    return _status_kib("VmHWM") * 1024
 
 
 def _status_kib(field: str) -> int:
