@@ -104,9 +104,7 @@ def peak_rss_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, int]:
     ``fn`` imports and what it allocates, not the parent's memory. ``fn`` must be importable
     (module level) and its result picklable. Peak RSS is in bytes (Linux only: read from /proc).
     """
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_call_and_measure, fn, args).result()
+    return _in_spawned_child(_call_and_measure, fn, args)
 
 
 def peak_memory_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, int, int]:
@@ -115,6 +113,11 @@ def peak_memory_of(fn: Callable[..., Any], *args: Any) -> tuple[Any, int, int]:
     allocated; the RSS high-water mark also counts the resident pages of mapped libraries
     (torch's are ~400 MB), which depend on the page cache rather than on the code measured.
     """
+    return _in_spawned_child(_call_and_watch, fn, args)
+
+
+def _in_spawned_child(measure: Callable[..., Any], fn: Callable[..., Any], args: tuple) -> Any:
+    """``measure(fn, args)`` in a fresh spawned child process, its result returned."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_call_and_watch, fn, args).result()
+        return pool.submit(measure, fn, args).result()
