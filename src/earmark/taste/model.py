@@ -465,6 +465,18 @@ def check_ratings(labels: np.ndarray, minimum: int = MIN_RATINGS) -> None:
             "rate a few more (earmark review)")
 
 
+def check_taste_data(data: TasteData, embedding_model: str) -> None:
+    """Raise :class:`NotEnoughRatings` (:func:`check_ratings`) when ``data`` cannot train a
+    taste model, saying how many rated songs lack an ``embedding_model`` embedding."""
+    try:
+        check_ratings(data.labels[data.labelled])
+    except NotEnoughRatings as exc:
+        if not data.without_embedding:
+            raise
+        raise NotEnoughRatings(f"{exc}; {len(data.without_embedding)} rated songs have no "
+                               f"{embedding_model} embedding yet (earmark embed)") from None
+
+
 #: The taste model's estimators, for :func:`~earmark.models.io.load_model`: the card's kind
 #: picks the classifier (``"binary"``, P(like)) or the star regressor (``"regression"``).
 TASTE_TYPES = {"taste": ("earmark.taste.model:TasteClassifier",
@@ -529,13 +541,8 @@ def train_taste(
     """
     if data is None:
         data = taste_data(catalog, embedding_model, half_life_days)
+    check_taste_data(data, embedding_model)
     labelled = data.labelled
-    note = (f"; {len(data.without_embedding)} rated songs have no {embedding_model} embedding "
-            "yet (earmark embed)") if data.without_embedding else ""
-    try:
-        check_ratings(data.labels[labelled])
-    except NotEnoughRatings as exc:
-        raise NotEnoughRatings(str(exc) + note) from None
     X, y, w = data.X[labelled], data.labels[labelled], data.weights[labelled]
     classifier = clone(classifier) if classifier is not None else TasteClassifier()
     classifier.fit(X, y, sample_weight=w)

@@ -302,9 +302,8 @@ def taste_for_query(
     try:
         # Too few ratings: no model to write, so no lock to take or wait for. (This imports
         # scikit-learn, as the training below does: paid only when the model is out of date.)
-        from earmark.taste.model import check_ratings, taste_data
-        data = taste_data(catalog, embedding_model, half_life_days)
-        check_ratings(data.labels[data.labelled])
+        from earmark.taste.model import check_taste_data, taste_data
+        check_taste_data(taste_data(catalog, embedding_model, half_life_days), embedding_model)
         try:
             with _writing(catalog, writer) as written:
                 return QueryTaste(current_taste(written, embedding_model, half_life_days))
