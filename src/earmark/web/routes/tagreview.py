@@ -102,20 +102,25 @@ def tags_page(request: Request, catalogs: Catalogs,
                                 Query()] = "planned") -> HTMLResponse:
     """The review: counts per status, the files of one status with their reasons and buttons
     (paths relative to the library's folder)."""
-    with catalogs.read() as catalog:
-        folder = library_folder(catalog)
-    bases = [folder] if folder else []
     reviews = _reviews(request)
     with reviews.lock:
         review = reviews.current
-        items = [] if review is None else [
-            {**item.to_dict(), "shown": display_path(item.plan.path, bases)}
-            for item in review.items.values()
+        matching = [] if review is None else [
+            item for item in review.items.values()
             if status == "all" or item.plan.status == status]
+        shown = [item.to_dict() for item in matching[:PAGE_ROWS]]
         counts = {} if review is None else review.counts()
         pending = 0 if review is None else len(review.pending())
+    # Only the rows shown are formatted (display_path stats the library folder): a review of
+    # a whole library can hold 100,000 files.
+    bases = []
+    if shown:
+        with catalogs.read() as catalog:
+            folder = library_folder(catalog)
+        bases = [folder] if folder else []
+    items = [{**item, "shown": display_path(item["path"], bases)} for item in shown]
     return render(request, "tags.html", {"pending": pending,
-        "review": review, "items": items[:PAGE_ROWS], "more": max(0, len(items) - PAGE_ROWS),
+        "review": review, "items": items, "more": max(0, len(matching) - PAGE_ROWS),
         "counts": counts, "status": status, "statuses": TAG_STATUSES})
 
 
