@@ -106,8 +106,7 @@ def map_command(
 
     Exit code 3 when no song has an embedding yet (run `earmark embed`).
     """
-    # torch (the figures' mel front end) and scikit-learn (taste): see stats.
-    from earmark.analysis.figures import plot_map
+    # scikit-learn (taste): see stats.
     from earmark.taste.explore import COLOUR_BY, map_points
 
     if colour not in COLOUR_BY:
@@ -130,6 +129,9 @@ def map_command(
         console.print(f"{len(points.ids)} songs on the map: {escape(points.method)}; "
                       f"cached in {escape(str(cache))}", highlight=False)
     if out is not None:
+        # torch (the figures' mel front end): only for the picture.
+        from earmark.analysis.figures import plot_map
+
         plot_map(np.column_stack([points.x, points.y]), points.colours(colour), out,
                  title=points.method, legend="P(like)" if colour == "liking" else colour)
         if not as_json:
