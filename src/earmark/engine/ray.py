@@ -493,8 +493,7 @@ class RayEngine:
                 except OSError:  # gone or unreadable now: fn says so where it runs
                     task.stat = None
             task.unanswered = data is None and task.stat is not None and files == "auto"
-            task.ref = remote.remote(shared_fn, task.item,
-                                     None if files == "shared" else task.stat, data)
+            task.ref = remote.remote(shared_fn, task.item, task.stat, data)
             task.answer = _UNSET
 
         # At most 2 * at_once items in flight: that bounds the files whose bytes are in the
@@ -502,7 +501,8 @@ class RayEngine:
         pending: deque[_Task] = deque()
         try:
             for item in items:
-                task = _Task(item, _file_stat(item))
+                # Shared storage: workers open the path as it is, with no stat to compare.
+                task = _Task(item, None if files == "shared" else _file_stat(item))
                 start(task, task.stat is not None and files == "bytes")
                 pending.append(task)
                 if len(pending) >= 2 * at_once:
