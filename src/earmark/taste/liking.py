@@ -198,12 +198,11 @@ def load_taste_model(path: str | Path) -> TasteModel:
     return TasteModel(liked, regressor, info)
 
 
-def saved_taste(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
-                half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS) -> TasteModel | None:
-    """The saved taste model if it was trained on exactly the current ratings, and the rated
-    songs' current embeddings, with the same settings; else ``None`` (none saved, damaged,
-    trained on other ratings, or a rated song re-embedded since:
-    :func:`~earmark.catalog.ratings.ratings_fingerprint`)."""
+def stored_taste(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
+                 half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS) -> TasteModel | None:
+    """The saved taste model trained with these settings, whatever ratings it was trained on
+    (:func:`saved_taste` asks for the current ones too); ``None`` when there is none, or it
+    is unreadable."""
     path = taste_model_path(catalog)
     if not path.exists():
         return None
@@ -211,9 +210,20 @@ def saved_taste(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
         model = load_taste_model(path)
     except ModelError:
         return None
-    if model.info.get("ratings_fingerprint") == ratings_fingerprint(catalog, embedding_model) and \
-            model.info.get("embedding_model") == embedding_model and \
-            model.info.get("half_life_days") == half_life_days:
+    same = (model.info.get("embedding_model"), model.info.get("half_life_days")) == (
+        embedding_model, half_life_days)
+    return model if same else None
+
+
+def saved_taste(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
+                half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS) -> TasteModel | None:
+    """The saved taste model if it was trained on exactly the current ratings, and the rated
+    songs' current embeddings, with the same settings; else ``None`` (none saved, damaged,
+    trained on other ratings, or a rated song re-embedded since:
+    :func:`~earmark.catalog.ratings.ratings_fingerprint`)."""
+    model = stored_taste(catalog, embedding_model, half_life_days)
+    if model is not None and model.info.get("ratings_fingerprint") == ratings_fingerprint(
+            catalog, embedding_model):
         return model
     return None
 

@@ -34,7 +34,7 @@ from earmark.catalog.predictions import load_predictions
 from earmark.catalog.ratings import Rating, current_ratings
 from earmark.catalog.tracks import Track, song_name
 from earmark.catalog.vectors import VectorTable, vector_table
-from earmark.errors import EarmarkError, ModelError
+from earmark.errors import EarmarkError
 from earmark.ingest.scan import add_file, inspect_file, scan
 from earmark.taste.active import (
     LIKELY,
@@ -50,9 +50,8 @@ from earmark.taste.liking import (
     NotEnoughRatings,
     TasteModel,
     current_taste,
-    load_taste_model,
     saved_taste,
-    taste_model_path,
+    stored_taste,
 )
 from earmark.types import ProgressFn
 
@@ -256,20 +255,6 @@ class QueryTaste:
     model: TasteModel | None
     stale: str | None = None
     reason: str | None = None
-
-
-def stored_taste(catalog: Catalog, embedding_model: str = DEFAULT_EMBEDDING,
-                 half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS) -> TasteModel | None:
-    """The saved taste model trained with these settings, whatever ratings it was trained on
-    (:func:`~earmark.taste.liking.saved_taste` asks for the current ones too); ``None`` when
-    there is none, or it is unreadable."""
-    try:
-        model = load_taste_model(taste_model_path(catalog))
-    except ModelError:
-        return None
-    same = (model.info.get("embedding_model"), model.info.get("half_life_days")) == (
-        embedding_model, half_life_days)
-    return model if same else None
 
 
 def taste_for_query(
