@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +24,7 @@ from earmark.cli.app import (
     json_path,
     open_catalog,
 )
-from earmark.cli.taste import note_left_out
+from earmark.cli.taste import note_left_out, query_writer
 from earmark.settings import EMBEDDING_MODEL as DEFAULT_EMBEDDING
 from earmark.taste.ratings_io import write_m3u
 
@@ -50,7 +49,7 @@ def radio_command(
         check_output_path(m3u8)
     # Read-only: the writer lock is taken only for what must be stored (the seed's embedding,
     # a retrained taste model), so the radio answers while another command writes.
-    writer = partial(open_catalog, db)
+    writer = query_writer(db)
     with open_catalog(db, write=False) as catalog:
         seed = query_song(catalog, song, DEFAULT_EMBEDDING, writer)
         taste = taste_for_query(catalog, writer, DEFAULT_EMBEDDING, required=False)

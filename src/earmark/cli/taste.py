@@ -260,7 +260,7 @@ def note_left_out(text: str | None) -> None:
         err_console.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
-def _writer(db: Path | None) -> CatalogWriter:
+def query_writer(db: Path | None) -> CatalogWriter:
     """The catalog for a query's short writes (:class:`~earmark.taste.recommend.
     CatalogWriter`): the writer lock held only while one is made."""
     return partial(open_catalog, db)
@@ -530,7 +530,7 @@ def recommend_command(
     """Unrated songs you will probably like, best first, each with a reason (the liked songs
     it resembles, or for a low score the disliked ones)."""
     from earmark.taste.recommend import recommend, taste_for_query
-    writer = _writer(db)
+    writer = query_writer(db)
     with open_catalog(db, write=False) as catalog:
         _prepare(catalog, folder, writer=writer)
         taste = taste_for_query(catalog, writer, DEFAULT_EMBEDDING, _half_life(half_life))
@@ -565,7 +565,7 @@ def similar_command(
 ) -> None:
     """The songs that sound nearest to SONG (cosine similarity of embeddings)."""
     from earmark.taste.recommend import query_song, similar
-    writer = _writer(db)
+    writer = query_writer(db)
     with open_catalog(db, write=False) as catalog:
         if folder is not None:
             _prepare(catalog, folder, writer=writer)
@@ -623,7 +623,7 @@ def playlist_command(
     check_output_path(output)
     nothing = "no songs to put in the playlist: no other songs with embeddings" + (
         f" in {escape(str(folder))}" if folder else " (earmark embed computes them)")
-    writer = _writer(db)
+    writer = query_writer(db)
     stale = None
     with open_catalog(db, write=False) as catalog:
         _prepare(catalog, folder, writer=writer)
