@@ -81,6 +81,10 @@ class VectorTable:
                         if old != path:
                             old.unlink(missing_ok=True)
             value.setflags(write=False)
+            if stored:  # one array of a kind, in memory as on disk (the last model's scores)
+                kind = name.split("-", 1)[0] + "-"
+                for old in [key for key in self._derived if key.startswith(kind)]:
+                    del self._derived[old]
             self._derived[name] = value
         return value
 
