@@ -17,7 +17,13 @@ from earmark.catalog import Catalog, ratings, tracks
 from earmark.catalog import candidates as store
 from earmark.cli import app
 from earmark.discover.crawl import Crawl, Limits, Seed, file_url
-from earmark.discover.sources import USER_AGENT, Provider, SourceError, likes_queries
+from earmark.discover.sources import (
+    USER_AGENT,
+    Provider,
+    SourceError,
+    folder_files,
+    likes_queries,
+)
 from earmark.engine import LocalEngine
 
 runner = CliRunner()
@@ -224,3 +230,14 @@ def test_a_urls_file_gives_each_address_comments_and_blank_lines_skipped(
     with Catalog(library) as catalog:
         sources = {c.url: c.source for c in store.candidates_with(catalog, "inbox")}
     assert sources == {song: f"url {song}", site.url("/a/classical-1.m4a"): f"url {feed}"}
+
+
+def test_a_downloads_folder_lists_a_file_dated_in_the_future_unless_settling_is_asked(tmp_path):
+    # A file copied with its original time from a machine whose clock runs ahead: a plain
+    # folder seed takes it; only --watch's settling looks at modification times.
+    song = tmp_path / "ahead.mp3"
+    song.write_bytes(b"\xff\xfb" + bytes(100))
+    ahead = time.time() + 3600
+    os.utime(song, (ahead, ahead))
+    assert list(folder_files(tmp_path)) == [song]
+    assert list(folder_files(tmp_path, settled=30.0)) == []

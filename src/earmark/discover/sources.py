@@ -340,13 +340,15 @@ def folder_files(folder: str | Path, settled: float = 0.0) -> Iterator[Path]:
     place (not beside it, renamed at the end) may still be writing them."""
     now = time.time()
     for path, problem in find_audio_files([folder]):
-        if problem is None:
+        if problem is not None:
+            continue
+        if settled > 0:  # no stat otherwise: a file dated in the future is not "recent" then
             try:
-                recent = now - os.stat(path).st_mtime < settled
+                if now - os.stat(path).st_mtime < settled:
+                    continue
             except OSError:  # gone meanwhile
                 continue
-            if not recent:
-                yield Path(path)
+        yield Path(path)
 
 
 def likes_queries(catalog: Catalog, n: int = 5) -> list[str]:
