@@ -282,7 +282,7 @@ class Crawl:
             self.report.failed_seeds.append(
                 (seed.label, "not an address: give it as http://... or https://..."))
             return
-        elif store.known_urls(self.catalog, [seed.target]) and seed.kind in ("url", "feed"):
+        elif seed.kind in ("url", "feed") and store.known_urls(self.catalog, [seed.target]):
             # A track given again (a --urls file run twice): it is a candidate already, so
             # asking its site for it again would only fetch what the catalog has.
             added = 0
