@@ -212,8 +212,8 @@ def test_album_key_groups_tagged_albums_by_album_artist(library):
 
 
 def test_the_preview_table_printed_in_pieces_is_the_table_printed_at_once(capsys):
-    from earmark.cli.app import console
-    from earmark.cli.tagwrite import _file_table, _print_in_pieces
+    from earmark.cli.app import console, print_in_pieces
+    from earmark.cli.tagwrite import _file_table
 
     rows = [(f"Artist {i}/Album/{i:02d} Song with a long name [live] ü.flac",
              ["planned", "kept", "below-threshold", "failed"][i % 4],
@@ -221,6 +221,6 @@ def test_the_preview_table_printed_in_pieces_is_the_table_printed_at_once(capsys
              f"album consensus: Rock ({i} songs)") for i in range(40)]
     console.print(_file_table("tags to write", rows))
     at_once = capsys.readouterr().out
-    _print_in_pieces(_file_table("tags to write", iter(rows)), lines=7)
+    print_in_pieces(_file_table("tags to write", iter(rows)), lines=7)
     assert capsys.readouterr().out == at_once
     assert at_once.count("\n") > 3 * 7  # several pieces, cut between rows and inside them

@@ -29,6 +29,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.segment import Segments
+from rich.table import Table
 from typer.core import TyperGroup
 
 import earmark
@@ -93,6 +95,22 @@ app = typer.Typer(
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def print_in_pieces(table: Table, lines: int = 1000) -> None:
+    """Print ``table`` as ``console.print`` would, written ``lines`` lines at a time: printing
+    a table of 100,000 files in one call holds all of its rendered lines at once (hundreds of
+    MB), while rows are rendered one after another anyway."""
+    pending, newlines = [], 0
+    for segment in console.render(table, console.options):
+        pending.append(segment)
+        if segment.text == "\n":
+            newlines += 1
+            if newlines >= lines:
+                console.print(Segments(pending), end="")
+                pending, newlines = [], 0
+    console.print(Segments(pending), end="")
+
 
 # Exit codes: 0 all good, 1 some files failed (the rest was done), 2 usage error, 3 nothing done.
 EXIT_SOME_FAILED = 1

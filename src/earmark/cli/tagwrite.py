@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.segment import Segments
 from rich.table import Table
 
 from earmark.analysis.sampling import DEFAULT_SAMPLING
@@ -33,6 +32,7 @@ from earmark.cli.app import (
     fail,
     json_path,
     open_catalog,
+    print_in_pieces,
     progress_bar,
 )
 from earmark.cli.labels import learn_before_tagging
@@ -79,21 +79,6 @@ def _file_table(title: str, rows: Iterable[tuple[str, str, str, str]]) -> Table:
         table.add_row(escape(path), f"[{style}]{status}[/]" if style else status,
                       escape(change), escape(reason))
     return table
-
-
-def _print_in_pieces(table: Table, lines: int = 1000) -> None:
-    """Print ``table`` as ``console.print`` would, written ``lines`` lines at a time: printing
-    a table of 100,000 files in one call holds all of its rendered lines at once (hundreds of
-    MB), while rows are rendered one after another anyway."""
-    pending, newlines = [], 0
-    for segment in console.render(table, console.options):
-        pending.append(segment)
-        if segment.text == "\n":
-            newlines += 1
-            if newlines >= lines:
-                console.print(Segments(pending), end="")
-                pending, newlines = [], 0
-    console.print(Segments(pending), end="")
 
 
 def _plan_json(plan: tagplan.TrackPlan, status: str, reason: str | None,
@@ -236,7 +221,7 @@ def _print_preview(preview: TagPreview, as_json: bool, dry_run: bool,
                 emit_json(_plan_json(plan, plan.status, plan.reason, plan.cause))
         return
     if preview.plans:
-        _print_in_pieces(_file_table(
+        print_in_pieces(_file_table(
             "tags to write" if preview.to_write else "nothing to write",
             ((display_path(plan.path, roots), plan.status, _change_text(plan.changes),
               plan.reason or "") for plan in preview.plans)))

@@ -25,6 +25,7 @@ from earmark.cli.app import (
     fail,
     json_path,
     open_catalog,
+    print_in_pieces,
     progress_bar,
 )
 from earmark.cli.engines import AddressOption, EngineOption
@@ -375,7 +376,7 @@ def predict_command(
     if run.added:
         err_console.print(f"{len(run.added)} new song(s) added to the catalog")
     if not as_json:
-        console.print(table)
+        print_in_pieces(table)
     if run.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
