@@ -11,7 +11,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from earmark.catalog.stats import library_stats
+from earmark.catalog.stats import LibraryStats, library_stats
 from earmark.taste.retrain import quality_history, stats_report
 from earmark.web.charts import bar_chart, line_chart
 from earmark.web.deps import Catalogs, render
@@ -36,9 +36,9 @@ COUNTS = (
 )
 
 
-def _stats(catalogs: Catalogs) -> tuple[dict, list]:
+def _stats(catalogs: Catalogs) -> tuple[LibraryStats, list]:
     with catalogs.read() as catalog:
-        return library_stats(catalog).to_dict(), quality_history(catalog)
+        return library_stats(catalog), quality_history(catalog)
 
 
 @router.get("/api/stats")
@@ -46,14 +46,14 @@ def stats(catalogs: Catalogs) -> dict:
     """``{songs, failed, analysed, not_analysed, untagged, rated, liked, disliked,
     embedding_model, genres: [[genre, songs]], taste_quality: [{trained_at, n_ratings,
     roc_auc_mean, accuracy_mean, ...}]}``, as of now."""
-    with catalogs.read() as catalog:
-        return stats_report(library_stats(catalog), quality_history(catalog))
+    return stats_report(*_stats(catalogs))
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, catalogs: Catalogs) -> HTMLResponse:
     """Counts with links, the genre chart and the taste model's quality curve."""
-    counts, history = _stats(catalogs)
+    library, history = _stats(catalogs)
+    counts = library.to_dict()
     tips = [f"{datetime.fromtimestamp(q.trained_at):%Y-%m-%d %H:%M}, {q.n_ratings} ratings"
             for q in history]
     curve = line_chart({"ROC AUC": [q.roc_auc_mean for q in history],
